@@ -1,0 +1,59 @@
+import crypto from 'node:crypto';
+import type { Context } from 'koa';
+import type { Db } from '../lib/db';
+import { forbidden, unauthorized } from './errors';
+import { authenticateApiKey } from './queries/api-keys';
+import { findSession, SESSION_COOKIE } from './queries/sessions';
+import type { Access, Principal, RouteDef } from './route';
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Reads the caller from `Authorization: Bearer <key>` or the session cookie. A bad credential is a 401. */
+export async function resolvePrincipal(ctx: Context, db: Db): Promise<Principal | undefined> {
+  const header = ctx.get('authorization');
+  if (header) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) throw unauthorized('the Authorization header must be "Bearer <api-key>"');
+    const key = await authenticateApiKey(db, match[1]);
+    if (!key) throw unauthorized('invalid or revoked API key');
+    return { kind: 'api_key', id: key.id, name: key.name, role: key.role, userId: key.user_id, viaCookie: false };
+  }
+  const cookie = ctx.cookies.get(SESSION_COOKIE);
+  if (cookie) {
+    const session = await findSession(db, cookie);
+    if (!session) return undefined;
+    const principal: Principal = { kind: 'user', id: session.user_id, name: session.username, role: session.role, userId: session.user_id, viaCookie: true };
+    (principal as Principal & { csrfToken?: string }).csrfToken = session.csrf_token;
+    return principal;
+  }
+  return undefined;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && crypto.timingSafeEqual(x, y);
+}
+
+export function holdsRole(principal: Principal, access: Access): boolean {
+  if (access === 'public' || access === 'always-public' || access === 'user') return true;
+  return principal.role === 'admin' || principal.role === access;
+}
+
+/** Enforces the route's declared access. Throws 401 or 403. */
+export function authorize(route: RouteDef, principal: Principal | undefined, ctx: Context, requireAuthForReads: boolean): void {
+  if (route.access === 'always-public') return;
+  if (route.access === 'public') {
+    if (requireAuthForReads && !principal) throw unauthorized('this server requires an API key for reads');
+    return;
+  }
+  if (!principal) throw unauthorized();
+  if (principal.viaCookie && !READ_METHODS.has(route.method)) {
+    const expected = (principal as Principal & { csrfToken?: string }).csrfToken ?? '';
+    const sent = ctx.get('x-csrf-token');
+    if (!sent || !sameSecret(sent, expected)) throw forbidden('a request authenticated by cookie must send the x-csrf-token header');
+  }
+  if (!holdsRole(principal, route.access)) {
+    throw forbidden(`this action needs the role "${route.access}"; your role is "${principal.role}"`);
+  }
+}

@@ -1,0 +1,58 @@
+import crypto from 'node:crypto';
+import type { Db } from '../../lib/db';
+import type { Role } from '../route';
+
+export const API_KEY_PREFIX = 'rmk_';
+
+export interface ApiKeyRow {
+  id: string;
+  name: string;
+  role: Role;
+  user_id: string | null;
+  created_at: Date;
+  last_used_at: Date | null;
+}
+
+export function hashSecret(secret: string): string {
+  return crypto.createHash('sha256').update(secret).digest('hex');
+}
+
+/** A new key: 32 random bytes, base64url, with a recognizable prefix. Only its SHA-256 is stored. */
+export function generateApiKey(): string {
+  return API_KEY_PREFIX + crypto.randomBytes(32).toString('base64url');
+}
+
+const columns = ['id', 'name', 'role', 'user_id', 'created_at', 'last_used_at'] as const;
+
+export async function createApiKey(db: Db, input: { name: string; role: Role; userId?: string | null }): Promise<ApiKeyRow & { key: string }> {
+  const key = generateApiKey();
+  const [row] = await db('api_keys')
+    .insert({ name: input.name, role: input.role, user_id: input.userId ?? null, key_hash: hashSecret(key), key_prefix: key.slice(0, 12) })
+    .returning([...columns]);
+  return { ...(row as ApiKeyRow), key };
+}
+
+export async function listApiKeys(db: Db, userId?: string): Promise<ApiKeyRow[]> {
+  const q = db('api_keys').select([...columns]).whereNull('revoked_at').orderBy('created_at', 'asc');
+  if (userId !== undefined) q.where({ user_id: userId });
+  return q;
+}
+
+export async function findApiKey(db: Db, id: string): Promise<ApiKeyRow | undefined> {
+  return db('api_keys').select([...columns]).where({ id }).whereNull('revoked_at').first();
+}
+
+export async function revokeApiKey(db: Db, id: string): Promise<boolean> {
+  const n = await db('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: db.fn.now() });
+  return n > 0;
+}
+
+/** The key's row if the presented secret is a live key; marks it used. */
+export async function authenticateApiKey(db: Db, secret: string): Promise<ApiKeyRow | undefined> {
+  const rows = await db('api_keys')
+    .where({ key_hash: hashSecret(secret) })
+    .whereNull('revoked_at')
+    .update({ last_used_at: db.fn.now() })
+    .returning([...columns]);
+  return rows[0] as ApiKeyRow | undefined;
+}

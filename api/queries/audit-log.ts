@@ -1,0 +1,46 @@
+import type { Db } from '../../lib/db';
+import { redactSecrets } from '../../lib/redact';
+
+export interface AuditRecord {
+  actorKind: string;
+  actorId: string | null;
+  actorName: string | null;
+  action: string;
+  targetKind: string | null;
+  targetId: string | null;
+  details: Record<string, unknown> | null;
+  remoteAddr: string | null;
+}
+
+export async function writeAuditEntry(db: Db, r: AuditRecord): Promise<void> {
+  await db('audit_log').insert({
+    actor_kind: r.actorKind,
+    actor_id: r.actorId,
+    actor_name: r.actorName,
+    action: r.action,
+    target_kind: r.targetKind,
+    target_id: r.targetId,
+    details: r.details === null ? null : JSON.stringify(redactSecrets(r.details)),
+    remote_addr: r.remoteAddr,
+  });
+}
+
+export interface AuditFilter {
+  action?: string;
+  actor_name?: string;
+  target_kind?: string;
+  target_id?: string;
+  limit: number;
+  offset: number;
+}
+
+export async function pageAuditLog(db: Db, f: AuditFilter) {
+  const base = db('audit_log');
+  if (f.action) base.where('action', f.action);
+  if (f.actor_name) base.where('actor_name', f.actor_name);
+  if (f.target_kind) base.where('target_kind', f.target_kind);
+  if (f.target_id) base.where('target_id', f.target_id);
+  const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
+  const items = await base.clone().select('*').orderBy([{ column: 'occurred_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(f.limit).offset(f.offset);
+  return { items, total: Number(count), limit: f.limit, offset: f.offset };
+}

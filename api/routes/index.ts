@@ -1,0 +1,11 @@
+import type { RouteDef } from '../route';
+import { projectRoutes } from './projects';
+import { systemRoutes } from './system';
+
+/** The one route table: every implemented route of the circus API, declared once. */
+export function allRoutes(): RouteDef[] {
+  const routes: RouteDef[] = [];
+  routes.push(...systemRoutes(() => routes));
+  routes.push(...projectRoutes);
+  return routes;
+}

@@ -1,0 +1,53 @@
+import path from 'node:path';
+
+/** Every environment variable Ringmaster reads, in one place (the README's configuration table). */
+export interface RingmasterConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  temporalAddress: string | undefined;
+  temporalNamespace: string;
+  taskQueue: string;
+  temporalCli: string | undefined;
+  temporalUiPort: number;
+  temporalPort: number;
+  configFile: string;
+  requireAuthForReads: boolean;
+  publicUrl: string | undefined;
+  logLevel: string;
+}
+
+function intFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function boolFromEnv(name: string, fallback: boolean): boolean {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  return ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase());
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConfig {
+  const dataDir = path.resolve(env.RINGMASTER_DATA_DIR || '.data');
+  return {
+    port: intFromEnv('PORT', 3000),
+    host: env.HOST || '0.0.0.0',
+    dataDir,
+    databaseUrl: env.DATABASE_URL || undefined,
+    temporalAddress: env.TEMPORAL_ADDRESS || undefined,
+    temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.RINGMASTER_TASK_QUEUE || 'ringmaster',
+    temporalCli: env.TEMPORAL_CLI || undefined,
+    temporalUiPort: intFromEnv('TEMPORAL_UI_PORT', 8233),
+    temporalPort: intFromEnv('TEMPORAL_PORT', 7233),
+    configFile: path.resolve(env.RINGMASTER_CONFIG_FILE || path.join(dataDir, 'ringmaster.json')),
+    requireAuthForReads: boolFromEnv('RINGMASTER_REQUIRE_AUTH_FOR_READS', false),
+    publicUrl: env.RINGMASTER_PUBLIC_URL || undefined,
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

@@ -1,0 +1,140 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import { loadConfig, type RingmasterConfig } from '../../lib/config';
+import { createDb, migrateLatest, type Db } from '../../lib/db';
+import { ensureDatabase } from '../../lib/embedded-postgres';
+import { connectTemporal, type TemporalDeps } from '../../api/temporal';
+import { startApi, type RunningApi } from '../../api/server';
+import { createApiKey } from '../../api/queries/api-keys';
+import type { Role } from '../../api/route';
+import { createWorker } from '../../worker/worker';
+import { sharedServicesFromEnv, startTestServices, type TestServices } from './services';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  text: string;
+  headers: Headers;
+}
+
+export interface RequestOptions {
+  key?: string;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * One test file's Ringmaster: a fresh database on the shared PostgreSQL, a worker on its own task
+ * queue of the shared Temporal dev server, and the API on a free port. `stop()` always tears all down.
+ */
+export interface TestStack {
+  db: Db;
+  config: RingmasterConfig;
+  temporal: TemporalDeps;
+  taskQueue: string;
+  url: string;
+  dataDir: string;
+  databaseUrl: string;
+  temporalAddress: string;
+  adminKey: string;
+  keyFor(role: Role): Promise<string>;
+  request<T = any>(method: string, path: string, opts?: RequestOptions): Promise<ApiResponse<T>>;
+  /** Starts the worker (again, e.g. after stopWorker). */
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface TestStackOptions {
+  worker?: boolean;
+  env?: Record<string, string>;
+}
+
+export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
+  let own: TestServices | undefined;
+  let shared = sharedServicesFromEnv();
+  if (!shared) {
+    own = await startTestServices();
+    shared = { temporalAddress: own.temporalAddress, postgresBaseUrl: own.postgresBaseUrl };
+  }
+  const suffix = crypto.randomBytes(6).toString('hex');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-stack-'));
+  const databaseUrl = await ensureDatabase(shared.postgresBaseUrl, `test_${suffix}`);
+  const taskQueue = `test-${suffix}`;
+  const config: RingmasterConfig = {
+    ...loadConfig({ ...process.env, ...opts.env }),
+    dataDir,
+    databaseUrl,
+    temporalAddress: shared.temporalAddress,
+    taskQueue,
+    configFile: path.join(dataDir, 'ringmaster.json'),
+  };
+  const db = createDb(databaseUrl);
+  await migrateLatest(db);
+  const temporal = await connectTemporal(shared.temporalAddress, config.temporalNamespace, taskQueue);
+
+  let worker: Worker | undefined;
+  let workerRun: Promise<void> | undefined;
+  let workerConnection: { close(): Promise<void> } | undefined;
+  const startWorker = async () => {
+    const created = await createWorker({ address: shared!.temporalAddress, namespace: config.temporalNamespace, taskQueue, deps: { db, config } });
+    worker = created.worker;
+    workerConnection = created.connection;
+    workerRun = worker.run();
+  };
+  const stopWorker = async () => {
+    if (!worker) return;
+    worker.shutdown();
+    await workerRun?.catch(() => {});
+    await workerConnection?.close();
+    worker = undefined;
+  };
+  if (opts.worker !== false) await startWorker();
+
+  const api: RunningApi = await startApi({ db, config, temporal, startedAt: new Date(), version: 'test' }, 0, '127.0.0.1', (l) => console.error(l));
+  const admin = await createApiKey(db, { name: 'test-admin', role: 'admin' });
+
+  const request = async <T,>(method: string, p: string, o: RequestOptions = {}): Promise<ApiResponse<T>> => {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    if (o.key) headers.authorization = `Bearer ${o.key}`;
+    let body: string | undefined;
+    if (o.rawBody !== undefined) body = o.rawBody;
+    else if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${api.url}${p}`, { method, headers, body, redirect: 'manual' });
+    const text = await res.text();
+    let parsed: unknown = text;
+    if ((res.headers.get('content-type') ?? '').includes('json') && text) parsed = JSON.parse(text);
+    return { status: res.status, body: parsed as T, text, headers: res.headers };
+  };
+
+  return {
+    db,
+    config,
+    temporal,
+    taskQueue,
+    url: api.url,
+    dataDir,
+    databaseUrl,
+    temporalAddress: shared.temporalAddress,
+    adminKey: admin.key,
+    keyFor: async (role) => (await createApiKey(db, { name: `test-${role}`, role })).key,
+    request,
+    startWorker,
+    stopWorker,
+    async stop() {
+      await api.close().catch(() => {});
+      await stopWorker().catch(() => {});
+      await temporal.connection.close().catch(() => {});
+      await db.destroy().catch(() => {});
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (own) await own.stop();
+    },
+  };
+}
