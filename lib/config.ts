@@ -16,6 +16,10 @@ export interface RingmasterConfig {
   requireAuthForReads: boolean;
   publicUrl: string | undefined;
   logLevel: string;
+  /** Slots of the worker's own Nix when no remote builder is configured (default: CPU count). */
+  localMaxJobs: number | undefined;
+  /** A build log larger than this ends the build as log_limit_exceeded. */
+  logLimitBytes: number;
 }
 
 function intFromEnv(name: string, fallback: number): number {
@@ -49,5 +53,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     requireAuthForReads: boolFromEnv('RINGMASTER_REQUIRE_AUTH_FOR_READS', false),
     publicUrl: env.RINGMASTER_PUBLIC_URL || undefined,
     logLevel: env.LOG_LEVEL || 'info',
+    localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
+    logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),
   };
 }

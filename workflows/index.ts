@@ -1,2 +1,6 @@
 // Every workflow the worker registers. The worker bundles this file for the workflow sandbox.
 export { SystemProbeWorkflow } from './system-probe';
+export { CheckJobsetWorkflow, EvaluationWorkflow } from './evaluation';
+export { BuildWorkflow } from './build';
+export { DerivationWorkflow } from './derivation';
+export { DispatcherWorkflow } from './dispatcher';

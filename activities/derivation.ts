@@ -1,0 +1,156 @@
+import { Context, log } from '@temporalio/activity';
+import type { SignalDefinition } from '@temporalio/common';
+import type { WorkflowSignalWithStartOptions } from '@temporalio/client';
+import type { ActivityDeps } from './index';
+import { LOCAL_BUILDER, dispatcherWorkflowId, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type StepPhase } from '../workflows/shared';
+import { readDerivation } from './nix/drv';
+import { invalidPaths } from './nix-store';
+import { realiseLocally } from './build/local';
+import { realiseOnBuilder } from './build/remote';
+import type { BuilderSpec, RealiseResult } from './build/types';
+import { BuildLogWriter, liveLogPath } from '../lib/build-log';
+import { markStepsOfDerivation } from './records/steps';
+
+export interface RealiseStepInput {
+  drvPath: string;
+  builderId: string;
+  logBuildId: string;
+  timeoutSeconds: number;
+  maxSilentSeconds: number;
+}
+
+export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & { logPath: string | null };
+
+export function createDerivationActivities(deps: ActivityDeps) {
+  const { db } = deps;
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  async function signalDispatcher<A extends any[]>(signal: SignalDefinition<A>, args: A): Promise<void> {
+    // The options type is conditional on A, which TypeScript cannot resolve for a generic A.
+    const options = { workflowId: dispatcherWorkflowId(deps.taskQueue), taskQueue: deps.taskQueue, signal, signalArgs: args } as unknown as WorkflowSignalWithStartOptions<A>;
+    await deps.client.workflow.signalWithStart('DispatcherWorkflow', options);
+  }
+
+  return {
+    /** Whether the derivation's outputs are already valid in the server's store, or failed before. */
+    async checkDerivation(input: { drvPath: string }): Promise<{ kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' }> {
+      const cached = await db('cached_failures').where({ drv_path: input.drvPath }).first();
+      if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
+      const drv = await readDerivation(input.drvPath);
+      const missing = await invalidPaths(Object.values(drv.outputs));
+      if (missing.length === 0) return { kind: 'valid', outputs: drv.outputs };
+      return { kind: 'needs_build' };
+    },
+
+    async recordCachedFailure(input: { drvPath: string; status: string; errorMessage: string | null }): Promise<void> {
+      await db('cached_failures')
+        .insert({ drv_path: input.drvPath, status: input.status, error_message: input.errorMessage })
+        .onConflict('drv_path')
+        .merge();
+    },
+
+    /** Asks the dispatcher (started on first use) for a builder slot, or raises a queued request's priority. */
+    async requestBuilderSlot(input: { requestId: string; drvPath: string; system: string; requiredFeatures: string[]; priority: number; jobsetId: string; shares: number; avoidBuilders: string[]; reprioritizeOnly?: boolean }): Promise<void> {
+      if (input.reprioritizeOnly) {
+        await signalDispatcher(reprioritizeSignal, [{ requestId: input.requestId, priority: input.priority }]);
+        return;
+      }
+      await signalDispatcher(requestSlotSignal, [
+        { requestId: input.requestId, system: input.system, requiredFeatures: input.requiredFeatures, priority: input.priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: input.avoidBuilders },
+      ]);
+    },
+
+    async releaseBuilderSlot(input: { requestId: string; builderId: string | null; builderFailed: boolean; failureMessage?: string }): Promise<void> {
+      if (input.builderId === null) {
+        await signalDispatcher(withdrawRequestSignal, [{ requestId: input.requestId }]);
+        return;
+      }
+      await signalDispatcher(releaseSlotSignal, [{ requestId: input.requestId, builderId: input.builderId, builderFailed: input.builderFailed, failureMessage: input.failureMessage }]);
+    },
+
+    async markStepPhase(input: { drvPath: string; phase: StepPhase; builderId: string | null }): Promise<void> {
+      await markStepsOfDerivation(db, input.drvPath, { phase: input.phase, builderId: input.builderId });
+    },
+
+    /**
+     * Realises one derivation on the granted builder (remote over SSH, or the worker's own Nix),
+     * streaming its log into the build log, heartbeating, and killing the build when cancelled.
+     */
+    async realiseStep(input: RealiseStepInput): Promise<RealiseStepOutcome> {
+      const ctx = Context.current();
+      const remoteId = input.builderId === LOCAL_BUILDER ? null : input.builderId;
+      const writer = await BuildLogWriter.open(deps.config.dataDir, input.logBuildId);
+      const logPath = liveLogPath(deps.config.dataDir, input.logBuildId);
+      await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
+      await db('builds').whereIn('status', ['pending', 'running']).where({ drv_path: input.drvPath }).update({ builder_id: remoteId, log_path: logPath });
+
+      let lastBeat = 0;
+      const beat = (detail?: string) => {
+        const now = Date.now();
+        if (now - lastBeat > 2000) {
+          lastBeat = now;
+          ctx.heartbeat(detail);
+        }
+      };
+      const ticker = setInterval(() => ctx.heartbeat('alive'), 10_000);
+      let pendingWrite = Promise.resolve();
+      const opts = {
+        timeoutSeconds: input.timeoutSeconds,
+        maxSilentSeconds: input.maxSilentSeconds,
+        logLimitBytes: deps.config.logLimitBytes,
+        signal: ctx.cancellationSignal,
+        onLog: (chunk: string) => {
+          pendingWrite = pendingWrite.then(() => writer.append(chunk)).catch(() => undefined);
+          beat();
+        },
+        onPhase: (phase: StepPhase) => {
+          void markStepsOfDerivation(db, input.drvPath, { phase, builderId: remoteId }).catch(() => undefined);
+          beat(phase);
+        },
+      };
+      let result: RealiseResult;
+      try {
+        if (remoteId === null) {
+          opts.onLog(`ringmaster: building ${input.drvPath} on the worker's own Nix (no remote builders configured)\n`);
+          result = await realiseLocally(input.drvPath, opts);
+        } else {
+          const row = await db('remote_builders').where({ id: remoteId }).first();
+          if (!row) {
+            result = { status: 'builder_failure', exitCode: null, errorMessage: `builder ${remoteId} no longer exists`, outputs: {}, logBytes: 0 };
+          } else {
+            const spec: BuilderSpec = {
+              id: row.id,
+              name: row.name,
+              sshUri: row.ssh_uri,
+              sshKeyFile: row.ssh_key_file,
+              sshPrivateKey: row.ssh_private_key,
+              publicHostKey: row.public_host_key,
+              remoteStore: row.remote_store,
+            };
+            opts.onLog(`ringmaster: building ${input.drvPath} on builder ${row.name}\n`);
+            result = await realiseOnBuilder(deps.builderPool, spec, input.drvPath, opts);
+          }
+        }
+      } finally {
+        clearInterval(ticker);
+      }
+      await pendingWrite;
+      if (result.status === 'builder_failure') {
+        await writer.append(`ringmaster: builder failure: ${result.errorMessage ?? 'unknown'}; the step will be retried elsewhere\n`);
+      }
+      const finished = result.status !== 'builder_failure';
+      await markStepsOfDerivation(db, input.drvPath, {
+        status: finished ? (result.status === 'succeeded' ? 'succeeded' : result.status) : 'running',
+        phase: finished ? null : 'queued',
+        builderId: remoteId,
+        completedAt: finished ? new Date() : undefined,
+        exitCode: result.exitCode,
+        errorMessage: result.errorMessage,
+      });
+      if (ctx.cancellationSignal.aborted) log.info('step cancelled', { drvPath: input.drvPath });
+      return { status: result.status, exitCode: result.exitCode, errorMessage: result.errorMessage, outputs: result.outputs, logPath };
+    },
+  };
+}
+
+export type DerivationActivities = ReturnType<typeof createDerivationActivities>;

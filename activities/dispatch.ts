@@ -1,0 +1,71 @@
+import os from 'node:os';
+import { log } from '@temporalio/activity';
+import type { ActivityDeps } from './index';
+import type { DispatchBuilder } from '../workflows/dispatch-policy';
+import { backoffMs } from '../workflows/dispatch-policy';
+import { LOCAL_BUILDER } from '../workflows/shared';
+import { localSystem } from './nix-system';
+
+let announcedLocalFallback = false;
+
+export function createDispatchActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * The builders the dispatcher may use: the enabled remote builders, or, when none is configured at
+     * all, the worker's own Nix (Hydra's localhost fallback).
+     */
+    async loadDispatchBuilders(): Promise<DispatchBuilder[]> {
+      const rows = await deps.db('remote_builders').select('*').orderBy('name');
+      if (rows.length === 0) {
+        if (!announcedLocalFallback) {
+          announcedLocalFallback = true;
+          log.info('no remote builders configured: building on the worker\'s own Nix (local fallback)');
+        }
+        return [
+          {
+            id: LOCAL_BUILDER,
+            systems: [await localSystem()],
+            supportedFeatures: ['nixos-test', 'benchmark', 'big-parallel', 'kvm'],
+            mandatoryFeatures: [],
+            maxJobs: deps.config.localMaxJobs ?? Math.max(1, os.cpus().length),
+            speedFactor: 1,
+            enabled: true,
+            disabledUntil: null,
+            consecutiveFailures: 0,
+          },
+        ];
+      }
+      return rows.map((r) => ({
+        id: r.id as string,
+        systems: r.systems as string[],
+        supportedFeatures: r.supported_features as string[],
+        mandatoryFeatures: r.mandatory_features as string[],
+        maxJobs: r.max_jobs as number,
+        speedFactor: Number(r.speed_factor),
+        enabled: r.enabled as boolean,
+        disabledUntil: r.disabled_until ? new Date(r.disabled_until).getTime() : null,
+        consecutiveFailures: r.consecutive_failures as number,
+      }));
+    },
+
+    /** Records a builder's success or failure; failures back it off (disabled_until) for a growing while. */
+    async recordBuilderOutcome(input: { builderId: string; failed: boolean; message: string | null }): Promise<{ consecutiveFailures: number; disabledUntil: number | null }> {
+      if (input.builderId === LOCAL_BUILDER) return { consecutiveFailures: 0, disabledUntil: null };
+      const row = await deps.db('remote_builders').where({ id: input.builderId }).first('consecutive_failures');
+      if (!row) return { consecutiveFailures: 0, disabledUntil: null };
+      if (!input.failed) {
+        await deps.db('remote_builders').where({ id: input.builderId }).update({ consecutive_failures: 0, disabled_until: null });
+        return { consecutiveFailures: 0, disabledUntil: null };
+      }
+      const failures = (row.consecutive_failures as number) + 1;
+      const until = Date.now() + backoffMs(failures);
+      await deps.db('remote_builders')
+        .where({ id: input.builderId })
+        .update({ consecutive_failures: failures, disabled_until: new Date(until), last_failure: input.message ?? 'builder failure', updated_at: deps.db.fn.now() });
+      log.warn('builder failed; backing off', { builderId: input.builderId, failures, disabledUntil: new Date(until).toISOString() });
+      return { consecutiveFailures: failures, disabledUntil: until };
+    },
+  };
+}
+
+export type DispatchActivities = ReturnType<typeof createDispatchActivities>;

@@ -1,0 +1,374 @@
+import path from 'node:path';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { ActivityDeps } from './index';
+import { fetchGitSource, inputsHash } from './nix/source';
+import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
+import { buildWorkflowId, evaluationWorkflowId, type CheckJobsetInput, type EvaluationStatus } from '../workflows/shared';
+import {
+  RingmasterBuildId,
+  RingmasterEvaluationId,
+  RingmasterJob,
+  RingmasterJobset,
+  RingmasterProject,
+  RingmasterStatus,
+  RingmasterSystem,
+} from '../lib/search-attributes';
+
+const BATCH = 100;
+
+interface ResolvedInput {
+  name: string;
+  input_type: string;
+  value: string;
+  revision: string | null;
+  store_path: string | null;
+  dependency_build_id: string | null;
+}
+
+export interface PreparedEvaluation {
+  evaluationId: string;
+  created: boolean;
+  searchAttributes: Array<{ key: unknown; value: string }>;
+}
+
+/** `--arg` values for a path: a Nix path literal that survives spaces. */
+function nixPathLiteral(p: string): string {
+  return `(/. + ${JSON.stringify(p)})`;
+}
+
+export function createEvaluationActivities(deps: ActivityDeps) {
+  const { db } = deps;
+  const gitCache = () => path.join(deps.config.dataDir, 'git');
+
+  async function resolveInputs(jobsetId: string, heartbeat: () => void): Promise<ResolvedInput[]> {
+    const rows = await db('jobset_inputs').where({ jobset_id: jobsetId }).orderBy('name');
+    const out: ResolvedInput[] = [];
+    for (const r of rows) {
+      heartbeat();
+      const base: ResolvedInput = { name: r.name, input_type: r.input_type, value: r.value, revision: r.revision ?? null, store_path: null, dependency_build_id: null };
+      if (r.input_type === 'git') {
+        const [url, branch] = String(r.value).split(/\s+/);
+        const src = await fetchGitSource({ url, branch: branch ?? null, revision: r.revision ?? null, cacheDir: gitCache() });
+        out.push({ ...base, revision: src.commit, store_path: src.path });
+      } else if (r.input_type === 'build') {
+        // "project:jobset:job" → the newest succeeded build of that job.
+        const [project, jobset, job] = String(r.value).split(':');
+        const b = await db('builds as b')
+          .join('jobsets as j', 'j.id', 'b.jobset_id')
+          .join('projects as p', 'p.id', 'b.project_id')
+          .where({ 'p.name': project, 'j.name': jobset, 'b.job_name': job, 'b.status': 'succeeded' })
+          .orderBy('b.completed_at', 'desc')
+          .first('b.id', 'b.build_output_path');
+        if (!b) throw ApplicationFailure.nonRetryable(`input ${r.name}: no succeeded build of ${r.value}`, 'SourceError');
+        out.push({ ...base, revision: b.id, store_path: b.build_output_path, dependency_build_id: b.id });
+      } else {
+        out.push(base);
+      }
+    }
+    return out;
+  }
+
+  function argsOf(inputs: ResolvedInput[]): NixArg[] {
+    return inputs.map((i): NixArg => {
+      switch (i.input_type) {
+        case 'string':
+          return { name: i.name, kind: 'argstr', value: i.value };
+        case 'boolean':
+          return { name: i.name, kind: 'arg', value: i.value === 'true' ? 'true' : 'false' };
+        case 'nix':
+          return { name: i.name, kind: 'arg', value: i.value };
+        case 'git':
+        case 'path':
+          return { name: i.name, kind: 'arg', value: nixPathLiteral(i.store_path ?? i.value) };
+        case 'build':
+          return { name: i.name, kind: 'arg', value: `builtins.storePath ${JSON.stringify(i.store_path)}` };
+        default:
+          return { name: i.name, kind: 'argstr', value: i.value };
+      }
+    });
+  }
+
+  async function loadJobset(jobsetId: string) {
+    return db('jobsets as j').join('projects as p', 'p.id', 'j.project_id').where('j.id', jobsetId).first('j.*', 'p.name as project_name', 'p.repository_url');
+  }
+
+  return {
+    /**
+     * Fetches the jobset's source and inputs and hashes them. Under trigger mode source_change an
+     * evaluation with the same hash is answered instead of a new one. A source that cannot be fetched
+     * gives a failed evaluation with the reason.
+     */
+    async prepareEvaluation(input: CheckJobsetInput): Promise<PreparedEvaluation> {
+      const ctx = Context.current();
+      const heartbeat = () => ctx.heartbeat();
+      const jobset = await loadJobset(input.jobsetId);
+      if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${input.jobsetId} not found`, 'NotFound');
+      const attrs = (evaluationId: string) => [
+        { key: RingmasterProject, value: jobset.project_name },
+        { key: RingmasterJobset, value: `${jobset.project_name}/${jobset.name}` },
+        { key: RingmasterEvaluationId, value: evaluationId },
+      ];
+
+      let commit: string;
+      let branch: string | null;
+      let inputs: ResolvedInput[];
+      try {
+        const src = await fetchGitSource({ url: jobset.repository_url, branch: jobset.branch, revision: input.commitHash ?? null, cacheDir: gitCache() });
+        commit = src.commit;
+        branch = src.branch ?? jobset.branch ?? null;
+        heartbeat();
+        inputs = await resolveInputs(jobset.id, heartbeat);
+      } catch (err) {
+        const message = (err as Error).message;
+        const [row] = await db('evaluations')
+          .insert({ jobset_id: jobset.id, status: 'failed', error_message: `fetching inputs failed: ${message}`, trigger_kind: input.trigger, branch: jobset.branch, commit_hash: input.commitHash ?? null, completed_at: db.fn.now() })
+          .returning('id');
+        await db('jobsets').where({ id: jobset.id }).update({ last_checked_at: db.fn.now(), error_message: message });
+        return { evaluationId: row.id, created: false, searchAttributes: attrs(row.id) };
+      }
+      const hash = inputsHash({
+        commit,
+        inputs: inputs.map((i) => ({ name: i.name, type: i.input_type, value: i.value, revision: i.revision })),
+        nixExpression: jobset.nix_expression,
+        flakeMode: jobset.flake_mode,
+      });
+
+      const result = await db.transaction(async (trx) => {
+        await trx('jobsets').where({ id: jobset.id }).update({ last_checked_at: trx.fn.now(), error_message: null });
+        if (jobset.trigger_mode === 'source_change') {
+          const existing = await trx('evaluations')
+            .where({ jobset_id: jobset.id, inputs_hash: hash })
+            .whereNotIn('status', ['failed', 'cancelled', 'timed_out'])
+            .orderBy('created_at', 'desc')
+            .first('id');
+          if (existing) return { evaluationId: existing.id as string, created: false };
+        }
+        const [row] = await trx('evaluations')
+          .insert({ jobset_id: jobset.id, commit_hash: commit, branch, status: 'pending', inputs_hash: hash, trigger_kind: input.trigger })
+          .returning('id');
+        if (inputs.length) await trx('evaluation_inputs').insert(inputs.map((i) => ({ ...i, evaluation_id: row.id })));
+        await trx('evaluations').where({ id: row.id }).update({ workflow_id: evaluationWorkflowId(row.id) });
+        return { evaluationId: row.id as string, created: true };
+      });
+      return { ...result, searchAttributes: attrs(result.evaluationId) };
+    },
+
+    /**
+     * Evaluates the jobset as a stream of jobs and records them in batches of 100, starting each
+     * batch's BuildWorkflows while the evaluation goes on. Dependency edges and aggregates' constituents
+     * are recorded when the stream ends; aggregates start last.
+     */
+    async evaluateAndRecord(input: { evaluationId: string }): Promise<{ jobs: number; errors: number }> {
+      const ctx = Context.current();
+      const evaluation = await db('evaluations').where({ id: input.evaluationId }).first();
+      if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
+      const jobset = await loadJobset(evaluation.jobset_id);
+      if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
+      await db('evaluations').where({ id: evaluation.id }).update({ status: 'running', started_at: db.fn.now(), updated_at: db.fn.now() });
+
+      const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache() }).catch((err) => {
+        throw ApplicationFailure.nonRetryable(`fetching ${jobset.repository_url} at ${evaluation.commit_hash}: ${(err as Error).message}`, 'SourceError');
+      });
+      const stored = await db('evaluation_inputs').where({ evaluation_id: evaluation.id }).orderBy('name');
+      // Git inputs are checked out again (from the cache) at their recorded revision.
+      const inputs: ResolvedInput[] = [];
+      for (const i of stored) {
+        if (i.input_type === 'git') {
+          const [url] = String(i.value).split(/\s+/);
+          const s = await fetchGitSource({ url, revision: i.revision, cacheDir: gitCache() });
+          inputs.push({ ...i, store_path: s.path });
+        } else inputs.push(i);
+      }
+
+      const started = Date.now();
+      const drvToBuild = new Map<string, string>();
+      const pendingEdges: Array<{ buildId: string; inputDrvs: string[] }> = [];
+      const aggregates: Array<{ buildId: string; jobName: string; system: string; constituents: string[] }> = [];
+      const nameToBuild = new Map<string, string>();
+      let jobs = 0;
+      let errors = 0;
+      let lastError: string | null = null;
+      let batch: EvalJob[] = [];
+      let errorBatch: Array<{ evaluation_id: string; job_name: string; error_message: string }> = [];
+
+      const startBuilds = async (rows: Array<{ id: string; job_name: string; system: string }>) => {
+        for (const b of rows) {
+          try {
+            await deps.client.workflow.start('BuildWorkflow', {
+              taskQueue: deps.taskQueue,
+              workflowId: buildWorkflowId(b.id),
+              args: [{ buildId: b.id }],
+              typedSearchAttributes: [
+                { key: RingmasterProject, value: jobset.project_name },
+                { key: RingmasterJobset, value: `${jobset.project_name}/${jobset.name}` },
+                { key: RingmasterJob, value: b.job_name },
+                { key: RingmasterSystem, value: b.system },
+                { key: RingmasterBuildId, value: b.id },
+                { key: RingmasterEvaluationId, value: evaluation.id },
+                { key: RingmasterStatus, value: 'pending' },
+              ],
+            });
+          } catch (err) {
+            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          }
+        }
+      };
+
+      const flush = async () => {
+        if (errorBatch.length) {
+          await db('evaluation_errors').insert(errorBatch);
+          errorBatch = [];
+        }
+        if (batch.length === 0) return;
+        const rows = batch.map((j) => ({
+          evaluation_id: evaluation.id,
+          jobset_id: jobset.id,
+          project_id: jobset.project_id,
+          job_name: j.attr,
+          drv_path: j.drvPath,
+          system: j.system,
+          status: 'pending',
+          priority: j.meta.schedulingPriority ?? 100,
+          is_aggregate: j.isAggregate,
+          is_fod: j.isFod,
+          meta_description: j.meta.description ?? null,
+          meta_license: j.meta.license ?? null,
+          meta_homepage: j.meta.homepage ?? null,
+          meta_maintainers: j.meta.maintainers ?? null,
+          meta_timeout: j.meta.timeout ?? null,
+          meta_max_silent: j.meta.maxSilent ?? null,
+          required_features: j.requiredSystemFeatures,
+        }));
+        const inserted: Array<{ id: string; job_name: string; drv_path: string; system: string; is_aggregate: boolean }> = await db('builds')
+          .insert(rows)
+          .onConflict(['evaluation_id', 'job_name'])
+          .merge(['drv_path'])
+          .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate']);
+        await db('builds')
+          .whereIn('id', inserted.map((r) => r.id))
+          .update({ workflow_id: db.raw("'build-' || id::text") });
+        const byName = new Map(batch.map((j) => [j.attr, j]));
+        for (const r of inserted) {
+          drvToBuild.set(r.drv_path, r.id);
+          nameToBuild.set(r.job_name, r.id);
+          const job = byName.get(r.job_name)!;
+          if (job.inputDrvs.length) pendingEdges.push({ buildId: r.id, inputDrvs: job.inputDrvs });
+          if (r.is_aggregate) aggregates.push({ buildId: r.id, jobName: r.job_name, system: r.system, constituents: job.constituents });
+        }
+        batch = [];
+        await startBuilds(inserted.filter((r) => !r.is_aggregate));
+        ctx.heartbeat({ jobs, errors });
+      };
+
+      const args = argsOf(inputs);
+      try {
+        for await (const item of evaluateJobs({ sourceDir: src.path, flakeMode: jobset.flake_mode, expression: jobset.nix_expression, args, signal: ctx.cancellationSignal })) {
+          if (item.kind === 'error') {
+            errors++;
+            lastError = `${item.attr || '(top level)'}: ${item.error}`;
+            errorBatch.push({ evaluation_id: evaluation.id, job_name: item.attr || '(top level)', error_message: item.error });
+            if (errorBatch.length >= BATCH) await flush();
+            continue;
+          }
+          jobs++;
+          batch.push(item);
+          if (batch.length >= BATCH) await flush();
+        }
+        await flush();
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable(`evaluation failed: ${(err as Error).message}`, 'EvaluationError');
+      }
+      if (jobs === 0 && errors > 0) {
+        throw ApplicationFailure.nonRetryable(`evaluation failed: ${lastError}`, 'EvaluationError');
+      }
+
+      // Dependency edges between this evaluation's builds, and aggregates' constituents.
+      const edges: Array<{ build_id: string; dependency_build_id: string }> = [];
+      for (const e of pendingEdges) {
+        for (const d of e.inputDrvs) {
+          const dep = drvToBuild.get(d);
+          if (dep && dep !== e.buildId) edges.push({ build_id: e.buildId, dependency_build_id: dep });
+        }
+      }
+      for (let i = 0; i < edges.length; i += 500) {
+        await db('build_dependencies').insert(edges.slice(i, i + 500)).onConflict(['build_id', 'dependency_build_id']).ignore();
+      }
+      const constituentRows: Array<{ aggregate_build_id: string; constituent_build_id: string }> = [];
+      for (const a of aggregates) {
+        for (const name of a.constituents) {
+          const c = nameToBuild.get(name);
+          if (c && c !== a.buildId) constituentRows.push({ aggregate_build_id: a.buildId, constituent_build_id: c });
+        }
+      }
+      for (let i = 0; i < constituentRows.length; i += 500) {
+        await db('aggregate_constituents').insert(constituentRows.slice(i, i + 500)).onConflict(['aggregate_build_id', 'constituent_build_id']).ignore();
+      }
+      await startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
+
+      await db('evaluations').where({ id: evaluation.id }).update({
+        nr_jobs: jobs,
+        nr_errors: errors,
+        evaluation_time: db.fn.now(),
+        updated_at: db.fn.now(),
+      });
+      log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000 });
+      return { jobs, errors };
+    },
+
+    async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {
+      await db('evaluations').where({ id: input.evaluationId }).update({
+        status: input.status,
+        error_message: input.errorMessage,
+        completed_at: db.fn.now(),
+        updated_at: db.fn.now(),
+      });
+    },
+
+    /**
+     * A newer evaluation of the same jobset and branch supersedes older pending or running ones; their
+     * builds that this evaluation does not also want are cancelled.
+     */
+    async supersedeOlderEvaluations(input: { evaluationId: string }): Promise<{ superseded: number; cancelledBuilds: number }> {
+      const current = await db('evaluations').where({ id: input.evaluationId }).first();
+      if (!current) return { superseded: 0, cancelledBuilds: 0 };
+      const older = await db('evaluations')
+        .where({ jobset_id: current.jobset_id })
+        .whereNot({ id: current.id })
+        .where('created_at', '<', current.created_at)
+        .whereIn('status', ['pending', 'running'])
+        .modify((q) => (current.branch ? q.where({ branch: current.branch }) : q.whereNull('branch')))
+        .select('id');
+      let cancelledBuilds = 0;
+      for (const o of older) {
+        await db('evaluations').where({ id: o.id }).update({ status: 'cancelled', superseded_by: current.id, completed_at: db.fn.now(), error_message: `superseded by evaluation ${current.id}` });
+        try {
+          await deps.client.workflow.getHandle(evaluationWorkflowId(o.id)).cancel();
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) log.warn('could not cancel superseded evaluation', { id: o.id, error: (err as Error).message });
+        }
+      }
+      // Builds of superseded (or earlier-completed-but-still-building) evaluations that nothing newer wants.
+      const stale = await db('builds as b')
+        .join('evaluations as e', 'e.id', 'b.evaluation_id')
+        .where('e.jobset_id', current.jobset_id)
+        .whereNot('e.id', current.id)
+        .where('e.created_at', '<', current.created_at)
+        .whereIn('b.status', ['pending', 'running'])
+        .whereNotIn('b.drv_path', db('builds').where({ evaluation_id: current.id }).select('drv_path'))
+        .whereIn('e.id', older.map((o) => o.id))
+        .select('b.id');
+      for (const b of stale) {
+        try {
+          await deps.client.workflow.getHandle(buildWorkflowId(b.id)).cancel();
+          cancelledBuilds++;
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
+      }
+      return { superseded: older.length, cancelledBuilds };
+    },
+  };
+}
+
+export type EvaluationActivities = ReturnType<typeof createEvaluationActivities>;

@@ -1,0 +1,84 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { assignSlots, backoffMs, builderMatches, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from '../../workflows/dispatch-policy';
+
+const builder = (id: string, over: Partial<DispatchBuilder> = {}): DispatchBuilder => ({
+  id,
+  systems: ['x86_64-linux'],
+  supportedFeatures: [],
+  mandatoryFeatures: [],
+  maxJobs: 1,
+  speedFactor: 1,
+  enabled: true,
+  disabledUntil: null,
+  consecutiveFailures: 0,
+  ...over,
+});
+let seq = 0;
+const request = (id: string, over: Partial<QueuedRequest> = {}): QueuedRequest => ({
+  requestId: id,
+  system: 'x86_64-linux',
+  requiredFeatures: [],
+  priority: 100,
+  jobsetId: 'js',
+  shares: 100,
+  seq: seq++,
+  ...over,
+});
+
+describe('dispatch policy', () => {
+  it('a builder matches when required ⊆ supported and mandatory ⊆ required', () => {
+    const b = builder('b', { supportedFeatures: ['kvm'], mandatoryFeatures: ['big-parallel'] });
+    assert.equal(builderMatches(b, 'x86_64-linux', ['big-parallel']), true);
+    assert.equal(builderMatches(b, 'x86_64-linux', ['kvm', 'big-parallel']), true);
+    assert.equal(builderMatches(b, 'x86_64-linux', ['kvm']), false, 'mandatory feature missing from the step');
+    assert.equal(builderMatches(b, 'x86_64-linux', ['big-parallel', 'nixos-test']), false, 'unsupported feature');
+    assert.equal(builderMatches(b, 'aarch64-linux', ['big-parallel']), false, 'other system');
+    assert.equal(builderMatches({ ...b, enabled: false }, 'x86_64-linux', ['big-parallel']), false, 'disabled');
+  });
+
+  it("a builder's max_jobs is never exceeded", () => {
+    const queue = [request('a'), request('b'), request('c')];
+    const out = assignSlots([builder('one', { maxJobs: 2 })], queue, {}, {}, 0);
+    assert.deepEqual(out.map((a) => a.requestId), ['a', 'b']);
+    assert.deepEqual(assignSlots([builder('one', { maxJobs: 2 })], queue, { one: 2 }, {}, 0), []);
+  });
+
+  it('higher priority goes first, then the jobset with the smaller share used, then the oldest', () => {
+    const queue = [request('old'), request('young'), request('urgent', { priority: 200 })];
+    assert.equal(assignSlots([builder('one')], queue, {}, {}, 0)[0].requestId, 'urgent');
+    const fair = [request('busy', { jobsetId: 'busy' }), request('idle', { jobsetId: 'idle' })];
+    assert.equal(assignSlots([builder('one')], fair, {}, { busy: 10, idle: 1 }, 0)[0].requestId, 'idle');
+    const shares = [request('big', { jobsetId: 'big', shares: 1000 }), request('small', { jobsetId: 'small', shares: 10 })];
+    assert.equal(assignSlots([builder('one')], shares, {}, { big: 50, small: 5 }, 0)[0].requestId, 'big', '50/1000 < 5/10');
+    assert.deepEqual(assignSlots([builder('one', { maxJobs: 3 })], [request('x'), request('y')], {}, {}, 0).map((a) => a.requestId), ['x', 'y']);
+  });
+
+  it('the fastest free builder wins, and a backed-off builder is skipped until its time', () => {
+    const slow = builder('slow', { speedFactor: 1 });
+    const fast = builder('fast', { speedFactor: 4 });
+    assert.equal(assignSlots([slow, fast], [request('a')], {}, {}, 0)[0].builderId, 'fast');
+    const backedOff = { ...fast, disabledUntil: 1000 };
+    assert.equal(assignSlots([slow, backedOff], [request('a')], {}, {}, 500)[0].builderId, 'slow');
+    assert.equal(assignSlots([slow, backedOff], [request('a')], {}, {}, 1500)[0].builderId, 'fast');
+  });
+
+  it('a builder that failed a request is tried last for it', () => {
+    const out = assignSlots([builder('a', { speedFactor: 9 }), builder('b')], [request('r', { avoidBuilders: ['a'] })], {}, {}, 0);
+    assert.equal(out[0].builderId, 'b');
+  });
+
+  it('a system no enabled builder supports is unsupported; a busy one is not', () => {
+    const builders = [builder('one', { maxJobs: 1 })];
+    const queue = [request('arm', { system: 'aarch64-linux' }), request('x86')];
+    assert.deepEqual(unsupportedRequests(builders, queue).map((r) => r.requestId), ['arm']);
+    assert.deepEqual(unsupportedRequests(builders.map((b) => ({ ...b, disabledUntil: 9e15 })), [request('x86')]), [], 'backed off is not unsupported');
+  });
+
+  it('back-off grows with consecutive failures and is capped at an hour', () => {
+    assert.equal(backoffMs(0), 0);
+    assert.equal(backoffMs(1), 10_000);
+    assert.equal(backoffMs(2), 20_000);
+    assert.equal(backoffMs(30), 3600_000);
+  });
+});

@@ -1,0 +1,167 @@
+import {
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import type { BuildActivities, PlannedStep } from '../activities/build';
+import { RingmasterStatus } from '../lib/search-attributes';
+import {
+  buildStatusQuery,
+  bumpBuildUpdate,
+  derivationFinishedSignal,
+  raisePrioritySignal,
+  removeWaiterSignal,
+  stepProgressSignal,
+  type BuildInput,
+  type BuildStatus,
+  type BuildStatusView,
+  type DerivationResult,
+  type StepPhase,
+} from './shared';
+import { decideBuildOutcome } from './build-outcome';
+
+const acts = proxyLocalActivities<BuildActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { maximumAttempts: 10 },
+});
+
+/**
+ * One per build (ID `build-<id>`). It waits for the derivations it needs (its dependencies first,
+ * each realised once by a shared DerivationWorkflow), then its own, and records the result.
+ * Cancel is a workflow cancellation; bump is an update; restart is a new run under the same ID.
+ */
+export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildStatus }> {
+  const self = workflowInfo().workflowId;
+  const results = new Map<string, DerivationResult>();
+  const attached = new Set<string>();
+  const progress = new Map<string, { phase: StepPhase; builderId: string | null }>();
+  let view: BuildStatusView = { buildId: input.buildId, status: 'pending', phase: 'starting', builderId: null, waitingFor: null, priority: 0, steps: [] };
+  let steps: PlannedStep[] = [];
+
+  setHandler(buildStatusQuery, () => ({
+    ...view,
+    steps: steps.map((s) => {
+      const r = results.get(s.drvPath);
+      const p = progress.get(s.drvPath);
+      return {
+        drvPath: s.drvPath,
+        status: r ? r.status : attached.has(s.drvPath) ? 'running' : 'pending',
+        phase: r ? null : p?.phase ?? (attached.has(s.drvPath) ? 'queued' : null),
+        builderId: r?.builderId ?? p?.builderId ?? null,
+      };
+    }),
+  }));
+  setHandler(derivationFinishedSignal, (r) => {
+    results.set(r.drvPath, r);
+  });
+  setHandler(stepProgressSignal, (p) => {
+    progress.set(p.drvPath, { phase: p.phase, builderId: p.builderId });
+    if (steps.find((s) => s.drvPath === p.drvPath)?.isTop) {
+      view.builderId = p.builderId;
+      view.phase = p.phase;
+    }
+  });
+  setHandler(
+    bumpBuildUpdate,
+    async ({ priority }) => {
+      if (priority > view.priority) {
+        view.priority = priority;
+        await acts.setBuildPriority({ buildId: input.buildId, priority });
+        for (const drv of attached) {
+          if (results.has(drv)) continue;
+          await getExternalWorkflowHandle(derivationIdOf(drv)).signal(raisePrioritySignal, { priority }).catch(() => undefined);
+        }
+      }
+      return { priority: view.priority };
+    },
+    { validator: ({ priority }) => { if (!Number.isInteger(priority)) throw new Error('priority must be an integer'); } },
+  );
+
+  const setStatus = (status: BuildStatus) => {
+    view.status = status;
+    upsertSearchAttributes([{ key: RingmasterStatus, value: status }]);
+  };
+
+  const plan = await acts.startBuild({ buildId: input.buildId, restart: input.restart ?? false });
+  view.priority = plan.priority;
+  if (plan.kind === 'finished') {
+    setStatus(plan.status);
+    view.phase = 'finished';
+    return { status: plan.status };
+  }
+  steps = plan.steps;
+  setStatus('running');
+
+  let outcome: { status: BuildStatus; errorMessage: string | null; top: DerivationResult | null };
+  try {
+    outcome = await runSteps();
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    outcome = await CancellationScope.nonCancellable(async () => {
+      await detachAll();
+      return { status: 'cancelled' as BuildStatus, errorMessage: 'cancelled', top: null };
+    });
+  }
+
+  view.phase = 'finished';
+  view.waitingFor = null;
+  await CancellationScope.nonCancellable(() =>
+    acts.finishBuild({ buildId: input.buildId, status: outcome.status, errorMessage: outcome.errorMessage, top: outcome.top }),
+  );
+  setStatus(outcome.status);
+  await condition(allHandlersFinished);
+  return { status: outcome.status };
+
+  async function detachAll(): Promise<void> {
+    for (const drv of attached) {
+      if (results.has(drv)) continue;
+      try {
+        await getExternalWorkflowHandle(derivationIdOf(drv)).signal(removeWaiterSignal, { workflowId: self });
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+
+  function derivationIdOf(drv: string): string {
+    return plan.kind === 'plan' ? plan.derivationWorkflowIds[drv] : drv;
+  }
+
+  async function runSteps(): Promise<{ status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }> {
+    for (;;) {
+      const decided = decideBuildOutcome(steps, results);
+      if (decided) {
+        await detachAll();
+        return decided;
+      }
+      const ready = steps.filter((s) => !attached.has(s.drvPath) && s.inputs.every((i) => results.get(i)?.status === 'succeeded'));
+      for (const s of ready) {
+        attached.add(s.drvPath);
+        await acts.attachToDerivation({
+          drvPath: s.drvPath,
+          waiterWorkflowId: self,
+          priority: view.priority,
+          system: s.system,
+          requiredFeatures: s.requiredFeatures,
+          jobsetId: plan.kind === 'plan' ? plan.jobsetId : '',
+          shares: plan.kind === 'plan' ? plan.shares : 100,
+          logBuildId: s.logBuildId,
+          timeoutSeconds: plan.kind === 'plan' ? plan.timeoutSeconds : 36000,
+          maxSilentSeconds: plan.kind === 'plan' ? plan.maxSilentSeconds : 7200,
+        });
+      }
+      const top = steps.find((s) => s.isTop);
+      view.waitingFor = top && attached.has(top.drvPath) ? 'builder slot or build' : 'dependencies';
+      view.phase = 'waiting';
+      const known = results.size;
+      await condition(() => results.size > known);
+    }
+  }
+}
+

@@ -1,0 +1,153 @@
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  workflowInfo,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import type { DerivationActivities } from '../activities/derivation';
+import {
+  addWaiterSignal,
+  derivationFinishedSignal,
+  raisePrioritySignal,
+  removeWaiterSignal,
+  slotGrantedSignal,
+  stepProgressSignal,
+  type DerivationInput,
+  type DerivationResult,
+  type SlotGrant,
+} from './shared';
+
+const { checkDerivation, recordCachedFailure, requestBuilderSlot, releaseBuilderSlot, markStepPhase } = proxyLocalActivities<DerivationActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 10 },
+});
+
+/** Builder failures (connection refused, host-key mismatch, builder killed) are retried elsewhere this many times. */
+const MAX_BUILDER_ATTEMPTS = 4;
+
+/**
+ * One per derivation being realised (ID `drv-<queue>-<hash>`): every build that needs the derivation
+ * registers as a waiter, so the derivation is built once and its result is shared. A cached failure
+ * is shared too. When the last waiter leaves (cancel), the running step is cancelled and the remote
+ * process killed.
+ */
+export async function DerivationWorkflow(input: DerivationInput): Promise<DerivationResult> {
+  const waiters = new Map<string, number>();
+  const notified = new Set<string>();
+  let priority = input.priority;
+  let grant: SlotGrant | undefined;
+  let everHadWaiter = false;
+
+  setHandler(addWaiterSignal, (w) => {
+    waiters.set(w.workflowId, w.priority);
+    everHadWaiter = true;
+    if (w.priority > priority) priority = w.priority;
+  });
+  setHandler(removeWaiterSignal, ({ workflowId }) => {
+    waiters.delete(workflowId);
+  });
+  setHandler(raisePrioritySignal, ({ priority: p }) => {
+    if (p > priority) priority = p;
+  });
+  setHandler(slotGrantedSignal, (g) => {
+    grant = g;
+  });
+
+  const self = workflowInfo().workflowId;
+  const result = await realise();
+
+  // Tell every waiter, including ones that arrived while we finished.
+  for (;;) {
+    const pending = [...waiters.keys()].filter((w) => !notified.has(w));
+    if (pending.length === 0) break;
+    for (const w of pending) {
+      notified.add(w);
+      try {
+        await getExternalWorkflowHandle(w).signal(derivationFinishedSignal, result);
+      } catch {
+        /* the waiter is gone */
+      }
+    }
+  }
+  await condition(allHandlersFinished);
+  return result;
+
+  async function realise(): Promise<DerivationResult> {
+    const base = { drvPath: input.drvPath, outputs: {}, errorMessage: null, builderId: null, logPath: null };
+    const state = await checkDerivation({ drvPath: input.drvPath });
+    if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
+    if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+
+    // Wait (briefly) for the first waiter: a derivation nobody wants is not built.
+    await condition(() => everHadWaiter, '1 minute');
+    const avoid: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      if (waiters.size === 0) return { ...base, status: 'cancelled', errorMessage: 'no build wants this derivation any more' };
+      grant = undefined;
+      let lastPriority = priority;
+      await requestBuilderSlot({ requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: avoid });
+      await markStepPhase({ drvPath: input.drvPath, phase: 'queued', builderId: null });
+      for (;;) {
+        await condition(() => grant !== undefined || waiters.size === 0 || priority > lastPriority);
+        if (grant !== undefined || waiters.size === 0) break;
+        lastPriority = priority;
+        await requestBuilderSlot({ requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: avoid, reprioritizeOnly: true });
+      }
+      const granted = grant as SlotGrant | undefined;
+      if (!granted) {
+        await releaseBuilderSlot({ requestId: self, builderId: null, builderFailed: false });
+        return { ...base, status: 'cancelled', errorMessage: 'cancelled while queued' };
+      }
+      if (!granted.builderId) return { ...base, status: 'unsupported_system', errorMessage: granted.unsupported ?? 'unsupported system' };
+      const builderId = granted.builderId;
+      for (const w of waiters.keys()) {
+        getExternalWorkflowHandle(w).signal(stepProgressSignal, { drvPath: input.drvPath, phase: 'building', builderId }).catch(() => {});
+      }
+
+      const { realiseStep } = proxyActivities<DerivationActivities>({
+        startToCloseTimeout: `${input.timeoutSeconds + 600} seconds`,
+        heartbeatTimeout: '30 seconds',
+        retry: { maximumAttempts: 2, nonRetryableErrorTypes: ['BuilderFailure'] },
+        cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      });
+      let outcome: Awaited<ReturnType<DerivationActivities['realiseStep']>> | undefined;
+      const scope = new CancellationScope();
+      const watcher = condition(() => waiters.size === 0).then(() => scope.cancel());
+      void watcher;
+      try {
+        outcome = await scope.run(() =>
+          realiseStep({ drvPath: input.drvPath, builderId, logBuildId: input.logBuildId, timeoutSeconds: input.timeoutSeconds, maxSilentSeconds: input.maxSilentSeconds }),
+        );
+      } catch (err) {
+        if (isCancellation(err)) {
+          await CancellationScope.nonCancellable(() => releaseBuilderSlot({ requestId: self, builderId, builderFailed: false }));
+          return { ...base, status: 'cancelled', builderId, errorMessage: 'cancelled while building' };
+        }
+        const message = err instanceof ActivityFailure ? err.cause?.message ?? err.message : (err as Error).message;
+        outcome = { status: 'builder_failure', exitCode: null, errorMessage: message ?? 'activity failed', outputs: {}, logPath: null };
+      }
+      if (outcome.status === 'builder_failure') {
+        await releaseBuilderSlot({ requestId: self, builderId, builderFailed: true, failureMessage: outcome.errorMessage ?? undefined });
+        if (attempt >= MAX_BUILDER_ATTEMPTS) return { ...base, status: 'aborted', builderId, errorMessage: `builder failures: ${outcome.errorMessage}` };
+        avoid.push(builderId);
+        continue;
+      }
+      await releaseBuilderSlot({ requestId: self, builderId, builderFailed: false });
+      if (outcome.status === 'succeeded') {
+        return { drvPath: input.drvPath, status: 'succeeded', outputs: outcome.outputs, errorMessage: null, builderId, logPath: outcome.logPath };
+      }
+      const status = outcome.status === 'cancelled' ? 'cancelled' : outcome.status;
+      if (status === 'failed' || status === 'timeout' || status === 'log_limit_exceeded') {
+        await recordCachedFailure({ drvPath: input.drvPath, status, errorMessage: outcome.errorMessage });
+      }
+      return { drvPath: input.drvPath, status, outputs: {}, errorMessage: outcome.errorMessage, builderId, logPath: outcome.logPath };
+    }
+  }
+}

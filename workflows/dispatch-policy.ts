@@ -1,0 +1,108 @@
+/**
+ * The dispatcher's pure scheduling rules (no Temporal, no I/O), unit-tested on their own:
+ * - a builder matches a step when it supports the system, required ⊆ supported ∪ mandatory, and
+ *   its mandatory features ⊆ required;
+ * - a builder's max_jobs is never exceeded;
+ * - runnable steps go by priority, then the jobset with the smaller share used, then age;
+ * - among free matching builders the fastest (speed factor) with the lowest load wins.
+ */
+
+export interface DispatchBuilder {
+  id: string;
+  systems: string[];
+  supportedFeatures: string[];
+  mandatoryFeatures: string[];
+  maxJobs: number;
+  speedFactor: number;
+  enabled: boolean;
+  /** Epoch ms until which the builder is backed off after failures, or null. */
+  disabledUntil: number | null;
+  consecutiveFailures: number;
+}
+
+export interface QueuedRequest {
+  requestId: string;
+  system: string;
+  requiredFeatures: string[];
+  priority: number;
+  jobsetId: string;
+  shares: number;
+  seq: number;
+  avoidBuilders?: string[];
+}
+
+export interface Assignment {
+  requestId: string;
+  builderId: string;
+}
+
+export function builderMatches(b: DispatchBuilder, system: string, required: string[]): boolean {
+  if (!b.enabled) return false;
+  if (!b.systems.includes(system)) return false;
+  const supported = new Set([...b.supportedFeatures, ...b.mandatoryFeatures]);
+  if (!required.every((f) => supported.has(f))) return false;
+  return b.mandatoryFeatures.every((f) => required.includes(f));
+}
+
+export function isAvailable(b: DispatchBuilder, now: number): boolean {
+  return b.disabledUntil === null || b.disabledUntil <= now;
+}
+
+/** Orders requests: higher priority first, then the jobset that used less of its share, then the oldest. */
+export function compareRequests(a: QueuedRequest, b: QueuedRequest, usage: Record<string, number>): number {
+  if (a.priority !== b.priority) return b.priority - a.priority;
+  const ua = (usage[a.jobsetId] ?? 0) / Math.max(1, a.shares);
+  const ub = (usage[b.jobsetId] ?? 0) / Math.max(1, b.shares);
+  if (ua !== ub) return ua - ub;
+  return a.seq - b.seq;
+}
+
+/** Requests that no enabled builder could ever run (whatever the load): these end as unsupported_system. */
+export function unsupportedRequests(builders: DispatchBuilder[], queue: QueuedRequest[]): QueuedRequest[] {
+  return queue.filter((r) => !builders.some((b) => builderMatches(b, r.system, r.requiredFeatures)));
+}
+
+/**
+ * Assigns queued requests to free slots. `running` maps builder id → number of steps it runs now.
+ * Returns the assignments in order; callers apply them (add to running, remove from queue).
+ */
+export function assignSlots(
+  builders: DispatchBuilder[],
+  queue: QueuedRequest[],
+  running: Record<string, number>,
+  usage: Record<string, number>,
+  now: number,
+): Assignment[] {
+  const load: Record<string, number> = { ...running };
+  const localUsage: Record<string, number> = { ...usage };
+  const ordered = [...queue].sort((a, b) => compareRequests(a, b, localUsage));
+  const out: Assignment[] = [];
+  for (const request of ordered) {
+    const candidates = builders.filter(
+      (b) => builderMatches(b, request.system, request.requiredFeatures) && isAvailable(b, now) && (load[b.id] ?? 0) < b.maxJobs,
+    );
+    if (candidates.length === 0) continue;
+    const avoid = new Set(request.avoidBuilders ?? []);
+    candidates.sort((x, y) => {
+      const ax = avoid.has(x.id) ? 1 : 0;
+      const ay = avoid.has(y.id) ? 1 : 0;
+      if (ax !== ay) return ax - ay;
+      if (x.speedFactor !== y.speedFactor) return y.speedFactor - x.speedFactor;
+      const lx = (load[x.id] ?? 0) / x.maxJobs;
+      const ly = (load[y.id] ?? 0) / y.maxJobs;
+      if (lx !== ly) return lx - ly;
+      return x.id < y.id ? -1 : x.id > y.id ? 1 : 0;
+    });
+    const chosen = candidates[0];
+    load[chosen.id] = (load[chosen.id] ?? 0) + 1;
+    localUsage[request.jobsetId] = (localUsage[request.jobsetId] ?? 0) + 1;
+    out.push({ requestId: request.requestId, builderId: chosen.id });
+  }
+  return out;
+}
+
+/** Back-off after consecutive failures: 10 s, doubling, at most one hour. */
+export function backoffMs(consecutiveFailures: number): number {
+  if (consecutiveFailures < 1) return 0;
+  return Math.min(3600_000, 10_000 * 2 ** (consecutiveFailures - 1));
+}

@@ -1,0 +1,60 @@
+import { ApplicationFailure, ActivityFailure, isCancellation, proxyActivities, proxyLocalActivities, startChild, ParentClosePolicy, TimeoutFailure } from '@temporalio/workflow';
+import type { EvaluationActivities } from '../activities/evaluation';
+import { evaluationWorkflowId, type CheckJobsetInput, type CheckJobsetResult, type EvaluationInput, type EvaluationStatus } from './shared';
+
+const local = proxyLocalActivities<EvaluationActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 10 },
+});
+
+const { prepareEvaluation } = proxyActivities<EvaluationActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['SourceError', 'NotFound'] },
+});
+
+const { evaluateAndRecord } = proxyActivities<EvaluationActivities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['EvaluationError', 'SourceError', 'NotFound'] },
+});
+
+/**
+ * Checks a jobset: fetches its source and inputs, hashes them, and starts an EvaluationWorkflow
+ * unless (under trigger mode source_change) an evaluation with the same inputs exists. The API's
+ * trigger runs it to completion; each jobset's Temporal Schedule starts it on the check interval.
+ */
+export async function CheckJobsetWorkflow(input: CheckJobsetInput): Promise<CheckJobsetResult> {
+  const prepared = await prepareEvaluation(input);
+  if (prepared.created) {
+    await startChild(EvaluationWorkflow, {
+      workflowId: evaluationWorkflowId(prepared.evaluationId),
+      args: [{ evaluationId: prepared.evaluationId }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: prepared.searchAttributes as never,
+    });
+  }
+  return { evaluationId: prepared.evaluationId, created: prepared.created };
+}
+
+/**
+ * One per evaluation (ID `eval-<id>`): evaluates the jobset as a stream of jobs, records builds in
+ * batches (starting their BuildWorkflows while evaluating), then supersedes older evaluations.
+ */
+export async function EvaluationWorkflow(input: EvaluationInput): Promise<{ status: EvaluationStatus; jobs: number; errors: number }> {
+  try {
+    const summary = await evaluateAndRecord({ evaluationId: input.evaluationId });
+    await local.finishEvaluation({ evaluationId: input.evaluationId, status: 'completed', errorMessage: null });
+    await local.supersedeOlderEvaluations({ evaluationId: input.evaluationId });
+    return { status: 'completed', jobs: summary.jobs, errors: summary.errors };
+  } catch (err) {
+    // Superseded: the newer evaluation already recorded this one as cancelled.
+    if (isCancellation(err)) throw err;
+    const cause = err instanceof ActivityFailure ? err.cause : err;
+    const timedOut = cause instanceof TimeoutFailure;
+    const message = cause instanceof ApplicationFailure || cause instanceof Error ? cause.message : String(cause);
+    const status: EvaluationStatus = timedOut ? 'timed_out' : 'failed';
+    await local.finishEvaluation({ evaluationId: input.evaluationId, status, errorMessage: message });
+    return { status, jobs: 0, errors: 1 };
+  }
+}

@@ -1,0 +1,166 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+/**
+ * Messages and types shared by the workflows, the activities and the API, so both sides name them once
+ * (`handle.signal(bumpBuildSignal, …)`). Pure types and definitions only: this file is bundled into
+ * the workflow sandbox.
+ */
+
+export type BuildStatus =
+  | 'pending'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'dependency_failed'
+  | 'aborted'
+  | 'cancelled'
+  | 'failed_with_output'
+  | 'timeout'
+  | 'cached_failure'
+  | 'unsupported_system'
+  | 'log_limit_exceeded'
+  | 'nar_size_limit_exceeded'
+  | 'non_deterministic'
+  | 'oom_killed';
+
+export const FINISHED_BUILD_STATUSES: readonly BuildStatus[] = [
+  'succeeded', 'failed', 'dependency_failed', 'aborted', 'cancelled', 'failed_with_output', 'timeout',
+  'cached_failure', 'unsupported_system', 'log_limit_exceeded', 'nar_size_limit_exceeded', 'non_deterministic', 'oom_killed',
+];
+
+export type EvaluationStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
+export type TriggerKind = 'source_change' | 'manual' | 'interval';
+
+export type StepPhase = 'queued' | 'connecting' | 'sending_inputs' | 'building' | 'receiving_outputs';
+
+/** The builder id the dispatcher uses for the worker's own Nix (Hydra's localhost fallback). */
+export const LOCAL_BUILDER = 'local';
+
+export function buildWorkflowId(buildId: string): string {
+  return `build-${buildId}`;
+}
+export function evaluationWorkflowId(evaluationId: string): string {
+  return `eval-${evaluationId}`;
+}
+/** Derivation and dispatcher workflows are per task queue, so deployments sharing a namespace stay apart. */
+export function derivationWorkflowId(taskQueue: string, drvPath: string): string {
+  const base = drvPath.replace(/^.*\//, '').replace(/\.drv$/, '');
+  return `drv-${taskQueue}-${base}`;
+}
+export function dispatcherWorkflowId(taskQueue: string): string {
+  return `dispatcher-${taskQueue}`;
+}
+
+// ---- CheckJobsetWorkflow ----
+export interface CheckJobsetInput {
+  jobsetId: string;
+  trigger: TriggerKind;
+  commitHash?: string | null;
+}
+export interface CheckJobsetResult {
+  evaluationId: string;
+  created: boolean;
+}
+
+// ---- EvaluationWorkflow ----
+export interface EvaluationInput {
+  evaluationId: string;
+}
+
+// ---- BuildWorkflow ----
+export interface BuildInput {
+  buildId: string;
+  restart?: boolean;
+}
+
+export interface BuildStatusView {
+  buildId: string;
+  status: BuildStatus;
+  phase: StepPhase | 'waiting' | 'finished' | 'starting';
+  builderId: string | null;
+  waitingFor: string | null;
+  priority: number;
+  steps: Array<{ drvPath: string; status: string; phase: string | null; builderId: string | null }>;
+}
+
+export const buildStatusQuery = defineQuery<BuildStatusView>('status');
+export const bumpBuildUpdate = defineUpdate<{ priority: number }, [{ priority: number }]>('bump');
+
+// ---- DerivationWorkflow ----
+export interface DerivationInput {
+  drvPath: string;
+  system: string;
+  requiredFeatures: string[];
+  priority: number;
+  jobsetId: string;
+  shares: number;
+  /** The build whose log receives this derivation's log. */
+  logBuildId: string;
+  timeoutSeconds: number;
+  maxSilentSeconds: number;
+}
+
+export type DerivationStatus = 'succeeded' | 'failed' | 'timeout' | 'log_limit_exceeded' | 'cached_failure' | 'unsupported_system' | 'cancelled' | 'aborted';
+
+export interface DerivationResult {
+  drvPath: string;
+  status: DerivationStatus;
+  outputs: Record<string, string>;
+  errorMessage: string | null;
+  builderId: string | null;
+  logPath: string | null;
+}
+
+export interface WaiterRef {
+  workflowId: string;
+  priority: number;
+}
+
+export const addWaiterSignal = defineSignal<[WaiterRef]>('addWaiter');
+export const removeWaiterSignal = defineSignal<[{ workflowId: string }]>('removeWaiter');
+export const raisePrioritySignal = defineSignal<[{ priority: number }]>('raisePriority');
+/** Sent by the dispatcher to a derivation workflow. */
+export const slotGrantedSignal = defineSignal<[SlotGrant]>('slotGranted');
+/** Sent by a derivation workflow to each waiting build. */
+export const derivationFinishedSignal = defineSignal<[DerivationResult]>('derivationFinished');
+/** Sent by a derivation workflow to a build when its phase changes. */
+export const stepProgressSignal = defineSignal<[{ drvPath: string; phase: StepPhase; builderId: string | null }]>('stepProgress');
+
+// ---- DispatcherWorkflow ----
+export interface SlotRequest {
+  requestId: string;
+  system: string;
+  requiredFeatures: string[];
+  priority: number;
+  jobsetId: string;
+  shares: number;
+  /** Builders that failed this request already: try others first. */
+  avoidBuilders?: string[];
+}
+
+export interface SlotGrant {
+  requestId: string;
+  builderId: string | null;
+  /** Set when no enabled builder (nor the local fallback) can ever build this system/features. */
+  unsupported?: string;
+}
+
+export interface SlotRelease {
+  requestId: string;
+  builderId: string;
+  builderFailed: boolean;
+  failureMessage?: string;
+}
+
+export const requestSlotSignal = defineSignal<[SlotRequest]>('requestSlot');
+export const withdrawRequestSignal = defineSignal<[{ requestId: string }]>('withdrawRequest');
+export const releaseSlotSignal = defineSignal<[SlotRelease]>('releaseSlot');
+export const reprioritizeSignal = defineSignal<[{ requestId: string; priority: number }]>('reprioritize');
+export const buildersChangedSignal = defineSignal('buildersChanged');
+
+export interface DispatcherView {
+  queue: Array<SlotRequest & { seq: number }>;
+  running: Record<string, string[]>;
+  builders: Array<{ id: string; maxJobs: number; running: number; disabledUntil: number | null }>;
+}
+export const dispatcherStateQuery = defineQuery<DispatcherView>('state');
