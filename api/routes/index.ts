@@ -1,5 +1,7 @@
 import type { RouteDef } from '../route';
 import { projectRoutes } from './projects';
+import { jobsetRoutes } from './jobsets';
+import { projectSetupRoutes } from './project-setup';
 import { systemRoutes } from './system';
 
 /** The one route table: every implemented route of the circus API, declared once. */
@@ -7,5 +9,6 @@ export function allRoutes(): RouteDef[] {
   const routes: RouteDef[] = [];
   routes.push(...systemRoutes(() => routes));
   routes.push(...projectRoutes);
+  routes.push(...jobsetRoutes, ...projectSetupRoutes);
   return routes;
 }
