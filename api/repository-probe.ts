@@ -203,7 +203,8 @@ export async function probeRepository(repositoryUrl: string, opts: { branch?: st
       tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-probe-'));
       dir = path.join(tempDir, 'repo');
       ({ branch, revision } = await cloneInto(source.url, opts.branch, dir));
-      flakeRef = `git+file://${dir}`;
+      // The clone is shallow; nix refuses a shallow repository unless told.
+      flakeRef = `git+file://${dir}?shallow=1`;
     } else {
       if (opts.branch) throw invalidField('body.branch', 'a plain directory has no branches');
       dir = source.dir;
