@@ -1,5 +1,7 @@
 import type { RouteDef } from '../route';
 import { projectRoutes } from './projects';
+import { jobsetRoutes } from './jobsets';
+import { projectSetupRoutes } from './project-setup';
 import { systemRoutes } from './system';
 import { buildLifecycleRoutes } from './build-lifecycle';
 
@@ -8,6 +10,7 @@ export function allRoutes(): RouteDef[] {
   const routes: RouteDef[] = [];
   routes.push(...systemRoutes(() => routes));
   routes.push(...projectRoutes);
+  routes.push(...jobsetRoutes, ...projectSetupRoutes);
   routes.push(...buildLifecycleRoutes);
   return routes;
 }

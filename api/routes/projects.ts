@@ -1,7 +1,8 @@
 import { defineRoute, type RouteDef } from '../route';
 import { notFound } from '../errors';
 import { identifier, idParams, nullableString, pageOf, pageQueryProperties, timestamp, uuid, noContent, errorBody } from '../schemas';
-import { deleteProject, findProject, insertProject, pageProjects, updateProject, type ProjectFields } from '../queries/projects';
+import { findProject, insertProject, pageProjects, updateProject, type ProjectFields } from '../queries/projects';
+import { deleteProjectWithJobsetSchedules } from '../jobset-schedules';
 
 export const projectSchema = {
   type: 'object',
@@ -105,7 +106,7 @@ export const projectRoutes: RouteDef[] = [
     params: idParams,
     responses: { 204: noContent, ...errors, 404: errorBody },
     handler: async ({ params }, rc) => {
-      if (!(await deleteProject(rc.db, params.id))) throw notFound('project', params.id);
+      if (!(await deleteProjectWithJobsetSchedules(rc.db, rc.deps.temporal, params.id))) throw notFound('project', params.id);
       rc.audit = { targetKind: 'project', targetId: params.id };
     },
   }),
