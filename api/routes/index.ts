@@ -1,11 +1,13 @@
 import type { RouteDef } from '../route';
 import { projectRoutes } from './projects';
 import { systemRoutes } from './system';
+import { identityRoutes } from './identity';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
   const routes: RouteDef[] = [];
   routes.push(...systemRoutes(() => routes));
   routes.push(...projectRoutes);
+  routes.push(...identityRoutes);
   return routes;
 }
