@@ -4,6 +4,7 @@ import { jobsetRoutes } from './jobsets';
 import { projectSetupRoutes } from './project-setup';
 import { systemRoutes } from './system';
 import { buildLifecycleRoutes } from './build-lifecycle';
+import { identityRoutes } from './identity';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
@@ -12,5 +13,6 @@ export function allRoutes(): RouteDef[] {
   routes.push(...projectRoutes);
   routes.push(...jobsetRoutes, ...projectSetupRoutes);
   routes.push(...buildLifecycleRoutes);
+  routes.push(...identityRoutes);
   return routes;
 }
