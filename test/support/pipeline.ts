@@ -1,0 +1,83 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import type { TestStack } from './stack';
+
+export const JOBSET_FIXTURE = path.resolve(__dirname, '..', 'fixtures', 'jobset');
+const FINISHED = new Set(['succeeded', 'failed', 'dependency_failed', 'aborted', 'cancelled', 'failed_with_output', 'timeout', 'cached_failure', 'unsupported_system', 'log_limit_exceeded']);
+
+export function nonce(): string {
+  return crypto.randomBytes(6).toString('hex');
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until it returns a value (not undefined), or fails after timeoutMs naming `what`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+export interface CreatedJobset {
+  projectId: string;
+  jobsetId: string;
+}
+
+/** Creates a project on `repositoryUrl` and a legacy jobset on `expression`, with string inputs. */
+export async function createJobset(stack: TestStack, repositoryUrl: string, opts: { expression?: string; inputs?: Record<string, string>; name?: string; flake?: boolean } = {}): Promise<CreatedJobset> {
+  const name = opts.name ?? `p-${nonce()}`;
+  const project = await stack.request('POST', '/api/v1/projects', { key: stack.adminKey, body: { name, repository_url: repositoryUrl } });
+  if (project.status !== 200) throw new Error(`project: ${project.status} ${project.text}`);
+  const jobset = await stack.request('POST', `/api/v1/projects/${project.body.id}/jobsets`, {
+    key: stack.adminKey,
+    body: { name: 'main', nix_expression: opts.expression ?? (opts.flake ? 'hydraJobs' : 'release.nix'), flake_mode: opts.flake ?? false, check_interval: 0 },
+  });
+  if (jobset.status !== 200) throw new Error(`jobset: ${jobset.status} ${jobset.text}`);
+  for (const [k, v] of Object.entries(opts.inputs ?? {})) {
+    const input = await stack.request('POST', `/api/v1/projects/${project.body.id}/jobsets/${jobset.body.id}/inputs`, { key: stack.adminKey, body: { name: k, input_type: 'string', value: v } });
+    if (input.status !== 200) throw new Error(`input: ${input.status} ${input.text}`);
+  }
+  return { projectId: project.body.id, jobsetId: jobset.body.id };
+}
+
+export async function trigger(stack: TestStack, jobsetId: string, commitHash?: string): Promise<{ id: string; status: string; created: boolean }> {
+  const res = await stack.request('POST', '/api/v1/evaluations/trigger', { key: stack.adminKey, body: commitHash ? { jobset_id: jobsetId, commit_hash: commitHash } : { jobset_id: jobsetId } });
+  if (res.status !== 202) throw new Error(`trigger: ${res.status} ${res.text}`);
+  return res.body;
+}
+
+export async function waitForEvaluation(stack: TestStack, evaluationId: string, timeoutMs = 120_000): Promise<Record<string, any>> {
+  return eventually(`evaluation ${evaluationId}`, async () => {
+    const row = await stack.db('evaluations').where({ id: evaluationId }).first();
+    return row && !['pending', 'running'].includes(row.status) ? row : undefined;
+  }, timeoutMs);
+}
+
+export async function buildsOf(stack: TestStack, evaluationId: string): Promise<Record<string, Record<string, any>>> {
+  const rows = await stack.db('builds').where({ evaluation_id: evaluationId });
+  return Object.fromEntries(rows.map((r) => [r.job_name, r]));
+}
+
+/** Waits until every build of the evaluation (except those named) has finished. */
+export async function waitForBuilds(stack: TestStack, evaluationId: string, opts: { except?: string[]; timeoutMs?: number } = {}): Promise<Record<string, Record<string, any>>> {
+  return eventually(`builds of evaluation ${evaluationId}`, async () => {
+    const builds = await buildsOf(stack, evaluationId);
+    const open = Object.values(builds).filter((b) => !(opts.except ?? []).includes(b.job_name) && !FINISHED.has(b.status));
+    return Object.keys(builds).length > 0 && open.length === 0 ? builds : undefined;
+  }, opts.timeoutMs ?? 180_000, 400);
+}
+
+export function isFinished(status: string): boolean {
+  return FINISHED.has(status);
+}
