@@ -110,6 +110,17 @@ describe('with no worker polling', () => {
     assert.equal(res.body.temporal.status, 'ok');
   });
 
+  it('GET /api/v1/admin/system answers at once with the round trip down, naming the missing worker', async () => {
+    const started = Date.now();
+    const res = await stack.request('GET', '/api/v1/admin/system', { key: stack.adminKey });
+    assert.equal(res.status, 200);
+    assert.ok(Date.now() - started < 5000, 'does not wait out the probe timeout');
+    assert.equal(res.body.database.status, 'ok');
+    assert.equal(res.body.worker.status, 'down');
+    assert.equal(res.body.temporal.workflow_round_trip.status, 'down');
+    assert.match(res.body.temporal.workflow_round_trip.error, /no worker polls/);
+  });
+
   it('/health turns 200 once a worker starts polling the task queue', async () => {
     await stack.startWorker();
     const up = await eventually(() => stack.request('GET', '/health'), (r) => r.status === 200);
