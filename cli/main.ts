@@ -23,7 +23,8 @@ const USAGE = `usage: ringmaster <command>
   build-workflows             prebuild the workflow bundle
   api-docs [--out FILE]       write docs/API.md (or FILE) from the route table
   api-key create --name NAME [--role ROLE]
-                              create an API key and print it as the last line`;
+                              create an API key and print it as the last line
+  temporal-ready              wait for TEMPORAL_ADDRESS's namespace and register the search attributes`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
