@@ -1,6 +1,5 @@
 import type { JsonSchema, RouteDef } from './route';
-
-const VERSION = '0.1.0';
+import { version } from '../cli/version';
 
 type ResponseSpec = JsonSchema | { description: string; contentType: string };
 function rawResponse(r: ResponseSpec): { description: string; contentType: string } | undefined {
@@ -24,6 +23,23 @@ function statusText(status: number): string {
   return ({ 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 302: 'Found', 400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found', 405: 'Method not allowed', 409: 'Conflict', 422: 'Unprocessable', 503: 'Unavailable' } as Record<number, string>)[status] ?? 'Response';
 }
 
+function upperFirst(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
+
+/**
+ * A unique, readable operationId from method and path: GET /api/v1/projects/{id}/jobsets becomes
+ * getApiV1ProjectsByIdJobsets. Parameters read "By<Name>", so they never collide with a static segment.
+ */
+export function operationIdOf(def: Pick<RouteDef, 'method' | 'path'>): string {
+  const words = def.path
+    .replace(/\{(\w+)\}/g, (_m, name: string) => ` By_${name} `)
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map(upperFirst);
+  return def.method.toLowerCase() + words.join('');
+}
+
 /** The OpenAPI 3.1 document of every route in the table. */
 export function openApiDocument(routes: RouteDef[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -36,7 +52,7 @@ export function openApiDocument(routes: RouteDef[]): Record<string, unknown> {
       else responses[status] = { description: raw.description };
     }
     const op: Record<string, unknown> = {
-      operationId: `${def.method.toLowerCase()}${def.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+      operationId: operationIdOf(def),
       summary: def.summary,
       tags: [def.tag],
       parameters: parametersOf(def),
@@ -51,7 +67,7 @@ export function openApiDocument(routes: RouteDef[]): Record<string, unknown> {
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'Ringmaster API', version: VERSION, description: 'The circus-compatible HTTP API of Ringmaster, a Nix CI server on Temporal.' },
+    info: { title: 'Ringmaster API', version, description: 'The circus-compatible HTTP API of Ringmaster, a Nix CI server on Temporal.' },
     servers: [{ url: '/' }],
     paths,
     components: {
@@ -63,20 +79,48 @@ export function openApiDocument(routes: RouteDef[]): Record<string, unknown> {
   };
 }
 
-/** docs/API.md: the seed's table (method, endpoint, description, responses), generated from the route table. */
+const METHOD_ORDER = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/** The order of the seed's endpoints.tsv: by path (code points), then GET, POST, PUT, PATCH, DELETE. */
+export function compareRoutes(a: Pick<RouteDef, 'method' | 'path'>, b: Pick<RouteDef, 'method' | 'path'>): number {
+  if (a.path !== b.path) return a.path < b.path ? -1 : 1;
+  return METHOD_ORDER.indexOf(a.method) - METHOD_ORDER.indexOf(b.method);
+}
+
+function tableCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+}
+
+function roleText(def: RouteDef): string {
+  if (def.access === 'always-public') return 'always public';
+  if (def.access === 'user') return 'signed-in user';
+  return def.access;
+}
+
+/**
+ * docs/API.md: the seed's table (Method, Endpoint, Description, Responses) plus the role each route
+ * requires, generated from the route table by `npm run api-docs`.
+ */
 export function apiMarkdown(routes: RouteDef[]): string {
-  const rows = [...routes].sort((a, b) => (a.path === b.path ? a.method.localeCompare(b.method) : a.path.localeCompare(b.path)));
+  const rows = [...routes].sort(compareRoutes);
   const lines = [
     '# Ringmaster HTTP API',
     '',
-    'Generated from the route table by `npm run api-docs`; do not edit by hand.',
-    'GET, HEAD and OPTIONS requests are public unless noted; mutating requests need `Authorization: Bearer <api-key>` and the role named.',
+    '<!-- Generated from the route table (api/routes) by `npm run api-docs`; do not edit by hand. -->',
     '',
-    '| Method | Endpoint | Description | Role | Responses |',
+    `${rows.length} routes. The machine-readable form is the OpenAPI 3.1 document served at \`GET /api/v1/openapi.json\`.`,
+    '',
+    'Role: `public` routes need no credentials unless `RINGMASTER_REQUIRE_AUTH_FOR_READS` is on;',
+    '`always public` routes never do. Any other route needs `Authorization: Bearer <api-key>` (or a session cookie',
+    'with an `x-csrf-token` header) of a principal holding the role named; `admin` holds every role.',
+    'Errors are JSON `{"error", "error_code", "details"}`.',
+    '',
+    '| Method | Endpoint | Description | Responses | Role |',
     '|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    lines.push(`| ${r.method} | ${r.path} | ${r.summary} | ${r.access} | ${Object.keys(r.responses).join(', ')} |`);
+    const statuses = Object.keys(r.responses).map(Number).sort((a, b) => a - b).join(', ');
+    lines.push(`| ${r.method} | \`${tableCell(r.path)}\` | ${tableCell(r.summary)} | ${statuses} | ${roleText(r)} |`);
   }
   return lines.join('\n') + '\n';
 }

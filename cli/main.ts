@@ -21,9 +21,10 @@ const USAGE = `usage: ringmaster <command>
   migrate                     apply database migrations (needs DATABASE_URL, or uses the embedded database)
   setup                       install the Temporal CLI if missing and prebuild the workflow bundle
   build-workflows             prebuild the workflow bundle
-  api-docs                    write docs/API.md from the route table
+  api-docs [--out FILE]       write docs/API.md (or FILE) from the route table
   api-key create --name NAME [--role ROLE]
-                              create an API key and print it as the last line`;
+                              create an API key and print it as the last line
+  temporal-ready              wait for TEMPORAL_ADDRESS's namespace and register the search attributes`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -113,7 +114,8 @@ export async function main(argv: string[]): Promise<void> {
       console.log(await writeWorkflowBundle());
       return;
     case 'api-docs': {
-      const target = path.resolve(__dirname, '..', 'docs', 'API.md');
+      const out = flag(rest, 'out');
+      const target = out ? path.resolve(out) : path.resolve(__dirname, '..', 'docs', 'API.md');
       fs.mkdirSync(path.dirname(target), { recursive: true });
       fs.writeFileSync(target, apiMarkdown(allRoutes()));
       console.log(`wrote ${path.relative(process.cwd(), target)}`);

@@ -22,16 +22,16 @@ export interface RingmasterConfig {
   logLimitBytes: number;
 }
 
-function intFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
   return n;
 }
 
-function boolFromEnv(name: string, fallback: boolean): boolean {
-  const raw = process.env[name];
+function boolFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   return ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase());
 }
@@ -39,7 +39,7 @@ function boolFromEnv(name: string, fallback: boolean): boolean {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConfig {
   const dataDir = path.resolve(env.RINGMASTER_DATA_DIR || '.data');
   return {
-    port: intFromEnv('PORT', 3000),
+    port: intFromEnv(env, 'PORT', 3000),
     host: env.HOST || '0.0.0.0',
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
@@ -47,10 +47,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.RINGMASTER_TASK_QUEUE || 'ringmaster',
     temporalCli: env.TEMPORAL_CLI || undefined,
-    temporalUiPort: intFromEnv('TEMPORAL_UI_PORT', 8233),
-    temporalPort: intFromEnv('TEMPORAL_PORT', 7233),
+    temporalUiPort: intFromEnv(env, 'TEMPORAL_UI_PORT', 8233),
+    temporalPort: intFromEnv(env, 'TEMPORAL_PORT', 7233),
     configFile: path.resolve(env.RINGMASTER_CONFIG_FILE || path.join(dataDir, 'ringmaster.json')),
-    requireAuthForReads: boolFromEnv('RINGMASTER_REQUIRE_AUTH_FOR_READS', false),
+    requireAuthForReads: boolFromEnv(env, 'RINGMASTER_REQUIRE_AUTH_FOR_READS', false),
     publicUrl: env.RINGMASTER_PUBLIC_URL || undefined,
     logLevel: env.LOG_LEVEL || 'info',
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,

@@ -103,7 +103,17 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
 /** Waits for the namespace to exist and registers any of Ringmaster's search attributes it lacks. */
 export async function ensureNamespaceReady(address: string, namespace: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const connection = await Connection.connect({ address });
+  // A cluster still starting (docker compose) refuses connections for a while: retry until the deadline.
+  let connection: Connection;
+  for (;;) {
+    try {
+      connection = await Connection.connect({ address, connectTimeout: 5_000 });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
   try {
     for (;;) {
       try {

@@ -188,7 +188,10 @@ export function systemRoutes(getRoutes: () => RouteDef[]): RouteDef[] {
         const worker = await workerStatus(rc.deps);
         let roundTrip: { status: 'ok' | 'down'; round_trip_ms?: number; error?: string; worker_host?: string } = { status: 'down', error: 'Temporal not configured' };
         const t = rc.deps.temporal;
-        if (t && temporal.status === 'ok') {
+        // Without Temporal or a polling worker the probe could only wait out its timeout: say so at once instead.
+        if (t && temporal.status !== 'ok') roundTrip = { status: 'down', error: `not attempted: Temporal is down (${temporal.error ?? 'no answer'})` };
+        else if (t && worker.status !== 'ok') roundTrip = { status: 'down', error: `not attempted: ${worker.error ?? 'no worker polls'}` };
+        else if (t) {
           const started = Date.now();
           try {
             const result = (await t.client.workflow.execute('SystemProbeWorkflow', {
