@@ -7,6 +7,8 @@ import { startSshBuilder, pidsWithCommandLine, type SshBuilder } from '../suppor
 import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
 import { buildsOf, createJobset, eventually, JOBSET_FIXTURE, nonce, trigger, waitForBuilds, waitForEvaluation, type CreatedJobset } from '../support/pipeline';
 import { localSystem } from '../../activities/nix-system';
+import { fetchHistories, replayAll } from '../support/histories';
+import { derivationWorkflowId, dispatcherWorkflowId } from '../../workflows/shared';
 
 /**
  * The whole pipeline on real parts: a git repository with the fixture jobset, a Temporal dev server,
@@ -186,5 +188,20 @@ describe('a jobset evaluated and built on two sshd builders', () => {
     }, 30_000, 1000);
     const broken = (await buildsOf(stack, evaluationId)).broken;
     assert.ok(found.includes(`build-${broken.id}`));
+  });
+
+  it("this run's workflow histories replay against the current workflow code", async () => {
+    const builds = await buildsOf(stack, evaluationId);
+    const ids = [
+      `eval-${evaluationId}`,
+      `build-${builds.c.id}`,
+      `build-${builds.needsBroken.id}`,
+      `build-${builds.slow.id}`,
+      `build-${builds.release.id}`,
+      derivationWorkflowId(stack.taskQueue, builds.c.drv_path),
+      dispatcherWorkflowId(stack.taskQueue),
+    ];
+    const failures = await replayAll(await fetchHistories(stack.temporal.client, ids));
+    assert.deepEqual(failures, []);
   });
 });
