@@ -1,0 +1,268 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface FetchGitSourceOptions {
+  /** A git URL (file://, https://, ssh://, …) or a local path of a repository. */
+  url: string;
+  /** The branch to follow; null or absent: the remote's HEAD. */
+  branch?: string | null;
+  /** A commit (or any revision the mirror knows) to check out instead of the branch's tip. */
+  revision?: string | null;
+  /** Holds `mirrors/` (one bare mirror per URL) and `checkouts/` (one directory per commit). */
+  cacheDir: string;
+}
+
+export interface GitSource {
+  /** The checked-out tree (no .git inside); shared by every caller of the same commit: treat it as read-only. */
+  path: string;
+  /** The full commit hash. */
+  commit: string;
+  /** The branch that was resolved (the remote HEAD's branch when none was asked for), or null for a detached HEAD. */
+  branch: string | null;
+}
+
+export class GitSourceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GitSourceError';
+  }
+}
+
+interface GitResult { stdout: string; stderr: string; code: number }
+
+/** Runs git with an argument array; never prompts for credentials. */
+function git(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<GitResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, {
+      cwd: opts.cwd,
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({
+      stdout: Buffer.concat(out).toString('utf8'),
+      stderr: Buffer.concat(err).toString('utf8'),
+      code: code ?? 1,
+    }));
+  });
+}
+
+/** A URL or path as git should see it: relative local paths become absolute. */
+function normaliseUrl(url: string): string {
+  const trimmed = url.trim();
+  if (trimmed.startsWith('./') || trimmed.startsWith('../') || trimmed === '.') return path.resolve(trimmed);
+  return trimmed;
+}
+
+function describe(url: string, branch: string | null | undefined, revision?: string | null): string {
+  const parts = [`git input ${url}`];
+  parts.push(branch ? `branch ${branch}` : 'default branch');
+  if (revision) parts.push(`revision ${revision}`);
+  return parts.join(', ');
+}
+
+function firstLines(text: string): string {
+  return text.trim().split('\n').slice(0, 5).join('\n');
+}
+
+/** Serialises work on one mirror: within this process by a promise chain, across processes by a lock file. */
+const mirrorQueues = new Map<string, Promise<unknown>>();
+
+async function withMirrorLock<T>(mirrorDir: string, work: () => Promise<T>): Promise<T> {
+  const previous = mirrorQueues.get(mirrorDir) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(async () => {
+    const release = await acquireLockFile(`${mirrorDir}.lock`);
+    try {
+      return await work();
+    } finally {
+      await release();
+    }
+  });
+  mirrorQueues.set(mirrorDir, run);
+  try {
+    return await run;
+  } finally {
+    if (mirrorQueues.get(mirrorDir) === run) mirrorQueues.delete(mirrorDir);
+  }
+}
+
+/** An exclusive lock file holding the owner's PID; a lock whose owner is gone (or older than 30 min) is taken over. */
+async function acquireLockFile(lockPath: string): Promise<() => Promise<void>> {
+  const deadline = Date.now() + 30 * 60_000;
+  for (;;) {
+    try {
+      const handle = await open(lockPath, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return async () => { await unlink(lockPath).catch(() => undefined); };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (await lockIsStale(lockPath)) {
+      await unlink(lockPath).catch(() => undefined);
+      continue;
+    }
+    if (Date.now() > deadline) throw new GitSourceError(`timed out waiting for the lock ${lockPath}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function lockIsStale(lockPath: string): Promise<boolean> {
+  try {
+    const [owner, info] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
+    if (Date.now() - info.mtimeMs > 30 * 60_000) return true;
+    const pid = Number(owner);
+    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - info.mtimeMs > 10_000; // being written, or garbage
+    if (pid === process.pid) return false;
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  } catch {
+    return false; // gone already: the next open() will tell
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Brings the bare mirror of `url` up to date (cloning it the first time). */
+async function updateMirror(url: string, mirrorDir: string, what: string): Promise<void> {
+  if (await exists(path.join(mirrorDir, 'HEAD'))) {
+    const fetched = await git(['--git-dir', mirrorDir, 'fetch', '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']);
+    if (fetched.code !== 0) throw new GitSourceError(`cannot fetch ${what}: ${firstLines(fetched.stderr)}`);
+    return;
+  }
+  const temporary = `${mirrorDir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const cloned = await git(['clone', '--mirror', '--quiet', '--', url, temporary]);
+  if (cloned.code !== 0) {
+    await rm(temporary, { recursive: true, force: true });
+    throw new GitSourceError(`cannot clone ${what}: ${firstLines(cloned.stderr)}`);
+  }
+  await rename(temporary, mirrorDir);
+}
+
+/** The branch the remote's HEAD points at, or null when the remote does not say. */
+async function remoteDefaultBranch(url: string, mirrorDir: string): Promise<string | null> {
+  const listed = await git(['ls-remote', '--symref', '--', url, 'HEAD']);
+  const match = /^ref: refs\/heads\/(\S+)\s+HEAD$/m.exec(listed.stdout);
+  if (match) return match[1];
+  const local = await git(['--git-dir', mirrorDir, 'symbolic-ref', '--quiet', 'HEAD']);
+  const fromMirror = /^refs\/heads\/(\S+)$/.exec(local.stdout.trim());
+  return fromMirror ? fromMirror[1] : null;
+}
+
+async function resolveCommit(mirrorDir: string, rev: string): Promise<string | null> {
+  const resolved = await git(['--git-dir', mirrorDir, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`]);
+  const commit = resolved.stdout.trim();
+  return resolved.code === 0 && /^[0-9a-f]{40,64}$/.test(commit) ? commit : null;
+}
+
+/** Checks the commit's tree out into `checkouts/<commit>`, unless it is already there. */
+async function checkOut(mirrorDir: string, commit: string, checkoutsDir: string, what: string): Promise<string> {
+  const target = path.join(checkoutsDir, commit);
+  if (await exists(target)) return target;
+  await mkdir(checkoutsDir, { recursive: true });
+  const temporary = path.join(checkoutsDir, `.tmp-${commit}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const indexFile = `${temporary}.index`;
+  try {
+    await mkdir(temporary);
+    const env = { GIT_INDEX_FILE: indexFile };
+    const read = await git(['--git-dir', mirrorDir, '--work-tree', temporary, 'read-tree', commit], { env });
+    if (read.code !== 0) throw new GitSourceError(`cannot check out ${commit} of ${what}: ${firstLines(read.stderr)}`);
+    const written = await git(['--git-dir', mirrorDir, '--work-tree', temporary, 'checkout-index', '--all', '--force'], { env });
+    if (written.code !== 0) throw new GitSourceError(`cannot check out ${commit} of ${what}: ${firstLines(written.stderr)}`);
+    try {
+      await rename(temporary, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      // Another caller checked the same commit out first; theirs is identical.
+    }
+  } finally {
+    await rm(temporary, { recursive: true, force: true });
+    await rm(indexFile, { force: true });
+  }
+  return target;
+}
+
+/**
+ * Fetches a git input: updates the URL's bare mirror under cacheDir, resolves the branch (or the remote HEAD, or an
+ * explicit revision) to a full commit, and returns a checkout of that commit (shared per commit, reused when present).
+ */
+export async function fetchGitSource(opts: FetchGitSourceOptions): Promise<GitSource> {
+  const url = normaliseUrl(opts.url);
+  if (url === '') throw new GitSourceError('the git input has an empty URL');
+  if (url.startsWith('-')) throw new GitSourceError(`the git URL ${url} is not valid`);
+  const cacheDir = path.resolve(opts.cacheDir);
+  const mirrorsDir = path.join(cacheDir, 'mirrors');
+  await mkdir(mirrorsDir, { recursive: true });
+  const mirrorDir = path.join(mirrorsDir, `${createHash('sha256').update(url).digest('hex').slice(0, 32)}.git`);
+  const what = describe(url, opts.branch, opts.revision);
+
+  const { commit, branch } = await withMirrorLock(mirrorDir, async () => {
+    if (opts.branch) {
+      const valid = await git(['check-ref-format', '--branch', opts.branch]);
+      if (valid.code !== 0) throw new GitSourceError(`${what}: ${JSON.stringify(opts.branch)} is not a valid branch name`);
+    }
+    await updateMirror(url, mirrorDir, what);
+    const branch = opts.branch || (await remoteDefaultBranch(url, mirrorDir));
+    if (opts.revision) {
+      const commit = await resolveCommit(mirrorDir, opts.revision);
+      if (!commit) throw new GitSourceError(`${what}: the revision ${opts.revision} is not in the repository`);
+      return { commit, branch };
+    }
+    if (!branch) throw new GitSourceError(`${what}: the repository has no default branch`);
+    const commit = await resolveCommit(mirrorDir, `refs/heads/${branch}`);
+    if (!commit) throw new GitSourceError(`${what}: the branch ${branch} does not exist`);
+    return { commit, branch };
+  });
+
+  const checkout = await checkOut(mirrorDir, commit, path.join(cacheDir, 'checkouts'), what);
+  return { path: checkout, commit, branch };
+}
+
+export interface InputsHashParts {
+  commit: string;
+  inputs: Array<{ name: string; type: string; value: string; revision?: string | null }>;
+  nixExpression: string;
+  flakeMode: boolean;
+}
+
+/** A sha256 (hex) of everything an evaluation depends on; the order of the inputs does not matter. */
+export function inputsHash(parts: InputsHashParts): string {
+  const inputs = parts.inputs
+    .map((input) => [input.name, input.type, input.value, input.revision ?? null] as const)
+    .sort((x, y) => compareTuples(x, y));
+  const canonical = JSON.stringify({
+    commit: parts.commit,
+    flakeMode: parts.flakeMode,
+    inputs,
+    nixExpression: parts.nixExpression,
+  });
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+function compareTuples(x: readonly (string | null)[], y: readonly (string | null)[]): number {
+  for (let i = 0; i < x.length; i++) {
+    const a = x[i] ?? '';
+    const b = y[i] ?? '';
+    if (a !== b) return a < b ? -1 : 1;
+    if (x[i] !== y[i]) return x[i] === null ? -1 : 1;
+  }
+  return 0;
+}

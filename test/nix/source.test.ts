@@ -1,0 +1,114 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fetchGitSource, inputsHash } from '../../activities/nix/source';
+import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
+
+const fixtureDir = path.join(__dirname, '..', 'fixtures', 'jobset');
+
+describe('git sources', () => {
+  let repo: GitFixtureRepo;
+  let cacheDir: string;
+  before(async () => {
+    repo = await makeGitRepo(fixtureDir);
+    cacheDir = await mkdtemp(path.join(os.tmpdir(), 'ringmaster-source-cache-'));
+  });
+  after(async () => {
+    await rm(cacheDir, { recursive: true, force: true });
+    await rm(repo.dir, { recursive: true, force: true });
+  });
+
+  it('a file:// URL without a branch resolves the remote HEAD branch to its full commit and checks the tree out', async () => {
+    const source = await fetchGitSource({ url: repo.url, cacheDir });
+    assert.equal(source.commit, repo.commit);
+    assert.match(source.commit, /^[0-9a-f]{40}$/);
+    assert.equal(source.branch, 'main');
+    assert.equal(await readFile(path.join(source.path, 'release.nix'), 'utf8'), await readFile(path.join(fixtureDir, 'release.nix'), 'utf8'));
+    await assert.rejects(stat(path.join(source.path, '.git')), 'the checkout holds no .git');
+  });
+
+  it('a new commit on the branch changes the resolved commit, and each commit has its own checkout', async () => {
+    const before = await fetchGitSource({ url: repo.url, branch: 'main', cacheDir });
+    const next = await repo.commitChange('greeting', 'bonjour\n');
+    const after = await fetchGitSource({ url: repo.url, branch: 'main', cacheDir });
+    assert.notEqual(after.commit, before.commit);
+    assert.equal(after.commit, next);
+    assert.notEqual(after.path, before.path);
+    assert.equal(await readFile(path.join(after.path, 'greeting'), 'utf8'), 'bonjour\n');
+    await assert.rejects(stat(path.join(before.path, 'greeting')), 'the old checkout is unchanged');
+  });
+
+  it('an explicit revision is checked out even after the branch has moved on', async () => {
+    const source = await fetchGitSource({ url: repo.url, branch: 'main', revision: repo.commit, cacheDir });
+    assert.equal(source.commit, repo.commit);
+    assert.equal(source.branch, 'main');
+    await assert.rejects(stat(path.join(source.path, 'greeting')));
+  });
+
+  it('a checkout that is already there is reused', async () => {
+    const first = await fetchGitSource({ url: repo.url, revision: repo.commit, cacheDir });
+    const again = await fetchGitSource({ url: repo.url, revision: repo.commit, cacheDir });
+    assert.equal(again.path, first.path);
+  });
+
+  it('a plain local path of a repository works like its file:// URL', async () => {
+    const source = await fetchGitSource({ url: repo.dir, branch: 'main', cacheDir });
+    const viaUrl = await fetchGitSource({ url: repo.url, branch: 'main', cacheDir });
+    assert.equal(source.commit, viaUrl.commit);
+  });
+
+  it('an unknown branch fails with an error naming the URL and the branch', async () => {
+    await assert.rejects(fetchGitSource({ url: repo.url, branch: 'no-such-branch', cacheDir }), (err: Error) => {
+      assert.ok(err.message.includes(repo.url), err.message);
+      assert.ok(err.message.includes('no-such-branch'), err.message);
+      return true;
+    });
+  });
+
+  it('a URL that is no repository fails with an error naming it', async () => {
+    const missing = `file://${path.join(os.tmpdir(), 'ringmaster-no-such-repo')}`;
+    await assert.rejects(fetchGitSource({ url: missing, cacheDir }), (err: Error) => err.message.includes(missing));
+  });
+
+  it('concurrent fetches of the same URL all succeed and agree on the commit and the checkout', async () => {
+    const fresh = await mkdtemp(path.join(os.tmpdir(), 'ringmaster-source-cache-'));
+    try {
+      const sources = await Promise.all(Array.from({ length: 6 }, () => fetchGitSource({ url: repo.url, cacheDir: fresh })));
+      assert.equal(new Set(sources.map((s) => s.commit)).size, 1);
+      assert.equal(new Set(sources.map((s) => s.path)).size, 1);
+      assert.ok((await stat(path.join(sources[0].path, 'flake.nix'))).isFile());
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('inputsHash', () => {
+  const parts = {
+    commit: 'a'.repeat(40),
+    nixExpression: 'release.nix',
+    flakeMode: false,
+    inputs: [
+      { name: 'src', type: 'git', value: 'file:///srv/repo main', revision: 'b'.repeat(40) },
+      { name: 'greeting', type: 'string', value: 'hello' },
+    ],
+  };
+
+  it('is a sha256 in hex that does not depend on the order of the inputs', () => {
+    const hash = inputsHash(parts);
+    assert.match(hash, /^[0-9a-f]{64}$/);
+    assert.equal(inputsHash({ ...parts, inputs: [...parts.inputs].reverse() }), hash);
+    assert.equal(inputsHash(JSON.parse(JSON.stringify(parts))), hash);
+  });
+
+  it('changes when the commit, an input value, the expression or the mode changes', () => {
+    const hash = inputsHash(parts);
+    assert.notEqual(inputsHash({ ...parts, commit: 'c'.repeat(40) }), hash);
+    assert.notEqual(inputsHash({ ...parts, inputs: [parts.inputs[0], { ...parts.inputs[1], value: 'bye' }] }), hash);
+    assert.notEqual(inputsHash({ ...parts, nixExpression: 'other.nix' }), hash);
+    assert.notEqual(inputsHash({ ...parts, flakeMode: true }), hash);
+    assert.notEqual(inputsHash({ ...parts, inputs: [{ ...parts.inputs[0], revision: null }, parts.inputs[1]] }), hash);
+  });
+});
