@@ -1,11 +1,15 @@
 import type { RouteDef } from '../route';
 import { projectRoutes } from './projects';
 import { systemRoutes } from './system';
+import { builderRoutes } from './builders';
+import { buildRoutes } from './builds';
+import { evaluationRoutes } from './evaluations';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
   const routes: RouteDef[] = [];
   routes.push(...systemRoutes(() => routes));
   routes.push(...projectRoutes);
+  routes.push(...builderRoutes, ...buildRoutes, ...evaluationRoutes);
   return routes;
 }
