@@ -1,4 +1,3 @@
-import { PassThrough } from 'node:stream';
 import type { Context } from 'koa';
 import { followBuildLog } from '../lib/build-log';
 
@@ -14,19 +13,21 @@ export function sseData(text: string): string {
  * then `event: end`. Stops following when the client goes away.
  */
 export function streamBuildLog(ctx: Context, opts: { dataDir: string; buildId: string; isFinished: () => Promise<boolean>; pollMs?: number }): void {
-  const stream = new PassThrough();
-  stream.on('error', () => {});
+  // Written straight to the socket (ctx.respond = false): a client that leaves is normal here, not
+  // an error for Koa to report.
+  const res = ctx.res;
+  ctx.respond = false;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
   const write = (s: string) => {
-    if (!stream.destroyed && !stream.writableEnded) stream.write(s);
+    if (!res.destroyed && !res.writableEnded) res.write(s);
   };
-  ctx.status = 200;
-  ctx.set('content-type', 'text/event-stream; charset=utf-8');
-  ctx.set('cache-control', 'no-cache');
-  ctx.set('x-accel-buffering', 'no');
-  ctx.body = stream;
 
   const abort = new AbortController();
-  ctx.res.once('close', () => abort.abort());
+  res.once('close', () => abort.abort());
   write(`: log of build ${opts.buildId}\n\n`);
   const keepAlive = setInterval(() => write(': keep-alive\n\n'), KEEP_ALIVE_MS);
   keepAlive.unref();
@@ -45,6 +46,6 @@ export function streamBuildLog(ctx: Context, opts: { dataDir: string; buildId: s
     })
     .finally(() => {
       clearInterval(keepAlive);
-      if (!stream.destroyed) stream.end();
+      if (!res.writableEnded) res.end();
     });
 }
