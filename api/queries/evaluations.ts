@@ -61,6 +61,8 @@ export interface EvaluationFilter {
   project_id?: string;
   jobset_id?: string;
   status?: EvaluationStatus;
+  /** Hidden evaluations are listed for admins only (as circus does). */
+  include_hidden?: boolean;
   limit: number;
   offset: number;
 }
@@ -69,6 +71,7 @@ export async function pageEvaluations(db: Db, f: EvaluationFilter) {
   const base = db('evaluations');
   if (f.jobset_id) base.where('evaluations.jobset_id', f.jobset_id);
   if (f.status) base.where('evaluations.status', f.status);
+  if (!f.include_hidden) base.where('evaluations.hidden', false);
   if (f.project_id) base.whereIn('evaluations.jobset_id', db('jobsets').select('id').where('project_id', f.project_id));
   const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
   const rows = (await base

@@ -1,4 +1,4 @@
-import { defineRoute, type RouteDef } from '../route';
+import { defineRoute, type RequestContext, type RouteDef } from '../route';
 import { notFound } from '../errors';
 import { errorBody, idParams, nullableString, nullableTimestamp, pageOf, pageQueryProperties, timestamp, uuid } from '../schemas';
 import { BUILD_STATUSES } from '../queries/builds';
@@ -112,11 +112,14 @@ const comparisonSchema = {
   },
 };
 
+/** Hidden evaluations are shown to admins only, as circus does. */
+const isAdmin = (rc: RequestContext) => rc.principal?.role === 'admin';
+
 export const evaluationRoutes: RouteDef[] = [
   defineRoute<{}, EvaluationFilter>({
     method: 'GET',
     path: '/api/v1/evaluations',
-    summary: 'List evaluations',
+    summary: 'List evaluations (hidden ones only for admins)',
     tag: 'evaluations',
     access: 'public',
     query: {
@@ -125,7 +128,7 @@ export const evaluationRoutes: RouteDef[] = [
       properties: { ...pageQueryProperties, project_id: uuid, jobset_id: uuid, status: { enum: [...EVALUATION_STATUSES] } },
     },
     responses: { 200: pageOf(evaluationSchema), 400: errorBody },
-    handler: async ({ query }, rc) => pageEvaluations(rc.db, query),
+    handler: async ({ query }, rc) => pageEvaluations(rc.db, { ...query, include_hidden: isAdmin(rc) }),
   }),
   defineRoute<{ id: string }>({
     method: 'GET',
@@ -137,7 +140,7 @@ export const evaluationRoutes: RouteDef[] = [
     responses: { 200: evaluationDetailSchema, 400: errorBody, 404: errorBody },
     handler: async ({ params }, rc) => {
       const evaluation = await findEvaluation(rc.db, params.id);
-      if (!evaluation) throw notFound('evaluation', params.id);
+      if (!evaluation || (evaluation.hidden && !isAdmin(rc))) throw notFound('evaluation', params.id);
       return evaluationView(rc.db, evaluation);
     },
   }),

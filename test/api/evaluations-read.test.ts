@@ -120,6 +120,19 @@ describe('evaluations (reads)', () => {
     assert.deepEqual(failed.body.inputs, []);
   });
 
+  it('a hidden evaluation is listed and shown to admins only', async () => {
+    const hidden = await seedEvaluation(stack.db, jobset.id, { hidden: true, created_at: new Date(Date.now() - 90 * 60_000) });
+    const anonymous = await stack.request('GET', `/api/v1/evaluations?jobset_id=${jobset.id}`);
+    assert.ok(!anonymous.body.items.some((e: any) => e.id === hidden.id));
+    assert.equal(anonymous.body.total, 3);
+    const admin = await stack.request('GET', `/api/v1/evaluations?jobset_id=${jobset.id}`, { key: stack.adminKey });
+    assert.ok(admin.body.items.some((e: any) => e.id === hidden.id && e.hidden === true));
+    assert.equal(admin.body.total, 4);
+    assert.equal((await stack.request('GET', `/api/v1/evaluations/${hidden.id}`)).status, 404);
+    assert.equal((await stack.request('GET', `/api/v1/evaluations/${hidden.id}`, { key: stack.adminKey })).status, 200);
+    await stack.db('evaluations').where({ id: hidden.id }).delete();
+  });
+
   it('unknown evaluations are 404, bad ids 400', async () => {
     const res = await stack.request('GET', `/api/v1/evaluations/${crypto.randomUUID()}`);
     assert.equal(res.status, 404);
