@@ -338,7 +338,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         .where('created_at', '<', current.created_at)
         .whereIn('status', ['pending', 'running'])
         .modify((q) => (current.branch ? q.where({ branch: current.branch }) : q.whereNull('branch')))
-        .select('id');
+        .select<Array<{ id: string }>>('id');
       let cancelledBuilds = 0;
       for (const o of older) {
         await db('evaluations').where({ id: o.id }).update({ status: 'cancelled', superseded_by: current.id, completed_at: db.fn.now(), error_message: `superseded by evaluation ${current.id}` });

@@ -5,6 +5,9 @@ import { projectSetupRoutes } from './project-setup';
 import { systemRoutes } from './system';
 import { buildLifecycleRoutes } from './build-lifecycle';
 import { identityRoutes } from './identity';
+import { builderRoutes } from './builders';
+import { buildRoutes } from './builds';
+import { evaluationRoutes } from './evaluations';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
@@ -14,5 +17,6 @@ export function allRoutes(): RouteDef[] {
   routes.push(...jobsetRoutes, ...projectSetupRoutes);
   routes.push(...buildLifecycleRoutes);
   routes.push(...identityRoutes);
+  routes.push(...builderRoutes, ...buildRoutes, ...evaluationRoutes);
   return routes;
 }

@@ -51,7 +51,7 @@ export async function createJobset(stack: TestStack, repositoryUrl: string, opts
   return { projectId: project.body.id, jobsetId: jobset.body.id };
 }
 
-export async function trigger(stack: TestStack, jobsetId: string, commitHash?: string): Promise<{ id: string; status: string; created: boolean }> {
+export async function trigger(stack: TestStack, jobsetId: string, commitHash?: string): Promise<{ id: string; status: string; created: boolean; commit_hash: string | null }> {
   const res = await stack.request('POST', '/api/v1/evaluations/trigger', { key: stack.adminKey, body: commitHash ? { jobset_id: jobsetId, commit_hash: commitHash } : { jobset_id: jobsetId } });
   if (res.status !== 202) throw new Error(`trigger: ${res.status} ${res.text}`);
   return res.body;

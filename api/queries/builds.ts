@@ -1,0 +1,287 @@
+import type { Db } from '../../lib/db';
+
+/** Every status a build can have (COMPAT.md). */
+export const BUILD_STATUSES = [
+  'pending', 'running', 'succeeded', 'failed', 'dependency_failed', 'aborted', 'cancelled', 'failed_with_output', 'timeout',
+  'cached_failure', 'unsupported_system', 'log_limit_exceeded', 'nar_size_limit_exceeded', 'non_deterministic', 'oom_killed',
+] as const;
+export type BuildStatus = (typeof BUILD_STATUSES)[number];
+
+/** The statuses that mean "this build failed" (not pending, running, succeeded, aborted or cancelled). */
+export const FAILED_BUILD_STATUSES: readonly BuildStatus[] = [
+  'failed', 'dependency_failed', 'failed_with_output', 'timeout', 'cached_failure', 'unsupported_system',
+  'log_limit_exceeded', 'nar_size_limit_exceeded', 'non_deterministic', 'oom_killed',
+];
+
+/** A row of builds. */
+export interface BuildRow {
+  id: string;
+  evaluation_id: string;
+  jobset_id: string;
+  project_id: string;
+  job_name: string;
+  drv_path: string;
+  system: string;
+  status: BuildStatus;
+  priority: number;
+  outputs: Record<string, string>;
+  build_output_path: string | null;
+  log_path: string | null;
+  error_message: string | null;
+  is_aggregate: boolean;
+  retry_count: number;
+  max_retries: number;
+  builder_id: string | null;
+  agent_machine_id: string | null;
+  keep: boolean;
+  signed: boolean;
+  is_fod: boolean;
+  meta_description: string | null;
+  meta_license: string | null;
+  meta_homepage: string | null;
+  meta_maintainers: string | null;
+  meta_timeout: number | null;
+  meta_max_silent: number | null;
+  required_features: string[];
+  closure_size: number | null;
+  workflow_id: string | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** A build as the API answers it (COMPAT.md's Build): the row, its outputs by name and its constituents' IDs. */
+export interface BuildView extends Omit<BuildRow, 'outputs'> {
+  outputs: Record<string, string>;
+  /** IDs of the constituent builds of an aggregate (empty for other builds). */
+  constituents: string[];
+}
+
+/** The API shape of many builds, with two batched queries whatever their number. */
+export async function buildViews(db: Db, rows: BuildRow[]): Promise<BuildView[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const aggregateIds = rows.filter((r) => r.is_aggregate).map((r) => r.id);
+  const [outputRows, constituentRows] = await Promise.all([
+    db('build_outputs').select('build_id', 'name', 'path').whereIn('build_id', ids).orderBy('name'),
+    aggregateIds.length === 0
+      ? Promise.resolve([] as { aggregate_build_id: string; constituent_build_id: string }[])
+      : db('aggregate_constituents')
+          .join('builds', 'builds.id', 'aggregate_constituents.constituent_build_id')
+          .select('aggregate_constituents.aggregate_build_id', 'aggregate_constituents.constituent_build_id')
+          .whereIn('aggregate_constituents.aggregate_build_id', aggregateIds)
+          .orderBy([{ column: 'builds.job_name' }, { column: 'builds.id' }]),
+  ]);
+  const outputsOf = new Map<string, Record<string, string>>();
+  for (const o of outputRows as { build_id: string; name: string; path: string }[]) {
+    const m = outputsOf.get(o.build_id) ?? {};
+    m[o.name] = o.path;
+    outputsOf.set(o.build_id, m);
+  }
+  const constituentsOf = new Map<string, string[]>();
+  for (const c of constituentRows) {
+    const list = constituentsOf.get(c.aggregate_build_id) ?? [];
+    list.push(c.constituent_build_id);
+    constituentsOf.set(c.aggregate_build_id, list);
+  }
+  return rows.map((row) => ({
+    ...row,
+    outputs: { ...(row.outputs ?? {}), ...(outputsOf.get(row.id) ?? {}) },
+    constituents: constituentsOf.get(row.id) ?? [],
+  }));
+}
+
+/** The API shape of one build (the Build of COMPAT.md, plus project_id, jobset_id and workflow_id). */
+export async function buildView(db: Db, row: BuildRow): Promise<BuildView> {
+  const [view] = await buildViews(db, [row]);
+  return view;
+}
+
+export async function findBuild(db: Db, id: string): Promise<BuildRow | undefined> {
+  return db('builds').where({ id }).first();
+}
+
+export interface BuildFilter {
+  evaluation_id?: string;
+  status?: BuildStatus;
+  system?: string;
+  job_name?: string;
+  project_id?: string;
+  jobset_id?: string;
+  limit: number;
+  offset: number;
+}
+
+const NEWEST_FIRST = [{ column: 'created_at', order: 'desc' as const }, { column: 'id', order: 'desc' as const }];
+
+export async function pageBuilds(db: Db, f: BuildFilter) {
+  const base = db('builds');
+  for (const key of ['evaluation_id', 'status', 'system', 'job_name', 'project_id', 'jobset_id'] as const) {
+    if (f[key] !== undefined) base.where(key, f[key]);
+  }
+  const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
+  const rows = (await base.clone().select('*').orderBy(NEWEST_FIRST).limit(f.limit).offset(f.offset)) as BuildRow[];
+  return { items: await buildViews(db, rows), total: Number(count), limit: f.limit, offset: f.offset };
+}
+
+/** The most recently completed (or, when not completed, created) builds. */
+export async function recentBuilds(db: Db, limit: number): Promise<BuildView[]> {
+  const rows = (await db('builds')
+    .select('*')
+    .orderByRaw('coalesce(completed_at, created_at) desc, id desc')
+    .limit(limit)) as BuildRow[];
+  return buildViews(db, rows);
+}
+
+export async function projectBuilds(db: Db, projectId: string, limit: number, offset: number): Promise<BuildView[]> {
+  const rows = (await db('builds').select('*').where({ project_id: projectId }).orderBy(NEWEST_FIRST).limit(limit).offset(offset)) as BuildRow[];
+  return buildViews(db, rows);
+}
+
+export interface BuildStats {
+  total: number;
+  by_status: Record<BuildStatus, number>;
+  queue_depth: number;
+  pending: number;
+  running: number;
+  succeeded: number;
+  /** Builds in any failed status (FAILED_BUILD_STATUSES). */
+  failed: number;
+  cancelled: number;
+  aborted: number;
+  avg_duration_seconds: number | null;
+  // circus's names
+  total_builds: number;
+  completed_builds: number;
+  failed_builds: number;
+  running_builds: number;
+  pending_builds: number;
+}
+
+export async function buildStats(db: Db): Promise<BuildStats> {
+  const [counts, [avg]] = await Promise.all([
+    db('builds').select('status').count<{ status: string; count: string }[]>('* as count').groupBy('status'),
+    db('builds')
+      .whereNotNull('started_at')
+      .whereNotNull('completed_at')
+      .select(db.raw('avg(extract(epoch from (completed_at - started_at)))::float8 as avg')) as Promise<{ avg: number | null }[]>,
+  ]);
+  const by_status = Object.fromEntries(BUILD_STATUSES.map((s) => [s, 0])) as Record<BuildStatus, number>;
+  let total = 0;
+  for (const c of counts) {
+    const n = Number(c.count);
+    total += n;
+    if (c.status in by_status) by_status[c.status as BuildStatus] += n;
+  }
+  const failed = FAILED_BUILD_STATUSES.reduce((sum, s) => sum + by_status[s], 0);
+  return {
+    total,
+    by_status,
+    queue_depth: by_status.pending,
+    pending: by_status.pending,
+    running: by_status.running,
+    succeeded: by_status.succeeded,
+    failed,
+    cancelled: by_status.cancelled,
+    aborted: by_status.aborted,
+    avg_duration_seconds: avg?.avg ?? null,
+    total_builds: total,
+    completed_builds: by_status.succeeded,
+    failed_builds: failed,
+    running_builds: by_status.running,
+    pending_builds: by_status.pending,
+  };
+}
+
+/** The builds this build depends on. */
+export async function listDependencies(db: Db, buildId: string): Promise<BuildView[]> {
+  const rows = (await db('builds')
+    .select('builds.*')
+    .join('build_dependencies', 'build_dependencies.dependency_build_id', 'builds.id')
+    .where('build_dependencies.build_id', buildId)
+    .orderBy([{ column: 'builds.job_name' }, { column: 'builds.id' }])) as BuildRow[];
+  return buildViews(db, rows);
+}
+
+/** The builds that depend on this build. */
+export async function listDependents(db: Db, buildId: string): Promise<BuildView[]> {
+  const rows = (await db('builds')
+    .select('builds.*')
+    .join('build_dependencies', 'build_dependencies.build_id', 'builds.id')
+    .where('build_dependencies.dependency_build_id', buildId)
+    .orderBy([{ column: 'builds.job_name' }, { column: 'builds.id' }])) as BuildRow[];
+  return buildViews(db, rows);
+}
+
+export async function listConstituents(db: Db, aggregateBuildId: string): Promise<BuildView[]> {
+  const rows = (await db('builds')
+    .select('builds.*')
+    .join('aggregate_constituents', 'aggregate_constituents.constituent_build_id', 'builds.id')
+    .where('aggregate_constituents.aggregate_build_id', aggregateBuildId)
+    .orderBy([{ column: 'builds.job_name' }, { column: 'builds.id' }])) as BuildRow[];
+  return buildViews(db, rows);
+}
+
+export interface BuildStepRow {
+  id: string;
+  build_id: string;
+  step_number: number;
+  drv_path: string;
+  builder_id: string | null;
+  machine: string | null;
+  status: string;
+  phase: string | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+  exit_code: number | null;
+  error_message: string | null;
+}
+
+export async function listBuildSteps(db: Db, buildId: string): Promise<BuildStepRow[]> {
+  return db('build_steps').select('*').where({ build_id: buildId }).orderBy('step_number');
+}
+
+export interface BuildProductRow {
+  id: string;
+  build_id: string;
+  product_type: string | null;
+  subtype: string | null;
+  name: string;
+  path: string;
+  sha256_hash: string | null;
+  file_size: number | null;
+  content_type: string | null;
+  is_directory: boolean;
+  gc_root_path: string | null;
+  created_at: Date;
+}
+
+export async function listBuildProducts(db: Db, buildId: string): Promise<BuildProductRow[]> {
+  return db('build_products').select('*').where({ build_id: buildId }).orderBy([{ column: 'created_at' }, { column: 'name' }, { column: 'id' }]);
+}
+
+export async function findBuildProduct(db: Db, buildId: string, productId: string): Promise<BuildProductRow | undefined> {
+  return db('build_products').where({ id: productId, build_id: buildId }).first();
+}
+
+/** Every store path the build produced: its outputs (jsonb and build_outputs) and build_output_path. */
+export async function buildOutputPaths(db: Db, row: BuildRow): Promise<string[]> {
+  const view = await buildView(db, row);
+  const paths = new Set<string>(Object.values(view.outputs).filter((p): p is string => typeof p === 'string' && p.length > 0));
+  if (row.build_output_path) paths.add(row.build_output_path);
+  return [...paths];
+}
+
+export async function setBuildKeep(db: Db, id: string, keep: boolean): Promise<BuildRow | undefined> {
+  const [row] = await db('builds').where({ id }).update({ keep, updated_at: db.fn.now() }).returning('*');
+  return row as BuildRow | undefined;
+}
+
+const FINISHED_STATUSES = BUILD_STATUSES.filter((s) => s !== 'pending' && s !== 'running');
+
+/** Whether a build has ended (its log will not grow); true for an unknown build too. */
+export async function isBuildFinished(db: Db, id: string): Promise<boolean> {
+  const row = (await db('builds').select('status').where({ id }).first()) as { status: string } | undefined;
+  return !row || (FINISHED_STATUSES as readonly string[]).includes(row.status);
+}

@@ -1,0 +1,200 @@
+import type { Db } from '../../lib/db';
+import { BUILD_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus } from './builds';
+
+export const EVALUATION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
+export type EvaluationStatus = (typeof EVALUATION_STATUSES)[number];
+
+/** A row of evaluations. */
+export interface EvaluationRow {
+  id: string;
+  jobset_id: string;
+  commit_hash: string | null;
+  branch: string | null;
+  evaluation_time: Date | null;
+  status: EvaluationStatus;
+  error_message: string | null;
+  inputs_hash: string | null;
+  trigger_kind: string;
+  hidden: boolean;
+  source_scope: string | null;
+  superseded_by: string | null;
+  workflow_id: string | null;
+  nr_jobs: number | null;
+  nr_errors: number | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** An evaluation in a list: the row plus its duration. */
+export type EvaluationSummary = EvaluationRow & { duration_seconds: number | null };
+
+export interface EvaluationInputView {
+  name: string;
+  input_type: string;
+  value: string | null;
+  revision: string | null;
+  store_path: string | null;
+  dependency_build_id: string | null;
+}
+
+/** One evaluation as GET /evaluations/{id} answers it. */
+export interface EvaluationView extends EvaluationSummary {
+  project_id: string | null;
+  inputs: EvaluationInputView[];
+  /** Builds of the evaluation by status, every status present (0 when none), plus `total`. */
+  build_counts: Record<BuildStatus | 'total', number>;
+  errors: { job_name: string; error_message: string }[];
+}
+
+function durationSeconds(row: EvaluationRow): number | null {
+  if (!row.started_at || !row.completed_at) return null;
+  return Math.max(0, (row.completed_at.getTime() - row.started_at.getTime()) / 1000);
+}
+
+export function evaluationSummary(row: EvaluationRow): EvaluationSummary {
+  return { ...row, duration_seconds: durationSeconds(row) };
+}
+
+export interface EvaluationFilter {
+  project_id?: string;
+  jobset_id?: string;
+  status?: EvaluationStatus;
+  /** Hidden evaluations are listed for admins only (as circus does). */
+  include_hidden?: boolean;
+  limit: number;
+  offset: number;
+}
+
+export async function pageEvaluations(db: Db, f: EvaluationFilter) {
+  const base = db('evaluations');
+  if (f.jobset_id) base.where('evaluations.jobset_id', f.jobset_id);
+  if (f.status) base.where('evaluations.status', f.status);
+  if (!f.include_hidden) base.where('evaluations.hidden', false);
+  if (f.project_id) base.whereIn('evaluations.jobset_id', db('jobsets').select('id').where('project_id', f.project_id));
+  const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
+  const rows = (await base
+    .clone()
+    .select('evaluations.*')
+    .orderBy([{ column: 'evaluations.created_at', order: 'desc' }, { column: 'evaluations.id', order: 'desc' }])
+    .limit(f.limit)
+    .offset(f.offset)) as EvaluationRow[];
+  return { items: rows.map(evaluationSummary), total: Number(count), limit: f.limit, offset: f.offset };
+}
+
+export async function findEvaluation(db: Db, id: string): Promise<EvaluationRow | undefined> {
+  return db('evaluations').where({ id }).first();
+}
+
+export async function evaluationView(db: Db, row: EvaluationRow): Promise<EvaluationView> {
+  const [inputs, counts, errors, jobset] = await Promise.all([
+    db('evaluation_inputs')
+      .select('name', 'input_type', 'value', 'revision', 'store_path', 'dependency_build_id')
+      .where({ evaluation_id: row.id })
+      .orderBy('name') as Promise<EvaluationInputView[]>,
+    db('builds').select('status').count<{ status: string; count: string }[]>('* as count').where({ evaluation_id: row.id }).groupBy('status'),
+    db('evaluation_errors').select('job_name', 'error_message').where({ evaluation_id: row.id }).orderBy([{ column: 'job_name' }, { column: 'id' }]) as Promise<
+      { job_name: string; error_message: string }[]
+    >,
+    db('jobsets').select('project_id').where({ id: row.jobset_id }).first() as Promise<{ project_id: string } | undefined>,
+  ]);
+  const build_counts = Object.fromEntries([...BUILD_STATUSES.map((s) => [s, 0]), ['total', 0]]) as Record<BuildStatus | 'total', number>;
+  for (const c of counts) {
+    const n = Number(c.count);
+    build_counts.total += n;
+    if (c.status in build_counts) build_counts[c.status as BuildStatus] += n;
+  }
+  return { ...evaluationSummary(row), project_id: jobset?.project_id ?? null, inputs, build_counts, errors };
+}
+
+export interface JobDiff {
+  job_name: string;
+  system: string;
+  drv_path: string;
+  status: string;
+  build_id: string;
+}
+
+export interface JobChange {
+  job_name: string;
+  system: string;
+  old_drv: string;
+  new_drv: string;
+  old_status: string;
+  new_status: string;
+  old_build_id: string;
+  new_build_id: string;
+}
+
+/** A job whose result flipped between the two evaluations. */
+export interface JobFlip {
+  job_name: string;
+  system: string;
+  old_status: string;
+  new_status: string;
+  old_build_id: string;
+  new_build_id: string;
+}
+
+export interface EvaluationComparison {
+  from_id: string;
+  to_id: string;
+  new_jobs: JobDiff[];
+  removed_jobs: JobDiff[];
+  changed_jobs: JobChange[];
+  newly_failing: JobFlip[];
+  fixed: JobFlip[];
+  unchanged_count: number;
+}
+
+interface JobRow {
+  id: string;
+  job_name: string;
+  system: string;
+  drv_path: string;
+  status: string;
+}
+
+const isFailed = (status: string) => (FAILED_BUILD_STATUSES as readonly string[]).includes(status);
+
+/**
+ * Compares two evaluations job by job, as circus does: `from` is the evaluation of the path ({id}),
+ * `to` the one named by ?to=. new_jobs are in `to` only, removed_jobs in `from` only; changed_jobs
+ * have the same name and another derivation; newly_failing succeeded in `from` and failed in `to`,
+ * fixed the reverse.
+ */
+export async function compareEvaluations(db: Db, fromId: string, toId: string): Promise<EvaluationComparison> {
+  const jobsOf = async (evaluationId: string) =>
+    new Map(
+      ((await db('builds').select('id', 'job_name', 'system', 'drv_path', 'status').where({ evaluation_id: evaluationId })) as JobRow[]).map((b) => [b.job_name, b]),
+    );
+  const [from, to] = await Promise.all([jobsOf(fromId), jobsOf(toId)]);
+  const byName = <T extends { job_name: string }>(list: T[]) => list.sort((a, b) => (a.job_name < b.job_name ? -1 : a.job_name > b.job_name ? 1 : 0));
+  const diff = (b: JobRow): JobDiff => ({ job_name: b.job_name, system: b.system, drv_path: b.drv_path, status: b.status, build_id: b.id });
+
+  const result: EvaluationComparison = { from_id: fromId, to_id: toId, new_jobs: [], removed_jobs: [], changed_jobs: [], newly_failing: [], fixed: [], unchanged_count: 0 };
+  for (const [name, b] of to) if (!from.has(name)) result.new_jobs.push(diff(b));
+  for (const [name, a] of from) {
+    const b = to.get(name);
+    if (!b) {
+      result.removed_jobs.push(diff(a));
+      continue;
+    }
+    if (a.drv_path === b.drv_path) result.unchanged_count++;
+    else {
+      result.changed_jobs.push({
+        job_name: name, system: b.system, old_drv: a.drv_path, new_drv: b.drv_path, old_status: a.status, new_status: b.status, old_build_id: a.id, new_build_id: b.id,
+      });
+    }
+    const flip = { job_name: name, system: b.system, old_status: a.status, new_status: b.status, old_build_id: a.id, new_build_id: b.id };
+    if (a.status === 'succeeded' && isFailed(b.status)) result.newly_failing.push(flip);
+    if (isFailed(a.status) && b.status === 'succeeded') result.fixed.push(flip);
+  }
+  byName(result.new_jobs);
+  byName(result.removed_jobs);
+  byName(result.changed_jobs);
+  byName(result.newly_failing);
+  byName(result.fixed);
+  return result;
+}

@@ -1,0 +1,243 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { StringDecoder } from 'node:string_decoder';
+import zlib from 'node:zlib';
+
+/**
+ * Where build logs live, the one place that knows it:
+ * - while a build runs, its log grows in `<dataDir>/logs/<id[0..1]>/<id>.log` (the live file);
+ * - when it ends, `BuildLogWriter.finish()` writes `<id>.log.gz` beside it, THEN deletes the live file,
+ *   so at every instant at least one complete copy exists and a follower can switch without losing a line.
+ */
+
+const SAFE_BUILD_ID = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+
+function checkBuildId(buildId: string): void {
+  // Build IDs are UUIDs; refuse anything that could walk out of the logs folder.
+  if (!SAFE_BUILD_ID.test(buildId) || buildId.length < 2) throw new Error(`not a build id: ${JSON.stringify(buildId)}`);
+}
+
+export function buildLogDirectory(dataDir: string, buildId: string): string {
+  checkBuildId(buildId);
+  return path.join(dataDir, 'logs', buildId.slice(0, 2));
+}
+
+/** `<dataDir>/logs/<first two characters of id>/<id>.log`: the log of a build while it runs. */
+export function liveLogPath(dataDir: string, buildId: string): string {
+  return path.join(buildLogDirectory(dataDir, buildId), `${buildId}.log`);
+}
+
+/** The finished log, gzip-compressed: `liveLogPath(...) + '.gz'`. */
+export function compressedLogPath(dataDir: string, buildId: string): string {
+  return `${liveLogPath(dataDir, buildId)}.gz`;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Appends a running build's log to its live file; `finish()` compresses it. */
+export class BuildLogWriter {
+  private tail: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly dataDir: string,
+    readonly buildId: string,
+    private readonly handle: fsp.FileHandle,
+    /** Bytes in the live file so far (including what an earlier attempt wrote). */
+    public bytes: number,
+  ) {}
+
+  /** Opens (or continues, for a retried activity) the live log of a build. */
+  static async open(dataDir: string, buildId: string): Promise<BuildLogWriter> {
+    const live = liveLogPath(dataDir, buildId);
+    await fsp.mkdir(path.dirname(live), { recursive: true });
+    const handle = await fsp.open(live, 'a');
+    const { size } = await handle.stat();
+    return new BuildLogWriter(dataDir, buildId, handle, size);
+  }
+
+  get livePath(): string {
+    return liveLogPath(this.dataDir, this.buildId);
+  }
+
+  /** Appends text; calls are written in the order they were made, even when not awaited. */
+  append(chunk: string): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`the log of build ${this.buildId} is already finished`));
+    const data = Buffer.from(chunk, 'utf8');
+    const write = this.tail.then(async () => {
+      let offset = 0;
+      while (offset < data.length) {
+        const { bytesWritten } = await this.handle.write(data, offset, data.length - offset);
+        offset += bytesWritten;
+      }
+      this.bytes += data.length;
+    });
+    this.tail = write.catch(() => {});
+    return write;
+  }
+
+  /**
+   * Closes the live file, writes `<id>.log.gz` (atomically, via a temporary file), then deletes the
+   * live file. Returns the compressed path (to store in builds.log_path). Safe to call twice.
+   */
+  async finish(): Promise<string> {
+    const gz = compressedLogPath(this.dataDir, this.buildId);
+    if (!this.closed) {
+      this.closed = true;
+      await this.tail;
+      await this.handle.close();
+    }
+    const live = this.livePath;
+    if (!(await exists(live))) {
+      if (await exists(gz)) return gz;
+      throw new Error(`the log of build ${this.buildId} has neither a live file nor a compressed one`);
+    }
+    const tmp = `${gz}.${process.pid}.tmp`;
+    await pipeline(fs.createReadStream(live), zlib.createGzip(), fs.createWriteStream(tmp));
+    await fsp.rename(tmp, gz);
+    await fsp.rm(live, { force: true });
+    return gz;
+  }
+}
+
+async function readCompressed(gz: string): Promise<Buffer | undefined> {
+  try {
+    return zlib.gunzipSync(await fsp.readFile(gz));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function readLive(live: string): Promise<Buffer | undefined> {
+  try {
+    return await fsp.readFile(live);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** The whole log of a build: the live file while it runs, else the compressed one; undefined when none. */
+export async function readBuildLog(dataDir: string, buildId: string): Promise<string | undefined> {
+  const live = await readLive(liveLogPath(dataDir, buildId));
+  if (live) return live.toString('utf8');
+  const gz = await readCompressed(compressedLogPath(dataDir, buildId));
+  // The writer renames the .gz into place before it deletes the live file, so a live file that
+  // vanished between the two reads left a complete .gz behind.
+  return gz?.toString('utf8');
+}
+
+export interface FollowBuildLogOptions {
+  /** Whether the build has ended (its log will not grow any more). */
+  isFinished: () => Promise<boolean>;
+  signal: AbortSignal;
+  onChunk: (text: string) => void;
+  /** How often to look for growth when no file event arrives (default 250 ms). */
+  pollMs?: number;
+}
+
+/**
+ * Sends what a build's log holds, then what is appended, until the build is finished and its live
+ * file is gone (or complete); then sends the rest from the .gz (skipping the bytes already sent) and
+ * resolves. Resolves early, quietly, when `signal` aborts.
+ */
+export async function followBuildLog(dataDir: string, buildId: string, opts: FollowBuildLogOptions): Promise<void> {
+  const live = liveLogPath(dataDir, buildId);
+  const gz = compressedLogPath(dataDir, buildId);
+  const pollMs = opts.pollMs ?? 250;
+  const decoder = new StringDecoder('utf8');
+  let sent = 0;
+  const emit = (buf: Buffer) => {
+    if (buf.length === 0) return;
+    sent += buf.length;
+    const text = decoder.write(buf);
+    if (text) opts.onChunk(text);
+  };
+  const flush = () => {
+    const rest = decoder.end();
+    if (rest) opts.onChunk(rest);
+  };
+
+  /** Reads the live file from `sent` to its end; false when it does not exist. */
+  const drainLive = async (): Promise<boolean> => {
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(live, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, 0, buf.length, sent);
+        if (bytesRead === 0) break;
+        emit(Buffer.from(buf.subarray(0, bytesRead)));
+        if (opts.signal.aborted) break;
+      }
+    } finally {
+      await handle.close();
+    }
+    return true;
+  };
+
+  let wake: (() => void) | undefined;
+  let watcher: fs.FSWatcher | undefined;
+  const watchDirectory = () => {
+    if (watcher) return;
+    try {
+      watcher = fs.watch(path.dirname(live), () => wake?.());
+      watcher.on('error', () => {
+        watcher?.close();
+        watcher = undefined;
+      });
+    } catch {
+      watcher = undefined; // the folder does not exist yet: polling covers it
+    }
+  };
+  const onAbort = () => wake?.();
+  opts.signal.addEventListener('abort', onAbort);
+
+  try {
+    while (!opts.signal.aborted) {
+      // Ask first, read second: once the build is known finished, the files are in their final state.
+      const finished = await opts.isFinished();
+      if (opts.signal.aborted) return;
+      const liveExists = await drainLive();
+      if (opts.signal.aborted) return;
+      if (finished) {
+        if (!liveExists) {
+          const all = await readCompressed(gz);
+          if (all && all.length > sent) emit(all.subarray(sent));
+        }
+        flush();
+        return;
+      }
+      watchDirectory();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          wake = undefined;
+          resolve();
+        }, pollMs);
+        wake = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        };
+      });
+    }
+  } finally {
+    opts.signal.removeEventListener('abort', onAbort);
+    watcher?.close();
+  }
+}

@@ -1,0 +1,156 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { BuildLogWriter, compressedLogPath, followBuildLog, liveLogPath, readBuildLog } from '../../lib/build-log';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('build log store', () => {
+  let dataDir: string;
+  before(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-build-log-'));
+  });
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('places logs under logs/<first two characters>/<id>.log, and .gz beside', () => {
+    const id = 'ab12cd34-0000-4000-8000-000000000000';
+    assert.equal(liveLogPath('/data', id), `/data/logs/ab/${id}.log`);
+    assert.equal(compressedLogPath('/data', id), `/data/logs/ab/${id}.log.gz`);
+    assert.throws(() => liveLogPath('/data', '../../etc/passwd'));
+  });
+
+  it('a writer appends, counts bytes, and finish() leaves only a .gz with the same text', async () => {
+    const id = crypto.randomUUID();
+    const writer = await BuildLogWriter.open(dataDir, id);
+    await writer.append('building\n');
+    await writer.append('héllo wörld\n');
+    assert.equal(writer.bytes, Buffer.byteLength('building\nhéllo wörld\n'));
+    assert.equal(await readBuildLog(dataDir, id), 'building\nhéllo wörld\n');
+    const gz = await writer.finish();
+    assert.equal(gz, compressedLogPath(dataDir, id));
+    assert.equal(fs.existsSync(liveLogPath(dataDir, id)), false);
+    assert.equal(zlib.gunzipSync(fs.readFileSync(gz)).toString('utf8'), 'building\nhéllo wörld\n');
+    assert.equal(await readBuildLog(dataDir, id), 'building\nhéllo wörld\n');
+    assert.equal(await writer.finish(), gz, 'a second finish() is harmless');
+    await assert.rejects(writer.append('late\n'));
+  });
+
+  it('appends that are not awaited are written in order', async () => {
+    const id = crypto.randomUUID();
+    const writer = await BuildLogWriter.open(dataDir, id);
+    const lines = Array.from({ length: 200 }, (_, i) => `line ${i}\n`);
+    await Promise.all(lines.map((l) => writer.append(l)));
+    await writer.finish();
+    assert.equal(await readBuildLog(dataDir, id), lines.join(''));
+  });
+
+  it('a retried activity continues the existing live file', async () => {
+    const id = crypto.randomUUID();
+    const first = await BuildLogWriter.open(dataDir, id);
+    await first.append('attempt 1\n');
+    // the first attempt dies without finishing
+    const second = await BuildLogWriter.open(dataDir, id);
+    assert.equal(second.bytes, 'attempt 1\n'.length);
+    await second.append('attempt 2\n');
+    await second.finish();
+    assert.equal(await readBuildLog(dataDir, id), 'attempt 1\nattempt 2\n');
+  });
+
+  it('a build without a log reads as undefined', async () => {
+    assert.equal(await readBuildLog(dataDir, crypto.randomUUID()), undefined);
+  });
+
+  it('a follower of a finished build gets the whole log once, from the .gz', async () => {
+    const id = crypto.randomUUID();
+    const writer = await BuildLogWriter.open(dataDir, id);
+    await writer.append('one\ntwo\n');
+    await writer.finish();
+    const chunks: string[] = [];
+    await followBuildLog(dataDir, id, { isFinished: async () => true, signal: new AbortController().signal, onChunk: (t) => chunks.push(t) });
+    assert.equal(chunks.join(''), 'one\ntwo\n');
+  });
+
+  it('a follower gets every line exactly once across the live → gz switch', async () => {
+    const id = crypto.randomUUID();
+    const chunks: string[] = [];
+    const writer = await BuildLogWriter.open(dataDir, id);
+    await writer.append('before the follower\n');
+    const expected: string[] = ['before the follower\n'];
+    let switchNow = false;
+    const lastLine = 'last line, only in the gz when the follower looks again\n';
+    const following = followBuildLog(dataDir, id, {
+      // The switch happens at the worst moment: after the follower has read the live file, the
+      // writer appends one more line, compresses and deletes the live file, and the build ends.
+      isFinished: async () => {
+        if (!switchNow) return false;
+        await writer.append(lastLine);
+        await writer.finish();
+        return true;
+      },
+      signal: new AbortController().signal,
+      onChunk: (t) => chunks.push(t),
+      pollMs: 20,
+    });
+    for (let i = 0; i < 30; i++) {
+      const line = `line ${i} ${'x'.repeat(i)}\n`;
+      expected.push(line);
+      await writer.append(line);
+      if (i % 5 === 0) await sleep(15);
+    }
+    while (chunks.join('') !== expected.join('')) await sleep(5);
+    assert.ok(chunks.length > 1, 'the log arrived in several chunks while it grew');
+    switchNow = true;
+    expected.push(lastLine);
+    await following;
+    assert.equal(fs.existsSync(liveLogPath(dataDir, id)), false, 'the live file was gone when the follower finished');
+    assert.equal(chunks.join(''), expected.join(''));
+  });
+
+  it('a follower that started before the live file existed sees it appear', async () => {
+    const id = crypto.randomUUID();
+    let finished = false;
+    const chunks: string[] = [];
+    const following = followBuildLog(dataDir, id, { isFinished: async () => finished, signal: new AbortController().signal, onChunk: (t) => chunks.push(t), pollMs: 20 });
+    await sleep(50);
+    const writer = await BuildLogWriter.open(dataDir, id);
+    await writer.append('appeared\n');
+    await sleep(80);
+    assert.equal(chunks.join(''), 'appeared\n', 'the line arrived while the build still ran');
+    finished = true;
+    await writer.finish();
+    await following;
+    assert.equal(chunks.join(''), 'appeared\n');
+  });
+
+  it('a multi-byte character split across appends arrives whole', async () => {
+    const id = crypto.randomUUID();
+    const live = liveLogPath(dataDir, id);
+    fs.mkdirSync(path.dirname(live), { recursive: true });
+    const euro = Buffer.from('€\n', 'utf8');
+    fs.writeFileSync(live, euro.subarray(0, 1));
+    let finished = false;
+    const chunks: string[] = [];
+    const following = followBuildLog(dataDir, id, { isFinished: async () => finished, signal: new AbortController().signal, onChunk: (t) => chunks.push(t), pollMs: 20 });
+    await sleep(60);
+    fs.appendFileSync(live, euro.subarray(1));
+    await sleep(60);
+    finished = true;
+    await following;
+    assert.equal(chunks.join(''), '€\n');
+    assert.ok(chunks.every((c) => !c.includes('\uFFFD')));
+  });
+
+  it('an aborted follower resolves without waiting for the build', async () => {
+    const id = crypto.randomUUID();
+    const controller = new AbortController();
+    const started = Date.now();
+    const following = followBuildLog(dataDir, id, { isFinished: async () => false, signal: controller.signal, onChunk: () => {}, pollMs: 10_000 });
+    setTimeout(() => controller.abort(), 50);
+    await following;
+    assert.ok(Date.now() - started < 2000);
+  });
+});
