@@ -2,6 +2,7 @@ import { defineRoute, type RouteDef } from '../route';
 import { invalidField, notFound } from '../errors';
 import { arrayOf, errorBody, identifier, idParams, noContent, nullable, nullableString, nullableTimestamp, stringArray, timestamp, uuid } from '../schemas';
 import {
+import { notifyDispatcherOfBuilders } from '../dispatcher-client';
   builderView,
   deleteBuilder,
   findBuilder,
@@ -211,6 +212,7 @@ export const builderRoutes: RouteDef[] = [
       checkBuilderFields(body);
       const builder = await insertBuilder(rc.db, body);
       rc.audit = { targetKind: 'builder', targetId: builder.id, details: auditDetails(body) };
+      await notifyDispatcherOfBuilders(rc.deps.temporal);
       return builderView(builder);
     },
   }),
@@ -278,6 +280,7 @@ export const builderRoutes: RouteDef[] = [
       const builder = await updateBuilder(rc.db, params.id, fields);
       if (!builder) throw notFound('builder', params.id);
       rc.audit = { targetKind: 'builder', targetId: builder.id, details: auditDetails(body) };
+      await notifyDispatcherOfBuilders(rc.deps.temporal);
       return builderView(builder);
     },
   }),
@@ -292,6 +295,7 @@ export const builderRoutes: RouteDef[] = [
     handler: async ({ params }, rc) => {
       if (!(await deleteBuilder(rc.db, params.id))) throw notFound('builder', params.id);
       rc.audit = { targetKind: 'builder', targetId: params.id, details: {} };
+      await notifyDispatcherOfBuilders(rc.deps.temporal);
     },
   }),
 ];

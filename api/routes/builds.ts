@@ -8,6 +8,7 @@ import { streamBuildLog } from '../build-log-stream';
 import { attachmentDisposition, resolveProductFile } from '../build-product-file';
 import { findProject } from '../queries/projects';
 import {
+import { liveBuildStatus } from '../build-status';
   BUILD_STATUSES,
   buildOutputPaths,
   buildStats,
@@ -197,7 +198,10 @@ export const buildRoutes: RouteDef[] = [
     access: 'public',
     params: idParams,
     responses: { 200: buildSchema, ...notFoundOnly },
-    handler: async ({ params }, rc) => buildView(rc.db, await requireBuild(rc.db, params.id)),
+    handler: async ({ params }, rc) => {
+      const view = await buildView(rc.db, await requireBuild(rc.db, params.id));
+      return { ...view, workflow: await liveBuildStatus(rc.deps.temporal, params.id) };
+    },
   }),
   defineRoute<{ id: string }>({
     method: 'GET',
