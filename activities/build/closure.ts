@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { chunkPaths, NixCommandError, runNixStore, spawnNixStore, storePathLines, waitForExit } from './nix-process';
 import { BuilderConnectionError, type BuilderConnection } from './ssh-connection';
 
@@ -62,10 +63,12 @@ export async function copyClosureTo(conn: BuilderConnection, paths: string[], re
     const exporter = spawnNixStore(['--export', ...chunk]);
     const stderr: Buffer[] = [];
     exporter.stderr!.on('data', (b: Buffer) => stderr.push(b));
+    // Piped at once: Node discards a child's unread stdout when the child exits before anyone reads it.
+    const exportStream = exporter.stdout!.pipe(new PassThrough());
     const exported = waitForExit(exporter);
     let imported;
     try {
-      imported = await conn.execCollect([...remoteNixStore(remoteStore), '--import'], { stdin: exporter.stdout! });
+      imported = await conn.execCollect([...remoteNixStore(remoteStore), '--import'], { stdin: exportStream });
     } catch (err) {
       exporter.kill('SIGKILL');
       throw err;
