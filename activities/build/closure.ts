@@ -1,0 +1,126 @@
+import { PassThrough } from 'node:stream';
+import { chunkPaths, NixCommandError, runNixStore, spawnNixStore, storePathLines, waitForExit } from './nix-process';
+import { BuilderConnectionError, type BuilderConnection } from './ssh-connection';
+
+/** `nix-store --store X` on the builder, or plain `nix-store` for its default store. */
+export function remoteNixStore(remoteStore: string | null | undefined): string[] {
+  return remoteStore ? ['nix-store', '--store', remoteStore] : ['nix-store'];
+}
+
+async function remoteCollect(conn: BuilderConnection, args: string[]): Promise<string> {
+  const result = await conn.execCollect(args);
+  if (result.code !== 0) {
+    throw new BuilderConnectionError(`on the builder, ${args.slice(0, 5).join(' ')}… exited with ${result.code ?? result.signal ?? 'no status'}: ${result.stderr.trim().slice(-500)}`);
+  }
+  return result.stdout;
+}
+
+/** The closure of `paths` in the local store, dependencies first. */
+export async function localClosure(paths: string[]): Promise<string[]> {
+  if (paths.length === 0) return [];
+  const closure: string[] = [];
+  const seen = new Set<string>();
+  for (const chunk of chunkPaths(paths)) {
+    for (const p of storePathLines(await runNixStore(['--query', '--requisites', ...chunk]))) {
+      if (!seen.has(p)) {
+        seen.add(p);
+        closure.push(p);
+      }
+    }
+  }
+  return closure;
+}
+
+/** Which of `paths` are not valid in the local store. */
+export async function locallyInvalidPaths(paths: string[]): Promise<Set<string>> {
+  const invalid = new Set<string>();
+  for (const chunk of chunkPaths(paths)) {
+    for (const p of storePathLines(await runNixStore(['--check-validity', '--print-invalid', ...chunk]))) invalid.add(p);
+  }
+  return invalid;
+}
+
+/** Which of `paths` are not valid in the builder's store. */
+export async function remotelyInvalidPaths(conn: BuilderConnection, paths: string[], remoteStore?: string | null): Promise<Set<string>> {
+  const invalid = new Set<string>();
+  for (const chunk of chunkPaths(paths)) {
+    const out = await remoteCollect(conn, [...remoteNixStore(remoteStore), '--check-validity', '--print-invalid', ...chunk]);
+    for (const p of storePathLines(out)) invalid.add(p);
+  }
+  return invalid;
+}
+
+/**
+ * Sends the closure of `paths` to the builder: only the paths its store lacks travel, as
+ * `nix-store --export` here piped into `nix-store --import` there, dependencies first.
+ */
+export async function copyClosureTo(conn: BuilderConnection, paths: string[], remoteStore?: string | null): Promise<{ sent: string[] }> {
+  const closure = await localClosure(paths);
+  if (closure.length === 0) return { sent: [] };
+  const invalid = await remotelyInvalidPaths(conn, closure, remoteStore);
+  const missing = closure.filter((p) => invalid.has(p));
+  for (const chunk of chunkPaths(missing, 1_000_000)) {
+    const exporter = spawnNixStore(['--export', ...chunk]);
+    const stderr: Buffer[] = [];
+    exporter.stderr!.on('data', (b: Buffer) => stderr.push(b));
+    // Piped at once: Node discards a child's unread stdout when the child exits before anyone reads it.
+    const exportStream = exporter.stdout!.pipe(new PassThrough());
+    const exported = waitForExit(exporter);
+    let imported;
+    try {
+      imported = await conn.execCollect([...remoteNixStore(remoteStore), '--import'], { stdin: exportStream });
+    } catch (err) {
+      exporter.kill('SIGKILL');
+      throw err;
+    }
+    const { code } = await exported;
+    if (code !== 0) throw new NixCommandError(['--export'], code, Buffer.concat(stderr).toString('utf8'));
+    if (imported.code !== 0) {
+      throw new BuilderConnectionError(`nix-store --import on the builder exited with ${imported.code ?? imported.signal ?? 'no status'}: ${imported.stderr.trim().slice(-500)}`);
+    }
+  }
+  return { sent: missing };
+}
+
+/**
+ * Fetches the closure of `paths` (valid in the builder's store) into the local store: only the paths
+ * missing here travel, as `nix-store --export` there piped into `nix-store --import` here.
+ */
+export async function copyClosureFrom(conn: BuilderConnection, paths: string[], remoteStore?: string | null): Promise<{ received: string[] }> {
+  if (paths.length === 0) return { received: [] };
+  const closure: string[] = [];
+  const seen = new Set<string>();
+  for (const chunk of chunkPaths(paths)) {
+    for (const p of storePathLines(await remoteCollect(conn, [...remoteNixStore(remoteStore), '--query', '--requisites', ...chunk]))) {
+      if (!seen.has(p)) {
+        seen.add(p);
+        closure.push(p);
+      }
+    }
+  }
+  const invalid = await locallyInvalidPaths(closure);
+  const missing = closure.filter((p) => invalid.has(p));
+  for (const chunk of chunkPaths(missing)) {
+    const importer = spawnNixStore(['--import'], ['pipe', 'ignore', 'pipe']);
+    const stderr: Buffer[] = [];
+    importer.stderr!.on('data', (b: Buffer) => stderr.push(b));
+    importer.stdin!.on('error', () => undefined); // reported through the exit code
+    const imported = waitForExit(importer);
+    const remoteErr: Buffer[] = [];
+    let exported;
+    try {
+      exported = await conn.exec([...remoteNixStore(remoteStore), '--export', ...chunk], { stdout: importer.stdin!, onStderr: (b) => remoteErr.push(b) });
+    } catch (err) {
+      importer.kill('SIGKILL');
+      throw err;
+    }
+    if (exported.code !== 0) {
+      importer.kill('SIGKILL');
+      await imported;
+      throw new BuilderConnectionError(`nix-store --export on the builder exited with ${exported.code ?? exported.signal ?? 'no status'}: ${Buffer.concat(remoteErr).toString('utf8').trim().slice(-500)}`);
+    }
+    const { code } = await imported;
+    if (code !== 0) throw new NixCommandError(['--import'], code, Buffer.concat(stderr).toString('utf8'));
+  }
+  return { received: missing };
+}

@@ -1,0 +1,224 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { realiseLocally } from '../../activities/build/local';
+import { realiseOnBuilder } from '../../activities/build/remote';
+import { copyClosureFrom, copyClosureTo } from '../../activities/build/closure';
+import { BuilderConnectionPool } from '../../activities/build/ssh-connection';
+import type { BuildPhase, RealiseOptions } from '../../activities/build/types';
+import { instantiateFixtures, nonce } from '../support/nix-fixtures';
+import { pidsWithCommandLine, startSshBuilder, type SshBuilder } from '../support/sshd';
+
+function options(overrides: Partial<RealiseOptions> = {}): RealiseOptions & { log: () => string; phases: BuildPhase[] } {
+  let text = '';
+  const phases: BuildPhase[] = [];
+  return {
+    timeoutSeconds: 60,
+    maxSilentSeconds: 30,
+    logLimitBytes: 0,
+    onLog: (chunk) => (text += chunk),
+    onPhase: (phase) => phases.push(phase),
+    ...overrides,
+    log: () => text,
+    phases,
+  };
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Ends leftovers of a test's own fixture processes (found by nonce), by PID. */
+function killLeftovers(needle: string): void {
+  for (const pid of pidsWithCommandLine(needle)) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+const inBuilderStore = (builder: SshBuilder, storePath: string) => fs.existsSync(`${builder.storeRoot}${storePath}`);
+const outputOf = (drvPath: string) => execFileSync('nix-store', ['--query', '--outputs', drvPath], { encoding: 'utf8' }).trim();
+
+describe('realiseOnBuilder over a real sshd with a chroot store', () => {
+  let builder: SshBuilder;
+  const pool = new BuilderConnectionPool();
+
+  before(async () => {
+    builder = await startSshBuilder({ name: 'remote-test' });
+  });
+  after(async () => {
+    await pool.closeAll();
+    await builder?.stop();
+  });
+
+  it('builds b on the builder with a\'s output sent from here, and brings b\'s output back to /nix/store', async () => {
+    const n = nonce();
+    const drvs = await instantiateFixtures(
+      `a = mk "a" "echo building-a-${n}; echo from-a > $out";
+       b = mk "b" "echo building-b-${n}; read x < \${a}; echo \\"$x via b\\" > $out";`,
+      n,
+    );
+    const aResult = await realiseLocally(drvs.a, options());
+    assert.equal(aResult.status, 'succeeded');
+    const aOut = aResult.outputs.out;
+    const bOut = outputOf(drvs.b);
+    assert.equal(inBuilderStore(builder, aOut), false, "a's output is not on the builder before");
+    assert.equal(fs.existsSync(bOut), false, "b's output is not here before");
+
+    const opts = options();
+    const result = await realiseOnBuilder(pool, builder.spec, drvs.b, opts);
+    assert.equal(result.status, 'succeeded', result.errorMessage ?? '');
+    assert.deepEqual(result.outputs, { out: bOut });
+    assert.deepEqual(opts.phases, ['connecting', 'sending_inputs', 'building', 'receiving_outputs']);
+    assert.ok(inBuilderStore(builder, aOut), "a's output travelled to the builder");
+    assert.ok(inBuilderStore(builder, bOut), 'b was built in the builder store');
+    assert.match(opts.log(), new RegExp(`building-b-${n}`));
+    assert.doesNotMatch(opts.log(), new RegExp(`building-a-${n}`), 'a was not rebuilt on the builder');
+    assert.equal(fs.readFileSync(bOut, 'utf8'), 'from-a via b\n');
+    execFileSync('nix-store', ['--check-validity', bOut]);
+  });
+
+  it('sends only the paths the builder lacks, and fetches only the paths missing here', async () => {
+    const n = nonce();
+    const drvs = await instantiateFixtures(
+      `base = mk "base" "echo base > $out";
+       left = mk "left" "read x < \${base}; echo left-$x > $out";
+       right = mk "right" "read x < \${base}; echo right-$x > $out";`,
+      n,
+    );
+    const base = await realiseLocally(drvs.base, options());
+    const conn = await pool.get(builder.spec);
+
+    const first = await copyClosureTo(conn, [drvs.left, base.outputs.out], builder.spec.remoteStore);
+    assert.deepEqual(new Set(first.sent), new Set([drvs.base, drvs.left, base.outputs.out]));
+    const again = await copyClosureTo(conn, [drvs.left, base.outputs.out], builder.spec.remoteStore);
+    assert.deepEqual(again.sent, [], 'nothing travels the second time');
+    const second = await copyClosureTo(conn, [drvs.right, base.outputs.out], builder.spec.remoteStore);
+    assert.deepEqual(second.sent, [drvs.right], 'only the new .drv travels');
+
+    const built = await realiseOnBuilder(pool, builder.spec, drvs.right, options());
+    assert.equal(built.status, 'succeeded', built.errorMessage ?? '');
+    const fetchedAgain = await copyClosureFrom(conn, [built.outputs.out], builder.spec.remoteStore);
+    assert.deepEqual(fetchedAgain.received, [], 'outputs already here are not fetched again');
+  });
+
+  it('reuses one pooled connection per builder, and reconnects after it is dropped', async () => {
+    const first = await pool.get(builder.spec);
+    const second = await pool.get(builder.spec);
+    assert.equal(first, second);
+    const results = await Promise.all([1, 2, 3, 4].map((i) => first.execCollect(['echo', `channel-${i}`])));
+    assert.deepEqual(results.map((r) => r.stdout), ['channel-1\n', 'channel-2\n', 'channel-3\n', 'channel-4\n']);
+    pool.drop(builder.spec.id);
+    const third = await pool.get(builder.spec);
+    assert.notEqual(third, first);
+    assert.equal(first.closed, true);
+    assert.equal((await third.execCollect(['true'])).code, 0);
+  });
+
+  it('a failing derivation on the builder ends as failed, not builder_failure', async () => {
+    const { broken } = await instantiateFixtures(`broken = mk "broken" "echo remote-fail; exit 7";`);
+    const opts = options();
+    const result = await realiseOnBuilder(pool, builder.spec, broken, opts);
+    assert.equal(result.status, 'failed');
+    assert.equal(result.exitCode, 100);
+    assert.match(result.errorMessage ?? '', /failed with exit code 7/);
+    assert.match(opts.log(), /remote-fail/);
+  });
+
+  it('a build running past its timeout on the builder ends as timeout', async () => {
+    const { slow } = await instantiateFixtures(`slow = mk "slow" "while :; do echo tick; /bin/sleep 0.2; done";`);
+    const result = await realiseOnBuilder(pool, builder.spec, slow, options({ timeoutSeconds: 2 }));
+    assert.equal(result.status, 'timeout', result.errorMessage ?? '');
+    assert.equal(result.exitCode, 101);
+  });
+
+  it('a remote build whose log passes the limit is killed there as log_limit_exceeded', async () => {
+    const n = nonce();
+    const { chatty } = await instantiateFixtures(`chatty = mk "chatty" "while :; do echo remote-chatter-${n}-0123456789; done";`, n);
+    try {
+      const opts = options({ logLimitBytes: 8192 });
+      const result = await realiseOnBuilder(pool, builder.spec, chatty, opts);
+      assert.equal(result.status, 'log_limit_exceeded', result.errorMessage ?? '');
+      assert.equal(result.logBytes, 8192);
+      assert.equal(Buffer.byteLength(opts.log()), 8192);
+      await waitFor(() => pidsWithCommandLine(`remote-chatter-${n}`).length === 0);
+    } finally {
+      killLeftovers(`remote-chatter-${n}`);
+    }
+  });
+
+  it('cancelling a remote build kills the remote process group', async () => {
+    const n = nonce();
+    const { forever } = await instantiateFixtures(`forever = mk "forever" "echo remote-started-${n}; while :; do /bin/sleep 1; done";`, n);
+    const controller = new AbortController();
+    const opts = options({ signal: controller.signal });
+    try {
+      const running = realiseOnBuilder(pool, builder.spec, forever, opts);
+      await waitFor(() => opts.log().includes(`remote-started-${n}`));
+      assert.ok(pidsWithCommandLine(`remote-started-${n}`).length > 0, 'the remote builder runs before the cancel');
+      assert.ok(pidsWithCommandLine(forever).length > 0, 'the remote nix-store runs before the cancel');
+      controller.abort();
+      const result = await running;
+      assert.equal(result.status, 'cancelled');
+      await waitFor(() => pidsWithCommandLine(`remote-started-${n}`).length === 0 && pidsWithCommandLine(forever).length === 0);
+      assert.equal((await (await pool.get(builder.spec)).execCollect(['true'])).code, 0, 'the connection survives the cancel');
+    } finally {
+      killLeftovers(`remote-started-${n}`);
+    }
+  });
+
+  it('a pinned host key that does not match is refused as builder_failure', async () => {
+    const { x } = await instantiateFixtures(`x = mk "x" "echo x > $out";`);
+    const otherKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnk7Kkm1pHf3RzJKqJ9q4QfXrJ8wQzZpY0Z1x2y3z4A';
+    const result = await realiseOnBuilder(pool, { ...builder.spec, id: `${builder.spec.id}-wrong-key`, publicHostKey: otherKey }, x, options());
+    assert.equal(result.status, 'builder_failure');
+    assert.match(result.errorMessage ?? '', /host key mismatch/);
+  });
+
+  it('a pinned host key in the machines-file base64 form is accepted', async () => {
+    const pinned = Buffer.from(builder.spec.publicHostKey!).toString('base64');
+    const conn = await pool.get({ ...builder.spec, id: `${builder.spec.id}-b64`, publicHostKey: pinned });
+    assert.equal((await conn.execCollect(['echo', 'ok'])).stdout, 'ok\n');
+    pool.drop(`${builder.spec.id}-b64`);
+  });
+});
+
+describe('a builder that dies', () => {
+  it('killing sshd mid-build ends the build as builder_failure', async () => {
+    const builder = await startSshBuilder({ name: 'doomed' });
+    const pool = new BuilderConnectionPool();
+    const n = nonce();
+    try {
+      const { forever } = await instantiateFixtures(`forever = mk "forever" "echo doomed-started-${n}; while :; do /bin/sleep 1; done";`, n);
+      const opts = options();
+      const running = realiseOnBuilder(pool, builder.spec, forever, opts);
+      await waitFor(() => opts.log().includes(`doomed-started-${n}`));
+      await builder.kill();
+      const result = await running;
+      assert.equal(result.status, 'builder_failure');
+      assert.match(result.errorMessage ?? '', /connection to the builder was lost/);
+    } finally {
+      killLeftovers(`doomed-started-${n}`);
+      await pool.closeAll();
+      await builder.stop();
+    }
+  });
+
+  it('a builder that refuses connections is builder_failure', async () => {
+    const builder = await startSshBuilder({ name: 'gone' });
+    const spec = { ...builder.spec, sshKeyFile: null, sshPrivateKey: fs.readFileSync(builder.spec.sshKeyFile!, 'utf8') };
+    await builder.stop();
+    const pool = new BuilderConnectionPool();
+    const { y } = await instantiateFixtures(`y = mk "y" "echo y > $out";`);
+    const opts = options();
+    const result = await realiseOnBuilder(pool, spec, y, opts);
+    assert.equal(result.status, 'builder_failure');
+    assert.match(result.errorMessage ?? '', /cannot connect to builder gone/);
+    assert.deepEqual(opts.phases, ['connecting']);
+    await pool.closeAll();
+  });
+});

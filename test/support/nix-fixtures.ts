@@ -1,0 +1,50 @@
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/** A fresh random nonce: put it in a derivation so its store paths are new on every run. */
+export function nonce(): string {
+  return crypto.randomBytes(8).toString('hex');
+}
+
+/** A Nix string literal. */
+export function nixString(s: string): string {
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$\{/g, '\\${')}"`;
+}
+
+/**
+ * Instantiates a Nix expression (no nixpkgs) and returns attribute name → .drv path.
+ * `attrs` is the body of an attribute set; inside it `mk name script` makes a `/bin/sh -c script`
+ * derivation carrying `env.nonce`, and `nonce` is the nonce string.
+ */
+export async function instantiateFixtures(attrs: string, fixtureNonce = nonce()): Promise<Record<string, string>> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringmaster-fixture-'));
+  try {
+    const file = path.join(dir, 'default.nix');
+    await fsp.writeFile(
+      file,
+      `let
+  nonce = ${nixString(fixtureNonce)};
+  mk = name: script: derivation { inherit name nonce; builder = "/bin/sh"; args = [ "-c" script ]; system = builtins.currentSystem; };
+  mkMulti = name: outputs: script: derivation { inherit name nonce outputs; builder = "/bin/sh"; args = [ "-c" script ]; system = builtins.currentSystem; };
+in rec {
+${attrs}
+}
+`,
+    );
+    const names = (await execFileAsync('nix-instantiate', ['--eval', '--json', '-E', `builtins.attrNames (import ${file})`])).stdout;
+    const result: Record<string, string> = {};
+    for (const name of JSON.parse(names) as string[]) {
+      const { stdout } = await execFileAsync('nix-instantiate', ['--option', 'substituters', '', file, '-A', name]);
+      result[name] = stdout.trim();
+    }
+    return result;
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
