@@ -11,7 +11,7 @@ import {
 import type { StepPlan } from '../workflows/build-outcome';
 import { readDerivation } from './nix/drv';
 import { closureOf, closureSize, invalidPaths } from './nix-store';
-import { readBuildMetrics, readBuildProducts } from './build/products';
+import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './build/products';
 import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
 import { RingmasterStatus, RingmasterSystem } from '../lib/search-attributes';
@@ -149,12 +149,9 @@ export function createBuildActivities(deps: ActivityDeps) {
     async finishBuild(input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }): Promise<void> {
       const { buildId, status, top } = input;
       const outputs = status === 'succeeded' && top ? top.outputs : {};
-      const products = [];
-      const metrics = [];
-      for (const path of Object.values(outputs)) {
-        products.push(...(await readBuildProducts(path).catch(() => [])));
-        metrics.push(...(await readBuildMetrics(path).catch(() => [])));
-      }
+      const products: BuildProduct[] = await readBuildProductsOfOutputs(outputs).catch(() => []);
+      const metrics: BuildMetric[] = [];
+      for (const path of Object.values(outputs)) metrics.push(...(await readBuildMetrics(path).catch(() => [])));
       const size = status === 'succeeded' ? await closureSize(Object.values(outputs)).catch(() => null) : null;
 
       // The log: compress this build's own live log; a build that shared another build's realisation points at that log.

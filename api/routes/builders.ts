@@ -1,8 +1,8 @@
+import { notifyDispatcherOfBuilders } from '../dispatcher-client';
 import { defineRoute, type RouteDef } from '../route';
 import { invalidField, notFound } from '../errors';
 import { arrayOf, errorBody, identifier, idParams, noContent, nullable, nullableString, nullableTimestamp, stringArray, timestamp, uuid } from '../schemas';
 import {
-import { notifyDispatcherOfBuilders } from '../dispatcher-client';
   builderView,
   deleteBuilder,
   findBuilder,

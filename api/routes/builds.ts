@@ -1,3 +1,4 @@
+import { liveBuildStatus } from '../build-status';
 import fs from 'node:fs';
 import { defineRoute, HANDLED, type RouteDef } from '../route';
 import { ApiError, notFound } from '../errors';
@@ -8,7 +9,6 @@ import { streamBuildLog } from '../build-log-stream';
 import { attachmentDisposition, resolveProductFile } from '../build-product-file';
 import { findProject } from '../queries/projects';
 import {
-import { liveBuildStatus } from '../build-status';
   BUILD_STATUSES,
   buildOutputPaths,
   buildStats,
