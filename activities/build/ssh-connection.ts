@@ -323,6 +323,7 @@ export async function connectToBuilder(spec: BuilderSpec, options: BuilderConnec
     let done = false;
     client.once('ready', () => {
       done = true;
+      client.setNoDelay(true);
       resolve(new BuilderConnection(spec.id, client, options.maxChannelsPerConnection ?? 10));
     });
     const failed = (err?: Error) => {

@@ -137,7 +137,9 @@ export async function startSshBuilder(opts: { name?: string } = {}): Promise<Ssh
       'MaxSessions 64',
       'MaxStartups 100:30:200',
       'LogLevel ERROR',
-      `SetEnv NIX_CONF_DIR=${nixConfDir} PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`,
+      // SHLVL=1 keeps bash from sourcing root's ~/.bashrc for every SSH command (bash does so when it sees
+      // SSH_CLIENT at shell level 1); this machine's .bashrc costs ~130 ms per command.
+      `SetEnv NIX_CONF_DIR=${nixConfDir} PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin SHLVL=1`,
       '',
     ].join('\n'),
   );
