@@ -323,6 +323,7 @@ export async function connectToBuilder(spec: BuilderSpec, options: BuilderConnec
     let done = false;
     client.once('ready', () => {
       done = true;
+      client.setNoDelay(true);
       resolve(new BuilderConnection(spec.id, client, options.maxChannelsPerConnection ?? 10));
     });
     const failed = (err?: Error) => {
@@ -332,7 +333,7 @@ export async function connectToBuilder(spec: BuilderSpec, options: BuilderConnec
       const message = hostKeyMismatch ?? `cannot connect to builder ${spec.name} (${target.host}:${target.port}): ${err?.message ?? 'connection closed during the handshake'}`;
       reject(new BuilderConnectionError(message, { cause: err }));
     };
-    client.once('error', failed);
+    client.on('error', failed); // stays attached: an 'error' without a listener would crash the process
     client.once('close', () => failed());
     try {
       client.connect(config);

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { BuilderConnectionPool, parseSshUri, pinnedHostKeyBlob, shellCommandFromArgs } from '../../activities/build/ssh-connection';
-import { startSshBuilder, type SshBuilder } from '../support/sshd';
+import { pidsWithCommandLine, startSshBuilder, type SshBuilder } from '../support/sshd';
 
 describe('SSH command quoting and URIs', () => {
   it('quotes every argument that is not a plain word, single quotes escaped', () => {
@@ -63,12 +63,18 @@ describe('BuilderConnection over a real sshd', () => {
   it('aborting an exec closes its channel and leaves the connection usable', async () => {
     const conn = await pool.get(builder.spec);
     const controller = new AbortController();
-    const running = conn.exec(['sleep', '30'], { signal: controller.signal });
+    // A unique duration makes the remote process findable, so the test can end it (closing a channel does not).
+    const duration = `30.${Date.now()}${process.pid}`;
+    const running = conn.exec(['sleep', duration], { signal: controller.signal });
     setTimeout(() => controller.abort(), 200);
     const started = Date.now();
-    const result = await running;
-    assert.equal(result.code, null);
-    assert.ok(Date.now() - started < 5_000);
-    assert.equal((await conn.execCollect(['echo', 'still'])).stdout, 'still\n');
+    try {
+      const result = await running;
+      assert.equal(result.code, null);
+      assert.ok(Date.now() - started < 5_000);
+      assert.equal((await conn.execCollect(['echo', 'still'])).stdout, 'still\n');
+    } finally {
+      for (const pid of pidsWithCommandLine(`sleep\0${duration}`)) process.kill(pid, 'SIGKILL');
+    }
   });
 });

@@ -9,6 +9,20 @@ import type { BuilderSpec } from '../../activities/build/types';
 
 const execFileAsync = promisify(execFile);
 
+/*
+ * What a chroot store ("--store /some/root", i.e. local?root=/some/root) needs to build with Nix 2.8 as root,
+ * found on this machine (Debian 12, no daemon, /etc/nix/nix.conf says sandbox = false):
+ * - Building into a store whose real location differs from /nix/store always uses the chroot sandbox,
+ *   whatever `sandbox` says (`sandbox = false` is ignored for it).
+ * - So `sandbox-paths = /bin /lib /lib64 /usr` is required for `/bin/sh` builders; without it the build
+ *   fails with "executing '/bin/sh': No such file or directory".
+ * - `build-users-group` may be empty or `nixbld`: both work (user namespaces are available; the builder runs
+ *   as uid 1000 inside the sandbox either way). Empty is used here.
+ * - The store directory is created on first use (root); its .drv inputs must be imported into it first
+ *   (`nix-store --store X --import`), and `--option substituters ''` keeps it from asking a cache.
+ * - Do not use Nix's `--builders` into the same store (it deadlocks); closures are shipped by closure.ts.
+ */
+
 export interface SshBuilder {
   spec: BuilderSpec;
   /** The builder's chroot store root (its store is `<storeRoot>/nix/store`). */
@@ -137,7 +151,9 @@ export async function startSshBuilder(opts: { name?: string } = {}): Promise<Ssh
       'MaxSessions 64',
       'MaxStartups 100:30:200',
       'LogLevel ERROR',
-      `SetEnv NIX_CONF_DIR=${nixConfDir} PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`,
+      // SHLVL=1 keeps bash from sourcing root's ~/.bashrc for every SSH command (bash does so when it sees
+      // SSH_CLIENT at shell level 1); this machine's .bashrc costs ~130 ms per command.
+      `SetEnv NIX_CONF_DIR=${nixConfDir} PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin SHLVL=1`,
       '',
     ].join('\n'),
   );
