@@ -87,12 +87,12 @@ export function createDerivationActivities(deps: ActivityDeps) {
       let lastBeat = 0;
       const beat = (detail?: string) => {
         const now = Date.now();
-        if (now - lastBeat > 2000) {
+        if (now - lastBeat > 1000) {
           lastBeat = now;
           ctx.heartbeat(detail);
         }
       };
-      const ticker = setInterval(() => ctx.heartbeat('alive'), 10_000);
+      const ticker = setInterval(() => ctx.heartbeat('alive'), 1_000);
       let pendingWrite = Promise.resolve();
       const opts = {
         timeoutSeconds: input.timeoutSeconds,

@@ -51,6 +51,8 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     maxConcurrentLocalActivityExecutions: 200,
     maxConcurrentWorkflowTaskExecutions: 100,
     maxCachedWorkflows: 2000,
+    // Heartbeats reach the server within a second, so a cancelled build step is killed promptly.
+    maxHeartbeatThrottleInterval: '1 second',
   });
   return {
     worker,

@@ -135,6 +135,8 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
 
   async function runSteps(): Promise<{ status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }> {
     for (;;) {
+      // Counted before attaching: a result may arrive while an attach is in flight.
+      const known = results.size;
       const decided = decideBuildOutcome(steps, results);
       if (decided) {
         await detachAll();
@@ -159,7 +161,6 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
       const top = steps.find((s) => s.isTop);
       view.waitingFor = top && attached.has(top.drvPath) ? 'builder slot or build' : 'dependencies';
       view.phase = 'waiting';
-      const known = results.size;
       await condition(() => results.size > known);
     }
   }

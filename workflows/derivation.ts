@@ -113,7 +113,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
 
       const { realiseStep } = proxyActivities<DerivationActivities>({
         startToCloseTimeout: `${input.timeoutSeconds + 600} seconds`,
-        heartbeatTimeout: '30 seconds',
+        heartbeatTimeout: '20 seconds',
         retry: { maximumAttempts: 2, nonRetryableErrorTypes: ['BuilderFailure'] },
         cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       });

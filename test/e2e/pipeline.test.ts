@@ -78,13 +78,14 @@ describe('a jobset evaluated and built on two sshd builders', () => {
     const slow = (await buildsOf(stack, evaluationId)).slow;
     await eventually('slow to be building on a builder', async () => {
       const step = await stack.db('build_steps').where({ build_id: slow.id, drv_path: slow.drv_path }).first();
-      return step?.phase === 'building' ? step : undefined;
+      if (step?.status !== 'running' || step?.phase !== 'building') throw new Error(`slow's step is ${step?.status}/${step?.phase}`);
+      return step;
     });
-    await eventually('the remote sleep to run', async () => (pidsWithCommandLine('sleep 30').length > 0 ? true : undefined));
+    await eventually('the remote sleep to run', async () => (pidsWithCommandLine('sleep 300').length > 0 ? true : undefined));
     const res = await stack.request('POST', `/api/v1/builds/${slow.id}/cancel`, { key: stack.adminKey, body: {} });
     assert.equal(res.status, 200, res.text);
     await eventually('slow to be cancelled', async () => ((await stack.db('builds').where({ id: slow.id }).first()).status === 'cancelled' ? true : undefined));
-    await eventually('the remote process to be gone', async () => (pidsWithCommandLine('sleep 30').length === 0 ? true : undefined), 15_000);
+    await eventually('the remote process to be gone', async () => (pidsWithCommandLine('sleep 300').length === 0 ? true : undefined), 15_000);
   });
 
   it('every other build ends with the status it should', async () => {

@@ -74,7 +74,8 @@ export async function waitForBuilds(stack: TestStack, evaluationId: string, opts
   return eventually(`builds of evaluation ${evaluationId}`, async () => {
     const builds = await buildsOf(stack, evaluationId);
     const open = Object.values(builds).filter((b) => !(opts.except ?? []).includes(b.job_name) && !FINISHED.has(b.status));
-    return Object.keys(builds).length > 0 && open.length === 0 ? builds : undefined;
+    if (open.length > 0) throw new Error(`still open: ${open.map((b) => `${b.job_name} (${b.status})`).join(', ')}`);
+    return Object.keys(builds).length > 0 ? builds : undefined;
   }, opts.timeoutMs ?? 180_000, 400);
 }
 
