@@ -57,6 +57,7 @@ export function createBuildActivities(deps: ActivityDeps) {
 
       // The derivations of the closure whose outputs are missing, in the order nix-store lists them.
       const drvs = (await closureOf(build.drv_path)).filter((p) => p.endsWith('.drv'));
+      if (!drvs.includes(build.drv_path)) throw new Error(`the closure of ${build.drv_path} does not list it: is it in the store?`);
       const parsed = new Map<string, Awaited<ReturnType<typeof readDerivation>>>();
       for (const drv of drvs) parsed.set(drv, await readDerivation(drv));
       const allOutputs = drvs.flatMap((d) => Object.values(parsed.get(d)!.outputs));

@@ -9,7 +9,8 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': only then has all of stdout been read.
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

@@ -11,7 +11,7 @@ export function localSystem(): Promise<string> {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as string) : reject(new Error(`nix-instantiate failed: ${err.trim()}`))));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as string) : reject(new Error(`nix-instantiate failed: ${err.trim()}`))));
   }).catch((e) => {
     cached = undefined;
     throw e;

@@ -133,6 +133,21 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
     return plan.kind === 'plan' ? plan.derivationWorkflowIds[drv] : drv;
   }
 
+  async function attach(s: PlannedStep): Promise<void> {
+    await acts.attachToDerivation({
+      drvPath: s.drvPath,
+      waiterWorkflowId: self,
+      priority: view.priority,
+      system: s.system,
+      requiredFeatures: s.requiredFeatures,
+      jobsetId: plan.kind === 'plan' ? plan.jobsetId : '',
+      shares: plan.kind === 'plan' ? plan.shares : 100,
+      logBuildId: s.logBuildId,
+      timeoutSeconds: plan.kind === 'plan' ? plan.timeoutSeconds : 36000,
+      maxSilentSeconds: plan.kind === 'plan' ? plan.maxSilentSeconds : 7200,
+    });
+  }
+
   async function runSteps(): Promise<{ status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }> {
     for (;;) {
       // Counted before attaching: a result may arrive while an attach is in flight.
@@ -145,23 +160,18 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
       const ready = steps.filter((s) => !attached.has(s.drvPath) && s.inputs.every((i) => results.get(i)?.status === 'succeeded'));
       for (const s of ready) {
         attached.add(s.drvPath);
-        await acts.attachToDerivation({
-          drvPath: s.drvPath,
-          waiterWorkflowId: self,
-          priority: view.priority,
-          system: s.system,
-          requiredFeatures: s.requiredFeatures,
-          jobsetId: plan.kind === 'plan' ? plan.jobsetId : '',
-          shares: plan.kind === 'plan' ? plan.shares : 100,
-          logBuildId: s.logBuildId,
-          timeoutSeconds: plan.kind === 'plan' ? plan.timeoutSeconds : 36000,
-          maxSilentSeconds: plan.kind === 'plan' ? plan.maxSilentSeconds : 7200,
-        });
+        await attach(s);
       }
       const top = steps.find((s) => s.isTop);
       view.waitingFor = top && attached.has(top.drvPath) ? 'builder slot or build' : 'dependencies';
       view.phase = 'waiting';
-      await condition(() => results.size > known);
+      // Waits for the next result. Every few minutes without one, the build attaches again to what it
+      // waits on (idempotent): a derivation workflow that closed meanwhile is started anew and answers.
+      while (!(await condition(() => results.size > known, '3 minutes'))) {
+        for (const s of steps) {
+          if (attached.has(s.drvPath) && !results.has(s.drvPath)) await attach(s);
+        }
+      }
     }
   }
 }

@@ -62,15 +62,23 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
 
   const self = workflowInfo().workflowId;
   const result = await realise();
+  // A build that attaches after the failure was decided did not wait for a build: for it, the failure
+  // is a cached one (as it would be had it come a moment later and found the cached_failures row).
+  const decidedFor = new Set(waiters.keys());
+  const cachedFailure: DerivationResult | undefined = ['failed', 'timeout', 'log_limit_exceeded'].includes(result.status)
+    ? { ...result, status: 'cached_failure', errorMessage: `cached failure (${result.status})${result.errorMessage ? `: ${result.errorMessage}` : ''}` }
+    : undefined;
 
-  // Tell every waiter, including ones that arrived while we finished.
+  // Tell every waiter, including ones that arrive while we finish: a build that attaches in the
+  // last moments must not be left waiting on a closed workflow.
+  const unnotified = () => [...waiters.keys()].some((w) => !notified.has(w));
   for (;;) {
+    if (!unnotified() && !(await condition(unnotified, '2 seconds'))) break;
     const pending = [...waiters.keys()].filter((w) => !notified.has(w));
-    if (pending.length === 0) break;
     for (const w of pending) {
       notified.add(w);
       try {
-        await getExternalWorkflowHandle(w).signal(derivationFinishedSignal, result);
+        await getExternalWorkflowHandle(w).signal(derivationFinishedSignal, decidedFor.has(w) || !cachedFailure ? result : cachedFailure);
       } catch {
         /* the waiter is gone */
       }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { History } from '@temporalio/common/lib/proto-utils';
 import { workflowsPath } from '../../worker/bundle';
@@ -17,7 +17,8 @@ export async function fetchHistories(client: Client, workflowIds: string[]): Pro
     if (process.env.RINGMASTER_RECORD_HISTORIES === '1') {
       fs.mkdirSync(HISTORIES_DIR, { recursive: true });
       const kind = workflowId.split('-')[0];
-      fs.writeFileSync(path.join(HISTORIES_DIR, `${kind}-${workflowId.slice(-12)}.json`), historyToJSON(history));
+      // Binary protobuf: exact, and independent of the JSON mapping's quirks.
+      fs.writeFileSync(path.join(HISTORIES_DIR, `${kind}-${workflowId.slice(-12)}.binpb`), temporal.api.history.v1.History.encode(history).finish());
     }
   }
   return out;
@@ -27,9 +28,9 @@ export function committedHistories(): Array<{ workflowId: string; history: Histo
   if (!fs.existsSync(HISTORIES_DIR)) return [];
   return fs
     .readdirSync(HISTORIES_DIR)
-    .filter((f) => f.endsWith('.json'))
+    .filter((f) => f.endsWith('.binpb'))
     .sort()
-    .map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, f), 'utf8'))) }));
+    .map((f) => ({ workflowId: f.replace(/\.binpb$/, ''), history: temporal.api.history.v1.History.decode(fs.readFileSync(path.join(HISTORIES_DIR, f))) }));
 }
 
 /** Replays histories against the current workflow code; returns the failures (empty when all replay). */
