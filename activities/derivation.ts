@@ -98,6 +98,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         timeoutSeconds: input.timeoutSeconds,
         maxSilentSeconds: input.maxSilentSeconds,
         logLimitBytes: deps.config.logLimitBytes,
+        transferTimeoutSeconds: deps.config.transferTimeoutSeconds,
         signal: ctx.cancellationSignal,
         onLog: (chunk: string) => {
           pendingWrite = pendingWrite.then(() => writer.append(chunk)).catch(() => undefined);

@@ -20,6 +20,8 @@ export interface RingmasterConfig {
   localMaxJobs: number | undefined;
   /** A build log larger than this ends the build as log_limit_exceeded. */
   logLimitBytes: number;
+  /** Longest a closure copy to or from a builder may take before the step is retried elsewhere. */
+  transferTimeoutSeconds: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -55,5 +57,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     logLevel: env.LOG_LEVEL || 'info',
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
     logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),
+    transferTimeoutSeconds: intFromEnv(env, 'RINGMASTER_TRANSFER_TIMEOUT_SECONDS', 1800),
   };
 }

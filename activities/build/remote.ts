@@ -62,16 +62,34 @@ export async function realiseOnBuilder(pool: BuilderConnectionPool, spec: Builde
     return result('failed', `cannot read derivation ${drvPath}: ${(err as Error).message}`, 0);
   }
 
+  // A stalled transfer (a pipe that never drains, a channel that never closes) must not hang the step:
+  // after the limit the pooled connection is reset, which fails its channels, and the step is retried.
+  const transferLimitMs = (opts.transferTimeoutSeconds ?? 1800) * 1000;
+  const guarded = async <T>(work: Promise<T>, what: string): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        pool.drop(spec.id);
+        reject(new Error(`${what} took longer than ${transferLimitMs / 1000} s; the connection was reset`));
+      }, transferLimitMs);
+    });
+    try {
+      return await Promise.race([work, stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   let phase: 'connecting' | 'sending_inputs' | 'building' | 'receiving_outputs' = 'connecting';
   let conn: BuilderConnection;
   try {
     opts.onPhase?.('connecting');
-    conn = await pool.get(spec);
+    conn = await guarded(pool.get(spec), 'connecting');
     if (opts.signal?.aborted) return cancelled();
 
     phase = 'sending_inputs';
     opts.onPhase?.('sending_inputs');
-    await copyClosureTo(conn, await buildInputsOf(drvPath, drv), spec.remoteStore);
+    await guarded(buildInputsOf(drvPath, drv).then((inputs) => copyClosureTo(conn, inputs, spec.remoteStore)), 'sending inputs');
     if (opts.signal?.aborted) return cancelled();
   } catch (err) {
     if (opts.signal?.aborted) return cancelled();
@@ -85,7 +103,7 @@ export async function realiseOnBuilder(pool: BuilderConnectionPool, spec: Builde
   try {
     opts.onPhase?.('receiving_outputs');
     const outputs = Object.values(drv.outputs).filter((p) => p !== '');
-    await copyClosureFrom(conn, outputs, spec.remoteStore);
+    await guarded(copyClosureFrom(conn, outputs, spec.remoteStore), 'receiving outputs');
     const stillMissing = await locallyInvalidPaths(outputs);
     if (stillMissing.size > 0) return result('builder_failure', `outputs did not arrive: ${[...stillMissing].join(' ')}`, built.logBytes, built.exitCode);
     return result('succeeded', null, built.logBytes, built.exitCode, { ...drv.outputs });

@@ -11,6 +11,8 @@ export interface RealiseOptions {
   /** Receives the build log (Nix's stderr) in order, decoded as UTF-8, never more than `logLimitBytes` in total. */
   onLog: (chunk: string) => void;
   onPhase?: (phase: BuildPhase) => void;
+  /** Longest a closure copy to or from a builder may take before the connection is reset and the step fails as builder_failure (default 1800). */
+  transferTimeoutSeconds?: number;
   /** Aborting kills the build (locally: its process group; remotely: the remote process group) → `cancelled`. */
   signal?: AbortSignal;
   /** Extra `--option name value` pairs passed to the realising nix-store (e.g. `sandbox-paths`). */

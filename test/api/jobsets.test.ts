@@ -366,13 +366,13 @@ describe('jobsets', () => {
   });
 
   describe('check-interval schedules', () => {
-    it('a jobset with a check interval gets a Temporal Schedule that starts EvaluationWorkflow', async () => {
+    it('a jobset with a check interval gets a Temporal Schedule that starts CheckJobsetWorkflow (which starts EvaluationWorkflow when the inputs changed)', async () => {
       const res = await create(projectA, { name: 'scheduled', nix_expression: 'release.nix', check_interval: 3600 });
       assert.equal(res.status, 200);
       const d = await describeSchedule(res.body.id);
       assert.deepEqual(await everySeconds(res.body.id), [3600]);
       assert.equal(d.action.type, 'startWorkflow');
-      assert.equal(d.action.workflowType, 'EvaluationWorkflow');
+      assert.equal(d.action.workflowType, 'CheckJobsetWorkflow');
       assert.equal(d.action.taskQueue, stack.taskQueue);
       assert.equal(d.action.workflowId, `eval-sched-${res.body.id}`);
       assert.deepEqual(d.action.args, [{ jobsetId: res.body.id, trigger: 'interval' }]);

@@ -25,7 +25,7 @@ describe('a jobset evaluated and built on two sshd builders', () => {
   const greeting = `hi-${nonce()}`;
 
   before(async () => {
-    stack = await startTestStack({ worker: true });
+    stack = await startTestStack({ worker: true, env: { RINGMASTER_TRANSFER_TIMEOUT_SECONDS: '45' } });
     [narrow, wide] = await Promise.all([startSshBuilder({ name: 'narrow' }), startSshBuilder({ name: 'wide' })]);
     const system = await localSystem();
     for (const [b, maxJobs] of [[narrow, 1], [wide, 2]] as const) {

@@ -76,7 +76,7 @@ export async function waitForBuilds(stack: TestStack, evaluationId: string, opts
     const open = Object.values(builds).filter((b) => !(opts.except ?? []).includes(b.job_name) && !FINISHED.has(b.status));
     if (open.length > 0) throw new Error(`still open: ${open.map((b) => `${b.job_name} (${b.status})`).join(', ')}`);
     return Object.keys(builds).length > 0 ? builds : undefined;
-  }, opts.timeoutMs ?? 180_000, 400);
+  }, opts.timeoutMs ?? 240_000, 400);
 }
 
 export function isFinished(status: string): boolean {
