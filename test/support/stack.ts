@@ -52,6 +52,8 @@ export interface TestStack {
 export interface TestStackOptions {
   worker?: boolean;
   env?: Record<string, string>;
+  /** A Temporal server of the test's own instead of the shared one (e.g. one the test restarts). */
+  temporalAddress?: string;
 }
 
 export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
@@ -61,6 +63,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     own = await startTestServices();
     shared = { temporalAddress: own.temporalAddress, postgresBaseUrl: own.postgresBaseUrl };
   }
+  if (opts.temporalAddress) shared = { ...shared, temporalAddress: opts.temporalAddress };
   const suffix = crypto.randomBytes(6).toString('hex');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-stack-'));
   const databaseUrl = await ensureDatabase(shared.postgresBaseUrl, `test_${suffix}`);
