@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowIdReusePolicy } from '@temporalio/client';
-import { defineRoute, Reply, type RequestContext, type RouteDef } from '../route';
+import { defineRoute, Reply, type RequestContext, type Role, type RouteDef } from '../route';
 import { ApiError, conflict, notFound } from '../errors';
 import { emptyBody, errorBody, idParams, uuid } from '../schemas';
 import type { TemporalDeps } from '../temporal';
@@ -68,6 +68,35 @@ async function startBuildRun(temporal: TemporalDeps, buildId: string, restart: b
   }
 }
 
+type BuildRow = NonNullable<Awaited<ReturnType<typeof findBuildRow>>>;
+
+/** POST /api/v1/builds/{id}/<action> with body {}: finds the build, runs the action, audits, answers the build. */
+function buildActionRoute(
+  action: 'cancel' | 'bump' | 'restart',
+  summary: string,
+  access: Role,
+  run: (build: BuildRow, temporal: TemporalDeps, rc: RequestContext) => Promise<Record<string, unknown>>,
+): RouteDef {
+  return defineRoute<{ id: string }, {}, {}>({
+    method: 'POST',
+    path: `/api/v1/builds/{id}/${action}`,
+    summary,
+    tag: 'builds',
+    access,
+    params: idParams,
+    body: emptyBody,
+    responses: { 200: buildResponse, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
+    handler: async ({ params }, rc) => {
+      const temporal = temporalOf(rc);
+      const build = await findBuildRow(rc.db, params.id);
+      if (!build) throw notFound('build', params.id);
+      const details = await run(build, temporal, rc);
+      rc.audit = { targetKind: 'build', targetId: build.id, details };
+      return findBuildRow(rc.db, build.id);
+    },
+  });
+}
+
 export const buildLifecycleRoutes: RouteDef[] = [
   defineRoute<{}, {}, { jobset_id: string; commit_hash?: string }>({
     method: 'POST',
@@ -98,78 +127,36 @@ export const buildLifecycleRoutes: RouteDef[] = [
       return new Reply(202, { ...evaluation, created: result.created });
     },
   }),
-  defineRoute<{ id: string }, {}, {}>({
-    method: 'POST',
-    path: '/api/v1/builds/{id}/cancel',
-    summary: 'Cancel a build',
-    tag: 'builds',
-    access: 'cancel-build',
-    params: idParams,
-    body: emptyBody,
-    responses: { 200: buildResponse, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
-    handler: async ({ params }, rc) => {
-      const temporal = temporalOf(rc);
-      const build = await findBuildRow(rc.db, params.id);
-      if (!build) throw notFound('build', params.id);
-      if (!ACTIVE.includes(build.status)) throw conflict(`build ${build.id} is ${build.status}, not queued or running`);
-      await cancelBuildWorkflow(rc, temporal, build.id, 'cancelled');
-      // Dependents that cannot run any more, and aggregates that include it, are cancelled too.
-      const dependents = [...(await transitiveDependents(rc.db, build.id)), ...(await aggregatesOf(rc.db, build.id))].filter((d) => ACTIVE.includes(d.status));
-      for (const d of dependents) await cancelBuildWorkflow(rc, temporal, d.id, `dependency ${build.job_name} was cancelled`);
-      await settle(temporal, build.id, 5000);
-      rc.audit = { targetKind: 'build', targetId: build.id, details: { cascaded: dependents.map((d) => d.id) } };
-      return findBuildRow(rc.db, build.id);
-    },
+  buildActionRoute('cancel', 'Cancel a build', 'cancel-build', async (build, temporal, rc) => {
+    if (!ACTIVE.includes(build.status)) throw conflict(`build ${build.id} is ${build.status}, not queued or running`);
+    await cancelBuildWorkflow(rc, temporal, build.id, 'cancelled');
+    // Dependents that cannot run any more, and aggregates that include it, are cancelled too.
+    const dependents = [...(await transitiveDependents(rc.db, build.id)), ...(await aggregatesOf(rc.db, build.id))].filter((d) => ACTIVE.includes(d.status));
+    for (const d of dependents) await cancelBuildWorkflow(rc, temporal, d.id, `dependency ${build.job_name} was cancelled`);
+    await settle(temporal, build.id, 5000);
+    return { cascaded: dependents.map((d) => d.id) };
   }),
-  defineRoute<{ id: string }, {}, {}>({
-    method: 'POST',
-    path: '/api/v1/builds/{id}/bump',
-    summary: 'Bump build priority',
-    tag: 'builds',
-    access: 'bump-to-front',
-    params: idParams,
-    body: emptyBody,
-    responses: { 200: buildResponse, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
-    handler: async ({ params }, rc) => {
-      const temporal = temporalOf(rc);
-      const build = await findBuildRow(rc.db, params.id);
-      if (!build) throw notFound('build', params.id);
-      if (!ACTIVE.includes(build.status)) throw conflict(`build ${build.id} is ${build.status}; only queued or running builds can be bumped`);
-      const priority = await frontPriority(rc.db, build.priority);
-      try {
-        await temporal.client.workflow.getHandle(buildWorkflowId(build.id)).executeUpdate(bumpBuildUpdate, { args: [{ priority }] });
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw conflict(`build ${build.id} has no running workflow`);
-        throw err;
-      }
-      rc.audit = { targetKind: 'build', targetId: build.id, details: { priority } };
-      return findBuildRow(rc.db, build.id);
-    },
+  buildActionRoute('bump', 'Bump build priority', 'bump-to-front', async (build, temporal, rc) => {
+    if (!ACTIVE.includes(build.status)) throw conflict(`build ${build.id} is ${build.status}; only queued or running builds can be bumped`);
+    const priority = await frontPriority(rc.db, build.priority);
+    try {
+      await temporal.client.workflow.getHandle(buildWorkflowId(build.id)).executeUpdate(bumpBuildUpdate, { args: [{ priority }] });
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw conflict(`build ${build.id} has no running workflow`);
+      throw err;
+    }
+    return { priority };
   }),
-  defineRoute<{ id: string }, {}, {}>({
-    method: 'POST',
-    path: '/api/v1/builds/{id}/restart',
-    summary: 'Restart a build',
-    tag: 'builds',
-    access: 'restart-jobs',
-    params: idParams,
-    body: emptyBody,
-    responses: { 200: buildResponse, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
-    handler: async ({ params }, rc) => {
-      const temporal = temporalOf(rc);
-      const build = await findBuildRow(rc.db, params.id);
-      if (!build) throw notFound('build', params.id);
-      if (!(FINISHED_BUILD_STATUSES as readonly string[]).includes(build.status)) throw conflict(`build ${build.id} is ${build.status}; only finished builds can be restarted`);
-      await resetBuildForRestart(rc.db, build.id);
-      await startBuildRun(temporal, build.id, true);
-      // Dependents that failed because of this build run again too.
-      const dependents = [...(await transitiveDependents(rc.db, build.id)), ...(await aggregatesOf(rc.db, build.id))].filter((d) => d.status === 'dependency_failed');
-      for (const d of dependents) {
-        await resetBuildForRestart(rc.db, d.id);
-        await startBuildRun(temporal, d.id, true);
-      }
-      rc.audit = { targetKind: 'build', targetId: build.id, details: { restarted_dependents: dependents.map((d) => d.id) } };
-      return findBuildRow(rc.db, build.id);
-    },
+  buildActionRoute('restart', 'Restart a build', 'restart-jobs', async (build, temporal, rc) => {
+    if (!(FINISHED_BUILD_STATUSES as readonly string[]).includes(build.status)) throw conflict(`build ${build.id} is ${build.status}; only finished builds can be restarted`);
+    await resetBuildForRestart(rc.db, build.id);
+    await startBuildRun(temporal, build.id, true);
+    // Dependents that failed because of this build run again too.
+    const dependents = [...(await transitiveDependents(rc.db, build.id)), ...(await aggregatesOf(rc.db, build.id))].filter((d) => d.status === 'dependency_failed');
+    for (const d of dependents) {
+      await resetBuildForRestart(rc.db, d.id);
+      await startBuildRun(temporal, d.id, true);
+    }
+    return { restarted_dependents: dependents.map((d) => d.id) };
   }),
 ];
