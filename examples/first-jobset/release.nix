@@ -3,6 +3,7 @@
 let
   job = name: script: attrs: derivation ({
     inherit name greeting;
+    PATH = "/bin:/usr/bin"; # mkdir and friends come from the host (no nixpkgs here)
     system = builtins.currentSystem;
     builder = "/bin/sh";
     args = [ "-c" script ];
