@@ -73,11 +73,14 @@ export async function copyClosureTo(conn: BuilderConnection, paths: string[], re
       exporter.kill('SIGKILL');
       throw err;
     }
-    const { code } = await exported;
-    if (code !== 0) throw new NixCommandError(['--export'], code, Buffer.concat(stderr).toString('utf8'));
     if (imported.code !== 0) {
+      // The builder stopped reading: the local export would block on a full pipe forever.
+      exporter.kill('SIGKILL');
+      await exported;
       throw new BuilderConnectionError(`nix-store --import on the builder exited with ${imported.code ?? imported.signal ?? 'no status'}: ${imported.stderr.trim().slice(-500)}`);
     }
+    const { code } = await exported;
+    if (code !== 0) throw new NixCommandError(['--export'], code, Buffer.concat(stderr).toString('utf8'));
   }
   return { sent: missing };
 }
@@ -106,10 +109,14 @@ export async function copyClosureFrom(conn: BuilderConnection, paths: string[], 
     importer.stderr!.on('data', (b: Buffer) => stderr.push(b));
     importer.stdin!.on('error', () => undefined); // reported through the exit code
     const imported = waitForExit(importer);
+    // If the local import ends first (an error), nothing reads the channel any more and it would never
+    // close: give it a moment to finish on its own, then abort the remote export.
+    const stalled = new AbortController();
+    void imported.then(() => setTimeout(() => stalled.abort(), 5000).unref());
     const remoteErr: Buffer[] = [];
     let exported;
     try {
-      exported = await conn.exec([...remoteNixStore(remoteStore), '--export', ...chunk], { stdout: importer.stdin!, onStderr: (b) => remoteErr.push(b) });
+      exported = await conn.exec([...remoteNixStore(remoteStore), '--export', ...chunk], { stdout: importer.stdin!, onStderr: (b) => remoteErr.push(b), signal: stalled.signal });
     } catch (err) {
       importer.kill('SIGKILL');
       throw err;

@@ -193,6 +193,13 @@ export class BuilderConnection {
 
       channel.on('exit', (code: number | null, signal?: string) => {
         exit = code === null ? { code: null, signal } : { code };
+        // The remote command has ended. Its channel normally closes right after; if it does not (output
+        // left unread behind a stalled pipe), do not wait forever: settle with the exit status.
+        setTimeout(() => {
+          if (settled) return;
+          channel.destroy();
+          finish(null);
+        }, 10_000).unref();
       });
       channel.on('close', () => finish(null));
       channel.on('error', (err: Error) => finish(this.closedError ?? new BuilderConnectionError(`SSH channel failed: ${err.message}`, { cause: err })));
