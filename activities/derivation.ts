@@ -131,6 +131,10 @@ export function createDerivationActivities(deps: ActivityDeps) {
             result = await realiseOnBuilder(deps.builderPool, spec, input.drvPath, opts);
           }
         }
+      } catch (err) {
+        await pendingWrite;
+        await writer.close();
+        throw err;
       } finally {
         clearInterval(ticker);
       }
@@ -138,6 +142,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
       if (result.status === 'builder_failure') {
         await writer.append(`ringmaster: builder failure: ${result.errorMessage ?? 'unknown'}; the step will be retried elsewhere\n`);
       }
+      await writer.close();
       const finished = result.status !== 'builder_failure';
       await markStepsOfDerivation(db, input.drvPath, {
         status: finished ? (result.status === 'succeeded' ? 'succeeded' : result.status) : 'running',

@@ -85,6 +85,14 @@ export class BuildLogWriter {
     return write;
   }
 
+  /** Closes the live file, leaving it as it is (a step ended; the build's log is compressed by `finish()`). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.tail;
+    await this.handle.close();
+  }
+
   /**
    * Closes the live file, writes `<id>.log.gz` (atomically, via a temporary file), then deletes the
    * live file. Returns the compressed path (to store in builds.log_path). Safe to call twice.
