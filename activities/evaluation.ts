@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { ActivityDeps } from './index';
 import { fetchGitSource, inputsHash } from './nix/source';
@@ -262,6 +262,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       };
 
       const args = argsOf(inputs);
+      // A heartbeat every second while Nix evaluates: a cancellation (a newer evaluation superseded this
+      // one) reaches the activity only with a heartbeat, and then stops Nix through cancellationSignal.
+      const ticker = setInterval(() => ctx.heartbeat({ jobs, errors }), 1_000);
       try {
         for await (const item of evaluateJobs({ sourceDir: src.path, flakeMode: jobset.flake_mode, expression: jobset.nix_expression, args, signal: ctx.cancellationSignal })) {
           if (item.kind === 'error') {
@@ -277,7 +280,11 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
         await flush();
       } catch (err) {
+        // Cancelled (superseded): the activity reports a cancellation, not an evaluation failure.
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the evaluation was cancelled');
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${(err as Error).message}`, 'EvaluationError');
+      } finally {
+        clearInterval(ticker);
       }
       if (jobs === 0 && errors > 0) {
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${lastError}`, 'EvaluationError');
@@ -358,13 +365,18 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         .whereNotIn('b.drv_path', db('builds').where({ evaluation_id: current.id }).select('drv_path'))
         .whereIn('e.id', older.map((o) => o.id))
         .select('b.id');
-      for (const b of stale) {
-        try {
-          await deps.client.workflow.getHandle(buildWorkflowId(b.id)).cancel();
-          cancelledBuilds++;
-        } catch (err) {
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
-        }
+      // A few cancels at a time: one after another, thousands of them would outlast this local activity.
+      for (let i = 0; i < stale.length; i += 20) {
+        await Promise.all(
+          stale.slice(i, i + 20).map(async (b) => {
+            try {
+              await deps.client.workflow.getHandle(buildWorkflowId(b.id)).cancel();
+              cancelledBuilds++;
+            } catch (err) {
+              if (!(err instanceof WorkflowNotFoundError)) throw err;
+            }
+          }),
+        );
       }
       return { superseded: older.length, cancelledBuilds };
     },

@@ -39,6 +39,20 @@ describe('build log store', () => {
     await assert.rejects(writer.append('late\n'));
   });
 
+  it('close() (a step ended) keeps the live file, which the next writer of the build continues', async () => {
+    const id = crypto.randomUUID();
+    const step = await BuildLogWriter.open(dataDir, id);
+    void step.append('step one\n');
+    await step.close();
+    await step.close();
+    await assert.rejects(step.append('late\n'));
+    assert.equal(fs.readFileSync(liveLogPath(dataDir, id), 'utf8'), 'step one\n');
+    const build = await BuildLogWriter.open(dataDir, id);
+    await build.append('step two\n');
+    await build.finish();
+    assert.equal(await readBuildLog(dataDir, id), 'step one\nstep two\n');
+  });
+
   it('appends that are not awaited are written in order', async () => {
     const id = crypto.randomUUID();
     const writer = await BuildLogWriter.open(dataDir, id);
