@@ -1,3 +1,4 @@
+import { pageRows } from './page';
 import type { Db } from '../../lib/db';
 import { redactSecrets } from '../../lib/redact';
 
@@ -40,7 +41,6 @@ export async function pageAuditLog(db: Db, f: AuditFilter) {
   if (f.actor_name) base.where('actor_name', f.actor_name);
   if (f.target_kind) base.where('target_kind', f.target_kind);
   if (f.target_id) base.where('target_id', f.target_id);
-  const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
-  const items = await base.clone().select('*').orderBy([{ column: 'occurred_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(f.limit).offset(f.offset);
-  return { items, total: Number(count), limit: f.limit, offset: f.offset };
+  const { rows, ...page } = await pageRows(base, f, [{ column: 'occurred_at', order: 'desc' }, { column: 'id', order: 'desc' }]);
+  return { items: rows, ...page };
 }

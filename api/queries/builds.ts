@@ -1,3 +1,4 @@
+import { pageRows } from './page';
 import type { Db } from '../../lib/db';
 
 /** Every status a build can have (COMPAT.md). */
@@ -120,9 +121,8 @@ export async function pageBuilds(db: Db, f: BuildFilter) {
   for (const key of ['evaluation_id', 'status', 'system', 'job_name', 'project_id', 'jobset_id'] as const) {
     if (f[key] !== undefined) base.where(key, f[key]);
   }
-  const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
-  const rows = (await base.clone().select('*').orderBy(NEWEST_FIRST).limit(f.limit).offset(f.offset)) as BuildRow[];
-  return { items: await buildViews(db, rows), total: Number(count), limit: f.limit, offset: f.offset };
+  const { rows, ...page } = await pageRows<BuildRow>(base, f, NEWEST_FIRST);
+  return { items: await buildViews(db, rows), ...page };
 }
 
 /** The most recently completed (or, when not completed, created) builds. */

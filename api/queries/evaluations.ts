@@ -1,3 +1,4 @@
+import { pageRows } from './page';
 import type { Db } from '../../lib/db';
 import { BUILD_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus } from './builds';
 
@@ -73,14 +74,13 @@ export async function pageEvaluations(db: Db, f: EvaluationFilter) {
   if (f.status) base.where('evaluations.status', f.status);
   if (!f.include_hidden) base.where('evaluations.hidden', false);
   if (f.project_id) base.whereIn('evaluations.jobset_id', db('jobsets').select('id').where('project_id', f.project_id));
-  const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
-  const rows = (await base
-    .clone()
-    .select('evaluations.*')
-    .orderBy([{ column: 'evaluations.created_at', order: 'desc' }, { column: 'evaluations.id', order: 'desc' }])
-    .limit(f.limit)
-    .offset(f.offset)) as EvaluationRow[];
-  return { items: rows.map(evaluationSummary), total: Number(count), limit: f.limit, offset: f.offset };
+  const { rows, ...page } = await pageRows<EvaluationRow>(
+    base,
+    f,
+    [{ column: 'evaluations.created_at', order: 'desc' }, { column: 'evaluations.id', order: 'desc' }],
+    'evaluations.*',
+  );
+  return { items: rows.map(evaluationSummary), ...page };
 }
 
 export async function findEvaluation(db: Db, id: string): Promise<EvaluationRow | undefined> {

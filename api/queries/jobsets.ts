@@ -1,3 +1,4 @@
+import { pageRows } from './page';
 import type { Knex } from 'knex';
 import type { Db } from '../../lib/db';
 
@@ -80,9 +81,8 @@ export interface JobsetInputFields {
 
 export async function pageJobsets(db: Queryable, projectId: string, page: { limit: number; offset: number }) {
   const base = db('jobsets').where({ project_id: projectId });
-  const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
-  const items = (await base.clone().select('*').orderBy([{ column: 'name', order: 'asc' }]).limit(page.limit).offset(page.offset)) as JobsetRow[];
-  return { items, total: Number(count), limit: page.limit, offset: page.offset };
+  const { rows, ...rest } = await pageRows<JobsetRow>(base, page, [{ column: 'name', order: 'asc' }]);
+  return { items: rows, ...rest };
 }
 
 export async function listProjectJobsets(db: Queryable, projectId: string): Promise<JobsetRow[]> {

@@ -1,3 +1,4 @@
+import { pageRows } from './page';
 import type { Db } from '../../lib/db';
 
 export interface ProjectRow {
@@ -27,9 +28,8 @@ export async function pageProjects(db: Db, f: { limit: number; offset: number; e
   const base = db('projects');
   if (f.enabled !== undefined) base.where('enabled', f.enabled);
   if (f.q) base.whereILike('name', `%${f.q.replace(/[%_\\]/g, '\\$&')}%`);
-  const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
-  const items = await base.clone().select('*').orderBy([{ column: 'name', order: 'asc' }]).limit(f.limit).offset(f.offset);
-  return { items: items as ProjectRow[], total: Number(count), limit: f.limit, offset: f.offset };
+  const { rows, ...page } = await pageRows<ProjectRow>(base, f, [{ column: 'name', order: 'asc' }]);
+  return { items: rows, ...page };
 }
 
 export async function findProject(db: Db, id: string): Promise<ProjectRow | undefined> {
