@@ -2,32 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { realiseLocally } from '../../activities/build/local';
-import type { BuildPhase, RealiseOptions } from '../../activities/build/types';
-import { instantiateFixtures, nonce } from '../support/nix-fixtures';
+import { instantiateFixtures, nonce, recordingRealiseOptions, waitUntil } from '../support/nix-fixtures';
 import { pidsWithCommandLine } from '../support/sshd';
 
-function options(overrides: Partial<RealiseOptions> = {}): RealiseOptions & { log: () => string; phases: BuildPhase[] } {
-  let text = '';
-  const phases: BuildPhase[] = [];
-  return {
-    timeoutSeconds: 60,
-    maxSilentSeconds: 30,
-    logLimitBytes: 0,
-    onLog: (chunk) => (text += chunk),
-    onPhase: (phase) => phases.push(phase),
-    ...overrides,
-    log: () => text,
-    phases,
-  };
-}
-
-async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const options = recordingRealiseOptions;
+const waitFor = (check: () => boolean, timeoutMs = 10_000) => waitUntil(check, timeoutMs);
 
 describe('realiseLocally', () => {
   it('a successful build streams its log and returns its outputs by name', async () => {

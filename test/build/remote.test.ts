@@ -6,32 +6,11 @@ import { realiseLocally } from '../../activities/build/local';
 import { realiseOnBuilder } from '../../activities/build/remote';
 import { copyClosureFrom, copyClosureTo } from '../../activities/build/closure';
 import { BuilderConnectionPool } from '../../activities/build/ssh-connection';
-import type { BuildPhase, RealiseOptions } from '../../activities/build/types';
-import { instantiateFixtures, nonce } from '../support/nix-fixtures';
+import { instantiateFixtures, nonce, recordingRealiseOptions, waitUntil } from '../support/nix-fixtures';
 import { pidsWithCommandLine, startSshBuilder, type SshBuilder } from '../support/sshd';
 
-function options(overrides: Partial<RealiseOptions> = {}): RealiseOptions & { log: () => string; phases: BuildPhase[] } {
-  let text = '';
-  const phases: BuildPhase[] = [];
-  return {
-    timeoutSeconds: 60,
-    maxSilentSeconds: 30,
-    logLimitBytes: 0,
-    onLog: (chunk) => (text += chunk),
-    onPhase: (phase) => phases.push(phase),
-    ...overrides,
-    log: () => text,
-    phases,
-  };
-}
-
-async function waitFor(check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const options = recordingRealiseOptions;
+const waitFor = (check: () => boolean, timeoutMs = 15_000) => waitUntil(check, timeoutMs);
 
 /** Ends leftovers of a test's own fixture processes (found by nonce), by PID. */
 function killLeftovers(needle: string): void {

@@ -1,3 +1,4 @@
+import type { BuildPhase, RealiseOptions } from '../../activities/build/types';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -46,5 +47,30 @@ ${attrs}
     return result;
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Realise options that record the log and the phases, for assertions. */
+export function recordingRealiseOptions(overrides: Partial<RealiseOptions> = {}): RealiseOptions & { log: () => string; phases: BuildPhase[] } {
+  let text = '';
+  const phases: BuildPhase[] = [];
+  return {
+    timeoutSeconds: 60,
+    maxSilentSeconds: 30,
+    logLimitBytes: 0,
+    onLog: (chunk) => (text += chunk),
+    onPhase: (phase) => phases.push(phase),
+    ...overrides,
+    log: () => text,
+    phases,
+  };
+}
+
+/** Polls a synchronous condition every 50 ms until it holds, or fails after timeoutMs. */
+export async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
