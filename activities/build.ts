@@ -10,7 +10,7 @@ import {
 } from '../workflows/shared';
 import type { StepPlan } from '../workflows/build-outcome';
 import { readDerivation } from './nix/drv';
-import { closureOf, closureSize, invalidPaths } from './nix-store';
+import { closureSize, localClosure, locallyInvalidPaths } from './build/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './build/products';
 import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
@@ -56,12 +56,12 @@ export function createBuildActivities(deps: ActivityDeps) {
       }
 
       // The derivations of the closure whose outputs are missing, in the order nix-store lists them.
-      const drvs = (await closureOf(build.drv_path)).filter((p) => p.endsWith('.drv'));
+      const drvs = (await localClosure([build.drv_path])).filter((p) => p.endsWith('.drv'));
       if (!drvs.includes(build.drv_path)) throw new Error(`the closure of ${build.drv_path} does not list it: is it in the store?`);
       const parsed = new Map<string, Awaited<ReturnType<typeof readDerivation>>>();
       for (const drv of drvs) parsed.set(drv, await readDerivation(drv));
       const allOutputs = drvs.flatMap((d) => Object.values(parsed.get(d)!.outputs));
-      const invalid = new Set(await invalidPaths(allOutputs));
+      const invalid = await locallyInvalidPaths(allOutputs);
       const needed = drvs.filter((d) => d === build.drv_path || Object.values(parsed.get(d)!.outputs).some((o) => invalid.has(o)));
 
       // An aggregate waits for its constituents' builds.
@@ -153,7 +153,7 @@ export function createBuildActivities(deps: ActivityDeps) {
       const products: BuildProduct[] = await readBuildProductsOfOutputs(outputs).catch(() => []);
       const metrics: BuildMetric[] = [];
       for (const path of Object.values(outputs)) metrics.push(...(await readBuildMetrics(path).catch(() => [])));
-      const size = status === 'succeeded' ? await closureSize(Object.values(outputs)).catch(() => null) : null;
+      const size = status === 'succeeded' && Object.keys(outputs).length > 0 ? await closureSize(Object.values(outputs)).catch(() => null) : null;
 
       // The log: compress this build's own live log; a build that shared another build's realisation points at that log.
       let logPath: string | null = null;

@@ -4,7 +4,7 @@ import type { WorkflowSignalWithStartOptions } from '@temporalio/client';
 import type { ActivityDeps } from './index';
 import { LOCAL_BUILDER, dispatcherWorkflowId, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type StepPhase } from '../workflows/shared';
 import { readDerivation } from './nix/drv';
-import { invalidPaths } from './nix-store';
+import { locallyInvalidPaths } from './build/closure';
 import { realiseLocally } from './build/local';
 import { realiseOnBuilder } from './build/remote';
 import type { BuilderSpec, RealiseResult } from './build/types';
@@ -37,8 +37,8 @@ export function createDerivationActivities(deps: ActivityDeps) {
       const cached = await db('cached_failures').where({ drv_path: input.drvPath }).first();
       if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
       const drv = await readDerivation(input.drvPath);
-      const missing = await invalidPaths(Object.values(drv.outputs));
-      if (missing.length === 0) return { kind: 'valid', outputs: drv.outputs };
+      const missing = await locallyInvalidPaths(Object.values(drv.outputs));
+      if (missing.size === 0) return { kind: 'valid', outputs: drv.outputs };
       return { kind: 'needs_build' };
     },
 

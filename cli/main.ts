@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type RingmasterConfig } from '../lib/config';
 import { createDb, migrateLatest, type Db } from '../lib/db';
-import { ensureDatabase, startEmbeddedPostgres, type RunningPostgres } from '../lib/embedded-postgres';
 import { findTemporalCli, installTemporalCli, MISSING_CLI_MESSAGE, ensureNamespaceReady } from '../lib/temporal-dev-server';
 import { ROLES, type Role } from '../api/route';
 import { createApiKey } from '../api/queries/api-keys';
@@ -11,6 +10,7 @@ import { allRoutes } from '../api/routes';
 import { apiMarkdown } from '../api/openapi';
 import { writeWorkflowBundle } from '../worker/bundle';
 import { startStack } from './stack';
+import { openDatabase } from './database';
 import { runApiProcess, runWorkerProcess } from './parts';
 
 const USAGE = `usage: ringmaster <command>
@@ -31,25 +31,6 @@ function flag(args: string[], name: string): string | undefined {
   if (i >= 0) return args[i + 1];
   const eq = args.find((a) => a.startsWith(`--${name}=`));
   return eq?.slice(name.length + 3);
-}
-
-export const EMBEDDED_DATABASE = 'ringmaster';
-
-export function embeddedPostgresDir(config: RingmasterConfig): string {
-  return path.join(config.dataDir, 'postgres');
-}
-
-export function embeddedPostgresPort(): number {
-  return Number(process.env.RINGMASTER_PG_PORT || 54329);
-}
-
-/** DATABASE_URL, or the embedded PostgreSQL in the data folder (reused if `npm start` already runs it). */
-export async function openDatabase(config: RingmasterConfig, log: (l: string) => void): Promise<{ db: Db; url: string; pg?: RunningPostgres }> {
-  if (config.databaseUrl) return { db: createDb(config.databaseUrl), url: config.databaseUrl };
-  fs.mkdirSync(config.dataDir, { recursive: true });
-  const pg = await startEmbeddedPostgres(embeddedPostgresDir(config), embeddedPostgresPort(), (l) => log(`[postgres] ${l}`));
-  const url = await ensureDatabase(pg.baseUrl, EMBEDDED_DATABASE);
-  return { db: createDb(url), url, pg };
 }
 
 async function apiKeyCommand(args: string[]): Promise<void> {

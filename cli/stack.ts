@@ -6,7 +6,7 @@ import { findTemporalCli, MISSING_CLI_MESSAGE, startTemporalDevServer, ensureNam
 import { connectTemporal } from '../api/temporal';
 import { startApi } from '../api/server';
 import { createWorker } from '../worker/worker';
-import { openDatabase } from './main';
+import { openDatabase } from './database';
 import { version } from './version';
 
 const log = (part: string, line: string) => console.log(`[${part}] ${line}`);

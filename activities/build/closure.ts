@@ -31,6 +31,15 @@ export async function localClosure(paths: string[]): Promise<string[]> {
   return closure;
 }
 
+/** Total NAR size in bytes of the local closure of `paths`. */
+export async function closureSize(paths: string[]): Promise<number> {
+  let total = 0;
+  for (const chunk of chunkPaths(await localClosure(paths))) {
+    for (const line of (await runNixStore(['--query', '--size', ...chunk])).split('\n')) if (line.trim()) total += Number(line);
+  }
+  return total;
+}
+
 /** Which of `paths` are not valid in the local store. */
 export async function locallyInvalidPaths(paths: string[]): Promise<Set<string>> {
   const invalid = new Set<string>();

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { BuilderSpec } from '../../activities/build/types';
+import { freePort } from '../../lib/processes';
 
 const execFileAsync = promisify(execFile);
 
@@ -35,17 +35,6 @@ export interface SshBuilder {
   stop(): Promise<void>;
   /** What sshd wrote to stderr (for diagnosing a failing test). */
   log(): string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** PIDs of every process whose parent chain leads to `rootPid` (not including it). */
