@@ -140,16 +140,17 @@ export class BuilderConnection {
     const release = await this.slots.acquire(opts.urgent ?? false);
     try {
       if (this.closedError) throw this.closedError;
-      const channel = await new Promise<ClientChannel>((resolve, reject) => {
+      return await new Promise<ExecResult>((resolve, reject) => {
         const fail = (err: Error) => reject(err);
         this.openChannels.add(fail);
         this.client.exec(command, (err, stream) => {
           this.openChannels.delete(fail);
           if (err) reject(this.closedError ?? new BuilderConnectionError(`cannot open an SSH channel: ${err.message}`, { cause: err }));
-          else resolve(stream);
+          // Listen at once, in this callback: a quick command's exit status can arrive in the same packet
+          // as the channel confirmation, and would be missed by listeners attached a microtask later.
+          else resolve(this.runOnChannel(stream, opts));
         });
       });
-      return await this.runOnChannel(channel, opts);
     } finally {
       release();
     }
