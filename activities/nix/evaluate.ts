@@ -140,6 +140,8 @@ async function* evaluateWithWalker(opts: EvaluateJobsOptions): AsyncGenerator<Ev
     const context: string[] = [];
     try {
       for await (const line of linesOf(child.stderr!)) {
+        // Output Nix wrote before an abort is not drained: an aborted evaluation stops at once.
+        if (opts.signal?.aborted) throw new Error('the evaluation was aborted');
         if (!line.startsWith(MARKER)) {
           if (context.length >= ERROR_CONTEXT_LINES) context.shift();
           context.push(line);
@@ -250,6 +252,7 @@ async function* evaluateWithNixEvalJobs(opts: EvaluateJobsOptions): AsyncGenerat
   });
   try {
     for await (const line of linesOf(child.stdout!)) {
+      if (opts.signal?.aborted) throw new Error('the evaluation was aborted');
       if (line.trim() === '') continue;
       const reported = JSON.parse(line) as NixEvalJobsLine;
       const attr = reported.attrPath ? reported.attrPath.join('.') : reported.attr ?? '';
