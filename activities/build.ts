@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './deps';
 import {
   addWaiterSignal,
   derivationWorkflowId,

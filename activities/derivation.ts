@@ -1,7 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import type { SignalDefinition } from '@temporalio/common';
 import type { WorkflowSignalWithStartOptions } from '@temporalio/client';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './deps';
 import { LOCAL_BUILDER, dispatcherWorkflowId, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type StepPhase } from '../workflows/shared';
 import { readDerivation } from './nix/drv';
 import { locallyInvalidPaths } from './build/closure';

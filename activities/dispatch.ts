@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { log } from '@temporalio/activity';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './deps';
 import type { DispatchBuilder } from '../workflows/dispatch-policy';
 import { backoffMs } from '../workflows/dispatch-policy';
 import { LOCAL_BUILDER } from '../workflows/shared';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './deps';
 import { fetchGitSource, inputsHash } from './nix/source';
 import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
 import { buildWorkflowId, evaluationWorkflowId, type CheckJobsetInput, type EvaluationStatus } from '../workflows/shared';
