@@ -1,13 +1,7 @@
 import fs from 'node:fs';
 import type { ActivityDeps } from './deps';
-import {
-  addWaiterSignal,
-  derivationWorkflowId,
-  FINISHED_BUILD_STATUSES,
-  type BuildStatus,
-  type DerivationInput,
-  type DerivationResult,
-} from '../workflows/shared';
+import { addWaiterSignal, derivationWorkflowId, type DerivationInput, type DerivationResult } from '../workflows/shared';
+import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import type { StepPlan } from '../workflows/build-outcome';
 import { readDerivation } from './nix/drv';
 import { closureSize, localClosure, locallyInvalidPaths } from './build/closure';
@@ -51,8 +45,8 @@ export function createBuildActivities(deps: ActivityDeps) {
       if (!build) return { kind: 'finished', status: 'aborted', priority: 0 };
       if (input.restart) {
         await db('cached_failures').where({ drv_path: build.drv_path }).delete();
-      } else if ((FINISHED_BUILD_STATUSES as readonly string[]).includes(build.status)) {
-        return { kind: 'finished', status: build.status as BuildStatus, priority: build.priority };
+      } else if (isFinishedBuildStatus(build.status)) {
+        return { kind: 'finished', status: build.status, priority: build.priority };
       }
 
       // The derivations of the closure whose outputs are missing, in the order nix-store lists them.

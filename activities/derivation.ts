@@ -2,7 +2,8 @@ import { Context, log } from '@temporalio/activity';
 import type { SignalDefinition } from '@temporalio/common';
 import type { WorkflowSignalWithStartOptions } from '@temporalio/client';
 import type { ActivityDeps } from './deps';
-import { LOCAL_BUILDER, dispatcherWorkflowId, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type StepPhase } from '../workflows/shared';
+import { LOCAL_BUILDER, dispatcherWorkflowId, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal } from '../workflows/shared';
+import type { RealisePhase, StepPhase } from '../lib/statuses';
 import { readDerivation } from './nix/drv';
 import { locallyInvalidPaths } from './build/closure';
 import { realiseLocally } from './build/local';
@@ -104,7 +105,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           pendingWrite = pendingWrite.then(() => writer.append(chunk)).catch(() => undefined);
           beat();
         },
-        onPhase: (phase: StepPhase) => {
+        onPhase: (phase: RealisePhase) => {
           void markStepsOfDerivation(db, input.drvPath, { phase, builderId: remoteId }).catch(() => undefined);
           beat(phase);
         },

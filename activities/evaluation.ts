@@ -4,7 +4,8 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import type { ActivityDeps } from './deps';
 import { fetchGitSource, inputsHash } from './nix/source';
 import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
-import { buildWorkflowId, evaluationWorkflowId, type CheckJobsetInput, type EvaluationStatus } from '../workflows/shared';
+import { buildWorkflowId, evaluationWorkflowId, type CheckJobsetInput } from '../workflows/shared';
+import type { EvaluationStatus } from '../lib/statuses';
 import {
   RingmasterBuildId,
   RingmasterEvaluationId,

@@ -1,4 +1,5 @@
 import type { Db } from '../../lib/db';
+import { ACTIVE_BUILD_STATUSES } from '../../lib/statuses';
 
 /** Builds that depend on `buildId`, directly or through other builds (transitively), with their status. */
 export async function transitiveDependents(db: Db, buildId: string): Promise<Array<{ id: string; status: string }>> {
@@ -36,12 +37,12 @@ export async function resetBuildForRestart(db: Db, buildId: string): Promise<voi
 }
 
 export async function markBuildCancelled(db: Db, buildId: string, message: string): Promise<void> {
-  await db('builds').where({ id: buildId }).whereIn('status', ['pending', 'running']).update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() });
+  await db('builds').where({ id: buildId }).whereIn('status', ACTIVE_BUILD_STATUSES).update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() });
 }
 
 /** The priority that puts a build in front of every queued one. */
 export async function frontPriority(db: Db, current: number): Promise<number> {
-  const row = await db('builds').whereIn('status', ['pending', 'running']).max<{ max: number | null }>('priority as max').first();
+  const row = await db('builds').whereIn('status', ACTIVE_BUILD_STATUSES).max<{ max: number | null }>('priority as max').first();
   return Math.max(current, row?.max ?? 0) + 1;
 }
 

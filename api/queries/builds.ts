@@ -1,18 +1,10 @@
 import { pageRows } from './page';
 import type { Db } from '../../lib/db';
 
-/** Every status a build can have (COMPAT.md). */
-export const BUILD_STATUSES = [
-  'pending', 'running', 'succeeded', 'failed', 'dependency_failed', 'aborted', 'cancelled', 'failed_with_output', 'timeout',
-  'cached_failure', 'unsupported_system', 'log_limit_exceeded', 'nar_size_limit_exceeded', 'non_deterministic', 'oom_killed',
-] as const;
-export type BuildStatus = (typeof BUILD_STATUSES)[number];
+import { BUILD_STATUSES, FAILED_BUILD_STATUSES, isFinishedBuildStatus, type BuildStatus } from '../../lib/statuses';
 
-/** The statuses that mean "this build failed" (not pending, running, succeeded, aborted or cancelled). */
-export const FAILED_BUILD_STATUSES: readonly BuildStatus[] = [
-  'failed', 'dependency_failed', 'failed_with_output', 'timeout', 'cached_failure', 'unsupported_system',
-  'log_limit_exceeded', 'nar_size_limit_exceeded', 'non_deterministic', 'oom_killed',
-];
+// The vocabulary is defined in lib/statuses.ts; re-exported for the modules that list builds.
+export { BUILD_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus };
 
 /** A row of builds. */
 export interface BuildRow {
@@ -278,10 +270,8 @@ export async function setBuildKeep(db: Db, id: string, keep: boolean): Promise<B
   return row as BuildRow | undefined;
 }
 
-const FINISHED_STATUSES = BUILD_STATUSES.filter((s) => s !== 'pending' && s !== 'running');
-
 /** Whether a build has ended (its log will not grow); true for an unknown build too. */
 export async function isBuildFinished(db: Db, id: string): Promise<boolean> {
   const row = (await db('builds').select('status').where({ id }).first()) as { status: string } | undefined;
-  return !row || (FINISHED_STATUSES as readonly string[]).includes(row.status);
+  return !row || isFinishedBuildStatus(row.status);
 }

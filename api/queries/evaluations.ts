@@ -1,9 +1,9 @@
 import { pageRows } from './page';
 import type { Db } from '../../lib/db';
-import { BUILD_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus } from './builds';
+import { BUILD_STATUSES, EVALUATION_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus, type EvaluationStatus } from '../../lib/statuses';
 
-export const EVALUATION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
-export type EvaluationStatus = (typeof EVALUATION_STATUSES)[number];
+// The vocabulary is defined in lib/statuses.ts; re-exported for the modules that list evaluations.
+export { EVALUATION_STATUSES, type EvaluationStatus };
 
 /** A row of evaluations. */
 export interface EvaluationRow {

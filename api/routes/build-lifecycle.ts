@@ -17,13 +17,11 @@ import {
 import {
   buildWorkflowId,
   bumpBuildUpdate,
-  FINISHED_BUILD_STATUSES,
   type BuildInput,
   type CheckJobsetInput,
   type CheckJobsetResult,
 } from '../../workflows/shared';
-
-const ACTIVE = ['pending', 'running'];
+import { isActiveBuildStatus, isFinishedBuildStatus } from '../../lib/statuses';
 
 function temporalOf(rc: RequestContext): TemporalDeps {
   if (!rc.deps.temporal) throw new ApiError('SERVICE_UNAVAILABLE', 'Temporal is not configured');
@@ -128,16 +126,16 @@ export const buildLifecycleRoutes: RouteDef[] = [
     },
   }),
   buildActionRoute('cancel', 'Cancel a build', 'cancel-build', async (build, temporal, rc) => {
-    if (!ACTIVE.includes(build.status)) throw conflict(`build ${build.id} is ${build.status}, not queued or running`);
+    if (!isActiveBuildStatus(build.status)) throw conflict(`build ${build.id} is ${build.status}, not queued or running`);
     await cancelBuildWorkflow(rc, temporal, build.id, 'cancelled');
     // Dependents that cannot run any more, and aggregates that include it, are cancelled too.
-    const dependents = [...(await transitiveDependents(rc.db, build.id)), ...(await aggregatesOf(rc.db, build.id))].filter((d) => ACTIVE.includes(d.status));
+    const dependents = [...(await transitiveDependents(rc.db, build.id)), ...(await aggregatesOf(rc.db, build.id))].filter((d) => isActiveBuildStatus(d.status));
     for (const d of dependents) await cancelBuildWorkflow(rc, temporal, d.id, `dependency ${build.job_name} was cancelled`);
     await settle(temporal, build.id, 5000);
     return { cascaded: dependents.map((d) => d.id) };
   }),
   buildActionRoute('bump', 'Bump build priority', 'bump-to-front', async (build, temporal, rc) => {
-    if (!ACTIVE.includes(build.status)) throw conflict(`build ${build.id} is ${build.status}; only queued or running builds can be bumped`);
+    if (!isActiveBuildStatus(build.status)) throw conflict(`build ${build.id} is ${build.status}; only queued or running builds can be bumped`);
     const priority = await frontPriority(rc.db, build.priority);
     try {
       await temporal.client.workflow.getHandle(buildWorkflowId(build.id)).executeUpdate(bumpBuildUpdate, { args: [{ priority }] });
@@ -148,7 +146,7 @@ export const buildLifecycleRoutes: RouteDef[] = [
     return { priority };
   }),
   buildActionRoute('restart', 'Restart a build', 'restart-jobs', async (build, temporal, rc) => {
-    if (!(FINISHED_BUILD_STATUSES as readonly string[]).includes(build.status)) throw conflict(`build ${build.id} is ${build.status}; only finished builds can be restarted`);
+    if (!isFinishedBuildStatus(build.status)) throw conflict(`build ${build.id} is ${build.status}; only finished builds can be restarted`);
     await resetBuildForRestart(rc.db, build.id);
     await startBuildRun(temporal, build.id, true);
     // Dependents that failed because of this build run again too.
