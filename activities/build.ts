@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { ActivityDeps } from './deps';
-import { addWaiterSignal, derivationWorkflowId, type DerivationInput, type DerivationResult } from '../workflows/shared';
+import type { DerivationInput, DerivationResult } from '../workflows/shared';
 import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import type { StepPlan } from '../workflows/build-outcome';
 import { readDerivation } from './nix/drv';
@@ -8,7 +8,6 @@ import { closureSize, localClosure, locallyInvalidPaths } from './build/closure'
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './build/products';
 import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
-import { RingmasterStatus, RingmasterSystem } from '../lib/search-attributes';
 
 export interface PlannedStep extends StepPlan {
   system: string;
@@ -116,24 +115,14 @@ export function createBuildActivities(deps: ActivityDeps) {
         shares: build.scheduling_shares,
         timeoutSeconds: build.meta_timeout ?? build.build_timeout,
         maxSilentSeconds: build.meta_max_silent ?? build.max_silent,
-        derivationWorkflowIds: Object.fromEntries(steps.map((s) => [s.drvPath, derivationWorkflowId(deps.taskQueue, s.drvPath)])),
+        derivationWorkflowIds: Object.fromEntries(steps.map((s) => [s.drvPath, deps.workflows.derivationWorkflowId(s.drvPath)])),
       };
     },
 
     /** Registers the build as a waiter of the derivation's shared workflow, starting it if needed. */
     async attachToDerivation(input: Omit<DerivationInput, 'priority'> & { priority: number; waiterWorkflowId: string }): Promise<void> {
       const { waiterWorkflowId, ...derivation } = input;
-      await deps.client.workflow.signalWithStart('DerivationWorkflow', {
-        workflowId: derivationWorkflowId(deps.taskQueue, input.drvPath),
-        taskQueue: deps.taskQueue,
-        args: [derivation],
-        signal: addWaiterSignal,
-        signalArgs: [{ workflowId: waiterWorkflowId, priority: input.priority }],
-        typedSearchAttributes: [
-          { key: RingmasterSystem, value: input.system },
-          { key: RingmasterStatus, value: 'running' },
-        ],
-      });
+      await deps.workflows.attachToDerivation(derivation, { workflowId: waiterWorkflowId, priority: input.priority });
     },
 
     async setBuildPriority(input: { buildId: string; priority: number }): Promise<void> {

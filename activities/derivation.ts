@@ -1,8 +1,6 @@
 import { Context, log } from '@temporalio/activity';
-import type { SignalDefinition } from '@temporalio/common';
-import type { WorkflowSignalWithStartOptions } from '@temporalio/client';
 import type { ActivityDeps } from './deps';
-import { LOCAL_BUILDER, dispatcherWorkflowId, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal } from '../workflows/shared';
+import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal } from '../workflows/shared';
 import type { RealisePhase, StepPhase } from '../lib/statuses';
 import { readDerivation } from './nix/drv';
 import { locallyInvalidPaths } from './build/closure';
@@ -24,13 +22,7 @@ export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & { logPath: st
 
 export function createDerivationActivities(deps: ActivityDeps) {
   const { db } = deps;
-
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  async function signalDispatcher<A extends any[]>(signal: SignalDefinition<A>, args: A): Promise<void> {
-    // The options type is conditional on A, which TypeScript cannot resolve for a generic A.
-    const options = { workflowId: dispatcherWorkflowId(deps.taskQueue), taskQueue: deps.taskQueue, signal, signalArgs: args } as unknown as WorkflowSignalWithStartOptions<A>;
-    await deps.client.workflow.signalWithStart('DispatcherWorkflow', options);
-  }
+  const signalDispatcher = deps.workflows.signalDispatcher.bind(deps.workflows);
 
   return {
     /** Whether the derivation's outputs are already valid in the server's store, or failed before. */

@@ -1,20 +1,13 @@
 import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { ActivityDeps } from './deps';
 import { fetchGitSource, inputsHash } from './nix/source';
 import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
-import { buildWorkflowId, evaluationWorkflowId, type CheckJobsetInput } from '../workflows/shared';
+import type { CheckJobsetInput } from '../workflows/shared';
+import { BUILD_WORKFLOW_ID_PREFIX, evaluationWorkflowId } from '../lib/workflow-ids';
 import type { EvaluationStatus } from '../lib/statuses';
-import {
-  RingmasterBuildId,
-  RingmasterEvaluationId,
-  RingmasterJob,
-  RingmasterJobset,
-  RingmasterProject,
-  RingmasterStatus,
-  RingmasterSystem,
-} from '../lib/search-attributes';
+import { evaluationSearchAttributes } from '../lib/search-attributes';
+import type { SearchAttributePair } from '@temporalio/common';
 
 const BATCH = 100;
 
@@ -30,7 +23,7 @@ interface ResolvedInput {
 export interface PreparedEvaluation {
   evaluationId: string;
   created: boolean;
-  searchAttributes: Array<{ key: unknown; value: string }>;
+  searchAttributes: SearchAttributePair[];
 }
 
 /** `--arg` values for a path: a Nix path literal that survives spaces. */
@@ -105,11 +98,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       const heartbeat = () => ctx.heartbeat();
       const jobset = await loadJobset(input.jobsetId);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${input.jobsetId} not found`, 'NotFound');
-      const attrs = (evaluationId: string) => [
-        { key: RingmasterProject, value: jobset.project_name },
-        { key: RingmasterJobset, value: `${jobset.project_name}/${jobset.name}` },
-        { key: RingmasterEvaluationId, value: evaluationId },
-      ];
+      const attrs = (evaluationId: string) => evaluationSearchAttributes({ projectName: jobset.project_name, jobsetName: jobset.name, evaluationId });
 
       let commit: string;
       let branch: string | null;
@@ -195,24 +184,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
 
       const startBuilds = async (rows: Array<{ id: string; job_name: string; system: string }>) => {
         for (const b of rows) {
-          try {
-            await deps.client.workflow.start('BuildWorkflow', {
-              taskQueue: deps.taskQueue,
-              workflowId: buildWorkflowId(b.id),
-              args: [{ buildId: b.id }],
-              typedSearchAttributes: [
-                { key: RingmasterProject, value: jobset.project_name },
-                { key: RingmasterJobset, value: `${jobset.project_name}/${jobset.name}` },
-                { key: RingmasterJob, value: b.job_name },
-                { key: RingmasterSystem, value: b.system },
-                { key: RingmasterBuildId, value: b.id },
-                { key: RingmasterEvaluationId, value: evaluation.id },
-                { key: RingmasterStatus, value: 'pending' },
-              ],
-            });
-          } catch (err) {
-            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          }
+          await deps.workflows.startBuild({ projectName: jobset.project_name, jobsetName: jobset.name, jobName: b.job_name, system: b.system, buildId: b.id, evaluationId: evaluation.id });
         }
       };
 
@@ -248,7 +220,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate']);
         await db('builds')
           .whereIn('id', inserted.map((r) => r.id))
-          .update({ workflow_id: db.raw("'build-' || id::text") });
+          .update({ workflow_id: db.raw('? || id::text', [BUILD_WORKFLOW_ID_PREFIX]) });
         const byName = new Map(batch.map((j) => [j.attr, j]));
         for (const r of inserted) {
           drvToBuild.set(r.drv_path, r.id);
@@ -351,9 +323,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       for (const o of older) {
         await db('evaluations').where({ id: o.id }).update({ status: 'cancelled', superseded_by: current.id, completed_at: db.fn.now(), error_message: `superseded by evaluation ${current.id}` });
         try {
-          await deps.client.workflow.getHandle(evaluationWorkflowId(o.id)).cancel();
+          await deps.workflows.cancelEvaluation(o.id);
         } catch (err) {
-          if (!(err instanceof WorkflowNotFoundError)) log.warn('could not cancel superseded evaluation', { id: o.id, error: (err as Error).message });
+          log.warn('could not cancel superseded evaluation', { id: o.id, error: (err as Error).message });
         }
       }
       // Builds of superseded (or earlier-completed-but-still-building) evaluations that nothing newer wants.
@@ -370,12 +342,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       for (let i = 0; i < stale.length; i += 20) {
         await Promise.all(
           stale.slice(i, i + 20).map(async (b) => {
-            try {
-              await deps.client.workflow.getHandle(buildWorkflowId(b.id)).cancel();
-              cancelledBuilds++;
-            } catch (err) {
-              if (!(err instanceof WorkflowNotFoundError)) throw err;
-            }
+            if (await deps.workflows.cancelBuild(b.id)) cancelledBuilds++;
           }),
         );
       }

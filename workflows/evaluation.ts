@@ -32,7 +32,7 @@ export async function CheckJobsetWorkflow(input: CheckJobsetInput): Promise<Chec
       workflowId: evaluationWorkflowId(prepared.evaluationId),
       args: [{ evaluationId: prepared.evaluationId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      typedSearchAttributes: prepared.searchAttributes as never,
+      typedSearchAttributes: prepared.searchAttributes,
     });
   }
   return { evaluationId: prepared.evaluationId, created: prepared.created };

@@ -14,20 +14,8 @@ export type TriggerKind = 'source_change' | 'manual' | 'interval';
 /** The builder id the dispatcher uses for the worker's own Nix (Hydra's localhost fallback). */
 export const LOCAL_BUILDER = 'local';
 
-export function buildWorkflowId(buildId: string): string {
-  return `build-${buildId}`;
-}
-export function evaluationWorkflowId(evaluationId: string): string {
-  return `eval-${evaluationId}`;
-}
-/** Derivation and dispatcher workflows are per task queue, so deployments sharing a namespace stay apart. */
-export function derivationWorkflowId(taskQueue: string, drvPath: string): string {
-  const base = drvPath.replace(/^.*\//, '').replace(/\.drv$/, '');
-  return `drv-${taskQueue}-${base}`;
-}
-export function dispatcherWorkflowId(taskQueue: string): string {
-  return `dispatcher-${taskQueue}`;
-}
+// Workflow IDs are built in lib/workflow-ids.ts; these names stay importable from here too.
+export { buildWorkflowId, derivationWorkflowId, dispatcherWorkflowId, evaluationWorkflowId } from '../lib/workflow-ids';
 
 // ---- CheckJobsetWorkflow ----
 export interface CheckJobsetInput {

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import { defineRoute, HANDLED, Reply, type AppDeps, type RouteDef } from '../route';
 import { openApiDocument } from '../openapi';
 import type { ApiMetrics } from '../metrics';
@@ -194,12 +193,7 @@ export function systemRoutes(getRoutes: () => RouteDef[]): RouteDef[] {
         else if (t) {
           const started = Date.now();
           try {
-            const result = (await t.client.workflow.execute('SystemProbeWorkflow', {
-              taskQueue: t.taskQueue,
-              workflowId: `system-probe-${crypto.randomUUID()}`,
-              workflowExecutionTimeout: '15 seconds',
-              args: [],
-            })) as { activity: string };
+            const result = await t.workflows.probeSystem();
             roundTrip = { status: 'ok', round_trip_ms: Date.now() - started, worker_host: result.activity };
           } catch (err) {
             roundTrip = { status: 'down', round_trip_ms: Date.now() - started, error: (err as Error).message };
