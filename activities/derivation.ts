@@ -9,6 +9,9 @@ import { realiseOnBuilder } from './build/remote';
 import type { BuilderSpec, RealiseResult } from './build/types';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation } from './records/steps';
+import { findCachedFailure, recordCachedFailure } from './records/cached-failures';
+import { findRemoteBuilder } from './records/builders';
+import { assignBuilderToBuildsOfDerivation } from './records/builds';
 
 export interface RealiseStepInput {
   drvPath: string;
@@ -27,7 +30,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
   return {
     /** Whether the derivation's outputs are already valid in the server's store, or failed before. */
     async checkDerivation(input: { drvPath: string }): Promise<{ kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' }> {
-      const cached = await db('cached_failures').where({ drv_path: input.drvPath }).first();
+      const cached = await findCachedFailure(db, input.drvPath);
       if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
       const drv = await readDerivation(input.drvPath);
       const missing = await locallyInvalidPaths(Object.values(drv.outputs));
@@ -36,10 +39,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
     },
 
     async recordCachedFailure(input: { drvPath: string; status: string; errorMessage: string | null }): Promise<void> {
-      await db('cached_failures')
-        .insert({ drv_path: input.drvPath, status: input.status, error_message: input.errorMessage })
-        .onConflict('drv_path')
-        .merge();
+      await recordCachedFailure(db, input);
     },
 
     /** Asks the dispatcher (started on first use) for a builder slot, or raises a queued request's priority. */
@@ -75,7 +75,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
       const writer = await BuildLogWriter.open(deps.config.dataDir, input.logBuildId);
       const logPath = liveLogPath(deps.config.dataDir, input.logBuildId);
       await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
-      await db('builds').whereIn('status', ['pending', 'running']).where({ drv_path: input.drvPath }).update({ builder_id: remoteId, log_path: logPath });
+      await assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
 
       let lastBeat = 0;
       const beat = (detail?: string) => {
@@ -108,7 +108,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           opts.onLog(`ringmaster: building ${input.drvPath} on the worker's own Nix (no remote builders configured)\n`);
           result = await realiseLocally(input.drvPath, opts);
         } else {
-          const row = await db('remote_builders').where({ id: remoteId }).first();
+          const row = await findRemoteBuilder(db, remoteId);
           if (!row) {
             result = { status: 'builder_failure', exitCode: null, errorMessage: `builder ${remoteId} no longer exists`, outputs: {}, logBytes: 0 };
           } else {

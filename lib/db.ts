@@ -7,6 +7,9 @@ pg.types.setTypeParser(20, (v: string) => Number(v));
 
 export type Db = Knex;
 
+/** A database handle or a transaction: every per-table query module (api/queries, activities/records) runs on either. */
+export type Queryable = Db | Knex.Transaction;
+
 export function createDb(databaseUrl: string, pool: { min?: number; max?: number } = {}): Db {
   return knexFactory({
     client: 'pg',
