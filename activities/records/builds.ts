@@ -1,23 +1,10 @@
-import type { Queryable } from '../../lib/db';
+import type { BuildRow, Queryable } from '../../lib/db';
 import { ACTIVE_BUILD_STATUSES, type BuildStatus } from '../../lib/statuses';
 import { BUILD_WORKFLOW_ID_PREFIX } from '../../lib/workflow-ids';
 import type { BuildMetric, BuildProduct } from '../build/products';
 
 /** A build with what planning it needs from its jobset (shares, timeouts). */
-export interface BuildToPlan {
-  id: string;
-  evaluation_id: string;
-  jobset_id: string;
-  drv_path: string;
-  status: string;
-  priority: number;
-  is_aggregate: boolean;
-  meta_timeout: number | null;
-  meta_max_silent: number | null;
-  scheduling_shares: number;
-  build_timeout: number;
-  max_silent: number;
-}
+export type BuildToPlan = BuildRow & { scheduling_shares: number; build_timeout: number; max_silent: number };
 
 export async function findBuildToPlan(db: Queryable, buildId: string): Promise<BuildToPlan | undefined> {
   return db('builds as b')
@@ -50,25 +37,11 @@ export async function newestSucceededBuildOfJob(db: Queryable, job: { project: s
 }
 
 /** The row of a job an evaluation found. */
-export interface EvaluatedBuild {
-  evaluation_id: string;
-  jobset_id: string;
-  project_id: string;
-  job_name: string;
-  drv_path: string;
-  system: string;
-  status: BuildStatus;
-  priority: number;
-  is_aggregate: boolean;
-  is_fod: boolean;
-  meta_description: string | null;
-  meta_license: unknown;
-  meta_homepage: string | null;
-  meta_maintainers: unknown;
-  meta_timeout: number | null;
-  meta_max_silent: number | null;
-  required_features: string[];
-}
+export type EvaluatedBuild = Pick<
+  BuildRow,
+  | 'evaluation_id' | 'jobset_id' | 'project_id' | 'job_name' | 'drv_path' | 'system' | 'status' | 'priority' | 'is_aggregate' | 'is_fod'
+  | 'meta_description' | 'meta_license' | 'meta_homepage' | 'meta_maintainers' | 'meta_timeout' | 'meta_max_silent' | 'required_features'
+>;
 
 /**
  * Records a batch of an evaluation's jobs (a job seen again keeps its row and takes the new derivation)

@@ -1,15 +1,6 @@
-import type { Queryable } from '../../lib/db';
+import type { EvaluationRow, Queryable } from '../../lib/db';
 import { ACTIVE_EVALUATION_STATUSES, type EvaluationStatus } from '../../lib/statuses';
 import { evaluationWorkflowId } from '../../lib/workflow-ids';
-
-export interface EvaluationRecord {
-  id: string;
-  jobset_id: string;
-  commit_hash: string | null;
-  branch: string | null;
-  status: EvaluationStatus;
-  created_at: Date;
-}
 
 /** An input as the evaluation fetched it: the revision and store path it had. */
 export interface EvaluationInputRecord {
@@ -21,7 +12,7 @@ export interface EvaluationInputRecord {
   dependency_build_id: string | null;
 }
 
-export async function findEvaluation(db: Queryable, id: string): Promise<EvaluationRecord | undefined> {
+export async function findEvaluation(db: Queryable, id: string): Promise<EvaluationRow | undefined> {
   return db('evaluations').where({ id }).first();
 }
 
@@ -92,7 +83,7 @@ export async function finishEvaluationRecord(db: Queryable, evaluationId: string
 }
 
 /** The pending or running evaluations of the same jobset and branch, older than `current`. */
-export async function olderActiveEvaluations(db: Queryable, current: EvaluationRecord): Promise<Array<{ id: string }>> {
+export async function olderActiveEvaluations(db: Queryable, current: EvaluationRow): Promise<Array<{ id: string }>> {
   return db('evaluations')
     .where({ jobset_id: current.jobset_id })
     .whereNot({ id: current.id })
