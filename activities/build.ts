@@ -1,20 +1,22 @@
 import fs from 'node:fs';
-import type { ActivityDeps } from './index';
-import {
-  addWaiterSignal,
-  derivationWorkflowId,
-  FINISHED_BUILD_STATUSES,
-  type BuildStatus,
-  type DerivationInput,
-  type DerivationResult,
-} from '../workflows/shared';
+import type { ActivityDeps } from './deps';
+import type { DerivationInput, DerivationResult } from '../workflows/shared';
+import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import type { StepPlan } from '../workflows/build-outcome';
 import { readDerivation } from './nix/drv';
 import { closureSize, localClosure, locallyInvalidPaths } from './build/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './build/products';
 import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
+import { forgetCachedFailure } from './records/cached-failures';
+import {
+  buildsOfEvaluationByDerivation,
+  constituentsOfAggregate,
+  findBuildToPlan,
+  markBuildRunning,
+  recordBuildResult,
+  setBuildPriority,
+} from './records/builds';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
-import { RingmasterStatus, RingmasterSystem } from '../lib/search-attributes';
 
 export interface PlannedStep extends StepPlan {
   system: string;
@@ -44,15 +46,12 @@ export function createBuildActivities(deps: ActivityDeps) {
      * yet (dependencies first), plus an aggregate's constituents. Marks the build running.
      */
     async startBuild(input: { buildId: string; restart: boolean }): Promise<BuildPlan> {
-      const build = await db('builds as b')
-        .join('jobsets as j', 'j.id', 'b.jobset_id')
-        .where('b.id', input.buildId)
-        .first('b.*', 'j.scheduling_shares', 'j.build_timeout', 'j.max_silent');
+      const build = await findBuildToPlan(db, input.buildId);
       if (!build) return { kind: 'finished', status: 'aborted', priority: 0 };
       if (input.restart) {
-        await db('cached_failures').where({ drv_path: build.drv_path }).delete();
-      } else if ((FINISHED_BUILD_STATUSES as readonly string[]).includes(build.status)) {
-        return { kind: 'finished', status: build.status as BuildStatus, priority: build.priority };
+        await forgetCachedFailure(db, build.drv_path);
+      } else if (isFinishedBuildStatus(build.status)) {
+        return { kind: 'finished', status: build.status, priority: build.priority };
       }
 
       // The derivations of the closure whose outputs are missing, in the order nix-store lists them.
@@ -65,9 +64,7 @@ export function createBuildActivities(deps: ActivityDeps) {
       const needed = drvs.filter((d) => d === build.drv_path || Object.values(parsed.get(d)!.outputs).some((o) => invalid.has(o)));
 
       // An aggregate waits for its constituents' builds.
-      const constituents: Array<{ drv_path: string; job_name: string }> = build.is_aggregate
-        ? await db('aggregate_constituents as a').join('builds as c', 'c.id', 'a.constituent_build_id').where('a.aggregate_build_id', build.id).select('c.drv_path', 'c.job_name')
-        : [];
+      const constituents = build.is_aggregate ? await constituentsOfAggregate(db, build.id) : [];
       for (const c of constituents) {
         if (!needed.includes(c.drv_path)) {
           needed.unshift(c.drv_path);
@@ -76,10 +73,7 @@ export function createBuildActivities(deps: ActivityDeps) {
       }
 
       // Another build of the same evaluation that *is* a step's derivation gets that step's log.
-      const owners: Array<{ id: string; drv_path: string; job_name: string }> = await db('builds')
-        .where({ evaluation_id: build.evaluation_id })
-        .whereIn('drv_path', needed)
-        .select('id', 'drv_path', 'job_name');
+      const owners = await buildsOfEvaluationByDerivation(db, build.evaluation_id, needed);
       const ownerOf = new Map(owners.map((o) => [o.drv_path, o]));
       const neededSet = new Set(needed);
       const steps: PlannedStep[] = needed.map((drv) => {
@@ -102,14 +96,8 @@ export function createBuildActivities(deps: ActivityDeps) {
       steps.sort((a, b) => (a.isTop === b.isTop ? 0 : a.isTop ? 1 : -1));
 
       await db.transaction(async (trx) => {
-        await trx('builds').where({ id: build.id }).update({
-          status: 'running',
-          started_at: trx.fn.now(),
-          completed_at: null,
-          error_message: null,
-          updated_at: trx.fn.now(),
-        });
-        await insertPlannedSteps(trx as never, build.id, steps.map((s) => s.drvPath));
+        await markBuildRunning(trx, build.id);
+        await insertPlannedSteps(trx, build.id, steps.map((s) => s.drvPath));
       });
       if (input.restart) {
         for (const p of [liveLogPath(deps.config.dataDir, build.id), compressedLogPath(deps.config.dataDir, build.id)]) fs.rmSync(p, { force: true });
@@ -122,28 +110,18 @@ export function createBuildActivities(deps: ActivityDeps) {
         shares: build.scheduling_shares,
         timeoutSeconds: build.meta_timeout ?? build.build_timeout,
         maxSilentSeconds: build.meta_max_silent ?? build.max_silent,
-        derivationWorkflowIds: Object.fromEntries(steps.map((s) => [s.drvPath, derivationWorkflowId(deps.taskQueue, s.drvPath)])),
+        derivationWorkflowIds: Object.fromEntries(steps.map((s) => [s.drvPath, deps.workflows.derivationWorkflowId(s.drvPath)])),
       };
     },
 
     /** Registers the build as a waiter of the derivation's shared workflow, starting it if needed. */
     async attachToDerivation(input: Omit<DerivationInput, 'priority'> & { priority: number; waiterWorkflowId: string }): Promise<void> {
       const { waiterWorkflowId, ...derivation } = input;
-      await deps.client.workflow.signalWithStart('DerivationWorkflow', {
-        workflowId: derivationWorkflowId(deps.taskQueue, input.drvPath),
-        taskQueue: deps.taskQueue,
-        args: [derivation],
-        signal: addWaiterSignal,
-        signalArgs: [{ workflowId: waiterWorkflowId, priority: input.priority }],
-        typedSearchAttributes: [
-          { key: RingmasterSystem, value: input.system },
-          { key: RingmasterStatus, value: 'running' },
-        ],
-      });
+      await deps.workflows.attachToDerivation(derivation, { workflowId: waiterWorkflowId, priority: input.priority });
     },
 
     async setBuildPriority(input: { buildId: string; priority: number }): Promise<void> {
-      await db('builds').where({ id: input.buildId }).update({ priority: input.priority, updated_at: db.fn.now() });
+      await setBuildPriority(db, input.buildId, input.priority);
     },
 
     /** Records the build's result: outputs, products, metrics, closure size, its compressed log. */
@@ -168,41 +146,8 @@ export function createBuildActivities(deps: ActivityDeps) {
       const builderId = top?.builderId && top.builderId !== 'local' ? top.builderId : null;
 
       await db.transaction(async (trx) => {
-        await trx('builds').where({ id: buildId }).update({
-          status,
-          error_message: status === 'succeeded' ? null : input.errorMessage,
-          outputs: JSON.stringify(outputs),
-          build_output_path: outputs.out ?? Object.values(outputs)[0] ?? null,
-          closure_size: size,
-          completed_at: trx.fn.now(),
-          updated_at: trx.fn.now(),
-          ...(logPath ? { log_path: logPath } : {}),
-          ...(builderId ? { builder_id: builderId } : {}),
-        });
-        await trx('build_outputs').where({ build_id: buildId }).delete();
-        await trx('build_products').where({ build_id: buildId }).delete();
-        await trx('build_metrics').where({ build_id: buildId }).delete();
-        const outputRows = Object.entries(outputs).map(([name, path]) => ({ build_id: buildId, name, path }));
-        if (outputRows.length) await trx('build_outputs').insert(outputRows);
-        if (products.length) {
-          await trx('build_products').insert(
-            products.map((p) => ({
-              build_id: buildId,
-              product_type: p.type,
-              subtype: p.subtype,
-              name: p.name,
-              path: p.path,
-              sha256_hash: p.sha256,
-              file_size: p.size,
-              content_type: p.contentType,
-              is_directory: p.isDirectory,
-            })),
-          );
-        }
-        const seen = new Set<string>();
-        const metricRows = metrics.filter((m) => (seen.has(m.name) ? false : (seen.add(m.name), true)));
-        if (metricRows.length) await trx('build_metrics').insert(metricRows.map((m) => ({ build_id: buildId, name: m.name, value: m.value, unit: m.unit })));
-        await closeUnfinishedSteps(trx as never, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
+        await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: size, logPath, builderId });
+        await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       });
     },
   };

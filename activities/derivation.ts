@@ -1,8 +1,7 @@
 import { Context, log } from '@temporalio/activity';
-import type { SignalDefinition } from '@temporalio/common';
-import type { WorkflowSignalWithStartOptions } from '@temporalio/client';
-import type { ActivityDeps } from './index';
-import { LOCAL_BUILDER, dispatcherWorkflowId, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type StepPhase } from '../workflows/shared';
+import type { ActivityDeps } from './deps';
+import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal } from '../workflows/shared';
+import type { RealisePhase, StepPhase } from '../lib/statuses';
 import { readDerivation } from './nix/drv';
 import { locallyInvalidPaths } from './build/closure';
 import { realiseLocally } from './build/local';
@@ -10,6 +9,9 @@ import { realiseOnBuilder } from './build/remote';
 import type { BuilderSpec, RealiseResult } from './build/types';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation } from './records/steps';
+import { findCachedFailure, recordCachedFailure } from './records/cached-failures';
+import { findRemoteBuilder } from './records/builders';
+import { assignBuilderToBuildsOfDerivation } from './records/builds';
 
 export interface RealiseStepInput {
   drvPath: string;
@@ -23,18 +25,12 @@ export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & { logPath: st
 
 export function createDerivationActivities(deps: ActivityDeps) {
   const { db } = deps;
-
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  async function signalDispatcher<A extends any[]>(signal: SignalDefinition<A>, args: A): Promise<void> {
-    // The options type is conditional on A, which TypeScript cannot resolve for a generic A.
-    const options = { workflowId: dispatcherWorkflowId(deps.taskQueue), taskQueue: deps.taskQueue, signal, signalArgs: args } as unknown as WorkflowSignalWithStartOptions<A>;
-    await deps.client.workflow.signalWithStart('DispatcherWorkflow', options);
-  }
+  const signalDispatcher = deps.workflows.signalDispatcher.bind(deps.workflows);
 
   return {
     /** Whether the derivation's outputs are already valid in the server's store, or failed before. */
     async checkDerivation(input: { drvPath: string }): Promise<{ kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' }> {
-      const cached = await db('cached_failures').where({ drv_path: input.drvPath }).first();
+      const cached = await findCachedFailure(db, input.drvPath);
       if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
       const drv = await readDerivation(input.drvPath);
       const missing = await locallyInvalidPaths(Object.values(drv.outputs));
@@ -43,10 +39,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
     },
 
     async recordCachedFailure(input: { drvPath: string; status: string; errorMessage: string | null }): Promise<void> {
-      await db('cached_failures')
-        .insert({ drv_path: input.drvPath, status: input.status, error_message: input.errorMessage })
-        .onConflict('drv_path')
-        .merge();
+      await recordCachedFailure(db, input);
     },
 
     /** Asks the dispatcher (started on first use) for a builder slot, or raises a queued request's priority. */
@@ -82,7 +75,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
       const writer = await BuildLogWriter.open(deps.config.dataDir, input.logBuildId);
       const logPath = liveLogPath(deps.config.dataDir, input.logBuildId);
       await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
-      await db('builds').whereIn('status', ['pending', 'running']).where({ drv_path: input.drvPath }).update({ builder_id: remoteId, log_path: logPath });
+      await assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
 
       let lastBeat = 0;
       const beat = (detail?: string) => {
@@ -104,7 +97,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           pendingWrite = pendingWrite.then(() => writer.append(chunk)).catch(() => undefined);
           beat();
         },
-        onPhase: (phase: StepPhase) => {
+        onPhase: (phase: RealisePhase) => {
           void markStepsOfDerivation(db, input.drvPath, { phase, builderId: remoteId }).catch(() => undefined);
           beat(phase);
         },
@@ -115,7 +108,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           opts.onLog(`ringmaster: building ${input.drvPath} on the worker's own Nix (no remote builders configured)\n`);
           result = await realiseLocally(input.drvPath, opts);
         } else {
-          const row = await db('remote_builders').where({ id: remoteId }).first();
+          const row = await findRemoteBuilder(db, remoteId);
           if (!row) {
             result = { status: 'builder_failure', exitCode: null, errorMessage: `builder ${remoteId} no longer exists`, outputs: {}, logBytes: 0 };
           } else {

@@ -1,10 +1,11 @@
 import os from 'node:os';
 import { log } from '@temporalio/activity';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './deps';
 import type { DispatchBuilder } from '../workflows/dispatch-policy';
 import { backoffMs } from '../workflows/dispatch-policy';
 import { LOCAL_BUILDER } from '../workflows/shared';
 import { localSystem } from './nix-system';
+import { findRemoteBuilder, listRemoteBuilders, recordBuilderFailure, recordBuilderSuccess } from './records/builders';
 
 let announcedLocalFallback = false;
 
@@ -15,7 +16,7 @@ export function createDispatchActivities(deps: ActivityDeps) {
      * all, the worker's own Nix (Hydra's localhost fallback).
      */
     async loadDispatchBuilders(): Promise<DispatchBuilder[]> {
-      const rows = await deps.db('remote_builders').select('*').orderBy('name');
+      const rows = await listRemoteBuilders(deps.db);
       if (rows.length === 0) {
         if (!announcedLocalFallback) {
           announcedLocalFallback = true;
@@ -36,32 +37,30 @@ export function createDispatchActivities(deps: ActivityDeps) {
         ];
       }
       return rows.map((r) => ({
-        id: r.id as string,
-        systems: r.systems as string[],
-        supportedFeatures: r.supported_features as string[],
-        mandatoryFeatures: r.mandatory_features as string[],
-        maxJobs: r.max_jobs as number,
+        id: r.id,
+        systems: r.systems,
+        supportedFeatures: r.supported_features,
+        mandatoryFeatures: r.mandatory_features,
+        maxJobs: r.max_jobs,
         speedFactor: Number(r.speed_factor),
-        enabled: r.enabled as boolean,
+        enabled: r.enabled,
         disabledUntil: r.disabled_until ? new Date(r.disabled_until).getTime() : null,
-        consecutiveFailures: r.consecutive_failures as number,
+        consecutiveFailures: r.consecutive_failures,
       }));
     },
 
     /** Records a builder's success or failure; failures back it off (disabled_until) for a growing while. */
     async recordBuilderOutcome(input: { builderId: string; failed: boolean; message: string | null }): Promise<{ consecutiveFailures: number; disabledUntil: number | null }> {
       if (input.builderId === LOCAL_BUILDER) return { consecutiveFailures: 0, disabledUntil: null };
-      const row = await deps.db('remote_builders').where({ id: input.builderId }).first('consecutive_failures');
+      const row = await findRemoteBuilder(deps.db, input.builderId);
       if (!row) return { consecutiveFailures: 0, disabledUntil: null };
       if (!input.failed) {
-        await deps.db('remote_builders').where({ id: input.builderId }).update({ consecutive_failures: 0, disabled_until: null });
+        await recordBuilderSuccess(deps.db, input.builderId);
         return { consecutiveFailures: 0, disabledUntil: null };
       }
-      const failures = (row.consecutive_failures as number) + 1;
+      const failures = row.consecutive_failures + 1;
       const until = Date.now() + backoffMs(failures);
-      await deps.db('remote_builders')
-        .where({ id: input.builderId })
-        .update({ consecutive_failures: failures, disabled_until: new Date(until), last_failure: input.message ?? 'builder failure', updated_at: deps.db.fn.now() });
+      await recordBuilderFailure(deps.db, input.builderId, { consecutiveFailures: failures, disabledUntil: new Date(until), message: input.message ?? 'builder failure' });
       log.warn('builder failed; backing off', { builderId: input.builderId, failures, disabledUntil: new Date(until).toISOString() });
       return { consecutiveFailures: failures, disabledUntil: until };
     },

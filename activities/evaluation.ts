@@ -1,35 +1,44 @@
 import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './deps';
 import { fetchGitSource, inputsHash } from './nix/source';
 import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
-import { buildWorkflowId, evaluationWorkflowId, type CheckJobsetInput, type EvaluationStatus } from '../workflows/shared';
+import type { CheckJobsetInput } from '../workflows/shared';
+import type { EvaluationStatus } from '../lib/statuses';
+import { evaluationSearchAttributes } from '../lib/search-attributes';
+import type { SearchAttributePair } from '@temporalio/common';
+import { findJobsetToEvaluate, jobsetInputsOf, markJobsetChecked } from './records/jobsets';
 import {
-  RingmasterBuildId,
-  RingmasterEvaluationId,
-  RingmasterJob,
-  RingmasterJobset,
-  RingmasterProject,
-  RingmasterStatus,
-  RingmasterSystem,
-} from '../lib/search-attributes';
+  buildsOnlySupersededEvaluationsWant,
+  insertAggregateConstituents,
+  insertBuildDependencies,
+  insertEvaluatedBuilds,
+  newestSucceededBuildOfJob,
+  type EvaluatedBuild,
+} from './records/builds';
+import {
+  findEvaluation,
+  findEvaluationWithInputsHash,
+  finishEvaluationRecord,
+  inputsOfEvaluation,
+  insertEvaluation,
+  insertEvaluationErrors,
+  insertUnfetchableEvaluation,
+  markEvaluationRunning,
+  markEvaluationSuperseded,
+  olderActiveEvaluations,
+  recordEvaluationCounts,
+  type EvaluationInputRecord,
+} from './records/evaluations';
 
 const BATCH = 100;
 
-interface ResolvedInput {
-  name: string;
-  input_type: string;
-  value: string;
-  revision: string | null;
-  store_path: string | null;
-  dependency_build_id: string | null;
-}
+type ResolvedInput = EvaluationInputRecord;
 
 export interface PreparedEvaluation {
   evaluationId: string;
   created: boolean;
-  searchAttributes: Array<{ key: unknown; value: string }>;
+  searchAttributes: SearchAttributePair[];
 }
 
 /** `--arg` values for a path: a Nix path literal that survives spaces. */
@@ -42,7 +51,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
   const gitCache = () => path.join(deps.config.dataDir, 'git');
 
   async function resolveInputs(jobsetId: string, heartbeat: () => void): Promise<ResolvedInput[]> {
-    const rows = await db('jobset_inputs').where({ jobset_id: jobsetId }).orderBy('name');
+    const rows = await jobsetInputsOf(db, jobsetId);
     const out: ResolvedInput[] = [];
     for (const r of rows) {
       heartbeat();
@@ -54,12 +63,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       } else if (r.input_type === 'build') {
         // "project:jobset:job" → the newest succeeded build of that job.
         const [project, jobset, job] = String(r.value).split(':');
-        const b = await db('builds as b')
-          .join('jobsets as j', 'j.id', 'b.jobset_id')
-          .join('projects as p', 'p.id', 'b.project_id')
-          .where({ 'p.name': project, 'j.name': jobset, 'b.job_name': job, 'b.status': 'succeeded' })
-          .orderBy('b.completed_at', 'desc')
-          .first('b.id', 'b.build_output_path');
+        const b = await newestSucceededBuildOfJob(db, { project, jobset, job });
         if (!b) throw ApplicationFailure.nonRetryable(`input ${r.name}: no succeeded build of ${r.value}`, 'SourceError');
         out.push({ ...base, revision: b.id, store_path: b.build_output_path, dependency_build_id: b.id });
       } else {
@@ -89,10 +93,6 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     });
   }
 
-  async function loadJobset(jobsetId: string) {
-    return db('jobsets as j').join('projects as p', 'p.id', 'j.project_id').where('j.id', jobsetId).first('j.*', 'p.name as project_name', 'p.repository_url');
-  }
-
   return {
     /**
      * Fetches the jobset's source and inputs and hashes them. Under trigger mode source_change an
@@ -102,13 +102,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     async prepareEvaluation(input: CheckJobsetInput): Promise<PreparedEvaluation> {
       const ctx = Context.current();
       const heartbeat = () => ctx.heartbeat();
-      const jobset = await loadJobset(input.jobsetId);
+      const jobset = await findJobsetToEvaluate(db, input.jobsetId);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${input.jobsetId} not found`, 'NotFound');
-      const attrs = (evaluationId: string) => [
-        { key: RingmasterProject, value: jobset.project_name },
-        { key: RingmasterJobset, value: `${jobset.project_name}/${jobset.name}` },
-        { key: RingmasterEvaluationId, value: evaluationId },
-      ];
+      const attrs = (evaluationId: string) => evaluationSearchAttributes({ projectName: jobset.project_name, jobsetName: jobset.name, evaluationId });
 
       let commit: string;
       let branch: string | null;
@@ -121,11 +117,15 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         inputs = await resolveInputs(jobset.id, heartbeat);
       } catch (err) {
         const message = (err as Error).message;
-        const [row] = await db('evaluations')
-          .insert({ jobset_id: jobset.id, status: 'failed', error_message: `fetching inputs failed: ${message}`, trigger_kind: input.trigger, branch: jobset.branch, commit_hash: input.commitHash ?? null, completed_at: db.fn.now() })
-          .returning('id');
-        await db('jobsets').where({ id: jobset.id }).update({ last_checked_at: db.fn.now(), error_message: message });
-        return { evaluationId: row.id, created: false, searchAttributes: attrs(row.id) };
+        const evaluationId = await insertUnfetchableEvaluation(db, {
+          jobsetId: jobset.id,
+          errorMessage: `fetching inputs failed: ${message}`,
+          trigger: input.trigger,
+          branch: jobset.branch,
+          commitHash: input.commitHash ?? null,
+        });
+        await markJobsetChecked(db, jobset.id, message);
+        return { evaluationId, created: false, searchAttributes: attrs(evaluationId) };
       }
       const hash = inputsHash({
         commit,
@@ -135,21 +135,13 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       });
 
       const result = await db.transaction(async (trx) => {
-        await trx('jobsets').where({ id: jobset.id }).update({ last_checked_at: trx.fn.now(), error_message: null });
+        await markJobsetChecked(trx, jobset.id, null);
         if (jobset.trigger_mode === 'source_change') {
-          const existing = await trx('evaluations')
-            .where({ jobset_id: jobset.id, inputs_hash: hash })
-            .whereNotIn('status', ['failed', 'cancelled', 'timed_out'])
-            .orderBy('created_at', 'desc')
-            .first('id');
-          if (existing) return { evaluationId: existing.id as string, created: false };
+          const existing = await findEvaluationWithInputsHash(trx, jobset.id, hash);
+          if (existing) return { evaluationId: existing, created: false };
         }
-        const [row] = await trx('evaluations')
-          .insert({ jobset_id: jobset.id, commit_hash: commit, branch, status: 'pending', inputs_hash: hash, trigger_kind: input.trigger })
-          .returning('id');
-        if (inputs.length) await trx('evaluation_inputs').insert(inputs.map((i) => ({ ...i, evaluation_id: row.id })));
-        await trx('evaluations').where({ id: row.id }).update({ workflow_id: evaluationWorkflowId(row.id) });
-        return { evaluationId: row.id as string, created: true };
+        const evaluationId = await insertEvaluation(trx, { jobsetId: jobset.id, commitHash: commit, branch, inputsHash: hash, trigger: input.trigger }, inputs);
+        return { evaluationId, created: true };
       });
       return { ...result, searchAttributes: attrs(result.evaluationId) };
     },
@@ -161,16 +153,16 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      */
     async evaluateAndRecord(input: { evaluationId: string }): Promise<{ jobs: number; errors: number }> {
       const ctx = Context.current();
-      const evaluation = await db('evaluations').where({ id: input.evaluationId }).first();
+      const evaluation = await findEvaluation(db, input.evaluationId);
       if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
-      const jobset = await loadJobset(evaluation.jobset_id);
+      const jobset = await findJobsetToEvaluate(db, evaluation.jobset_id);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
-      await db('evaluations').where({ id: evaluation.id }).update({ status: 'running', started_at: db.fn.now(), updated_at: db.fn.now() });
+      await markEvaluationRunning(db, evaluation.id);
 
       const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache() }).catch((err) => {
         throw ApplicationFailure.nonRetryable(`fetching ${jobset.repository_url} at ${evaluation.commit_hash}: ${(err as Error).message}`, 'SourceError');
       });
-      const stored = await db('evaluation_inputs').where({ evaluation_id: evaluation.id }).orderBy('name');
+      const stored = await inputsOfEvaluation(db, evaluation.id);
       // Git inputs are checked out again (from the cache) at their recorded revision.
       const inputs: ResolvedInput[] = [];
       for (const i of stored) {
@@ -194,34 +186,15 @@ export function createEvaluationActivities(deps: ActivityDeps) {
 
       const startBuilds = async (rows: Array<{ id: string; job_name: string; system: string }>) => {
         for (const b of rows) {
-          try {
-            await deps.client.workflow.start('BuildWorkflow', {
-              taskQueue: deps.taskQueue,
-              workflowId: buildWorkflowId(b.id),
-              args: [{ buildId: b.id }],
-              typedSearchAttributes: [
-                { key: RingmasterProject, value: jobset.project_name },
-                { key: RingmasterJobset, value: `${jobset.project_name}/${jobset.name}` },
-                { key: RingmasterJob, value: b.job_name },
-                { key: RingmasterSystem, value: b.system },
-                { key: RingmasterBuildId, value: b.id },
-                { key: RingmasterEvaluationId, value: evaluation.id },
-                { key: RingmasterStatus, value: 'pending' },
-              ],
-            });
-          } catch (err) {
-            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          }
+          await deps.workflows.startBuild({ projectName: jobset.project_name, jobsetName: jobset.name, jobName: b.job_name, system: b.system, buildId: b.id, evaluationId: evaluation.id });
         }
       };
 
       const flush = async () => {
-        if (errorBatch.length) {
-          await db('evaluation_errors').insert(errorBatch);
-          errorBatch = [];
-        }
+        await insertEvaluationErrors(db, errorBatch);
+        errorBatch = [];
         if (batch.length === 0) return;
-        const rows = batch.map((j) => ({
+        const rows = batch.map((j): EvaluatedBuild => ({
           evaluation_id: evaluation.id,
           jobset_id: jobset.id,
           project_id: jobset.project_id,
@@ -240,14 +213,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           meta_max_silent: j.meta.maxSilent ?? null,
           required_features: j.requiredSystemFeatures,
         }));
-        const inserted: Array<{ id: string; job_name: string; drv_path: string; system: string; is_aggregate: boolean }> = await db('builds')
-          .insert(rows)
-          .onConflict(['evaluation_id', 'job_name'])
-          .merge(['drv_path'])
-          .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate']);
-        await db('builds')
-          .whereIn('id', inserted.map((r) => r.id))
-          .update({ workflow_id: db.raw("'build-' || id::text") });
+        const inserted = await insertEvaluatedBuilds(db, rows);
         const byName = new Map(batch.map((j) => [j.attr, j]));
         for (const r of inserted) {
           drvToBuild.set(r.drv_path, r.id);
@@ -298,9 +264,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (dep && dep !== e.buildId) edges.push({ build_id: e.buildId, dependency_build_id: dep });
         }
       }
-      for (let i = 0; i < edges.length; i += 500) {
-        await db('build_dependencies').insert(edges.slice(i, i + 500)).onConflict(['build_id', 'dependency_build_id']).ignore();
-      }
+      await insertBuildDependencies(db, edges);
       const constituentRows: Array<{ aggregate_build_id: string; constituent_build_id: string }> = [];
       for (const a of aggregates) {
         for (const name of a.constituents) {
@@ -308,28 +272,16 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (c && c !== a.buildId) constituentRows.push({ aggregate_build_id: a.buildId, constituent_build_id: c });
         }
       }
-      for (let i = 0; i < constituentRows.length; i += 500) {
-        await db('aggregate_constituents').insert(constituentRows.slice(i, i + 500)).onConflict(['aggregate_build_id', 'constituent_build_id']).ignore();
-      }
+      await insertAggregateConstituents(db, constituentRows);
       await startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
 
-      await db('evaluations').where({ id: evaluation.id }).update({
-        nr_jobs: jobs,
-        nr_errors: errors,
-        evaluation_time: db.fn.now(),
-        updated_at: db.fn.now(),
-      });
+      await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
       log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000 });
       return { jobs, errors };
     },
 
     async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {
-      await db('evaluations').where({ id: input.evaluationId }).update({
-        status: input.status,
-        error_message: input.errorMessage,
-        completed_at: db.fn.now(),
-        updated_at: db.fn.now(),
-      });
+      await finishEvaluationRecord(db, input.evaluationId, input.status, input.errorMessage);
     },
 
     /**
@@ -337,44 +289,25 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      * builds that this evaluation does not also want are cancelled.
      */
     async supersedeOlderEvaluations(input: { evaluationId: string }): Promise<{ superseded: number; cancelledBuilds: number }> {
-      const current = await db('evaluations').where({ id: input.evaluationId }).first();
+      const current = await findEvaluation(db, input.evaluationId);
       if (!current) return { superseded: 0, cancelledBuilds: 0 };
-      const older = await db('evaluations')
-        .where({ jobset_id: current.jobset_id })
-        .whereNot({ id: current.id })
-        .where('created_at', '<', current.created_at)
-        .whereIn('status', ['pending', 'running'])
-        .modify((q) => (current.branch ? q.where({ branch: current.branch }) : q.whereNull('branch')))
-        .select<Array<{ id: string }>>('id');
+      const older = await olderActiveEvaluations(db, current);
       let cancelledBuilds = 0;
       for (const o of older) {
-        await db('evaluations').where({ id: o.id }).update({ status: 'cancelled', superseded_by: current.id, completed_at: db.fn.now(), error_message: `superseded by evaluation ${current.id}` });
+        await markEvaluationSuperseded(db, o.id, current.id);
         try {
-          await deps.client.workflow.getHandle(evaluationWorkflowId(o.id)).cancel();
+          await deps.workflows.cancelEvaluation(o.id);
         } catch (err) {
-          if (!(err instanceof WorkflowNotFoundError)) log.warn('could not cancel superseded evaluation', { id: o.id, error: (err as Error).message });
+          log.warn('could not cancel superseded evaluation', { id: o.id, error: (err as Error).message });
         }
       }
       // Builds of superseded (or earlier-completed-but-still-building) evaluations that nothing newer wants.
-      const stale = await db('builds as b')
-        .join('evaluations as e', 'e.id', 'b.evaluation_id')
-        .where('e.jobset_id', current.jobset_id)
-        .whereNot('e.id', current.id)
-        .where('e.created_at', '<', current.created_at)
-        .whereIn('b.status', ['pending', 'running'])
-        .whereNotIn('b.drv_path', db('builds').where({ evaluation_id: current.id }).select('drv_path'))
-        .whereIn('e.id', older.map((o) => o.id))
-        .select('b.id');
+      const stale = await buildsOnlySupersededEvaluationsWant(db, current, older.map((o) => o.id));
       // A few cancels at a time: one after another, thousands of them would outlast this local activity.
       for (let i = 0; i < stale.length; i += 20) {
         await Promise.all(
           stale.slice(i, i + 20).map(async (b) => {
-            try {
-              await deps.client.workflow.getHandle(buildWorkflowId(b.id)).cancel();
-              cancelledBuilds++;
-            } catch (err) {
-              if (!(err instanceof WorkflowNotFoundError)) throw err;
-            }
+            if (await deps.workflows.cancelBuild(b.id)) cancelledBuilds++;
           }),
         );
       }

@@ -1,22 +1,11 @@
-import type { Client } from '@temporalio/client';
-import type { Db } from '../lib/db';
-import type { RingmasterConfig } from '../lib/config';
-import type { BuilderConnectionPool } from './build/ssh-connection';
+import type { ActivityDeps } from './deps';
 import { createSystemActivities } from './system';
 import { createDispatchActivities } from './dispatch';
 import { createDerivationActivities } from './derivation';
 import { createBuildActivities } from './build';
 import { createEvaluationActivities } from './evaluation';
 
-export interface ActivityDeps {
-  db: Db;
-  config: RingmasterConfig;
-  /** A Temporal client: activities start build workflows and signal the dispatcher. */
-  client: Client;
-  taskQueue: string;
-  /** One SSH connection per builder, shared by every step on this worker. */
-  builderPool: BuilderConnectionPool;
-}
+export type { ActivityDeps } from './deps';
 
 /** Every activity the worker registers, made from its dependencies. */
 export function createActivities(deps: ActivityDeps) {

@@ -1,5 +1,6 @@
 import type { TemporalDeps } from './temporal';
-import { buildStatusQuery, buildWorkflowId, type BuildStatusView } from '../workflows/shared';
+import type { BuildStatusView } from '../workflows/shared';
+import { buildWorkflowId } from '../lib/workflow-ids';
 
 export interface LiveBuildStatus {
   workflow_id: string;
@@ -11,19 +12,7 @@ export interface LiveBuildStatus {
 
 /** The build's workflow ID and, while it runs, its `status` query (phase, builder, what it waits for). */
 export async function liveBuildStatus(temporal: TemporalDeps | undefined, buildId: string): Promise<LiveBuildStatus> {
-  const workflowId = buildWorkflowId(buildId);
-  if (!temporal) return { workflow_id: workflowId, execution_status: null, live: null };
-  const handle = temporal.client.workflow.getHandle(workflowId);
-  try {
-    const description = await handle.describe();
-    const status = description.status.name;
-    if (status !== 'RUNNING') return { workflow_id: workflowId, execution_status: status, live: null };
-    const live = await Promise.race([
-      handle.query(buildStatusQuery),
-      new Promise<null>((resolve) => setTimeout(() => resolve(null), 2000).unref()),
-    ]);
-    return { workflow_id: workflowId, execution_status: status, live };
-  } catch {
-    return { workflow_id: workflowId, execution_status: null, live: null };
-  }
+  if (!temporal) return { workflow_id: buildWorkflowId(buildId), execution_status: null, live: null };
+  const state = await temporal.workflows.buildState(buildId);
+  return { workflow_id: state.workflowId, execution_status: state.executionStatus, live: state.live };
 }

@@ -1,42 +1,15 @@
 import type { Knex } from 'knex';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Db } from '../lib/db';
 import type { TemporalDeps } from './temporal';
 import { deleteProject } from './queries/projects';
 import { listProjectJobsets, type JobsetRow } from './queries/jobsets';
 
 // The schedule runs CheckJobsetWorkflow, which hashes the inputs and starts EvaluationWorkflow `eval-<id>` when they changed.
-export const EVALUATION_WORKFLOW_TYPE = 'CheckJobsetWorkflow';
-
-export const jobsetScheduleId = (jobsetId: string): string => `jobset-${jobsetId}`;
-/** Temporal appends the scheduled time to this prefix for each run. */
-export const scheduledEvaluationWorkflowId = (jobsetId: string): string => `eval-sched-${jobsetId}`;
-
-/** The arguments a scheduled EvaluationWorkflow receives. */
-export interface ScheduledEvaluationInput {
-  jobsetId: string;
-  trigger: 'interval';
-}
+export { jobsetScheduleId } from '../lib/workflow-ids';
 
 /** A jobset is checked on a schedule when it has an interval and is neither switched off nor disabled. */
 export function jobsetWantsSchedule(jobset: Pick<JobsetRow, 'check_interval' | 'enabled' | 'state'>): boolean {
   return jobset.check_interval > 0 && jobset.enabled && jobset.state !== 'disabled';
-}
-
-function scheduleDefinition(temporal: TemporalDeps, jobset: JobsetRow) {
-  const input: ScheduledEvaluationInput = { jobsetId: jobset.id, trigger: 'interval' };
-  return {
-    spec: { intervals: [{ every: jobset.check_interval * 1000 }] },
-    action: {
-      type: 'startWorkflow' as const,
-      workflowType: EVALUATION_WORKFLOW_TYPE,
-      taskQueue: temporal.taskQueue,
-      workflowId: scheduledEvaluationWorkflowId(jobset.id),
-      args: [input],
-    },
-    policies: { overlap: ScheduleOverlapPolicy.SKIP },
-    state: { paused: false, note: `checks jobset ${jobset.name} every ${jobset.check_interval} s` },
-  };
 }
 
 /**
@@ -47,25 +20,18 @@ function scheduleDefinition(temporal: TemporalDeps, jobset: JobsetRow) {
 export async function syncJobsetSchedule(temporal: TemporalDeps | undefined, jobset: JobsetRow): Promise<void> {
   if (!temporal) return;
   if (!jobsetWantsSchedule(jobset)) return deleteJobsetSchedule(temporal, jobset.id);
-  const definition = scheduleDefinition(temporal, jobset);
-  const scheduleId = jobsetScheduleId(jobset.id);
-  try {
-    await temporal.client.schedule.create({ scheduleId, ...definition, memo: { jobsetId: jobset.id, projectId: jobset.project_id } });
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await temporal.client.schedule.getHandle(scheduleId).update(() => definition);
-  }
+  await temporal.workflows.upsertJobsetSchedule({
+    jobsetId: jobset.id,
+    intervalSeconds: jobset.check_interval,
+    note: `checks jobset ${jobset.name} every ${jobset.check_interval} s`,
+    memo: { jobsetId: jobset.id, projectId: jobset.project_id },
+  });
 }
 
 /** Deletes the jobset's schedule; a schedule that does not exist is already deleted. */
 export async function deleteJobsetSchedule(temporal: TemporalDeps | undefined, jobsetId: string): Promise<void> {
   if (!temporal) return;
-  try {
-    await temporal.client.schedule.getHandle(jobsetScheduleId(jobsetId)).delete();
-  } catch (err) {
-    if (err instanceof ScheduleNotFoundError) return;
-    throw err;
-  }
+  await temporal.workflows.deleteJobsetSchedule(jobsetId);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { JsonSchema, RouteDef } from './route';
-import { version } from '../cli/version';
+import { version } from '../lib/version';
 
 type ResponseSpec = JsonSchema | { description: string; contentType: string };
 function rawResponse(r: ResponseSpec): { description: string; contentType: string } | undefined {

@@ -3,7 +3,7 @@ import { createDb } from '../lib/db';
 import { connectTemporal } from '../api/temporal';
 import { startApi } from '../api/server';
 import { createWorker } from '../worker/worker';
-import { version } from './version';
+import { version } from '../lib/version';
 
 function required(value: string | undefined, name: string): string {
   if (!value) throw new Error(`${name} is required to run this part on its own (see the README's configuration table)`);

@@ -7,7 +7,7 @@ import { connectTemporal } from '../api/temporal';
 import { startApi } from '../api/server';
 import { createWorker } from '../worker/worker';
 import { openDatabase } from './database';
-import { version } from './version';
+import { version } from '../lib/version';
 
 const log = (part: string, line: string) => console.log(`[${part}] ${line}`);
 

@@ -1,11 +1,15 @@
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
+import type { BuildStatus, EvaluationStatus } from './statuses';
 
 // bigint columns (sizes) come back as numbers; they stay far below 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
 export type Db = Knex;
+
+/** A database handle or a transaction: every per-table query module (api/queries, activities/records) runs on either. */
+export type Queryable = Db | Knex.Transaction;
 
 export function createDb(databaseUrl: string, pool: { min?: number; max?: number } = {}): Db {
   return knexFactory({
@@ -21,4 +25,67 @@ export const migrationsDirectory = path.resolve(__dirname, '..', 'migrations');
 export async function migrateLatest(db: Db): Promise<string[]> {
   const [, applied] = (await db.migrate.latest({ directory: migrationsDirectory, loadExtensions: ['.ts'] })) as [number, string[]];
   return applied;
+}
+
+// ---- rows shared by the API's queries and the worker's records ----
+
+/** A row of builds. */
+export interface BuildRow {
+  id: string;
+  evaluation_id: string;
+  jobset_id: string;
+  project_id: string;
+  job_name: string;
+  drv_path: string;
+  system: string;
+  status: BuildStatus;
+  priority: number;
+  outputs: Record<string, string>;
+  build_output_path: string | null;
+  log_path: string | null;
+  error_message: string | null;
+  is_aggregate: boolean;
+  retry_count: number;
+  max_retries: number;
+  builder_id: string | null;
+  agent_machine_id: string | null;
+  keep: boolean;
+  signed: boolean;
+  is_fod: boolean;
+  meta_description: string | null;
+  meta_license: string | null;
+  meta_homepage: string | null;
+  meta_maintainers: string | null;
+  meta_timeout: number | null;
+  meta_max_silent: number | null;
+  required_features: string[];
+  closure_size: number | null;
+  workflow_id: string | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** A row of evaluations. */
+export interface EvaluationRow {
+  id: string;
+  jobset_id: string;
+  commit_hash: string | null;
+  branch: string | null;
+  evaluation_time: Date | null;
+  status: EvaluationStatus;
+  error_message: string | null;
+  inputs_hash: string | null;
+  trigger_kind: string;
+  hidden: boolean;
+  source_scope: string | null;
+  superseded_by: string | null;
+  workflow_id: string | null;
+  nr_jobs: number | null;
+  nr_errors: number | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
 }

@@ -5,6 +5,7 @@ import type { RingmasterConfig } from '../lib/config';
 import { createActivities } from '../activities';
 import { BuilderConnectionPool } from '../activities/build/ssh-connection';
 import { currentPrebuiltBundle, workflowsPath } from './bundle';
+import { RingmasterWorkflows } from '../lib/workflow-client';
 
 let runtimeInstalled = false;
 
@@ -45,7 +46,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     connection: nativeConnection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: createActivities({ ...opts.deps, client, taskQueue: opts.taskQueue, builderPool }),
+    activities: createActivities({ ...opts.deps, workflows: new RingmasterWorkflows(client, opts.taskQueue), builderPool }),
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath }),
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,

@@ -19,11 +19,10 @@ import {
   removeWaiterSignal,
   stepProgressSignal,
   type BuildInput,
-  type BuildStatus,
   type BuildStatusView,
   type DerivationResult,
-  type StepPhase,
 } from './shared';
+import type { BuildStatus, StepPhase } from '../lib/statuses';
 import { decideBuildOutcome } from './build-outcome';
 
 const acts = proxyLocalActivities<BuildActivities>({

@@ -7,6 +7,8 @@
  * - among free matching builders the fastest (speed factor) with the lowest load wins.
  */
 
+import type { SlotRequest } from './shared';
+
 export interface DispatchBuilder {
   id: string;
   systems: string[];
@@ -20,16 +22,8 @@ export interface DispatchBuilder {
   consecutiveFailures: number;
 }
 
-export interface QueuedRequest {
-  requestId: string;
-  system: string;
-  requiredFeatures: string[];
-  priority: number;
-  jobsetId: string;
-  shares: number;
-  seq: number;
-  avoidBuilders?: string[];
-}
+/** A slot request in the dispatcher's queue, numbered in order of arrival. */
+export type QueuedRequest = SlotRequest & { seq: number };
 
 export interface Assignment {
   requestId: string;

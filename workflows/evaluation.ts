@@ -1,6 +1,7 @@
 import { ApplicationFailure, ActivityFailure, isCancellation, proxyActivities, proxyLocalActivities, startChild, ParentClosePolicy, TimeoutFailure } from '@temporalio/workflow';
 import type { EvaluationActivities } from '../activities/evaluation';
-import { evaluationWorkflowId, type CheckJobsetInput, type CheckJobsetResult, type EvaluationInput, type EvaluationStatus } from './shared';
+import { evaluationWorkflowId, type CheckJobsetInput, type CheckJobsetResult, type EvaluationInput } from './shared';
+import type { EvaluationStatus } from '../lib/statuses';
 
 const local = proxyLocalActivities<EvaluationActivities>({
   startToCloseTimeout: '1 minute',
@@ -31,7 +32,7 @@ export async function CheckJobsetWorkflow(input: CheckJobsetInput): Promise<Chec
       workflowId: evaluationWorkflowId(prepared.evaluationId),
       args: [{ evaluationId: prepared.evaluationId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      typedSearchAttributes: prepared.searchAttributes as never,
+      typedSearchAttributes: prepared.searchAttributes,
     });
   }
   return { evaluationId: prepared.evaluationId, created: prepared.created };

@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { BuildStatus, StepPhase } from '../lib/statuses';
 
 /**
  * Messages and types shared by the workflows, the activities and the API, so both sides name them once
@@ -6,50 +7,15 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
  * the workflow sandbox.
  */
 
-export type BuildStatus =
-  | 'pending'
-  | 'running'
-  | 'succeeded'
-  | 'failed'
-  | 'dependency_failed'
-  | 'aborted'
-  | 'cancelled'
-  | 'failed_with_output'
-  | 'timeout'
-  | 'cached_failure'
-  | 'unsupported_system'
-  | 'log_limit_exceeded'
-  | 'nar_size_limit_exceeded'
-  | 'non_deterministic'
-  | 'oom_killed';
+export type { BuildStatus, EvaluationStatus, StepPhase } from '../lib/statuses';
 
-export const FINISHED_BUILD_STATUSES: readonly BuildStatus[] = [
-  'succeeded', 'failed', 'dependency_failed', 'aborted', 'cancelled', 'failed_with_output', 'timeout',
-  'cached_failure', 'unsupported_system', 'log_limit_exceeded', 'nar_size_limit_exceeded', 'non_deterministic', 'oom_killed',
-];
-
-export type EvaluationStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
 export type TriggerKind = 'source_change' | 'manual' | 'interval';
-
-export type StepPhase = 'queued' | 'connecting' | 'sending_inputs' | 'building' | 'receiving_outputs';
 
 /** The builder id the dispatcher uses for the worker's own Nix (Hydra's localhost fallback). */
 export const LOCAL_BUILDER = 'local';
 
-export function buildWorkflowId(buildId: string): string {
-  return `build-${buildId}`;
-}
-export function evaluationWorkflowId(evaluationId: string): string {
-  return `eval-${evaluationId}`;
-}
-/** Derivation and dispatcher workflows are per task queue, so deployments sharing a namespace stay apart. */
-export function derivationWorkflowId(taskQueue: string, drvPath: string): string {
-  const base = drvPath.replace(/^.*\//, '').replace(/\.drv$/, '');
-  return `drv-${taskQueue}-${base}`;
-}
-export function dispatcherWorkflowId(taskQueue: string): string {
-  return `dispatcher-${taskQueue}`;
-}
+// Workflow IDs are built in lib/workflow-ids.ts; these names stay importable from here too.
+export { buildWorkflowId, derivationWorkflowId, dispatcherWorkflowId, evaluationWorkflowId } from '../lib/workflow-ids';
 
 // ---- CheckJobsetWorkflow ----
 export interface CheckJobsetInput {

@@ -5,6 +5,7 @@ import { realiseArgs } from './local';
 import { statusFromNixExit } from './realise-status';
 import { type BuilderConnection, type BuilderConnectionPool } from './ssh-connection';
 import type { BuilderSpec, RealiseOptions, RealiseResult, RealiseStatus } from './types';
+import type { RealisePhase } from '../../lib/statuses';
 
 const KILL_GRACE_MS = 5_000;
 const WATCHDOG_SLACK_MS = 30_000;
@@ -80,7 +81,7 @@ export async function realiseOnBuilder(pool: BuilderConnectionPool, spec: Builde
     }
   };
 
-  let phase: 'connecting' | 'sending_inputs' | 'building' | 'receiving_outputs' = 'connecting';
+  let phase: RealisePhase = 'connecting';
   let conn: BuilderConnection;
   try {
     opts.onPhase?.('connecting');

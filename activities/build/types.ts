@@ -1,5 +1,4 @@
-/** What a build step is doing right now, reported through `RealiseOptions.onPhase`. */
-export type BuildPhase = 'connecting' | 'sending_inputs' | 'building' | 'receiving_outputs';
+import type { RealisePhase } from '../../lib/statuses';
 
 export interface RealiseOptions {
   /** `--timeout`: wall-clock seconds for the whole realisation; 0 means no limit (as in Nix). */
@@ -10,7 +9,8 @@ export interface RealiseOptions {
   logLimitBytes: number;
   /** Receives the build log (Nix's stderr) in order, decoded as UTF-8, never more than `logLimitBytes` in total. */
   onLog: (chunk: string) => void;
-  onPhase?: (phase: BuildPhase) => void;
+  /** What the step is doing now, as it changes. */
+  onPhase?: (phase: RealisePhase) => void;
   /** Longest a closure copy to or from a builder may take before the connection is reset and the step fails as builder_failure (default 1800). */
   transferTimeoutSeconds?: number;
   /** Aborting kills the build (locally: its process group; remotely: the remote process group) → `cancelled`. */

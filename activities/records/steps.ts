@@ -1,4 +1,4 @@
-import type { Db } from '../../lib/db';
+import type { Queryable } from '../../lib/db';
 
 export interface StepUpdate {
   status?: string;
@@ -11,7 +11,7 @@ export interface StepUpdate {
 }
 
 /** Updates the step rows of every unfinished build that waits on this derivation (one shared realisation). */
-export async function markStepsOfDerivation(db: Db, drvPath: string, u: StepUpdate): Promise<void> {
+export async function markStepsOfDerivation(db: Queryable, drvPath: string, u: StepUpdate): Promise<void> {
   const patch: Record<string, unknown> = {};
   if (u.status !== undefined) patch.status = u.status;
   if (u.phase !== undefined) patch.phase = u.phase;
@@ -24,7 +24,7 @@ export async function markStepsOfDerivation(db: Db, drvPath: string, u: StepUpda
   await db('build_steps').where({ drv_path: drvPath }).whereIn('status', ['pending', 'running']).update(patch);
 }
 
-export async function insertPlannedSteps(db: Db, buildId: string, drvPaths: string[]): Promise<void> {
+export async function insertPlannedSteps(db: Queryable, buildId: string, drvPaths: string[]): Promise<void> {
   await db('build_steps').where({ build_id: buildId }).delete();
   if (drvPaths.length === 0) return;
   for (let i = 0; i < drvPaths.length; i += 500) {
@@ -35,6 +35,6 @@ export async function insertPlannedSteps(db: Db, buildId: string, drvPaths: stri
 }
 
 /** Steps that never ran when the build ended (a dependency failed, or it was cancelled). */
-export async function closeUnfinishedSteps(db: Db, buildId: string, status: string): Promise<void> {
+export async function closeUnfinishedSteps(db: Queryable, buildId: string, status: string): Promise<void> {
   await db('build_steps').where({ build_id: buildId }).whereIn('status', ['pending', 'running']).update({ status, completed_at: db.fn.now(), phase: null });
 }

@@ -1,4 +1,6 @@
 import type { Db } from '../../lib/db';
+import { ACTIVE_BUILD_STATUSES } from '../../lib/statuses';
+import type { BuildSearchContext } from '../../lib/search-attributes';
 
 /** Builds that depend on `buildId`, directly or through other builds (transitively), with their status. */
 export async function transitiveDependents(db: Db, buildId: string): Promise<Array<{ id: string; status: string }>> {
@@ -36,12 +38,12 @@ export async function resetBuildForRestart(db: Db, buildId: string): Promise<voi
 }
 
 export async function markBuildCancelled(db: Db, buildId: string, message: string): Promise<void> {
-  await db('builds').where({ id: buildId }).whereIn('status', ['pending', 'running']).update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() });
+  await db('builds').where({ id: buildId }).whereIn('status', ACTIVE_BUILD_STATUSES).update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() });
 }
 
 /** The priority that puts a build in front of every queued one. */
 export async function frontPriority(db: Db, current: number): Promise<number> {
-  const row = await db('builds').whereIn('status', ['pending', 'running']).max<{ max: number | null }>('priority as max').first();
+  const row = await db('builds').whereIn('status', ACTIVE_BUILD_STATUSES).max<{ max: number | null }>('priority as max').first();
   return Math.max(current, row?.max ?? 0) + 1;
 }
 
@@ -55,4 +57,15 @@ export async function findEvaluationRow(db: Db, id: string) {
 
 export async function findJobsetRow(db: Db, id: string) {
   return db('jobsets').where({ id }).first();
+}
+
+/** What names a build in Temporal's search attributes (project, jobset, job, system, evaluation). */
+export async function findBuildSearchContext(db: Db, buildId: string): Promise<BuildSearchContext | undefined> {
+  const row = await db('builds as b')
+    .join('jobsets as j', 'j.id', 'b.jobset_id')
+    .join('projects as p', 'p.id', 'b.project_id')
+    .where('b.id', buildId)
+    .first('b.id', 'b.job_name', 'b.system', 'b.evaluation_id', 'j.name as jobset_name', 'p.name as project_name');
+  if (!row) return undefined;
+  return { buildId: row.id, jobName: row.job_name, system: row.system, evaluationId: row.evaluation_id, jobsetName: row.jobset_name, projectName: row.project_name };
 }

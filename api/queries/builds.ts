@@ -1,56 +1,9 @@
 import { pageRows } from './page';
-import type { Db } from '../../lib/db';
+import type { BuildRow, Db } from '../../lib/db';
+import { BUILD_STATUSES, FAILED_BUILD_STATUSES, isFinishedBuildStatus, type BuildStatus } from '../../lib/statuses';
 
-/** Every status a build can have (COMPAT.md). */
-export const BUILD_STATUSES = [
-  'pending', 'running', 'succeeded', 'failed', 'dependency_failed', 'aborted', 'cancelled', 'failed_with_output', 'timeout',
-  'cached_failure', 'unsupported_system', 'log_limit_exceeded', 'nar_size_limit_exceeded', 'non_deterministic', 'oom_killed',
-] as const;
-export type BuildStatus = (typeof BUILD_STATUSES)[number];
-
-/** The statuses that mean "this build failed" (not pending, running, succeeded, aborted or cancelled). */
-export const FAILED_BUILD_STATUSES: readonly BuildStatus[] = [
-  'failed', 'dependency_failed', 'failed_with_output', 'timeout', 'cached_failure', 'unsupported_system',
-  'log_limit_exceeded', 'nar_size_limit_exceeded', 'non_deterministic', 'oom_killed',
-];
-
-/** A row of builds. */
-export interface BuildRow {
-  id: string;
-  evaluation_id: string;
-  jobset_id: string;
-  project_id: string;
-  job_name: string;
-  drv_path: string;
-  system: string;
-  status: BuildStatus;
-  priority: number;
-  outputs: Record<string, string>;
-  build_output_path: string | null;
-  log_path: string | null;
-  error_message: string | null;
-  is_aggregate: boolean;
-  retry_count: number;
-  max_retries: number;
-  builder_id: string | null;
-  agent_machine_id: string | null;
-  keep: boolean;
-  signed: boolean;
-  is_fod: boolean;
-  meta_description: string | null;
-  meta_license: string | null;
-  meta_homepage: string | null;
-  meta_maintainers: string | null;
-  meta_timeout: number | null;
-  meta_max_silent: number | null;
-  required_features: string[];
-  closure_size: number | null;
-  workflow_id: string | null;
-  started_at: Date | null;
-  completed_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
+// The vocabulary is defined in lib/statuses.ts, the row type in lib/db.ts; re-exported for the modules that list builds.
+export { BUILD_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus, type BuildRow };
 
 /** A build as the API answers it (COMPAT.md's Build): the row, its outputs by name and its constituents' IDs. */
 export interface BuildView extends Omit<BuildRow, 'outputs'> {
@@ -278,10 +231,8 @@ export async function setBuildKeep(db: Db, id: string, keep: boolean): Promise<B
   return row as BuildRow | undefined;
 }
 
-const FINISHED_STATUSES = BUILD_STATUSES.filter((s) => s !== 'pending' && s !== 'running');
-
 /** Whether a build has ended (its log will not grow); true for an unknown build too. */
 export async function isBuildFinished(db: Db, id: string): Promise<boolean> {
   const row = (await db('builds').select('status').where({ id }).first()) as { status: string } | undefined;
-  return !row || (FINISHED_STATUSES as readonly string[]).includes(row.status);
+  return !row || isFinishedBuildStatus(row.status);
 }

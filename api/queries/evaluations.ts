@@ -1,32 +1,9 @@
 import { pageRows } from './page';
-import type { Db } from '../../lib/db';
-import { BUILD_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus } from './builds';
+import type { Db, EvaluationRow } from '../../lib/db';
+import { BUILD_STATUSES, EVALUATION_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus, type EvaluationStatus } from '../../lib/statuses';
 
-export const EVALUATION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
-export type EvaluationStatus = (typeof EVALUATION_STATUSES)[number];
-
-/** A row of evaluations. */
-export interface EvaluationRow {
-  id: string;
-  jobset_id: string;
-  commit_hash: string | null;
-  branch: string | null;
-  evaluation_time: Date | null;
-  status: EvaluationStatus;
-  error_message: string | null;
-  inputs_hash: string | null;
-  trigger_kind: string;
-  hidden: boolean;
-  source_scope: string | null;
-  superseded_by: string | null;
-  workflow_id: string | null;
-  nr_jobs: number | null;
-  nr_errors: number | null;
-  started_at: Date | null;
-  completed_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
+// The vocabulary is defined in lib/statuses.ts, the row type in lib/db.ts; re-exported for the modules that list evaluations.
+export { EVALUATION_STATUSES, type EvaluationStatus, type EvaluationRow };
 
 /** An evaluation in a list: the row plus its duration. */
 export type EvaluationSummary = EvaluationRow & { duration_seconds: number | null };

@@ -1,9 +1,7 @@
 import { pageRows } from './page';
-import type { Knex } from 'knex';
-import type { Db } from '../../lib/db';
+import type { Queryable } from '../../lib/db';
 
-/** A database handle or a transaction: every query here runs on either. */
-export type Queryable = Db | Knex.Transaction;
+export type { Queryable } from '../../lib/db';
 
 export const TRIGGER_MODES = ['source_change', 'interval'] as const;
 export type TriggerMode = (typeof TRIGGER_MODES)[number];

@@ -1,5 +1,3 @@
-import crypto from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowIdReusePolicy } from '@temporalio/client';
 import { defineRoute, Reply, type RequestContext, type Role, type RouteDef } from '../route';
 import { ApiError, conflict, notFound } from '../errors';
 import { emptyBody, errorBody, idParams, uuid } from '../schemas';
@@ -7,6 +5,7 @@ import type { TemporalDeps } from '../temporal';
 import {
   aggregatesOf,
   findBuildRow,
+  findBuildSearchContext,
   findEvaluationRow,
   findJobsetRow,
   frontPriority,
@@ -14,16 +13,7 @@ import {
   resetBuildForRestart,
   transitiveDependents,
 } from '../queries/build-lifecycle';
-import {
-  buildWorkflowId,
-  bumpBuildUpdate,
-  FINISHED_BUILD_STATUSES,
-  type BuildInput,
-  type CheckJobsetInput,
-  type CheckJobsetResult,
-} from '../../workflows/shared';
-
-const ACTIVE = ['pending', 'running'];
+import { isActiveBuildStatus, isFinishedBuildStatus } from '../../lib/statuses';
 
 function temporalOf(rc: RequestContext): TemporalDeps {
   if (!rc.deps.temporal) throw new ApiError('SERVICE_UNAVAILABLE', 'Temporal is not configured');
@@ -35,37 +25,15 @@ const evaluationResponse = { type: 'object', required: ['id', 'jobset_id', 'stat
 
 /** Cancels one build's workflow; a build whose workflow never started is marked cancelled directly. */
 async function cancelBuildWorkflow(rc: RequestContext, temporal: TemporalDeps, buildId: string, why: string): Promise<void> {
-  try {
-    await temporal.client.workflow.getHandle(buildWorkflowId(buildId)).cancel();
-  } catch (err) {
-    if (!(err instanceof WorkflowNotFoundError)) throw err;
-    await markBuildCancelled(rc.db, buildId, why);
-  }
+  if (!(await temporal.workflows.cancelBuild(buildId))) await markBuildCancelled(rc.db, buildId, why);
 }
 
-/** Waits up to `ms` for a build workflow to close, so the answer shows its final status. */
-async function settle(temporal: TemporalDeps, buildId: string, ms: number): Promise<void> {
-  const handle = temporal.client.workflow.getHandle(buildWorkflowId(buildId));
-  await Promise.race([handle.result().catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
-}
-
-async function startBuildRun(temporal: TemporalDeps, buildId: string, restart: boolean): Promise<void> {
-  const input: BuildInput = { buildId, restart };
-  const start = () =>
-    temporal.client.workflow.start('BuildWorkflow', {
-      taskQueue: temporal.taskQueue,
-      workflowId: buildWorkflowId(buildId),
-      args: [input],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    });
-  try {
-    await start();
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    // The previous run recorded its result but has not closed yet: wait for it, then start anew.
-    await settle(temporal, buildId, 10_000);
-    await start();
-  }
+/** Resets a finished build and starts a new run of its workflow, with the search attributes of its first run. */
+async function restartBuild(rc: RequestContext, temporal: TemporalDeps, buildId: string): Promise<void> {
+  const context = await findBuildSearchContext(rc.db, buildId);
+  if (!context) throw notFound('build', buildId);
+  await resetBuildForRestart(rc.db, buildId);
+  await temporal.workflows.restartBuild(context);
 }
 
 type BuildRow = NonNullable<Awaited<ReturnType<typeof findBuildRow>>>;
@@ -115,47 +83,34 @@ export const buildLifecycleRoutes: RouteDef[] = [
       const temporal = temporalOf(rc);
       const jobset = await findJobsetRow(rc.db, body.jobset_id);
       if (!jobset) throw notFound('jobset', body.jobset_id);
-      const input: CheckJobsetInput = { jobsetId: jobset.id, trigger: 'manual', commitHash: body.commit_hash ?? null };
-      const result = (await temporal.client.workflow.execute('CheckJobsetWorkflow', {
-        taskQueue: temporal.taskQueue,
-        workflowId: `check-${jobset.id}-${crypto.randomUUID()}`,
-        args: [input],
-        workflowExecutionTimeout: '10 minutes',
-      })) as CheckJobsetResult;
+      const result = await temporal.workflows.checkJobset({ jobsetId: jobset.id, trigger: 'manual', commitHash: body.commit_hash ?? null });
       const evaluation = await findEvaluationRow(rc.db, result.evaluationId);
       rc.audit = { targetKind: 'evaluation', targetId: result.evaluationId, details: { jobset_id: jobset.id, commit_hash: body.commit_hash ?? null, created: result.created } };
       return new Reply(202, { ...evaluation, created: result.created });
     },
   }),
   buildActionRoute('cancel', 'Cancel a build', 'cancel-build', async (build, temporal, rc) => {
-    if (!ACTIVE.includes(build.status)) throw conflict(`build ${build.id} is ${build.status}, not queued or running`);
+    if (!isActiveBuildStatus(build.status)) throw conflict(`build ${build.id} is ${build.status}, not queued or running`);
     await cancelBuildWorkflow(rc, temporal, build.id, 'cancelled');
     // Dependents that cannot run any more, and aggregates that include it, are cancelled too.
-    const dependents = [...(await transitiveDependents(rc.db, build.id)), ...(await aggregatesOf(rc.db, build.id))].filter((d) => ACTIVE.includes(d.status));
+    const dependents = [...(await transitiveDependents(rc.db, build.id)), ...(await aggregatesOf(rc.db, build.id))].filter((d) => isActiveBuildStatus(d.status));
     for (const d of dependents) await cancelBuildWorkflow(rc, temporal, d.id, `dependency ${build.job_name} was cancelled`);
-    await settle(temporal, build.id, 5000);
+    await temporal.workflows.waitForBuildToClose(build.id, 5000);
     return { cascaded: dependents.map((d) => d.id) };
   }),
   buildActionRoute('bump', 'Bump build priority', 'bump-to-front', async (build, temporal, rc) => {
-    if (!ACTIVE.includes(build.status)) throw conflict(`build ${build.id} is ${build.status}; only queued or running builds can be bumped`);
+    if (!isActiveBuildStatus(build.status)) throw conflict(`build ${build.id} is ${build.status}; only queued or running builds can be bumped`);
     const priority = await frontPriority(rc.db, build.priority);
-    try {
-      await temporal.client.workflow.getHandle(buildWorkflowId(build.id)).executeUpdate(bumpBuildUpdate, { args: [{ priority }] });
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw conflict(`build ${build.id} has no running workflow`);
-      throw err;
-    }
+    if (!(await temporal.workflows.bumpBuild(build.id, priority))) throw conflict(`build ${build.id} has no running workflow`);
     return { priority };
   }),
   buildActionRoute('restart', 'Restart a build', 'restart-jobs', async (build, temporal, rc) => {
-    if (!(FINISHED_BUILD_STATUSES as readonly string[]).includes(build.status)) throw conflict(`build ${build.id} is ${build.status}; only finished builds can be restarted`);
-    await resetBuildForRestart(rc.db, build.id);
-    await startBuildRun(temporal, build.id, true);
+    if (!isFinishedBuildStatus(build.status)) throw conflict(`build ${build.id} is ${build.status}; only finished builds can be restarted`);
+    await restartBuild(rc, temporal, build.id);
     // Dependents that failed because of this build run again too.
     const dependents = [...(await transitiveDependents(rc.db, build.id)), ...(await aggregatesOf(rc.db, build.id))].filter((d) => d.status === 'dependency_failed');
     for (const d of dependents) {
-      await resetBuildForRestart(rc.db, d.id);
-      await startBuildRun(temporal, d.id, true);
+      await restartBuild(rc, temporal, d.id);
     }
     return { restarted_dependents: dependents.map((d) => d.id) };
   }),

@@ -1,8 +1,8 @@
-import crypto from 'node:crypto';
 import { defineRoute, HANDLED, Reply, type AppDeps, type RouteDef } from '../route';
 import { openApiDocument } from '../openapi';
 import type { ApiMetrics } from '../metrics';
 import { errorBody, timestamp } from '../schemas';
+import { databaseServerVersion, systemCounts } from '../queries/system';
 
 export interface ComponentStatus {
   status: 'ok' | 'down';
@@ -169,18 +169,8 @@ export function systemRoutes(getRoutes: () => RouteDef[]): RouteDef[] {
         let databaseVersion: string | undefined;
         let counts: Record<string, number> = {};
         if (database.status === 'ok') {
-          databaseVersion = ((await db.raw('show server_version')).rows[0] as { server_version: string }).server_version;
-          const one = async (sql: string) => Number(((await db.raw(sql)).rows[0] as { n: string }).n);
-          counts = {
-            projects_count: await one('select count(*) as n from projects'),
-            jobsets_count: await one('select count(*) as n from jobsets'),
-            evaluations_count: await one('select count(*) as n from evaluations'),
-            builds_pending: await one("select count(*) as n from builds where status = 'pending'"),
-            builds_running: await one("select count(*) as n from builds where status = 'running'"),
-            builds_completed: await one("select count(*) as n from builds where status = 'succeeded'"),
-            builds_failed: await one("select count(*) as n from builds where status not in ('pending','running','succeeded')"),
-            channels_count: await one('select count(*) as n from channels'),
-          };
+          databaseVersion = await databaseServerVersion(db);
+          counts = { ...(await systemCounts(db)) };
           counts.queue_depth = counts.builds_pending;
           counts.active_builds = counts.builds_running;
         }
@@ -194,12 +184,7 @@ export function systemRoutes(getRoutes: () => RouteDef[]): RouteDef[] {
         else if (t) {
           const started = Date.now();
           try {
-            const result = (await t.client.workflow.execute('SystemProbeWorkflow', {
-              taskQueue: t.taskQueue,
-              workflowId: `system-probe-${crypto.randomUUID()}`,
-              workflowExecutionTimeout: '15 seconds',
-              args: [],
-            })) as { activity: string };
+            const result = await t.workflows.probeSystem();
             roundTrip = { status: 'ok', round_trip_ms: Date.now() - started, worker_host: result.activity };
           } catch (err) {
             roundTrip = { status: 'down', round_trip_ms: Date.now() - started, error: (err as Error).message };

@@ -9,6 +9,15 @@ import { buildsOf, createJobset, eventually, JOBSET_FIXTURE, nonce, trigger, wai
 import { localSystem } from '../../activities/nix-system';
 import { fetchHistories, replayAll } from '../support/histories';
 import { derivationWorkflowId, dispatcherWorkflowId } from '../../workflows/shared';
+import {
+  RingmasterBuildId,
+  RingmasterEvaluationId,
+  RingmasterJob,
+  RingmasterJobset,
+  RingmasterProject,
+  RingmasterStatus,
+  RingmasterSystem,
+} from '../../lib/search-attributes';
 
 /**
  * The whole pipeline on real parts: a git repository with the fixture jobset, a Temporal dev server,
@@ -163,6 +172,29 @@ describe('a jobset evaluated and built on two sshd builders', () => {
     assert.equal(after.needsBroken.status, 'dependency_failed');
     const running = await stack.request('POST', `/api/v1/builds/${before.a.id}/cancel`, { key: stack.adminKey, body: {} });
     assert.equal(running.status, 409, 'a finished build cannot be cancelled');
+  });
+
+  it('a restarted build keeps the search attributes of its first run, so the Temporal UI still finds both runs', async () => {
+    const { broken } = await buildsOf(stack, evaluationId);
+    const project = await stack.db('projects').where({ id: jobset.projectId }).first();
+    const jobsetRow = await stack.db('jobsets').where({ id: jobset.jobsetId }).first();
+    const runs = await eventually('visibility to list both runs of the restarted build', async () => {
+      const found: string[] = [];
+      for await (const wf of stack.temporal.client.workflow.list({ query: `RingmasterBuildId = "${broken.id}"` })) found.push(wf.runId);
+      return found.length >= 2 ? found : undefined;
+    }, 30_000, 500);
+    assert.equal(runs.length, 2, 'the first run and the restart');
+    for (const runId of runs) {
+      const description = await stack.temporal.client.workflow.getHandle(`build-${broken.id}`, runId).describe();
+      const attributes = description.typedSearchAttributes;
+      assert.equal(attributes.get(RingmasterProject), project.name, `run ${runId}`);
+      assert.equal(attributes.get(RingmasterJobset), `${project.name}/${jobsetRow.name}`, `run ${runId}`);
+      assert.equal(attributes.get(RingmasterJob), 'broken', `run ${runId}`);
+      assert.equal(attributes.get(RingmasterSystem), broken.system, `run ${runId}`);
+      assert.equal(attributes.get(RingmasterBuildId), broken.id, `run ${runId}`);
+      assert.equal(attributes.get(RingmasterEvaluationId), evaluationId, `run ${runId}`);
+      assert.equal(attributes.get(RingmasterStatus), 'failed', `run ${runId}: the workflow keeps its status attribute up to date`);
+    }
   });
 
   it('a new commit gives a new evaluation whose unchanged failing job is a cached failure', async () => {

@@ -1,4 +1,5 @@
-import type { BuildPhase, RealiseOptions } from '../../activities/build/types';
+import type { RealiseOptions } from '../../activities/build/types';
+import type { RealisePhase } from '../../lib/statuses';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -51,9 +52,9 @@ ${attrs}
 }
 
 /** Realise options that record the log and the phases, for assertions. */
-export function recordingRealiseOptions(overrides: Partial<RealiseOptions> = {}): RealiseOptions & { log: () => string; phases: BuildPhase[] } {
+export function recordingRealiseOptions(overrides: Partial<RealiseOptions> = {}): RealiseOptions & { log: () => string; phases: RealisePhase[] } {
   let text = '';
-  const phases: BuildPhase[] = [];
+  const phases: RealisePhase[] = [];
   return {
     timeoutSeconds: 60,
     maxSilentSeconds: 30,

@@ -1,0 +1,170 @@
+import type { BuildRow, Queryable } from '../../lib/db';
+import { ACTIVE_BUILD_STATUSES, type BuildStatus } from '../../lib/statuses';
+import { BUILD_WORKFLOW_ID_PREFIX } from '../../lib/workflow-ids';
+import type { BuildMetric, BuildProduct } from '../build/products';
+
+/** A build with what planning it needs from its jobset (shares, timeouts). */
+export type BuildToPlan = BuildRow & { scheduling_shares: number; build_timeout: number; max_silent: number };
+
+export async function findBuildToPlan(db: Queryable, buildId: string): Promise<BuildToPlan | undefined> {
+  return db('builds as b')
+    .join('jobsets as j', 'j.id', 'b.jobset_id')
+    .where('b.id', buildId)
+    .first('b.*', 'j.scheduling_shares', 'j.build_timeout', 'j.max_silent');
+}
+
+/** The builds an aggregate waits for, with their derivations. */
+export async function constituentsOfAggregate(db: Queryable, aggregateBuildId: string): Promise<Array<{ drv_path: string; job_name: string }>> {
+  return db('aggregate_constituents as a')
+    .join('builds as c', 'c.id', 'a.constituent_build_id')
+    .where('a.aggregate_build_id', aggregateBuildId)
+    .select('c.drv_path', 'c.job_name');
+}
+
+/** The builds of an evaluation whose derivation is one of `drvPaths`. */
+export async function buildsOfEvaluationByDerivation(db: Queryable, evaluationId: string, drvPaths: string[]): Promise<Array<{ id: string; drv_path: string; job_name: string }>> {
+  return db('builds').where({ evaluation_id: evaluationId }).whereIn('drv_path', drvPaths).select('id', 'drv_path', 'job_name');
+}
+
+/** The newest succeeded build of a job (a `build` input: "project:jobset:job"). */
+export async function newestSucceededBuildOfJob(db: Queryable, job: { project: string; jobset: string; job: string }): Promise<{ id: string; build_output_path: string | null } | undefined> {
+  return db('builds as b')
+    .join('jobsets as j', 'j.id', 'b.jobset_id')
+    .join('projects as p', 'p.id', 'b.project_id')
+    .where({ 'p.name': job.project, 'j.name': job.jobset, 'b.job_name': job.job, 'b.status': 'succeeded' })
+    .orderBy('b.completed_at', 'desc')
+    .first('b.id', 'b.build_output_path');
+}
+
+/** The row of a job an evaluation found. */
+export type EvaluatedBuild = Pick<
+  BuildRow,
+  | 'evaluation_id' | 'jobset_id' | 'project_id' | 'job_name' | 'drv_path' | 'system' | 'status' | 'priority' | 'is_aggregate' | 'is_fod'
+  | 'meta_description' | 'meta_license' | 'meta_homepage' | 'meta_maintainers' | 'meta_timeout' | 'meta_max_silent' | 'required_features'
+>;
+
+/**
+ * Records a batch of an evaluation's jobs (a job seen again keeps its row and takes the new derivation)
+ * with each build's workflow ID, and answers the rows.
+ */
+export async function insertEvaluatedBuilds(
+  db: Queryable,
+  rows: EvaluatedBuild[],
+): Promise<Array<{ id: string; job_name: string; drv_path: string; system: string; is_aggregate: boolean }>> {
+  const inserted: Array<{ id: string; job_name: string; drv_path: string; system: string; is_aggregate: boolean }> = await db('builds')
+    .insert(rows)
+    .onConflict(['evaluation_id', 'job_name'])
+    .merge(['drv_path'])
+    .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate']);
+  await db('builds')
+    .whereIn('id', inserted.map((r) => r.id))
+    .update({ workflow_id: db.raw('? || id::text', [BUILD_WORKFLOW_ID_PREFIX]) });
+  return inserted;
+}
+
+/** Dependency edges between builds of one evaluation, 500 at a time; an edge recorded before is kept. */
+export async function insertBuildDependencies(db: Queryable, edges: Array<{ build_id: string; dependency_build_id: string }>): Promise<void> {
+  for (let i = 0; i < edges.length; i += 500) {
+    await db('build_dependencies').insert(edges.slice(i, i + 500)).onConflict(['build_id', 'dependency_build_id']).ignore();
+  }
+}
+
+/** Aggregates' constituents, 500 at a time; a pair recorded before is kept. */
+export async function insertAggregateConstituents(db: Queryable, rows: Array<{ aggregate_build_id: string; constituent_build_id: string }>): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) {
+    await db('aggregate_constituents').insert(rows.slice(i, i + 500)).onConflict(['aggregate_build_id', 'constituent_build_id']).ignore();
+  }
+}
+
+/** A build starts (or starts again): running, with no end and no error yet. */
+export async function markBuildRunning(db: Queryable, buildId: string): Promise<void> {
+  await db('builds').where({ id: buildId }).update({
+    status: 'running',
+    started_at: db.fn.now(),
+    completed_at: null,
+    error_message: null,
+    updated_at: db.fn.now(),
+  });
+}
+
+export async function setBuildPriority(db: Queryable, buildId: string, priority: number): Promise<void> {
+  await db('builds').where({ id: buildId }).update({ priority, updated_at: db.fn.now() });
+}
+
+/** The unfinished builds of a derivation get the builder that realises it, and the log it writes. */
+export async function assignBuilderToBuildsOfDerivation(db: Queryable, drvPath: string, assignment: { builderId: string | null; logPath: string }): Promise<void> {
+  await db('builds').whereIn('status', ACTIVE_BUILD_STATUSES).where({ drv_path: drvPath }).update({ builder_id: assignment.builderId, log_path: assignment.logPath });
+}
+
+/** What a finished build recorded. */
+export interface BuildResult {
+  buildId: string;
+  status: BuildStatus;
+  errorMessage: string | null;
+  outputs: Record<string, string>;
+  products: BuildProduct[];
+  metrics: BuildMetric[];
+  closureSize: number | null;
+  logPath: string | null;
+  builderId: string | null;
+}
+
+/** Records a build's end: its status, outputs, products and metrics (replacing those of an earlier run). Run it in a transaction. */
+export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<void> {
+  const { buildId, outputs } = r;
+  await db('builds').where({ id: buildId }).update({
+    status: r.status,
+    error_message: r.status === 'succeeded' ? null : r.errorMessage,
+    outputs: JSON.stringify(outputs),
+    build_output_path: outputs.out ?? Object.values(outputs)[0] ?? null,
+    closure_size: r.closureSize,
+    completed_at: db.fn.now(),
+    updated_at: db.fn.now(),
+    ...(r.logPath ? { log_path: r.logPath } : {}),
+    ...(r.builderId ? { builder_id: r.builderId } : {}),
+  });
+  await db('build_outputs').where({ build_id: buildId }).delete();
+  await db('build_products').where({ build_id: buildId }).delete();
+  await db('build_metrics').where({ build_id: buildId }).delete();
+  const outputRows = Object.entries(outputs).map(([name, path]) => ({ build_id: buildId, name, path }));
+  if (outputRows.length) await db('build_outputs').insert(outputRows);
+  if (r.products.length) {
+    await db('build_products').insert(
+      r.products.map((p) => ({
+        build_id: buildId,
+        product_type: p.type,
+        subtype: p.subtype,
+        name: p.name,
+        path: p.path,
+        sha256_hash: p.sha256,
+        file_size: p.size,
+        content_type: p.contentType,
+        is_directory: p.isDirectory,
+      })),
+    );
+  }
+  // One value per metric name: the first output that reports it wins.
+  const seen = new Set<string>();
+  const metricRows = r.metrics.filter((m) => (seen.has(m.name) ? false : (seen.add(m.name), true)));
+  if (metricRows.length) await db('build_metrics').insert(metricRows.map((m) => ({ build_id: buildId, name: m.name, value: m.value, unit: m.unit })));
+}
+
+/**
+ * The unfinished builds of a jobset's superseded evaluations (`supersededIds`, older than `current`) whose
+ * derivation the current evaluation does not also want.
+ */
+export async function buildsOnlySupersededEvaluationsWant(
+  db: Queryable,
+  current: { id: string; jobset_id: string; created_at: Date },
+  supersededIds: string[],
+): Promise<Array<{ id: string }>> {
+  return db('builds as b')
+    .join('evaluations as e', 'e.id', 'b.evaluation_id')
+    .where('e.jobset_id', current.jobset_id)
+    .whereNot('e.id', current.id)
+    .where('e.created_at', '<', current.created_at)
+    .whereIn('b.status', ACTIVE_BUILD_STATUSES)
+    .whereNotIn('b.drv_path', db('builds').where({ evaluation_id: current.id }).select('drv_path'))
+    .whereIn('e.id', supersededIds)
+    .select('b.id');
+}

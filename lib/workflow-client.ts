@@ -1,0 +1,273 @@
+import crypto from 'node:crypto';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowSignalWithStartOptions,
+} from '@temporalio/client';
+import type { SignalDefinition, WithWorkflowArgs } from '@temporalio/common';
+// Types only: the workflow code runs in the worker's sandbox, never in the API or an activity.
+import type * as workflows from '../workflows';
+import {
+  addWaiterSignal,
+  buildStatusQuery,
+  buildersChangedSignal,
+  bumpBuildUpdate,
+  type BuildStatusView,
+  type CheckJobsetInput,
+  type CheckJobsetResult,
+  type DerivationInput,
+  type WaiterRef,
+} from '../workflows/shared';
+import {
+  buildWorkflowId,
+  checkJobsetWorkflowId,
+  derivationWorkflowId,
+  dispatcherWorkflowId,
+  evaluationWorkflowId,
+  jobsetScheduleId,
+  scheduledCheckWorkflowId,
+  systemProbeWorkflowId,
+} from './workflow-ids';
+import { buildSearchAttributes, derivationSearchAttributes, type BuildSearchContext } from './search-attributes';
+
+type Workflows = typeof workflows;
+type WorkflowName = keyof Workflows;
+
+/** The registered name of a workflow, checked against what the worker registers (workflows/index.ts). */
+function workflowType<N extends WorkflowName>(name: N): N {
+  return name;
+}
+
+/** What a Temporal Schedule that checks a jobset does. */
+export interface JobsetCheckSchedule {
+  jobsetId: string;
+  intervalSeconds: number;
+  note: string;
+  memo: Record<string, unknown>;
+}
+
+/** What Temporal says about a build's workflow: its execution status and, while it runs, its own status query. */
+export interface BuildWorkflowState {
+  workflowId: string;
+  /** RUNNING, COMPLETED, CANCELLED, …, or null when Temporal does not answer. */
+  executionStatus: string | null;
+  live: BuildStatusView | null;
+}
+
+/**
+ * The one place Ringmaster talks to Temporal about its workflows: every start, signal, query, update
+ * and cancel goes through here, typed by the workflow functions (`start<typeof BuildWorkflow>`), with
+ * the IDs from lib/workflow-ids.ts. The API and the activities each hold one.
+ */
+export class RingmasterWorkflows {
+  constructor(
+    readonly client: Client,
+    readonly taskQueue: string,
+  ) {}
+
+  // ---- builds ----
+
+  /** Starts a build's first run; a build whose workflow already started is left alone. */
+  async startBuild(build: BuildSearchContext): Promise<void> {
+    try {
+      await this.client.workflow.start<Workflows['BuildWorkflow']>(workflowType('BuildWorkflow'), {
+        taskQueue: this.taskQueue,
+        workflowId: buildWorkflowId(build.buildId),
+        args: [{ buildId: build.buildId }],
+        typedSearchAttributes: buildSearchAttributes(build),
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
+  /**
+   * Starts a new run of a finished build under the same ID, with the same search attributes as its
+   * first run. A previous run that recorded its result but has not closed yet is waited for first.
+   */
+  async restartBuild(build: BuildSearchContext): Promise<void> {
+    const start = () =>
+      this.client.workflow.start<Workflows['BuildWorkflow']>(workflowType('BuildWorkflow'), {
+        taskQueue: this.taskQueue,
+        workflowId: buildWorkflowId(build.buildId),
+        args: [{ buildId: build.buildId, restart: true }],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        typedSearchAttributes: buildSearchAttributes(build),
+      });
+    try {
+      await start();
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      await this.waitForBuildToClose(build.buildId, 10_000);
+      await start();
+    }
+  }
+
+  /** Cancels a build's workflow; false when it has none (it never started). */
+  async cancelBuild(buildId: string): Promise<boolean> {
+    return this.cancel(buildWorkflowId(buildId));
+  }
+
+  /** Raises a running build's priority (the `bump` update); false when it has no running workflow. */
+  async bumpBuild(buildId: string, priority: number): Promise<boolean> {
+    try {
+      await this.client.workflow.getHandle<Workflows['BuildWorkflow']>(buildWorkflowId(buildId)).executeUpdate(bumpBuildUpdate, { args: [{ priority }] });
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /** Waits up to `ms` for a build's workflow to close, so an answer can show its final status. */
+  async waitForBuildToClose(buildId: string, ms: number): Promise<void> {
+    const handle = this.client.workflow.getHandle<Workflows['BuildWorkflow']>(buildWorkflowId(buildId));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    });
+    await Promise.race([handle.result().then(() => undefined, () => undefined), timeout]);
+    clearTimeout(timer);
+  }
+
+  /** The build workflow's execution status and, while it runs, its `status` query (answered within `queryMs`). */
+  async buildState(buildId: string, queryMs = 2000): Promise<BuildWorkflowState> {
+    const workflowId = buildWorkflowId(buildId);
+    const handle = this.client.workflow.getHandle<Workflows['BuildWorkflow']>(workflowId);
+    try {
+      const description = await handle.describe();
+      const executionStatus = description.status.name;
+      if (executionStatus !== 'RUNNING') return { workflowId, executionStatus, live: null };
+      let timer: NodeJS.Timeout | undefined;
+      const live = await Promise.race([
+        handle.query(buildStatusQuery),
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), queryMs);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+      return { workflowId, executionStatus, live };
+    } catch {
+      return { workflowId, executionStatus: null, live: null };
+    }
+  }
+
+  // ---- evaluations ----
+
+  /** Checks a jobset now (the API's trigger) and answers which evaluation that gave. */
+  async checkJobset(input: CheckJobsetInput): Promise<CheckJobsetResult> {
+    return this.client.workflow.execute<Workflows['CheckJobsetWorkflow']>(workflowType('CheckJobsetWorkflow'), {
+      taskQueue: this.taskQueue,
+      workflowId: checkJobsetWorkflowId(input.jobsetId, crypto.randomUUID()),
+      args: [input],
+      workflowExecutionTimeout: '10 minutes',
+    });
+  }
+
+  /** Cancels an evaluation's workflow (a newer one superseded it); false when it has none. */
+  async cancelEvaluation(evaluationId: string): Promise<boolean> {
+    return this.cancel(evaluationWorkflowId(evaluationId));
+  }
+
+  /** Creates or updates the Temporal Schedule that checks a jobset every `intervalSeconds`. */
+  async upsertJobsetSchedule(schedule: JobsetCheckSchedule): Promise<void> {
+    const input: CheckJobsetInput = { jobsetId: schedule.jobsetId, trigger: 'interval' };
+    const definition = {
+      spec: { intervals: [{ every: schedule.intervalSeconds * 1000 }] },
+      action: {
+        type: 'startWorkflow' as const,
+        workflowType: workflowType('CheckJobsetWorkflow'),
+        taskQueue: this.taskQueue,
+        workflowId: scheduledCheckWorkflowId(schedule.jobsetId),
+        args: [input] as [CheckJobsetInput],
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      state: { paused: false, note: schedule.note },
+    };
+    const scheduleId = jobsetScheduleId(schedule.jobsetId);
+    try {
+      await this.client.schedule.create({ scheduleId, ...definition, memo: schedule.memo });
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+      await this.client.schedule.getHandle(scheduleId).update(() => definition);
+    }
+  }
+
+  /** Deletes a jobset's schedule; one that does not exist is already deleted. */
+  async deleteJobsetSchedule(jobsetId: string): Promise<void> {
+    try {
+      await this.client.schedule.getHandle(jobsetScheduleId(jobsetId)).delete();
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+    }
+  }
+
+  // ---- derivations and the dispatcher ----
+
+  /** Registers a build as a waiter of the derivation's shared workflow, starting that workflow if needed. */
+  async attachToDerivation(derivation: DerivationInput, waiter: WaiterRef): Promise<void> {
+    await this.client.workflow.signalWithStart<Workflows['DerivationWorkflow'], [WaiterRef]>(workflowType('DerivationWorkflow'), {
+      workflowId: derivationWorkflowId(this.taskQueue, derivation.drvPath),
+      taskQueue: this.taskQueue,
+      args: [derivation],
+      signal: addWaiterSignal,
+      signalArgs: [waiter],
+      typedSearchAttributes: derivationSearchAttributes(derivation.system),
+    });
+  }
+
+  derivationWorkflowId(drvPath: string): string {
+    return derivationWorkflowId(this.taskQueue, drvPath);
+  }
+
+  /** Sends a signal to this task queue's dispatcher, starting it on first use. */
+  async signalDispatcher<A extends unknown[]>(signal: SignalDefinition<A>, args: A): Promise<void> {
+    // The options type is conditional on A, which TypeScript cannot resolve for a generic A.
+    const options = { workflowId: dispatcherWorkflowId(this.taskQueue), taskQueue: this.taskQueue, signal, signalArgs: args } as unknown as WithWorkflowArgs<
+      Workflows['DispatcherWorkflow'],
+      WorkflowSignalWithStartOptions<A>
+    >;
+    await this.client.workflow.signalWithStart<Workflows['DispatcherWorkflow'], A>(workflowType('DispatcherWorkflow'), options);
+  }
+
+  /** Tells a running dispatcher that the builders changed; false when none runs (it loads them when it starts). */
+  async notifyDispatcherOfBuilders(): Promise<boolean> {
+    try {
+      await this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).signal(buildersChangedSignal);
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  // ---- the system probe ----
+
+  /** A round trip through a worker: one workflow task and one activity; answers the worker's host name. */
+  async probeSystem(timeout = '15 seconds'): Promise<{ activity: string }> {
+    return this.client.workflow.execute<Workflows['SystemProbeWorkflow']>(workflowType('SystemProbeWorkflow'), {
+      taskQueue: this.taskQueue,
+      workflowId: systemProbeWorkflowId(crypto.randomUUID()),
+      workflowExecutionTimeout: timeout,
+      args: [],
+    });
+  }
+
+  private async cancel(workflowId: string): Promise<boolean> {
+    try {
+      await this.client.workflow.getHandle(workflowId).cancel();
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+}
+
