@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { ActivityDeps } from './index';
+import { logBuildFinished } from './operator-lines';
 import {
   addWaiterSignal,
   derivationWorkflowId,
@@ -204,6 +205,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         if (metricRows.length) await trx('build_metrics').insert(metricRows.map((m) => ({ build_id: buildId, name: m.name, value: m.value, unit: m.unit })));
         await closeUnfinishedSteps(trx as never, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       });
+      await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
     },
   };
 }

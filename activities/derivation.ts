@@ -10,6 +10,7 @@ import { realiseOnBuilder } from './build/remote';
 import type { BuilderSpec, RealiseResult } from './build/types';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation } from './records/steps';
+import { logBuilderFailure } from './operator-lines';
 
 export interface RealiseStepInput {
   drvPath: string;
@@ -110,6 +111,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         },
       };
       let result: RealiseResult;
+      let builderName = 'local';
       try {
         if (remoteId === null) {
           opts.onLog(`ringmaster: building ${input.drvPath} on the worker's own Nix (no remote builders configured)\n`);
@@ -128,6 +130,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
               publicHostKey: row.public_host_key,
               remoteStore: row.remote_store,
             };
+            builderName = row.name;
             opts.onLog(`ringmaster: building ${input.drvPath} on builder ${row.name}\n`);
             result = await realiseOnBuilder(deps.builderPool, spec, input.drvPath, opts);
           }
@@ -142,6 +145,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
       await pendingWrite;
       if (result.status === 'builder_failure') {
         await writer.append(`ringmaster: builder failure: ${result.errorMessage ?? 'unknown'}; the step will be retried elsewhere\n`);
+        logBuilderFailure(deps.logger, { id: remoteId ?? LOCAL_BUILDER, name: builderName }, input.drvPath, result.errorMessage);
       }
       await writer.close();
       const finished = result.status !== 'builder_failure';

@@ -5,6 +5,7 @@ import type { DispatchBuilder } from '../workflows/dispatch-policy';
 import { backoffMs } from '../workflows/dispatch-policy';
 import { LOCAL_BUILDER } from '../workflows/shared';
 import { localSystem } from './nix-system';
+import { logBuilderBackoff } from './operator-lines';
 
 let announcedLocalFallback = false;
 
@@ -51,7 +52,7 @@ export function createDispatchActivities(deps: ActivityDeps) {
     /** Records a builder's success or failure; failures back it off (disabled_until) for a growing while. */
     async recordBuilderOutcome(input: { builderId: string; failed: boolean; message: string | null }): Promise<{ consecutiveFailures: number; disabledUntil: number | null }> {
       if (input.builderId === LOCAL_BUILDER) return { consecutiveFailures: 0, disabledUntil: null };
-      const row = await deps.db('remote_builders').where({ id: input.builderId }).first('consecutive_failures');
+      const row = await deps.db('remote_builders').where({ id: input.builderId }).first('consecutive_failures', 'name');
       if (!row) return { consecutiveFailures: 0, disabledUntil: null };
       if (!input.failed) {
         await deps.db('remote_builders').where({ id: input.builderId }).update({ consecutive_failures: 0, disabled_until: null });
@@ -62,7 +63,7 @@ export function createDispatchActivities(deps: ActivityDeps) {
       await deps.db('remote_builders')
         .where({ id: input.builderId })
         .update({ consecutive_failures: failures, disabled_until: new Date(until), last_failure: input.message ?? 'builder failure', updated_at: deps.db.fn.now() });
-      log.warn('builder failed; backing off', { builderId: input.builderId, failures, disabledUntil: new Date(until).toISOString() });
+      logBuilderBackoff(deps.logger, { id: input.builderId, name: row.name as string }, failures, new Date(until), input.message);
       return { consecutiveFailures: failures, disabledUntil: until };
     },
   };

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { ActivityDeps } from './index';
+import { logEvaluationFinished, logEvaluationStarted } from './operator-lines';
 import { fetchGitSource, inputsHash } from './nix/source';
 import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
 import { buildWorkflowId, evaluationWorkflowId, type CheckJobsetInput, type EvaluationStatus } from '../workflows/shared';
@@ -125,6 +126,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           .insert({ jobset_id: jobset.id, status: 'failed', error_message: `fetching inputs failed: ${message}`, trigger_kind: input.trigger, branch: jobset.branch, commit_hash: input.commitHash ?? null, completed_at: db.fn.now() })
           .returning('id');
         await db('jobsets').where({ id: jobset.id }).update({ last_checked_at: db.fn.now(), error_message: message });
+        await logEvaluationFinished(deps.logger, db, row.id).catch(() => undefined);
         return { evaluationId: row.id, created: false, searchAttributes: attrs(row.id) };
       }
       const hash = inputsHash({
@@ -166,6 +168,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       const jobset = await loadJobset(evaluation.jobset_id);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
       await db('evaluations').where({ id: evaluation.id }).update({ status: 'running', started_at: db.fn.now(), updated_at: db.fn.now() });
+      await logEvaluationStarted(deps.logger, db, evaluation.id).catch(() => undefined);
 
       const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache() }).catch((err) => {
         throw ApplicationFailure.nonRetryable(`fetching ${jobset.repository_url} at ${evaluation.commit_hash}: ${(err as Error).message}`, 'SourceError');
@@ -330,6 +333,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         completed_at: db.fn.now(),
         updated_at: db.fn.now(),
       });
+      await logEvaluationFinished(deps.logger, db, input.evaluationId).catch(() => undefined);
     },
 
     /**

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../lib/db';
 import type { RingmasterConfig } from '../lib/config';
+import type { Logger } from '../lib/logger';
 import type { BuilderConnectionPool } from './build/ssh-connection';
 import { createSystemActivities } from './system';
 import { createDispatchActivities } from './dispatch';
@@ -16,6 +17,8 @@ export interface ActivityDeps {
   taskQueue: string;
   /** One SSH connection per builder, shared by every step on this worker. */
   builderPool: BuilderConnectionPool;
+  /** Operator lines (evaluations, builds, builder failures) go here. */
+  logger: Logger;
 }
 
 /** Every activity the worker registers, made from its dependencies. */

@@ -33,10 +33,13 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
   }
 }
 
-/** Spawns a long-running child with an argument array, its output appended to logFile. */
+/**
+ * Spawns a long-running child with an argument array, its output appended to logFile, in a process
+ * group of its own: a Ctrl-C in the terminal reaches only Ringmaster, which stops the child by PID.
+ */
 export function spawnLogged(command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(command, args, { stdio: ['ignore', out, out], env: env ?? process.env, detached: false });
+  const child = spawn(command, args, { stdio: ['ignore', out, out], env: env ?? process.env, detached: true });
   fs.closeSync(out);
   return child;
 }
