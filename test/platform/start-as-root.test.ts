@@ -60,7 +60,8 @@ describe('npm start as root in a folder other users cannot enter', { skip: !isRo
     if (child?.pid && child.exitCode === null) {
       try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
     }
-    const pgPid = Number(fs.readFileSync(path.join(clone, '.data', 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0] || 0) || undefined;
+    const pidFile = path.join(clone, '.data', 'postgres', 'postmaster.pid');
+    const pgPid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]) : undefined;
     if (pgPid) try { process.kill(pgPid, 'SIGKILL'); } catch { /* gone, as it should be */ }
     fs.rmSync(home, { recursive: true, force: true });
     fs.rmSync(systemDir, { recursive: true, force: true });
