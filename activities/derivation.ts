@@ -7,7 +7,8 @@ import { readDerivation } from './nix/drv';
 import { locallyInvalidPaths } from './build/closure';
 import { realiseLocally } from './build/local';
 import { realiseOnBuilder } from './build/remote';
-import type { BuilderSpec, RealiseResult } from './build/types';
+import type { RealiseResult } from './build/types';
+import { builderSpecOf } from './build/builder-spec';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation } from './records/steps';
 import { logBuilderFailure } from './operator-lines';
@@ -121,15 +122,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           if (!row) {
             result = { status: 'builder_failure', exitCode: null, errorMessage: `builder ${remoteId} no longer exists`, outputs: {}, logBytes: 0 };
           } else {
-            const spec: BuilderSpec = {
-              id: row.id,
-              name: row.name,
-              sshUri: row.ssh_uri,
-              sshKeyFile: row.ssh_key_file,
-              sshPrivateKey: row.ssh_private_key,
-              publicHostKey: row.public_host_key,
-              remoteStore: row.remote_store,
-            };
+            const spec = builderSpecOf(row);
             builderName = row.name;
             opts.onLog(`ringmaster: building ${input.drvPath} on builder ${row.name}\n`);
             result = await realiseOnBuilder(deps.builderPool, spec, input.drvPath, opts);

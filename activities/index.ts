@@ -8,6 +8,7 @@ import { createDispatchActivities } from './dispatch';
 import { createDerivationActivities } from './derivation';
 import { createBuildActivities } from './build';
 import { createEvaluationActivities } from './evaluation';
+import { createBuilderCheckActivities } from './builder-check';
 
 export interface ActivityDeps {
   db: Db;
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDerivationActivities(deps),
     ...createBuildActivities(deps),
     ...createEvaluationActivities(deps),
+    ...createBuilderCheckActivities(deps),
   };
 }
 

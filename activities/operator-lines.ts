@@ -66,3 +66,9 @@ export function logBuilderBackoff(logger: Logger, builder: { id: string; name: s
     `builder ${builder.name} backed off until ${disabledUntil.toISOString()} after ${failures} consecutive failure(s)`,
   );
 }
+
+export function logBuilderCheck(logger: Logger, builder: { id: string; name: string }, status: 'passed' | 'failed', error: string | null): void {
+  const fields = { component: 'builder', event: 'builder_check', builder: builder.name, builder_id: builder.id, status, error: error ?? undefined };
+  if (status === 'passed') logger.info(fields, `builder ${builder.name} passed its check (built a trivial derivation)`);
+  else logger.warn(fields, `builder ${builder.name} failed its check: ${error ?? 'unknown'}`);
+}
