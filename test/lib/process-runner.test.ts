@@ -2,15 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess } from '../../lib/process-runner';
 import { GIT_SETTINGS, gitEnvironment } from '../../lib/git-environment';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive } from '../support/sshd';
 
 describe('the process runner', () => {
   it('runs an argument array without a shell and reports exit code and output', async () => {

@@ -77,7 +77,8 @@ export function pidsWithCommandLine(needle: string): number[] {
   return pids;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
