@@ -353,6 +353,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let cancelledBuilds = 0;
       for (const o of older) {
         await db('evaluations').where({ id: o.id }).update({ status: 'cancelled', superseded_by: current.id, completed_at: db.fn.now(), error_message: `superseded by evaluation ${current.id}` });
+        await logEvaluationFinished(deps.logger, db, o.id).catch(() => undefined);
         try {
           await deps.client.workflow.getHandle(evaluationWorkflowId(o.id)).cancel();
         } catch (err) {
