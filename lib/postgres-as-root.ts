@@ -112,7 +112,11 @@ async function reachableDataDir(account: Account, dataDir: string, system: strin
   fs.chmodSync(system, 0o755);
   fs.mkdirSync(target, { recursive: true, mode: 0o700 });
   fs.chownSync(target, account.uid, account.gid);
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  if (fs.existsSync(dataDir)) {
+    // An empty folder left by an earlier start that could not use it; anything else is not ours to remove.
+    if (fs.readdirSync(dataDir).length > 0) throw new Error(`${dataDir} holds files but no PostgreSQL cluster, and the postgres user cannot reach it: move it away and start again`);
+    fs.rmdirSync(dataDir);
+  }
   fs.symlinkSync(target, dataDir);
   log(`the postgres user cannot enter ${path.dirname(dataDir)}; PostgreSQL's data is in ${target} (${dataDir} links to it)`);
   return target;
