@@ -248,8 +248,10 @@ describe('build lifecycle on the local fallback builder with one slot', () => {
     // blocks on the FIFO.
     const older = await trigger(stack, jobset.jobsetId);
     const olderBuilds = await eventually('the older evaluation to record its first batch', async () => {
+      // A batch writes its errors, then its builds: wait for both, not only the errors.
       const errors = await stack.db('evaluation_errors').where({ evaluation_id: older.id }).count<{ count: string }[]>('* as count');
-      return Number(errors[0].count) >= 100 ? buildsOf(stack, older.id) : undefined;
+      const builds = await buildsOf(stack, older.id);
+      return Number(errors[0].count) >= 100 && Object.keys(builds).length > 0 ? builds : undefined;
     }, 60_000);
     assert.deepEqual(Object.keys(olderBuilds).sort(), ['change', 'keep'], 'the first batch (BATCH = 100 in activities/evaluation.ts)');
     // Both builds have started, so the evaluation's activity has long finished recording the batch and
