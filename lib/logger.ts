@@ -48,7 +48,7 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   const pretty = settings.pretty ?? (settings.destination === undefined && process.stdout.isTTY === true);
   const destination = settings.destination
     ?? (pretty
-      ? pinoPretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,component', messageFormat: '{if component}[{component}] {end}{msg}' })
+      ? pinoPretty({ colorize: true, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,component', messageFormat: '{if component}[{component}] {end}{msg}' })
       : pino.destination({ fd: 1, sync: true }));
   const logger = pino(options, destination);
   if (requested && logLevelFrom(requested) !== requested.trim().toLowerCase() && requested.trim().toLowerCase() !== 'warning') {
