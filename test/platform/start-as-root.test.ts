@@ -60,11 +60,13 @@ describe('npm start as root in a folder other users cannot enter', { skip: !isRo
     if (child?.pid && child.exitCode === null) {
       try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
     }
-    const pidFile = path.join(clone, '.data', 'postgres', 'postmaster.pid');
-    const pgPid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]) : undefined;
-    if (pgPid) try { process.kill(pgPid, 'SIGKILL'); } catch { /* gone, as it should be */ }
-    fs.rmSync(home, { recursive: true, force: true });
-    fs.rmSync(systemDir, { recursive: true, force: true });
+    try {
+      const pidFile = path.join(clone, '.data', 'postgres', 'postmaster.pid');
+      const pgPid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]) : undefined;
+      if (pgPid) process.kill(pgPid, 'SIGKILL');
+    } catch { /* gone, as it should be */ }
+    if (home) fs.rmSync(home, { recursive: true, force: true });
+    if (systemDir) fs.rmSync(systemDir, { recursive: true, force: true });
   });
 
   it('starts the whole stack, answers /health, and stops on Ctrl-C quietly with exit code 0', { timeout: 420_000 }, async () => {
