@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { ActivityDeps } from './deps';
 import type { DerivationInput, DerivationResult } from '../workflows/shared';
 import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
+import { logBuildFinished } from './operator-lines';
 import type { StepPlan } from '../workflows/build-outcome';
 import { readDerivation } from './nix/drv';
 import { closureSize, localClosure, locallyInvalidPaths } from './build/closure';
@@ -149,6 +150,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: size, logPath, builderId });
         await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       });
+      await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
     },
   };
 }

@@ -2,6 +2,7 @@ import type { Db } from '../lib/db';
 import type { RingmasterConfig } from '../lib/config';
 import type { BuilderConnectionPool } from './build/ssh-connection';
 import type { RingmasterWorkflows } from '../lib/workflow-client';
+import type { Logger } from '../lib/logger';
 
 /** What every activity factory is made from: the worker builds one and passes it to `createActivities`. */
 export interface ActivityDeps {
@@ -11,4 +12,6 @@ export interface ActivityDeps {
   workflows: RingmasterWorkflows;
   /** One SSH connection per builder, shared by every step on this worker. */
   builderPool: BuilderConnectionPool;
+  /** Operator lines (evaluations, builds, builder failures) go here. */
+  logger: Logger;
 }

@@ -6,12 +6,14 @@ import { readDerivation } from './nix/drv';
 import { locallyInvalidPaths } from './build/closure';
 import { realiseLocally } from './build/local';
 import { realiseOnBuilder } from './build/remote';
-import type { BuilderSpec, RealiseResult } from './build/types';
+import type { RealiseResult } from './build/types';
+import { builderSpecOf } from './build/builder-spec';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation } from './records/steps';
 import { findCachedFailure, recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
 import { assignBuilderToBuildsOfDerivation } from './records/builds';
+import { logBuilderFailure } from './operator-lines';
 
 export interface RealiseStepInput {
   drvPath: string;
@@ -103,6 +105,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         },
       };
       let result: RealiseResult;
+      let builderName = 'local';
       try {
         if (remoteId === null) {
           opts.onLog(`ringmaster: building ${input.drvPath} on the worker's own Nix (no remote builders configured)\n`);
@@ -112,15 +115,8 @@ export function createDerivationActivities(deps: ActivityDeps) {
           if (!row) {
             result = { status: 'builder_failure', exitCode: null, errorMessage: `builder ${remoteId} no longer exists`, outputs: {}, logBytes: 0 };
           } else {
-            const spec: BuilderSpec = {
-              id: row.id,
-              name: row.name,
-              sshUri: row.ssh_uri,
-              sshKeyFile: row.ssh_key_file,
-              sshPrivateKey: row.ssh_private_key,
-              publicHostKey: row.public_host_key,
-              remoteStore: row.remote_store,
-            };
+            const spec = builderSpecOf(row);
+            builderName = row.name;
             opts.onLog(`ringmaster: building ${input.drvPath} on builder ${row.name}\n`);
             result = await realiseOnBuilder(deps.builderPool, spec, input.drvPath, opts);
           }
@@ -135,6 +131,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
       await pendingWrite;
       if (result.status === 'builder_failure') {
         await writer.append(`ringmaster: builder failure: ${result.errorMessage ?? 'unknown'}; the step will be retried elsewhere\n`);
+        logBuilderFailure(deps.logger, { id: remoteId ?? LOCAL_BUILDER, name: builderName }, input.drvPath, result.errorMessage);
       }
       await writer.close();
       const finished = result.status !== 'builder_failure';

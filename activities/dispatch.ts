@@ -6,6 +6,7 @@ import { backoffMs } from '../workflows/dispatch-policy';
 import { LOCAL_BUILDER } from '../workflows/shared';
 import { localSystem } from './nix-system';
 import { findRemoteBuilder, listRemoteBuilders, recordBuilderFailure, recordBuilderSuccess } from './records/builders';
+import { logBuilderBackoff } from './operator-lines';
 
 let announcedLocalFallback = false;
 
@@ -61,7 +62,7 @@ export function createDispatchActivities(deps: ActivityDeps) {
       const failures = row.consecutive_failures + 1;
       const until = Date.now() + backoffMs(failures);
       await recordBuilderFailure(deps.db, input.builderId, { consecutiveFailures: failures, disabledUntil: new Date(until), message: input.message ?? 'builder failure' });
-      log.warn('builder failed; backing off', { builderId: input.builderId, failures, disabledUntil: new Date(until).toISOString() });
+      logBuilderBackoff(deps.logger, { id: input.builderId, name: row.name as string }, failures, new Date(until), input.message);
       return { consecutiveFailures: failures, disabledUntil: until };
     },
   };

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
+import { logEvaluationFinished, logEvaluationStarted } from './operator-lines';
 import { fetchGitSource, inputsHash } from './nix/source';
 import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
 import type { CheckJobsetInput } from '../workflows/shared';
@@ -125,6 +126,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           commitHash: input.commitHash ?? null,
         });
         await markJobsetChecked(db, jobset.id, message);
+        await logEvaluationFinished(deps.logger, db, evaluationId).catch(() => undefined);
         return { evaluationId, created: false, searchAttributes: attrs(evaluationId) };
       }
       const hash = inputsHash({
@@ -158,6 +160,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       const jobset = await findJobsetToEvaluate(db, evaluation.jobset_id);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
       await markEvaluationRunning(db, evaluation.id);
+      await logEvaluationStarted(deps.logger, db, evaluation.id).catch(() => undefined);
 
       const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache() }).catch((err) => {
         throw ApplicationFailure.nonRetryable(`fetching ${jobset.repository_url} at ${evaluation.commit_hash}: ${(err as Error).message}`, 'SourceError');
@@ -282,6 +285,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
 
     async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {
       await finishEvaluationRecord(db, input.evaluationId, input.status, input.errorMessage);
+      await logEvaluationFinished(deps.logger, db, input.evaluationId).catch(() => undefined);
     },
 
     /**
@@ -295,6 +299,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let cancelledBuilds = 0;
       for (const o of older) {
         await markEvaluationSuperseded(db, o.id, current.id);
+        await logEvaluationFinished(deps.logger, db, o.id).catch(() => undefined);
         try {
           await deps.workflows.cancelEvaluation(o.id);
         } catch (err) {

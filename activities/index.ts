@@ -4,6 +4,7 @@ import { createDispatchActivities } from './dispatch';
 import { createDerivationActivities } from './derivation';
 import { createBuildActivities } from './build';
 import { createEvaluationActivities } from './evaluation';
+import { createBuilderCheckActivities } from './builder-check';
 
 export type { ActivityDeps } from './deps';
 
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDerivationActivities(deps),
     ...createBuildActivities(deps),
     ...createEvaluationActivities(deps),
+    ...createBuilderCheckActivities(deps),
   };
 }
 

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runProcess } from '../lib/process-runner';
 import { ApiError, invalidField, type FieldError } from './errors';
 import type { InputType, JobsetFields } from './queries/jobsets';
 
@@ -76,31 +76,23 @@ const JOB_REF = /^[A-Za-z0-9_][A-Za-z0-9._-]*:[A-Za-z0-9_][A-Za-z0-9._-]*:[^\s:]
 
 /** Checks a Nix expression's syntax with `nix-instantiate --parse` (nothing is evaluated). */
 export async function nixParseProblem(expression: string, timeoutMs = 10_000): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const child = spawn('nix-instantiate', ['--parse', '-E', expression], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+  let r;
+  try {
+    r = await runProcess('nix-instantiate', ['--parse', '-E', expression], {
       env: { ...process.env, NIX_CONFIG: `${process.env.NIX_CONFIG ?? ''}\nsubstituters =` },
+      timeoutMs,
+      killGraceMs: 0,
+      maxStdoutBytes: 0,
+      maxStderrBytes: 4096,
     });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      if (stderr.length < 4096) stderr += chunk.toString('utf8');
-    });
-    const timer = setTimeout(() => {
-      if (child.pid) try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
-    }, timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      // Without nix-instantiate the syntax cannot be checked here; the evaluation will report it.
-      resolve((err as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : err.message);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) return resolve(undefined);
-      if (signal) return resolve('could not be parsed in time');
-      const message = stderr.replace(/\u001b\[[0-9;]*m/g, '').split('\n').find((l) => l.startsWith('error:')) ?? 'is not a valid Nix expression';
-      resolve(message.replace(/^error:\s*/, '').trim());
-    });
-  });
+  } catch (err) {
+    // Without nix-instantiate the syntax cannot be checked here; the evaluation will report it.
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : (err as Error).message;
+  }
+  if (r.code === 0) return undefined;
+  if (r.timedOut) return 'could not be parsed in time';
+  const message = r.stderr.replace(/\u001b\[[0-9;]*m/g, '').split('\n').find((l) => l.startsWith('error:')) ?? 'is not a valid Nix expression';
+  return message.replace(/^error:\s*/, '').trim();
 }
 
 /** The value checks for a jobset input of each type. Throws a 400 naming the field. */

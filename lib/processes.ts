@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import fs from 'node:fs';
+import { signalProcessGroup } from './process-runner';
 
 /** A free TCP port on the loopback interface. */
 export async function freePort(): Promise<number> {
@@ -33,20 +34,23 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
   }
 }
 
-/** Spawns a long-running child with an argument array, its output appended to logFile. */
+/**
+ * Spawns a long-running child with an argument array, its output appended to logFile, in a process
+ * group of its own: a Ctrl-C in the terminal reaches only Ringmaster, which stops the child by PID.
+ */
 export function spawnLogged(command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(command, args, { stdio: ['ignore', out, out], env: env ?? process.env, detached: false });
+  const child = spawn(command, args, { stdio: ['ignore', out, out], env: env ?? process.env, detached: true });
   fs.closeSync(out);
   return child;
 }
 
-/** Stops a child by its PID: SIGTERM, then SIGKILL after graceMs. */
+/** Stops a child started by spawnLogged by its PID (its process group): SIGTERM, then SIGKILL after graceMs. */
 export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try { process.kill(child.pid, 'SIGTERM'); } catch { return; }
-  const timer = setTimeout(() => { try { if (child.pid) process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
+  signalProcessGroup(child, 'SIGTERM');
+  const timer = setTimeout(() => signalProcessGroup(child, 'SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
 }

@@ -32,6 +32,7 @@ import {
   jobsetScheduleId,
   scheduledCheckWorkflowId,
   systemProbeWorkflowId,
+  builderCheckWorkflowId,
 } from './workflow-ids';
 import { buildSearchAttributes, derivationSearchAttributes, type BuildSearchContext } from './search-attributes';
 
@@ -257,6 +258,18 @@ export class RingmasterWorkflows {
       workflowId: systemProbeWorkflowId(crypto.randomUUID()),
       workflowExecutionTimeout: timeout,
       args: [],
+    });
+  }
+
+  // ---- builder checks ----
+
+  /** Builds a trivial derivation on the builder (BuilderCheckWorkflow) and waits for it; the outcome is on the builder's row. */
+  async checkBuilder(builderId: string, timeout: string): Promise<void> {
+    await this.client.workflow.execute<Workflows['BuilderCheckWorkflow']>(workflowType('BuilderCheckWorkflow'), {
+      taskQueue: this.taskQueue,
+      workflowId: builderCheckWorkflowId(builderId, crypto.randomUUID()),
+      workflowExecutionTimeout: timeout,
+      args: [{ builderId }],
     });
   }
 

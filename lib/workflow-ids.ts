@@ -36,6 +36,11 @@ export function systemProbeWorkflowId(unique: string): string {
   return `system-probe-${unique}`;
 }
 
+/** BuilderCheckWorkflow behind `GET /api/v1/admin/builders/{id}?check=true`: one per request. */
+export function builderCheckWorkflowId(builderId: string, unique: string): string {
+  return `builder-check-${builderId}-${unique}`;
+}
+
 /** The Temporal Schedule that checks a jobset on its interval. */
 export function jobsetScheduleId(jobsetId: string): string {
   return `jobset-${jobsetId}`;

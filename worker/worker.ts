@@ -1,32 +1,30 @@
-import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import type { Db } from '../lib/db';
 import type { RingmasterConfig } from '../lib/config';
 import { createActivities } from '../activities';
 import { BuilderConnectionPool } from '../activities/build/ssh-connection';
+import { rootLogger, type Logger } from '../lib/logger';
 import { currentPrebuiltBundle, workflowsPath } from './bundle';
 import { RingmasterWorkflows } from '../lib/workflow-client';
-
-let runtimeInstalled = false;
-
-/** Quiets the SDK's own logging to warnings (once per process). */
-export function installQuietRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  try {
-    Runtime.install({ logger: new DefaultLogger((process.env.RINGMASTER_WORKER_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
-  } catch {
-    /* already installed */
-  }
-}
+import { installRuntime } from './runtime';
 
 export interface WorkerOptions {
   address: string;
   namespace: string;
   taskQueue: string;
-  deps: { db: Db; config: RingmasterConfig };
+  deps: { db: Db; config: RingmasterConfig; logger?: Logger };
   /** Bundle the workflows from source even if a prebuilt bundle exists (tests). */
   fromSource?: boolean;
+}
+
+/**
+ * Stops a worker and waits for its run to end: asks it to shut down only while it runs (a second
+ * request on a draining worker throws IllegalStateError), then waits for its activities to finish.
+ */
+export async function shutdownWorker(worker: Worker, run: Promise<void> | undefined): Promise<void> {
+  if (worker.getState() === 'RUNNING') worker.shutdown();
+  await run;
 }
 
 export interface RunningWorkerParts {
@@ -36,7 +34,8 @@ export interface RunningWorkerParts {
 
 /** Creates the Ringmaster worker: the workflows from the bundle and the activities made from deps. */
 export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerParts> {
-  installQuietRuntime();
+  const logger = opts.deps.logger ?? rootLogger();
+  installRuntime({ logger });
   const nativeConnection = await NativeConnection.connect({ address: opts.address });
   const clientConnection = await Connection.connect({ address: opts.address });
   const client = new Client({ connection: clientConnection, namespace: opts.namespace });
@@ -46,7 +45,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     connection: nativeConnection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: createActivities({ ...opts.deps, workflows: new RingmasterWorkflows(client, opts.taskQueue), builderPool }),
+    activities: createActivities({ ...opts.deps, logger, workflows: new RingmasterWorkflows(client, opts.taskQueue), builderPool }),
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath }),
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,

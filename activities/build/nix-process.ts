@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { runProcess, signalProcessGroup } from '../../lib/process-runner';
+
+export { signalProcessGroup };
 
 /** Options every nix command here gets: never wait on a binary cache. */
 export const noSubstitutersArgs: readonly string[] = ['--option', 'substituters', ''];
@@ -25,16 +28,6 @@ export function spawnNixStore(args: string[], stdio: Array<'pipe' | 'ignore'> = 
   return spawn('nix-store', args, { stdio, detached: true });
 }
 
-/** Sends a signal to a detached child's process group (falls back to the child itself). */
-export function signalProcessGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try { child.kill(signal); } catch { /* already gone */ }
-  }
-}
-
 export function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -48,15 +41,9 @@ export function waitForExit(child: ChildProcess): Promise<{ code: number | null;
 
 /** Runs `nix-store args…` to completion and returns its stdout; throws NixCommandError when it exits non-zero. */
 export async function runNixStore(args: string[]): Promise<string> {
-  const child = spawn('nix-store', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout!.on('data', (b: Buffer) => stdout.push(b));
-  child.stderr!.on('data', (b: Buffer) => stderr.push(b));
-  const { code } = await waitForExit(child);
-  const err = Buffer.concat(stderr).toString('utf8');
-  if (code !== 0) throw new NixCommandError(args, code, err);
-  return Buffer.concat(stdout).toString('utf8');
+  const r = await runProcess('nix-store', args, { maxStdoutBytes: 256 * 1024 * 1024, maxStderrBytes: 16 * 1024 * 1024 });
+  if (r.code !== 0) throw new NixCommandError(args, r.code, r.stderr);
+  return r.stdout;
 }
 
 export function storePathLines(text: string): string[] {

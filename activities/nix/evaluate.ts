@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { readDerivation } from './drv';
 import { commandOnPath, nixEnv, runNix } from './nix-env';
+import { signalProcessGroup } from '../../lib/process-runner';
 
 /** An evaluation argument: `--argstr name value`, or `--arg name <nix expression>`. */
 export interface NixArg { name: string; kind: 'argstr' | 'arg'; value: string }
@@ -377,7 +378,8 @@ class JobAssembler {
 
 function spawnNix(command: string, args: string[], opts: EvaluateJobsOptions): ChildProcess {
   if (opts.signal?.aborted) throw new Error('the evaluation was aborted');
-  const child = spawn(command, args, { cwd: opts.sourceDir, env: nixEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: stopping it stops nix-eval-jobs' worker processes too.
+  const child = spawn(command, args, { cwd: opts.sourceDir, env: nixEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const onAbort = () => stopChild(child);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   child.once('close', () => opts.signal?.removeEventListener('abort', onAbort));
@@ -396,9 +398,7 @@ function exitOf(child: ChildProcess): Promise<number> {
 }
 
 function stopChild(child: ChildProcess) {
-  if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-    try { process.kill(child.pid, 'SIGTERM'); } catch { /* already gone */ }
-  }
+  if (child.exitCode === null && child.signalCode === null) signalProcessGroup(child, 'SIGTERM');
 }
 
 /**

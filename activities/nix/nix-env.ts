@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runProcess } from '../../lib/process-runner';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -40,63 +40,31 @@ export class NixCommandAborted extends Error {
   }
 }
 
+/** Output a Nix command may print before it is cut (closure listings of big evaluations are long). */
+const MAX_NIX_STDOUT_BYTES = 256 * 1024 * 1024;
+
 /**
- * Runs a Nix command (or any command) with an argument array under nixEnv(), collecting its output.
+ * Runs a Nix command (or any command) with an argument array under nixEnv(), collecting its output,
+ * through the one process runner (its own process group, stopped by PID on timeout or abort).
  * Resolves with the exit code rather than throwing on failure; rejects only when the process cannot start or is aborted.
  */
-export function runNix(cmd: string, args: string[], opts: RunNixOptions = {}): Promise<RunNixResult> {
-  return new Promise((resolve, reject) => {
-    if (opts.signal?.aborted) return reject(new NixCommandAborted(cmd, 'aborted before start'));
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd,
-      env: nixEnv(opts.env),
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    let stoppedBecause: string | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    const stop = (reason: string) => {
-      if (stoppedBecause !== undefined || child.pid === undefined || child.exitCode !== null) return;
-      stoppedBecause = reason;
-      try { process.kill(child.pid, 'SIGTERM'); } catch { /* already gone */ }
-      killTimer = setTimeout(() => { try { if (child.pid) process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
-    };
-    const onAbort = () => stop('aborted');
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const timeout = opts.timeoutMs !== undefined ? setTimeout(() => stop(`timed out after ${opts.timeoutMs} ms`), opts.timeoutMs) : undefined;
-
-    child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-    if (opts.input !== undefined && child.stdin) {
-      child.stdin.on('error', () => { /* the child may exit without reading its input */ });
-      child.stdin.end(opts.input);
-    }
-    child.once('error', (err) => {
-      cleanup();
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      cleanup();
-      if (stoppedBecause === 'aborted') return reject(new NixCommandAborted(cmd, 'aborted'));
-      const err = Buffer.concat(stderr).toString('utf8');
-      resolve({
-        stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: stoppedBecause ? `${err}\n${cmd} ${stoppedBecause}` : err,
-        code: code ?? (signal ? 128 + (signalNumber(signal) ?? 1) : 1),
-      });
-    });
-    function cleanup() {
-      if (timeout) clearTimeout(timeout);
-      if (killTimer) clearTimeout(killTimer);
-      opts.signal?.removeEventListener('abort', onAbort);
-    }
+export async function runNix(cmd: string, args: string[], opts: RunNixOptions = {}): Promise<RunNixResult> {
+  if (opts.signal?.aborted) throw new NixCommandAborted(cmd, 'aborted before start');
+  const r = await runProcess(cmd, args, {
+    cwd: opts.cwd,
+    env: nixEnv(opts.env),
+    input: opts.input,
+    signal: opts.signal,
+    timeoutMs: opts.timeoutMs,
+    maxStdoutBytes: MAX_NIX_STDOUT_BYTES,
+    maxStderrBytes: 16 * 1024 * 1024,
   });
-}
-
-function signalNumber(signal: NodeJS.Signals): number | undefined {
-  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return numbers[signal];
+  if (r.aborted) throw new NixCommandAborted(cmd, 'aborted');
+  return {
+    stdout: r.stdout,
+    stderr: r.timedOut ? `${r.stderr}\n${cmd} timed out after ${opts.timeoutMs} ms` : r.stderr,
+    code: r.code,
+  };
 }
 
 /** Whether an executable of this name is on PATH. */

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { gitEnvironment } from '../../lib/git-environment';
+import { runProcess } from '../../lib/process-runner';
 
 export interface FetchGitSourceOptions {
   /** A git URL (file://, https://, ssh://, …) or a local path of a repository. */
@@ -32,25 +33,10 @@ export class GitSourceError extends Error {
 
 interface GitResult { stdout: string; stderr: string; code: number }
 
-/** Runs git with an argument array; never prompts for credentials. */
-function git(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<GitResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, {
-      cwd: opts.cwd,
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({
-      stdout: Buffer.concat(out).toString('utf8'),
-      stderr: Buffer.concat(err).toString('utf8'),
-      code: code ?? 1,
-    }));
-  });
+/** Runs git with an argument array and Ringmaster's git settings (no prompts, no system config, ssh in batch mode). */
+async function git(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<GitResult> {
+  const r = await runProcess('git', args, { cwd: opts.cwd, env: gitEnvironment(opts.env) });
+  return { stdout: r.stdout, stderr: r.stderr, code: r.code };
 }
 
 /** A URL or path as git should see it: relative local paths become absolute. */

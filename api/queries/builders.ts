@@ -19,12 +19,27 @@ export interface BuilderRow {
   disabled_until: Date | null;
   last_failure: string | null;
   cpu_cores: number | null;
+  /** The last check (a trivial build on the builder): passed, failed, running, or null when never checked. */
+  check_status: 'passed' | 'failed' | 'running' | null;
+  check_error: string | null;
+  checked_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
-/** What the API answers for a builder: the private key replaced by `has_ssh_private_key`. */
-export type BuilderView = Omit<BuilderRow, 'ssh_private_key'> & { has_ssh_private_key: boolean };
+/** The last check of a builder, as the API shows it. */
+export interface BuilderCheckView {
+  status: 'passed' | 'failed' | 'running';
+  /** Nix's error (or the connection's) when the check failed. */
+  error: string | null;
+  checked_at: Date | null;
+}
+
+/** What the API answers for a builder: the private key replaced by `has_ssh_private_key`, the check columns by `check`. */
+export type BuilderView = Omit<BuilderRow, 'ssh_private_key' | 'check_status' | 'check_error' | 'checked_at'> & {
+  has_ssh_private_key: boolean;
+  check: BuilderCheckView | null;
+};
 
 export interface BuilderFields {
   name?: string;
@@ -46,8 +61,12 @@ export interface BuilderFields {
 }
 
 export function builderView(row: BuilderRow): BuilderView {
-  const { ssh_private_key, ...rest } = row;
-  return { ...rest, has_ssh_private_key: typeof ssh_private_key === 'string' && ssh_private_key.length > 0 };
+  const { ssh_private_key, check_status, check_error, checked_at, ...rest } = row;
+  return {
+    ...rest,
+    has_ssh_private_key: typeof ssh_private_key === 'string' && ssh_private_key.length > 0,
+    check: check_status ? { status: check_status, error: check_error, checked_at } : null,
+  };
 }
 
 export async function listBuilders(db: Db): Promise<BuilderRow[]> {
@@ -75,9 +94,18 @@ export async function insertBuilder(db: Db, fields: BuilderFields): Promise<Buil
   return row as BuilderRow;
 }
 
+/** Fields that change how the builder is reached or what it builds: a check made before such a change no longer tells. */
+const CHECKED_FIELDS: ReadonlyArray<keyof BuilderFields> = ['ssh_uri', 'systems', 'public_host_key', 'ssh_key_file', 'ssh_private_key', 'remote_store'];
+
 export async function updateBuilder(db: Db, id: string, fields: BuilderFields): Promise<BuilderRow | undefined> {
-  const [row] = await db('remote_builders').where({ id }).update({ ...fields, updated_at: db.fn.now() }).returning('*');
+  const staleCheck = CHECKED_FIELDS.some((f) => fields[f] !== undefined) ? { check_status: null, check_error: null, checked_at: null } : {};
+  const [row] = await db('remote_builders').where({ id }).update({ ...fields, ...staleCheck, updated_at: db.fn.now() }).returning('*');
   return row as BuilderRow | undefined;
+}
+
+/** Records a check that could not run at all (e.g. no worker answered), as a failed check with the reason. */
+export async function recordBuilderCheckFailure(db: Db, id: string, error: string): Promise<void> {
+  await db('remote_builders').where({ id }).update({ check_status: 'failed', check_error: error, checked_at: db.fn.now() });
 }
 
 export async function deleteBuilder(db: Db, id: string): Promise<boolean> {

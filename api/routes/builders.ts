@@ -1,4 +1,5 @@
 import { notifyDispatcherOfBuilders } from '../dispatcher-client';
+import { runBuilderCheck } from '../builder-check-client';
 import { defineRoute, type RouteDef } from '../route';
 import { invalidField, notFound } from '../errors';
 import { arrayOf, errorBody, identifier, idParams, noContent, nullable, nullableString, nullableTimestamp, stringArray, timestamp, uuid } from '../schemas';
@@ -41,6 +42,16 @@ export const builderSchema = {
     disabled_until: nullableTimestamp,
     last_failure: nullableString,
     cpu_cores: { type: ['integer', 'null'] },
+    check: {
+      type: ['object', 'null'],
+      description: 'the last check (a trivial /bin/sh derivation built on the builder, run by GET …?check=true); null when never checked or when its connection settings changed since',
+      required: ['status', 'error', 'checked_at'],
+      properties: {
+        status: { type: 'string', enum: ['passed', 'failed', 'running'] },
+        error: { ...nullableString, description: "Nix's error (or the connection's) when the check failed" },
+        checked_at: nullableTimestamp,
+      },
+    },
     created_at: timestamp,
     updated_at: timestamp,
   },
@@ -245,18 +256,27 @@ export const builderRoutes: RouteDef[] = [
     handler: async ({ params }, rc) =>
       (await findBuilderSession(rc.db, params.machine_id)) ?? Promise.reject(notFound('builder session', params.machine_id)),
   }),
-  defineRoute<{ id: string }>({
+  defineRoute<{ id: string }, { check?: boolean }>({
     method: 'GET',
     path: '/api/v1/admin/builders/{id}',
     summary: 'Get a builder',
     tag: 'admin',
     access: 'admin',
     params: idParams,
+    query: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { check: { type: 'boolean', default: false, description: 'check the builder now (waits for a trivial build on it)' } },
+    },
     responses: { 200: builderSchema, ...errors, 404: errorBody },
-    handler: async ({ params }, rc) => {
+    handler: async ({ params, query }, rc) => {
       const builder = await findBuilder(rc.db, params.id);
       if (!builder) throw notFound('builder', params.id);
-      return builderView(builder);
+      if (!query.check) return builderView(builder);
+      await runBuilderCheck(rc.db, rc.deps.temporal, params.id);
+      const checked = await findBuilder(rc.db, params.id);
+      if (!checked) throw notFound('builder', params.id);
+      return builderView(checked);
     },
   }),
   defineRoute<{ id: string }, {}, BuilderFields>({

@@ -248,7 +248,7 @@ describe('build lifecycle on the local fallback builder with one slot', () => {
     // blocks on the FIFO.
     const older = await trigger(stack, jobset.jobsetId);
     const olderBuilds = await eventually('the older evaluation to record its first batch', async () => {
-      // The batch's errors are written just before its builds: wait for both.
+      // A batch writes its errors, then its builds: wait for both, not only the errors.
       const errors = await stack.db('evaluation_errors').where({ evaluation_id: older.id }).count<{ count: string }[]>('* as count');
       const builds = await buildsOf(stack, older.id);
       return Number(errors[0].count) >= 100 && Object.keys(builds).length > 0 ? builds : undefined;

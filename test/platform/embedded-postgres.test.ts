@@ -74,3 +74,46 @@ describe('the embedded PostgreSQL of npm start', () => {
     assert.equal(runningPostmasterPort(stale), undefined);
   });
 });
+
+describe('the embedded PostgreSQL as root, with its data folder inside a folder only root can enter', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+  let home: string;
+  let systemDir: string;
+  const started: RunningPostgres[] = [];
+  const previousSystemDir = process.env.RINGMASTER_SYSTEM_DIR;
+  before(() => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-root-only-'));
+    fs.chmodSync(home, 0o700);
+    systemDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-system-'));
+    fs.chmodSync(systemDir, 0o755);
+    process.env.RINGMASTER_SYSTEM_DIR = systemDir;
+  });
+  after(async () => {
+    for (const server of started) if (server.owned) await server.stop().catch(() => {});
+    if (previousSystemDir === undefined) delete process.env.RINGMASTER_SYSTEM_DIR;
+    else process.env.RINGMASTER_SYSTEM_DIR = previousSystemDir;
+    fs.rmSync(home, { recursive: true, force: true });
+    fs.rmSync(systemDir, { recursive: true, force: true });
+  });
+
+  it('keeps its data where the postgres user owns it, links to it, and finds it again on the next start', async () => {
+    const dataDir = path.join(home, '.data', 'postgres');
+    const port = await freePort();
+    const first = await startEmbeddedPostgres(dataDir, port);
+    started.push(first);
+    assert.ok(fs.lstatSync(dataDir).isSymbolicLink(), 'the data folder is a link');
+    const real = fs.realpathSync(dataDir);
+    assert.ok(real.startsWith(path.join(systemDir, 'data') + path.sep), real);
+    assert.equal(fs.statSync(real).mode & 0o777, 0o700);
+    assert.equal(runningPostmasterPort(dataDir), port, 'the running server is found through the link');
+    const url = await ensureDatabase(first.baseUrl, 'ringmaster');
+    await query(url, 'CREATE TABLE kept (note text not null)');
+    await query(url, 'INSERT INTO kept VALUES ($1)', ['through the link']);
+    await first.stop();
+    assert.equal(runningPostmasterPort(dataDir), undefined);
+
+    const second = await startEmbeddedPostgres(dataDir, port);
+    started.push(second);
+    assert.equal(fs.realpathSync(dataDir), real, 'the same data folder');
+    assert.deepEqual(await query(await ensureDatabase(second.baseUrl, 'ringmaster'), 'SELECT note FROM kept'), [{ note: 'through the link' }]);
+  });
+});

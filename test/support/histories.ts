@@ -5,6 +5,8 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { History } from '@temporalio/common/lib/proto-utils';
 import { workflowsPath } from '../../worker/bundle';
+import { installRuntime } from '../../worker/runtime';
+import { rootLogger } from '../../lib/logger';
 
 export const HISTORIES_DIR = path.resolve(__dirname, '..', 'fixtures', 'histories');
 
@@ -36,6 +38,8 @@ export function committedHistories(): Array<{ workflowId: string; history: Histo
 /** Replays histories against the current workflow code; returns the failures (empty when all replay). */
 export async function replayAll(histories: Array<{ workflowId: string; history: History }>): Promise<Array<{ workflowId: string; error: string }>> {
   const failures: Array<{ workflowId: string; error: string }> = [];
+  // The SDK logs through Ringmaster's logger (warnings up), as in the worker.
+  installRuntime({ logger: rootLogger() });
   for await (const result of Worker.runReplayHistories({ workflowsPath, replayName: 'ringmaster-replay' }, histories)) {
     if (result.error) failures.push({ workflowId: result.workflowId, error: String(result.error) });
   }

@@ -30,6 +30,8 @@ export async function runTests(args: string[]): Promise<number> {
       cwd: root,
       env: {
         ...process.env,
+        // Operator lines at info would bury the test report; a test that reads them uses a logger of its own.
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
         RINGMASTER_TEST_TEMPORAL_ADDRESS: services.temporalAddress,
         RINGMASTER_TEST_POSTGRES_URL: services.postgresBaseUrl,
       },

@@ -77,7 +77,8 @@ export function pidsWithCommandLine(needle: string): number[] {
   return pids;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -100,7 +101,7 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boole
  * generated client key authorised for root, and its own chroot store (`remoteStore`) with a nix.conf
  * (no substituters, sandbox paths for /bin/sh builders) given to sessions through NIX_CONF_DIR.
  */
-export async function startSshBuilder(opts: { name?: string } = {}): Promise<SshBuilder> {
+export async function startSshBuilder(opts: { name?: string; /** false: a nix.conf without sandbox-paths (a misconfigured chroot-store builder). */ sandboxPaths?: boolean } = {}): Promise<SshBuilder> {
   const name = opts.name ?? 'builder';
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), `ringmaster-sshd-${name}-`));
   const storeRoot = path.join(dir, 'store-root');
@@ -110,7 +111,7 @@ export async function startSshBuilder(opts: { name?: string } = {}): Promise<Ssh
   await fsp.mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   await fsp.writeFile(
     path.join(nixConfDir, 'nix.conf'),
-    ['substituters =', 'sandbox = true', 'sandbox-paths = /bin /lib /lib64 /usr', 'build-users-group =', ''].join('\n'),
+    ['substituters =', 'sandbox = true', ...(opts.sandboxPaths === false ? [] : ['sandbox-paths = /bin /lib /lib64 /usr']), 'build-users-group =', ''].join('\n'),
   );
 
   const hostKey = path.join(dir, 'ssh_host_ed25519_key');

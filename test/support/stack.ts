@@ -11,6 +11,7 @@ import { startApi, type RunningApi } from '../../api/server';
 import { createApiKey } from '../../api/queries/api-keys';
 import type { Role } from '../../api/route';
 import { createWorker } from '../../worker/worker';
+import type { Logger } from '../../lib/logger';
 import { sharedServicesFromEnv, startTestServices, type TestServices } from './services';
 
 export interface ApiResponse<T = any> {
@@ -54,6 +55,8 @@ export interface TestStackOptions {
   env?: Record<string, string>;
   /** A Temporal server of the test's own instead of the shared one (e.g. one the test restarts). */
   temporalAddress?: string;
+  /** The worker's logger (operator lines), e.g. one writing to a stream the test reads. */
+  logger?: Logger;
 }
 
 export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
@@ -84,7 +87,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   let workerRun: Promise<void> | undefined;
   let workerConnection: { close(): Promise<void> } | undefined;
   const startWorker = async () => {
-    const created = await createWorker({ address: shared!.temporalAddress, namespace: config.temporalNamespace, taskQueue, deps: { db, config } });
+    const created = await createWorker({ address: shared!.temporalAddress, namespace: config.temporalNamespace, taskQueue, deps: { db, config, logger: opts.logger } });
     worker = created.worker;
     workerConnection = created.connection;
     workerRun = worker.run();
