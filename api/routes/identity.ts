@@ -5,7 +5,8 @@ import { apiKeyRoutes } from './api-keys';
 import { authRoutes } from './auth';
 import { meRoutes } from './me';
 import { newsRoutes } from './news';
+import { starredJobRoutes } from './starred-jobs';
 import { userRoutes } from './users';
 
 /** Identity (keys, users, sign-in, /me), news, the audit log and the config file. */
-export const identityRoutes: RouteDef[] = [...apiKeyRoutes, ...userRoutes, ...authRoutes, ...meRoutes, ...newsRoutes, ...adminAuditRoutes, ...adminConfigRoutes];
+export const identityRoutes: RouteDef[] = [...apiKeyRoutes, ...userRoutes, ...authRoutes, ...meRoutes, ...starredJobRoutes, ...newsRoutes, ...adminAuditRoutes, ...adminConfigRoutes];
