@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import { defineRoute, Reply, ROLES, type RequestContext, type Role, type RouteDef } from '../route';
 import { ApiError, conflict, forbidden, invalidField, unauthorized } from '../errors';
-import { errorBody } from '../schemas';
+import { errorBody, NO_CONTROL_CHARACTERS } from '../schemas';
 import { createSession } from '../queries/sessions';
 import { signInExternalUser } from '../queries/external-identities';
 import { writeAuditEntry } from '../queries/audit-log';
@@ -83,11 +83,11 @@ export const githubLoginRoutes: RouteDef[] = [
     query: {
       type: 'object',
       properties: {
-        code: { type: 'string', minLength: 1, maxLength: 512 },
-        state: { type: 'string', minLength: 1, maxLength: 512 },
-        error: { type: 'string', maxLength: 200 },
-        error_description: { type: 'string', maxLength: 2000 },
-        error_uri: { type: 'string', maxLength: 2000 },
+        code: { type: 'string', minLength: 1, maxLength: 512, pattern: NO_CONTROL_CHARACTERS },
+        state: { type: 'string', minLength: 1, maxLength: 512, pattern: NO_CONTROL_CHARACTERS },
+        error: { type: 'string', maxLength: 200, pattern: NO_CONTROL_CHARACTERS },
+        error_description: { type: 'string', maxLength: 2000, pattern: NO_CONTROL_CHARACTERS },
+        error_uri: { type: 'string', maxLength: 2000, pattern: NO_CONTROL_CHARACTERS },
       },
     },
     responses: { 302: redirect, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 502: errorBody, 503: errorBody },

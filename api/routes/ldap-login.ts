@@ -1,6 +1,6 @@
 import { defineRoute, ROLES, type RequestContext, type Role, type RouteDef } from '../route';
 import { ApiError, conflict, unauthorized } from '../errors';
-import { errorBody } from '../schemas';
+import { errorBody, NO_CONTROL_CHARACTERS } from '../schemas';
 import { createSession } from '../queries/sessions';
 import { signInExternalUser } from '../queries/external-identities';
 import { authenticateWithLdap, LdapUnavailableError, type LdapIdentity } from '../ldap-directory';
@@ -38,7 +38,7 @@ export const ldapLoginRoutes: RouteDef[] = [
       type: 'object',
       required: ['username', 'password'],
       additionalProperties: false,
-      properties: { username: { type: 'string', minLength: 1, maxLength: 256 }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+      properties: { username: { type: 'string', minLength: 1, maxLength: 256, pattern: NO_CONTROL_CHARACTERS }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
     },
     responses: {
       200: { type: 'object', required: ['user', 'csrf_token'], properties: { user: userSchema, csrf_token: { type: 'string' } } },

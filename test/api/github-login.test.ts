@@ -151,6 +151,10 @@ describe('GitHub sign-in (GET /api/v1/auth/github and its callback) against a Gi
       assert.equal(cookieFrom(res, SESSION_COOKIE), undefined);
       assert.deepEqual(await counts(), before);
       assert.ok(await stack.db('audit_log').where({ action: 'login_refused' }).whereRaw("details->>'reason' = 'access_denied'").first());
+      const withNul = await callback('/api/v1/auth/github/callback?error=access_denied%00&state=x', undefined);
+      assert.equal(withNul.status, 400);
+      assert.equal(withNul.body.details[0].field, 'query.error');
+      assert.deepEqual(await counts(), before);
     } finally {
       github.decision = 'approve';
     }

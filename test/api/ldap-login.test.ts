@@ -97,6 +97,15 @@ describe('LDAP login (POST /auth/ldap) against a real slapd', () => {
     await configure(templateMode());
   });
 
+  it('the username is the directory\'s: ALICE (uid matching ignores case) is the same user alice, not a second one', async () => {
+    await configure(templateMode());
+    const before = await counts();
+    const res = await login('ALICE', 'alice ldap password');
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.user.username, 'alice');
+    assert.equal((await counts()).users, before.users);
+  });
+
   it('a wrong password is a 401, written to the audit log without the password, and creates nothing', async () => {
     const before = await counts();
     const res = await login('dave', 'not daves password');
@@ -123,7 +132,7 @@ describe('LDAP login (POST /auth/ldap) against a real slapd', () => {
     it(`with ${mode}, an injection in the username binds as nobody: 401, even with a real user's password`, async () => {
       await configure(settings());
       const before = await counts();
-      for (const username of ['*)(uid=*', 'ali*', '*', 'alice)(|(uid=*', 'alice,ou=people']) {
+      for (const username of ['*)(uid=*', 'ali*', '*', 'alice)(|(uid=*', 'alice,ou=people', '#alice', '\\', 'alice+cn=x']) {
         const res = await login(username, 'alice ldap password');
         assert.equal(res.status, 401, `${username}: ${res.text}`);
       }
@@ -193,6 +202,8 @@ describe('LDAP login (POST /auth/ldap) against a real slapd', () => {
       [{ username: 'alice', password: '' }, 'body.password'],
       [{ username: '', password: 'x' }, 'body.username'],
       [{ username: 'alice', password: 'x', role: 'admin' }, 'body.role'],
+      [{ username: 'alice\u0000', password: 'x' }, 'body.username'],
+      [{ username: 'alice\n', password: 'x' }, 'body.username'],
     ];
     for (const [body, field] of cases) {
       const res = await stack.request('POST', '/auth/ldap', { body });
