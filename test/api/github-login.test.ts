@@ -259,6 +259,24 @@ describe('GitHub sign-in (GET /api/v1/auth/github and its callback) against a Gi
     }
   });
 
+  it('when every username candidate is taken, a first sign-in is a 409 that creates nothing', async () => {
+    for (const username of ['monalisa', 'github-monalisa', 'github-4242']) {
+      const made = await stack.request('POST', '/api/v1/users', { key: stack.adminKey, body: { username, email: `${username}@example.org`, password: 'local password' } });
+      assert.equal(made.status, 200);
+    }
+    github.user = { ...octocat(), id: 4242, login: 'monalisa' };
+    try {
+      const before = await counts();
+      const flow = await startAndAuthorize();
+      const res = await callback(flow.callbackPath, flow.stateCookie);
+      assert.equal(res.status, 409, res.text);
+      assert.equal(cookieFrom(res, SESSION_COOKIE), undefined);
+      assert.deepEqual(await counts(), before);
+    } finally {
+      github.user = octocat();
+    }
+  });
+
   it('a disabled user is refused with 403 and gets no session', async () => {
     await stack.db('users').where({ username: 'octocat' }).update({ enabled: false });
     const before = await counts();

@@ -36,6 +36,7 @@ describe('LDAP login (POST /auth/ldap) against a real slapd', () => {
           { uid: 'carol', password: 'carol ldap password' },
           { uid: 'dave', password: 'dave ldap password' },
           { uid: 'erin', password: 'erin ldap password' },
+          { uid: 'frank', password: 'frank ldap password' },
         ],
         groups: [
           { cn: 'ci-admins', members: ['alice'] },
@@ -184,6 +185,18 @@ describe('LDAP login (POST /auth/ldap) against a real slapd', () => {
     assert.notEqual(res.body.user.id, local.body.id);
     const untouched = await stack.db('users').where({ id: local.body.id }).first();
     assert.equal(untouched.user_type, 'local');
+  });
+
+  it('when both <uid> and ldap-<uid> are taken by other accounts, a first sign-in is a 409 that creates nothing', async () => {
+    for (const username of ['frank', 'ldap-frank']) {
+      const made = await stack.request('POST', '/api/v1/users', { key: stack.adminKey, body: { username, email: `${username}@example.org`, password: 'local password' } });
+      assert.equal(made.status, 200);
+    }
+    const before = await counts();
+    const res = await login('frank', 'frank ldap password');
+    assert.equal(res.status, 409, res.text);
+    assert.equal(res.body.error_code, 'CONFLICT');
+    assert.deepEqual(await counts(), before);
   });
 
   it('a disabled user is refused (401, audited) even with the right password, and gets no session', async () => {
