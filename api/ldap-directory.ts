@@ -1,3 +1,6 @@
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { Client, InvalidCredentialsError, ResultCodeError, type Entry } from 'ldapts';
 import { LDAP_DEFAULTS, type LdapConfig } from '../lib/config-ldap';
 import { escapeDnValue, escapeFilterValue, fillTemplate, normalizeDn } from '../lib/ldap-escape';
@@ -76,6 +79,20 @@ async function mappedGroupsOf(client: Client, config: LdapConfig, dn: string, us
   return Object.keys(mapping).filter((groupDn) => memberOf.has(normalizeDn(groupDn)));
 }
 
+/** TLS options for ldaps:// and StartTLS: the configured CA, and the host name the certificate must name. */
+async function tlsOptionsFor(config: LdapConfig): Promise<ConnectionOptions> {
+  const host = new URL(config.url).hostname.replace(/^\[|\]$/g, '');
+  let ca: string | undefined;
+  if (config.tls_ca_file) {
+    try {
+      ca = await fs.readFile(config.tls_ca_file, 'utf8');
+    } catch (err) {
+      throw new LdapUnavailableError(`cannot read the LDAP CA file ${config.tls_ca_file}: ${(err as Error).message}`);
+    }
+  }
+  return { host, ...(net.isIP(host) ? {} : { servername: host }), ...(ca ? { ca } : {}) };
+}
+
 /**
  * Signs a user in against the directory: finds the DN (template, or search as the service account),
  * binds as it with the password, reads the user's entry and the mapped groups it belongs to.
@@ -83,9 +100,11 @@ async function mappedGroupsOf(client: Client, config: LdapConfig, dn: string, us
  */
 export async function authenticateWithLdap(config: LdapConfig, username: string, password: string): Promise<LdapAuthentication> {
   const timeout = (config.timeout_seconds ?? LDAP_DEFAULTS.timeout_seconds) * 1000;
-  const client = new Client({ url: config.url, timeout, connectTimeout: timeout });
+  const tlsOptions = await tlsOptionsFor(config);
+  // ldapts speaks TLS from the first byte whenever tlsOptions is given, so only ldaps:// gets them here.
+  const client = new Client({ url: config.url, timeout, connectTimeout: timeout, ...(config.url.startsWith('ldaps:') ? { tlsOptions } : {}) });
   try {
-    if (config.start_tls) await ask('StartTLS', () => client.startTLS());
+    if (config.start_tls) await ask('StartTLS', () => client.startTLS({ ...tlsOptions }));
     const found = await findUserDn(client, config, username);
     if ('ok' in found) return found;
     try {

@@ -20,7 +20,10 @@ export interface LdapConfig {
   bind_password?: string;
   /** Search-then-bind: the filter, `{username}` escaped per RFC 4515. Default `(uid={username})`. */
   user_filter?: string;
+  /** Upgrade an ldap:// connection with StartTLS before sending credentials. */
   start_tls?: boolean;
+  /** A PEM file of the CA(s) that signed the server's certificate (ldaps:// and StartTLS); default: Node's trusted CAs. */
+  tls_ca_file?: string;
   /** Seconds for connecting and for each operation. Default 5. */
   timeout_seconds?: number;
   /** Where groups are searched (default base_dn). */
@@ -62,6 +65,7 @@ export function ldapConfigSchema(roles: readonly string[]) {
       bind_password: text,
       user_filter: { ...text, pattern: '^\\(.*\\{username\\}.*\\)$' },
       start_tls: { type: 'boolean' },
+      tls_ca_file: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^/' },
       timeout_seconds: { type: 'integer', minimum: 1, maximum: 120 },
       group_base_dn: text,
       group_filter: { ...text, pattern: '^\\(.*\\)$' },

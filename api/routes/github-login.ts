@@ -48,7 +48,10 @@ async function refuse(rc: RequestContext, username: string | null, reason: strin
 }
 
 function unavailable(err: unknown): never {
-  if (err instanceof GithubUnavailableError) throw new ApiError('SERVICE_UNAVAILABLE', `${err.message}; try again later`, undefined, 502);
+  if (err instanceof GithubUnavailableError) {
+    console.error(`GitHub sign-in: ${err.message}`);
+    throw new ApiError('SERVICE_UNAVAILABLE', `${err.message}; try again later`, undefined, 502);
+  }
   throw err;
 }
 

@@ -54,7 +54,11 @@ export const ldapLoginRoutes: RouteDef[] = [
       try {
         outcome = await authenticateWithLdap(config, body.username, body.password);
       } catch (err) {
-        if (err instanceof LdapUnavailableError) throw new ApiError('SERVICE_UNAVAILABLE', 'the LDAP server is unavailable; try again later');
+        if (err instanceof LdapUnavailableError) {
+          // The cause is for the operator (it names hosts, DNs and files), not for an anonymous caller.
+          console.error(`LDAP login of ${JSON.stringify(body.username)}: ${err.message}`);
+          throw new ApiError('SERVICE_UNAVAILABLE', 'the LDAP server is unavailable; try again later');
+        }
         throw err;
       }
       if (!outcome.ok) return refuse(rc, body.username, outcome.reason, outcome.detail);

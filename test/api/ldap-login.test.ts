@@ -42,6 +42,7 @@ describe('LDAP login (POST /auth/ldap) against a real slapd', () => {
           { cn: 'ci-admins', members: ['alice'] },
           { cn: 'developers', members: ['alice', 'bob'] },
         ],
+        tls: true,
       }),
     ]);
   });
@@ -157,6 +158,28 @@ describe('LDAP login (POST /auth/ldap) against a real slapd', () => {
     assert.equal(res.status, 503);
     assert.equal(res.body.error_code, 'SERVICE_UNAVAILABLE');
     assert.deepEqual(await counts(), before);
+  });
+
+  it('StartTLS and ldaps:// sign in when the server\'s certificate is signed by the configured CA', async () => {
+    await configure({ ...templateMode(), start_tls: true, tls_ca_file: slapd.caFile });
+    const viaStartTls = await login('alice', 'alice ldap password');
+    assert.equal(viaStartTls.status, 200, viaStartTls.text);
+    await configure({ ...templateMode(), url: slapd.ldapsUrl, tls_ca_file: slapd.caFile });
+    const viaLdaps = await login('alice', 'alice ldap password');
+    assert.equal(viaLdaps.status, 200, viaLdaps.text);
+    assert.equal(viaLdaps.body.user.id, viaStartTls.body.user.id);
+    await configure(templateMode());
+  });
+
+  it('a certificate from a CA that is not trusted, or a CA file that cannot be read, is a 503 that creates nothing', async () => {
+    const before = await counts();
+    for (const tls of [{ start_tls: true }, { url: slapd.ldapsUrl }, { start_tls: true, tls_ca_file: '/nonexistent/ca.pem' }]) {
+      await configure({ ...templateMode(), ...tls });
+      const res = await login('dave', 'dave ldap password');
+      assert.equal(res.status, 503, `${JSON.stringify(tls)}: ${res.text}`);
+    }
+    assert.deepEqual(await counts(), before);
+    await configure(templateMode());
   });
 
   it('an LDAP server that is down answers 503 and creates nothing; it works again once slapd is back', async () => {

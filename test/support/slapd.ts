@@ -31,6 +31,9 @@ export interface SlapdGroup {
  */
 export interface Slapd {
   url: string;
+  /** With `tls: true`: an ldaps:// listener, and the PEM of the test CA that signed slapd's certificate. */
+  ldapsUrl?: string;
+  caFile?: string;
   suffix: string;
   peopleDn: string;
   groupsDn: string;
@@ -48,9 +51,10 @@ export interface Slapd {
 
 export const SLAPD_SUFFIX = 'dc=ringmaster,dc=test';
 
-function slapdConf(dir: string, suffix: string, rootDn: string, rootPassword: string): string {
+function slapdConf(dir: string, suffix: string, rootDn: string, rootPassword: string, tls: boolean): string {
   return [
     ...['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `include ${SCHEMA_DIR}/${s}.schema`),
+    ...(tls ? [`TLSCACertificateFile ${dir}/ca.pem`, `TLSCertificateFile ${dir}/server.pem`, `TLSCertificateKeyFile ${dir}/server.key`] : []),
     `pidfile ${dir}/slapd.pid`,
     `argsfile ${dir}/slapd.args`,
     'modulepath /usr/lib/ldap',
@@ -93,7 +97,16 @@ function seedLdif(suffix: string, users: SlapdUser[], groups: SlapdGroup[]): str
   return `${entries.map((e) => e.join('\n')).join('\n\n')}\n`;
 }
 
-export async function startSlapd(seed: { users: SlapdUser[]; groups: SlapdGroup[] }): Promise<Slapd> {
+/** A throwaway CA and a server certificate for 127.0.0.1 and localhost, made with the openssl CLI. */
+async function makeCertificates(dir: string): Promise<void> {
+  const openssl = (args: string[]) => execFileAsync('openssl', args, { cwd: dir });
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Ringmaster test CA']);
+  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+  fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext']);
+}
+
+export async function startSlapd(seed: { users: SlapdUser[]; groups: SlapdGroup[]; tls?: boolean }): Promise<Slapd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-slapd-'));
   const suffix = SLAPD_SUFFIX;
   const rootDn = `cn=admin,${suffix}`;
@@ -101,17 +114,22 @@ export async function startSlapd(seed: { users: SlapdUser[]; groups: SlapdGroup[
   const conf = path.join(dir, 'slapd.conf');
   const logFile = path.join(dir, 'slapd.log');
   fs.mkdirSync(path.join(dir, 'db'));
-  fs.writeFileSync(conf, slapdConf(dir, suffix, rootDn, rootPassword));
+  if (seed.tls) await makeCertificates(dir);
+  fs.writeFileSync(conf, slapdConf(dir, suffix, rootDn, rootPassword, seed.tls === true));
   fs.writeFileSync(path.join(dir, 'seed.ldif'), seedLdif(suffix, seed.users, seed.groups));
   await execFileAsync(SLAPADD, ['-f', conf, '-l', path.join(dir, 'seed.ldif')]);
 
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
+  const ldapsPort = seed.tls ? await freePort() : undefined;
+  const ldapsUrl = ldapsPort ? `ldaps://127.0.0.1:${ldapsPort}` : undefined;
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawnLogged(SLAPD, ['-h', `${url}/`, '-f', conf, '-d', '0'], logFile);
+    const listeners = [`${url}/`, ...(ldapsUrl ? [`${ldapsUrl}/`] : [])].join(' ');
+    child = spawnLogged(SLAPD, ['-h', listeners, '-f', conf, '-d', '0'], logFile);
     try {
       await waitForPort('127.0.0.1', port, 30_000, child);
+      if (ldapsPort) await waitForPort('127.0.0.1', ldapsPort, 30_000, child);
     } catch (err) {
       await stopProcess(child, 2_000);
       throw new Error(`slapd did not start: ${(err as Error).message}\n${fs.readFileSync(logFile, 'utf8')}`);
@@ -124,6 +142,8 @@ export async function startSlapd(seed: { users: SlapdUser[]; groups: SlapdGroup[
 
   return {
     url,
+    ldapsUrl,
+    caFile: seed.tls ? path.join(dir, 'ca.pem') : undefined,
     suffix,
     peopleDn: `ou=people,${suffix}`,
     groupsDn: `ou=groups,${suffix}`,
