@@ -213,6 +213,16 @@ describe('GitHub sign-in (GET /api/v1/auth/github and its callback) against a Gi
     assert.equal(res.status, 502, res.text);
     assert.match(res.body.error, /GitHub answered the code exchange with HTTP 503/);
 
+    const afterExchange = await startAndAuthorize();
+    github.apiOutage = true;
+    try {
+      res = await callback(afterExchange.callbackPath, afterExchange.stateCookie);
+    } finally {
+      github.apiOutage = false;
+    }
+    assert.equal(res.status, 502, res.text);
+    assert.match(res.body.error, /GitHub answered GET \/user with HTTP 503/);
+
     const flow2 = await startAndAuthorize();
     await configure({ token_url: `http://127.0.0.1:${await freePort()}/login/oauth/access_token` });
     const unreachable = await callback(flow2.callbackPath, flow2.stateCookie);

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
  *   JSON when asked (else form-encoded); a wrong or reused code is 200 with error=bad_verification_code;
  * - GET  /api/v3/user, /api/v3/user/emails, /api/v3/user/orgs: GitHub Enterprise's API prefix, with
  *   `Authorization: Bearer <token>`.
- * `outage` makes every answer a 503 (GitHub down); `close()` makes it unreachable.
+ * `outage` makes every answer a 503 (GitHub down), `apiOutage` only the API's; `close()` makes it unreachable.
  */
 export interface GithubStandInUser {
   id: number;
@@ -33,6 +33,8 @@ export interface GithubStandIn {
   user: GithubStandInUser;
   decision: 'approve' | 'deny';
   outage: boolean;
+  /** Only the REST API (/api/v3) answers 503: GitHub fails after the code exchange. */
+  apiOutage: boolean;
   /** Every request, e.g. to check the query Ringmaster sent to authorize. */
   requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }>;
   close(): Promise<void>;
@@ -97,6 +99,7 @@ export async function startGithubStandIn(user: GithubStandInUser): Promise<Githu
       const bearer = /^(?:Bearer|token) (\S+)$/i.exec(req.headers.authorization ?? '');
       const who = bearer ? tokens.get(bearer[1]) : undefined;
       if (url.pathname.startsWith('/api/v3/')) {
+        if (standIn.apiOutage) return json(503, { message: 'Service Unavailable' });
         if (!who) return json(401, { message: 'Bad credentials' });
         if (url.pathname === '/api/v3/user') return json(200, { id: who.id, login: who.login, name: who.name, type: 'User' });
         if (url.pathname === '/api/v3/user/emails') return json(200, who.emails.map((e) => ({ ...e, visibility: e.primary ? 'private' : null })));
@@ -118,6 +121,7 @@ export async function startGithubStandIn(user: GithubStandInUser): Promise<Githu
     user,
     decision: 'approve',
     outage: false,
+    apiOutage: false,
     requests: [],
     close: () =>
       new Promise<void>((resolve) => {
