@@ -1,5 +1,6 @@
 import { readConfigFile, validateConfigContents, type RingmasterConfigFile } from '../lib/config-file';
 import { ApiError } from './errors';
+import { ROLES, type Role } from './route';
 
 /**
  * The enabled section of a sign-in provider, read from the config file on each sign-in (so a
@@ -15,4 +16,9 @@ export async function signInProviderConfig<K extends 'ldap' | 'github_oauth'>(fi
   const section = validation.config[key];
   if (!section || section.enabled === false) throw new ApiError('NOT_FOUND', `${what} is not configured on this server`);
   return section as NonNullable<RingmasterConfigFile[K]>;
+}
+
+/** A role named in a provider's section (default_role, role_mapping), as a Role; the schema already allows only roles. */
+export function configuredRole(value: string | undefined): Role | undefined {
+  return (ROLES as readonly string[]).includes(value ?? '') ? (value as Role) : undefined;
 }

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Context } from 'koa';
-import { defineRoute, Reply, ROLES, type RequestContext, type Role, type RouteDef } from '../route';
+import { defineRoute, Reply, type RequestContext, type RouteDef } from '../route';
 import { ApiError, conflict, forbidden, invalidField, unauthorized } from '../errors';
 import { errorBody, NO_CONTROL_CHARACTERS } from '../schemas';
 import { createSession } from '../queries/sessions';
@@ -8,7 +8,7 @@ import { signInExternalUser } from '../queries/external-identities';
 import { writeAuditEntry } from '../queries/audit-log';
 import { authorizeUrl, exchangeCode, fetchGithubProfile, fetchOrganizations, GithubRefusedError, GithubUnavailableError } from '../github-oauth';
 import { auditRefusedLogin } from '../login-audit';
-import { signInProviderConfig } from '../login-config';
+import { configuredRole, signInProviderConfig } from '../login-config';
 import { GITHUB_OAUTH_DEFAULTS, type GithubOAuthConfig } from '../../lib/config-github-oauth';
 import { setSessionCookie } from './auth';
 
@@ -39,8 +39,6 @@ function callbackUrl(rc: RequestContext, config: GithubOAuthConfig): string {
 function setStateCookie(ctx: Context, value: string, expires: Date): void {
   ctx.cookies.set(OAUTH_STATE_COOKIE, value, { httpOnly: true, sameSite: 'lax', path: STATE_COOKIE_PATH, expires, secure: ctx.secure, overwrite: true });
 }
-
-const asRole = (value: string | undefined): Role | undefined => ((ROLES as readonly string[]).includes(value ?? '') ? (value as Role) : undefined);
 
 async function refuse(rc: RequestContext, username: string | null, reason: string, error: ApiError, detail?: string): Promise<never> {
   await auditRefusedLogin(rc, 'github', { username, reason, detail });
@@ -133,7 +131,7 @@ export const githubLoginRoutes: RouteDef[] = [
         usernameCandidates: [profile.login, `github-${profile.login}`, `github-${profile.id}`],
         email: profile.email,
         fullName: profile.name,
-        newUserRole: asRole(config.default_role) ?? 'read-only',
+        newUserRole: configuredRole(config.default_role) ?? 'read-only',
       });
       if (!signIn.ok && signIn.reason === 'disabled') return refuse(rc, profile.login, 'disabled', forbidden('this account is disabled'));
       if (!signIn.ok) throw conflict(`no free username for GitHub user ${profile.login}; an admin must rename a user`);

@@ -1,11 +1,11 @@
-import { defineRoute, ROLES, type RequestContext, type Role, type RouteDef } from '../route';
+import { defineRoute, type RequestContext, type Role, type RouteDef } from '../route';
 import { ApiError, conflict, unauthorized } from '../errors';
 import { errorBody, NO_CONTROL_CHARACTERS } from '../schemas';
 import { createSession } from '../queries/sessions';
 import { signInExternalUser } from '../queries/external-identities';
 import { authenticateWithLdap, LdapUnavailableError, type LdapIdentity } from '../ldap-directory';
 import { auditRefusedLogin } from '../login-audit';
-import { signInProviderConfig } from '../login-config';
+import { configuredRole, signInProviderConfig } from '../login-config';
 import type { LdapConfig } from '../../lib/config-ldap';
 import { setSessionCookie } from './auth';
 import { userSchema } from './users';
@@ -13,13 +13,11 @@ import { userSchema } from './users';
 /** The same answer for an unknown user, a wrong password and a disabled account: nothing to enumerate. */
 const LOGIN_REFUSED = 'invalid username or password';
 
-const asRole = (value: string | undefined): Role | undefined => (ROLES as readonly string[]).includes(value ?? '') ? (value as Role) : undefined;
-
 /** Hydra's role_mapping: the first group listed in the config that the user belongs to gives the role. */
 function mappedRole(config: LdapConfig, identity: LdapIdentity): Role | undefined {
   if (!config.role_mapping || Object.keys(config.role_mapping).length === 0) return undefined;
   const group = identity.mappedGroups[0];
-  return (group && asRole(config.role_mapping[group])) || asRole(config.default_role) || 'read-only';
+  return (group && configuredRole(config.role_mapping[group])) || configuredRole(config.default_role) || 'read-only';
 }
 
 async function refuse(rc: RequestContext, username: string, reason: string, detail?: string): Promise<never> {
@@ -70,7 +68,7 @@ export const ldapLoginRoutes: RouteDef[] = [
         usernameCandidates: [identity.username, `ldap-${identity.username}`],
         email: identity.email,
         fullName: identity.fullName,
-        newUserRole: asRole(config.default_role) ?? 'read-only',
+        newUserRole: configuredRole(config.default_role) ?? 'read-only',
         enforcedRole: mappedRole(config, identity),
       });
       if (!signIn.ok && signIn.reason === 'disabled') return refuse(rc, body.username, 'disabled');
