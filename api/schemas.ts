@@ -11,6 +11,9 @@ export const stringArray: JsonSchema = { type: 'array', items: { type: 'string' 
 /** A non-empty name safe in URLs: projects, jobsets, channels, builders. */
 export const identifier: JsonSchema = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]*$' };
 
+/** A pattern for text without control characters (NUL above all, which PostgreSQL text cannot hold). */
+export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*$';
+
 export const idParams: JsonSchema = {
   type: 'object',
   properties: { id: uuid },

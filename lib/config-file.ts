@@ -3,6 +3,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import { redactSecrets } from './redact';
+import { githubOAuthConfigSchema, type GithubOAuthConfig } from './config-github-oauth';
+import { ldapConfigSchema, type LdapConfig } from './config-ldap';
 
 /**
  * The server's config file (`RINGMASTER_CONFIG_FILE`, default `<data dir>/ringmaster.json`): a JSON
@@ -22,8 +24,8 @@ export interface RingmasterConfigFile {
     gitlab_token?: string;
     gitea_token?: string;
   };
-  github_oauth?: { client_id: string; client_secret: string; allowed_organizations?: string[]; default_role?: string };
-  ldap?: { url: string; base_dn: string; bind_dn?: string; bind_password?: string; user_filter?: string; start_tls?: boolean; default_role?: string };
+  github_oauth?: GithubOAuthConfig;
+  ldap?: LdapConfig;
 }
 
 export interface ConfigFileProblem {
@@ -69,22 +71,8 @@ export const CONFIG_FILE_SCHEMA = section({
     gitlab_token: text,
     gitea_token: text,
   }),
-  github_oauth: section(
-    { client_id: text, client_secret: text, allowed_organizations: { type: 'array', items: text }, default_role: { type: 'string', enum: roles } },
-    ['client_id', 'client_secret'],
-  ),
-  ldap: section(
-    {
-      url: { type: 'string', pattern: '^ldaps?://', maxLength: 2048 },
-      base_dn: text,
-      bind_dn: text,
-      bind_password: text,
-      user_filter: text,
-      start_tls: { type: 'boolean' },
-      default_role: { type: 'string', enum: roles },
-    },
-    ['url', 'base_dn'],
-  ),
+  github_oauth: githubOAuthConfigSchema(roles),
+  ldap: ldapConfigSchema(roles),
 });
 
 const ajv = new Ajv({ allErrors: true, strict: false });

@@ -10,7 +10,7 @@ import { userSchema } from './users';
 /** One message for an unknown user, a wrong password and a disabled account: nothing to enumerate. */
 const LOGIN_REFUSED = 'invalid username or password';
 
-function setSessionCookie(ctx: Context, token: string, expires: Date): void {
+export function setSessionCookie(ctx: Context, token: string, expires: Date): void {
   ctx.cookies.set(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', path: '/', expires, secure: ctx.secure, overwrite: true });
 }
 

@@ -40,7 +40,7 @@ function signedIn(rc: RequestContext): Principal {
 }
 
 /** The signed-in user's id; an API key that belongs to no user has no account to change. */
-function userIdOf(rc: RequestContext): string {
+export function userIdOf(rc: RequestContext): string {
   const principal = signedIn(rc);
   if (!principal.userId) throw forbidden('this API key belongs to no user; sign in as a user (or use a key owned by one) to change an account');
   return principal.userId;
