@@ -15,6 +15,7 @@ import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type Bu
 import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
 import { RingmasterStatus, RingmasterSystem } from '../lib/search-attributes';
+import { notifyBuildEvent } from './notifications';
 
 export interface PlannedStep extends StepPlan {
   system: string;
@@ -111,6 +112,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         });
         await insertPlannedSteps(trx as never, build.id, steps.map((s) => s.drvPath));
       });
+      await notifyBuildEvent(deps, build.id, 'build_started');
       if (input.restart) {
         for (const p of [liveLogPath(deps.config.dataDir, build.id), compressedLogPath(deps.config.dataDir, build.id)]) fs.rmSync(p, { force: true });
       }
@@ -204,6 +206,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         if (metricRows.length) await trx('build_metrics').insert(metricRows.map((m) => ({ build_id: buildId, name: m.name, value: m.value, unit: m.unit })));
         await closeUnfinishedSteps(trx as never, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       });
+      await notifyBuildEvent(deps, buildId, 'build_finished');
     },
   };
 }

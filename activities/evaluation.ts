@@ -14,6 +14,7 @@ import {
   RingmasterStatus,
   RingmasterSystem,
 } from '../lib/search-attributes';
+import { notifyEvaluationEvent } from './notifications';
 
 const BATCH = 100;
 
@@ -166,6 +167,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       const jobset = await loadJobset(evaluation.jobset_id);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
       await db('evaluations').where({ id: evaluation.id }).update({ status: 'running', started_at: db.fn.now(), updated_at: db.fn.now() });
+      await notifyEvaluationEvent(deps, evaluation.id, 'evaluation_started');
 
       const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache() }).catch((err) => {
         throw ApplicationFailure.nonRetryable(`fetching ${jobset.repository_url} at ${evaluation.commit_hash}: ${(err as Error).message}`, 'SourceError');
@@ -330,6 +332,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         completed_at: db.fn.now(),
         updated_at: db.fn.now(),
       });
+      await notifyEvaluationEvent(deps, input.evaluationId, 'evaluation_finished');
     },
 
     /**

@@ -1,0 +1,36 @@
+import type { Client } from '@temporalio/client';
+import type { NotificationWorkflow } from '../../workflows/notification';
+import { deliverNotificationSignal, notificationWorkflowId, type QueuedNotification } from '../../workflows/notification-shared';
+import { FINAL_STATES, orderKeyHash, type NotificationState } from './messages';
+
+/** The columns of a notification_tasks row that its delivery needs. */
+export interface DeliverableTask {
+  id: string;
+  seq: number | string;
+  order_key: string;
+  state: NotificationState | string;
+  max_attempts: number;
+}
+
+/**
+ * Hands a task to its ordering key's NotificationWorkflow: signal-with-start, so the key's workflow
+ * is started if it is not running and otherwise gets the task queued behind the ones it has.
+ */
+export async function startNotificationDelivery(client: Client, taskQueue: string, task: DeliverableTask, backoffSeconds: number): Promise<string> {
+  const workflowId = notificationWorkflowId(taskQueue, orderKeyHash(task.order_key));
+  const queued: QueuedNotification = {
+    taskId: task.id,
+    seq: Number(task.seq),
+    final: (FINAL_STATES as readonly string[]).includes(task.state),
+    maxAttempts: task.max_attempts,
+    backoffSeconds,
+  };
+  await client.workflow.signalWithStart<typeof NotificationWorkflow, [QueuedNotification]>('NotificationWorkflow', {
+    workflowId,
+    taskQueue,
+    args: [{ orderKey: task.order_key, queue: [], newestDeliveredSeq: 0 }],
+    signal: deliverNotificationSignal,
+    signalArgs: [queued],
+  });
+  return workflowId;
+}
