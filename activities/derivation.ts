@@ -10,6 +10,7 @@ import { realiseOnBuilder } from './build/remote';
 import type { BuilderSpec, RealiseResult } from './build/types';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation } from './records/steps';
+import { liveConfigFile } from '../lib/live-config-file';
 
 export interface RealiseStepInput {
   drvPath: string;
@@ -97,7 +98,8 @@ export function createDerivationActivities(deps: ActivityDeps) {
       const opts = {
         timeoutSeconds: input.timeoutSeconds,
         maxSilentSeconds: input.maxSilentSeconds,
-        logLimitBytes: deps.config.logLimitBytes,
+        // The config file's builds.log_limit_bytes applies live, to the next step; the environment's is the fallback.
+        logLimitBytes: (await liveConfigFile(deps.config.configFile).current()).builds?.log_limit_bytes ?? deps.config.logLimitBytes,
         transferTimeoutSeconds: deps.config.transferTimeoutSeconds,
         signal: ctx.cancellationSignal,
         onLog: (chunk: string) => {

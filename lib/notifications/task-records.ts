@@ -104,6 +104,11 @@ export async function requeueFailedTask(db: Db, taskId: string, maxAttempts: num
   return row;
 }
 
+/** Undoes requeueFailedTask when the task could not be handed to Temporal. */
+export async function returnToFailed(db: Db, taskId: string, error: string): Promise<void> {
+  await db('notification_tasks').where({ id: taskId, status: 'pending' }).update({ status: 'failed', last_error: error, updated_at: db.fn.now() });
+}
+
 /** A task as the API shows it: COMPAT's NotificationTask fields, plus where and what, with secrets redacted. */
 export function notificationTaskView(row: NotificationTaskRow) {
   return {
