@@ -3,8 +3,8 @@ import type { Db } from '../../lib/db';
 import { liveConfigFile } from '../../lib/live-config-file';
 import { planNotification, type NotificationEvent, type PlannedNotification } from '../../lib/notifications/messages';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF_SECONDS, notificationTargets, targetWants } from '../../lib/notifications/targets';
-import { startNotificationDelivery } from '../../lib/notifications/start-delivery';
-import { insertNotificationTasks, recordWorkflowOfTask } from '../../lib/notifications/task-records';
+import { notificationWorkflowIdOf, startNotificationDelivery } from '../../lib/notifications/start-delivery';
+import { insertNotificationTasks } from '../../lib/notifications/task-records';
 
 export interface NotificationDeps {
   db: Db;
@@ -25,10 +25,8 @@ export async function enqueueNotifications(deps: NotificationDeps, event: Notifi
     .map((t) => planNotification(t, event, deps.publicUrl))
     .filter((p): p is PlannedNotification => p !== undefined);
   if (planned.length === 0) return 0;
-  const tasks = await insertNotificationTasks(deps.db, planned, settings?.max_attempts ?? DEFAULT_MAX_ATTEMPTS);
-  for (const task of tasks) {
-    const workflowId = await startNotificationDelivery(deps.client, deps.taskQueue, task, settings?.retry_backoff_seconds ?? DEFAULT_RETRY_BACKOFF_SECONDS);
-    await recordWorkflowOfTask(deps.db, task.id, workflowId);
-  }
+  const tasks = await insertNotificationTasks(deps.db, planned, settings?.max_attempts ?? DEFAULT_MAX_ATTEMPTS, (key) => notificationWorkflowIdOf(deps.taskQueue, key));
+  // Different keys: no order between them, so their workflows are signalled at once.
+  await Promise.all(tasks.map((task) => startNotificationDelivery(deps.client, deps.taskQueue, task, settings?.retry_backoff_seconds ?? DEFAULT_RETRY_BACKOFF_SECONDS)));
   return tasks.length;
 }

@@ -12,12 +12,17 @@ export interface DeliverableTask {
   max_attempts: number;
 }
 
+/** The NotificationWorkflow that delivers the tasks of an ordering key. */
+export function notificationWorkflowIdOf(taskQueue: string, orderKey: string): string {
+  return notificationWorkflowId(taskQueue, orderKeyHash(orderKey));
+}
+
 /**
  * Hands a task to its ordering key's NotificationWorkflow: signal-with-start, so the key's workflow
  * is started if it is not running and otherwise gets the task queued behind the ones it has.
  */
 export async function startNotificationDelivery(client: Client, taskQueue: string, task: DeliverableTask, backoffSeconds: number): Promise<string> {
-  const workflowId = notificationWorkflowId(taskQueue, orderKeyHash(task.order_key));
+  const workflowId = notificationWorkflowIdOf(taskQueue, task.order_key);
   const queued: QueuedNotification = {
     taskId: task.id,
     seq: Number(task.seq),

@@ -35,7 +35,7 @@ export interface NotificationTaskRow {
 }
 
 /** Inserts one pending task per planned notification, in order (their seq follows it). */
-export async function insertNotificationTasks(db: Db, planned: PlannedNotification[], maxAttempts: number): Promise<NotificationTaskRow[]> {
+export async function insertNotificationTasks(db: Db, planned: PlannedNotification[], maxAttempts: number, workflowIdOf: (orderKey: string) => string | null = () => null): Promise<NotificationTaskRow[]> {
   if (planned.length === 0) return [];
   return db('notification_tasks')
     .insert(
@@ -48,6 +48,7 @@ export async function insertNotificationTasks(db: Db, planned: PlannedNotificati
         payload: JSON.stringify(p.payload),
         status: 'pending',
         max_attempts: maxAttempts,
+        workflow_id: workflowIdOf(p.orderKey),
       })),
     )
     .returning('*');
