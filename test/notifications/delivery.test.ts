@@ -11,6 +11,7 @@ import { planNotification } from '../../lib/notifications/messages';
 import { notificationTargets } from '../../lib/notifications/targets';
 import { insertNotificationTasks } from '../../lib/notifications/task-records';
 import { startNotificationDelivery } from '../../lib/notifications/start-delivery';
+import { DELIVERIES_PER_RUN } from '../../workflows/notification';
 
 /**
  * Notifications delivered by real Temporal workflows from a real worker, recorded in PostgreSQL, to
@@ -269,6 +270,27 @@ describe('notifications as durable workflows', () => {
       assert.equal(badStatus.body.details[0].field, 'query.status');
       assert.equal((await stack.request('GET', '/api/v1/admin/notification-tasks', { key: await stack.keyFor('read-only') })).status, 403);
       assert.equal((await stack.request('GET', '/api/v1/admin/notification-tasks')).status, 401);
+    } finally {
+      await sink.stop();
+    }
+  });
+
+  it('a key with more than 100 deliveries continues as new and keeps delivering in order', async () => {
+    const sink = await new RecordingServer().start();
+    try {
+      await configureNotifications(stack, { targets: [{ type: 'webhook', name: 'busy', url: `${sink.url}/hook` }] });
+      const { build } = await seedRunningBuild(stack);
+      const statuses: string[] = [];
+      for (let i = 0; i < DELIVERIES_PER_RUN + 5; i++) {
+        const status = i % 2 === 0 ? 'succeeded' : 'failed';
+        statuses.push(status);
+        await raiseBuildEvent(stack, build.id, 'build_finished', status);
+      }
+      const rows = await waitForTasks(stack, { target_name: 'busy' }, ['completed'], 240_000);
+      assert.equal(rows.length, DELIVERIES_PER_RUN + 5);
+      assert.deepEqual(sink.delivered().map((r) => r.json.status), statuses, 'every final status, in the order of the events');
+      const history = await stack.temporal.client.workflow.getHandle(rows[0].workflow_id).fetchHistory();
+      assert.notEqual(history.events?.[0].workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? '', '', 'the run now delivering continues an earlier one');
     } finally {
       await sink.stop();
     }
