@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from '../index';
 import { liveConfigFile } from '../../lib/live-config-file';
-import { notificationTargets } from '../../lib/notifications/targets';
+import { DEFAULT_RETRY_BACKOFF_SECONDS, notificationTargets } from '../../lib/notifications/targets';
 import type { NotificationEvent } from '../../lib/notifications/messages';
 import { findNotificationTask, markAttemptFailed, markAttemptStarted, markDelivered, markGivenUp, markSuperseded } from '../../lib/notifications/task-records';
 import { enqueueNotifications, type NotificationDeps } from './enqueue';
@@ -56,7 +56,7 @@ export function createNotificationActivities(deps: ActivityDeps) {
         await sendNotification(target, task);
       } catch (err) {
         const message = (err as Error).message;
-        const backoffSeconds = settings?.retry_backoff_seconds ?? 2;
+        const backoffSeconds = settings?.retry_backoff_seconds ?? DEFAULT_RETRY_BACKOFF_SECONDS;
         const next = attempt < task.max_attempts ? new Date(Date.now() + backoffSeconds * 1000 * 2 ** (attempt - 1)) : null;
         await markAttemptFailed(db, task.id, message, next);
         throw ApplicationFailure.retryable(message, 'DeliveryFailed');
