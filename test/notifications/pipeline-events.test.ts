@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
-import { createJobset, JOBSET_FIXTURE, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
+import { buildsOf, createJobset, JOBSET_FIXTURE, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import { RecordingServer, type RecordedRequest } from '../support/recording-server';
 import { configureNotifications, PUBLIC_URL, waitForTasks } from './support';
 
@@ -36,7 +36,11 @@ describe('an evaluated and built jobset notifies its forge and its webhook', () 
     evaluationId = (await trigger(stack, jobset.jobsetId)).id;
     const evaluation = await waitForEvaluation(stack, evaluationId);
     assert.equal(evaluation.status, 'completed', evaluation.error_message);
-    builds = await waitForBuilds(stack, evaluationId);
+    // The fixture's slow job sleeps for five minutes: cancelled at once, it ends as an `error` status.
+    const slow = (await buildsOf(stack, evaluationId)).slow;
+    const cancel = await stack.request('POST', `/api/v1/builds/${slow.id}/cancel`, { key: stack.adminKey, body: {} });
+    assert.equal(cancel.status, 200, cancel.text);
+    builds = await waitForBuilds(stack, evaluationId, { timeoutMs: 600_000 });
     await waitForTasks(stack, {}, ['completed', 'superseded'], 120_000);
   });
   after(async () => {
@@ -73,6 +77,8 @@ describe('an evaluated and built jobset notifies its forge and its webhook', () 
     assert.equal(builds.broken.status, 'failed');
     assert.equal(byContext.get('ringmaster/main/broken')!.at(-1)!.json.state, 'failure');
     assert.equal(byContext.get('ringmaster/main/a')!.at(-1)!.json.state, 'success');
+    assert.equal(builds.slow.status, 'cancelled');
+    assert.equal(byContext.get('ringmaster/main/slow')!.at(-1)!.json.state, 'error');
     // The evaluation's own status too: pending, then success.
     assert.deepEqual(byContext.get('ringmaster/main')!.map((s) => s.json.state).at(-1), 'success');
   });
