@@ -4,7 +4,7 @@ import { liveConfigFile } from '../../lib/live-config-file';
 import { planNotification, type NotificationEvent, type PlannedNotification } from '../../lib/notifications/messages';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF_SECONDS, notificationTargets, targetWants } from '../../lib/notifications/targets';
 import { notificationWorkflowIdOf, startNotificationDelivery } from '../../lib/notifications/start-delivery';
-import { insertNotificationTasks } from '../../lib/notifications/task-records';
+import { insertNotificationTasks, markGivenUp } from '../../lib/notifications/task-records';
 
 export interface NotificationDeps {
   db: Db;
@@ -26,7 +26,15 @@ export async function enqueueNotifications(deps: NotificationDeps, event: Notifi
     .filter((p): p is PlannedNotification => p !== undefined);
   if (planned.length === 0) return 0;
   const tasks = await insertNotificationTasks(deps.db, planned, settings?.max_attempts ?? DEFAULT_MAX_ATTEMPTS, (key) => notificationWorkflowIdOf(deps.taskQueue, key));
-  // Different keys: no order between them, so their workflows are signalled at once.
-  await Promise.all(tasks.map((task) => startNotificationDelivery(deps.client, deps.taskQueue, task, settings?.retry_backoff_seconds ?? DEFAULT_RETRY_BACKOFF_SECONDS)));
+  // Different keys: no order between them, so their workflows are signalled at once. A task that
+  // cannot be handed to Temporal is recorded as failed, so it shows in the tasks route and can be retried.
+  const backoffSeconds = settings?.retry_backoff_seconds ?? DEFAULT_RETRY_BACKOFF_SECONDS;
+  await Promise.all(
+    tasks.map((task) =>
+      startNotificationDelivery(deps.client, deps.taskQueue, task, backoffSeconds).catch((err: Error) =>
+        markGivenUp(deps.db, task.id, `could not be handed to Temporal: ${err.message}`),
+      ),
+    ),
+  );
   return tasks.length;
 }
