@@ -18,6 +18,7 @@ import {
   setBuildPriority,
 } from './records/builds';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
+import { notifyBuildEvent } from './notifications';
 
 export interface PlannedStep extends StepPlan {
   system: string;
@@ -100,6 +101,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         await markBuildRunning(trx, build.id);
         await insertPlannedSteps(trx, build.id, steps.map((s) => s.drvPath));
       });
+      await notifyBuildEvent(deps, build.id, 'build_started');
       if (input.restart) {
         for (const p of [liveLogPath(deps.config.dataDir, build.id), compressedLogPath(deps.config.dataDir, build.id)]) fs.rmSync(p, { force: true });
       }
@@ -151,6 +153,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       });
       await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
+      await notifyBuildEvent(deps, buildId, 'build_finished');
     },
   };
 }

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './deps';
 import { runNix } from './nix/nix-env';
 import { localSystem } from './nix-system';
 import { realiseOnBuilder } from './build/remote';

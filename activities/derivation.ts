@@ -14,6 +14,7 @@ import { findCachedFailure, recordCachedFailure } from './records/cached-failure
 import { findRemoteBuilder } from './records/builders';
 import { assignBuilderToBuildsOfDerivation } from './records/builds';
 import { logBuilderFailure } from './operator-lines';
+import { liveConfigFile } from '../lib/live-config-file';
 
 export interface RealiseStepInput {
   drvPath: string;
@@ -92,7 +93,8 @@ export function createDerivationActivities(deps: ActivityDeps) {
       const opts = {
         timeoutSeconds: input.timeoutSeconds,
         maxSilentSeconds: input.maxSilentSeconds,
-        logLimitBytes: deps.config.logLimitBytes,
+        // The config file's builds.log_limit_bytes applies live, to the next step; the environment's is the fallback.
+        logLimitBytes: (await liveConfigFile(deps.config.configFile).current()).builds?.log_limit_bytes ?? deps.config.logLimitBytes,
         transferTimeoutSeconds: deps.config.transferTimeoutSeconds,
         signal: ctx.cancellationSignal,
         onLog: (chunk: string) => {

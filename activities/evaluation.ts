@@ -31,6 +31,7 @@ import {
   recordEvaluationCounts,
   type EvaluationInputRecord,
 } from './records/evaluations';
+import { notifyEvaluationEvent } from './notifications';
 
 const BATCH = 100;
 
@@ -161,6 +162,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
       await markEvaluationRunning(db, evaluation.id);
       await logEvaluationStarted(deps.logger, db, evaluation.id).catch(() => undefined);
+      await notifyEvaluationEvent(deps, evaluation.id, 'evaluation_started');
 
       const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache() }).catch((err) => {
         throw ApplicationFailure.nonRetryable(`fetching ${jobset.repository_url} at ${evaluation.commit_hash}: ${(err as Error).message}`, 'SourceError');
@@ -286,6 +288,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {
       await finishEvaluationRecord(db, input.evaluationId, input.status, input.errorMessage);
       await logEvaluationFinished(deps.logger, db, input.evaluationId).catch(() => undefined);
+      await notifyEvaluationEvent(deps, input.evaluationId, 'evaluation_finished');
     },
 
     /**

@@ -5,6 +5,7 @@ import { createDerivationActivities } from './derivation';
 import { createBuildActivities } from './build';
 import { createEvaluationActivities } from './evaluation';
 import { createBuilderCheckActivities } from './builder-check';
+import { createNotificationActivities } from './notifications';
 
 export type { ActivityDeps } from './deps';
 
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBuildActivities(deps),
     ...createEvaluationActivities(deps),
     ...createBuilderCheckActivities(deps),
+    ...createNotificationActivities(deps),
   };
 }
 

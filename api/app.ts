@@ -7,6 +7,8 @@ import { authorize, resolvePrincipal } from './auth';
 import { compileValidator, type Validator } from './validation';
 import { writeAuditEntry } from './queries/audit-log';
 import { ApiMetrics } from './metrics';
+import { registerNotificationMetrics } from './notification-metrics';
+import { liveConfigFile } from '../lib/live-config-file';
 import { HANDLED, Reply, type AppDeps, type RequestContext, type RouteDef } from './route';
 
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
@@ -111,7 +113,10 @@ function routeHandler(def: RouteDef, deps: AppDeps) {
   return async (ctx: Context) => {
     (ctx.state as RouteState).route = def.path;
     const principal = await resolvePrincipal(ctx, deps.db);
-    authorize(def, principal, ctx, deps.config.requireAuthForReads);
+    // The config file's require_auth_for_reads applies live; either it or the environment turns it on.
+    const requireAuthForReads =
+      deps.config.requireAuthForReads || (def.access === 'public' && !principal && (await liveConfigFile(deps.config.configFile).current()).require_auth_for_reads === true);
+    authorize(def, principal, ctx, requireAuthForReads);
 
     const params = decodedParams(def, ctx);
     validate.params?.(params);
@@ -183,6 +188,7 @@ export interface BuiltApp {
 export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) => void = () => {}): BuiltApp {
   const app = new Koa({ proxy: true });
   const metrics = new ApiMetrics();
+  registerNotificationMetrics(metrics.registry, deps.db);
   (app.context as unknown as { ringmasterMetrics: ApiMetrics }).ringmasterMetrics = metrics;
   const router = routeTableRouter(deps, routes);
 

@@ -5,6 +5,7 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { redactSecrets } from './redact';
 import { githubOAuthConfigSchema, type GithubOAuthConfig } from './config-github-oauth';
 import { ldapConfigSchema, type LdapConfig } from './config-ldap';
+import { duplicateTargetNames, NOTIFICATIONS_SECTION_SCHEMA, type NotificationsConfigSection } from './notifications/targets';
 
 /**
  * The server's config file (`RINGMASTER_CONFIG_FILE`, default `<data dir>/ringmaster.json`): a JSON
@@ -16,14 +17,8 @@ export interface RingmasterConfigFile {
   require_auth_for_reads?: boolean;
   evaluator?: { max_concurrent?: number; timeout?: number };
   builds?: { default_timeout?: number; default_max_silent?: number; log_limit_bytes?: number; max_retries?: number };
-  notifications?: {
-    max_attempts?: number;
-    retry_backoff_seconds?: number;
-    webhook_urls?: string[];
-    github_token?: string;
-    gitlab_token?: string;
-    gitea_token?: string;
-  };
+  /** Notification targets and delivery settings (lib/notifications/targets.ts); applied live. */
+  notifications?: NotificationsConfigSection;
   github_oauth?: GithubOAuthConfig;
   ldap?: LdapConfig;
 }
@@ -63,14 +58,7 @@ export const CONFIG_FILE_SCHEMA = section({
     log_limit_bytes: { type: 'integer', minimum: 0 },
     max_retries: { type: 'integer', minimum: 0, maximum: 100 },
   }),
-  notifications: section({
-    max_attempts: { type: 'integer', minimum: 1, maximum: 100 },
-    retry_backoff_seconds: seconds,
-    webhook_urls: { type: 'array', items: { type: 'string', pattern: '^https?://', maxLength: 2048 } },
-    github_token: text,
-    gitlab_token: text,
-    gitea_token: text,
-  }),
+  notifications: NOTIFICATIONS_SECTION_SCHEMA,
   github_oauth: githubOAuthConfigSchema(roles),
   ldap: ldapConfigSchema(roles),
 });
@@ -107,7 +95,11 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; pr
 export function validateConfigContents(text: string): ConfigValidation {
   const parsed = parseJson(text);
   if (!parsed.ok) return { ok: false, problems: [parsed.problem] };
-  if (validateSchema(parsed.value)) return { ok: true, config: parsed.value };
+  if (validateSchema(parsed.value)) {
+    const duplicates = duplicateTargetNames(parsed.value.notifications);
+    if (duplicates.length > 0) return { ok: false, problems: duplicates.map((name) => ({ field: 'contents.notifications.targets', message: `two targets are named "${name}"; names must be unique` })) };
+    return { ok: true, config: parsed.value };
+  }
   const problems = (validateSchema.errors ?? []).map(problemOf);
   return { ok: false, problems: problems.length > 0 ? problems : [{ field: 'contents', message: 'is invalid' }] };
 }

@@ -34,6 +34,7 @@ import {
   systemProbeWorkflowId,
   builderCheckWorkflowId,
 } from './workflow-ids';
+import { deliverNotificationSignal, type NotificationWorkflowInput, type QueuedNotification } from '../workflows/notification-shared';
 import { buildSearchAttributes, derivationSearchAttributes, type BuildSearchContext } from './search-attributes';
 
 type Workflows = typeof workflows;
@@ -258,6 +259,23 @@ export class RingmasterWorkflows {
       workflowId: systemProbeWorkflowId(crypto.randomUUID()),
       workflowExecutionTimeout: timeout,
       args: [],
+    });
+  }
+
+  // ---- notifications ----
+
+  /**
+   * Hands a notification to its ordering key's NotificationWorkflow (`workflowId`, from
+   * lib/workflow-ids.ts): signal-with-start, so the key's workflow is started if it is not running and
+   * otherwise gets the task queued behind the ones it has.
+   */
+  async queueNotification(workflowId: string, initial: NotificationWorkflowInput, queued: QueuedNotification): Promise<void> {
+    await this.client.workflow.signalWithStart<Workflows['NotificationWorkflow'], [QueuedNotification]>(workflowType('NotificationWorkflow'), {
+      workflowId,
+      taskQueue: this.taskQueue,
+      args: [initial],
+      signal: deliverNotificationSignal,
+      signalArgs: [queued],
     });
   }
 

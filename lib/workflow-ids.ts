@@ -41,6 +41,11 @@ export function builderCheckWorkflowId(builderId: string, unique: string): strin
   return `builder-check-${builderId}-${unique}`;
 }
 
+/** NotificationWorkflow: one per ordering key (target, commit, context), per task queue; the key is hashed into the ID. */
+export function notificationWorkflowId(taskQueue: string, orderKeyHash: string): string {
+  return `notify-${taskQueue}-${orderKeyHash}`;
+}
+
 /** The Temporal Schedule that checks a jobset on its interval. */
 export function jobsetScheduleId(jobsetId: string): string {
   return `jobset-${jobsetId}`;

@@ -5,3 +5,4 @@ export { BuildWorkflow } from './build';
 export { DerivationWorkflow } from './derivation';
 export { DispatcherWorkflow } from './dispatcher';
 export { BuilderCheckWorkflow } from './builder-check';
+export { NotificationWorkflow } from './notification';

@@ -2,6 +2,7 @@ import { defineRoute, type RouteDef } from '../route';
 import { ApiError } from '../errors';
 import { errorBody } from '../schemas';
 import { readConfigFile, redactConfigContents, replaceConfigFile } from '../../lib/config-file';
+import { liveConfigFile } from '../../lib/live-config-file';
 
 const configSchema = {
   type: 'object',
@@ -44,6 +45,8 @@ export const adminConfigRoutes: RouteDef[] = [
     responses: { 200: configSchema, 400: errorBody, 401: errorBody, 403: errorBody },
     handler: async ({ body }, rc) => {
       const result = await replaceConfigFile(rc.deps.config.configFile, body.contents);
+      // The settings the file holds apply at once in this process (other processes see the change within a second).
+      liveConfigFile(rc.deps.config.configFile).invalidate();
       if (!result.ok) {
         const first = result.problems[0];
         throw new ApiError('VALIDATION_ERROR', `invalid ${first.field}: ${first.message}`, result.problems);
