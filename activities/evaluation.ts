@@ -5,6 +5,7 @@ import type { ActivityDeps } from './index';
 import { fetchGitSource, inputsHash } from './nix/source';
 import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
 import { buildWorkflowId, evaluationWorkflowId, type CheckJobsetInput, type EvaluationStatus } from '../workflows/shared';
+import { promoteChannelsOfEvaluation } from './channel-promotion';
 import {
   RingmasterBuildId,
   RingmasterEvaluationId,
@@ -330,6 +331,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         completed_at: db.fn.now(),
         updated_at: db.fn.now(),
       });
+      // Builds can all finish while the evaluation still runs: the last chance to promote is now.
+      if (input.status === 'completed') await promoteChannelsOfEvaluation(db, input.evaluationId);
     },
 
     /**

@@ -159,3 +159,12 @@ export async function channelJobs(db: Db, evaluationId: string): Promise<Channel
     .filter((b) => byBuild.has(b.id))
     .map(({ id, ...b }) => ({ ...b, outputs: byBuild.get(id)! }));
 }
+
+/** Where an evaluation came from: its project, jobset and git revision. */
+export async function evaluationSource(db: Db, evaluationId: string): Promise<{ project: string; jobset: string; commit_hash: string | null } | undefined> {
+  return db('evaluations as e')
+    .join('jobsets as j', 'j.id', 'e.jobset_id')
+    .join('projects as p', 'p.id', 'j.project_id')
+    .where('e.id', evaluationId)
+    .first('p.name as project', 'j.name as jobset', 'e.commit_hash');
+}

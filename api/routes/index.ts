@@ -8,6 +8,9 @@ import { identityRoutes } from './identity';
 import { builderRoutes } from './builders';
 import { buildRoutes } from './builds';
 import { evaluationRoutes } from './evaluations';
+import { channelRoutes } from './channels';
+import { channelFileRoutes } from './channel-files';
+import { jobBadgeRoutes } from './job-badges';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
@@ -18,5 +21,6 @@ export function allRoutes(): RouteDef[] {
   routes.push(...buildLifecycleRoutes);
   routes.push(...identityRoutes);
   routes.push(...builderRoutes, ...buildRoutes, ...evaluationRoutes);
+  routes.push(...channelRoutes, ...channelFileRoutes, ...jobBadgeRoutes);
   return routes;
 }
