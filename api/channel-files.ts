@@ -1,5 +1,5 @@
 import type { Db } from '../lib/db';
-import { notFound } from './errors';
+import { ApiError, notFound } from './errors';
 import { channelExpression } from './channel-expression';
 import { deterministicTar, xzCompress, type TarFile } from './deterministic-tar';
 import { channelJobs, evaluationSource, type ChannelRow } from './queries/channels';
@@ -9,7 +9,7 @@ const TOP_DIRECTORY = 'channel';
 
 /** The channel's current evaluation, or a 404 saying that nothing was promoted yet. */
 export function currentEvaluationOf(channel: ChannelRow): string {
-  if (!channel.current_evaluation_id) throw notFound(`channel ${channel.name} has no evaluation yet (nothing promoted to it); its contents`);
+  if (!channel.current_evaluation_id) throw new ApiError('NOT_FOUND', `channel ${channel.name} has no evaluation yet: nothing was promoted to it`);
   return channel.current_evaluation_id;
 }
 

@@ -6,7 +6,7 @@ import type { RequestContext } from './route';
  */
 export function publicBaseUrl(rc: RequestContext): string {
   const configured = rc.deps.config.publicUrl;
-  return (configured ?? rc.koa.origin).replace(/\/+$/, '');
+  return (configured || `${rc.koa.protocol}://${rc.koa.host}`).replace(/\/+$/, '');
 }
 
 /** Where the binary cache is served: `<public url>/nix-cache`. */
