@@ -3,6 +3,10 @@ import { ApiError, notFound } from './errors';
 import { channelExpression } from './channel-expression';
 import { deterministicTar, xzCompress, type TarFile } from './deterministic-tar';
 import { channelJobs, evaluationSource, type ChannelRow } from './queries/channels';
+import { CompressedCache } from './compressed-cache';
+
+/** Compressed channel files of this process, by content: 64 MiB holds many evaluations' tarballs. */
+const compressed = new CompressedCache(64 * 1024 * 1024);
 
 /** The top directory of nixexprs.tar.xz; nix-channel renames it to the channel's local name. */
 const TOP_DIRECTORY = 'channel';
@@ -25,7 +29,7 @@ export async function channelNixexprs(db: Db, evaluationId: string): Promise<Buf
     { path: 'default.nix', content: channelExpression({ project: source.project, jobset: source.jobset, evaluationId, gitRevision: source.commit_hash }, jobs) },
   ];
   if (source.commit_hash) files.push({ path: '.git-revision', content: source.commit_hash });
-  return xzCompress(await deterministicTar(TOP_DIRECTORY, files));
+  return compressed.get(await deterministicTar(TOP_DIRECTORY, files), xzCompress);
 }
 
 /** store-paths.xz: every output path of the evaluation's succeeded jobs, sorted, one per line. */
@@ -33,5 +37,5 @@ export async function channelStorePaths(db: Db, evaluationId: string): Promise<B
   const paths = new Set<string>();
   for (const job of await channelJobs(db, evaluationId)) for (const p of Object.values(job.outputs)) paths.add(p);
   const sorted = [...paths].sort();
-  return xzCompress(sorted.map((p) => `${p}\n`).join(''));
+  return compressed.get(sorted.map((p) => `${p}\n`).join(''), xzCompress);
 }
