@@ -7,6 +7,8 @@ export interface CachedBody {
   /** Seconds a client or proxy may reuse the answer without asking again. */
   maxAgeSeconds: number;
   status?: number;
+  /** The body's ETag when already known (else computed here). */
+  etag?: string;
   headers?: Record<string, string>;
 }
 
@@ -22,7 +24,7 @@ export function etagOf(body: Buffer | string): string {
 export function sendCached(ctx: Context, reply: CachedBody): void {
   ctx.status = reply.status ?? 200;
   ctx.set('Cache-Control', `public, max-age=${reply.maxAgeSeconds}`);
-  ctx.set('ETag', etagOf(reply.body));
+  ctx.set('ETag', reply.etag ?? etagOf(reply.body));
   for (const [k, v] of Object.entries(reply.headers ?? {})) ctx.set(k, v);
   if (ctx.status === 200 && ctx.fresh) {
     ctx.status = 304;

@@ -2,11 +2,11 @@ import type { Db } from '../lib/db';
 import { ApiError, notFound } from './errors';
 import { channelExpression } from './channel-expression';
 import { deterministicTar, xzCompress, type TarFile } from './deterministic-tar';
-import { channelJobs, evaluationSource, type ChannelRow } from './queries/channels';
-import { CompressedCache } from './compressed-cache';
+import { channelJobs, evaluationResultsVersion, evaluationSource, type ChannelRow } from './queries/channels';
+import { ChannelFileCache, type ChannelFile } from './channel-file-cache';
 
-/** Compressed channel files of this process, by content: 64 MiB holds many evaluations' tarballs. */
-const compressed = new CompressedCache(64 * 1024 * 1024);
+/** Generated channel files of this process: 64 MiB holds many evaluations' tarballs. */
+const cache = new ChannelFileCache(64 * 1024 * 1024);
 
 /** The top directory of nixexprs.tar.xz; nix-channel renames it to the channel's local name. */
 const TOP_DIRECTORY = 'channel';
@@ -17,25 +17,37 @@ export function currentEvaluationOf(channel: ChannelRow): string {
   return channel.current_evaluation_id;
 }
 
+type Source = NonNullable<Awaited<ReturnType<typeof evaluationSource>>>;
+
+/** A file of the evaluation, generated once per version of its results (and of its source's names). */
+async function cachedFile(db: Db, kind: string, evaluationId: string, generate: (source: Source) => Promise<Buffer>): Promise<ChannelFile> {
+  const source = await evaluationSource(db, evaluationId);
+  if (!source) throw notFound('evaluation', evaluationId);
+  const version = await evaluationResultsVersion(db, evaluationId);
+  const key = JSON.stringify([kind, evaluationId, source.project, source.jobset, source.commit_hash, version]);
+  return cache.get(key, () => generate(source));
+}
+
 /**
  * nixexprs.tar.xz of an evaluation: `channel/default.nix` (the jobs, see channel-expression.ts) and,
  * when the evaluation has one, `channel/.git-revision`. The same evaluation always gives the same bytes.
  */
-export async function channelNixexprs(db: Db, evaluationId: string): Promise<Buffer> {
-  const source = await evaluationSource(db, evaluationId);
-  if (!source) throw notFound('evaluation', evaluationId);
-  const jobs = await channelJobs(db, evaluationId);
-  const files: TarFile[] = [
-    { path: 'default.nix', content: channelExpression({ project: source.project, jobset: source.jobset, evaluationId, gitRevision: source.commit_hash }, jobs) },
-  ];
-  if (source.commit_hash) files.push({ path: '.git-revision', content: source.commit_hash });
-  return compressed.get(await deterministicTar(TOP_DIRECTORY, files), xzCompress);
+export async function channelNixexprs(db: Db, evaluationId: string): Promise<ChannelFile> {
+  return cachedFile(db, 'nixexprs.tar.xz', evaluationId, async (source) => {
+    const jobs = await channelJobs(db, evaluationId);
+    const files: TarFile[] = [
+      { path: 'default.nix', content: channelExpression({ project: source.project, jobset: source.jobset, evaluationId, gitRevision: source.commit_hash }, jobs) },
+    ];
+    if (source.commit_hash) files.push({ path: '.git-revision', content: source.commit_hash });
+    return xzCompress(await deterministicTar(TOP_DIRECTORY, files));
+  });
 }
 
 /** store-paths.xz: every output path of the evaluation's succeeded jobs, sorted, one per line. */
-export async function channelStorePaths(db: Db, evaluationId: string): Promise<Buffer> {
-  const paths = new Set<string>();
-  for (const job of await channelJobs(db, evaluationId)) for (const p of Object.values(job.outputs)) paths.add(p);
-  const sorted = [...paths].sort();
-  return compressed.get(sorted.map((p) => `${p}\n`).join(''), xzCompress);
+export async function channelStorePaths(db: Db, evaluationId: string): Promise<ChannelFile> {
+  return cachedFile(db, 'store-paths.xz', evaluationId, async () => {
+    const paths = new Set<string>();
+    for (const job of await channelJobs(db, evaluationId)) for (const p of Object.values(job.outputs)) paths.add(p);
+    return xzCompress([...paths].sort().map((p) => `${p}\n`).join(''));
+  });
 }

@@ -168,3 +168,15 @@ export async function evaluationSource(db: Db, evaluationId: string): Promise<{ 
     .where('e.id', evaluationId)
     .first('p.name as project', 'j.name as jobset', 'e.commit_hash');
 }
+
+/**
+ * A fingerprint of an evaluation's results: it changes whenever a build of the evaluation changes
+ * (every status change stamps updated_at), so a file generated from them can be reused until then.
+ */
+export async function evaluationResultsVersion(db: Db, evaluationId: string): Promise<string> {
+  const [row] = await db('builds')
+    .where({ evaluation_id: evaluationId })
+    .select(db.raw('count(*)::int as builds'), db.raw(`count(*) filter (where status = 'succeeded')::int as succeeded`), db.raw('max(updated_at) as latest'));
+  const latest = row.latest instanceof Date ? row.latest.toISOString() : String(row.latest);
+  return `${row.builds}/${row.succeeded}/${latest}`;
+}

@@ -4,6 +4,7 @@ import { errorBody, identifier } from '../schemas';
 import type { Db } from '../../lib/db';
 import { evaluationSource, findChannelByName, type ChannelRow } from '../queries/channels';
 import { channelNixexprs, channelStorePaths, currentEvaluationOf } from '../channel-files';
+import type { ChannelFile } from '../channel-file-cache';
 import { sendCached } from '../cached-response';
 import { binaryCacheUrl, publicBaseUrl } from '../public-url';
 import { CHANNEL_FILE_MAX_AGE_SECONDS } from './channels';
@@ -29,7 +30,7 @@ function channelFileRoute(
   file: string,
   summary: string,
   response: { description: string; contentType: string },
-  content: (channel: ChannelRow, rc: Parameters<RouteDef['handler']>[1]) => Promise<Buffer | string>,
+  content: (channel: ChannelRow, rc: Parameters<RouteDef['handler']>[1]) => Promise<Buffer | string | ChannelFile>,
 ): RouteDef {
   return defineRoute<{ name: string }>({
     method: 'GET',
@@ -41,8 +42,9 @@ function channelFileRoute(
     responses: { 200: response, ...errors },
     handler: async ({ params }, rc) => {
       const channel = await requireChannelNamed(rc.db, params.name);
-      const body = await content(channel, rc);
-      sendCached(rc.koa, { body, contentType: response.contentType === 'text/plain' ? 'text/plain; charset=utf-8' : response.contentType, maxAgeSeconds: CHANNEL_FILE_MAX_AGE_SECONDS });
+      const file = await content(channel, rc);
+      const { body, etag } = typeof file === 'string' || Buffer.isBuffer(file) ? { body: file, etag: undefined } : file;
+      sendCached(rc.koa, { body, etag, contentType: response.contentType === 'text/plain' ? 'text/plain; charset=utf-8' : response.contentType, maxAgeSeconds: CHANNEL_FILE_MAX_AGE_SECONDS });
       return HANDLED;
     },
   });

@@ -128,8 +128,8 @@ export const channelRoutes: RouteDef[] = [
     responses: { 200: { description: 'The channel\'s Nix expressions (deterministic: the same evaluation gives the same bytes)', contentType: 'application/x-xz' }, ...readErrors },
     handler: async ({ params }, rc) => {
       const channel = await requireChannel(rc.db, params.id);
-      const body = await channelNixexprs(rc.db, currentEvaluationOf(channel));
-      sendCached(rc.koa, { body, contentType: 'application/x-xz', maxAgeSeconds: CHANNEL_FILE_MAX_AGE_SECONDS });
+      const { body, etag } = await channelNixexprs(rc.db, currentEvaluationOf(channel));
+      sendCached(rc.koa, { body, etag, contentType: 'application/x-xz', maxAgeSeconds: CHANNEL_FILE_MAX_AGE_SECONDS });
       return HANDLED;
     },
   }),

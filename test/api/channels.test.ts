@@ -238,6 +238,17 @@ describe('channels', () => {
     assert.equal(Number(head.headers.get('content-length')), first.bytes.length);
   });
 
+  it('when a build of the channel\'s evaluation changes (a restart that succeeds again), the files follow', async () => {
+    const before = await fetchBytes(stack.url, '/channel/demo-unstable/store-paths.xz');
+    const build = await stack.db('builds').where({ evaluation_id: channel.current_evaluation_id, job_name: 'hello' }).first();
+    const rebuilt = '/nix/store/11111111111111111111111111111111-hello-rebuilt';
+    await stack.db('build_outputs').where({ build_id: build.id }).update({ path: rebuilt });
+    await stack.db('builds').where({ id: build.id }).update({ outputs: JSON.stringify({ out: rebuilt }), updated_at: stack.db.fn.now() });
+    const after = await fetchBytes(stack.url, '/channel/demo-unstable/store-paths.xz');
+    assert.notEqual(after.headers.get('etag'), before.headers.get('etag'));
+    assert.match(unxz(after.bytes), /-hello-rebuilt\n/);
+  });
+
   it('store-paths.xz lists the output paths of the succeeded jobs, sorted, one per line', async () => {
     const res = await fetchBytes(stack.url, '/channel/demo-unstable/store-paths.xz');
     assert.equal(res.status, 200);
