@@ -33,3 +33,6 @@ export function sendCached(ctx: Context, reply: CachedBody): void {
   ctx.type = reply.contentType;
   ctx.body = reply.body;
 }
+
+/** The 304 a cached route declares: a revalidation whose If-None-Match names the current ETag. */
+export const notModified = { description: 'Not modified: If-None-Match named the current ETag', contentType: '' };

@@ -5,7 +5,7 @@ import type { Db } from '../../lib/db';
 import { evaluationSource, findChannelByName, type ChannelRow } from '../queries/channels';
 import { channelNixexprs, channelStorePaths, currentEvaluationOf } from '../channel-files';
 import type { ChannelFile } from '../channel-file-cache';
-import { sendCached } from '../cached-response';
+import { notModified, sendCached } from '../cached-response';
 import { binaryCacheUrl, publicBaseUrl } from '../public-url';
 import { CHANNEL_FILE_MAX_AGE_SECONDS } from './channels';
 
@@ -39,7 +39,7 @@ function channelFileRoute(
     tag: 'channels',
     access: 'public',
     params: nameParams,
-    responses: { 200: response, ...errors },
+    responses: { 200: response, 304: notModified, ...errors },
     handler: async ({ params }, rc) => {
       const channel = await requireChannelNamed(rc.db, params.name);
       const file = await content(channel, rc);

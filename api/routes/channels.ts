@@ -6,7 +6,7 @@ import { findJobsetRow } from '../queries/build-lifecycle';
 import { deleteChannel, findChannel, insertChannel, listChannels, listProjectChannels, type ChannelRow } from '../queries/channels';
 import { promoteEvaluation, promoteLatestGoodEvaluation, promotionDetails, PROMOTE_ACTION } from '../channel-promotion';
 import { channelNixexprs, currentEvaluationOf } from '../channel-files';
-import { sendCached } from '../cached-response';
+import { notModified, sendCached } from '../cached-response';
 import type { Db } from '../../lib/db';
 
 export const channelSchema = {
@@ -125,7 +125,7 @@ export const channelRoutes: RouteDef[] = [
     tag: 'channels',
     access: 'public',
     params: idParams,
-    responses: { 200: { description: 'The channel\'s Nix expressions (deterministic: the same evaluation gives the same bytes)', contentType: 'application/x-xz' }, ...readErrors },
+    responses: { 200: { description: 'The channel\'s Nix expressions (deterministic: the same evaluation gives the same bytes)', contentType: 'application/x-xz' }, 304: notModified, ...readErrors },
     handler: async ({ params }, rc) => {
       const channel = await requireChannel(rc.db, params.id);
       const { body, etag } = await channelNixexprs(rc.db, currentEvaluationOf(channel));

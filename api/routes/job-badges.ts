@@ -3,7 +3,7 @@ import { notFound } from '../errors';
 import { errorBody, identifier } from '../schemas';
 import { latestFinishedJobBuild, latestSucceededJobBuild, type JobRef } from '../queries/job-builds';
 import { BADGE_LABEL, badgeMessageOf, renderBadge, shieldsEndpoint, UNKNOWN } from '../status-badge';
-import { sendCached } from '../cached-response';
+import { notModified, sendCached } from '../cached-response';
 import { publicBaseUrl } from '../public-url';
 
 const jobParams = {
@@ -32,6 +32,7 @@ export const jobBadgeRoutes: RouteDef[] = [
     params: jobParams,
     responses: {
       200: svg('build: passing, failing, cancelled or pending (no finished build yet), from the newest finished build'),
+      304: notModified,
       400: errorBody,
       404: svg('build: unknown, for a project, jobset or job that does not exist'),
     },
@@ -51,6 +52,7 @@ export const jobBadgeRoutes: RouteDef[] = [
     params: jobParams,
     responses: {
       200: svg('The status as a flat-square SVG; with Accept: application/json, shields.io endpoint JSON ({schemaVersion, label, message, color}) for img.shields.io/endpoint'),
+      304: notModified,
       400: errorBody,
       404: svg('build: unknown (SVG), or the error body when JSON was asked for'),
     },
