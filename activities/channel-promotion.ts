@@ -1,15 +1,13 @@
 import { log } from '@temporalio/activity';
 import type { Db } from '../lib/db';
-import { autoPromoteAfterBuild, autoPromoteEvaluation } from '../api/channel-promotion';
-
-type Promotions = Awaited<ReturnType<typeof autoPromoteEvaluation>>;
+import { autoPromoteAfterBuild, autoPromoteEvaluation, type AutoPromotion } from '../api/channel-promotion';
 
 /**
  * Channel auto-promotion, hooked into the activities that record results. A failure to promote is
  * logged and never fails the build or evaluation that triggered it: the channel simply stays where it
  * is until the next result, or an admin promotes by hand.
  */
-async function promoting(what: Record<string, string>, run: () => Promise<Promotions>): Promise<void> {
+async function promoting(what: Record<string, string>, run: () => Promise<AutoPromotion[]>): Promise<void> {
   try {
     for (const p of await run()) {
       if (p.promoted) log.info('channel promoted', { ...what, channel: p.channel });

@@ -3,6 +3,7 @@ import { ApiError, conflict, invalidField, notFound } from './errors';
 import { channelVerdict } from './channel-verdict';
 import { writeAuditEntry } from './queries/audit-log';
 import {
+  evaluationOfBuild,
   evaluationOutcome,
   findChannel,
   findPromotableEvaluation,
@@ -17,6 +18,13 @@ import {
 
 /** The audit action of every promotion, manual or automatic. */
 export const PROMOTE_ACTION = 'channel.promote';
+
+/** What an automatic promotion did on one channel, and why not when it did not. */
+export interface AutoPromotion {
+  channel: string;
+  promoted: boolean;
+  reason?: string;
+}
 
 export interface PromotionResult {
   channel: ChannelRow;
@@ -95,12 +103,12 @@ export function promotionDetails(channel: ChannelRow, previousEvaluationId: stri
  * the jobset, or a build of the evaluation is still open). Refusals are expected here (an older
  * evaluation finishing after a newer one was promoted) and only reported in the result.
  */
-export async function autoPromoteEvaluation(db: Db, evaluationId: string): Promise<Array<{ channel: string; promoted: boolean; reason?: string }>> {
+export async function autoPromoteEvaluation(db: Db, evaluationId: string): Promise<AutoPromotion[]> {
   const evaluation = await findPromotableEvaluation(db, evaluationId);
   if (!evaluation || evaluation.status !== 'completed') return [];
   const channels = await listJobsetChannels(db, evaluation.jobset_id);
   if (channels.length === 0 || (await hasUnfinishedBuilds(db, evaluationId))) return [];
-  const results: Array<{ channel: string; promoted: boolean; reason?: string }> = [];
+  const results: AutoPromotion[] = [];
   for (const channel of channels) {
     if (channel.current_evaluation_id === evaluationId) continue;
     results.push(await tryPromote(db, channel, evaluationId));
@@ -109,9 +117,9 @@ export async function autoPromoteEvaluation(db: Db, evaluationId: string): Promi
 }
 
 /** After a build finished: promotes its evaluation where it is now good. */
-export async function autoPromoteAfterBuild(db: Db, buildId: string): Promise<Array<{ channel: string; promoted: boolean; reason?: string }>> {
-  const build: { evaluation_id: string } | undefined = await db('builds').where({ id: buildId }).first('evaluation_id');
-  return build ? autoPromoteEvaluation(db, build.evaluation_id) : [];
+export async function autoPromoteAfterBuild(db: Db, buildId: string): Promise<AutoPromotion[]> {
+  const evaluationId = await evaluationOfBuild(db, buildId);
+  return evaluationId ? autoPromoteEvaluation(db, evaluationId) : [];
 }
 
 /** A new channel starts at the newest good evaluation among its jobset's latest completed ones, if any. */
@@ -126,7 +134,7 @@ export async function promoteLatestGoodEvaluation(db: Db, channel: ChannelRow, l
   return channel;
 }
 
-async function tryPromote(db: Db, channel: ChannelRow, evaluationId: string): Promise<{ channel: string; promoted: boolean; reason?: string }> {
+async function tryPromote(db: Db, channel: ChannelRow, evaluationId: string): Promise<AutoPromotion> {
   try {
     const result = await promoteEvaluation(db, channel.id, evaluationId, { automatic: true });
     return { channel: channel.name, promoted: result.changed };

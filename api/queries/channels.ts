@@ -89,6 +89,11 @@ export async function recentCompletedEvaluationIds(db: Db, jobsetId: string, lim
   return rows.map((r) => r.id);
 }
 
+export async function evaluationOfBuild(db: Db, buildId: string): Promise<string | undefined> {
+  const row: { evaluation_id: string } | undefined = await db('builds').where({ id: buildId }).first('evaluation_id');
+  return row?.evaluation_id;
+}
+
 /** Whether some build of the evaluation is still pending or running (a cheap check before counting). */
 export async function hasUnfinishedBuilds(db: Queryable, evaluationId: string): Promise<boolean> {
   const row = await db('builds').where({ evaluation_id: evaluationId }).whereIn('status', ['pending', 'running']).first('id');
