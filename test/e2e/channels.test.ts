@@ -79,7 +79,10 @@ describe('a channel that nix-channel follows', () => {
     // A failed job is not in the channel.
     assert.equal(await client.evalJson(`(import <${channelName}> {}) ? broken`), false);
     assert.equal(await client.evalJson(`builtins.readFile <${channelName}/.git-revision>`), repo.commit);
-    // The built output is what a subscriber would realise (from the local store here; from the binary cache on a fresh machine).
+    // The built output is what a subscriber realises: here it is in the machine's store already. With the
+    // binary cache merged, substitute it into an empty chroot store through the channel instead:
+    //   makeNixChannelClient([`substituters = ${'${stack.url}'}/nix-cache`, `trusted-public-keys = <key>`]), then
+    //   nix-store --store <empty dir> -r helloOut (or nix-env -iA <NAME>.hello against that store).
     const helloOut = builds.hello.outputs.out as string;
     assert.equal(fs.readFileSync(helloOut, 'utf8').trim().startsWith('hi-'), true);
   });
