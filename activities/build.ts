@@ -19,6 +19,7 @@ import {
 } from './records/builds';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
 import { notifyBuildEvent } from './notifications';
+import { promoteChannelsAfterBuild } from './channel-promotion';
 
 export interface PlannedStep extends StepPlan {
   system: string;
@@ -152,6 +153,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: size, logPath, builderId });
         await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       });
+      await promoteChannelsAfterBuild(db, buildId);
       await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
       await notifyBuildEvent(deps, buildId, 'build_finished');
     },

@@ -9,6 +9,7 @@ import type { EvaluationStatus } from '../lib/statuses';
 import { evaluationSearchAttributes } from '../lib/search-attributes';
 import type { SearchAttributePair } from '@temporalio/common';
 import { findJobsetToEvaluate, jobsetInputsOf, markJobsetChecked } from './records/jobsets';
+import { promoteChannelsOfEvaluation } from './channel-promotion';
 import {
   buildsOnlySupersededEvaluationsWant,
   insertAggregateConstituents,
@@ -287,6 +288,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
 
     async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {
       await finishEvaluationRecord(db, input.evaluationId, input.status, input.errorMessage);
+      // Builds can all finish while the evaluation still runs: the last chance to promote is now.
+      if (input.status === 'completed') await promoteChannelsOfEvaluation(db, input.evaluationId);
       await logEvaluationFinished(deps.logger, db, input.evaluationId).catch(() => undefined);
       await notifyEvaluationEvent(deps, input.evaluationId, 'evaluation_finished');
     },

@@ -9,6 +9,9 @@ import { builderRoutes } from './builders';
 import { buildRoutes } from './builds';
 import { evaluationRoutes } from './evaluations';
 import { notificationTaskRoutes } from './notification-tasks';
+import { channelRoutes } from './channels';
+import { channelFileRoutes } from './channel-files';
+import { jobBadgeRoutes } from './job-badges';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
@@ -20,5 +23,6 @@ export function allRoutes(): RouteDef[] {
   routes.push(...identityRoutes);
   routes.push(...builderRoutes, ...buildRoutes, ...evaluationRoutes);
   routes.push(...notificationTaskRoutes);
+  routes.push(...channelRoutes, ...channelFileRoutes, ...jobBadgeRoutes);
   return routes;
 }

@@ -29,6 +29,8 @@ function seedEndpoints(): SeedEndpoint[] {
 const RINGMASTER_ADDITIONS = new Set([
   'POST /api/v1/auth/login',
   'POST /api/v1/auth/logout',
+  // nix-channel --update fetches the channel URL itself before <URL>/nixexprs.tar.xz.
+  'GET /channel/{name}',
 ]);
 
 type OpenApiDocument = {
