@@ -15,6 +15,7 @@ import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type Bu
 import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
 import { RingmasterStatus, RingmasterSystem } from '../lib/search-attributes';
+import { serveBuildOutputs } from './cache/serve-build-outputs';
 
 export interface PlannedStep extends StepPlan {
   system: string;
@@ -204,6 +205,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         if (metricRows.length) await trx('build_metrics').insert(metricRows.map((m) => ({ build_id: buildId, name: m.name, value: m.value, unit: m.unit })));
         await closeUnfinishedSteps(trx as never, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       });
+      if (Object.keys(outputs).length > 0) await serveBuildOutputs({ db, dataDir: deps.config.dataDir, gcRootsDir: deps.config.gcRootsDir }, buildId, Object.values(outputs));
     },
   };
 }
