@@ -214,6 +214,29 @@ describe('the binary cache serves what Ringmaster built, and a real Nix 2.8 clie
     }
   });
 
+  it('with reads requiring a key, a Nix client substitutes with the key as its netrc password, and nothing without it', async () => {
+    const locked = await startApi({ db: stack.db, config: { ...stack.config, requireAuthForReads: true }, temporal: stack.temporal, startedAt: new Date(), version: 'test' }, 0, '127.0.0.1');
+    try {
+      const lockedCache = `${locked.url}/nix-cache`;
+      assert.equal((await fetch(`${lockedCache}/${hashPart(out('app'))}.narinfo`)).status, 401);
+      const reader = await stack.keyFor('read-only');
+      const netrc = path.join(tempDir('ringmaster-netrc-'), 'netrc');
+      fs.writeFileSync(netrc, `machine 127.0.0.1 login nix password ${reader}\n`, { mode: 0o600 });
+      const refused = await run('nix-store', ['--store', tempDir('ringmaster-locked-store-'), '-r', out('app'), '--option', 'substituters', lockedCache, '--option', 'trusted-public-keys', publicKey, '--max-jobs', '0'], clientEnv());
+      assert.notEqual(refused.code, 0);
+      const store = tempDir('ringmaster-netrc-store-');
+      const r = await run('nix-store', ['--store', store, '-r', out('app'), '--option', 'substituters', lockedCache, '--option', 'trusted-public-keys', publicKey, '--option', 'netrc-file', netrc, '--max-jobs', '0'], clientEnv());
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(fs.readFileSync(path.join(store, out('app'), 'greeting'), 'utf8'), `${greeting} from lib\n`);
+      // Basic credentials never authorize a mutation.
+      const basic = `Basic ${Buffer.from(`nix:${stack.adminKey}`).toString('base64')}`;
+      const mutation = await fetch(`${locked.url}/api/v1/builds/${builds.app.id}/keep/1`, { method: 'PUT', headers: { authorization: basic } });
+      assert.equal(mutation.status, 401);
+    } finally {
+      await locked.close();
+    }
+  });
+
   it('kept builds and each jobset\'s latest keep_nr evaluations are GC roots; the garbage collector spares them, collects the rest, and the cache then answers 404', async () => {
     // keep_nr 3 (the default): every output of the one evaluation is a root.
     const rootNames = () => fs.readdirSync(gcRootsDir).sort();
