@@ -49,14 +49,10 @@ export async function recordProductRoots(db: Db, rootOf: Map<string, string>): P
   });
 }
 
-export interface PinnedProductRow extends BuildProductRow {
-  job_name: string;
-}
-
 /** One page of the products of kept builds, newest first. */
-export async function pinnedBuildProducts(db: Db, page: PageRequest): Promise<PageOfRows<PinnedProductRow>> {
+export async function pinnedBuildProducts(db: Db, page: PageRequest): Promise<PageOfRows<BuildProductRow>> {
   const base = db('build_products as bp').join('builds as b', 'b.id', 'bp.build_id').where('b.keep', true);
-  return pageRows<PinnedProductRow>(base, page, [{ column: 'bp.created_at', order: 'desc' }, { column: 'bp.id', order: 'asc' }], 'bp.*');
+  return pageRows<BuildProductRow>(base, page, [{ column: 'bp.created_at', order: 'desc' }, { column: 'bp.id', order: 'asc' }], 'bp.*');
 }
 
 /** Clears a build's keep flag; undefined when there is no such build. */

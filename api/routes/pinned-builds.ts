@@ -6,11 +6,6 @@ import { buildView } from '../queries/builds';
 import { pinnedBuildProducts, unpinBuild } from '../queries/gc-roots';
 import { syncGcRoots } from '../../lib/gc-roots';
 
-const pinnedProductSchema = {
-  ...buildProductSchema,
-  properties: { ...buildProductSchema.properties, job_name: { type: 'string' } },
-};
-
 /** Kept builds: their outputs are GC roots, and these routes list and release them. */
 export const pinnedBuildRoutes: RouteDef[] = [
   defineRoute<Record<string, never>, { limit: number; offset: number }>({
@@ -20,7 +15,7 @@ export const pinnedBuildRoutes: RouteDef[] = [
     tag: 'admin',
     access: 'admin',
     query: { type: 'object', additionalProperties: false, properties: pageQueryProperties },
-    responses: { 200: pageOf(pinnedProductSchema), 400: errorBody, 401: errorBody, 403: errorBody },
+    responses: { 200: pageOf(buildProductSchema), 400: errorBody, 401: errorBody, 403: errorBody },
     handler: async ({ query }, rc) => {
       const page = await pinnedBuildProducts(rc.db, query);
       return { items: page.rows, total: page.total, limit: page.limit, offset: page.offset };
