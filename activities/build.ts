@@ -205,7 +205,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         if (metricRows.length) await trx('build_metrics').insert(metricRows.map((m) => ({ build_id: buildId, name: m.name, value: m.value, unit: m.unit })));
         await closeUnfinishedSteps(trx as never, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       });
-      if (Object.keys(outputs).length > 0) await serveBuildOutputs({ db, dataDir: deps.config.dataDir, gcRootsDir: deps.config.gcRootsDir }, buildId, Object.values(outputs));
+      if (Object.keys(outputs).length > 0) await serveBuildOutputs({ db, gcRootsDir: deps.config.gcRootsDir, client: deps.client, taskQueue: deps.taskQueue }, buildId, Object.values(outputs));
     },
   };
 }

@@ -7,6 +7,7 @@ import { createDispatchActivities } from './dispatch';
 import { createDerivationActivities } from './derivation';
 import { createBuildActivities } from './build';
 import { createEvaluationActivities } from './evaluation';
+import { createCacheActivities } from './cache';
 
 export interface ActivityDeps {
   db: Db;
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDerivationActivities(deps),
     ...createBuildActivities(deps),
     ...createEvaluationActivities(deps),
+    ...createCacheActivities(deps),
   };
 }
 

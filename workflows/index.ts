@@ -4,3 +4,4 @@ export { CheckJobsetWorkflow, EvaluationWorkflow } from './evaluation';
 export { BuildWorkflow } from './build';
 export { DerivationWorkflow } from './derivation';
 export { DispatcherWorkflow } from './dispatcher';
+export { PublishBuildOutputsWorkflow } from './publish-build-outputs';

@@ -1,24 +1,42 @@
 import { Context, log } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Db } from '../../lib/db';
 import { syncGcRoots } from '../../lib/gc-roots';
-import { publishBuildOutputs } from './publish-build-outputs';
+import { RingmasterBuildId, RingmasterStatus } from '../../lib/search-attributes';
 
-/** Attempts of finishBuild that retry a failed publication; after them the build finishes without it. */
-const PUBLISH_ATTEMPTS = 3;
+/** Attempts of finishBuild that retry a failure here; after them the build finishes without it. */
+const ATTEMPTS = 3;
 
 /**
- * After a build succeeded: publishes its outputs with their closures to the binary cache and brings
- * the GC roots up to date. A failure is retried with the activity a few times; after that it is
- * logged and the build still finishes (a missing cache entry must not fail a good build).
+ * After a build succeeded: brings the GC roots up to date at once (its outputs may need a root before the
+ * next garbage collection), and starts `PublishBuildOutputsWorkflow` (`publish-<build id>`), which
+ * compresses the outputs' closures into the binary cache. A failure is retried with the activity a few
+ * times; after that it is logged and the build still finishes: the cache must not fail a good build.
  */
-export async function serveBuildOutputs(deps: { db: Db; dataDir: string; gcRootsDir: string }, buildId: string, outputs: string[]): Promise<void> {
+export async function serveBuildOutputs(
+  deps: { db: Db; gcRootsDir: string; client: Client; taskQueue: string },
+  buildId: string,
+  outputs: string[],
+): Promise<void> {
   try {
-    await publishBuildOutputs(deps, { buildId, outputs });
     await syncGcRoots(deps.db, deps.gcRootsDir);
+    try {
+      await deps.client.workflow.start('PublishBuildOutputsWorkflow', {
+        taskQueue: deps.taskQueue,
+        workflowId: `publish-${buildId}`,
+        args: [{ buildId, outputs }],
+        typedSearchAttributes: [
+          { key: RingmasterBuildId, value: buildId },
+          { key: RingmasterStatus, value: 'running' },
+        ],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
   } catch (err) {
     const attempt = currentAttempt();
-    if (attempt < PUBLISH_ATTEMPTS) throw err;
-    log.error('could not publish the build outputs to the binary cache or update the GC roots', { buildId, attempt, error: (err as Error).message });
+    if (attempt < ATTEMPTS) throw err;
+    log.error('could not update the GC roots or start publishing the build outputs to the binary cache', { buildId, attempt, error: (err as Error).message });
   }
 }
 

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
-import { createJobset, nonce, trigger, waitForBuilds, type CreatedJobset } from '../support/pipeline';
+import { createJobset, eventually, nonce, trigger, waitForBuilds, type CreatedJobset } from '../support/pipeline';
 import { startApi } from '../../api/server';
 import { collectGarbage } from '../../activities/cache/collect-garbage';
 import { NixSigningKey } from '../../lib/binary-cache/nix-signing-key';
@@ -76,6 +76,12 @@ describe('the binary cache serves what Ringmaster built, and a real Nix 2.8 clie
     const evaluation = await trigger(stack, jobset.jobsetId);
     builds = await waitForBuilds(stack, evaluation.id);
     for (const job of ['lib', 'app', 'scratch']) assert.equal(builds[job]?.status, 'succeeded', `${job}: ${builds[job]?.error_message}`);
+    // Publication runs in its own workflow (publish-<build id>) once each build has finished.
+    for (const job of ['lib', 'app', 'scratch']) {
+      const handle = stack.temporal.client.workflow.getHandle(`publish-${builds[job].id}`);
+      await eventually(`the publish workflow of ${job}`, async () => (await handle.describe()).status.name, 60_000);
+      await handle.result();
+    }
     const system = await stack.request('GET', '/api/v1/admin/system', { key: stack.adminKey });
     assert.equal(system.status, 200, system.text);
     publicKey = system.body.binary_cache.public_key;
