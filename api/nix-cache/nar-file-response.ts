@@ -50,7 +50,7 @@ export async function sendNarFile(ctx: Context, file: string, contentType: strin
       ctx.body = Buffer.alloc(0);
       return;
     }
-    ctx.body = handle.createReadStream({ start, end, highWaterMark: 256 * 1024 });
+    ctx.body = handle.createReadStream({ start, end, highWaterMark: 1024 * 1024 });
     handed = true;
   } finally {
     if (!handed) await handle.close();
