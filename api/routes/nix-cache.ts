@@ -1,4 +1,4 @@
-import { defineRoute, HANDLED, type AppDeps, type RouteDef } from '../route';
+import { defineRoute, HANDLED, Reply, type AppDeps, type RouteDef } from '../route';
 import { errorBody } from '../schemas';
 import { invalidField, notFound } from '../errors';
 import { renderNixCacheInfo } from '../../lib/binary-cache/narinfo';
@@ -62,7 +62,8 @@ export const nixCacheRoutes: RouteDef[] = [
         throw notFound('cache entry', params.hash);
       }
       const text = await narInfoLookup(rc.deps).narInfo(m[1]);
-      if (text === undefined) throw notFound('store path with hash', m[1]);
+      // The common answer to a client asking every substituter about every path: a plain reply, no exception.
+      if (text === undefined) return new Reply(404, { error: `no store path with hash ${m[1]} in this cache`, error_code: 'NOT_FOUND' });
       rc.koa.type = 'text/x-nix-narinfo';
       rc.koa.set('cache-control', 'public, max-age=60');
       rc.koa.body = text;
