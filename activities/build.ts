@@ -20,6 +20,7 @@ import {
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
 import { notifyBuildEvent } from './notifications';
 import { promoteChannelsAfterBuild } from './channel-promotion';
+import { serveBuildOutputs } from './cache/serve-build-outputs';
 
 export interface PlannedStep extends StepPlan {
   system: string;
@@ -153,7 +154,9 @@ export function createBuildActivities(deps: ActivityDeps) {
         await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: size, logPath, builderId });
         await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       });
+      // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
       await promoteChannelsAfterBuild(db, buildId);
+      if (Object.keys(outputs).length > 0) await serveBuildOutputs({ db, gcRootsDir: deps.config.gcRootsDir, workflows: deps.workflows }, buildId, Object.values(outputs));
       await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
       await notifyBuildEvent(deps, buildId, 'build_finished');
     },

@@ -6,6 +6,7 @@ import { createBuildActivities } from './build';
 import { createEvaluationActivities } from './evaluation';
 import { createBuilderCheckActivities } from './builder-check';
 import { createNotificationActivities } from './notifications';
+import { createCacheActivities } from './cache';
 
 export type { ActivityDeps } from './deps';
 
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createEvaluationActivities(deps),
     ...createBuilderCheckActivities(deps),
     ...createNotificationActivities(deps),
+    ...createCacheActivities(deps),
   };
 }
 

@@ -13,8 +13,9 @@ export async function resolvePrincipal(ctx: Context, db: Db): Promise<Principal 
   const header = ctx.get('authorization');
   if (header) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw unauthorized('the Authorization header must be "Bearer <api-key>"');
-    const key = await authenticateApiKey(db, match[1]);
+    const token = match?.[1] ?? basicAuthApiKey(header, ctx.method);
+    if (!token) throw unauthorized('the Authorization header must be "Bearer <api-key>"');
+    const key = await authenticateApiKey(db, token);
     if (!key) throw unauthorized('invalid or revoked API key');
     return { kind: 'api_key', id: key.id, name: key.name, role: key.role, userId: key.user_id, viaCookie: false };
   }
@@ -27,6 +28,19 @@ export async function resolvePrincipal(ctx: Context, db: Db): Promise<Principal 
     return principal;
   }
   return undefined;
+}
+
+/**
+ * An API key sent as the password of HTTP Basic auth, accepted for reads only: that is how a Nix
+ * client authenticates to a binary cache (a netrc entry). Browsers replay Basic credentials on their
+ * own, so mutations never accept them.
+ */
+function basicAuthApiKey(header: string, method: string): string | undefined {
+  const match = /^Basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header);
+  if (!match || !READ_METHODS.has(method)) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : undefined;
 }
 
 function sameSecret(a: string, b: string): boolean {

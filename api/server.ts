@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AppDeps } from './route';
 import { buildApp } from './app';
 import { allRoutes } from './routes';
+import { cacheSigningKey } from './nix-cache/signing-key';
 
 export interface RunningApi {
   server: http.Server;
@@ -10,6 +11,7 @@ export interface RunningApi {
 }
 
 export async function startApi(deps: AppDeps, port: number, host: string, log: (line: string) => void = () => {}): Promise<RunningApi> {
+  cacheSigningKey(deps.config); // the binary cache's key: read, or generated into the data folder on first start
   const { app } = buildApp(deps, allRoutes(), log);
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 5000;

@@ -12,6 +12,7 @@ import { writeWorkflowBundle } from '../worker/bundle';
 import { startStack } from './stack';
 import { openDatabase } from './database';
 import { runApiProcess, runWorkerProcess } from './parts';
+import { gcCommand } from './gc';
 
 const USAGE = `usage: ringmaster <command>
 
@@ -24,7 +25,8 @@ const USAGE = `usage: ringmaster <command>
   api-docs [--out FILE]       write docs/API.md (or FILE) from the route table
   api-key create --name NAME [--role ROLE]
                               create an API key and print it as the last line
-  temporal-ready              wait for TEMPORAL_ADDRESS's namespace and register the search attributes`;
+  temporal-ready              wait for TEMPORAL_ADDRESS's namespace and register the search attributes
+  gc [--store STORE]          update the GC roots, run nix-store --gc, drop collected paths from the binary cache`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -104,6 +106,8 @@ export async function main(argv: string[]): Promise<void> {
     }
     case 'api-key':
       return apiKeyCommand(rest);
+    case 'gc':
+      return gcCommand(config, flag(rest, 'store'));
     case 'temporal-ready': {
       // Used by deployments: wait for a namespace and register the search attributes.
       if (!config.temporalAddress) throw new Error('TEMPORAL_ADDRESS is required');

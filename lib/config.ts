@@ -22,6 +22,10 @@ export interface RingmasterConfig {
   logLimitBytes: number;
   /** Longest a closure copy to or from a builder may take before the step is retried elsewhere. */
   transferTimeoutSeconds: number;
+  /** The binary cache's Nix secret key file; unset: generated into `<dataDir>/binary-cache/secret-key`. */
+  cacheKeyFile: string | undefined;
+  /** Where Ringmaster keeps its GC roots: a folder inside the store's `gcroots` dir. */
+  gcRootsDir: string;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -58,5 +62,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
     logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),
     transferTimeoutSeconds: intFromEnv(env, 'RINGMASTER_TRANSFER_TIMEOUT_SECONDS', 1800),
+    cacheKeyFile: env.RINGMASTER_CACHE_KEY_FILE ? path.resolve(env.RINGMASTER_CACHE_KEY_FILE) : undefined,
+    gcRootsDir: path.resolve(env.RINGMASTER_GC_ROOTS_DIR || '/nix/var/nix/gcroots/ringmaster'),
   };
 }

@@ -33,9 +33,10 @@ import {
   scheduledCheckWorkflowId,
   systemProbeWorkflowId,
   builderCheckWorkflowId,
+  publishBuildOutputsWorkflowId,
 } from './workflow-ids';
 import { deliverNotificationSignal, type NotificationWorkflowInput, type QueuedNotification } from '../workflows/notification-shared';
-import { buildSearchAttributes, derivationSearchAttributes, type BuildSearchContext } from './search-attributes';
+import { buildSearchAttributes, derivationSearchAttributes, RingmasterBuildId, RingmasterStatus, type BuildSearchContext } from './search-attributes';
 
 type Workflows = typeof workflows;
 type WorkflowName = keyof Workflows;
@@ -277,6 +278,25 @@ export class RingmasterWorkflows {
       signal: deliverNotificationSignal,
       signalArgs: [queued],
     });
+  }
+
+  // ---- the binary cache ----
+
+  /** Starts publishing a succeeded build's outputs into the binary cache; a build already being published is left alone. */
+  async publishBuildOutputs(buildId: string, outputs: string[]): Promise<void> {
+    try {
+      await this.client.workflow.start<Workflows['PublishBuildOutputsWorkflow']>(workflowType('PublishBuildOutputsWorkflow'), {
+        taskQueue: this.taskQueue,
+        workflowId: publishBuildOutputsWorkflowId(buildId),
+        args: [{ buildId, outputs }],
+        typedSearchAttributes: [
+          { key: RingmasterBuildId, value: buildId },
+          { key: RingmasterStatus, value: 'running' },
+        ],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
   }
 
   // ---- builder checks ----

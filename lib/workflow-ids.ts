@@ -46,6 +46,11 @@ export function notificationWorkflowId(taskQueue: string, orderKeyHash: string):
   return `notify-${taskQueue}-${orderKeyHash}`;
 }
 
+/** PublishBuildOutputsWorkflow: compresses a succeeded build's output closures into the binary cache, once per build. */
+export function publishBuildOutputsWorkflowId(buildId: string): string {
+  return `publish-${buildId}`;
+}
+
 /** The Temporal Schedule that checks a jobset on its interval. */
 export function jobsetScheduleId(jobsetId: string): string {
   return `jobset-${jobsetId}`;

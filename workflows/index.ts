@@ -6,3 +6,4 @@ export { DerivationWorkflow } from './derivation';
 export { DispatcherWorkflow } from './dispatcher';
 export { BuilderCheckWorkflow } from './builder-check';
 export { NotificationWorkflow } from './notification';
+export { PublishBuildOutputsWorkflow } from './publish-build-outputs';

@@ -6,6 +6,7 @@ import { arrayOf, errorBody, idParams, nullableString, nullableTimestamp, pageOf
 import type { Db } from '../../lib/db';
 import { readBuildLog } from '../../lib/build-log';
 import { streamBuildLog } from '../build-log-stream';
+import { syncGcRoots } from '../../lib/gc-roots';
 import { attachmentDisposition, resolveProductFile } from '../build-product-file';
 import { findProject } from '../queries/projects';
 import {
@@ -327,6 +328,7 @@ export const buildRoutes: RouteDef[] = [
       const keep = params.value === 'true' || params.value === '1';
       const build = await setBuildKeep(rc.db, params.id, keep);
       if (!build) throw notFound('build', params.id);
+      await syncGcRoots(rc.db, rc.deps.config.gcRootsDir);
       rc.audit = { targetKind: 'build', targetId: build.id, details: { keep } };
       return buildView(rc.db, build);
     },

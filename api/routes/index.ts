@@ -12,6 +12,8 @@ import { notificationTaskRoutes } from './notification-tasks';
 import { channelRoutes } from './channels';
 import { channelFileRoutes } from './channel-files';
 import { jobBadgeRoutes } from './job-badges';
+import { nixCacheRoutes } from './nix-cache';
+import { pinnedBuildRoutes } from './pinned-builds';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
@@ -24,5 +26,6 @@ export function allRoutes(): RouteDef[] {
   routes.push(...builderRoutes, ...buildRoutes, ...evaluationRoutes);
   routes.push(...notificationTaskRoutes);
   routes.push(...channelRoutes, ...channelFileRoutes, ...jobBadgeRoutes);
+  routes.push(...nixCacheRoutes, ...pinnedBuildRoutes);
   return routes;
 }

@@ -3,6 +3,7 @@ import { openApiDocument } from '../openapi';
 import type { ApiMetrics } from '../metrics';
 import { errorBody, timestamp } from '../schemas';
 import { databaseServerVersion, systemCounts } from '../queries/system';
+import { cacheSigningKey } from '../nix-cache/signing-key';
 
 export interface ComponentStatus {
   status: 'ok' | 'down';
@@ -158,6 +159,11 @@ export function systemRoutes(getRoutes: () => RouteDef[]): RouteDef[] {
             database: { type: 'object' },
             temporal: { type: 'object' },
             worker: { type: 'object' },
+            binary_cache: {
+              type: 'object',
+              required: ['public_key'],
+              properties: { url: { type: ['string', 'null'] }, public_key: { type: 'string' }, gc_roots_dir: { type: 'string' } },
+            },
           },
         },
         401: errorBody,
@@ -199,6 +205,11 @@ export function systemRoutes(getRoutes: () => RouteDef[]): RouteDef[] {
           database: { ...database, version: databaseVersion },
           temporal: { ...temporal, namespace: t?.namespace, task_queue: t?.taskQueue, workflow_round_trip: roundTrip },
           worker,
+          binary_cache: {
+            url: rc.deps.config.publicUrl ? `${rc.deps.config.publicUrl.replace(/\/+$/, '')}/nix-cache` : null,
+            public_key: cacheSigningKey(rc.deps.config).publicKey,
+            gc_roots_dir: rc.deps.config.gcRootsDir,
+          },
         };
       },
     }),

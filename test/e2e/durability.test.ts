@@ -195,6 +195,7 @@ function spawnWorkerProcess(stack: TestStack, logFile: string): ChildProcess {
       TEMPORAL_ADDRESS: stack.temporalAddress,
       RINGMASTER_TASK_QUEUE: stack.taskQueue,
       RINGMASTER_DATA_DIR: stack.dataDir,
+      RINGMASTER_GC_ROOTS_DIR: stack.config.gcRootsDir,
     },
   });
   fs.closeSync(out);

@@ -78,6 +78,8 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     temporalAddress: shared.temporalAddress,
     taskQueue,
     configFile: path.join(dataDir, 'ringmaster.json'),
+    // GC roots stay inside the test's data folder (no real roots) unless the test names a store's gcroots dir.
+    gcRootsDir: opts.env?.RINGMASTER_GC_ROOTS_DIR ?? path.join(dataDir, 'gcroots'),
   };
   const db = createDb(databaseUrl);
   await migrateLatest(db);
