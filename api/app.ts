@@ -4,6 +4,7 @@ import { authorize, resolvePrincipal } from './auth';
 import { compileValidator, type Validator } from './validation';
 import { writeAuditEntry } from './queries/audit-log';
 import { ApiMetrics } from './metrics';
+import { registerReadModelMetrics } from './read-model-metrics';
 import { HANDLED, Reply, type AppDeps, type RequestContext, type RouteDef } from './route';
 
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
@@ -97,6 +98,7 @@ export interface BuiltApp {
 export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) => void = () => {}): BuiltApp {
   const app = new Koa({ proxy: true });
   const metrics = new ApiMetrics();
+  registerReadModelMetrics(metrics.registry, deps.db);
   const compiled = routes.map(compile).sort(bySpecificity);
   (app.context as unknown as { ringmasterMetrics: ApiMetrics }).ringmasterMetrics = metrics;
 

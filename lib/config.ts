@@ -22,6 +22,8 @@ export interface RingmasterConfig {
   logLimitBytes: number;
   /** Longest a closure copy to or from a builder may take before the step is retried elsewhere. */
   transferTimeoutSeconds: number;
+  /** host:port where the worker's Temporal SDK serves its Prometheus metrics (worker/telemetry.ts); unset: off. */
+  workerMetricsAddress: string | undefined;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -58,5 +60,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
     logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),
     transferTimeoutSeconds: intFromEnv(env, 'RINGMASTER_TRANSFER_TIMEOUT_SECONDS', 1800),
+    workerMetricsAddress: env.RINGMASTER_WORKER_METRICS_ADDRESS || undefined,
   };
 }

@@ -5,15 +5,19 @@ import type { RingmasterConfig } from '../lib/config';
 import { createActivities } from '../activities';
 import { BuilderConnectionPool } from '../activities/build/ssh-connection';
 import { currentPrebuiltBundle, workflowsPath } from './bundle';
+import { telemetryOptions } from './telemetry';
 
 let runtimeInstalled = false;
 
-/** Quiets the SDK's own logging to warnings (once per process). */
-export function installQuietRuntime(): void {
+/** Quiets the SDK's own logging to warnings, and exports its metrics when configured (once per process). */
+export function installQuietRuntime(config?: Pick<RingmasterConfig, 'workerMetricsAddress'>): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger((process.env.RINGMASTER_WORKER_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+    Runtime.install({
+      logger: new DefaultLogger((process.env.RINGMASTER_WORKER_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN'),
+      telemetryOptions: config ? telemetryOptions(config) : undefined,
+    });
   } catch {
     /* already installed */
   }
@@ -35,7 +39,7 @@ export interface RunningWorkerParts {
 
 /** Creates the Ringmaster worker: the workflows from the bundle and the activities made from deps. */
 export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerParts> {
-  installQuietRuntime();
+  installQuietRuntime(opts.deps.config);
   const nativeConnection = await NativeConnection.connect({ address: opts.address });
   const clientConnection = await Connection.connect({ address: opts.address });
   const client = new Client({ connection: clientConnection, namespace: opts.namespace });

@@ -8,6 +8,8 @@ import { identityRoutes } from './identity';
 import { builderRoutes } from './builders';
 import { buildRoutes } from './builds';
 import { evaluationRoutes } from './evaluations';
+import { searchRoutes } from './search';
+import { metricsRoutes } from './metrics';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
@@ -18,5 +20,6 @@ export function allRoutes(): RouteDef[] {
   routes.push(...buildLifecycleRoutes);
   routes.push(...identityRoutes);
   routes.push(...builderRoutes, ...buildRoutes, ...evaluationRoutes);
+  routes.push(...searchRoutes, ...metricsRoutes);
   return routes;
 }
