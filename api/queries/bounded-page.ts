@@ -23,13 +23,20 @@ export async function plannedRows(db: Db, query: Knex.QueryBuilder): Promise<num
  * one more), else the planner's estimate (never below the cap). An unfiltered table asks pg_class first, so
  * a big table is never counted at all.
  */
-export async function boundedCount(db: Db, base: Knex.QueryBuilder, unfilteredTable?: string): Promise<{ total: number; exact: boolean }> {
+export async function boundedCount(
+  db: Db,
+  base: Knex.QueryBuilder,
+  order: Array<{ column: string; order: 'asc' | 'desc' }>,
+  unfilteredTable?: string,
+): Promise<{ total: number; exact: boolean }> {
   if (unfilteredTable) {
     const r = await db.raw('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = to_regclass(?)', [unfilteredTable]);
     const estimate = Number((r.rows[0] as { n: number } | undefined)?.n ?? -1);
     if (estimate > EXACT_COUNT_LIMIT * 2) return { total: Math.round(estimate), exact: false };
   }
-  const capped = base.clone().clearSelect().clearOrder().select(db.raw('1')).limit(EXACT_COUNT_LIMIT + 1);
+  // Counted in the page's order: the planner walks the same index as the page (stopping after the cap) instead
+  // of reading the table until it has seen enough matches.
+  const capped = base.clone().clearSelect().clearOrder().select(db.raw('1')).orderBy(order).limit(EXACT_COUNT_LIMIT + 1);
   const [{ count }] = (await db.from(capped.as('capped')).count<{ count: string }[]>('* as count')) as { count: string }[];
   const n = Number(count);
   if (n <= EXACT_COUNT_LIMIT) return { total: n, exact: true };
@@ -49,9 +56,10 @@ export async function boundedPageRows<T>(
   order: Array<{ column: string; order: 'asc' | 'desc' }>,
   options: { table: string; unfiltered: boolean },
 ): Promise<BoundedPageOfRows<T>> {
-  const keys = base.clone().clearSelect().select(order.map((o) => `${options.table}.${o.column}`)).orderBy(order.map((o) => ({ ...o, column: `${options.table}.${o.column}` }))).limit(page.limit).offset(page.offset);
+  const qualified = order.map((o) => ({ ...o, column: `${options.table}.${o.column}` }));
+  const keys = base.clone().clearSelect().select(qualified.map((o) => o.column)).orderBy(qualified).limit(page.limit).offset(page.offset);
   const [counted, rows] = await Promise.all([
-    boundedCount(db, base, options.unfiltered ? options.table : undefined),
+    boundedCount(db, base, qualified, options.unfiltered ? options.table : undefined),
     db
       .select(`${options.table}.*`)
       .from(keys.as('page'))
