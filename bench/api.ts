@@ -202,6 +202,51 @@ async function stopApiProcess(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** Milliseconds PostgreSQL spends executing a statement (EXPLAIN ANALYZE's Execution Time; rows are not sent). */
+async function executionMs(db: Db, sql: string, bindings: readonly unknown[] = []): Promise<number> {
+  const r = await db.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql.replace(/\$\d+/g, '?')}`, bindings as never);
+  return (r.rows[0]['QUERY PLAN'] as Array<{ 'Execution Time': number }>)[0]['Execution Time'];
+}
+
+/** The statements a route runs (captured from knex in this process), and their summed execution time. */
+async function routeSqlMs(db: Db, url: string): Promise<number> {
+  const ran: Array<{ sql: string; bindings: unknown[] }> = [];
+  const listener = (q: { sql: string; bindings?: unknown[] }) => ran.push({ sql: q.sql, bindings: q.bindings ?? [] });
+  db.on('query', listener);
+  try {
+    const res = await fetch(url);
+    await res.text();
+  } finally {
+    db.removeListener('query', listener);
+  }
+  let total = 0;
+  for (const q of ran) if (/^\s*select/i.test(q.sql)) total += await executionMs(db, q.sql, q.bindings);
+  return total;
+}
+
+/**
+ * The statements main (9d251d1) ran for the same routes: an exact count(*) of the filter, then the page by
+ * OFFSET over whole rows; stats by a GROUP BY over builds. (Each route also read the page's outputs, as now.)
+ */
+function mainStatements(projectId: string, lastFailedOffset: number): Record<string, Array<[string, unknown[]]>> {
+  const page = (where: string, bindings: unknown[], offset = 0): Array<[string, unknown[]]> => [
+    [`SELECT count(*) FROM builds ${where}`, bindings],
+    [`SELECT * FROM builds ${where} ORDER BY created_at DESC, id DESC LIMIT 50 OFFSET ${offset}`, bindings],
+  ];
+  return {
+    'GET /api/v1/builds?limit=50': page('', []),
+    'GET /api/v1/builds?status=failed&limit=50': page('WHERE status = ?', ['failed']),
+    'GET /api/v1/builds?job_name=job-42&limit=50': page('WHERE job_name = ?', ['job-42']),
+    'last page: ?job_name=job-42&offset=950': page('WHERE job_name = ?', ['job-42'], 950),
+    [`last page: ?status=failed&offset=${lastFailedOffset}`]: page('WHERE status = ?', ['failed'], lastFailedOffset),
+    'GET /api/v1/projects/{id}/builds?limit=50&offset=9000': [[`SELECT * FROM builds WHERE project_id = ? ORDER BY created_at DESC, id DESC LIMIT 50 OFFSET 9000`, [projectId]]],
+    'GET /api/v1/builds/stats': [
+      ['SELECT status, count(*) FROM builds GROUP BY status', []],
+      ['SELECT avg(extract(epoch FROM (completed_at - started_at)))::float8 FROM builds WHERE started_at IS NOT NULL AND completed_at IS NOT NULL', []],
+    ],
+  };
+}
+
 async function main(): Promise<void> {
   const keep = process.env.BENCH_DIR;
   const dir = keep ? path.resolve(keep) : fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-bench-api-'));
@@ -241,6 +286,27 @@ async function main(): Promise<void> {
       ['GET /api/v1/metrics/systems', '/api/v1/metrics/systems'],
       ['GET /prometheus', '/prometheus'],
     ];
+    // Database time per request: the SQL each route runs now, beside the SQL main ran for it, in this run.
+    const inProcess = await startApi({ db, config: { ...loadConfig({}), dataDir: path.join(dir, 'data'), databaseUrl }, temporal: undefined, startedAt: new Date(), version: 'bench' }, 0, '127.0.0.1');
+    try {
+      const before = mainStatements(project, lastFailedOffset);
+      console.log(`\nSQL execution time of one request (EXPLAIN ANALYZE), this branch vs main's statements for the same route\n`);
+      console.log(`${'route'.padEnd(66)} ${'now ms'.padStart(8)} ${'main ms'.padStart(8)} ${'main/now'.padStart(9)}`);
+      for (const [label, route] of routes.slice(1)) {
+        if (route.includes('/timeseries/')) continue; // served from the series cache after the first request
+        const now = await routeSqlMs(db, `${inProcess.url}${route}`);
+        const old = before[label];
+        let mainMs: number | undefined;
+        if (old) {
+          mainMs = 0;
+          for (const [sql, bindings] of old) mainMs += await executionMs(db, sql, bindings);
+        }
+        const ratio = mainMs === undefined ? '' : `${(mainMs / now).toFixed(0)}×`;
+        console.log(`${label.padEnd(66)} ${now.toFixed(1).padStart(8)} ${mainMs === undefined ? ''.padStart(8) : mainMs.toFixed(1).padStart(8)} ${ratio.padStart(9)}`);
+      }
+    } finally {
+      await inProcess.close();
+    }
     // The series routes serve a computed series for 10 s: their first (uncached) answer is the aggregate's real cost.
     for (const [label, route] of routes.filter(([, r]) => r.includes('/timeseries/'))) {
       console.log(`uncached first answer, ${label}: ${(await timeOnce(`${api.url}${route}`)).toFixed(0)} ms`);

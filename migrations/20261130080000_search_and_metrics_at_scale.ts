@@ -20,7 +20,8 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw('DROP INDEX IF EXISTS builds_project_id_created_at_index');
   await knex.raw('DROP INDEX IF EXISTS builds_drv_path_index');
   await knex.raw('CREATE INDEX builds_status_created_at_id_index ON builds (status, created_at, id)');
-  await knex.raw('CREATE INDEX builds_job_name_created_at_id_index ON builds (job_name, created_at, id)');
+  // A job's builds, or a job's failures: the status inside, so "job X, failed" is one ordered range.
+  await knex.raw('CREATE INDEX builds_job_name_status_created_at_id_index ON builds (job_name, status, created_at, id)');
   await knex.raw('CREATE INDEX builds_system_created_at_id_index ON builds (system, created_at, id)');
   await knex.raw('CREATE INDEX builds_project_id_created_at_id_index ON builds (project_id, created_at, id)');
   await knex.raw('CREATE INDEX builds_jobset_id_created_at_id_index ON builds (jobset_id, created_at, id)');
@@ -113,7 +114,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTableIfExists('build_count_deltas');
   await knex.schema.dropTableIfExists('jobs');
   for (const index of [
-    'builds_status_created_at_id_index', 'builds_job_name_created_at_id_index', 'builds_system_created_at_id_index',
+    'builds_status_created_at_id_index', 'builds_job_name_status_created_at_id_index', 'builds_system_created_at_id_index',
     'builds_project_id_created_at_id_index', 'builds_jobset_id_created_at_id_index', 'builds_completed_at_index',
     'builds_drv_path_pattern_index', 'build_outputs_path_pattern_index', 'build_steps_running_builder_index', 'evaluations_completed_at_index',
     'projects_name_trgm_index', 'jobsets_name_trgm_index', 'builds_job_name_trgm_index',

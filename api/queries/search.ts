@@ -39,6 +39,9 @@ export function storePathPrefix(storePath: string): string {
   return storePath.startsWith('/') ? storePath : `${STORE_DIR}${storePath}`;
 }
 
+/** A query matching up to this many distinct job names is answered through them (see buildSearchQuery). */
+const MAX_RESOLVED_JOB_NAMES = 500;
+
 export interface BuildSearch {
   /** Part of the job name. */
   q?: string;
@@ -71,7 +74,13 @@ export async function buildSearchQuery(db: Db, s: BuildSearch): Promise<{ query:
   };
   if (s.q !== undefined) {
     const trigram = await hasTrigramSearch(db);
-    filter(() => whereNameMatches(db, query, 'builds.job_name', s.q!, trigram));
+    // The job names that match, from the small jobs table; then the builds of those names by their btree index
+    // (an index-only count, a page in created_at order). Too many names: match the builds' job names directly.
+    const matching = db('jobs').distinct('jobs.name').limit(MAX_RESOLVED_JOB_NAMES + 1);
+    whereNameMatches(db, matching, 'jobs.name', s.q, trigram);
+    const jobNames = ((await matching) as Array<{ name: string }>).map((j) => j.name);
+    if (jobNames.length <= MAX_RESOLVED_JOB_NAMES) filter(() => query.whereIn('builds.job_name', jobNames));
+    else filter(() => whereNameMatches(db, query, 'builds.job_name', s.q!, trigram));
   }
   if (s.job_name !== undefined) filter(() => query.where('builds.job_name', s.job_name!));
   if (s.project_id !== undefined) filter(() => query.where('builds.project_id', s.project_id!));

@@ -8,6 +8,7 @@ import { readBuildLog } from '../../lib/build-log';
 import { streamBuildLog } from '../build-log-stream';
 import { attachmentDisposition, resolveProductFile } from '../build-product-file';
 import { findProject } from '../queries/projects';
+import { boundedPageOf } from '../bounded-page-schema';
 import {
   BUILD_STATUSES,
   buildOutputPaths,
@@ -168,7 +169,7 @@ export const buildRoutes: RouteDef[] = [
         job_name: { type: 'string', minLength: 1, maxLength: 1000 },
       },
     },
-    responses: { 200: pageOf(buildSchema), 400: errorBody },
+    responses: { 200: boundedPageOf(buildSchema), 400: errorBody },
     handler: async ({ query }, rc) => pageBuilds(rc.db, query),
   }),
   defineRoute<{}, { limit: number }>({

@@ -1,4 +1,4 @@
-import { defineRoute, type RouteDef } from '../route';
+import { defineRoute, HANDLED, type RequestContext, type RouteDef } from '../route';
 import { invalidField } from '../errors';
 import { arrayOf, errorBody, timestamp, uuid } from '../schemas';
 import type { Db } from '../../lib/db';
@@ -13,8 +13,8 @@ type Bucket = keyof typeof BUCKET_SECONDS;
 /** A series has at most this many buckets. */
 export const MAX_BUCKETS = 2000;
 const DEFAULT_RANGE_SECONDS = 30 * 86400;
-/** How long a computed series is served to every caller of the same range (see SeriesCache). */
-export const SERIES_TTL_MS = 10_000;
+/** A computed series older than this is recomputed in the background while it is still served (see SeriesCache). */
+export const SERIES_FRESH_MS = 10_000;
 
 interface SeriesQuery {
   from?: string;
@@ -53,7 +53,7 @@ const caches = new WeakMap<Db, SeriesCache>();
 function seriesCache(db: Db): SeriesCache {
   let cache = caches.get(db);
   if (!cache) {
-    cache = new SeriesCache(SERIES_TTL_MS);
+    cache = new SeriesCache(SERIES_FRESH_MS);
     caches.set(db, cache);
   }
   return cache;
@@ -61,6 +61,16 @@ function seriesCache(db: Db): SeriesCache {
 
 function seriesEnvelope(r: BucketedRange, bucket: Bucket) {
   return { from: r.from.toISOString(), to: r.to.toISOString(), bucket, bucket_seconds: r.bucketSeconds, project_id: r.project_id ?? null, jobset_id: r.jobset_id ?? null };
+}
+
+/** Answers a series from the cache: computed (and serialised) once per range for every caller within the TTL. */
+async function answerSeries(rc: RequestContext, kind: string, query: SeriesQuery, compute: (r: BucketedRange) => Promise<unknown[]>): Promise<typeof HANDLED> {
+  const r = bucketedRange(query);
+  const body = await seriesCache(rc.db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(r) }));
+  rc.koa.status = 200;
+  rc.koa.type = 'application/json';
+  rc.koa.body = body;
+  return HANDLED;
 }
 
 const envelopeProperties = {
@@ -95,7 +105,7 @@ export const metricsRoutes: RouteDef[] = [
   defineRoute<{}, SeriesQuery>({
     method: 'GET',
     path: '/api/v1/metrics/timeseries/builds',
-    summary: 'Build count time series: builds created in each bucket, by status',
+    summary: 'Build count time series: builds created in each bucket, by status (a series is computed once for all callers and refreshed in the background when older than 10 s)',
     tag: 'metrics',
     access: 'public',
     query: seriesQuery,
@@ -110,16 +120,12 @@ export const metricsRoutes: RouteDef[] = [
       },
       400: errorBody,
     },
-    handler: async ({ query }, rc) => {
-      const r = bucketedRange(query);
-      const points = await seriesCache(rc.db).get(JSON.stringify(['builds', r]), () => buildCountSeries(rc.db, r));
-      return { ...seriesEnvelope(r, query.bucket), points };
-    },
+    handler: async ({ query }, rc) => answerSeries(rc, 'builds', query, (r) => buildCountSeries(rc.db, r)),
   }),
   defineRoute<{}, SeriesQuery>({
     method: 'GET',
     path: '/api/v1/metrics/timeseries/duration',
-    summary: 'Build duration percentile time series: p50, p90 and p99 (seconds) of the builds that finished in each bucket',
+    summary: 'Build duration percentile time series: p50, p90 and p99 (seconds, percentile_cont) of the builds that finished in each bucket (refreshed like the count series)',
     tag: 'metrics',
     access: 'public',
     query: seriesQuery,
@@ -138,11 +144,7 @@ export const metricsRoutes: RouteDef[] = [
       },
       400: errorBody,
     },
-    handler: async ({ query }, rc) => {
-      const r = bucketedRange(query);
-      const points = await seriesCache(rc.db).get(JSON.stringify(['duration', r]), () => buildDurationSeries(rc.db, r));
-      return { ...seriesEnvelope(r, query.bucket), points };
-    },
+    handler: async ({ query }, rc) => answerSeries(rc, 'duration', query, (r) => buildDurationSeries(rc.db, r)),
   }),
   defineRoute({
     method: 'GET',

@@ -4,24 +4,10 @@ import { errorBody, pageQueryProperties, timestamp, uuid } from '../schemas';
 import { BUILD_STATUSES } from '../queries/builds';
 import { quickSearch, searchBuilds, type BuildSearch } from '../queries/search';
 import { buildSchema } from './builds';
+import { boundedPageOf } from '../bounded-page-schema';
 
 /** Free text a user types: no NUL (PostgreSQL text cannot hold it), bounded length. */
 export const searchText = (minLength: number, maxLength: number) => ({ type: 'string', minLength, maxLength, pattern: '^[^\\u0000]*$' });
-
-/** A page whose total may be an estimate (more than 10,000 matches): `total_exact` says which. */
-export function boundedPageOf(item: Record<string, unknown>) {
-  return {
-    type: 'object',
-    required: ['items', 'total', 'limit', 'offset', 'total_exact'],
-    properties: {
-      items: { type: 'array', items: item },
-      total: { type: 'integer', description: 'exact up to 10,000 matches; past that, the query planner\'s estimate' },
-      total_exact: { type: 'boolean' },
-      limit: { type: 'integer' },
-      offset: { type: 'integer' },
-    },
-  };
-}
 
 const quickSearchSchema = {
   type: 'object',
