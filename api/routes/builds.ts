@@ -2,7 +2,7 @@ import { liveBuildStatus } from '../build-status';
 import fs from 'node:fs';
 import { defineRoute, HANDLED, type RouteDef } from '../route';
 import { ApiError, notFound } from '../errors';
-import { arrayOf, errorBody, idParams, nullableString, nullableTimestamp, pageOf, pageQueryProperties, paramsOf, stringArray, timestamp, uuid } from '../schemas';
+import { arrayOf, errorBody, idParams, nullableString, nullableTimestamp, pageQueryProperties, paramsOf, stringArray, timestamp, uuid } from '../schemas';
 import type { Db } from '../../lib/db';
 import { readBuildLog } from '../../lib/build-log';
 import { streamBuildLog } from '../build-log-stream';
