@@ -41,3 +41,14 @@ export async function compactBuildCounts(db: Db): Promise<void> {
     SELECT system, status, sum(builds), sum(timed), sum(duration_seconds) FROM taken
     GROUP BY system, status HAVING sum(builds) <> 0 OR sum(timed) <> 0`);
 }
+
+/** The build counts of the admin system status (COMPAT.md's System status). */
+export function buildCountsForSystemStatus(counts: BuildCount[]): Record<'builds_pending' | 'builds_running' | 'builds_completed' | 'builds_failed', number> {
+  const of = (statuses: string[], not = false) => counts.filter((c) => statuses.includes(c.status) !== not).reduce((n, c) => n + c.builds, 0);
+  return {
+    builds_pending: of(['pending']),
+    builds_running: of(['running']),
+    builds_completed: of(['succeeded']),
+    builds_failed: of(['pending', 'running', 'succeeded'], true),
+  };
+}

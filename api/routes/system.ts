@@ -3,6 +3,7 @@ import { defineRoute, HANDLED, Reply, type AppDeps, type RouteDef } from '../rou
 import { openApiDocument } from '../openapi';
 import type { ApiMetrics } from '../metrics';
 import { scrapeWorkerMetrics } from '../worker-metrics';
+import { buildCountsBySystemAndStatus, buildCountsForSystemStatus } from '../queries/build-counts';
 import { errorBody, timestamp } from '../schemas';
 
 export interface ComponentStatus {
@@ -177,10 +178,8 @@ export function systemRoutes(getRoutes: () => RouteDef[]): RouteDef[] {
             projects_count: await one('select count(*) as n from projects'),
             jobsets_count: await one('select count(*) as n from jobsets'),
             evaluations_count: await one('select count(*) as n from evaluations'),
-            builds_pending: await one("select count(*) as n from builds where status = 'pending'"),
-            builds_running: await one("select count(*) as n from builds where status = 'running'"),
-            builds_completed: await one("select count(*) as n from builds where status = 'succeeded'"),
-            builds_failed: await one("select count(*) as n from builds where status not in ('pending','running','succeeded')"),
+            // Builds from the maintained summary: no scan of builds.
+            ...buildCountsForSystemStatus(await buildCountsBySystemAndStatus(db)),
             channels_count: await one('select count(*) as n from channels'),
           };
           counts.queue_depth = counts.builds_pending;
