@@ -45,8 +45,9 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     CREATE FUNCTION ringmaster_builds_record_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+      -- In key order, so two statements adding the same jobs wait for each other instead of deadlocking.
       INSERT INTO jobs (jobset_id, project_id, name)
-      SELECT DISTINCT jobset_id, project_id, job_name FROM new_builds
+      SELECT DISTINCT jobset_id, project_id, job_name FROM new_builds ORDER BY jobset_id, job_name
       ON CONFLICT DO NOTHING;
       RETURN NULL;
     END $$`);
