@@ -9,6 +9,7 @@ import { writeAuditEntry } from './queries/audit-log';
 import { ApiMetrics } from './metrics';
 import { registerNotificationMetrics } from './notification-metrics';
 import { liveConfigFile } from '../lib/live-config-file';
+import { registerReadModelMetrics } from './read-model-metrics';
 import { HANDLED, Reply, type AppDeps, type RequestContext, type RouteDef } from './route';
 
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
@@ -189,6 +190,7 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
   const app = new Koa({ proxy: true });
   const metrics = new ApiMetrics();
   registerNotificationMetrics(metrics.registry, deps.db);
+  registerReadModelMetrics(metrics.registry, deps.db);
   (app.context as unknown as { ringmasterMetrics: ApiMetrics }).ringmasterMetrics = metrics;
   const router = routeTableRouter(deps, routes);
 

@@ -26,6 +26,8 @@ export interface RingmasterConfig {
   cacheKeyFile: string | undefined;
   /** Where Ringmaster keeps its GC roots: a folder inside the store's `gcroots` dir. */
   gcRootsDir: string;
+  /** host:port where the worker's Temporal SDK serves its Prometheus metrics (worker/telemetry.ts); unset: off. */
+  workerMetricsAddress: string | undefined;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -64,5 +66,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     transferTimeoutSeconds: intFromEnv(env, 'RINGMASTER_TRANSFER_TIMEOUT_SECONDS', 1800),
     cacheKeyFile: env.RINGMASTER_CACHE_KEY_FILE ? path.resolve(env.RINGMASTER_CACHE_KEY_FILE) : undefined,
     gcRootsDir: path.resolve(env.RINGMASTER_GC_ROOTS_DIR || '/nix/var/nix/gcroots/ringmaster'),
+    workerMetricsAddress: env.RINGMASTER_WORKER_METRICS_ADDRESS || undefined,
   };
 }

@@ -1,5 +1,6 @@
 import { Runtime, type Logger as TemporalLogger, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import type { Logger } from '../lib/logger';
+import { telemetryOptions } from './telemetry';
 
 const TEMPORAL_LEVELS: readonly LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -47,6 +48,8 @@ export function temporalLevelFor(logger: Logger): LogLevel {
 export interface RuntimeSettings {
   /** Ringmaster's logger; the SDK's messages and Core's native ones go through it as component "temporal". */
   logger: Logger;
+  /** host:port for the SDK's own Prometheus metrics (worker/telemetry.ts); unset: off. */
+  workerMetricsAddress?: string;
 }
 
 let installed = false;
@@ -61,6 +64,7 @@ export function installRuntime(settings: RuntimeSettings): void {
   installed = true;
   const logger = settings.logger.child({ component: 'temporal' });
   const minimum = temporalLevelFor(settings.logger);
+  const metrics = telemetryOptions({ workerMetricsAddress: settings.workerMetricsAddress })?.metrics;
   try {
     Runtime.install({
       logger: new PinoTemporalLogger(logger, minimum),
@@ -70,6 +74,7 @@ export function installRuntime(settings: RuntimeSettings): void {
       telemetryOptions: {
         // Core's native (Rust) messages are forwarded to the same logger instead of raw stderr.
         logging: { filter: { core: minimum, other: 'ERROR' }, forward: {} },
+        ...(metrics ? { metrics } : {}),
       },
     });
   } catch {

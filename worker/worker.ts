@@ -35,7 +35,7 @@ export interface RunningWorkerParts {
 /** Creates the Ringmaster worker: the workflows from the bundle and the activities made from deps. */
 export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerParts> {
   const logger = opts.deps.logger ?? rootLogger();
-  installRuntime({ logger });
+  installRuntime({ logger, workerMetricsAddress: opts.deps.config.workerMetricsAddress });
   const nativeConnection = await NativeConnection.connect({ address: opts.address });
   const clientConnection = await Connection.connect({ address: opts.address });
   const client = new Client({ connection: clientConnection, namespace: opts.namespace });

@@ -1,6 +1,7 @@
-import { pageRows } from './page';
 import type { BuildRow, Db } from '../../lib/db';
 import { BUILD_STATUSES, FAILED_BUILD_STATUSES, isFinishedBuildStatus, type BuildStatus } from '../../lib/statuses';
+import { boundedPageRows } from './bounded-page';
+import { buildCountsBySystemAndStatus } from './build-counts';
 
 // The vocabulary is defined in lib/statuses.ts, the row type in lib/db.ts; re-exported for the modules that list builds.
 export { BUILD_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus, type BuildRow };
@@ -71,10 +72,13 @@ const NEWEST_FIRST = [{ column: 'created_at', order: 'desc' as const }, { column
 
 export async function pageBuilds(db: Db, f: BuildFilter) {
   const base = db('builds');
+  let unfiltered = true;
   for (const key of ['evaluation_id', 'status', 'system', 'job_name', 'project_id', 'jobset_id'] as const) {
-    if (f[key] !== undefined) base.where(key, f[key]);
+    if (f[key] === undefined) continue;
+    base.where(`builds.${key}`, f[key]);
+    unfiltered = false;
   }
-  const { rows, ...page } = await pageRows<BuildRow>(base, f, NEWEST_FIRST);
+  const { rows, ...page } = await boundedPageRows<BuildRow>(db, base, f, NEWEST_FIRST, { table: 'builds', unfiltered });
   return { items: await buildViews(db, rows), ...page };
 }
 
@@ -88,7 +92,13 @@ export async function recentBuilds(db: Db, limit: number): Promise<BuildView[]> 
 }
 
 export async function projectBuilds(db: Db, projectId: string, limit: number, offset: number): Promise<BuildView[]> {
-  const rows = (await db('builds').select('*').where({ project_id: projectId }).orderBy(NEWEST_FIRST).limit(limit).offset(offset)) as BuildRow[];
+  // The page's keys first (an index-only walk, cheap far from the start), then only its rows.
+  const keys = db('builds').select('created_at', 'id').where({ project_id: projectId }).orderBy(NEWEST_FIRST).limit(limit).offset(offset);
+  const rows = (await db
+    .select('builds.*')
+    .from(keys.as('page'))
+    .join('builds', 'builds.id', 'page.id')
+    .orderBy(NEWEST_FIRST.map((o) => ({ ...o, column: `page.${o.column}` })))) as BuildRow[];
   return buildViews(db, rows);
 }
 
@@ -112,21 +122,20 @@ export interface BuildStats {
   pending_builds: number;
 }
 
+/** Counts from the maintained summary (build_count_deltas), not a scan of builds. */
 export async function buildStats(db: Db): Promise<BuildStats> {
-  const [counts, [avg]] = await Promise.all([
-    db('builds').select('status').count<{ status: string; count: string }[]>('* as count').groupBy('status'),
-    db('builds')
-      .whereNotNull('started_at')
-      .whereNotNull('completed_at')
-      .select(db.raw('avg(extract(epoch from (completed_at - started_at)))::float8 as avg')) as Promise<{ avg: number | null }[]>,
-  ]);
+  const counts = await buildCountsBySystemAndStatus(db);
   const by_status = Object.fromEntries(BUILD_STATUSES.map((s) => [s, 0])) as Record<BuildStatus, number>;
   let total = 0;
+  let timed = 0;
+  let durationSeconds = 0;
   for (const c of counts) {
-    const n = Number(c.count);
-    total += n;
-    if (c.status in by_status) by_status[c.status as BuildStatus] += n;
+    total += c.builds;
+    timed += c.timed;
+    durationSeconds += c.duration_seconds;
+    if (c.status in by_status) by_status[c.status as BuildStatus] += c.builds;
   }
+  const avg = { avg: timed > 0 ? durationSeconds / timed : null };
   const failed = FAILED_BUILD_STATUSES.reduce((sum, s) => sum + by_status[s], 0);
   return {
     total,

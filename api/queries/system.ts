@@ -1,4 +1,5 @@
 import type { Db } from '../../lib/db';
+import { buildCountsBySystemAndStatus, buildCountsForSystemStatus } from './build-counts';
 
 /** The read model's counts that GET /api/v1/admin/system reports. */
 export interface SystemCounts {
@@ -24,10 +25,8 @@ export async function systemCounts(db: Db): Promise<SystemCounts> {
     projects_count: await count('projects'),
     jobsets_count: await count('jobsets'),
     evaluations_count: await count('evaluations'),
-    builds_pending: await count('builds', (q) => q.where({ status: 'pending' })),
-    builds_running: await count('builds', (q) => q.where({ status: 'running' })),
-    builds_completed: await count('builds', (q) => q.where({ status: 'succeeded' })),
-    builds_failed: await count('builds', (q) => q.whereNotIn('status', ['pending', 'running', 'succeeded'])),
+    // Builds from the maintained summary: no scan of builds.
+    ...buildCountsForSystemStatus(await buildCountsBySystemAndStatus(db)),
     channels_count: await count('channels'),
   };
 }

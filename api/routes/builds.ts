@@ -2,13 +2,14 @@ import { liveBuildStatus } from '../build-status';
 import fs from 'node:fs';
 import { defineRoute, HANDLED, type RouteDef } from '../route';
 import { ApiError, notFound } from '../errors';
-import { arrayOf, errorBody, idParams, nullableString, nullableTimestamp, pageOf, pageQueryProperties, paramsOf, stringArray, timestamp, uuid } from '../schemas';
+import { arrayOf, errorBody, idParams, nullableString, nullableTimestamp, pageQueryProperties, paramsOf, stringArray, timestamp, uuid } from '../schemas';
 import type { Db } from '../../lib/db';
 import { readBuildLog } from '../../lib/build-log';
 import { streamBuildLog } from '../build-log-stream';
 import { syncGcRoots } from '../../lib/gc-roots';
 import { attachmentDisposition, resolveProductFile } from '../build-product-file';
 import { findProject } from '../queries/projects';
+import { boundedPageOf } from '../bounded-page-schema';
 import {
   BUILD_STATUSES,
   buildOutputPaths,
@@ -169,7 +170,7 @@ export const buildRoutes: RouteDef[] = [
         job_name: { type: 'string', minLength: 1, maxLength: 1000 },
       },
     },
-    responses: { 200: pageOf(buildSchema), 400: errorBody },
+    responses: { 200: boundedPageOf(buildSchema), 400: errorBody },
     handler: async ({ query }, rc) => pageBuilds(rc.db, query),
   }),
   defineRoute<{}, { limit: number }>({

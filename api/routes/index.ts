@@ -14,6 +14,8 @@ import { channelFileRoutes } from './channel-files';
 import { jobBadgeRoutes } from './job-badges';
 import { nixCacheRoutes } from './nix-cache';
 import { pinnedBuildRoutes } from './pinned-builds';
+import { searchRoutes } from './search';
+import { metricsRoutes } from './metrics';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
@@ -27,5 +29,6 @@ export function allRoutes(): RouteDef[] {
   routes.push(...notificationTaskRoutes);
   routes.push(...channelRoutes, ...channelFileRoutes, ...jobBadgeRoutes);
   routes.push(...nixCacheRoutes, ...pinnedBuildRoutes);
+  routes.push(...searchRoutes, ...metricsRoutes);
   return routes;
 }

@@ -1,6 +1,7 @@
 import { defineRoute, HANDLED, Reply, type AppDeps, type RouteDef } from '../route';
 import { openApiDocument } from '../openapi';
 import type { ApiMetrics } from '../metrics';
+import { scrapeWorkerMetrics } from '../worker-metrics';
 import { errorBody, timestamp } from '../schemas';
 import { databaseServerVersion, systemCounts } from '../queries/system';
 import { cacheSigningKey } from '../nix-cache/signing-key';
@@ -113,7 +114,8 @@ export function systemRoutes(getRoutes: () => RouteDef[]): RouteDef[] {
       handler: async (_input, rc) => {
         const metrics = (rc.koa as unknown as { ringmasterMetrics: ApiMetrics }).ringmasterMetrics;
         rc.koa.set('content-type', metrics.registry.contentType);
-        rc.koa.body = await metrics.registry.metrics();
+        const [own, worker] = await Promise.all([metrics.registry.metrics(), scrapeWorkerMetrics(rc.deps.config.workerMetricsAddress)]);
+        rc.koa.body = own + worker;
         return HANDLED;
       },
     }),

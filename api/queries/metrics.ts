@@ -1,0 +1,201 @@
+import type { Knex } from 'knex';
+import type { Db } from '../../lib/db';
+import { CONNECTED_WITHIN_SECONDS } from './builders';
+import { buildCountsBySystemAndStatus } from './build-counts';
+import { BUILD_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus } from './builds';
+
+/** A time range cut into equal buckets; `from` is the start of the first bucket. */
+export interface BucketedRange {
+  from: Date;
+  to: Date;
+  bucketSeconds: number;
+  project_id?: string;
+  jobset_id?: string;
+}
+
+function scoped(query: Knex.QueryBuilder, r: BucketedRange): Knex.QueryBuilder {
+  if (r.project_id) query.where('project_id', r.project_id);
+  if (r.jobset_id) query.where('jobset_id', r.jobset_id);
+  return query;
+}
+
+/** The start of every bucket of the range, oldest first. */
+export function bucketStarts(r: BucketedRange): Date[] {
+  const starts: Date[] = [];
+  for (let t = r.from.getTime(); t < r.to.getTime(); t += r.bucketSeconds * 1000) starts.push(new Date(t));
+  return starts;
+}
+
+export interface BuildCountPoint {
+  time: string;
+  total: number;
+  by_status: Record<BuildStatus, number>;
+}
+
+/** Builds created in each bucket, counted by status (every bucket present, zeros included). */
+export async function buildCountSeries(db: Db, r: BucketedRange): Promise<BuildCountPoint[]> {
+  const rows = (await scoped(
+    db('builds')
+      .select(db.raw('date_bin(make_interval(secs => ?), created_at, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'status')
+      .count<Array<{ bucket: Date; status: string; count: string }>>('* as count')
+      .where('created_at', '>=', r.from)
+      .where('created_at', '<', r.to),
+    r,
+  ).groupBy('bucket', 'status')) as Array<{ bucket: Date; status: string; count: string }>;
+  const points = new Map(
+    bucketStarts(r).map((t) => [t.getTime(), { time: t.toISOString(), total: 0, by_status: Object.fromEntries(BUILD_STATUSES.map((s) => [s, 0])) as Record<BuildStatus, number> }]),
+  );
+  for (const row of rows) {
+    const point = points.get(new Date(row.bucket).getTime());
+    if (!point) continue;
+    const n = Number(row.count);
+    point.total += n;
+    if (row.status in point.by_status) point.by_status[row.status as BuildStatus] += n;
+  }
+  return [...points.values()];
+}
+
+export interface DurationPoint {
+  time: string;
+  /** Builds that finished in the bucket with a known start. */
+  count: number;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+}
+
+/** Durations (seconds, start to end) of the builds that finished in each bucket: p50, p90 and p99 by percentile_cont. */
+export async function buildDurationSeries(db: Db, r: BucketedRange): Promise<DurationPoint[]> {
+  const rows = (await scoped(
+    db('builds')
+      .select(
+        db.raw('date_bin(make_interval(secs => ?), completed_at, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]),
+        db.raw('count(*)::int AS count'),
+        db.raw('percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - started_at)) AS percentiles'),
+      )
+      .whereNotNull('completed_at')
+      .whereNotNull('started_at')
+      .where('completed_at', '>=', r.from)
+      .where('completed_at', '<', r.to),
+    r,
+  ).groupBy('bucket')) as Array<{ bucket: Date; count: number; percentiles: number[] }>;
+  const points = new Map(bucketStarts(r).map((t) => [t.getTime(), { time: t.toISOString(), count: 0, p50: null, p90: null, p99: null } as DurationPoint]));
+  for (const row of rows) {
+    const point = points.get(new Date(row.bucket).getTime());
+    if (!point) continue;
+    point.count = row.count;
+    [point.p50, point.p90, point.p99] = row.percentiles.map(Number);
+  }
+  return [...points.values()];
+}
+
+export interface SystemMetrics {
+  system: string;
+  builds: number;
+  /** Pending builds (the queue). */
+  queued: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  /** Enabled remote builders and connected agents that build for this system. */
+  builders: number;
+  /** Their slots (max_jobs) in all. */
+  slots: number;
+  /** Slots busy: derivations of this system being built on a remote builder or an agent now. */
+  slots_in_use: number;
+}
+
+export interface BuilderSlots {
+  builder: string;
+  kind: 'remote' | 'agent';
+  systems: string[];
+  slots: number;
+  in_use: number;
+}
+
+/** Every enabled remote builder and connected agent, with its slots and the slots in use now. */
+export async function builderSlots(db: Db): Promise<BuilderSlots[]> {
+  const [remote, agents] = await Promise.all([
+    db.raw(`
+      SELECT rb.name AS builder, rb.systems, rb.max_jobs AS slots,
+             (SELECT count(DISTINCT s.drv_path) FROM build_steps s WHERE s.status = 'running' AND s.builder_id = rb.id)::int AS in_use
+      FROM remote_builders rb
+      WHERE rb.enabled AND (rb.disabled_until IS NULL OR rb.disabled_until <= now())
+      ORDER BY rb.name`),
+    db.raw(
+      `SELECT name AS builder, systems, max_jobs AS slots, current_jobs AS in_use FROM builder_sessions
+       WHERE connected AND last_seen >= now() - make_interval(secs => ?) ORDER BY name, machine_id`,
+      [CONNECTED_WITHIN_SECONDS],
+    ),
+  ]);
+  return [
+    ...(remote.rows as Omit<BuilderSlots, 'kind'>[]).map((b) => ({ ...b, kind: 'remote' as const })),
+    ...(agents.rows as Omit<BuilderSlots, 'kind'>[]).map((b) => ({ ...b, kind: 'agent' as const })),
+  ];
+}
+
+/** Busy slots of remote builders by the system of what they build (running steps, one per derivation). */
+async function remoteSlotsInUseBySystem(db: Db): Promise<Map<string, number>> {
+  const r = await db.raw(`
+    SELECT b.system, count(DISTINCT s.drv_path)::int AS in_use
+    FROM build_steps s JOIN builds b ON b.id = s.build_id
+    WHERE s.status = 'running' AND s.builder_id IS NOT NULL
+    GROUP BY b.system`);
+  return new Map((r.rows as Array<{ system: string; in_use: number }>).map((row) => [row.system, row.in_use]));
+}
+
+/** Builds, queue and builders' slots by system. */
+export async function systemMetrics(db: Db): Promise<SystemMetrics[]> {
+  const [counts, slots, remoteInUse] = await Promise.all([buildCountsBySystemAndStatus(db), builderSlots(db), remoteSlotsInUseBySystem(db)]);
+  const bySystem = new Map<string, SystemMetrics>();
+  const entry = (system: string) => {
+    let m = bySystem.get(system);
+    if (!m) {
+      m = { system, builds: 0, queued: 0, running: 0, succeeded: 0, failed: 0, builders: 0, slots: 0, slots_in_use: 0 };
+      bySystem.set(system, m);
+    }
+    return m;
+  };
+  for (const c of counts) {
+    const m = entry(c.system);
+    m.builds += c.builds;
+    if (c.status === 'pending') m.queued += c.builds;
+    if (c.status === 'running') m.running += c.builds;
+    if (c.status === 'succeeded') m.succeeded += c.builds;
+    if ((FAILED_BUILD_STATUSES as readonly string[]).includes(c.status)) m.failed += c.builds;
+  }
+  for (const b of slots) {
+    for (const system of b.systems) {
+      const m = entry(system);
+      m.builders += 1;
+      m.slots += b.slots;
+      // An agent reports its busy slots, not their systems: they count for its first system only.
+      if (b.kind === 'agent' && system === b.systems[0]) m.slots_in_use += b.in_use;
+    }
+  }
+  for (const [system, inUse] of remoteInUse) entry(system).slots_in_use += inUse;
+  return [...bySystem.values()].sort((a, b) => a.system.localeCompare(b.system));
+}
+
+export interface EvaluationDurations {
+  /** Evaluations that ended in the window and had a start. */
+  count: number;
+  sum_seconds: number;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+}
+
+/** Durations of the evaluations that ended in the last `windowSeconds` (an index range on completed_at). */
+export async function recentEvaluationDurations(db: Db, windowSeconds: number): Promise<EvaluationDurations> {
+  const r = await db.raw(
+    `SELECT count(*)::int AS count, coalesce(sum(extract(epoch FROM completed_at - started_at)), 0)::float8 AS sum_seconds,
+            percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - started_at)) AS percentiles
+     FROM evaluations
+     WHERE completed_at IS NOT NULL AND completed_at >= now() - make_interval(secs => ?) AND started_at IS NOT NULL`,
+    [windowSeconds],
+  );
+  const row = r.rows[0] as { count: number; sum_seconds: number; percentiles: number[] | null };
+  const [p50, p90, p99] = row.percentiles ? row.percentiles.map(Number) : [null, null, null];
+  return { count: row.count, sum_seconds: row.sum_seconds, p50, p90, p99 };
+}
