@@ -22,6 +22,8 @@ export interface RingmasterConfig {
   logLimitBytes: number;
   /** Longest a closure copy to or from a builder may take before the step is retried elsewhere. */
   transferTimeoutSeconds: number;
+  /** The server key that encrypts stored secrets (lib/secret-box.ts); unset: `<dataDir>/secret.key`. */
+  secretKeyFile: string | undefined;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -58,5 +60,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
     logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),
     transferTimeoutSeconds: intFromEnv(env, 'RINGMASTER_TRANSFER_TIMEOUT_SECONDS', 1800),
+    secretKeyFile: env.RINGMASTER_SECRET_KEY_FILE ? path.resolve(env.RINGMASTER_SECRET_KEY_FILE) : undefined,
   };
 }
