@@ -113,16 +113,18 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let commit: string;
       let branch: string | null;
       let inputs: ResolvedInput[];
+      const wantedBranch: string | null = input.ref ?? jobset.branch ?? null;
+      const pullRequest = input.pullRequest ? { pr_number: input.pullRequest.number, pr_head: input.pullRequest.head, pr_base: input.pullRequest.base } : {};
       try {
-        const src = await fetchGitSource({ url: jobset.repository_url, branch: jobset.branch, revision: input.commitHash ?? null, cacheDir: gitCache() });
+        const src = await fetchGitSource({ url: jobset.repository_url, branch: wantedBranch, revision: input.commitHash ?? null, cacheDir: gitCache() });
         commit = src.commit;
-        branch = src.branch ?? jobset.branch ?? null;
+        branch = src.branch ?? wantedBranch;
         heartbeat();
         inputs = await resolveInputs(jobset.id, heartbeat);
       } catch (err) {
         const message = (err as Error).message;
         const [row] = await db('evaluations')
-          .insert({ jobset_id: jobset.id, status: 'failed', error_message: `fetching inputs failed: ${message}`, trigger_kind: input.trigger, branch: jobset.branch, commit_hash: input.commitHash ?? null, completed_at: db.fn.now() })
+          .insert({ jobset_id: jobset.id, status: 'failed', error_message: `fetching inputs failed: ${message}`, trigger_kind: input.trigger, branch: wantedBranch, commit_hash: input.commitHash ?? null, completed_at: db.fn.now(), ...pullRequest })
           .returning('id');
         await db('jobsets').where({ id: jobset.id }).update({ last_checked_at: db.fn.now(), error_message: message });
         return { evaluationId: row.id, created: false, searchAttributes: attrs(row.id) };
@@ -145,7 +147,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (existing) return { evaluationId: existing.id as string, created: false };
         }
         const [row] = await trx('evaluations')
-          .insert({ jobset_id: jobset.id, commit_hash: commit, branch, status: 'pending', inputs_hash: hash, trigger_kind: input.trigger })
+          .insert({ jobset_id: jobset.id, commit_hash: commit, branch, status: 'pending', inputs_hash: hash, trigger_kind: input.trigger, ...pullRequest })
           .returning('id');
         if (inputs.length) await trx('evaluation_inputs').insert(inputs.map((i) => ({ ...i, evaluation_id: row.id })));
         await trx('evaluations').where({ id: row.id }).update({ workflow_id: evaluationWorkflowId(row.id) });

@@ -1,9 +1,9 @@
-import crypto from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowIdReusePolicy } from '@temporalio/client';
 import { defineRoute, Reply, type RequestContext, type Role, type RouteDef } from '../route';
 import { ApiError, conflict, notFound } from '../errors';
 import { emptyBody, errorBody, idParams, uuid } from '../schemas';
 import type { TemporalDeps } from '../temporal';
+import { startJobsetCheck } from '../evaluation-trigger';
 import {
   aggregatesOf,
   findBuildRow,
@@ -20,7 +20,6 @@ import {
   FINISHED_BUILD_STATUSES,
   type BuildInput,
   type CheckJobsetInput,
-  type CheckJobsetResult,
 } from '../../workflows/shared';
 
 const ACTIVE = ['pending', 'running'];
@@ -116,12 +115,7 @@ export const buildLifecycleRoutes: RouteDef[] = [
       const jobset = await findJobsetRow(rc.db, body.jobset_id);
       if (!jobset) throw notFound('jobset', body.jobset_id);
       const input: CheckJobsetInput = { jobsetId: jobset.id, trigger: 'manual', commitHash: body.commit_hash ?? null };
-      const result = (await temporal.client.workflow.execute('CheckJobsetWorkflow', {
-        taskQueue: temporal.taskQueue,
-        workflowId: `check-${jobset.id}-${crypto.randomUUID()}`,
-        args: [input],
-        workflowExecutionTimeout: '10 minutes',
-      })) as CheckJobsetResult;
+      const result = await (await startJobsetCheck(temporal, input)).result();
       const evaluation = await findEvaluationRow(rc.db, result.evaluationId);
       rc.audit = { targetKind: 'evaluation', targetId: result.evaluationId, details: { jobset_id: jobset.id, commit_hash: body.commit_hash ?? null, created: result.created } };
       return new Reply(202, { ...evaluation, created: result.created });
