@@ -8,6 +8,7 @@ import { identityRoutes } from './identity';
 import { builderRoutes } from './builders';
 import { buildRoutes } from './builds';
 import { evaluationRoutes } from './evaluations';
+import { webhookRoutes } from './webhooks';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
@@ -18,5 +19,6 @@ export function allRoutes(): RouteDef[] {
   routes.push(...buildLifecycleRoutes);
   routes.push(...identityRoutes);
   routes.push(...builderRoutes, ...buildRoutes, ...evaluationRoutes);
+  routes.push(...webhookRoutes());
   return routes;
 }
