@@ -48,8 +48,15 @@ export interface DeliveryRecord {
   triggeredJobsets: string[];
 }
 
-/** Records a delivery; false when (project, forge, delivery id) was seen before. */
+/** How long a delivery ID is remembered; forges redeliver within days (GitHub keeps deliveries 3 days). */
+export const DELIVERY_MEMORY_DAYS = 30;
+
+/** Records a delivery; false when (project, forge, delivery id) was seen before. Forgets the project's old ones. */
 export async function recordDelivery(db: Db, d: DeliveryRecord): Promise<boolean> {
+  await db('webhook_deliveries')
+    .where({ project_id: d.projectId })
+    .where('received_at', '<', db.raw(`now() - interval '${DELIVERY_MEMORY_DAYS} days'`))
+    .delete();
   const inserted = await db('webhook_deliveries')
     .insert({
       project_id: d.projectId,

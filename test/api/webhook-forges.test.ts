@@ -116,6 +116,16 @@ describe('GitLab, Gitea and Forgejo deliveries', () => {
     assert.equal(again.body.status, 'duplicate');
   });
 
+  it('a delivery ID is remembered for 30 days: one seen longer ago is taken as new', async () => {
+    const { projectId } = await projectWith('gitlab', [['master', { branch: 'develop' }]]);
+    const uuid = crypto.randomUUID();
+    await stack.db('webhook_deliveries').insert({ project_id: projectId, forge_type: 'gitlab', delivery_id: uuid, outcome: 'ignored', received_at: stack.db.raw("now() - interval '31 days'") });
+    const res = await deliver(stack.url, projectId, 'gitlab', fixturePayload('gitlab/push.json'), gitlabHeaders('Push Hook', secret, uuid));
+    assert.equal(res.body.status, 'ignored');
+    assert.equal((await stack.db('webhook_deliveries').where({ project_id: projectId, delivery_id: uuid })).length, 1);
+    assert.equal((await deliver(stack.url, projectId, 'gitlab', fixturePayload('gitlab/push.json'), gitlabHeaders('Push Hook', secret, uuid))).body.status, 'duplicate');
+  });
+
   it('Gitea: X-Gitea-Signature over the raw body; a push to develop and a pull request to master each evaluate their jobsets', async () => {
     const { projectId, jobsets } = await projectWith('gitea', [['master', { branch: 'master' }], ['develop', { branch_pattern: 'dev*' }]]);
     const giteaHeaders = (event: string, body: Buffer, signature = hexHmac(secret, body)) => ({
