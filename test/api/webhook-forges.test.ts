@@ -174,6 +174,22 @@ describe('GitLab, Gitea and Forgejo deliveries', () => {
     assert.deepEqual(evaluations.map((e) => [e.jobset_id, e.branch, e.commit_hash]), [[jobsets.main, 'main', 'bffeb74224043ba2feb48d137756c8a9331c449a']]);
   });
 
+  it("GitHub's form-encoded deliveries (payload=<json>) are read like JSON ones, signed over the form body", async () => {
+    const { projectId, jobsets } = await projectWith('github', [['main', { branch: 'main' }]]);
+    const example = githubExamples().find((e) => e.event === 'push' && e.payload.ref === 'refs/heads/master')!;
+    const payload = { ...example.payload, ref: 'refs/heads/main', after: repo.commit };
+    const body = Buffer.from(new URLSearchParams({ payload: JSON.stringify(payload) }).toString());
+    const res = await deliver(stack.url, projectId, 'github', body, {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-github-event': 'push',
+      'x-github-delivery': crypto.randomUUID(),
+      'x-hub-signature-256': githubSignature(secret, body),
+    });
+    assert.equal(res.body.status, 'triggered', JSON.stringify(res.body));
+    const evaluations = await evaluationsAfter(projectId, res.body.evaluations_started);
+    assert.deepEqual(evaluations.map((e) => [e.jobset_id, e.commit_hash]), [[jobsets.main, repo.commit]]);
+  });
+
   it('a forge without a webhook on the project is a 404, an unknown project too, a malformed project id a 400; none is recorded', async () => {
     const { projectId } = await projectWith('gitea', [['master', { branch: 'master' }]]);
     const push = fixturePayload('gitlab/push.json');
