@@ -23,6 +23,8 @@ const webhookSchema = {
   properties: { id: uuid, project_id: uuid, forge_type: { enum: [...FORGE_TYPES] }, enabled: { type: 'boolean' }, created_at: timestamp },
 };
 
+const FORGE_NAMES: Record<ForgeType, string> = { github: 'GitHub', gitlab: 'GitLab', gitea: 'Gitea', forgejo: 'Forgejo' };
+
 /** Printable ASCII without surrounding spaces: GitLab sends the secret itself as a header value. */
 const SECRET_TEXT = /^[!-~](?:[ -~]*[!-~])?$/;
 
@@ -123,7 +125,7 @@ export function webhookRoutes(): RouteDef[] {
     defineRoute<{ project_id: string }>({
       method: 'POST',
       path: `/api/v1/webhooks/{project_id}/${forge}`,
-      summary: `${forge === 'github' ? 'GitHub' : forge === 'gitlab' ? 'GitLab' : forge === 'gitea' ? 'Gitea' : 'Forgejo'} webhook receiver`,
+      summary: `${FORGE_NAMES[forge]} webhook receiver`,
       tag: 'webhooks',
       access: 'always-public',
       rawBody: true,

@@ -97,7 +97,7 @@ async function startChecks(temporal: TemporalDeps, forge: ForgeType, deliveryId:
 }
 
 function describeEvent(event: string, forgeEvent: ForgeEvent): string {
-  return forgeEvent.kind === 'ignored' ? event : `${event} (${forgeEvent.kind})`;
+  return forgeEvent.kind === 'ignored' || forgeEvent.kind === event ? event : `${event} (${forgeEvent.kind})`;
 }
 
 export async function receiveDelivery(deps: DeliveryDeps, req: DeliveryRequest): Promise<DeliveryOutcome> {
