@@ -49,16 +49,20 @@ function pushEvent(payload: Json, commitField: unknown, defaultBranch: string | 
   return ignored(`push of ${ref}, neither a branch nor a tag`);
 }
 
+/** Gitea's and Forgejo's default work-in-progress title prefixes (`WORK_IN_PROGRESS_PREFIXES`), their drafts before `draft` existed. */
+const WIP_TITLE = /^\s*(WIP:|\[WIP\])/i;
+
 /** GitHub (`X-GitHub-Event`), and Gitea/Forgejo, whose payloads follow GitHub's. */
-function githubLikeEvent(event: string, payload: Json, gitRefOf: (n: number) => string): ForgeEvent {
+function githubLikeEvent(forge: 'github' | 'gitea' | 'forgejo', event: string, payload: Json): ForgeEvent {
   const repository = obj(payload.repository);
   const defaultBranch = str(repository.default_branch);
   if (event === 'push') return pushEvent(payload, null, defaultBranch);
-  if (event === 'pull_request') {
+  // Gitea names a pull request's new commits `pull_request_sync` in X-Gitea-Event-Type, `pull_request` in X-Gitea-Event.
+  if (event === 'pull_request' || event === 'pull_request_sync') {
     const action = str(payload.action) ?? '';
     if (!PULL_REQUEST_ACTIONS.has(action)) return ignored(`pull request ${action || 'event'} needs no evaluation`);
     const pr = obj(payload.pull_request);
-    if (pr.draft === true) return ignored('draft pull request');
+    if (pr.draft === true || (forge !== 'github' && WIP_TITLE.test(str(pr.title) ?? ''))) return ignored('draft pull request');
     if (pr.state !== undefined && pr.state !== 'open') return ignored(`pull request is ${String(pr.state)}`);
     const number = typeof pr.number === 'number' ? pr.number : typeof payload.number === 'number' ? payload.number : null;
     const head = obj(pr.head);
@@ -67,7 +71,7 @@ function githubLikeEvent(event: string, payload: Json, gitRefOf: (n: number) => 
     const headRef = str(head.ref);
     const baseRef = str(base.ref);
     if (number === null || !headSha || !SHA.test(headSha) || !headRef || !baseRef) return ignored('pull request without number, head or base');
-    return { kind: 'pull_request', number, action, headSha, headRef, baseRef, defaultBranch, gitRef: gitRefOf(number) };
+    return { kind: 'pull_request', number, action, headSha, headRef, baseRef, defaultBranch, gitRef: `refs/pull/${number}/head` };
   }
   return ignored(`${event || 'unnamed'} events trigger nothing`);
 }
@@ -119,7 +123,7 @@ export function forgeEventOf(forge: ForgeType, event: string, payload: unknown):
     case 'github':
     case 'gitea':
     case 'forgejo':
-      return githubLikeEvent(event, body, (n) => `refs/pull/${n}/head`);
+      return githubLikeEvent(forge, event, body);
     case 'gitlab':
       return gitlabEvent(event, body);
   }

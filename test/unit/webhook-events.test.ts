@@ -109,6 +109,16 @@ describe('reading forge events', () => {
     assert.equal(forgeEventOf('forgejo', 'push', json('forgejo/branch-deleted.json')).kind, 'ignored');
   });
 
+  it('Gitea and Forgejo drafts (draft: true, or a WIP: / [WIP] title) are ignored; GitHub titles mean nothing', () => {
+    const opened = json('gitea/pull-request-opened.json');
+    const titled = (title: string) => ({ ...opened, pull_request: { ...opened.pull_request, title } });
+    assert.deepEqual(forgeEventOf('gitea', 'pull_request', { ...opened, pull_request: { ...opened.pull_request, draft: true } }), { kind: 'ignored', reason: 'draft pull request' });
+    assert.deepEqual(forgeEventOf('gitea', 'pull_request', titled('WIP: docs')), { kind: 'ignored', reason: 'draft pull request' });
+    assert.deepEqual(forgeEventOf('forgejo', 'pull_request', titled('[WIP] docs')), { kind: 'ignored', reason: 'draft pull request' });
+    assert.equal(forgeEventOf('github', 'pull_request', titled('WIP: docs')).kind, 'pull_request');
+    assert.equal(forgeEventOf('gitea', 'pull_request_sync', { ...opened, action: 'synchronized' }).kind, 'pull_request');
+  });
+
   it('a payload that is not an object, or lacks its fields, is ignored rather than thrown on', () => {
     for (const payload of [null, 42, 'text', [], {}, { ref: 'refs/heads/main' }, { ref: 'refs/heads/main', after: 'not-a-sha' }]) {
       assert.equal(forgeEventOf('github', 'push', payload).kind, 'ignored');
