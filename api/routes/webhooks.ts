@@ -88,7 +88,7 @@ function answerOf(outcome: DeliveryOutcome, rc: RequestContext, projectId: strin
       throw invalidField(`headers.${outcome.header}`, 'must be at most 200 characters');
     case 'temporal_unavailable':
       rc.audit = { action: 'none' };
-      throw new ApiError('SERVICE_UNAVAILABLE', 'Temporal is not configured; the delivery was not recorded');
+      throw new ApiError('SERVICE_UNAVAILABLE', 'Temporal is unavailable: no evaluation was started and the delivery was not recorded; deliver it again');
     case 'duplicate':
       rc.audit = { action: 'none' };
       return new Reply(200, { accepted: true, status: 'duplicate', message: `delivery ${outcome.deliveryId} was received before`, event: outcome.event, delivery_id: outcome.deliveryId });

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { ServiceError, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Db } from '../../lib/db';
 import type { SecretBox } from '../../lib/secret-box';
 import type { TemporalDeps } from '../temporal';
@@ -19,7 +19,8 @@ import type { TokenBuckets } from './token-bucket';
  * 4. a body that is not JSON: 400;
  * 5. a delivery ID seen before: 200 `duplicate`, nothing started;
  * 6. an event that matches no jobset: 200 `ignored`, with the reason;
- * 7. otherwise one CheckJobsetWorkflow per matching jobset is started (not awaited), 200 `triggered`.
+ * 7. otherwise one CheckJobsetWorkflow per matching jobset is started (not awaited), 200 `triggered`;
+ *    if Temporal cannot start them, the delivery is forgotten again and answered 503, so a retry is not a duplicate.
  * Nothing is started for 1–5, and the secret never leaves this function.
  */
 
@@ -145,6 +146,8 @@ export async function receiveDelivery(deps: DeliveryDeps, req: DeliveryRequest):
     // Nothing (or not everything) started: forget the delivery so the forge's retry is not a duplicate.
     // The workflow IDs come from the delivery, so checks that did start are not started twice.
     await forgetDelivery(deps.db, req.projectId, req.forge, deliveryId);
+    // Temporal did not answer: a 503 the forge may retry (GitLab does), not a 500.
+    if (err instanceof ServiceError) return { kind: 'temporal_unavailable' };
     throw err;
   }
 }

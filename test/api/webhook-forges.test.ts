@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
@@ -7,6 +9,10 @@ import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
 import { eventually, nonce } from '../support/pipeline';
 import { deliver, fixturePayload, githubExamples, githubSignature, hexHmac, tampered, WEBHOOK_FIXTURES } from '../support/forge-payloads';
 import { WEBHOOK_BURST } from '../../api/routes/webhooks';
+import { receiveDelivery } from '../../api/webhooks/receive-delivery';
+import { TokenBuckets } from '../../api/webhooks/token-bucket';
+import { secretBoxFor } from '../../lib/secret-box';
+import { freePort } from '../../lib/processes';
 import type { CheckJobsetResult } from '../../workflows/shared';
 
 /**
@@ -228,6 +234,33 @@ describe('GitLab, Gitea and Forgejo deliveries', () => {
     assert.match(limited[0].headers.get('retry-after') ?? '', /^[1-9][0-9]*$/);
     assert.equal((await stack.db('webhook_deliveries').where({ project_id: flooded.projectId })).length, accepted.length);
     assert.equal((await deliver(stack.url, calm.projectId, 'github', body, signed())).status, 200);
+  });
+
+  it('when Temporal cannot start the checks the delivery is forgotten (the route answers 503 for this outcome), so the forge’s retry triggers them', async () => {
+    const { projectId, jobsets } = await projectWith('gitea', [['develop', { branch: 'develop' }]]);
+    const push = fixturePayload('gitea/push.json');
+    const headers = { 'x-gitea-event': 'push', 'x-gitea-delivery': crypto.randomUUID(), 'x-gitea-signature': hexHmac(secret, push) };
+    // The same route logic, with a Temporal client whose server is gone (nothing listens on a free port).
+    const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, connectTimeout: '1s' });
+    try {
+      const outcome = await receiveDelivery(
+        {
+          db: stack.db,
+          temporal: { connection, client: new Client({ connection }), namespace: 'default', taskQueue: stack.taskQueue },
+          secretBox: () => secretBoxFor(path.join(stack.dataDir, 'secret.key')),
+          buckets: new TokenBuckets(10, 1),
+        },
+        { projectId, forge: 'gitea', headers, rawBody: push },
+      );
+      assert.deepEqual(outcome, { kind: 'temporal_unavailable' });
+    } finally {
+      await connection.close().catch(() => undefined);
+    }
+    assert.equal((await stack.db('webhook_deliveries').where({ project_id: projectId })).length, 0);
+    const retried = await deliver(stack.url, projectId, 'gitea', push, headers);
+    assert.equal(retried.body.status, 'triggered', JSON.stringify(retried.body));
+    const evaluations = await evaluationsAfter(projectId, retried.body.evaluations_started);
+    assert.deepEqual(evaluations.map((e) => e.jobset_id), [jobsets.develop]);
   });
 
   it('the answer does not wait for the evaluation: with no worker running a push is answered, and evaluated once a worker is back', async () => {
