@@ -14,8 +14,9 @@ import type { TokenBuckets } from './token-bucket';
 /**
  * One forge delivery, from the raw request to the workflows it starts. In order:
  * 1. no enabled webhook for (project, forge): 404;
- * 2. the project's token bucket is empty: 429 (checked before the signature, so a flood costs no HMAC);
- * 3. a missing or wrong signature: 401;
+ * 2. a missing or wrong signature: 401;
+ * 3. the project's token bucket is empty: 429 (counted after the signature, so forged requests cannot use up
+ *    the bucket and lock the forge's real deliveries out);
  * 4. a body that is not JSON: 400;
  * 5. a delivery ID seen before: 200 `duplicate`, nothing started;
  * 6. an event that matches no jobset: 200 `ignored`, with the reason;
@@ -104,13 +105,13 @@ function describeEvent(event: string, forgeEvent: ForgeEvent): string {
 export async function receiveDelivery(deps: DeliveryDeps, req: DeliveryRequest): Promise<DeliveryOutcome> {
   const webhook = await findEnabledWebhookWithSecret(deps.db, req.projectId, req.forge);
   if (!webhook) return { kind: 'not_configured' };
-  if (!deps.buckets.take(req.projectId)) return { kind: 'rate_limited', retryAfterSeconds: deps.buckets.secondsUntilToken(req.projectId) };
 
   const signatureHeader = SIGNATURE_HEADERS[req.forge];
   const secret = deps.secretBox().open(webhook.secret);
   if (!(await signatureIsValid(req.forge, secret, req.rawBody, header(req.headers, [signatureHeader])))) {
     return { kind: 'bad_signature', header: signatureHeader };
   }
+  if (!deps.buckets.take(req.projectId)) return { kind: 'rate_limited', retryAfterSeconds: deps.buckets.secondsUntilToken(req.projectId) };
 
   let payload: unknown;
   try {

@@ -236,6 +236,20 @@ describe('GitLab, Gitea and Forgejo deliveries', () => {
     assert.equal((await deliver(stack.url, calm.projectId, 'github', body, signed())).status, 200);
   });
 
+  it('forged requests do not count against the bucket: after a forged flood the forge’s real delivery is accepted', async () => {
+    const { projectId } = await projectWith('github', [['develop', { branch: 'develop' }]]);
+    const example = githubExamples().find((e) => e.event === 'push' && e.payload.ref === 'refs/heads/master')!;
+    const body = Buffer.from(JSON.stringify(example.payload));
+    const forged = await Promise.all(
+      Array.from({ length: WEBHOOK_BURST * 2 }, () =>
+        deliver(stack.url, projectId, 'github', body, { 'x-github-event': 'push', 'x-github-delivery': crypto.randomUUID(), 'x-hub-signature-256': githubSignature('guessed', body) }),
+      ),
+    );
+    assert.deepEqual([...new Set(forged.map((f) => f.status))], [401]);
+    const real = await deliver(stack.url, projectId, 'github', body, { 'x-github-event': 'push', 'x-github-delivery': crypto.randomUUID(), 'x-hub-signature-256': githubSignature(secret, body) });
+    assert.equal(real.status, 200);
+  });
+
   it('when Temporal cannot start the checks the delivery is forgotten (the route answers 503 for this outcome), so the forge’s retry triggers them', async () => {
     const { projectId, jobsets } = await projectWith('gitea', [['develop', { branch: 'develop' }]]);
     const push = fixturePayload('gitea/push.json');
