@@ -112,10 +112,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let commit: string;
       let branch: string | null;
       let inputs: ResolvedInput[];
+      const wantedBranch: string | null = input.ref ?? jobset.branch ?? null;
+      const pullRequest = input.pullRequest ? { pr_number: input.pullRequest.number, pr_head: input.pullRequest.head, pr_base: input.pullRequest.base } : {};
       try {
-        const src = await fetchGitSource({ url: jobset.repository_url, branch: jobset.branch, revision: input.commitHash ?? null, cacheDir: gitCache() });
+        const src = await fetchGitSource({ url: jobset.repository_url, branch: wantedBranch, revision: input.commitHash ?? null, cacheDir: gitCache() });
         commit = src.commit;
-        branch = src.branch ?? jobset.branch ?? null;
+        branch = src.branch ?? wantedBranch;
         heartbeat();
         inputs = await resolveInputs(jobset.id, heartbeat);
       } catch (err) {
@@ -124,8 +126,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           jobsetId: jobset.id,
           errorMessage: `fetching inputs failed: ${message}`,
           trigger: input.trigger,
-          branch: jobset.branch,
+          branch: wantedBranch,
           commitHash: input.commitHash ?? null,
+          pullRequest,
         });
         await markJobsetChecked(db, jobset.id, message);
         await logEvaluationFinished(deps.logger, db, evaluationId).catch(() => undefined);
@@ -144,7 +147,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           const existing = await findEvaluationWithInputsHash(trx, jobset.id, hash);
           if (existing) return { evaluationId: existing, created: false };
         }
-        const evaluationId = await insertEvaluation(trx, { jobsetId: jobset.id, commitHash: commit, branch, inputsHash: hash, trigger: input.trigger }, inputs);
+        const evaluationId = await insertEvaluation(trx, { jobsetId: jobset.id, commitHash: commit, branch, inputsHash: hash, trigger: input.trigger, pullRequest }, inputs);
         return { evaluationId, created: true };
       });
       return { ...result, searchAttributes: attrs(result.evaluationId) };

@@ -28,6 +28,8 @@ export interface RingmasterConfig {
   gcRootsDir: string;
   /** host:port where the worker's Temporal SDK serves its Prometheus metrics (worker/telemetry.ts); unset: off. */
   workerMetricsAddress: string | undefined;
+  /** The server key that encrypts stored secrets (lib/secret-box.ts); unset: `<dataDir>/secret.key`. */
+  secretKeyFile: string | undefined;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -67,5 +69,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     cacheKeyFile: env.RINGMASTER_CACHE_KEY_FILE ? path.resolve(env.RINGMASTER_CACHE_KEY_FILE) : undefined,
     gcRootsDir: path.resolve(env.RINGMASTER_GC_ROOTS_DIR || '/nix/var/nix/gcroots/ringmaster'),
     workerMetricsAddress: env.RINGMASTER_WORKER_METRICS_ADDRESS || undefined,
+    secretKeyFile: env.RINGMASTER_SECRET_KEY_FILE ? path.resolve(env.RINGMASTER_SECRET_KEY_FILE) : undefined,
   };
 }

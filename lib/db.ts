@@ -86,6 +86,10 @@ export interface EvaluationRow {
   nr_errors: number | null;
   started_at: Date | null;
   completed_at: Date | null;
+  /** Set when a forge's pull/merge request webhook triggered it: the request's number, head branch and base branch. */
+  pr_number: number | null;
+  pr_head: string | null;
+  pr_base: string | null;
   created_at: Date;
   updated_at: Date;
 }

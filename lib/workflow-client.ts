@@ -174,6 +174,27 @@ export class RingmasterWorkflows {
     });
   }
 
+  /**
+   * Starts a jobset check without waiting for it (forge webhooks answer at once). `unique` names the
+   * check: a webhook derives it from its delivery, so a delivery starts its check once; answers false
+   * when a check of that name had already started.
+   */
+  async startJobsetCheck(input: CheckJobsetInput, unique: string): Promise<{ workflowId: string; started: boolean }> {
+    const workflowId = checkJobsetWorkflowId(input.jobsetId, unique);
+    try {
+      await this.client.workflow.start<Workflows['CheckJobsetWorkflow']>(workflowType('CheckJobsetWorkflow'), {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [input],
+        workflowExecutionTimeout: '10 minutes',
+      });
+      return { workflowId, started: true };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, started: false };
+      throw err;
+    }
+  }
+
   /** Cancels an evaluation's workflow (a newer one superseded it); false when it has none. */
   async cancelEvaluation(evaluationId: string): Promise<boolean> {
     return this.cancel(evaluationWorkflowId(evaluationId));

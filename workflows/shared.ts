@@ -22,6 +22,10 @@ export interface CheckJobsetInput {
   jobsetId: string;
   trigger: TriggerKind;
   commitHash?: string | null;
+  /** A forge webhook's git ref, evaluated instead of the jobset's branch: a branch, `refs/tags/<tag>` or `refs/pull/<n>/head`. */
+  ref?: string | null;
+  /** The pull/merge request a webhook evaluation is for (recorded on the evaluation). */
+  pullRequest?: { number: number; head: string; base: string } | null;
 }
 export interface CheckJobsetResult {
   evaluationId: string;

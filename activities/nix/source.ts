@@ -129,7 +129,9 @@ async function exists(p: string): Promise<boolean> {
 /** Brings the bare mirror of `url` up to date (cloning it the first time). */
 async function updateMirror(url: string, mirrorDir: string, what: string): Promise<void> {
   if (await exists(path.join(mirrorDir, 'HEAD'))) {
-    const fetched = await git(['--git-dir', mirrorDir, 'fetch', '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']);
+    const fetched = await git(['--git-dir', mirrorDir, 'fetch', '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
+      // Where forges publish pull/merge request heads (fork requests included), for webhook evaluations.
+      '+refs/pull/*/head:refs/pull/*/head', '+refs/merge-requests/*/head:refs/merge-requests/*/head']);
     if (fetched.code !== 0) throw new GitSourceError(`cannot fetch ${what}: ${firstLines(fetched.stderr)}`);
     return;
   }

@@ -17,12 +17,19 @@ export async function findEvaluation(db: Queryable, id: string): Promise<Evaluat
 }
 
 /** An evaluation whose inputs could not be fetched: recorded as failed with the reason; answers its id. */
+/** Set on an evaluation that a forge's pull/merge request webhook triggered: the request's number, head and base. */
+export interface PullRequestColumns {
+  pr_number?: number;
+  pr_head?: string;
+  pr_base?: string;
+}
+
 export async function insertUnfetchableEvaluation(
   db: Queryable,
-  e: { jobsetId: string; errorMessage: string; trigger: string; branch: string | null; commitHash: string | null },
+  e: { jobsetId: string; errorMessage: string; trigger: string; branch: string | null; commitHash: string | null; pullRequest?: PullRequestColumns },
 ): Promise<string> {
   const [row] = await db('evaluations')
-    .insert({ jobset_id: e.jobsetId, status: 'failed', error_message: e.errorMessage, trigger_kind: e.trigger, branch: e.branch, commit_hash: e.commitHash, completed_at: db.fn.now() })
+    .insert({ jobset_id: e.jobsetId, status: 'failed', error_message: e.errorMessage, trigger_kind: e.trigger, branch: e.branch, commit_hash: e.commitHash, completed_at: db.fn.now(), ...e.pullRequest })
     .returning('id');
   return row.id;
 }
@@ -40,11 +47,11 @@ export async function findEvaluationWithInputsHash(db: Queryable, jobsetId: stri
 /** A new pending evaluation with its fetched inputs and its workflow ID; answers its id. Run it in a transaction. */
 export async function insertEvaluation(
   db: Queryable,
-  e: { jobsetId: string; commitHash: string; branch: string | null; inputsHash: string; trigger: string },
+  e: { jobsetId: string; commitHash: string; branch: string | null; inputsHash: string; trigger: string; pullRequest?: PullRequestColumns },
   inputs: EvaluationInputRecord[],
 ): Promise<string> {
   const [row] = await db('evaluations')
-    .insert({ jobset_id: e.jobsetId, commit_hash: e.commitHash, branch: e.branch, status: 'pending', inputs_hash: e.inputsHash, trigger_kind: e.trigger })
+    .insert({ jobset_id: e.jobsetId, commit_hash: e.commitHash, branch: e.branch, status: 'pending', inputs_hash: e.inputsHash, trigger_kind: e.trigger, ...e.pullRequest })
     .returning('id');
   if (inputs.length) await db('evaluation_inputs').insert(inputs.map((i) => ({ ...i, evaluation_id: row.id })));
   await db('evaluations').where({ id: row.id }).update({ workflow_id: evaluationWorkflowId(row.id) });

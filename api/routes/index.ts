@@ -16,6 +16,7 @@ import { nixCacheRoutes } from './nix-cache';
 import { pinnedBuildRoutes } from './pinned-builds';
 import { searchRoutes } from './search';
 import { metricsRoutes } from './metrics';
+import { webhookRoutes } from './webhooks';
 
 /** The one route table: every implemented route of the circus API, declared once. */
 export function allRoutes(): RouteDef[] {
@@ -30,5 +31,6 @@ export function allRoutes(): RouteDef[] {
   routes.push(...channelRoutes, ...channelFileRoutes, ...jobBadgeRoutes);
   routes.push(...nixCacheRoutes, ...pinnedBuildRoutes);
   routes.push(...searchRoutes, ...metricsRoutes);
+  routes.push(...webhookRoutes());
   return routes;
 }
