@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -79,12 +80,28 @@ describe('a channel that nix-channel follows', () => {
     // A failed job is not in the channel.
     assert.equal(await client.evalJson(`(import <${channelName}> {}) ? broken`), false);
     assert.equal(await client.evalJson(`builtins.readFile <${channelName}/.git-revision>`), repo.commit);
-    // The built output is what a subscriber realises: here it is in the machine's store already. With the
-    // binary cache merged, substitute it into an empty chroot store through the channel instead:
-    //   makeNixChannelClient([`substituters = ${'${stack.url}'}/nix-cache`, `trusted-public-keys = <key>`]), then
-    //   nix-store --store <empty dir> -r helloOut (or nix-env -iA <NAME>.hello against that store).
-    const helloOut = builds.hello.outputs.out as string;
-    assert.equal(fs.readFileSync(helloOut, 'utf8').trim().startsWith('hi-'), true);
+  });
+
+  it('a subscriber with an empty store substitutes a job of the channel from the binary cache the channel names', async () => {
+    // The channel names its cache; the admin system route shows the key a subscriber trusts.
+    const cacheUrl = (await stack.request('GET', `/channel/${channelName}/binary-cache-url`)).text.trim();
+    assert.equal(cacheUrl, `${stack.url}/nix-cache`);
+    const publicKey = (await stack.request('GET', '/api/v1/admin/system', { key: stack.adminKey })).body.binary_cache.public_key as string;
+    const helloOut = (await client.evalJson(`(import <${channelName}> {}).hello.outPath`)) as string;
+    assert.equal(helloOut, builds.hello.outputs.out);
+    // Publishing runs beside the build: wait until the cache has the path's narinfo.
+    const narinfo = `/nix-cache/${path.basename(helloOut).slice(0, 32)}.narinfo`;
+    await eventually('the hello output to be in the binary cache', async () => ((await stack.request('GET', narinfo)).status === 200 ? true : undefined), 120_000);
+
+    const store = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-subscriber-store-'));
+    try {
+      await client.run('nix-store', ['--store', store, '-r', helloOut, '--option', 'substituters', cacheUrl, '--option', 'trusted-public-keys', publicKey, '--max-jobs', '0']);
+      const copied = path.join(store, helloOut);
+      assert.equal(fs.readFileSync(copied, 'utf8'), fs.readFileSync(helloOut, 'utf8'));
+      assert.ok(fs.readFileSync(copied, 'utf8').trim().startsWith('hi-'));
+    } finally {
+      fs.rmSync(store, { recursive: true, force: true });
+    }
   });
 
   it('nix-env -qa lists the channel\'s jobs by their derivation names', async () => {
