@@ -4,6 +4,7 @@ import { arrayOf, errorBody, identifier, idParams, noContent, nullableString, nu
 import { findProject } from '../queries/projects';
 import { findJobsetRow } from '../queries/build-lifecycle';
 import { deleteChannel, findChannel, insertChannel, listChannels, listProjectChannels, type ChannelRow } from '../queries/channels';
+import { syncGcRoots } from '../../lib/gc-roots';
 import { promoteEvaluation, promoteLatestGoodEvaluation, promotionDetails, PROMOTE_ACTION } from '../channel-promotion';
 import { channelNixexprs, currentEvaluationOf } from '../channel-files';
 import { notModified, sendCached } from '../cached-response';
@@ -85,6 +86,8 @@ export const channelRoutes: RouteDef[] = [
     responses: { 200: channelSchema, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
     handler: async ({ params }, rc) => {
       const result = await promoteEvaluation(rc.db, params.channel_id, params.eval_id, { automatic: false });
+      // The channel's current evaluation is kept from garbage collection from now on.
+      if (result.changed) await syncGcRoots(rc.db, rc.deps.config.gcRootsDir);
       rc.audit = {
         action: PROMOTE_ACTION,
         targetKind: 'channel',

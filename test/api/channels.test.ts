@@ -182,6 +182,12 @@ describe('channels', () => {
     // Back to `second` is now going back in time.
     assert.equal((await stack.request('POST', `/api/v1/channels/${channel.id}/promote/${second.id}`, { key: stack.adminKey })).status, 409);
     channel = res.body;
+    // The newly promoted evaluation's outputs are GC roots at once (not only after the next build).
+    const promoted: Array<{ path: string }> = await stack.db('build_outputs as o').join('builds as b', 'b.id', 'o.build_id').where({ 'b.evaluation_id': newer.id }).select('o.path');
+    assert.ok(promoted.length > 0);
+    for (const { path: storePath } of promoted) {
+      assert.equal(fs.readlinkSync(path.join(stack.config.gcRootsDir, path.basename(storePath))), storePath);
+    }
   });
 
   it('when the last build of a newer evaluation succeeds, the channel moves by itself, audited as system', async () => {
