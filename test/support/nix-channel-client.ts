@@ -41,7 +41,10 @@ export async function makeNixChannelClient(extraConfig: string[] = []): Promise<
     NIX_STATE_DIR: stateDir,
     NIX_PATH: path.join(home, '.nix-defexpr', 'channels'),
     // tarball-ttl 0: every --update asks the server again (it answers 304 when nothing changed).
-    NIX_CONFIG: [`store = local?state=${realStateDir}`, 'substituters =', 'tarball-ttl = 0', ...extraConfig].join('\n'),
+    // build-users-group empty: Nix's build-user pool is locked under NIX_STATE_DIR, which is this client's own,
+    // so with build users it could pick a uid another Nix process of the machine is building as and, cleaning
+    // up before its own build, SIGKILL that build's processes (seen as builds "failed due to signal 9").
+    NIX_CONFIG: [`store = local?state=${realStateDir}`, 'substituters =', 'tarball-ttl = 0', 'build-users-group =', ...extraConfig].join('\n'),
   };
   const run = async (command: string, args: string[]) => {
     try {
