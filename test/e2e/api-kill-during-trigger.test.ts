@@ -105,16 +105,40 @@ async function evaluationsOf(stack: TestStack, jobsetId: string): Promise<Array<
   return stack.db('evaluations').where({ jobset_id: jobsetId }).orderBy('created_at', 'asc');
 }
 
-/** No CheckJobsetWorkflow of this stack's task queue is still running (each one either never started or finished). */
-async function checksSettled(stack: TestStack): Promise<true | undefined> {
-  const running = stack.temporal.client.workflow.list({
-    query: `WorkflowType = 'CheckJobsetWorkflow' AND TaskQueue = '${stack.taskQueue}' AND ExecutionStatus = 'Running'`,
-  });
-  for await (const w of running) {
-    void w;
+/** The evaluations of the jobset made with the input nonce = value. */
+async function evaluationsWithNonce(stack: TestStack, jobsetId: string, value: string): Promise<Array<Record<string, any>>> {
+  return stack.db('evaluations as e')
+    .join('evaluation_inputs as i', 'i.evaluation_id', 'e.id')
+    .where({ 'e.jobset_id': jobsetId, 'i.name': 'nonce', 'i.value': value })
+    .select('e.*');
+}
+
+/** How many CheckJobsetWorkflows this stack's task queue has had, and how many still run. */
+async function checkCounts(stack: TestStack): Promise<{ total: number; running: number }> {
+  const base = `WorkflowType = 'CheckJobsetWorkflow' AND TaskQueue = '${stack.taskQueue}'`;
+  const [total, running] = await Promise.all([
+    stack.temporal.client.workflow.count(base),
+    stack.temporal.client.workflow.count(`${base} AND ExecutionStatus = 'Running'`),
+  ]);
+  return { total: total.count, running: running.count };
+}
+
+/**
+ * Waits until every CheckJobsetWorkflow that a trigger started has finished: none runs, and the number
+ * of them stays the same over a second (visibility records may trail a start by a moment).
+ */
+async function checksSettled(stack: TestStack): Promise<void> {
+  let previous: { total: number; at: number } | undefined;
+  await eventually('every check to finish', async () => {
+    const { total, running } = await checkCounts(stack);
+    if (running > 0) {
+      previous = undefined;
+      return undefined;
+    }
+    if (previous?.total === total && Date.now() - previous.at >= 1_000) return true;
+    if (previous?.total !== total) previous = { total, at: Date.now() };
     return undefined;
-  }
-  return true;
+  }, 120_000, 250);
 }
 
 /** An evaluation that exists is whole: its inputs, a completed workflow, a build per job, every build finished. */
@@ -140,8 +164,10 @@ describe('kill -9 of the API process during a trigger', () => {
   const survived: string[] = [];
 
   /** A fresh input value, so that the next trigger evaluates new inputs instead of answering an earlier evaluation. */
-  const changeInputs = async () => {
-    await stack.db('jobset_inputs').where({ jobset_id: jobsetId, name: 'nonce' }).update({ value: nonce() });
+  const changeInputs = async (): Promise<string> => {
+    const value = nonce();
+    await stack.db('jobset_inputs').where({ jobset_id: jobsetId, name: 'nonce' }).update({ value });
+    return value;
   };
   const startApi = async () => {
     const api = await spawnApi(stack, path.join(logDir, `api-${apis.length + 1}.log`));
@@ -168,13 +194,13 @@ describe('kill -9 of the API process during a trigger', () => {
     const api = await startApi();
     const before = (await evaluationsOf(stack, jobsetId)).length;
     const { answer } = await sendTrigger(api, stack.adminKey, jobsetId);
-    await eventually('the trigger to have started its CheckJobsetWorkflow', async () => ((await checksSettled(stack)) ? undefined : true), 60_000, 100);
+    await eventually('the trigger to have started its CheckJobsetWorkflow', async () => ((await checkCounts(stack)).running > 0 ? true : undefined), 60_000, 100);
     await killNine(api);
     assert.equal(typeof (await answer), 'string', 'the client saw the connection drop, not an answer');
     assert.equal((await evaluationsOf(stack, jobsetId)).length, before, 'nothing is written before a worker runs the check');
 
     await stack.startWorker();
-    await eventually('the orphaned check to finish', () => checksSettled(stack), 120_000, 200);
+    await checksSettled(stack);
     const evaluations = await evaluationsOf(stack, jobsetId);
     assert.equal(evaluations.length, before + 1, 'the trigger Temporal accepted was completed without the API');
     await assertWhole(stack, evaluations[evaluations.length - 1]);
@@ -189,30 +215,33 @@ describe('kill -9 of the API process during a trigger', () => {
     await eventually('the evaluation row', async () => ((await evaluationsOf(stack, jobsetId)).length > before ? true : undefined), 120_000, 5);
     await killNine(api);
     const seen = await answer;
-    await eventually('the check to finish', () => checksSettled(stack), 120_000, 200);
+    await checksSettled(stack);
     const evaluations = await evaluationsOf(stack, jobsetId);
     assert.equal(evaluations.length, before + 1);
     await assertWhole(stack, evaluations[evaluations.length - 1]);
     survived.push(`killed once the row existed (client saw ${seen}) → whole`);
   });
 
-  it('killed at moments from 0 to 400 ms after the request was sent: each evaluation exists whole or not at all', async () => {
-    const delays = [0, 1, 5, 20, 50, 100, 200, 400];
-    const outcomes: string[] = [];
+  it('killed at moments from 0 to 1000 ms after the request was sent: each evaluation exists whole or not at all', async () => {
+    const delays = [0, 50, 250, 1000];
+    const kills: Array<{ delay: number; nonce: string; seen: number | string }> = [];
     for (const delay of delays) {
-      await changeInputs();
+      const value = await changeInputs();
       const api = await startApi();
-      const before = await evaluationsOf(stack, jobsetId);
       const { answer } = await sendTrigger(api, stack.adminKey, jobsetId);
       if (delay > 0) await sleep(delay);
       await killNine(api);
-      const seen = await answer;
-      await eventually('every check to finish', () => checksSettled(stack), 120_000, 200);
-      const after = await evaluationsOf(stack, jobsetId);
-      assert.ok(after.length - before.length <= 1, `at most one evaluation per trigger (after ${delay} ms)`);
-      if (after.length > before.length) await assertWhole(stack, after[after.length - 1]);
-      if (seen === 202) assert.equal(after.length, before.length + 1, 'a 202 means the evaluation exists');
-      outcomes.push(`${delay} ms: ${after.length > before.length ? 'whole' : 'none'} (client saw ${seen})`);
+      kills.push({ delay, nonce: value, seen: await answer });
+    }
+    await checksSettled(stack);
+    const outcomes: string[] = [];
+    for (const kill of kills) {
+      // Each kill triggered with inputs of its own, so its evaluation (if any) is the one with its nonce.
+      const evaluations = await evaluationsWithNonce(stack, jobsetId, kill.nonce);
+      assert.ok(evaluations.length <= 1, `at most one evaluation per trigger (killed after ${kill.delay} ms)`);
+      if (evaluations.length === 1) await assertWhole(stack, evaluations[0]);
+      if (kill.seen === 202) assert.equal(evaluations.length, 1, 'a 202 means the evaluation exists');
+      outcomes.push(`${kill.delay} ms: ${evaluations.length === 1 ? 'whole' : 'none'} (client saw ${kill.seen})`);
     }
     survived.push(`timed kills: ${outcomes.join(', ')}`);
   });
