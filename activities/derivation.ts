@@ -15,6 +15,7 @@ import { findRemoteBuilder } from './records/builders';
 import { assignBuilderToBuildsOfDerivation } from './records/builds';
 import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
+import { whileDatabaseUnavailable } from './database-retry';
 
 export interface RealiseStepInput {
   drvPath: string;
@@ -77,8 +78,10 @@ export function createDerivationActivities(deps: ActivityDeps) {
       const remoteId = input.builderId === LOCAL_BUILDER ? null : input.builderId;
       const writer = await BuildLogWriter.open(deps.config.dataDir, input.logBuildId);
       const logPath = liveLogPath(deps.config.dataDir, input.logBuildId);
-      await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
-      await assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
+      await whileDatabaseUnavailable(async () => {
+        await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
+        await assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
+      });
 
       let lastBeat = 0;
       const beat = (detail?: string) => {
@@ -113,7 +116,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           opts.onLog(`ringmaster: building ${input.drvPath} on the worker's own Nix (no remote builders configured)\n`);
           result = await realiseLocally(input.drvPath, opts);
         } else {
-          const row = await findRemoteBuilder(db, remoteId);
+          const row = await whileDatabaseUnavailable(() => findRemoteBuilder(db, remoteId));
           if (!row) {
             result = { status: 'builder_failure', exitCode: null, errorMessage: `builder ${remoteId} no longer exists`, outputs: {}, logBytes: 0 };
           } else {
@@ -137,14 +140,15 @@ export function createDerivationActivities(deps: ActivityDeps) {
       }
       await writer.close();
       const finished = result.status !== 'builder_failure';
-      await markStepsOfDerivation(db, input.drvPath, {
+      // The step is built: a database restart now must not cost a second build of it.
+      await whileDatabaseUnavailable(() => markStepsOfDerivation(db, input.drvPath, {
         status: finished ? (result.status === 'succeeded' ? 'succeeded' : result.status) : 'running',
         phase: finished ? null : 'queued',
         builderId: remoteId,
         completedAt: finished ? new Date() : undefined,
         exitCode: result.exitCode,
         errorMessage: result.errorMessage,
-      });
+      }));
       if (ctx.cancellationSignal.aborted) log.info('step cancelled', { drvPath: input.drvPath });
       return { status: result.status, exitCode: result.exitCode, errorMessage: result.errorMessage, outputs: result.outputs, logPath };
     },

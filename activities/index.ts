@@ -7,17 +7,24 @@ import { createEvaluationActivities } from './evaluation';
 import { createBuilderCheckActivities } from './builder-check';
 import { createNotificationActivities } from './notifications';
 import { createCacheActivities } from './cache';
+import { outlivingDatabaseRestarts } from './database-retry';
 
 export type { ActivityDeps } from './deps';
 
 /** Every activity the worker registers, made from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
+  // The long ones (a build, an evaluation) are not run again whole on a database error: they wait
+  // for the database around their own writes instead.
+  const { realiseStep, ...derivation } = createDerivationActivities(deps);
+  const { evaluateAndRecord, ...evaluation } = createEvaluationActivities(deps);
   return {
     ...createSystemActivities(),
-    ...createDispatchActivities(deps),
-    ...createDerivationActivities(deps),
-    ...createBuildActivities(deps),
-    ...createEvaluationActivities(deps),
+    ...outlivingDatabaseRestarts(createDispatchActivities(deps)),
+    ...outlivingDatabaseRestarts(derivation),
+    realiseStep,
+    ...outlivingDatabaseRestarts(createBuildActivities(deps)),
+    ...outlivingDatabaseRestarts(evaluation),
+    evaluateAndRecord,
     ...createBuilderCheckActivities(deps),
     ...createNotificationActivities(deps),
     ...createCacheActivities(deps),

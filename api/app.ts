@@ -209,6 +209,7 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
       const apiError = err instanceof ApiError ? err : fromDatabaseError(err);
       if (apiError) {
         ctx.status = apiError.status;
+        if (apiError.code === 'DATABASE_UNAVAILABLE') ctx.set('Retry-After', '5');
         ctx.body = apiError.toBody();
       } else {
         log(`internal error on ${ctx.method} ${ctx.path}: ${(err as Error)?.stack ?? String(err)}`);

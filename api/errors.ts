@@ -1,3 +1,5 @@
+import { isDatabaseUnavailable } from '../lib/database-unavailable';
+
 /** The error body every failure answers with: {"error", "error_code", "details"} as circus clients expect. */
 export type ErrorCode =
   | 'VALIDATION_ERROR'
@@ -64,8 +66,12 @@ export function invalidField(field: string, message: string): ApiError {
   return new ApiError('VALIDATION_ERROR', `${field}: ${message}`, [{ field, message }]);
 }
 
+/** A 503 for any request that needs the database while PostgreSQL cannot be reached; clients retry later. */
+export const databaseUnavailable = () => new ApiError('DATABASE_UNAVAILABLE', 'the database is unavailable; try again shortly');
+
 /** Maps PostgreSQL errors caused by user input (unique, foreign key, check) onto 409/400. */
 export function fromDatabaseError(err: unknown): ApiError | undefined {
+  if (isDatabaseUnavailable(err)) return databaseUnavailable();
   const e = err as { code?: string; detail?: string; constraint?: string };
   if (typeof e?.code !== 'string') return undefined;
   if (e.code === '23505') return conflict(`already exists${e.detail ? `: ${e.detail}` : ''}`, { constraint: e.constraint });
@@ -73,8 +79,5 @@ export function fromDatabaseError(err: unknown): ApiError | undefined {
   if (e.code === '22P02' || e.code === '22003' || e.code === '23514') return new ApiError('VALIDATION_ERROR', 'invalid value', { constraint: e.constraint });
   // 22021: text PostgreSQL cannot store (a NUL byte) sent by the caller.
   if (e.code === '22021') return new ApiError('VALIDATION_ERROR', 'invalid value: text must not contain NUL bytes', [{ field: 'body', message: 'must not contain NUL bytes' }]);
-  if (['57P01', '57P03', '08006', '08001', '08003', 'ECONNREFUSED'].includes(e.code)) {
-    return new ApiError('DATABASE_UNAVAILABLE', 'the database is unavailable');
-  }
   return undefined;
 }

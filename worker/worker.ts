@@ -49,7 +49,10 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath }),
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
-    maxConcurrentWorkflowTaskExecutions: 100,
+    // Workflow tasks share one thread: with many in flight on a busy machine each waits for all the
+    // others, overruns its 10 s timeout ("Task not found when completing") and is done again, so
+    // load turned into a retry storm. Fewer at once keeps each one short; throughput stays the same.
+    maxConcurrentWorkflowTaskExecutions: 10,
     maxCachedWorkflows: 2000,
     // Heartbeats reach the server within a second, so a cancelled build step is killed promptly.
     maxHeartbeatThrottleInterval: '1 second',

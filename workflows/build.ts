@@ -8,6 +8,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
   allHandlersFinished,
+  patched,
 } from '@temporalio/workflow';
 import type { BuildActivities, PlannedStep } from '../activities/build';
 import { RingmasterStatus } from '../lib/search-attributes';
@@ -24,6 +25,9 @@ import {
 } from './shared';
 import type { BuildStatus, StepPhase } from '../lib/statuses';
 import { decideBuildOutcome } from './build-outcome';
+
+/** patched() ID: a build cancelled before its plan records the cancel (older histories did not). */
+const CANCELLED_BEFORE_PLAN_PATCH = 'build-cancelled-before-plan-is-recorded';
 
 const acts = proxyLocalActivities<BuildActivities>({
   startToCloseTimeout: '5 minutes',
@@ -87,7 +91,18 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
     upsertSearchAttributes([{ key: RingmasterStatus, value: status }]);
   };
 
-  const plan = await acts.startBuild({ buildId: input.buildId, restart: input.restart ?? false });
+  let plan: Awaited<ReturnType<BuildActivities['startBuild']>>;
+  try {
+    plan = await acts.startBuild({ buildId: input.buildId, restart: input.restart ?? false });
+  } catch (err) {
+    // A cancel that arrives before the build has its plan (on a busy worker, before its first task
+    // ran) used to end the workflow with the row still pending, for ever. Now it records the cancel.
+    if (!isCancellation(err) || !patched(CANCELLED_BEFORE_PLAN_PATCH)) throw err;
+    view.phase = 'finished';
+    await CancellationScope.nonCancellable(() => acts.finishBuild({ buildId: input.buildId, status: 'cancelled', errorMessage: 'cancelled', top: null }));
+    setStatus('cancelled');
+    return { status: 'cancelled' };
+  }
   view.priority = plan.priority;
   if (plan.kind === 'finished') {
     setStatus(plan.status);

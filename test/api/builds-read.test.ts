@@ -242,14 +242,18 @@ describe('builds (reads)', () => {
     await writer.append('step 1\n');
     const res = await fetch(`${stack.url}/api/v1/builds/${running.id}/log/stream`);
     assert.equal(res.status, 200);
-    let sawLive = false;
+    // Each step waits for what the client has received, not for a span of time (under load a poll can take seconds).
+    let received = '';
+    const waiters: Array<() => void> = [];
+    const until = (text: string) => new Promise<void>((resolve) => (received.includes(text) ? resolve() : waiters.push(() => received.includes(text) && resolve())));
     const reading = readEvents(res, (soFar) => {
-      if (soFar.includes('step 2\n')) sawLive = true;
+      received = soFar;
+      for (const w of waiters) w();
     });
-    await sleep(300);
+    await until('step 1\n');
     await writer.append('step 2\n');
-    await sleep(600);
-    assert.ok(sawLive, 'a line appended while the client was connected arrived before the build ended');
+    // The build is still running: this line can only have come from following the live log.
+    await until('step 2\n');
     await writer.append('step 3\n');
     await writer.finish();
     await stack.db('builds').where({ id: running.id }).update({ status: 'succeeded', completed_at: new Date() });

@@ -3,6 +3,12 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { startTestServices } from './services';
 
+/**
+ * A guard against a hung test file, not a speed check: on a machine shared by several suites, files
+ * that end-to-end build dozens of derivations took over 5 minutes (lifecycle, the PostgreSQL restart).
+ */
+const FILE_TIMEOUT_MS = 900_000;
+
 function testFiles(dir: string): string[] {
   const out: string[] = [];
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -25,7 +31,7 @@ export async function runTests(args: string[]): Promise<number> {
   process.once('SIGTERM', stop);
   try {
     const concurrency = process.env.RINGMASTER_TEST_CONCURRENCY ?? '2';
-    child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, '--test-timeout=300000', '--test-force-exit', ...files], {
+    child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, `--test-timeout=${FILE_TIMEOUT_MS}`, '--test-force-exit', ...files], {
       stdio: 'inherit',
       cwd: root,
       env: {

@@ -55,6 +55,8 @@ export interface TestStackOptions {
   env?: Record<string, string>;
   /** A Temporal server of the test's own instead of the shared one (e.g. one the test restarts). */
   temporalAddress?: string;
+  /** A PostgreSQL server of the test's own instead of the shared one (e.g. one the test restarts). */
+  postgresBaseUrl?: string;
   /** The worker's logger (operator lines), e.g. one writing to a stream the test reads. */
   logger?: Logger;
 }
@@ -67,6 +69,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     shared = { temporalAddress: own.temporalAddress, postgresBaseUrl: own.postgresBaseUrl };
   }
   if (opts.temporalAddress) shared = { ...shared, temporalAddress: opts.temporalAddress };
+  if (opts.postgresBaseUrl) shared = { ...shared, postgresBaseUrl: opts.postgresBaseUrl };
   const suffix = crypto.randomBytes(6).toString('hex');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-stack-'));
   const databaseUrl = await ensureDatabase(shared.postgresBaseUrl, `test_${suffix}`);
