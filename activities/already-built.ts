@@ -1,7 +1,7 @@
 import type { Db } from '../lib/db';
 import { readDerivation } from './nix/drv';
-import { closureSizes, locallyInvalidPaths } from './build/closure';
-import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric } from './build/products';
+import { closureSizes, locallyInvalidPaths } from './realise/closure';
+import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric } from './realise/products';
 import { recordBuildsFoundBuilt } from './records/builds';
 
 /**

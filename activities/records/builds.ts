@@ -1,7 +1,7 @@
 import type { BuildRow, Queryable } from '../../lib/db';
 import { ACTIVE_BUILD_STATUSES, type BuildStatus } from '../../lib/statuses';
 import { BUILD_WORKFLOW_ID_PREFIX } from '../../lib/workflow-ids';
-import type { BuildMetric, BuildProduct } from '../build/products';
+import type { BuildMetric, BuildProduct } from '../realise/products';
 
 /** A build with what planning it needs from its jobset (shares, timeouts). */
 export type BuildToPlan = BuildRow & { scheduling_shares: number; build_timeout: number; max_silent: number };
