@@ -277,6 +277,175 @@ describe('the worker machine dies (kill -9) while builds run', () => {
   });
 });
 
+/** 50 independent jobs that each sleep a second; every tenth fails. */
+const BATCH_SIZE = 50;
+const BATCH_RELEASE_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
+let
+  job = i: derivation {
+    name = "b\${toString i}";
+    inherit system nonce;
+    PATH = "/bin:/usr/bin";
+    builder = "/bin/sh";
+    args = [ "-c" (if i - (i / 10) * 10 == 9 then "sleep 1; exit 1" else "sleep 1; echo \${toString i} $nonce > $out") ];
+  };
+in
+builtins.listToAttrs (builtins.genList (i: { name = "b\${toString i}"; value = job i; }) ${BATCH_SIZE})
+`;
+const BATCH_EXPECTED = Object.fromEntries(Array.from({ length: BATCH_SIZE }, (_, i) => [`b${i}`, i % 10 === 9 ? 'failed' : 'succeeded']));
+
+describe('the worker machine dies (kill -9) in the middle of a batch of 50 builds', () => {
+  let stack: TestStack;
+  let repo: GitFixtureRepo;
+  let evaluationId: string;
+  const workers: ChildProcess[] = [];
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-durability-batch-'));
+  let finishedBeforeKill = 0;
+
+  before(async () => {
+    stack = await startTestStack({ worker: false });
+    await recordCompletedAtWrites(stack);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-batch-'));
+    fs.writeFileSync(path.join(dir, 'release.nix'), BATCH_RELEASE_NIX);
+    try {
+      repo = await makeGitRepo(dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
+    workers.push(spawnWorkerProcess(stack, path.join(logDir, 'worker-1.log')));
+    evaluationId = (await trigger(stack, jobset.jobsetId)).id;
+  });
+  after(async () => {
+    for (const w of workers) {
+      if (w.pid !== undefined && w.exitCode === null && w.signalCode === null) {
+        const exited = new Promise((resolve) => w.once('exit', resolve));
+        signal(-w.pid, 'SIGTERM');
+        const timer = setTimeout(() => signal(-w.pid!, 'SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    }
+    await stack?.stop();
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+    fs.rmSync(logDir, { recursive: true, force: true });
+  });
+
+  it('the worker and its builds are killed while some builds have finished and others run', async () => {
+    const evaluation = await waitForEvaluation(stack, evaluationId);
+    assert.equal(evaluation.status, 'completed', evaluation.error_message);
+    await eventually('a few builds to finish and a step to be building', async () => {
+      const builds = Object.values(await buildsOf(stack, evaluationId));
+      const finished = builds.filter((b) => !['pending', 'running'].includes(b.status)).length;
+      const building = await stack.db('build_steps as s').join('builds as b', 'b.id', 's.build_id').where({ 'b.evaluation_id': evaluationId, 's.status': 'running', 's.phase': 'building' }).first();
+      return finished >= 3 && building && descendantsOf(workers[0].pid!).some((p) => p.cmdline.startsWith('sleep 1')) ? true : undefined;
+    }, 300_000, 50);
+    const killed = await killLikeAPowerCut(workers[0]);
+    assert.ok(killed.some((p) => p.cmdline.startsWith('nix-store --realise')), 'a nix-store was among the killed');
+    const builds = Object.values(await buildsOf(stack, evaluationId));
+    finishedBeforeKill = builds.filter((b) => !['pending', 'running'].includes(b.status)).length;
+    assert.ok(finishedBeforeKill < BATCH_SIZE, 'builds were still open at the kill');
+  });
+
+  it('after a new worker starts, every one of the 50 builds finishes with the right status', async () => {
+    workers.push(spawnWorkerProcess(stack, path.join(logDir, 'worker-2.log')));
+    const builds = await waitForBuilds(stack, evaluationId, { timeoutMs: 600_000 });
+    console.error(`[durability] batch: ${finishedBeforeKill} of ${BATCH_SIZE} builds had finished at the kill`);
+    assert.deepEqual(statusesOf(builds), BATCH_EXPECTED);
+  });
+
+  it('each of the 50 builds finished exactly once: one workflow run, one completion, no duplicate rows', async () => {
+    await assertFinishedOnce(stack, evaluationId);
+  });
+});
+
+/** 30 jobs that each sleep a second, all on one shared dependency that sleeps two. */
+const SHARED_SIZE = 30;
+const SHARED_RELEASE_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
+let
+  mk = name: script: attrs: derivation ({ inherit name system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" script ]; } // attrs);
+  base = mk "base" "sleep 2; echo $nonce > $out" { };
+  job = i: mk "s\${toString i}" "sleep 1; read line < $base; echo \${toString i} $line > $out" { inherit base; };
+in
+builtins.listToAttrs (builtins.genList (i: { name = "s\${toString i}"; value = job i; }) ${SHARED_SIZE})
+`;
+
+describe('two worker processes on the same Temporal and PostgreSQL, one of them killed', () => {
+  let stack: TestStack;
+  let repo: GitFixtureRepo;
+  let evaluationId: string;
+  const workers: ChildProcess[] = [];
+  const realisedBy = new Set<number>();
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-two-workers-'));
+
+  before(async () => {
+    stack = await startTestStack({ worker: false });
+    await recordCompletedAtWrites(stack);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-shared-'));
+    fs.writeFileSync(path.join(dir, 'release.nix'), SHARED_RELEASE_NIX);
+    try {
+      repo = await makeGitRepo(dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
+    workers.push(spawnWorkerProcess(stack, path.join(logDir, 'worker-a.log')), spawnWorkerProcess(stack, path.join(logDir, 'worker-b.log')));
+    evaluationId = (await trigger(stack, jobset.jobsetId)).id;
+  });
+  after(async () => {
+    for (const w of workers) {
+      if (w.pid !== undefined && w.exitCode === null && w.signalCode === null) {
+        const exited = new Promise((resolve) => w.once('exit', resolve));
+        signal(-w.pid, 'SIGTERM');
+        const timer = setTimeout(() => signal(-w.pid!, 'SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    }
+    await stack?.stop();
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+    fs.rmSync(logDir, { recursive: true, force: true });
+  });
+
+  it('both workers realise steps', async () => {
+    const evaluation = await waitForEvaluation(stack, evaluationId);
+    assert.equal(evaluation.status, 'completed', evaluation.error_message);
+    await eventually('a nix-store --realise under each worker', async () => {
+      for (const w of workers) if (descendantsOf(w.pid!).some((p) => p.cmdline.startsWith('nix-store --realise'))) realisedBy.add(w.pid!);
+      return realisedBy.size === 2 ? true : undefined;
+    }, 300_000, 50);
+  });
+
+  it('killing one worker (kill -9, with its builds) mid-way loses nothing: every build finishes with the right status', async () => {
+    await eventually('a few builds to finish', async () => {
+      const finished = Object.values(await buildsOf(stack, evaluationId)).filter((b) => b.status === 'succeeded').length;
+      return finished >= 3 ? true : undefined;
+    }, 300_000, 100);
+    await killLikeAPowerCut(workers[0]);
+    const builds = await waitForBuilds(stack, evaluationId, { timeoutMs: 600_000 });
+    assert.deepEqual(statusesOf(builds), Object.fromEntries(Array.from({ length: SHARED_SIZE }, (_, i) => [`s${i}`, 'succeeded'])));
+  });
+
+  it('no derivation was realised twice at once: the step rows of each derivation record one realisation', async () => {
+    const steps = await stack.db('build_steps as s').join('builds as b', 'b.id', 's.build_id').where('b.evaluation_id', evaluationId).select('s.drv_path', 's.status', 's.started_at', 's.completed_at');
+    const byDrv = new Map<string, typeof steps>();
+    for (const st of steps) byDrv.set(st.drv_path, [...(byDrv.get(st.drv_path) ?? []), st]);
+    const base = [...byDrv.entries()].find(([drv]) => drv.endsWith('-base.drv'));
+    assert.ok(base && base[1].length > 1, 'several builds waited on the shared dependency');
+    for (const [drv, rows] of byDrv) {
+      assert.ok(rows.every((r) => r.status === 'succeeded'), `${drv}: every step succeeded`);
+      // The rows a realisation marked share its start and its end. (A build that planned after the
+      // realisation began, or found the outputs valid meanwhile, has no start on its row.)
+      const realised = rows.filter((r) => r.started_at);
+      assert.equal(new Set(realised.map((r) => new Date(r.started_at).getTime())).size, 1, `${drv}: one start shared by every build that wanted it`);
+      assert.equal(new Set(realised.map((r) => new Date(r.completed_at).getTime())).size, 1, `${drv}: one end`);
+    }
+  });
+
+  it('each build finished exactly once: one workflow run, one completion, no duplicate rows', async () => {
+    await assertFinishedOnce(stack, evaluationId);
+  });
+});
+
 describe('the Temporal dev server restarts on the same SQLite file while builds run', () => {
   let server: RunningDevServer | undefined;
   let stack: TestStack;
