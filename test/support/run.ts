@@ -25,7 +25,7 @@ export async function runTests(args: string[]): Promise<number> {
   process.once('SIGTERM', stop);
   try {
     const concurrency = process.env.RINGMASTER_TEST_CONCURRENCY ?? '2';
-    child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, '--test-timeout=300000', '--test-force-exit', ...files], {
+    child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, '--test-timeout=600000', '--test-force-exit', ...files], {
       stdio: 'inherit',
       cwd: root,
       env: {
