@@ -5,8 +5,8 @@ import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import { logBuildFinished } from './operator-lines';
 import type { StepPlan } from '../workflows/build-outcome';
 import { readDerivation } from './nix/drv';
-import { closureSize, localClosure, locallyInvalidPaths } from './build/closure';
-import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './build/products';
+import { closureSize, localClosure, locallyInvalidPaths } from './realise/closure';
+import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './realise/products';
 import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
 import { forgetCachedFailure } from './records/cached-failures';
 import {

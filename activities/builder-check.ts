@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import type { ActivityDeps } from './deps';
 import { runNix } from './nix/nix-env';
 import { localSystem } from './nix-system';
-import { realiseOnBuilder } from './build/remote';
-import { builderSpecOf } from './build/builder-spec';
-import { lastErrorLines } from './build/nix-process';
+import { realiseOnBuilder } from './realise/remote';
+import { builderSpecOf } from './realise/builder-spec';
+import { lastErrorLines } from './realise/nix-process';
 import { logBuilderCheck } from './operator-lines';
 
 /** A derivation every working builder can build: /bin/sh writes one line. The nonce makes each check build anew. */

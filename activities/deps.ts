@@ -1,6 +1,6 @@
 import type { Db } from '../lib/db';
 import type { RingmasterConfig } from '../lib/config';
-import type { BuilderConnectionPool } from './build/ssh-connection';
+import type { BuilderConnectionPool } from './realise/ssh-connection';
 import type { RingmasterWorkflows } from '../lib/workflow-client';
 import type { Logger } from '../lib/logger';
 

@@ -1,8 +1,10 @@
 import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
-import { logEvaluationFinished, logEvaluationStarted } from './operator-lines';
+import { logBuildFinished, logEvaluationFinished, logEvaluationStarted } from './operator-lines';
 import { fetchGitSource, inputsHash } from './nix/source';
+import { ConcurrentStarts } from './concurrent-starts';
+import { recordBuildsAlreadyBuilt } from './already-built';
 import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
 import type { CheckJobsetInput } from '../workflows/shared';
 import type { EvaluationStatus } from '../lib/statuses';
@@ -32,9 +34,11 @@ import {
   recordEvaluationCounts,
   type EvaluationInputRecord,
 } from './records/evaluations';
-import { notifyEvaluationEvent } from './notifications';
+import { notifyBuildEvent, notifyEvaluationEvent } from './notifications';
 
 const BATCH = 100;
+/** Workflow starts in flight at once: bounded starts beat firing them all (../PERFORMANCE.md). */
+const STARTS_IN_FLIGHT = 32;
 
 type ResolvedInput = EvaluationInputRecord;
 
@@ -193,11 +197,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let batch: EvalJob[] = [];
       let errorBatch: Array<{ evaluation_id: string; job_name: string; error_message: string }> = [];
 
-      const startBuilds = async (rows: Array<{ id: string; job_name: string; system: string }>) => {
-        for (const b of rows) {
-          await deps.workflows.startBuild({ projectName: jobset.project_name, jobsetName: jobset.name, jobName: b.job_name, system: b.system, buildId: b.id, evaluationId: evaluation.id });
-        }
-      };
+      // Workflow starts go out concurrently (at most STARTS_IN_FLIGHT at once) from a queue: reading
+      // Nix's output never waits for Temporal.
+      const starts = new ConcurrentStarts<{ id: string; job_name: string; system: string }>(STARTS_IN_FLIGHT, (b) =>
+        deps.workflows.startBuild({ projectName: jobset.project_name, jobsetName: jobset.name, jobName: b.job_name, system: b.system, buildId: b.id, evaluationId: evaluation.id }),
+      );
+      const startBuilds = (rows: Array<{ id: string; job_name: string; system: string }>) => starts.push(...rows);
 
       const flush = async () => {
         await insertEvaluationErrors(db, errorBatch);
@@ -232,7 +237,18 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (r.is_aggregate) aggregates.push({ buildId: r.id, jobName: r.job_name, system: r.system, constituents: job.constituents });
         }
         batch = [];
-        await startBuilds(inserted.filter((r) => !r.is_aggregate));
+        const fresh = inserted.filter((r) => !r.is_aggregate);
+        // Builds whose outputs are valid already are recorded succeeded here, in one check per batch.
+        const found = await recordBuildsAlreadyBuilt(db, fresh).catch((err) => {
+          log.warn('could not check which builds are built already', { error: (err as Error).message });
+          return new Set<string>();
+        });
+        // A build found built is finished here, not by finishBuild: it gets its operator line and its notifications here.
+        for (const buildId of found) {
+          await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
+          await notifyBuildEvent(deps, buildId, 'build_finished');
+        }
+        startBuilds(fresh);
         ctx.heartbeat({ jobs, errors });
       };
 
@@ -255,6 +271,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
         await flush();
       } catch (err) {
+        starts.abandon();
         // Cancelled (superseded): the activity reports a cancellation, not an evaluation failure.
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the evaluation was cancelled');
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${(err as Error).message}`, 'EvaluationError');
@@ -282,7 +299,15 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
       }
       await insertAggregateConstituents(db, constituentRows);
-      await startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
+      startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
+      {
+        const ticker = setInterval(() => ctx.heartbeat({ jobs, errors, waitingStarts: starts.waiting }), 1_000);
+        try {
+          await starts.drain();
+        } finally {
+          clearInterval(ticker);
+        }
+      }
 
       await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
       log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000 });

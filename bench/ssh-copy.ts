@@ -1,9 +1,9 @@
 // Times N tiny remote builds (send inputs, build, fetch outputs) over one pooled SSH connection versus a
 // new connection per build, against a real sshd builder with a chroot store on loopback.
 // Run: node --import tsx bench/ssh-copy.ts [N]
-import { realiseOnBuilder } from '../activities/build/remote';
-import { BuilderConnectionPool } from '../activities/build/ssh-connection';
-import type { RealiseOptions } from '../activities/build/types';
+import { realiseOnBuilder } from '../activities/realise/remote';
+import { BuilderConnectionPool } from '../activities/realise/ssh-connection';
+import type { RealiseOptions } from '../activities/realise/types';
 import { instantiateFixtures, nonce } from '../test/support/nix-fixtures';
 import { startSshBuilder } from '../test/support/sshd';
 

@@ -76,7 +76,10 @@ export interface RunningDevServer {
 /** Starts `temporal server start-dev` and waits until its frontend answers. */
 export async function startTemporalDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'warn'];
-  if (opts.dbFile) args.push('--db-filename', opts.dbFile);
+  if (opts.dbFile) {
+    // WAL and synchronous=normal double the SQLite file's throughput (../PERFORMANCE.md: 14.7 → 28.7 workflows/s).
+    args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
+  }
   if (opts.headless) args.push('--headless');
   else if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
   if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);

@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Db } from '../lib/db';
 import type { RingmasterConfig } from '../lib/config';
 import { createActivities } from '../activities';
-import { BuilderConnectionPool } from '../activities/build/ssh-connection';
+import { BuilderConnectionPool } from '../activities/realise/ssh-connection';
 import { rootLogger, type Logger } from '../lib/logger';
 import { currentPrebuiltBundle, workflowsPath } from './bundle';
 import { RingmasterWorkflows } from '../lib/workflow-client';

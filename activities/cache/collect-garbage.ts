@@ -3,7 +3,7 @@ import type { Db } from '../../lib/db';
 import { syncGcRoots } from '../../lib/gc-roots';
 import { narFilePath } from '../../lib/binary-cache/nar-files';
 import { allCachedPaths, deleteCachedPaths } from '../../api/queries/binary-cache';
-import { chunkPaths, NixCommandError, runNixStore, storePathLines } from '../build/nix-process';
+import { chunkPaths, NixCommandError, runNixStore, storePathLines } from '../realise/nix-process';
 
 /** `--store X` when a store other than the default one is meant. */
 function storeArgs(store: string | undefined): string[] {

@@ -6,7 +6,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { toNixBase32 } from '../../lib/binary-cache/nix-base32';
 import { narFilePath } from '../../lib/binary-cache/nar-files';
-import { waitForExit } from '../build/nix-process';
+import { waitForExit } from '../realise/nix-process';
 
 /** xz preset for stored NARs: 3 compresses several times faster than the default 6 for a few percent more bytes. */
 export const XZ_PRESET = '-3';

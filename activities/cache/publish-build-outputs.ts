@@ -1,5 +1,5 @@
 import type { Db } from '../../lib/db';
-import { localClosure } from '../build/closure';
+import { localClosure } from '../realise/closure';
 import { storePathHashPart } from '../../lib/binary-cache/narinfo';
 import { insertCachedPath, publishedStorePaths } from '../../api/queries/binary-cache';
 import { compressNar } from './compress-nar';

@@ -1,5 +1,5 @@
 import { runNix } from '../nix/nix-env';
-import { chunkPaths } from '../build/nix-process';
+import { chunkPaths } from '../realise/nix-process';
 import { sriToNixHash } from '../../lib/binary-cache/nix-base32';
 
 export interface StorePathInfo {

@@ -6,6 +6,11 @@ export interface DerivationInfo {
   outputs: Record<string, string>;
   /** The .drv paths this derivation depends on directly. */
   inputDrvs: string[];
+  /** Each input derivation → the names of its outputs this derivation uses. */
+  inputDrvOutputs: Record<string, string[]>;
+  inputSrcs: string[];
+  builder: string;
+  args: string[];
   system: string;
   requiredSystemFeatures: string[];
   /** A fixed-output derivation (e.g. a fetcher): its output hash is declared up front. */
@@ -24,7 +29,10 @@ export interface ParsedDerivation {
   env: Record<string, string>;
 }
 
-/** Reads and parses a .drv file from the store. */
+/**
+ * Reads and parses a .drv file from the store. The one `.drv` parser: planning, evaluation and
+ * realising steps (locally or on a builder) all read derivations through it.
+ */
 export async function readDerivation(drvPath: string): Promise<DerivationInfo> {
   const text = await readFile(drvPath, 'utf8');
   let parsed: ParsedDerivation;
@@ -43,6 +51,10 @@ export function derivationInfo(parsed: ParsedDerivation): DerivationInfo {
   return {
     outputs,
     inputDrvs: parsed.inputDrvs.map((input) => input.path),
+    inputDrvOutputs: Object.fromEntries(parsed.inputDrvs.map((input) => [input.path, input.outputs])),
+    inputSrcs: parsed.inputSrcs,
+    builder: parsed.builder,
+    args: parsed.args,
     system: parsed.system,
     requiredSystemFeatures: requiredSystemFeatures(parsed.env),
     isFod,
@@ -71,7 +83,7 @@ function splitWords(value: string): string[] {
 export function parseDerivation(text: string): ParsedDerivation {
   let pos = 0;
   const fail = (what: string): never => {
-    throw new Error(`expected ${what} at offset ${pos}`);
+    throw new Error(`malformed derivation: expected ${what} at offset ${pos}`);
   };
   const expect = (literal: string) => {
     if (!text.startsWith(literal, pos)) fail(JSON.stringify(literal));

@@ -1,7 +1,7 @@
 import type { BuildRow, Queryable } from '../../lib/db';
 import { ACTIVE_BUILD_STATUSES, type BuildStatus } from '../../lib/statuses';
 import { BUILD_WORKFLOW_ID_PREFIX } from '../../lib/workflow-ids';
-import type { BuildMetric, BuildProduct } from '../build/products';
+import type { BuildMetric, BuildProduct } from '../realise/products';
 
 /** A build with what planning it needs from its jobset (shares, timeouts). */
 export type BuildToPlan = BuildRow & { scheduling_shares: number; build_timeout: number; max_silent: number };
@@ -167,4 +167,51 @@ export async function buildsOnlySupersededEvaluationsWant(
     .whereNotIn('b.drv_path', db('builds').where({ evaluation_id: current.id }).select('drv_path'))
     .whereIn('e.id', supersededIds)
     .select('b.id');
+}
+
+/**
+ * Records, in a few statements, builds found already built when planned: succeeded with their outputs,
+ * products, metrics and closure size, without steps. Only builds still `pending` change (a retried
+ * evaluation must not touch a build that started); answers the IDs that changed. Run it in a transaction.
+ */
+export async function recordBuildsFoundBuilt(db: Queryable, results: Array<Omit<BuildResult, 'status' | 'errorMessage' | 'logPath' | 'builderId'>>): Promise<string[]> {
+  if (results.length === 0) return [];
+  const changed: Array<{ id: string }> = await db('builds')
+    .whereIn('id', results.map((r) => r.buildId))
+    .where({ status: 'pending' })
+    .update({ status: 'succeeded', error_message: null, started_at: db.fn.now(), completed_at: db.fn.now(), updated_at: db.fn.now() })
+    .returning('id');
+  const ids = new Set(changed.map((c) => c.id));
+  const mine = results.filter((r) => ids.has(r.buildId));
+  for (const r of mine) {
+    await db('builds').where({ id: r.buildId }).update({
+      outputs: JSON.stringify(r.outputs),
+      build_output_path: r.outputs.out ?? Object.values(r.outputs)[0] ?? null,
+      closure_size: r.closureSize,
+    });
+  }
+  const outputRows = mine.flatMap((r) => Object.entries(r.outputs).map(([name, path]) => ({ build_id: r.buildId, name, path })));
+  for (let i = 0; i < outputRows.length; i += 500) await db('build_outputs').insert(outputRows.slice(i, i + 500)).onConflict(['build_id', 'name']).merge(['path']);
+  const productRows = mine.flatMap((r) =>
+    r.products.map((p) => ({
+      build_id: r.buildId,
+      product_type: p.type,
+      subtype: p.subtype,
+      name: p.name,
+      path: p.path,
+      sha256_hash: p.sha256,
+      file_size: p.size,
+      content_type: p.contentType,
+      is_directory: p.isDirectory,
+    })),
+  );
+  for (let i = 0; i < productRows.length; i += 500) await db('build_products').insert(productRows.slice(i, i + 500));
+  const metricRows = mine.flatMap((r) => {
+    const seen = new Set<string>();
+    return r.metrics
+      .filter((m) => (seen.has(m.name) ? false : (seen.add(m.name), true)))
+      .map((m) => ({ build_id: r.buildId, name: m.name, value: m.value, unit: m.unit }));
+  });
+  for (let i = 0; i < metricRows.length; i += 500) await db('build_metrics').insert(metricRows.slice(i, i + 500));
+  return [...ids];
 }

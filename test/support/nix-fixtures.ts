@@ -1,4 +1,4 @@
-import type { RealiseOptions } from '../../activities/build/types';
+import type { RealiseOptions } from '../../activities/realise/types';
 import type { RealisePhase } from '../../lib/statuses';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { BuilderSpec } from '../../activities/build/types';
+import type { BuilderSpec } from '../../activities/realise/types';
 import { freePort } from '../../lib/processes';
 
 const execFileAsync = promisify(execFile);

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { realiseLocally } from '../../activities/build/local';
-import { readBuildMetrics, readBuildProducts, readBuildProductsOfOutputs } from '../../activities/build/products';
+import { realiseLocally } from '../../activities/realise/local';
+import { readBuildMetrics, readBuildProducts, readBuildProductsOfOutputs } from '../../activities/realise/products';
 import { instantiateFixtures } from '../support/nix-fixtures';
 
 async function build(script: string, outputs?: string[]): Promise<Record<string, string>> {

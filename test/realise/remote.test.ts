@@ -2,10 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { realiseLocally } from '../../activities/build/local';
-import { realiseOnBuilder } from '../../activities/build/remote';
-import { copyClosureFrom, copyClosureTo } from '../../activities/build/closure';
-import { BuilderConnectionPool } from '../../activities/build/ssh-connection';
+import { realiseLocally } from '../../activities/realise/local';
+import { realiseOnBuilder } from '../../activities/realise/remote';
+import { copyClosureFrom, copyClosureTo } from '../../activities/realise/closure';
+import { BuilderConnectionPool } from '../../activities/realise/ssh-connection';
 import { instantiateFixtures, nonce, recordingRealiseOptions, waitUntil } from '../support/nix-fixtures';
 import { pidsWithCommandLine, startSshBuilder, type SshBuilder } from '../support/sshd';
 

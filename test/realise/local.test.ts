@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { realiseLocally } from '../../activities/build/local';
+import { realiseLocally } from '../../activities/realise/local';
 import { instantiateFixtures, nonce, recordingRealiseOptions, waitUntil } from '../support/nix-fixtures';
 import { pidsWithCommandLine } from '../support/sshd';
 

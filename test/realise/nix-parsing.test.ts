@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDerivation, readDerivation } from '../../activities/build/derivation';
-import { statusFromNixExit } from '../../activities/build/realise-status';
+import { parseDerivation, readDerivation } from '../../activities/nix/drv';
+import { statusFromNixExit } from '../../activities/realise/realise-status';
 import { instantiateFixtures } from '../support/nix-fixtures';
 
 describe('reading Nix results', () => {
@@ -20,7 +20,8 @@ describe('reading Nix results', () => {
     const top = await readDerivation(drvs.top);
     const dep = await readDerivation(drvs.dep);
     assert.deepEqual(Object.keys(dep.outputs), ['lib', 'out']);
-    assert.deepEqual(top.inputDrvs, { [drvs.dep]: ['lib'] });
+    assert.deepEqual(top.inputDrvOutputs, { [drvs.dep]: ['lib'] });
+    assert.deepEqual(top.inputDrvs, [drvs.dep]);
     assert.equal(top.builder, '/bin/sh');
     assert.equal(top.args[0], '-c');
     assert.match(top.args[1], /q\\"uote/);

@@ -1,14 +1,11 @@
-import { BuildLogSink } from './build-log';
 import { copyClosureFrom, copyClosureTo, locallyInvalidPaths, remoteNixStore } from './closure';
-import { readDerivation, type Derivation } from './derivation';
-import { realiseArgs } from './local';
+import { readDerivation, type DerivationInfo } from '../nix/drv';
+import { KILL_GRACE_MS, RealiseSupervision, realiseArgs } from './supervision';
 import { statusFromNixExit } from './realise-status';
 import { type BuilderConnection, type BuilderConnectionPool } from './ssh-connection';
 import type { BuilderSpec, RealiseOptions, RealiseResult, RealiseStatus } from './types';
 import type { RealisePhase } from '../../lib/statuses';
 
-const KILL_GRACE_MS = 5_000;
-const WATCHDOG_SLACK_MS = 30_000;
 const PGID_MARKER = 'ringmaster-pgid';
 
 /**
@@ -22,9 +19,9 @@ export function remoteBuildCommand(nixStoreArgs: string[]): string[] {
 }
 
 /** What must be on the builder before it builds: the .drv closure plus the outputs of its input derivations that exist here. */
-export async function buildInputsOf(drvPath: string, drv: Derivation): Promise<string[]> {
+export async function buildInputsOf(drvPath: string, drv: DerivationInfo): Promise<string[]> {
   const inputOutputs: string[] = [];
-  for (const [inputDrvPath, outputNames] of Object.entries(drv.inputDrvs)) {
+  for (const [inputDrvPath, outputNames] of Object.entries(drv.inputDrvOutputs)) {
     const inputDrv = await readDerivation(inputDrvPath);
     for (const name of outputNames) {
       const path = inputDrv.outputs[name];
@@ -56,7 +53,7 @@ export async function realiseOnBuilder(pool: BuilderConnectionPool, spec: Builde
   const cancelled = () => result('cancelled', 'build cancelled', 0);
   if (opts.signal?.aborted) return cancelled();
 
-  let drv: Derivation;
+  let drv: DerivationInfo;
   try {
     drv = await readDerivation(drvPath);
   } catch (err) {
@@ -117,7 +114,6 @@ export async function realiseOnBuilder(pool: BuilderConnectionPool, spec: Builde
 async function buildRemotely(conn: BuilderConnection, spec: BuilderSpec, drvPath: string, opts: RealiseOptions): Promise<RealiseResult> {
   const command = remoteBuildCommand([...remoteNixStore(spec.remoteStore), ...realiseArgs(drvPath, opts)]);
   const channelAbort = new AbortController();
-  let stoppedAs: RealiseStatus | null = null;
   let pgid: number | null = null;
   let killing: Promise<void> | null = null;
   let stdoutText = '';
@@ -135,17 +131,11 @@ async function buildRemotely(conn: BuilderConnection, spec: BuilderSpec, drvPath
       }
     })();
   };
-  const stop = (status: RealiseStatus) => {
-    if (stoppedAs) return;
-    stoppedAs = status;
+  // The group id may not have arrived yet when a stop fires: it is killed the moment it does (below).
+  const supervision = new RealiseSupervision(opts, () => {
     if (pgid !== null) killRemote();
-    // Else the group id has not arrived yet: it is killed the moment it does (below).
-  };
-
-  const log = new BuildLogSink(opts.onLog, opts.logLimitBytes, () => stop('log_limit_exceeded'));
-  const onAbort = () => stop('cancelled');
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const watchdog = opts.timeoutSeconds > 0 ? setTimeout(() => stop('timeout'), opts.timeoutSeconds * 1000 + WATCHDOG_SLACK_MS) : undefined;
+  });
+  const log = supervision.log;
 
   execDone = conn
     .exec(command, {
@@ -157,25 +147,19 @@ async function buildRemotely(conn: BuilderConnection, spec: BuilderSpec, drvPath
           const m = new RegExp(`^${PGID_MARKER} (\\d+)\\n`).exec(stdoutText);
           if (m) {
             pgid = Number(m[1]);
-            if (stoppedAs) killRemote();
+            if (supervision.stoppedAs) killRemote();
           }
         }
       },
     })
     .catch((err: Error) => err);
   const exit = await execDone;
-  clearTimeout(watchdog);
-  opts.signal?.removeEventListener('abort', onAbort);
+  supervision.close();
   if (killing) await killing;
   log.end();
 
-  if (stoppedAs) {
-    const messages: Record<string, string> = {
-      cancelled: 'build cancelled',
-      log_limit_exceeded: `build log exceeded the limit of ${opts.logLimitBytes} bytes`,
-      timeout: `build did not finish within ${opts.timeoutSeconds} seconds`,
-    };
-    return result(stoppedAs, messages[stoppedAs] ?? null, log.bytes, exit instanceof Error ? null : exit.code);
+  if (supervision.stoppedAs) {
+    return result(supervision.stoppedAs, supervision.stoppedMessage(), log.bytes, exit instanceof Error ? null : exit.code);
   }
   if (exit instanceof Error) return result('builder_failure', `while building: ${exit.message}`, log.bytes);
   if (exit.code === null) {

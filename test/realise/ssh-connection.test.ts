@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { BuilderConnectionPool, parseSshUri, pinnedHostKeyBlob, shellCommandFromArgs } from '../../activities/build/ssh-connection';
+import { BuilderConnectionPool, parseSshUri, pinnedHostKeyBlob, shellCommandFromArgs } from '../../activities/realise/ssh-connection';
 import { pidsWithCommandLine, startSshBuilder, type SshBuilder } from '../support/sshd';
 
 describe('SSH command quoting and URIs', () => {

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestStack, type TestStack } from '../support/stack';
+import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
+import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
+import {
+  assertFinishedOnce,
+  descendantsOf,
+  killLikeAPowerCut,
+  recordCompletedAtWrites,
+  spawnWorkerProcess,
+  statusesOf,
+  stopWorkerProcesses,
+} from '../support/worker-process';
+
+/**
+ * Durability at scale (issue 6): kill -9 of the worker machine in the middle of 50 builds. (A file of
+ * its own: with the other durability cases it would outlast the runner's 300 s per file.)
+ */
+
+/** 50 independent jobs that each sleep half a second; every tenth fails. */
+const BATCH_SIZE = 50;
+const BATCH_RELEASE_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
+let
+  job = i: derivation {
+    name = "b\${toString i}";
+    inherit system nonce;
+    PATH = "/bin:/usr/bin";
+    builder = "/bin/sh";
+    args = [ "-c" (if i - (i / 10) * 10 == 9 then "sleep 0.5; exit 1" else "sleep 0.5; echo \${toString i} $nonce > $out") ];
+  };
+in
+builtins.listToAttrs (builtins.genList (i: { name = "b\${toString i}"; value = job i; }) ${BATCH_SIZE})
+`;
+const BATCH_EXPECTED = Object.fromEntries(Array.from({ length: BATCH_SIZE }, (_, i) => [`b${i}`, i % 10 === 9 ? 'failed' : 'succeeded']));
+
+describe('the worker machine dies (kill -9) in the middle of a batch of 50 builds', () => {
+  let stack: TestStack;
+  let repo: GitFixtureRepo;
+  let evaluationId: string;
+  const workers: ChildProcess[] = [];
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-durability-batch-'));
+  let finishedBeforeKill = 0;
+
+  before(async () => {
+    stack = await startTestStack({ worker: false });
+    await recordCompletedAtWrites(stack);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-batch-'));
+    fs.writeFileSync(path.join(dir, 'release.nix'), BATCH_RELEASE_NIX);
+    try {
+      repo = await makeGitRepo(dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
+    workers.push(spawnWorkerProcess(stack, path.join(logDir, 'worker-1.log')));
+    evaluationId = (await trigger(stack, jobset.jobsetId)).id;
+  });
+  after(async () => {
+    await stopWorkerProcesses(workers);
+    await stack?.stop();
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+    fs.rmSync(logDir, { recursive: true, force: true });
+  });
+
+  it('the worker and its builds are killed while some builds have finished and others run', async () => {
+    const evaluation = await waitForEvaluation(stack, evaluationId);
+    assert.equal(evaluation.status, 'completed', evaluation.error_message);
+    await eventually('a build to finish and a step to be building', async () => {
+      const builds = Object.values(await buildsOf(stack, evaluationId));
+      const finished = builds.filter((b) => !['pending', 'running'].includes(b.status)).length;
+      const building = await stack.db('build_steps as s').join('builds as b', 'b.id', 's.build_id').where({ 'b.evaluation_id': evaluationId, 's.status': 'running', 's.phase': 'building' }).first();
+      return finished >= 1 && building && descendantsOf(workers[0].pid!).some((p) => p.cmdline.startsWith('nix-store --realise')) ? true : undefined;
+    }, 300_000, 50);
+    const killed = await killLikeAPowerCut(workers[0]);
+    assert.ok(killed.some((p) => p.cmdline.startsWith('nix-store --realise')), 'a nix-store was among the killed');
+    const builds = Object.values(await buildsOf(stack, evaluationId));
+    finishedBeforeKill = builds.filter((b) => !['pending', 'running'].includes(b.status)).length;
+    assert.ok(finishedBeforeKill < BATCH_SIZE, 'builds were still open at the kill');
+  });
+
+  it('after a new worker starts, every one of the 50 builds finishes with the right status', async () => {
+    workers.push(spawnWorkerProcess(stack, path.join(logDir, 'worker-2.log')));
+    const builds = await waitForBuilds(stack, evaluationId, { timeoutMs: 600_000 });
+    console.error(`[durability] batch: ${finishedBeforeKill} of ${BATCH_SIZE} builds had finished at the kill`);
+    assert.deepEqual(statusesOf(builds), BATCH_EXPECTED);
+  });
+
+  it('each of the 50 builds finished exactly once: one workflow run, one completion, no duplicate rows', async () => {
+    await assertFinishedOnce(stack, evaluationId);
+  });
+});

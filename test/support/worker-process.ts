@@ -1,0 +1,177 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { temporal } from '@temporalio/proto';
+import type { TestStack } from './stack';
+import { buildsOf, sleep } from './pipeline';
+import { buildWorkflowId } from '../../workflows/shared';
+
+/**
+ * Worker processes of a test's own (`node bin/ringmaster.js worker`), their process trees, killing
+ * them like a power cut, and the checks that every build finished exactly once.
+ */
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const EventType = temporal.api.enums.v1.EventType;
+
+/** Counts every write of a new completed_at to a build row (a second finish would write another). */
+export async function recordCompletedAtWrites(stack: TestStack): Promise<void> {
+  await stack.db.raw(`
+    CREATE TABLE test_completed_at_writes (build_id uuid NOT NULL, completed_at timestamptz NOT NULL);
+    CREATE FUNCTION test_note_completed_at() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO test_completed_at_writes VALUES (NEW.id, NEW.completed_at);
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER test_completed_at_writes AFTER UPDATE ON builds FOR EACH ROW
+      WHEN (NEW.completed_at IS NOT NULL AND NEW.completed_at IS DISTINCT FROM OLD.completed_at)
+      EXECUTE FUNCTION test_note_completed_at();
+  `);
+}
+
+/** Each build finished exactly once: one run of its workflow, one completed_at write, no duplicate outputs. */
+export async function assertFinishedOnce(stack: TestStack, evaluationId: string): Promise<void> {
+  const builds = await buildsOf(stack, evaluationId);
+  for (const [job, build] of Object.entries(builds)) {
+    const handle = stack.temporal.client.workflow.getHandle(buildWorkflowId(build.id));
+    const description = await handle.describe();
+    assert.equal(description.status.name, 'COMPLETED', `${job}: workflow status`);
+    const history = await handle.fetchHistory();
+    const events = history.events ?? [];
+    const count = (type: temporal.api.enums.v1.EventType) => events.filter((e) => e.eventType === type).length;
+    assert.equal(count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED), 1, `${job}: one start`);
+    assert.equal(count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED), 1, `${job}: one completion`);
+    const started = events[0].workflowExecutionStartedEventAttributes;
+    assert.equal(started?.firstExecutionRunId, description.runId, `${job}: the only run is the first run`);
+    assert.equal(started?.continuedExecutionRunId ?? '', '', `${job}: not a continuation of another run`);
+
+    const outputs = await stack.db('build_outputs').where({ build_id: build.id });
+    assert.equal(new Set(outputs.map((o) => o.name)).size, outputs.length, `${job}: no duplicate outputs`);
+    assert.equal(outputs.length, build.status === 'succeeded' ? 1 : 0, `${job}: outputs recorded`);
+    assert.ok(build.completed_at, `${job}: completed_at`);
+    const writes = await stack.db('test_completed_at_writes').where({ build_id: build.id });
+    assert.equal(writes.length, 1, `${job}: completed_at written once`);
+  }
+}
+
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  cmdline: string;
+}
+
+export function processTable(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      out.push({ pid: Number(entry), ppid, cmdline });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Every live descendant of pid (nix-store runs in its own process group, so the worker's group is not enough). */
+export function descendantsOf(pid: number): ProcInfo[] {
+  const table = processTable();
+  const found: ProcInfo[] = [];
+  const frontier = [pid];
+  while (frontier.length > 0) {
+    const parent = frontier.pop()!;
+    for (const p of table) {
+      if (p.ppid === parent) {
+        found.push(p);
+        frontier.push(p.pid);
+      }
+    }
+  }
+  return found;
+}
+
+/** Exited (or a zombie nobody reaped yet: orphans go to PID 1, which may be slow to reap). */
+export function isGone(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+export function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* gone */
+  }
+}
+
+/**
+ * The machine dies: freezes the worker's process group and every descendant (SIGSTOP, until no new
+ * process appears, so nothing forks past us), then SIGKILLs them all. Returns what was killed.
+ */
+export async function killLikeAPowerCut(worker: ChildProcess): Promise<ProcInfo[]> {
+  const root = worker.pid!;
+  signal(-root, 'SIGSTOP');
+  const frozen = new Map<number, ProcInfo>();
+  for (let stable = 0; stable < 2; ) {
+    const fresh = descendantsOf(root).filter((p) => !frozen.has(p.pid));
+    stable = fresh.length === 0 ? stable + 1 : 0;
+    for (const p of fresh) {
+      signal(p.pid, 'SIGSTOP');
+      frozen.set(p.pid, p);
+    }
+    await sleep(20);
+  }
+  const exited = new Promise<void>((resolve) => (worker.exitCode !== null || worker.signalCode !== null ? resolve() : worker.once('exit', () => resolve())));
+  signal(-root, 'SIGKILL');
+  for (const pid of frozen.keys()) signal(pid, 'SIGKILL');
+  await exited;
+  return [...frozen.values()];
+}
+
+/** `node bin/ringmaster.js worker` as its own process (group), with no remote builder: builds run on its own Nix. */
+export function spawnWorkerProcess(stack: TestStack, logFile: string): ChildProcess {
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ringmaster.js'), 'worker'], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: {
+      ...process.env,
+      DATABASE_URL: stack.databaseUrl,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      RINGMASTER_TASK_QUEUE: stack.taskQueue,
+      RINGMASTER_DATA_DIR: stack.dataDir,
+      RINGMASTER_GC_ROOTS_DIR: stack.config.gcRootsDir,
+    },
+  });
+  fs.closeSync(out);
+  return child;
+}
+
+
+export function statusesOf(builds: Record<string, Record<string, any>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(builds).map(([job, b]) => [job, b.status]));
+}
+
+
+/** Stops the worker processes still running: SIGTERM to the group, SIGKILL after 10 s. */
+export async function stopWorkerProcesses(workers: ChildProcess[]): Promise<void> {
+  for (const w of workers) {
+    if (w.pid !== undefined && w.exitCode === null && w.signalCode === null) {
+      const exited = new Promise((resolve) => w.once('exit', resolve));
+      signal(-w.pid, 'SIGTERM');
+      const timer = setTimeout(() => signal(-w.pid!, 'SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  }
+}
