@@ -37,6 +37,15 @@ export function Section({ title, id, children }: { title: string; id?: string; c
   );
 }
 
+/** A table that may scroll sideways on a narrow screen: a focusable, named region, so keyboards can scroll it. */
+export function Scroll({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="scroll" tabIndex={0} role="region" aria-label={label}>
+      {children}
+    </div>
+  );
+}
+
 export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>;
 }
@@ -68,7 +77,7 @@ export interface BuildListItem {
 /** A table of builds: job, system, status (live), and when. */
 export function BuildTable({ builds, caption, showPriority = false }: { builds: BuildListItem[]; caption: string; showPriority?: boolean }) {
   return (
-    <div class="scroll">
+    <Scroll label={caption}>
       <table>
         <caption class="sr-only">{caption}</caption>
         <thead>
@@ -98,7 +107,7 @@ export function BuildTable({ builds, caption, showPriority = false }: { builds: 
           ))}
         </tbody>
       </table>
-    </div>
+    </Scroll>
   );
 }
 

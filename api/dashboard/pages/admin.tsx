@@ -1,6 +1,6 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, Empty, Pager, Section, Time } from '../components';
+import { ApiButton, Empty, Pager, Section, Time, Scroll } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { listUsers } from '../../queries/users';
 import { listApiKeys } from '../../queries/api-keys';
@@ -25,7 +25,7 @@ export const adminPage = definePage({
     return (
       <Layout title="Admin" viewer={viewer} current="/admin">
         <Section title="Users" id="users">
-          <div class="scroll">
+          <Scroll label="Users">
             <table>
               <caption class="sr-only">Users</caption>
               <thead>
@@ -51,7 +51,7 @@ export const adminPage = definePage({
                 ))}
               </tbody>
             </table>
-          </div>
+          </Scroll>
           <Pager path="/admin" window={usersWindow} more={users.length > usersWindow.offset + usersWindow.limit} param="users" />
         </Section>
         <Section title="API keys" id="keys">
@@ -72,7 +72,7 @@ export const adminPage = definePage({
           {auditPage.rows.length === 0 ? (
             <Empty>Nothing recorded yet.</Empty>
           ) : (
-            <div class="scroll">
+            <Scroll label="Audit log, newest first">
               <table>
                 <caption class="sr-only">Audit log, newest first</caption>
                 <thead>
@@ -100,7 +100,7 @@ export const adminPage = definePage({
                   ))}
                 </tbody>
               </table>
-            </div>
+            </Scroll>
           )}
           <Pager path="/admin" window={auditWindow} more={auditPage.more} param="audit" />
         </Section>

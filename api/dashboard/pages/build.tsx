@@ -1,6 +1,6 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time } from '../components';
+import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Scroll } from '../components';
 import { buildView, findBuild, listBuildProducts, listBuildSteps, listDependencies, listDependents } from '../../queries/builds';
 import { findJobsetById } from '../../queries/jobsets';
 import { findProject } from '../../queries/projects';
@@ -144,7 +144,7 @@ export const buildPage = definePage({
           {steps.length === 0 ? (
             <Empty>No step yet.</Empty>
           ) : (
-            <div class="scroll">
+            <Scroll label="Build steps">
               <table>
                 <caption class="sr-only">Build steps</caption>
                 <thead>
@@ -176,14 +176,14 @@ export const buildPage = definePage({
                   ))}
                 </tbody>
               </table>
-            </div>
+            </Scroll>
           )}
         </Section>
         <Section title="Log" id="log">
           <p>
             <a href={`/api/v1/builds/${row.id}/log`}>Full log as text</a>
           </p>
-          <pre class="log" data-log-stream={`/api/v1/builds/${row.id}/log/stream`} tabindex={0} aria-label="Build log" aria-live="off" />
+          <pre class="log" role="log" data-log-stream={`/api/v1/builds/${row.id}/log/stream`} tabindex={0} aria-label="Build log" aria-live="off" />
         </Section>
         <Section title="Products" id="products">
           {products.length === 0 ? (

@@ -1,6 +1,6 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { Empty, Section, Time } from '../components';
+import { Empty, Section, Time, Scroll } from '../components';
 import { listBuilders, listBuilderSessions, type BuilderRow, type BuilderSessionRow } from '../../queries/builders';
 import { runningBuildsPerBuilder } from '../../queries/build-queue';
 
@@ -44,7 +44,7 @@ export const buildersPage = definePage({
           {builders.length === 0 ? (
             <Empty>No remote builder is configured: builds run on the worker's own Nix ({busy.get(null) ?? 0} running now).</Empty>
           ) : (
-            <div class="scroll">
+            <Scroll label="Remote builders">
               <table>
                 <caption class="sr-only">Remote builders</caption>
                 <thead>
@@ -74,7 +74,7 @@ export const buildersPage = definePage({
                   ))}
                 </tbody>
               </table>
-            </div>
+            </Scroll>
           )}
         </Section>
         <Section title="Builder agents" id="agents">

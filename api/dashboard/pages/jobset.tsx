@@ -1,6 +1,6 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { Empty, Pager, Section, Status, Time } from '../components';
+import { Empty, Pager, Section, Status, Time, Scroll } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { findJobsetById } from '../../queries/jobsets';
 import { findProject } from '../../queries/projects';
@@ -52,7 +52,7 @@ export const jobsetPage = definePage({
           {matrix.jobs.length === 0 ? (
             <Empty>No job yet: no evaluation has recorded builds.</Empty>
           ) : (
-            <div class="scroll">
+            <Scroll label="Status of each job in the newest evaluations (newest first)">
               <table class="matrix">
                 <caption class="sr-only">Status of each job in the newest evaluations (newest first)</caption>
                 <thead>
@@ -80,7 +80,10 @@ export const jobsetPage = definePage({
                                 <Status status={cell.status} buildId={cell.build_id} />
                               </a>
                             ) : (
-                              <span class="muted" aria-label="not in this evaluation">·</span>
+                              <span class="muted">
+                                <span aria-hidden="true">·</span>
+                                <span class="sr-only">not in this evaluation</span>
+                              </span>
                             )}
                           </td>
                         );
@@ -89,7 +92,7 @@ export const jobsetPage = definePage({
                   ))}
                 </tbody>
               </table>
-            </div>
+            </Scroll>
           )}
           <Pager path={`/jobsets/${jobset.id}`} window={jobsWindow} more={matrix.more} param="jobs" />
         </Section>
