@@ -149,7 +149,8 @@
     source = new EventSource(logBox.getAttribute('data-log-stream'));
     source.onmessage = function (e) {
       var atEnd = logBox.scrollHeight - logBox.scrollTop - logBox.clientHeight < 40;
-      logBox.appendChild(document.createTextNode(e.data + '\n'));
+      // Each message is a chunk of the log as written, its line breaks included.
+      logBox.appendChild(document.createTextNode(e.data));
       if (atEnd) logBox.scrollTop = logBox.scrollHeight;
     };
     source.addEventListener('end', function () {
