@@ -7,11 +7,14 @@ import { previousEvaluationId } from '../../queries/build-queue';
 import { findJobsetById } from '../../queries/jobsets';
 import { pageBuilds } from '../../queries/builds';
 
+/** The most jobs of one kind of change shown; the count says how many there are. */
+const CHANGES_SHOWN = 100;
+
 function JobList({ jobs, empty }: { jobs: Array<JobDiff | JobFlip>; empty: string }) {
   if (jobs.length === 0) return <Empty>{empty}</Empty>;
   return (
     <ul class="list">
-      {jobs.map((j) => {
+      {jobs.slice(0, CHANGES_SHOWN).map((j) => {
         const id = 'build_id' in j ? j.build_id : j.new_build_id;
         const status = 'status' in j ? j.status : j.new_status;
         return (
@@ -20,6 +23,7 @@ function JobList({ jobs, empty }: { jobs: Array<JobDiff | JobFlip>; empty: strin
           </li>
         );
       })}
+      {jobs.length > CHANGES_SHOWN ? <li class="muted">and {jobs.length - CHANGES_SHOWN} more</li> : null}
     </ul>
   );
 }
