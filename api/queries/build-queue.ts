@@ -68,11 +68,13 @@ export async function queuedAheadOf(db: Db, build: Pick<BuildRow, 'id' | 'system
 }
 
 /**
- * Jobs failing now: the failed builds of the newest evaluation of each jobset, newest first. The newest
- * evaluations come from the (jobset_id, created_at) index, their builds from the evaluation_id index.
+ * Jobs failing now: the failed builds of the newest evaluation of each jobset, newest first.
  */
 export async function failingJobsNow(db: Db, page: { limit: number; offset: number }): Promise<BuildRow[]> {
-  const newestEvaluations = db('evaluations').distinctOn('jobset_id').select('id').orderBy([{ column: 'jobset_id' }, { column: 'created_at', order: 'desc' }]);
+  // One probe of the (jobset_id, created_at) index per jobset, then the partial index of failed builds.
+  const newestEvaluations = db('jobsets').select(
+    db.raw('(select e.id from evaluations e where e.jobset_id = jobsets.id order by e.created_at desc, e.id desc limit 1)'),
+  );
   return db('builds')
     .select('*')
     .whereIn('evaluation_id', newestEvaluations)
