@@ -169,7 +169,7 @@ describe('the dashboard in Chromium: from sign-in to live logs, cancel and resta
     assert.ok(row.retry_count >= 0);
   });
 
-  it('shows the jobset matrix, the queue, the builders and the admin pages', async () => {
+  it('shows the jobset matrix, the queue, the builders and the admin pages, in light and dark mode', async () => {
     for (const [name, url] of [
       ['jobset', `/jobsets/${ids.jobset}`],
       ['home', '/'],
@@ -182,6 +182,17 @@ describe('the dashboard in Chromium: from sign-in to live logs, cancel and resta
       assert.equal(res?.status(), 200, url);
       await record(page, name);
     }
+    // The system's dark mode: the same pages, the same contrast checks.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    for (const [name, url] of [
+      ['home-dark', '/'],
+      ['build-dark', `/builds/${ids.builds!.flaky}`],
+      ['evaluation-dark', `/evaluations/${ids.evaluation}`],
+    ]) {
+      await page.goto(`${stack.url}${url}`);
+      await record(page, name);
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
     await page.goto(`${stack.url}/jobsets/${ids.jobset}`);
     const matrix = page.getByRole('table', { name: /Status of each job/ });
     for (const job of ['ticker', 'blocker', 'flaky']) await matrix.getByRole('rowheader', { name: job }).waitFor();
