@@ -11,6 +11,7 @@ import { registerNotificationMetrics } from './notification-metrics';
 import { liveConfigFile } from '../lib/live-config-file';
 import { registerReadModelMetrics } from './read-model-metrics';
 import { HANDLED, Reply, type AppDeps, type RequestContext, type RouteDef } from './route';
+import { dashboardRouter } from './dashboard/router';
 
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -221,6 +222,8 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
       metrics.httpDuration.observe({ method: ctx.method, route: (ctx.state as RouteState).route ?? 'unmatched', status: String(ctx.status) }, seconds);
     }
   });
+  // The dashboard's HTML pages (/, /builds/{id}, …) and /static/: beside the API, never under /api/v1.
+  app.use(dashboardRouter(deps, routes).routes());
   app.use(router.routes());
   // OPTIONS on a route's path answers 200 with Allow; the 404 and 405 bodies come from the handler above.
   app.use(router.allowedMethods());

@@ -11,6 +11,8 @@ export interface RingmasterConfig {
   taskQueue: string;
   temporalCli: string | undefined;
   temporalUiPort: number;
+  /** Base URL of the Temporal web UI the dashboard links workflows to (default: the embedded dev server's UI). */
+  temporalUiUrl: string;
   temporalPort: number;
   configFile: string;
   requireAuthForReads: boolean;
@@ -58,6 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     taskQueue: env.RINGMASTER_TASK_QUEUE || 'ringmaster',
     temporalCli: env.TEMPORAL_CLI || undefined,
     temporalUiPort: intFromEnv(env, 'TEMPORAL_UI_PORT', 8233),
+    temporalUiUrl: (env.TEMPORAL_UI_URL || `http://127.0.0.1:${intFromEnv(env, 'TEMPORAL_UI_PORT', 8233)}`).replace(/\/+$/, ''),
     temporalPort: intFromEnv(env, 'TEMPORAL_PORT', 7233),
     configFile: path.resolve(env.RINGMASTER_CONFIG_FILE || path.join(dataDir, 'ringmaster.json')),
     requireAuthForReads: boolFromEnv(env, 'RINGMASTER_REQUIRE_AUTH_FOR_READS', false),

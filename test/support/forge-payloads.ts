@@ -63,7 +63,8 @@ export async function deliver(apiUrl: string, projectId: string, forge: string, 
   const res = await fetch(`${apiUrl}/api/v1/webhooks/${projectId}/${forge}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
-    body,
+    // The exact bytes, as a Uint8Array view (fetch's BodyInit type with the DOM lib does not take Buffer).
+    body: new Uint8Array(body),
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : {}, headers: res.headers };

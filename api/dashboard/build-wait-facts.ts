@@ -1,0 +1,48 @@
+import os from 'node:os';
+import type { BuildRow, Db } from '../../lib/db';
+import { isFinishedBuildStatus } from '../../lib/statuses';
+import type { RingmasterConfig } from '../../lib/config';
+import { listBuilders, listConnectedBuilderSessions } from '../queries/builders';
+import { queuedAheadOf, runningBuildsPerBuilder } from '../queries/build-queue';
+import type { BuildView } from '../queries/builds';
+import type { WaitFacts } from './why-build-waits';
+
+/** The Nix system of this machine, as the worker's own Nix builds it. */
+function localSystem(): string {
+  const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
+  return `${arch}-${process.platform}`;
+}
+
+/** Gathers from the read model what decides whether a queued build can start. */
+export async function buildWaitFacts(db: Db, config: RingmasterConfig, build: BuildRow, dependencies: BuildView[]): Promise<WaitFacts> {
+  const [builders, sessions, busy, queuedAhead] = await Promise.all([listBuilders(db), listConnectedBuilderSessions(db), runningBuildsPerBuilder(db), queuedAheadOf(db, build)]);
+  const candidates: WaitFacts['builders'] = [
+    ...builders.map((b) => ({
+      name: b.name,
+      systems: b.systems,
+      supported_features: b.supported_features,
+      mandatory_features: b.mandatory_features,
+      max_jobs: b.max_jobs,
+      enabled: b.enabled,
+      backing_off_until: b.disabled_until ? new Date(b.disabled_until) : null,
+      busy: busy.get(b.id) ?? 0,
+    })),
+    ...sessions.map((s) => ({
+      name: s.name,
+      systems: s.systems,
+      supported_features: s.supported_features,
+      mandatory_features: s.mandatory_features,
+      max_jobs: s.max_jobs,
+      enabled: true,
+      backing_off_until: s.disabled_until ? new Date(s.disabled_until) : null,
+      busy: s.current_jobs,
+    })),
+  ];
+  return {
+    build: { status: build.status, system: build.system, required_features: build.required_features ?? [], priority: build.priority },
+    unfinishedDependencies: dependencies.filter((d) => !isFinishedBuildStatus(d.status)).map((d) => ({ id: d.id, job_name: d.job_name, status: d.status })),
+    builders: candidates,
+    local: candidates.length === 0 ? { system: localSystem(), slots: config.localMaxJobs ?? os.cpus().length, busy: busy.get(null) ?? 0 } : undefined,
+    queuedAhead,
+  };
+}

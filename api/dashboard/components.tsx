@@ -1,0 +1,127 @@
+import type { ComponentChildren } from 'preact';
+import type { PageWindow } from './paging';
+
+const FINISHED_OK = new Set(['succeeded', 'completed']);
+const ACTIVE = new Set(['pending', 'running']);
+
+/** A status word with its colour class; builds' badges carry their ID so the script keeps them live. */
+export function Status({ status, buildId }: { status: string; buildId?: string }) {
+  const tone = FINISHED_OK.has(status) ? 'ok' : ACTIVE.has(status) ? 'active' : status === 'cancelled' || status === 'aborted' ? 'neutral' : 'bad';
+  return (
+    <span class={`status ${tone}`} data-build-status={buildId} data-status={status}>
+      {status.replace(/_/g, ' ')}
+    </span>
+  );
+}
+
+/** A point in time, readable without script and exact in its datetime attribute. */
+export function Time({ at }: { at: Date | string | null | undefined }) {
+  if (!at) return <span class="muted">—</span>;
+  const d = at instanceof Date ? at : new Date(at);
+  return <time dateTime={d.toISOString()}>{d.toISOString().replace('T', ' ').slice(0, 19)} UTC</time>;
+}
+
+export function Duration({ from, to }: { from: Date | null | undefined; to: Date | null | undefined }) {
+  if (!from) return <span class="muted">—</span>;
+  const seconds = Math.max(0, Math.round(((to ?? new Date()).getTime() - from.getTime()) / 1000));
+  const text = seconds < 60 ? `${seconds} s` : seconds < 3600 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s` : `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+  return <span>{to ? text : `${text} so far`}</span>;
+}
+
+export function Section({ title, id, children }: { title: string; id?: string; children: ComponentChildren }) {
+  return (
+    <section aria-labelledby={id ? `${id}-h` : undefined} id={id}>
+      <h2 id={id ? `${id}-h` : undefined}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+/** A table that may scroll sideways on a narrow screen: a focusable, named region, so keyboards can scroll it. */
+export function Scroll({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="scroll" tabIndex={0} role="region" aria-label={label}>
+      {children}
+    </div>
+  );
+}
+
+export function Empty({ children }: { children: ComponentChildren }) {
+  return <p class="empty">{children}</p>;
+}
+
+/** Previous/next links of a paged list; other query parameters are kept. */
+export function Pager({ path, window, more, param = 'page', query = {} }: { path: string; window: PageWindow; more: boolean; param?: string; query?: Record<string, string> }) {
+  if (window.page === 1 && !more) return null;
+  const href = (page: number) => `${path}?${new URLSearchParams({ ...query, [param]: String(page) }).toString()}`;
+  return (
+    <nav class="pager" aria-label="Pages">
+      {window.page > 1 ? <a href={href(window.page - 1)} rel="prev">← Newer</a> : <span />}
+      <span class="muted">page {window.page}</span>
+      {more ? <a href={href(window.page + 1)} rel="next">Older →</a> : <span />}
+    </nav>
+  );
+}
+
+export interface BuildListItem {
+  id: string;
+  job_name: string;
+  system: string;
+  status: string;
+  priority?: number;
+  created_at: Date;
+  started_at?: Date | null;
+  completed_at?: Date | null;
+}
+
+/** A table of builds: job, system, status (live), and when. */
+export function BuildTable({ builds, caption, showPriority = false }: { builds: BuildListItem[]; caption: string; showPriority?: boolean }) {
+  return (
+    <Scroll label={caption}>
+      <table>
+        <caption class="sr-only">{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Job</th>
+            <th scope="col">System</th>
+            <th scope="col">Status</th>
+            {showPriority ? <th scope="col">Priority</th> : null}
+            <th scope="col">Queued</th>
+          </tr>
+        </thead>
+        <tbody>
+          {builds.map((b) => (
+            <tr>
+              <td>
+                <a href={`/builds/${b.id}`}>{b.job_name}</a>
+              </td>
+              <td>{b.system}</td>
+              <td>
+                <Status status={b.status} buildId={b.id} />
+              </td>
+              {showPriority ? <td>{b.priority}</td> : null}
+              <td>
+                <Time at={b.created_at} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Scroll>
+  );
+}
+
+/**
+ * A button that calls the API through the script (cookie + x-csrf-token). It is rendered `hidden`
+ * and shown by the script, so a page without script shows no button that cannot work.
+ */
+export function ApiButton(props: { method: string; path: string; label: string; confirm?: string; after?: 'reload' | 'status' | string; name?: string; tone?: 'danger' | 'plain' }) {
+  return (
+    <form class="api-form inline" data-api-method={props.method} data-api-path={props.path} data-after={props.after ?? 'reload'} data-confirm={props.confirm} hidden>
+      <button type="submit" class={props.tone === 'danger' ? 'danger' : undefined} data-action={props.name}>
+        {props.label}
+      </button>
+      <span class="form-error" role="alert" />
+    </form>
+  );
+}

@@ -1,0 +1,36 @@
+import type { Context } from 'koa';
+import type { VNode } from 'preact';
+import type { AppDeps, RouteDef } from '../route';
+import type { Viewer } from './viewer';
+
+/** What a page's render gets: its decoded path parameters, its query, who looks, and the app's parts. */
+export interface PageInput {
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  viewer: Viewer;
+  deps: AppDeps;
+  routes: RouteDef[];
+  koa: Context;
+}
+
+/** A page answers HTML, a redirect, or "not found" (an HTML 404). */
+export type PageResult = VNode | { redirect: string } | { notFound: string } | { forbidden: string };
+
+/** One dashboard page: its path (OpenAPI-style, like the route table), and how it renders. */
+export interface PageDef {
+  path: string;
+  /** Shown to anyone (the sign-in page) even when reads require a signed-in user. */
+  alwaysPublic?: boolean;
+  render(input: PageInput): Promise<PageResult>;
+}
+
+export function definePage(def: PageDef): PageDef {
+  return def;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a path parameter is a UUID (anything else is a 404 page, never a database error). */
+export function isUuid(value: string | undefined): value is string {
+  return value !== undefined && UUID.test(value);
+}

@@ -1,0 +1,110 @@
+import { definePage } from '../page';
+import { Layout } from '../layout';
+import { ApiButton, Empty, Pager, Section, Time, Scroll } from '../components';
+import { cutPage, pageWindow } from '../paging';
+import { listUsers } from '../../queries/users';
+import { listApiKeys } from '../../queries/api-keys';
+import { pageAuditLog } from '../../queries/audit-log';
+
+const USERS_PER_PAGE = 50;
+
+/**
+ * Administration: users, API keys (never their secrets) and the audit log. Sections for features that
+ * land later (notification tasks with retry) belong here too.
+ */
+export const adminPage = definePage({
+  path: '/admin',
+  async render({ deps, viewer, query }) {
+    if (!viewer.principal) return { redirect: '/login?next=/admin' };
+    if (viewer.principal.role !== 'admin') return { forbidden: 'The admin pages are for admins.' };
+    const auditWindow = pageWindow(query, 'audit');
+    const usersWindow = pageWindow(query, 'users', USERS_PER_PAGE);
+    const [users, keys, audit] = await Promise.all([listUsers(deps.db), listApiKeys(deps.db), pageAuditLog(deps.db, { limit: auditWindow.limit + 1, offset: auditWindow.offset })]);
+    const auditPage = cutPage(audit.items as Array<Record<string, any>>, auditWindow);
+    const userPage = users.slice(usersWindow.offset, usersWindow.offset + usersWindow.limit);
+    return (
+      <Layout title="Admin" viewer={viewer} current="/admin">
+        <Section title="Users" id="users">
+          <Scroll label="Users">
+            <table>
+              <caption class="sr-only">Users</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Username</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Kind</th>
+                  <th scope="col">Enabled</th>
+                  <th scope="col">Last sign-in</th>
+                </tr>
+              </thead>
+              <tbody>
+                {userPage.map((u) => (
+                  <tr>
+                    <td>{u.username}</td>
+                    <td>{u.role}</td>
+                    <td>{u.user_type}</td>
+                    <td>{u.enabled ? 'yes' : 'no'}</td>
+                    <td>
+                      <Time at={u.last_login_at} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </Scroll>
+          <Pager path="/admin" window={usersWindow} more={users.length > usersWindow.offset + usersWindow.limit} param="users" />
+        </Section>
+        <Section title="API keys" id="keys">
+          {keys.length === 0 ? (
+            <Empty>No API key.</Empty>
+          ) : (
+            <ul class="list">
+              {keys.map((k) => (
+                <li>
+                  <strong>{k.name}</strong> ({k.role}) · created <Time at={k.created_at} /> · last used <Time at={k.last_used_at} />{' '}
+                  <ApiButton method="DELETE" path={`/api/v1/api-keys/${k.id}`} label="Revoke" name="revoke-key" tone="danger" confirm={`Revoke the key ${k.name}?`} />
+                </li>
+              ))}
+            </ul>
+          )}
+        </Section>
+        <Section title="Audit log" id="audit">
+          {auditPage.rows.length === 0 ? (
+            <Empty>Nothing recorded yet.</Empty>
+          ) : (
+            <Scroll label="Audit log, newest first">
+              <table>
+                <caption class="sr-only">Audit log, newest first</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">When</th>
+                    <th scope="col">Who</th>
+                    <th scope="col">Action</th>
+                    <th scope="col">Target</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {auditPage.rows.map((a) => (
+                    <tr>
+                      <td>
+                        <Time at={a.occurred_at} />
+                      </td>
+                      <td>{a.actor_name ?? a.actor_kind}</td>
+                      <td>
+                        <code>{a.action}</code>
+                      </td>
+                      <td>
+                        {a.target_kind} {a.target_id ? <code>{a.target_id}</code> : null}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </Scroll>
+          )}
+          <Pager path="/admin" window={auditWindow} more={auditPage.more} param="audit" />
+        </Section>
+      </Layout>
+    );
+  },
+});

@@ -1,0 +1,211 @@
+import { definePage, isUuid } from '../page';
+import { Layout } from '../layout';
+import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Scroll } from '../components';
+import { buildView, findBuild, listBuildProducts, listBuildSteps, listDependencies, listDependents } from '../../queries/builds';
+import { findJobsetById } from '../../queries/jobsets';
+import { findProject } from '../../queries/projects';
+import { findBuilder } from '../../queries/builders';
+import { buildWaitFacts } from '../build-wait-facts';
+import { whyBuildWaits } from '../why-build-waits';
+import { isActiveBuildStatus } from '../../../lib/statuses';
+
+const DEPENDENTS_SHOWN = 50;
+
+function bytes(n: number | null): string {
+  if (n === null) return '';
+  return n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** A build: status, timing, builder, steps, why it waits, live log, products, dependencies, actions, its workflow. */
+export const buildPage = definePage({
+  path: '/builds/{id}',
+  async render({ deps, viewer, params }) {
+    if (!isUuid(params.id)) return { notFound: 'no such build' };
+    const row = await findBuild(deps.db, params.id);
+    if (!row) return { notFound: 'no such build' };
+    const [view, jobset, project, steps, products, dependencies, dependents, builder] = await Promise.all([
+      buildView(deps.db, row),
+      findJobsetById(deps.db, row.jobset_id),
+      findProject(deps.db, row.project_id),
+      listBuildSteps(deps.db, row.id),
+      listBuildProducts(deps.db, row.id),
+      listDependencies(deps.db, row.id),
+      listDependents(deps.db, row.id),
+      row.builder_id ? findBuilder(deps.db, row.builder_id) : Promise.resolve(undefined),
+    ]);
+    const waits = row.status === 'pending' ? whyBuildWaits(await buildWaitFacts(deps.db, deps.config, row, dependencies)) : [];
+    const workflowId = row.workflow_id ?? `build-${row.id}`;
+    const temporalUrl = `${deps.config.temporalUiUrl}/namespaces/${encodeURIComponent(deps.config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
+    const active = isActiveBuildStatus(row.status);
+    const actions = [
+      viewer.may('POST', '/api/v1/builds/{id}/cancel') ? (
+        <span data-when="active" hidden={!active}>
+          <ApiButton method="POST" path={`/api/v1/builds/${row.id}/cancel`} label="Cancel" name="cancel" after="status" tone="danger" confirm="Cancel this build?" />
+        </span>
+      ) : null,
+      viewer.may('POST', '/api/v1/builds/{id}/bump') ? (
+        <span data-when="active" hidden={!active}>
+          <ApiButton method="POST" path={`/api/v1/builds/${row.id}/bump`} label="Bump to front" name="bump" after="reload" />
+        </span>
+      ) : null,
+      viewer.may('POST', '/api/v1/builds/{id}/restart') ? (
+        <span data-when="finished" hidden={active}>
+          <ApiButton method="POST" path={`/api/v1/builds/${row.id}/restart`} label="Restart" name="restart" after="status" />
+        </span>
+      ) : null,
+      viewer.may('PUT', '/api/v1/builds/{id}/keep/{value}') ? (
+        <ApiButton method="PUT" path={`/api/v1/builds/${row.id}/keep/${row.keep ? 'false' : 'true'}`} label={row.keep ? 'Stop keeping' : 'Keep'} name="keep" after="reload" />
+      ) : null,
+    ].filter((a) => a !== null);
+    return (
+      <Layout title={`Build ${row.job_name}`} viewer={viewer} current="/projects">
+        <p class="crumbs">
+          <a href={`/projects/${row.project_id}`}>{project?.name}</a> / <a href={`/jobsets/${row.jobset_id}`}>{jobset?.name}</a> / <a href={`/evaluations/${row.evaluation_id}`}>evaluation</a> / {row.job_name}
+        </p>
+        <div class="build-head" data-build-page={row.id}>
+          <Status status={row.status} buildId={row.id} />
+          {actions.length > 0 ? <div class="actions">{actions}</div> : null}
+        </div>
+        <dl class="facts">
+          <dt>System</dt>
+          <dd>{row.system}</dd>
+          <dt>Priority</dt>
+          <dd>{row.priority}</dd>
+          <dt>Queued</dt>
+          <dd>
+            <Time at={row.created_at} />
+          </dd>
+          <dt>Started</dt>
+          <dd>
+            <Time at={row.started_at} />
+          </dd>
+          <dt>Finished</dt>
+          <dd>
+            <Time at={row.completed_at} />
+          </dd>
+          <dt>Took</dt>
+          <dd>
+            <Duration from={row.started_at} to={row.completed_at} />
+          </dd>
+          <dt>Builder</dt>
+          <dd>{builder?.name ?? row.agent_machine_id ?? (row.started_at ? "the worker's own Nix" : '—')}</dd>
+          <dt>Derivation</dt>
+          <dd>
+            <code>{row.drv_path}</code>
+          </dd>
+          {Object.entries(view.outputs).map(([name, path]) => (
+            <>
+              <dt>Output {name}</dt>
+              <dd>
+                <code>{path}</code>
+              </dd>
+            </>
+          ))}
+          <dt>Workflow</dt>
+          <dd>
+            <a href={temporalUrl} rel="noopener">
+              {workflowId} in the Temporal UI
+            </a>
+          </dd>
+          {row.keep ? (
+            <>
+              <dt>Kept</dt>
+              <dd>yes, never garbage-collected</dd>
+            </>
+          ) : null}
+        </dl>
+        {row.error_message ? (
+          <div class="error-box">
+            <h2>Error</h2>
+            <pre>{row.error_message}</pre>
+          </div>
+        ) : null}
+        {waits.length > 0 ? (
+          <Section title="Why it waits" id="waits">
+            <ul class="list">
+              {waits.map((w) => (
+                <li data-wait-reason={w.kind}>
+                  {w.text}
+                  {w.kind === 'dependencies' ? (
+                    <ul>
+                      {w.dependencies.map((d) => (
+                        <li>
+                          <a href={`/builds/${d.id}`}>{d.job_name}</a> <Status status={d.status} buildId={d.id} />
+                        </li>
+                      ))}
+                    </ul>
+                  ) : null}
+                </li>
+              ))}
+            </ul>
+          </Section>
+        ) : null}
+        <Section title="Steps" id="steps">
+          {steps.length === 0 ? (
+            <Empty>No step yet.</Empty>
+          ) : (
+            <Scroll label="Build steps">
+              <table>
+                <caption class="sr-only">Build steps</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">#</th>
+                    <th scope="col">Derivation</th>
+                    <th scope="col">Machine</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Phase</th>
+                    <th scope="col">Took</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {steps.map((s) => (
+                    <tr>
+                      <td class="num">{s.step_number}</td>
+                      <td>
+                        <code>{s.drv_path}</code>
+                      </td>
+                      <td>{s.machine ?? '—'}</td>
+                      <td>
+                        <Status status={s.status} />
+                      </td>
+                      <td>{s.phase ?? '—'}</td>
+                      <td>
+                        <Duration from={s.started_at} to={s.completed_at} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </Scroll>
+          )}
+        </Section>
+        <Section title="Log" id="log">
+          <p>
+            <a href={`/api/v1/builds/${row.id}/log`}>Full log as text</a>
+          </p>
+          <pre class="log" role="log" data-log-stream={`/api/v1/builds/${row.id}/log/stream`} tabindex={0} aria-label="Build log" aria-live="off" />
+        </Section>
+        <Section title="Products" id="products">
+          {products.length === 0 ? (
+            <Empty>No products.</Empty>
+          ) : (
+            <ul class="list">
+              {products.map((p) => (
+                <li>
+                  {p.is_directory ? <span>{p.name}</span> : <a href={`/api/v1/builds/${row.id}/products/${p.id}/download`}>{p.name}</a>} <span class="muted">{p.product_type}{p.subtype ? `/${p.subtype}` : ''} {bytes(p.file_size)}</span>
+                  {p.sha256_hash ? <code class="hash">sha256 {p.sha256_hash}</code> : null}
+                </li>
+              ))}
+            </ul>
+          )}
+        </Section>
+        <Section title={`Dependencies (${dependencies.length})`} id="dependencies">
+          {dependencies.length === 0 ? <Empty>None.</Empty> : <BuildTable builds={dependencies} caption="Builds this build depends on" />}
+        </Section>
+        <Section title={`Dependents (${dependents.length})`} id="dependents">
+          {dependents.length === 0 ? <Empty>None.</Empty> : <BuildTable builds={dependents.slice(0, DEPENDENTS_SHOWN)} caption="Builds that depend on this build" />}
+        </Section>
+      </Layout>
+    );
+  },
+});

@@ -1,0 +1,137 @@
+import { definePage, isUuid } from '../page';
+import { Layout } from '../layout';
+import { BuildTable, Duration, Empty, Pager, Section, Status, Time } from '../components';
+import { cutPage, pageWindow } from '../paging';
+import { compareEvaluations, evaluationView, findEvaluation, type JobDiff, type JobFlip } from '../../queries/evaluations';
+import { previousEvaluationId } from '../../queries/build-queue';
+import { findJobsetById } from '../../queries/jobsets';
+import { pageBuilds } from '../../queries/builds';
+
+/** The most jobs of one kind of change shown; the count says how many there are. */
+const CHANGES_SHOWN = 100;
+
+function JobList({ jobs, empty }: { jobs: Array<JobDiff | JobFlip>; empty: string }) {
+  if (jobs.length === 0) return <Empty>{empty}</Empty>;
+  return (
+    <ul class="list">
+      {jobs.slice(0, CHANGES_SHOWN).map((j) => {
+        const id = 'build_id' in j ? j.build_id : j.new_build_id;
+        const status = 'status' in j ? j.status : j.new_status;
+        return (
+          <li>
+            <a href={`/builds/${id}`}>{j.job_name}</a> <span class="muted">{j.system}</span> <Status status={status} buildId={id} />
+          </li>
+        );
+      })}
+      {jobs.length > CHANGES_SHOWN ? <li class="muted">and {jobs.length - CHANGES_SHOWN} more</li> : null}
+    </ul>
+  );
+}
+
+/** An evaluation: its inputs, its errors in full, what changed against the previous one, and its builds. */
+export const evaluationPage = definePage({
+  path: '/evaluations/{id}',
+  async render({ deps, viewer, params, query }) {
+    if (!isUuid(params.id)) return { notFound: 'no such evaluation' };
+    const row = await findEvaluation(deps.db, params.id);
+    if (!row) return { notFound: 'no such evaluation' };
+    const window = pageWindow(query);
+    const [view, jobset, previousId, builds] = await Promise.all([
+      evaluationView(deps.db, row),
+      findJobsetById(deps.db, row.jobset_id),
+      previousEvaluationId(deps.db, row),
+      pageBuilds(deps.db, { evaluation_id: row.id, limit: window.limit + 1, offset: window.offset }),
+    ]);
+    const diff = previousId ? await compareEvaluations(deps.db, previousId, row.id) : undefined;
+    const page = cutPage(builds.items, window);
+    return (
+      <Layout title={`Evaluation of ${jobset?.name ?? 'a jobset'}`} viewer={viewer} current="/projects">
+        <p class="crumbs">
+          <a href={`/projects/${view.project_id}`}>Project</a> / <a href={`/jobsets/${row.jobset_id}`}>{jobset?.name}</a> / evaluation
+        </p>
+        <dl class="facts">
+          <dt>Status</dt>
+          <dd>
+            <Status status={row.status} />
+          </dd>
+          <dt>Started</dt>
+          <dd>
+            <Time at={row.started_at ?? row.created_at} />
+          </dd>
+          <dt>Took</dt>
+          <dd>
+            <Duration from={row.started_at} to={row.completed_at} />
+          </dd>
+          <dt>Commit</dt>
+          <dd>{row.commit_hash ? <code>{row.commit_hash}</code> : '—'}</dd>
+          <dt>Builds</dt>
+          <dd>
+            {view.build_counts.total} ({view.build_counts.succeeded} succeeded, {view.build_counts.pending} queued, {view.build_counts.running} running)
+          </dd>
+        </dl>
+        {row.error_message ? (
+          <div class="error-box" role="alert">
+            <h2>The evaluation failed</h2>
+            <pre>{row.error_message}</pre>
+          </div>
+        ) : null}
+        <Section title={`Errors (${view.errors.length})`} id="errors">
+          {view.errors.length === 0 ? (
+            <Empty>No job had an evaluation error.</Empty>
+          ) : (
+            view.errors.map((e) => (
+              <details open={view.errors.length <= 5}>
+                <summary>{e.job_name}</summary>
+                <pre>{e.error_message}</pre>
+              </details>
+            ))
+          )}
+        </Section>
+        <Section title="Changes against the previous evaluation" id="changes">
+          {!diff ? (
+            <Empty>This is the jobset's first evaluation.</Empty>
+          ) : (
+            <div class="grid">
+              <div>
+                <h3>Newly failing ({diff.newly_failing.length})</h3>
+                <JobList jobs={diff.newly_failing} empty="None." />
+              </div>
+              <div>
+                <h3>Fixed ({diff.fixed.length})</h3>
+                <JobList jobs={diff.fixed} empty="None." />
+              </div>
+              <div>
+                <h3>New jobs ({diff.new_jobs.length})</h3>
+                <JobList jobs={diff.new_jobs} empty="None." />
+              </div>
+              <div>
+                <h3>Removed jobs ({diff.removed_jobs.length})</h3>
+                <JobList jobs={diff.removed_jobs} empty="None." />
+              </div>
+              <p class="muted">
+                {diff.changed_jobs.length} jobs changed derivation, {diff.unchanged_count} unchanged. <a href={`/evaluations/${previousId}`}>Previous evaluation</a>
+              </p>
+            </div>
+          )}
+        </Section>
+        <Section title="Inputs" id="inputs">
+          {view.inputs.length === 0 ? (
+            <Empty>No inputs recorded.</Empty>
+          ) : (
+            <ul class="list">
+              {view.inputs.map((i) => (
+                <li>
+                  <strong>{i.name}</strong> ({i.input_type}) <code>{i.revision ?? i.value ?? ''}</code>
+                </li>
+              ))}
+            </ul>
+          )}
+        </Section>
+        <Section title="Builds" id="builds">
+          {page.rows.length === 0 ? <Empty>No build.</Empty> : <BuildTable builds={page.rows} caption="Builds of this evaluation" />}
+          <Pager path={`/evaluations/${row.id}`} window={window} more={page.more} />
+        </Section>
+      </Layout>
+    );
+  },
+});

@@ -1,0 +1,136 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Context } from 'koa';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import { render } from 'preact-render-to-string';
+import { h, type VNode } from 'preact';
+import type { AppDeps, RouteDef } from '../route';
+import type { PageDef, PageInput } from './page';
+import { PAGES } from './pages';
+import { viewerOf } from './viewer';
+import { ErrorPage } from './error-page';
+import { LoginForm, safeNext } from './pages/login';
+import { signInWithPassword, signOut } from './password-sign-in';
+
+/** The one script and the one stylesheet, read once, served with an ETag. */
+const STATIC_FILES: Record<string, { type: string; body: Buffer; etag: string }> = Object.fromEntries(
+  [
+    ['dashboard.js', 'application/javascript; charset=utf-8'],
+    ['dashboard.css', 'text/css; charset=utf-8'],
+  ].map(([name, type]) => {
+    const body = fs.readFileSync(path.join(__dirname, 'static', name));
+    return [name, { type, body, etag: `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` }];
+  }),
+);
+
+/** Pages run only their own script and style; nothing else may load, frame them or receive their forms. */
+const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
+
+/** A page path in @koa/router's syntax: `/builds/{id}` → `/builds/:id`. */
+function routerPath(pagePath: string): string {
+  return pagePath.replace(/\{(\w+)\}/g, ':$1');
+}
+
+function markAnswered(ctx: Context, template: string): void {
+  (ctx.state as { route?: string }).route = template;
+}
+
+function sendHtml(ctx: Context, status: number, page: VNode<any>): void {
+  ctx.status = status;
+  ctx.type = 'text/html; charset=utf-8';
+  ctx.set('cache-control', 'no-store');
+  ctx.set('content-security-policy', CONTENT_SECURITY_POLICY);
+  ctx.set('x-content-type-options', 'nosniff');
+  ctx.set('referrer-policy', 'same-origin');
+  ctx.body = `<!doctype html>\n${render(page)}`;
+}
+
+function formField(ctx: Context, name: string): string {
+  const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+  const value = body[name];
+  return typeof value === 'string' ? value : '';
+}
+
+/** The dashboard's HTML pages, its sign-in and sign-out forms and its static files, beside the API. */
+export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
+  const router = new Router();
+
+  const inputOf = async (ctx: Context, page: PageDef): Promise<PageInput> => {
+    const params: Record<string, string> = {};
+    const names = [...page.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+    const captures = (ctx as Context & { captures?: string[] }).captures ?? [];
+    names.forEach((name, i) => {
+      try {
+        params[name] = decodeURIComponent(captures[i] ?? '');
+      } catch {
+        params[name] = '';
+      }
+    });
+    return { params, query: { ...ctx.query }, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx };
+  };
+
+  for (const page of PAGES) {
+    router.get(routerPath(page.path), async (ctx) => {
+      markAnswered(ctx, page.path);
+      const input = await inputOf(ctx, page);
+      if (deps.config.requireAuthForReads && !input.viewer.principal && !page.alwaysPublic) {
+        ctx.redirect(`/login?next=${encodeURIComponent(ctx.url)}`);
+        return;
+      }
+      const result = await page.render(input);
+      if ('redirect' in result) ctx.redirect(result.redirect);
+      else if ('notFound' in result) sendHtml(ctx, 404, h(ErrorPage, { viewer: input.viewer, title: 'Not found', message: result.notFound }));
+      else if ('forbidden' in result) sendHtml(ctx, 403, h(ErrorPage, { viewer: input.viewer, title: 'Not allowed', message: result.forbidden }));
+      else sendHtml(ctx, 200, result as VNode);
+    });
+  }
+
+  const loginPage = PAGES.find((p) => p.path === '/login')!;
+  router.post('/login', parseForm, async (ctx) => {
+    markAnswered(ctx, '/login');
+    const username = formField(ctx, 'username').slice(0, 100);
+    const password = formField(ctx, 'password').slice(0, 1024);
+    if (await signInWithPassword(ctx, deps.db, username, password)) {
+      ctx.redirect(safeNext(ctx.query.next));
+      return;
+    }
+    const input = await inputOf(ctx, loginPage);
+    sendHtml(ctx, 401, h(LoginForm, { input, error: 'Invalid username or password.', username }));
+  });
+
+  router.post('/logout', parseForm, async (ctx) => {
+    markAnswered(ctx, '/logout');
+    if (!(await signOut(ctx, deps.db, formField(ctx, 'csrf_token')))) {
+      const input = await inputOf(ctx, loginPage);
+      sendHtml(ctx, 403, h(ErrorPage, { viewer: input.viewer, title: 'Not signed out', message: 'The sign-out form was not this session’s; reload the page and try again.' }));
+      return;
+    }
+    ctx.redirect('/');
+  });
+
+  router.get('/static/:file', async (ctx) => {
+    markAnswered(ctx, '/static/{file}');
+    const file = STATIC_FILES[ctx.params.file];
+    if (!file) {
+      ctx.status = 404;
+      ctx.type = 'text/plain';
+      ctx.body = 'no such file';
+      return;
+    }
+    ctx.set('etag', file.etag);
+    ctx.set('cache-control', 'public, max-age=300');
+    ctx.set('x-content-type-options', 'nosniff');
+    if (ctx.get('if-none-match') === file.etag) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.type = file.type;
+    ctx.body = file.body;
+  });
+
+  return router;
+}

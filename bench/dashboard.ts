@@ -1,0 +1,118 @@
+/**
+ * bench/dashboard: every dashboard page under load with 1,000,000 builds in the database.
+ *
+ *   npx tsx bench/dashboard.ts [seconds per page = 5]
+ *
+ * Seeds the read model in bulk (bench/seed-builds.ts), then drives each page with autocannon at 20
+ * concurrent connections (its own process, so load generation does not share the server's event loop)
+ * and prints requests/s and latency percentiles. The baseline, run in the same invocation, is the JSON
+ * API's answer for the same build (GET /api/v1/builds/{id}); each page's p99 is printed as a ratio to it.
+ * The goal: every page's p99 ≤ 100 ms.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { startTestServices } from '../test/support/services';
+import { startTestStack } from '../test/support/stack';
+import { seedBuilds } from './seed-builds';
+import { insertUser } from '../api/queries/users';
+import { hashPassword } from '../lib/password-hash';
+import { createSession, SESSION_COOKIE } from '../api/queries/sessions';
+
+const CONNECTIONS = 20;
+const GOAL_P99_MS = 100;
+
+interface Figures {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** Runs the autocannon CLI against one URL and reads its JSON result. */
+async function autocannon(url: string, seconds: number, headers: Record<string, string> = {}): Promise<Figures> {
+  const cli = path.resolve(__dirname, '..', 'node_modules', 'autocannon', 'autocannon.js');
+  const args = [cli, '--json', '--connections', String(CONNECTIONS), '--duration', String(seconds)];
+  for (const [k, v] of Object.entries(headers)) args.push('--headers', `${k}=${v}`);
+  args.push(url);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => out.push(c));
+  child.stderr.resume();
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  if (code !== 0) throw new Error(`autocannon exited with ${code}`);
+  const r = JSON.parse(Buffer.concat(out).toString('utf8'));
+  return { requestsPerSecond: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, non2xx: r.non2xx, errors: r.errors };
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(process.argv[2] ?? 5);
+  const services = await startTestServices();
+  process.env.RINGMASTER_TEST_TEMPORAL_ADDRESS = services.temporalAddress;
+  process.env.RINGMASTER_TEST_POSTGRES_URL = services.postgresBaseUrl;
+  const stack = await startTestStack({ worker: false });
+  try {
+    const { builds } = await seedBuilds(stack.db, undefined, (l) => console.log(l));
+    const db = stack.db;
+    const admin = await insertUser(db, { username: 'bench-admin', email: 'bench@example.org', passwordHash: await hashPassword('bench admin'), role: 'admin' });
+    const session = await createSession(db, admin.id);
+    const cookie = `${SESSION_COOKIE}=${session.token}`;
+
+    const newestEval = await db('evaluations').orderBy('created_at', 'desc').first();
+    const project = await db('projects').where('name', 'bench-001').first();
+    const jobset = await db('jobsets').where('project_id', project.id).first();
+    const finished = await db('builds').where({ evaluation_id: newestEval.id, job_name: 'job-001' }).first();
+    const queued = await db('builds').where({ status: 'pending' }).orderBy('created_at', 'desc').first();
+
+    const pages: Array<[string, string, Record<string, string>?]> = [
+      ['baseline: API JSON of the build', `/api/v1/builds/${finished.id}`],
+      ['home /', '/'],
+      ['projects /projects', '/projects'],
+      ['project /projects/{id}', `/projects/${project.id}`],
+      ['jobset matrix /jobsets/{id}', `/jobsets/${jobset.id}`],
+      ['evaluation /evaluations/{id}', `/evaluations/${newestEval.id}`],
+      ['build (99 dependents) /builds/{id}', `/builds/${finished.id}`],
+      ['queued build (why it waits)', `/builds/${queued.id}`],
+      ['queue /queue', '/queue'],
+      ['queue page 40 /queue?page=40', '/queue?page=40'],
+      ['builders /builders', '/builders'],
+      ['admin (signed in) /admin', '/admin', { cookie }],
+      ['build, signed in (buttons)', `/builds/${finished.id}`, { cookie }],
+    ];
+    console.log(`\n${builds.toLocaleString('en')} builds; ${CONNECTIONS} connections, ${seconds} s per page; goal p99 ≤ ${GOAL_P99_MS} ms\n`);
+    console.log(['page'.padEnd(38), 'req/s'.padStart(8), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'max ms'.padStart(8), 'p99/base'.padStart(9), 'non-2xx'.padStart(8), ' goal'].join(''));
+    let baseline: Figures | undefined;
+    let allMet = true;
+    for (const [name, url, headers] of pages) {
+      const f = await autocannon(`${stack.url}${url}`, seconds, headers);
+      baseline ??= f;
+      const met = f.p99 <= GOAL_P99_MS && f.non2xx === 0 && f.errors === 0;
+      if (name !== pages[0][0]) allMet &&= met;
+      console.log(
+        [
+          name.padEnd(38),
+          f.requestsPerSecond.toFixed(0).padStart(8),
+          String(f.p50).padStart(8),
+          String(f.p99).padStart(8),
+          String(f.max).padStart(8),
+          `${(f.p99 / Math.max(1, baseline.p99)).toFixed(1)}×`.padStart(9),
+          String(f.non2xx + f.errors).padStart(8),
+          met ? ' met' : ' MISSED',
+        ].join(''),
+      );
+    }
+    console.log(`\n${allMet ? 'every page met' : 'some page missed'} the goal of p99 ≤ ${GOAL_P99_MS} ms at ${CONNECTIONS} connections`);
+  } finally {
+    await stack.stop();
+    await services.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
