@@ -99,11 +99,19 @@ export function createBuildActivities(deps: ActivityDeps) {
       // Top last, dependencies in closure order.
       steps.sort((a, b) => (a.isTop === b.isTop ? 0 : a.isTop ? 1 : -1));
 
-      await db.transaction(async (trx) => {
-        await markBuildRunning(trx, build.id);
-        await insertPlannedSteps(trx, build.id, steps.map((s) => s.drvPath));
+      const found = await db.transaction(async (trx) => {
+        const state = await markBuildRunning(trx, build.id);
+        if (state !== 'finished') await insertPlannedSteps(trx, build.id, steps.map((s) => s.drvPath));
+        return state;
       });
-      await notifyBuildEvent(deps, build.id, 'build_started');
+      if (found === 'finished') {
+        // A late run of this activity (its workflow task had timed out and was retried): the build has
+        // finished meanwhile, and neither its row nor its notifications go back to running.
+        const now = await findBuildToPlan(db, input.buildId);
+        return { kind: 'finished', status: now && isFinishedBuildStatus(now.status) ? now.status : 'aborted', priority: build.priority };
+      }
+      // Started once per run: a repeated start sends no second pending after the final status.
+      if (found === 'started') await notifyBuildEvent(deps, build.id, 'build_started');
       if (input.restart) {
         for (const p of [liveLogPath(deps.config.dataDir, build.id), compressedLogPath(deps.config.dataDir, build.id)]) fs.rmSync(p, { force: true });
       }

@@ -77,14 +77,22 @@ export async function insertAggregateConstituents(db: Queryable, rows: Array<{ a
 }
 
 /** A build starts (or starts again): running, with no end and no error yet. */
-export async function markBuildRunning(db: Queryable, buildId: string): Promise<void> {
-  await db('builds').where({ id: buildId }).update({
+/**
+ * Marks a pending build running. A start run again (a retried or re-executed local activity) finds it
+ * running already and changes nothing; a late one that finds it finished changes nothing either, so a
+ * finished build never goes back to running. Answers which of the three it found.
+ */
+export async function markBuildRunning(db: Queryable, buildId: string): Promise<'started' | 'already_running' | 'finished'> {
+  const started = await db('builds').where({ id: buildId, status: 'pending' }).update({
     status: 'running',
     started_at: db.fn.now(),
     completed_at: null,
     error_message: null,
     updated_at: db.fn.now(),
   });
+  if (started > 0) return 'started';
+  const row = await db('builds').where({ id: buildId }).first('status');
+  return row?.status === 'running' ? 'already_running' : 'finished';
 }
 
 export async function setBuildPriority(db: Queryable, buildId: string, priority: number): Promise<void> {
