@@ -68,9 +68,9 @@ describe('the dashboard in Chromium: from sign-in to live logs, cancel and resta
   it('signs in with a password', async () => {
     await page.goto(`${stack.url}/login`);
     await record(page, 'login');
-    await page.getByLabel('Username').fill('ada');
-    await page.getByLabel('Password').fill('ada secret');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#username').fill('ada');
+    await page.locator('#password').fill('ada secret');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`${stack.url}/`);
     await assert.doesNotReject(page.getByText('ada', { exact: false }).first().waitFor());
     assert.equal(await page.getByRole('link', { name: 'Admin' }).count(), 1, 'an admin sees the admin page in the navigation');
@@ -203,9 +203,9 @@ describe('the dashboard in Chromium: from sign-in to live logs, cancel and resta
     try {
       const p = await reader.newPage();
       await p.goto(`${stack.url}/login`);
-      await p.getByLabel('Username').fill('rita');
-      await p.getByLabel('Password').fill('rita secret');
-      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.locator('#username').fill('rita');
+      await p.locator('#password').fill('rita secret');
+      await p.getByRole('button', { name: 'Sign in', exact: true }).click();
       await p.waitForURL(`${stack.url}/`);
       for (const url of [`/builds/${ids.builds!.blocker}`, `/builds/${ids.builds!.flaky}`, `/jobsets/${ids.jobset}`, `/projects/${ids.project}`, '/projects', `/evaluations/${ids.evaluation}`]) {
         await p.goto(`${stack.url}${url}`);
