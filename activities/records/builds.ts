@@ -126,7 +126,8 @@ export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<
     outputs: JSON.stringify(outputs),
     build_output_path: outputs.out ?? Object.values(outputs)[0] ?? null,
     closure_size: r.closureSize,
-    completed_at: db.fn.now(),
+    // A finish recorded again (its local activity re-ran after a worker died) keeps the first completion time.
+    completed_at: db.raw('coalesce(completed_at, now())'),
     updated_at: db.fn.now(),
     ...(r.logPath ? { log_path: r.logPath } : {}),
     ...(r.builderId ? { builder_id: r.builderId } : {}),
