@@ -1,4 +1,5 @@
 import { defineRoute, type RequestContext, type Role, type RouteDef } from '../route';
+import { limitLoginAttempt } from '../login-rate-limit';
 import { ApiError, conflict, unauthorized } from '../errors';
 import { errorBody, NO_CONTROL_CHARACTERS } from '../schemas';
 import { createSession } from '../queries/sessions';
@@ -44,9 +45,11 @@ export const ldapLoginRoutes: RouteDef[] = [
       401: errorBody,
       404: errorBody,
       409: errorBody,
+      429: errorBody,
       503: errorBody,
     },
     handler: async ({ body }, rc) => {
+      await limitLoginAttempt(rc, 'ldap', body.username);
       const config = await signInProviderConfig(rc.deps.config.configFile, 'ldap', 'LDAP login');
       let outcome;
       try {
