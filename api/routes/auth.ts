@@ -39,10 +39,13 @@ export const authRoutes: RouteDef[] = [
       429: errorBody,
     },
     handler: async ({ body }, rc) => {
-      await limitLoginAttempt(rc, 'password', body.username);
+      const attempt = await limitLoginAttempt(rc, 'password', body.username);
       const found = await findUserCredentials(rc.db, { username: body.username });
       const passwordMatches = found?.password_hash ? await verifyPassword(found.password_hash, body.password) : await verifyDecoyPassword(body.password);
-      if (!found || !passwordMatches || !found.enabled) throw unauthorized(LOGIN_REFUSED);
+      if (!found || !passwordMatches || !found.enabled) {
+        attempt.refused();
+        throw unauthorized(LOGIN_REFUSED);
+      }
       const session = await createSession(rc.db, found.id);
       const user = await recordLogin(rc.db, found.id);
       setSessionCookie(rc.koa, session.token, session.expiresAt);
