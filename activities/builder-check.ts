@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
 import type { ActivityDeps } from './deps';
 import { runNix } from './nix/nix-env';
 import { localSystem } from './nix-system';
@@ -60,7 +61,7 @@ export function createBuilderCheckActivities(deps: ActivityDeps) {
         outcome = { status: 'failed', error: `could not instantiate the check derivation here: ${lastErrorLines(instantiated.stderr) ?? instantiated.stderr.trim()}` };
       } else {
         let log = '';
-        const result = await realiseOnBuilder(deps.builderPool, builderSpecOf(row), instantiated.stdout.trim(), {
+        const result = await realiseOnBuilder(deps.builderPool, builderSpecOf(row, secretBoxFor(secretKeyFileOf(deps.config))), instantiated.stdout.trim(), {
           timeoutSeconds: CHECK_TIMEOUT_SECONDS,
           maxSilentSeconds: 0,
           logLimitBytes: 1024 * 1024,

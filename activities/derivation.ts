@@ -1,4 +1,5 @@
 import { Context, log } from '@temporalio/activity';
+import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
 import type { ActivityDeps } from './deps';
 import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal } from '../workflows/shared';
 import type { RealisePhase, StepPhase } from '../lib/statuses';
@@ -120,7 +121,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           if (!row) {
             result = { status: 'builder_failure', exitCode: null, errorMessage: `builder ${remoteId} no longer exists`, outputs: {}, logBytes: 0 };
           } else {
-            const spec = builderSpecOf(row);
+            const spec = builderSpecOf(row, secretBoxFor(secretKeyFileOf(deps.config)));
             builderName = row.name;
             opts.onLog(`ringmaster: building ${input.drvPath} on builder ${row.name}\n`);
             result = await realiseOnBuilder(deps.builderPool, spec, input.drvPath, opts);

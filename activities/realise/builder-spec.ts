@@ -1,4 +1,6 @@
 import type { BuilderSpec } from './types';
+import type { SecretBox } from '../../lib/secret-box';
+import { openBuilderKey } from '../../lib/sealed-builder-key';
 
 /** The columns of a remote_builders row that say how to reach the builder. */
 export interface BuilderConnectionColumns {
@@ -11,14 +13,14 @@ export interface BuilderConnectionColumns {
   remote_store: string | null;
 }
 
-/** How to reach a builder, from its row. */
-export function builderSpecOf(row: BuilderConnectionColumns): BuilderSpec {
+/** How to reach a builder, from its row; the private key is opened with the server key (`box`). */
+export function builderSpecOf(row: BuilderConnectionColumns, box: SecretBox): BuilderSpec {
   return {
     id: row.id,
     name: row.name,
     sshUri: row.ssh_uri,
     sshKeyFile: row.ssh_key_file,
-    sshPrivateKey: row.ssh_private_key,
+    sshPrivateKey: openBuilderKey(row.ssh_private_key, box),
     publicHostKey: row.public_host_key,
     remoteStore: row.remote_store,
   };

@@ -6,6 +6,7 @@ import { createSession, deleteSession, SESSION_COOKIE } from '../queries/session
 import { findUserCredentials, recordLogin } from '../queries/users';
 import { verifyDecoyPassword, verifyPassword } from '../../lib/password-hash';
 import { userSchema } from './users';
+import { limitLoginAttempt } from '../login-rate-limit';
 
 /** One message for an unknown user, a wrong password and a disabled account: nothing to enumerate. */
 const LOGIN_REFUSED = 'invalid username or password';
@@ -35,11 +36,16 @@ export const authRoutes: RouteDef[] = [
       200: { type: 'object', required: ['user', 'csrf_token'], properties: { user: userSchema, csrf_token: { type: 'string' } } },
       400: errorBody,
       401: errorBody,
+      429: errorBody,
     },
     handler: async ({ body }, rc) => {
+      const attempt = await limitLoginAttempt(rc, 'password', body.username);
       const found = await findUserCredentials(rc.db, { username: body.username });
       const passwordMatches = found?.password_hash ? await verifyPassword(found.password_hash, body.password) : await verifyDecoyPassword(body.password);
-      if (!found || !passwordMatches || !found.enabled) throw unauthorized(LOGIN_REFUSED);
+      if (!found || !passwordMatches || !found.enabled) {
+        attempt.refused();
+        throw unauthorized(LOGIN_REFUSED);
+      }
       const session = await createSession(rc.db, found.id);
       const user = await recordLogin(rc.db, found.id);
       setSessionCookie(rc.koa, session.token, session.expiresAt);

@@ -1,4 +1,6 @@
 import { notifyDispatcherOfBuilders } from '../dispatcher-client';
+import { secretBoxFor, secretKeyFileOf } from '../../lib/secret-box';
+import { sealBuilderKey } from '../../lib/sealed-builder-key';
 import { runBuilderCheck } from '../builder-check-client';
 import { defineRoute, type RouteDef } from '../route';
 import { invalidField, notFound } from '../errors';
@@ -221,7 +223,7 @@ export const builderRoutes: RouteDef[] = [
     responses: { 200: builderSchema, ...errors, 409: errorBody },
     handler: async ({ body }, rc) => {
       checkBuilderFields(body);
-      const builder = await insertBuilder(rc.db, body);
+      const builder = await insertBuilder(rc.db, sealBuilderKey(body, secretBoxFor(secretKeyFileOf(rc.deps.config))));
       rc.audit = { targetKind: 'builder', targetId: builder.id, details: auditDetails(body) };
       await notifyDispatcherOfBuilders(rc.deps.temporal);
       return builderView(builder);
@@ -297,7 +299,7 @@ export const builderRoutes: RouteDef[] = [
         fields.consecutive_failures ??= 0;
         if (body.disabled_until === undefined) fields.disabled_until = null;
       }
-      const builder = await updateBuilder(rc.db, params.id, fields);
+      const builder = await updateBuilder(rc.db, params.id, sealBuilderKey(fields, secretBoxFor(secretKeyFileOf(rc.deps.config))));
       if (!builder) throw notFound('builder', params.id);
       rc.audit = { targetKind: 'builder', targetId: builder.id, details: auditDetails(body) };
       await notifyDispatcherOfBuilders(rc.deps.temporal);

@@ -1,4 +1,5 @@
 import { defineRoute, type RequestContext, type Role, type RouteDef } from '../route';
+import { limitLoginAttempt } from '../login-rate-limit';
 import { ApiError, conflict, unauthorized } from '../errors';
 import { errorBody, NO_CONTROL_CHARACTERS } from '../schemas';
 import { createSession } from '../queries/sessions';
@@ -44,9 +45,11 @@ export const ldapLoginRoutes: RouteDef[] = [
       401: errorBody,
       404: errorBody,
       409: errorBody,
+      429: errorBody,
       503: errorBody,
     },
     handler: async ({ body }, rc) => {
+      const attempt = await limitLoginAttempt(rc, 'ldap', body.username);
       const config = await signInProviderConfig(rc.deps.config.configFile, 'ldap', 'LDAP login');
       let outcome;
       try {
@@ -59,7 +62,10 @@ export const ldapLoginRoutes: RouteDef[] = [
         }
         throw err;
       }
-      if (!outcome.ok) return refuse(rc, body.username, outcome.reason, outcome.detail);
+      if (!outcome.ok) {
+        attempt.refused();
+        return refuse(rc, body.username, outcome.reason, outcome.detail);
+      }
       const { identity } = outcome;
       const signIn = await signInExternalUser(rc.db, {
         provider: 'ldap',
@@ -71,7 +77,10 @@ export const ldapLoginRoutes: RouteDef[] = [
         newUserRole: configuredRole(config.default_role) ?? 'read-only',
         enforcedRole: mappedRole(config, identity),
       });
-      if (!signIn.ok && signIn.reason === 'disabled') return refuse(rc, body.username, 'disabled');
+      if (!signIn.ok && signIn.reason === 'disabled') {
+        attempt.refused();
+        return refuse(rc, body.username, 'disabled');
+      }
       if (!signIn.ok) throw conflict(`neither "${identity.username}" nor "ldap-${identity.username}" is free as a username; an admin must rename a user`);
       const session = await createSession(rc.db, signIn.user.id);
       setSessionCookie(rc.koa, session.token, session.expiresAt);

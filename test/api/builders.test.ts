@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import { secretBoxFor, secretKeyFileOf } from '../../lib/secret-box';
+import { openBuilderKey } from '../../lib/sealed-builder-key';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
@@ -63,9 +65,10 @@ describe('builders admin', () => {
     assert.ok(!res.text.includes('PRIVATE KEY'));
   });
 
-  it('the private key is stored for the worker, and readable through findBuilder', async () => {
+  it('the private key is stored for the worker sealed with the server key, and opens to the key sent', async () => {
     const row = await findBuilder(stack.db, created.id);
-    assert.equal(row?.ssh_private_key, keys.privateKey);
+    assert.ok(!row?.ssh_private_key?.includes('PRIVATE KEY'), 'not stored in plaintext');
+    assert.equal(openBuilderKey(row!.ssh_private_key, secretBoxFor(secretKeyFileOf(stack.config))), keys.privateKey);
     const enabled = await listEnabledBuilders(stack.db);
     assert.ok(enabled.some((b) => b.id === created.id));
   });
