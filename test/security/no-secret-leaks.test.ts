@@ -33,7 +33,9 @@ describe('no secret in any log line or response', () => {
   /** A request whose response is kept; returns the response and its index. */
   const call = async (method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> => {
     const res = await stack.request(method, path, opts);
-    const headers = [...res.headers.entries()].map(([k, v]) => `${k}: ${v}`).join('\n');
+    const lines: string[] = [];
+    res.headers.forEach((v, k) => lines.push(`${k}: ${v}`));
+    const headers = lines.join('\n');
     responses.push({ what: `${method} ${path} → ${res.status}`, text: `${headers}\n\n${res.text}` });
     return res;
   };
