@@ -10,6 +10,7 @@ import { buildsOf, createJobset, eventually, nonce, sleep, trigger, waitForBuild
 import { freePort } from '../../lib/processes';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../lib/embedded-postgres';
 import { buildWorkflowId } from '../../workflows/shared';
+import { recordCompletedAtWrites } from '../support/worker-process';
 
 /**
  * PostgreSQL restarts while 50 builds run: a PostgreSQL of this test's own (not the suite's shared
@@ -49,21 +50,6 @@ async function makeFiftyJobsRepo(): Promise<GitFixtureRepo> {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Counts every write of a new completed_at to a build row (a second finish would write another). */
-async function recordCompletedAtWrites(stack: TestStack): Promise<void> {
-  await stack.db.raw(`
-    CREATE TABLE test_completed_at_writes (build_id uuid NOT NULL, completed_at timestamptz NOT NULL);
-    CREATE FUNCTION test_note_completed_at() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      INSERT INTO test_completed_at_writes VALUES (NEW.id, NEW.completed_at);
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER test_completed_at_writes AFTER UPDATE ON builds FOR EACH ROW
-      WHEN (NEW.completed_at IS NOT NULL AND NEW.completed_at IS DISTINCT FROM OLD.completed_at)
-      EXECUTE FUNCTION test_note_completed_at();
-  `);
 }
 
 describe('PostgreSQL restarts while 50 builds run', () => {

@@ -1,40 +1,19 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { eventually } from '../support/pipeline';
 import { RecordingServer } from '../support/recording-server';
+import { spawnWorkerProcess } from '../support/worker-process';
 import { configureNotifications, raiseBuildEvent, seedRunningBuild, taskRows, waitForTasks } from './support';
 
 /**
  * A worker process is killed with SIGKILL while a notification is between retries; the next worker
  * process finishes the job: every status reaches the forge exactly once, in order.
  */
-
-const ROOT = path.resolve(__dirname, '..', '..');
-
-/** `node bin/ringmaster.js worker` in its own process group, reading the stack's config file. */
-function spawnWorkerProcess(stack: TestStack, logFile: string): ChildProcess {
-  const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ringmaster.js'), 'worker'], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', out, out],
-    env: {
-      ...process.env,
-      DATABASE_URL: stack.databaseUrl,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      RINGMASTER_TASK_QUEUE: stack.taskQueue,
-      RINGMASTER_DATA_DIR: stack.dataDir,
-      RINGMASTER_CONFIG_FILE: stack.config.configFile,
-    },
-  });
-  fs.closeSync(out);
-  return child;
-}
 
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));

@@ -137,7 +137,10 @@ export async function killLikeAPowerCut(worker: ChildProcess): Promise<ProcInfo[
   return [...frozen.values()];
 }
 
-/** `node bin/ringmaster.js worker` as its own process (group), with no remote builder: builds run on its own Nix. */
+/**
+ * `node bin/ringmaster.js worker` as its own process (group), with no remote builder (builds run on its own
+ * Nix), reading the stack's config file and keeping GC roots in the stack's own folder.
+ */
 export function spawnWorkerProcess(stack: TestStack, logFile: string): ChildProcess {
   const out = fs.openSync(logFile, 'a');
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ringmaster.js'), 'worker'], {
@@ -151,6 +154,7 @@ export function spawnWorkerProcess(stack: TestStack, logFile: string): ChildProc
       RINGMASTER_TASK_QUEUE: stack.taskQueue,
       RINGMASTER_DATA_DIR: stack.dataDir,
       RINGMASTER_GC_ROOTS_DIR: stack.config.gcRootsDir,
+      RINGMASTER_CONFIG_FILE: stack.config.configFile,
     },
   });
   fs.closeSync(out);
