@@ -1,17 +1,10 @@
 import type { BuilderSpec } from './types';
 import type { SecretBox } from '../../lib/secret-box';
+import type { RemoteBuilderRow } from '../records/builders';
 import { openBuilderKey } from '../../lib/sealed-builder-key';
 
 /** The columns of a remote_builders row that say how to reach the builder. */
-export interface BuilderConnectionColumns {
-  id: string;
-  name: string;
-  ssh_uri: string;
-  ssh_key_file: string | null;
-  ssh_private_key: string | null;
-  public_host_key: string | null;
-  remote_store: string | null;
-}
+export type BuilderConnectionColumns = Pick<RemoteBuilderRow, 'id' | 'name' | 'ssh_uri' | 'ssh_key_file' | 'ssh_private_key' | 'public_host_key' | 'remote_store'>;
 
 /** How to reach a builder, from its row; the private key is opened with the server key (`box`). */
 export function builderSpecOf(row: BuilderConnectionColumns, box: SecretBox): BuilderSpec {

@@ -117,6 +117,21 @@ export interface BuildResult {
   builderId: string | null;
 }
 
+/** A build_products row of a product read from a build's output. */
+function buildProductRow(buildId: string, p: BuildProduct) {
+  return {
+    build_id: buildId,
+    product_type: p.type,
+    subtype: p.subtype,
+    name: p.name,
+    path: p.path,
+    sha256_hash: p.sha256,
+    file_size: p.size,
+    content_type: p.contentType,
+    is_directory: p.isDirectory,
+  };
+}
+
 /** Records a build's end: its status, outputs, products and metrics (replacing those of an earlier run). Run it in a transaction. */
 export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<void> {
   const { buildId, outputs } = r;
@@ -139,17 +154,7 @@ export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<
   if (outputRows.length) await db('build_outputs').insert(outputRows);
   if (r.products.length) {
     await db('build_products').insert(
-      r.products.map((p) => ({
-        build_id: buildId,
-        product_type: p.type,
-        subtype: p.subtype,
-        name: p.name,
-        path: p.path,
-        sha256_hash: p.sha256,
-        file_size: p.size,
-        content_type: p.contentType,
-        is_directory: p.isDirectory,
-      })),
+      r.products.map((p) => buildProductRow(buildId, p)),
     );
   }
   // One value per metric name: the first output that reports it wins.
@@ -202,17 +207,7 @@ export async function recordBuildsFoundBuilt(db: Queryable, results: Array<Omit<
   const outputRows = mine.flatMap((r) => Object.entries(r.outputs).map(([name, path]) => ({ build_id: r.buildId, name, path })));
   for (let i = 0; i < outputRows.length; i += 500) await db('build_outputs').insert(outputRows.slice(i, i + 500)).onConflict(['build_id', 'name']).merge(['path']);
   const productRows = mine.flatMap((r) =>
-    r.products.map((p) => ({
-      build_id: r.buildId,
-      product_type: p.type,
-      subtype: p.subtype,
-      name: p.name,
-      path: p.path,
-      sha256_hash: p.sha256,
-      file_size: p.size,
-      content_type: p.contentType,
-      is_directory: p.isDirectory,
-    })),
+    r.products.map((p) => buildProductRow(r.buildId, p)),
   );
   for (let i = 0; i < productRows.length; i += 500) await db('build_products').insert(productRows.slice(i, i + 500));
   const metricRows = mine.flatMap((r) => {
