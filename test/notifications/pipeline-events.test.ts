@@ -74,7 +74,9 @@ describe('an evaluated and built jobset notifies its forge and its webhook', () 
       assert.ok(states.slice(0, -1).every((s) => s === 'pending'), `${job}: only pending before the final state (${states.join(' → ')})`);
       assert.equal(statuses[statuses.length - 1].json.target_url, `${PUBLIC_URL}/api/v1/builds/${build.id}`);
     }
-    assert.equal(builds.broken.status, 'failed');
+    // `broken` fails; whether its own build or another build of the evaluation that needs the same derivation
+    // attaches first decides whether it reads failed or cached_failure (a shared derivation's failure is decided once).
+    assert.ok(['failed', 'cached_failure'].includes(builds.broken.status), builds.broken.status);
     assert.equal(byContext.get('ringmaster/main/broken')!.at(-1)!.json.state, 'failure');
     assert.equal(byContext.get('ringmaster/main/a')!.at(-1)!.json.state, 'success');
     assert.equal(builds.slow.status, 'cancelled');
