@@ -48,7 +48,12 @@ function resourceIdNames(sourcePath: string): string[] {
 }
 
 /** The links of one source route's success response (status → links). */
-export function linksOf(source: RouteDef, routes: RouteDef[], operationIdOf: (def: RouteDef) => string): Record<string, Record<string, OpenApiLink>> {
+export function linksOf(
+  source: RouteDef,
+  routes: RouteDef[],
+  operationIdOf: (def: RouteDef) => string,
+  options: { fromLists: boolean } = { fromLists: false },
+): Record<string, Record<string, OpenApiLink>> {
   const out: Record<string, Record<string, OpenApiLink>> = {};
   if (source.method !== 'GET' && source.method !== 'POST') return out;
   const src = segments(source.path);
@@ -58,7 +63,9 @@ export function linksOf(source: RouteDef, routes: RouteDef[], operationIdOf: (de
     const code = Number(status);
     if (code < 200 || code >= 300 || typeof (response as { contentType?: unknown }).contentType === 'string') continue;
     const pointer = idPointer(response as JsonSchema);
-    if (!pointer) continue;
+    // A list's first item is absent when the list is empty, and Schemathesis (4.32) then sends the
+    // text "None" as the ID: lists supply IDs only to tools that skip unresolvable links.
+    if (!pointer || (pointer !== '/id' && !options.fromLists)) continue;
     const links: Record<string, OpenApiLink> = {};
     for (const target of routes) {
       if (target === source) continue;
