@@ -21,9 +21,9 @@ function schemathesisCli(): string | undefined {
   return undefined;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -60,7 +60,7 @@ describe('Schemathesis over the OpenAPI document', { timeout: 25 * 60_000 }, () 
       '--request-timeout', '60',
       '--report', 'junit', '--report-dir', reportDir,
     ];
-    const { code, output } = await run(st, args, { ...process.env, SCHEMATHESIS_HOOKS: '', NO_COLOR: '1' });
+    const { code, output } = await run(st, args, { ...process.env, SCHEMATHESIS_HOOKS: '', NO_COLOR: '1' }, reportDir); // its .schemathesis cache goes there too
     const summary = output.includes('SUMMARY') ? output.slice(output.lastIndexOf('SUMMARY') - 40) : output.slice(-4000);
     console.log(`schemathesis (seed ${seed}, ${MAX_EXAMPLES} examples per operation) exited ${code}:\n${summary}`);
     assert.equal(code, 0, output);
