@@ -1,10 +1,11 @@
 import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
-import { bodyParser } from '@koa/bodyparser';
 import getRawBody from 'raw-body';
 import { ApiError, fromDatabaseError } from './errors';
 import { authorize, resolvePrincipal } from './auth';
 import { compileValidator, type Validator } from './validation';
+import { allowedMethods, paramCount, type AllowedMethods } from './allowed-methods';
+import { applyCaps, fieldWithNul, nestingDepth, requestSchema } from './request-schema';
 import { writeAuditEntry } from './queries/audit-log';
 import { ApiMetrics } from './metrics';
 import { registerNotificationMetrics } from './notification-metrics';
@@ -15,23 +16,13 @@ import { dashboardRouter } from './dashboard/router';
 
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** JSON bodies nest at most this deep (validators and jsonb recurse over them). */
+export const MAX_BODY_DEPTH = 64;
 
 /** The route table's OpenAPI path in @koa/router's syntax: `/builds/{id}` → `/builds/:id`, `{hash}.narinfo` → `:hash.narinfo`. */
 export function routerPath(openApiPath: string): string {
   return openApiPath.replace(/\{(\w+)\}/g, ':$1');
 }
-
-/**
- * Every body is JSON, whatever the Content-Type says (circus clients do not always send one); at most
- * MAX_BODY_BYTES; an empty body is `{}`; only an object or an array at the top (co-body's strict mode).
- */
-const parseJsonBody = bodyParser({
-  enableTypes: ['json'],
-  detectJSON: () => true,
-  parsedMethods: [...MUTATING],
-  jsonLimit: MAX_BODY_BYTES,
-  encoding: 'utf-8',
-});
 
 function bodyTooLarge(): ApiError {
   return new ApiError('VALIDATION_ERROR', 'request body too large', [{ field: 'body', message: `must be at most ${MAX_BODY_BYTES} bytes` }], 413);
@@ -45,16 +36,6 @@ function bodyError(err: unknown): ApiError {
   return new ApiError('VALIDATION_ERROR', `body: malformed JSON (${message})`, [{ field: 'body', message: 'malformed JSON' }]);
 }
 
-/** Reads a JSON body through the body parser into `ctx.request.body`. */
-async function readJsonBody(ctx: Context): Promise<unknown> {
-  try {
-    await parseJsonBody(ctx, async () => {});
-  } catch (err) {
-    throw bodyError(err);
-  }
-  return ctx.request.body;
-}
-
 /** The exact bytes of the body (webhook signatures are computed over them), at most MAX_BODY_BYTES. */
 async function readRawBody(ctx: Context): Promise<Buffer> {
   try {
@@ -64,13 +45,40 @@ async function readRawBody(ctx: Context): Promise<Buffer> {
   }
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Every body is JSON, whatever the Content-Type says (circus clients do not always send one): valid
+ * UTF-8, at most MAX_BODY_BYTES, nested at most MAX_BODY_DEPTH deep, an object or an array at the top;
+ * an empty body is `{}`.
+ */
 function parseRawJson(raw: Buffer): unknown {
   if (raw.length === 0) return {};
+  let text: string;
   try {
-    return JSON.parse(raw.toString('utf8'));
+    text = strictUtf8.decode(raw);
+  } catch {
+    throw new ApiError('VALIDATION_ERROR', 'body: is not valid UTF-8', [{ field: 'body', message: 'is not valid UTF-8' }]);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
   } catch (err) {
     throw bodyError(err);
   }
+  if (!value || typeof value !== 'object') {
+    throw new ApiError('VALIDATION_ERROR', 'body: must be a JSON object or array', [{ field: 'body', message: 'must be a JSON object or array' }]);
+  }
+  if (nestingDepth(value) > MAX_BODY_DEPTH) {
+    throw new ApiError('VALIDATION_ERROR', `body: nests deeper than ${MAX_BODY_DEPTH} levels`, [{ field: 'body', message: `must nest at most ${MAX_BODY_DEPTH} levels deep` }]);
+  }
+  return value;
+}
+
+/** A 400 naming the field when some string of params, query or body holds a NUL character. */
+function refuseNul(value: unknown, where: string): void {
+  const field = fieldWithNul(value, where);
+  if (field) throw new ApiError('VALIDATION_ERROR', `${field}: must not contain NUL characters`, [{ field, message: 'must not contain NUL characters' }]);
 }
 
 function queryObject(ctx: Context): Record<string, unknown> {
@@ -103,17 +111,34 @@ interface RouteState {
   route?: string;
 }
 
+/**
+ * A request that reached a route with parameters only because a more specific path (fewer
+ * parameters) lacks its method: `PUT /api/v1/projects/probe` is a 405 with that path's methods in
+ * Allow, not a bad `id` of `PUT /api/v1/projects/{id}`.
+ */
+function refuseShadowedMethod(ctx: Context, def: RouteDef, allowed: AllowedMethods): void {
+  const own = paramCount(def.path);
+  if (own === 0) return;
+  const match = allowed.of(ctx.path);
+  if (!match || match.params >= own) return;
+  ctx.set('Allow', match.methods.join(', '));
+  throw new ApiError('NOT_FOUND', `method ${ctx.method} is not allowed on ${ctx.path}`, undefined, 405);
+}
+
 /** One route of the table as Koa middleware: authorize, validate, parse the body, run the handler, audit, reply. */
-function routeHandler(def: RouteDef, deps: AppDeps) {
+function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods) {
+  const query = def.query ? requestSchema(def.query, 'query') : undefined;
   const validate: { params?: Validator; query?: Validator; body?: Validator } = {
-    params: def.params ? compileValidator('params', def.params) : undefined,
-    query: def.query ? compileValidator('query', def.query) : undefined,
-    body: def.body ? compileValidator('body', def.body) : undefined,
+    params: def.params ? compileValidator('params', requestSchema(def.params, 'params').schema) : undefined,
+    query: query ? compileValidator('query', query.schema) : undefined,
+    body: def.body ? compileValidator('body', requestSchema(def.body, 'body').schema) : undefined,
   };
+  const caps = query?.caps ?? {};
   const mutating = MUTATING.has(def.method);
 
   return async (ctx: Context) => {
     (ctx.state as RouteState).route = def.path;
+    refuseShadowedMethod(ctx, def, allowed);
     const principal = await resolvePrincipal(ctx, deps.db);
     // The config file's require_auth_for_reads applies live; either it or the environment turns it on.
     const requireAuthForReads =
@@ -121,18 +146,22 @@ function routeHandler(def: RouteDef, deps: AppDeps) {
     authorize(def, principal, ctx, requireAuthForReads);
 
     const params = decodedParams(def, ctx);
+    refuseNul(params, 'params');
     validate.params?.(params);
     const query = queryObject(ctx);
+    refuseNul(query, 'query');
     validate.query?.(query);
+    applyCaps(query, caps);
     let body: unknown = undefined;
-    if (mutating && def.rawBody) {
+    if (mutating && (def.rawBody || def.body)) {
       const raw = await readRawBody(ctx);
-      (ctx.state as { rawBody?: Buffer }).rawBody = raw;
+      if (def.rawBody) (ctx.state as { rawBody?: Buffer }).rawBody = raw;
       if (def.body) body = parseRawJson(raw);
-    } else if (mutating && def.body) {
-      body = await readJsonBody(ctx);
     }
-    if (mutating && def.body) validate.body?.(body);
+    if (mutating && def.body) {
+      refuseNul(body, 'body');
+      validate.body?.(body);
+    }
 
     const rc: RequestContext = { deps, db: deps.db, principal, koa: ctx, remoteAddr: ctx.ip, audit: {} };
     const result = await def.handler({ params, query, body }, rc);
@@ -169,16 +198,11 @@ function routeHandler(def: RouteDef, deps: AppDeps) {
  */
 export function routeTableRouter(deps: AppDeps, routes: RouteDef[]): Router {
   const router = new Router({ exclusive: 'specificity' });
+  const allowed = allowedMethods(routes);
   for (const def of routes) {
-    router.register(routerPath(def.path), [def.method], routeHandler(def, deps));
+    router.register(routerPath(def.path), [def.method], routeHandler(def, deps, allowed));
   }
   return router;
-}
-
-/** Whether some route has this request's path (with another method): then a 405, else a 404. */
-function pathHasRoutes(ctx: Context): boolean {
-  const matched = (ctx as Context & { matched?: Array<{ methods: string[] }> }).matched ?? [];
-  return matched.some((layer) => layer.methods.length > 0);
 }
 
 export interface BuiltApp {
@@ -200,12 +224,6 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
     const started = process.hrtime.bigint();
     try {
       await next();
-      const answered = (ctx.state as RouteState).route !== undefined;
-      if (!answered && ctx.method !== 'OPTIONS') {
-        if (pathHasRoutes(ctx)) throw new ApiError('NOT_FOUND', `method ${ctx.method} is not allowed on ${ctx.path}`, undefined, 405);
-        throw new ApiError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
-      }
-      if (!answered && !pathHasRoutes(ctx)) throw new ApiError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
     } catch (err) {
       const apiError = err instanceof ApiError ? err : fromDatabaseError(err);
       if (apiError) {
@@ -225,8 +243,18 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
   // The dashboard's HTML pages (/, /builds/{id}, …) and /static/: beside the API, never under /api/v1.
   app.use(dashboardRouter(deps, routes).routes());
   app.use(router.routes());
-  // OPTIONS on a route's path answers 200 with Allow; the 404 and 405 bodies come from the handler above.
-  app.use(router.allowedMethods());
+  // No route answered: OPTIONS on a route's path answers 200 with Allow, another method 405, an unknown path 404.
+  const allowed = allowedMethods(routes);
+  app.use(async (ctx: Context) => {
+    const match = allowed.of(ctx.path);
+    if (!match) throw new ApiError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+    ctx.set('Allow', match.methods.join(', '));
+    if (ctx.method === 'OPTIONS') {
+      ctx.status = 200;
+      return;
+    }
+    throw new ApiError('NOT_FOUND', `method ${ctx.method} is not allowed on ${ctx.path}`, undefined, 405);
+  });
 
   return { app, metrics, routes };
 }

@@ -79,5 +79,10 @@ export function fromDatabaseError(err: unknown): ApiError | undefined {
   if (e.code === '22P02' || e.code === '22003' || e.code === '23514') return new ApiError('VALIDATION_ERROR', 'invalid value', { constraint: e.constraint });
   // 22021: text PostgreSQL cannot store (a NUL byte) sent by the caller.
   if (e.code === '22021') return new ApiError('VALIDATION_ERROR', 'invalid value: text must not contain NUL bytes', [{ field: 'body', message: 'must not contain NUL bytes' }]);
+  // 54000: a value past PostgreSQL's limits (e.g. an index row too large); class 22: data PostgreSQL
+  // refuses (a time zone offset past ±15:59, text it cannot encode, ...). Both come from the caller's input.
+  if (e.code === '54000' || e.code.startsWith('22')) {
+    return new ApiError('VALIDATION_ERROR', `invalid value: ${(err as Error).message ?? 'refused by the database'}`, [{ field: 'request', message: 'holds a value the database refuses' }]);
+  }
   return undefined;
 }

@@ -1,5 +1,8 @@
 import type { JsonSchema, RouteDef } from './route';
 import { version } from '../lib/version';
+import { errorBody } from './schemas';
+import { requestSchema } from './request-schema';
+import { linksOf } from './openapi-links';
 
 type ResponseSpec = JsonSchema | { description: string; contentType: string };
 function rawResponse(r: ResponseSpec): { description: string; contentType: string } | undefined {
@@ -8,11 +11,11 @@ function rawResponse(r: ResponseSpec): { description: string; contentType: strin
 
 function parametersOf(def: RouteDef): unknown[] {
   const out: unknown[] = [];
-  const params = def.params as { properties?: Record<string, JsonSchema>; required?: string[] } | undefined;
+  const params = (def.params ? requestSchema(def.params, 'params').schema : undefined) as { properties?: Record<string, JsonSchema>; required?: string[] } | undefined;
   for (const name of [...def.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1])) {
     out.push({ name, in: 'path', required: true, schema: params?.properties?.[name] ?? { type: 'string' } });
   }
-  const query = def.query as { properties?: Record<string, JsonSchema>; required?: string[] } | undefined;
+  const query = (def.query ? requestSchema(def.query, 'query').schema : undefined) as { properties?: Record<string, JsonSchema>; required?: string[] } | undefined;
   for (const [name, schema] of Object.entries(query?.properties ?? {})) {
     out.push({ name, in: 'query', required: query?.required?.includes(name) ?? false, schema });
   }
@@ -20,7 +23,7 @@ function parametersOf(def: RouteDef): unknown[] {
 }
 
 function statusText(status: number): string {
-  return ({ 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 302: 'Found', 400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found', 405: 'Method not allowed', 409: 'Conflict', 422: 'Unprocessable', 503: 'Unavailable' } as Record<number, string>)[status] ?? 'Response';
+  return ({ 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 302: 'Found', 400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found', 405: 'Method not allowed', 409: 'Conflict', 413: 'Request body too large', 422: 'Unprocessable', 429: 'Too many requests', 503: 'Unavailable' } as Record<number, string>)[status] ?? 'Response';
 }
 
 function upperFirst(word: string): string {
@@ -40,17 +43,47 @@ export function operationIdOf(def: Pick<RouteDef, 'method' | 'path'>): string {
   return def.method.toLowerCase() + words.join('');
 }
 
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * The error statuses every route can answer, derived from its definition, added to those it declares:
+ * 400 when it takes params, a query or a body (validation; NUL characters, lengths, ranges); 401 unless
+ * always public (public reads may require sign-in); 403 for role-checked routes and mutations (role,
+ * CSRF header of cookie sessions); 404 when its path has parameters; 413 when it takes a body; 503
+ * everywhere (the database is unavailable).
+ */
+export function documentedStatuses(def: RouteDef): Record<number, RouteDef['responses'][number]> {
+  const out: Record<number, RouteDef['responses'][number]> = { ...def.responses };
+  const takesBody = MUTATING.has(def.method) && (def.body !== undefined || def.rawBody === true);
+  const add = (status: number, when: boolean) => {
+    if (when && out[status] === undefined) out[status] = errorBody;
+  };
+  add(400, def.params !== undefined || def.query !== undefined || takesBody || /\{\w+\}/.test(def.path));
+  add(401, def.access !== 'always-public');
+  add(403, (def.access !== 'public' && def.access !== 'always-public') || (def.access === 'public' && MUTATING.has(def.method)));
+  add(404, /\{\w+\}/.test(def.path));
+  add(413, takesBody);
+  add(503, true);
+  return out;
+}
+
+/** Whether an empty body is valid: then the request body is optional (an empty body reads as `{}`). */
+function bodyOptional(schema: JsonSchema): boolean {
+  return schema.type === 'object' && (!Array.isArray(schema.required) || schema.required.length === 0);
+}
+
 /** The OpenAPI 3.1 document of every route in the table. */
 export function openApiDocument(routes: RouteDef[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const def of routes) {
-    const responses: Record<string, unknown> = {};
-    for (const [status, r] of Object.entries(def.responses)) {
+    const responses: Record<string, Record<string, unknown>> = {};
+    for (const [status, r] of Object.entries(documentedStatuses(def))) {
       const raw = rawResponse(r);
       if (!raw) responses[status] = { description: statusText(Number(status)), content: { 'application/json': { schema: r } } };
       else if (raw.contentType) responses[status] = { description: raw.description, content: { [raw.contentType]: { schema: { type: 'string' } } } };
       else responses[status] = { description: raw.description };
     }
+    for (const [status, links] of Object.entries(linksOf(def, routes, operationIdOf))) responses[status].links = links;
     const op: Record<string, unknown> = {
       operationId: operationIdOf(def),
       summary: def.summary,
@@ -58,7 +91,7 @@ export function openApiDocument(routes: RouteDef[]): Record<string, unknown> {
       parameters: parametersOf(def),
       responses,
     };
-    if (def.body) op.requestBody = { required: true, content: { 'application/json': { schema: def.body } } };
+    if (def.body) op.requestBody = { required: !bodyOptional(def.body), content: { 'application/json': { schema: requestSchema(def.body, 'body').schema } } };
     if (def.access !== 'public' && def.access !== 'always-public') {
       op.security = [{ bearerAuth: [] }, { sessionCookie: [] }];
       op['x-ringmaster-role'] = def.access;
@@ -119,7 +152,7 @@ export function apiMarkdown(routes: RouteDef[]): string {
     '|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    const statuses = Object.keys(r.responses).map(Number).sort((a, b) => a - b).join(', ');
+    const statuses = Object.keys(documentedStatuses(r)).map(Number).sort((a, b) => a - b).join(', ');
     lines.push(`| ${r.method} | \`${tableCell(r.path)}\` | ${tableCell(r.summary)} | ${statuses} | ${roleText(r)} |`);
   }
   return lines.join('\n') + '\n';

@@ -13,7 +13,8 @@ export interface RunningApi {
 export async function startApi(deps: AppDeps, port: number, host: string, log: (line: string) => void = () => {}): Promise<RunningApi> {
   cacheSigningKey(deps.config); // the binary cache's key: read, or generated into the data folder on first start
   const { app } = buildApp(deps, allRoutes(), log);
-  const server = http.createServer(app.callback());
+  // Long enough for a 100 kB path segment to reach the route table, which answers 400 naming the parameter.
+  const server = http.createServer({ maxHeaderSize: 256 * 1024 }, app.callback());
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -90,12 +90,18 @@ export const builderSessionSchema = {
   },
 };
 
+/**
+ * ssh://[user@]host[:port], with host a name, an IPv4 address or a bracketed IPv6 address; also ssh-ng://.
+ * The schema's pattern, so the OpenAPI document says what is accepted.
+ */
+const SSH_URI_PATTERN =
+  '^ssh(-ng)?://(?:[A-Za-z0-9._][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]+\\])(?::(\\d{1,5}))?/?$';
 const feature = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]*$' };
 const system = { type: 'string', minLength: 3, maxLength: 100, pattern: '^[A-Za-z0-9_]+-[A-Za-z0-9_]+$' };
 
 const builderWritableProperties = {
   name: identifier,
-  ssh_uri: { type: 'string', minLength: 1, maxLength: 2048 },
+  ssh_uri: { type: 'string', minLength: 1, maxLength: 2048, pattern: SSH_URI_PATTERN },
   systems: { type: 'array', minItems: 1, maxItems: 32, uniqueItems: true, items: system },
   max_jobs: { type: 'integer', minimum: 1, maximum: 10_000 },
   speed_factor: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
@@ -131,8 +137,7 @@ const builderUpdateBody = {
   },
 };
 
-/** ssh://[user@]host[:port], with host a name, an IPv4 address or a bracketed IPv6 address; also ssh-ng://. */
-const SSH_URI = /^ssh(-ng)?:\/\/(?:[A-Za-z0-9._][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?$/;
+const SSH_URI = new RegExp(SSH_URI_PATTERN);
 
 export function isValidSshUri(uri: string): boolean {
   const m = SSH_URI.exec(uri);

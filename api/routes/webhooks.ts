@@ -174,7 +174,7 @@ export function webhookRoutes(): RouteDef[] {
         additionalProperties: false,
         properties: {
           forge_type: { enum: [...FORGE_TYPES] },
-          secret: { type: 'string', minLength: 8, maxLength: 1024, writeOnly: true, description: 'The shared secret (GitHub, Gitea, Forgejo) or token (GitLab)' },
+          secret: { type: 'string', minLength: 8, maxLength: 1024, pattern: SECRET_TEXT.source, writeOnly: true, description: 'The shared secret (GitHub, Gitea, Forgejo) or token (GitLab)' },
         },
       },
       responses: { 200: webhookSchema, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
