@@ -3,11 +3,11 @@ import type { JsonSchema } from '../../api/route';
 /**
  * A minimal valid value for a route's JSON schema: only required properties (or the first one, when
  * the object needs at least one), the first enum value, the smallest number, a string that meets the
- * length limits and pattern. Strings with a pattern are picked from a few plausible values; ids
+ * length limits and pattern. Strings come from the schema's own examples, else (with a pattern) from a few plausible values; ids
  * (`format: uuid`) come from `ids` by property name. Throws, naming the field, when it cannot fill one,
  * so that a route added later with a shape nobody taught it fails loudly instead of being skipped.
  */
-const PATTERN_CANDIDATES = ['matrix-example', 'x86_64-linux', 'abcdef1', 'example', 'a'];
+const PATTERN_CANDIDATES = ['matrix-example', 'x86_64-linux', 'abcdef1', 'example', 'a', 'ssh://matrix@builder.example.org'];
 
 export function exampleFor(schema: JsonSchema, ids: Record<string, string>, field = 'body'): unknown {
   const s = schema as Record<string, any>;
@@ -54,7 +54,8 @@ function exampleString(s: Record<string, any>, ids: Record<string, string>, fiel
   }
   if (s.format === 'email') return 'matrix@example.org';
   const fits = (v: string) => v.length >= (s.minLength ?? 0) && v.length <= (s.maxLength ?? Infinity) && (!s.pattern || new RegExp(s.pattern, 'u').test(v));
-  const candidates = s.pattern ? PATTERN_CANDIDATES : ['x'.repeat(Math.max(s.minLength ?? 1, 1))];
+  const declared = [s.example, ...(Array.isArray(s.examples) ? s.examples : [])].filter((v): v is string => typeof v === 'string');
+  const candidates = [...declared, ...(s.pattern ? PATTERN_CANDIDATES : ['x'.repeat(Math.max(s.minLength ?? 1, 1))])];
   const found = candidates.find(fits);
   if (found === undefined) throw new Error(`${field}: no example string fits ${JSON.stringify(s)}`);
   return found;
