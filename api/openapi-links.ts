@@ -52,8 +52,7 @@ export function linksOf(
   source: RouteDef,
   routes: RouteDef[],
   operationIdOf: (def: RouteDef) => string,
-  options: { fromLists: boolean } = { fromLists: false },
-): Record<string, Record<string, OpenApiLink>> {
+):  Record<string, Record<string, OpenApiLink>> {
   const out: Record<string, Record<string, OpenApiLink>> = {};
   if (source.method !== 'GET' && source.method !== 'POST') return out;
   const src = segments(source.path);
@@ -63,9 +62,9 @@ export function linksOf(
     const code = Number(status);
     if (code < 200 || code >= 300 || typeof (response as { contentType?: unknown }).contentType === 'string') continue;
     const pointer = idPointer(response as JsonSchema);
-    // A list's first item is absent when the list is empty, and Schemathesis (4.32) then sends the
-    // text "None" as the ID: lists supply IDs only to tools that skip unresolvable links.
-    if (!pointer || (pointer !== '/id' && !options.fromLists)) continue;
+    // A list's first item is absent when the list is empty: tools then skip the link (Schemathesis
+    // 4.32 reports "could not resolve parameter" and moves on).
+    if (!pointer) continue;
     const links: Record<string, OpenApiLink> = {};
     for (const target of routes) {
       if (target === source) continue;

@@ -72,6 +72,19 @@ function bodyOptional(schema: JsonSchema): boolean {
   return schema.type === 'object' && (!Array.isArray(schema.required) || schema.required.length === 0);
 }
 
+/**
+ * A raw (non-JSON) body: a string; for Server-Sent Events the schema of one event instead
+ * (`itemSchema`, as OpenAPI 3.2 describes sequential media types), so that tools check each event.
+ */
+const SSE_EVENT_SCHEMA = {
+  type: 'object',
+  properties: { event: { type: 'string' }, data: { type: 'string' }, id: { type: 'string' }, retry: { type: 'integer', minimum: 0 } },
+  required: ['data'],
+};
+function mediaTypeOf(contentType: string): Record<string, unknown> {
+  return contentType === 'text/event-stream' ? { itemSchema: SSE_EVENT_SCHEMA } : { schema: { type: 'string' } };
+}
+
 /** The OpenAPI 3.1 document of every route in the table. */
 export function openApiDocument(routes: RouteDef[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -80,7 +93,7 @@ export function openApiDocument(routes: RouteDef[]): Record<string, unknown> {
     for (const [status, r] of Object.entries(documentedStatuses(def))) {
       const raw = rawResponse(r);
       if (!raw) responses[status] = { description: statusText(Number(status)), content: { 'application/json': { schema: r } } };
-      else if (raw.contentType) responses[status] = { description: raw.description, content: { [raw.contentType]: { schema: { type: 'string' } } } };
+      else if (raw.contentType) responses[status] = { description: raw.description, content: { [raw.contentType]: mediaTypeOf(raw.contentType) } };
       else responses[status] = { description: raw.description };
     }
     for (const [status, links] of Object.entries(linksOf(def, routes, operationIdOf))) responses[status].links = links;

@@ -65,4 +65,18 @@ describe('the request schemas of the OpenAPI document', () => {
     const jobsetLinks = doc.paths['/api/v1/projects/{id}/jobsets'].post.responses['200'].links ?? {};
     assert.deepEqual(jobsetLinks.postApiV1ProjectsByProjectIdJobsetsByJobsetIdInputs?.parameters, { project_id: '$request.path.id', jobset_id: '$response.body#/id' });
   });
+
+  it('link a page or a list to the routes that take the ID of its first item', () => {
+    const builds = doc.paths['/api/v1/builds'].get.responses['200'].links ?? {};
+    assert.deepEqual(builds.getApiV1BuildsById?.parameters, { id: '$response.body#/items/0/id' });
+    assert.deepEqual(builds.postApiV1BuildsByIdRestart?.parameters, { id: '$response.body#/items/0/id' });
+    const projects = doc.paths['/api/v1/projects'].get.responses['200'].links ?? {};
+    assert.deepEqual(projects.getApiV1ProjectsByProjectIdJobsetsById?.parameters, { project_id: '$response.body#/items/0/id' });
+  });
+
+  it('describe each Server-Sent Event of the live log, not only the stream as text', () => {
+    const media = (doc.paths['/api/v1/builds/{id}/log/stream'].get.responses['200'] as any).content['text/event-stream'];
+    assert.equal(media.schema, undefined, 'a schema beside itemSchema would describe the whole stream');
+    assert.deepEqual(media.itemSchema.required, ['data']);
+  });
 });
