@@ -36,6 +36,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): 
 describe('Schemathesis over the OpenAPI document', { timeout: 25 * 60_000 }, () => {
   let stack: TestStack;
   let reportDir: string;
+  let fuzzKey: string;
   before(async () => {
     stack = await startTestStack();
     // Rows for the list operations to return, so that their links (first item's ID) lead the fuzzer
@@ -44,6 +45,9 @@ describe('Schemathesis over the OpenAPI document', { timeout: 25 * 60_000 }, () 
     const jobset = await seedJobset(stack.db, project.id);
     const evaluation = await seedEvaluation(stack.db, jobset.id);
     for (const status of ['succeeded', 'failed', 'pending']) await seedBuild(stack.db, { evaluation, status });
+    // The key list is oldest first and links its first item to DELETE /api-keys/{id}: the fuzzer's own
+    // key comes after the stack's, so that following that link revokes a key the fuzzer does not use.
+    fuzzKey = await stack.keyFor('admin');
     reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-schemathesis-'));
   });
   after(async () => {
@@ -59,7 +63,7 @@ describe('Schemathesis over the OpenAPI document', { timeout: 25 * 60_000 }, () 
       '--no-color',
       '--config-file', path.join(__dirname, 'schemathesis.toml'),
       'run', `${stack.url}/api/v1/openapi.json`,
-      '--header', `Authorization: Bearer ${stack.adminKey}`,
+      '--header', `Authorization: Bearer ${fuzzKey}`,
       '--phases', 'examples,coverage,fuzzing,stateful',
       '--max-examples', MAX_EXAMPLES,
       '--seed', seed,
@@ -73,5 +77,9 @@ describe('Schemathesis over the OpenAPI document', { timeout: 25 * 60_000 }, () 
     const summary = output.includes('SUMMARY') ? output.slice(output.lastIndexOf('SUMMARY') - 40) : output.slice(-4000);
     console.log(`schemathesis (seed ${seed}, ${MAX_EXAMPLES} examples per operation) exited ${code}:\n${summary}`);
     assert.equal(code, 0, output);
+    // A pass means little if the fuzzer's key stopped working: only the operations that need a signed-in
+    // user (starred jobs; an admin key belongs to no user) may answer nothing but 401/403.
+    const refused = Number(/Authentication failed: (\d+) operations? returned only 401\/403/.exec(output)?.[1] ?? 0);
+    assert.ok(refused <= 3, `${refused} operations answered only 401/403: the fuzzer lost its key\n${summary}`);
   });
 });
