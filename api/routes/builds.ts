@@ -1,6 +1,7 @@
 import { liveBuildStatus } from '../build-status';
 import fs from 'node:fs';
-import { defineRoute, HANDLED, type RouteDef } from '../route';
+import { defineRoute, HANDLED, sendJsonText, type RouteDef } from '../route';
+import { buildPageJson } from '../queries/build-page-json';
 import { ApiError, notFound } from '../errors';
 import { arrayOf, errorBody, idParams, nullableString, nullableTimestamp, pageQueryProperties, paramsOf, stringArray, timestamp, uuid } from '../schemas';
 import type { Db } from '../../lib/db';
@@ -23,7 +24,7 @@ import {
   listConstituents,
   listDependencies,
   listDependents,
-  pageBuilds,
+  filteredBuilds,
   projectBuilds,
   recentBuilds,
   setBuildKeep,
@@ -171,7 +172,10 @@ export const buildRoutes: RouteDef[] = [
       },
     },
     responses: { 200: boundedPageOf(buildSchema), 400: errorBody },
-    handler: async ({ query }, rc) => pageBuilds(rc.db, query),
+    handler: async ({ query }, rc) => {
+      const { query: matching, unfiltered } = filteredBuilds(rc.db, query);
+      return sendJsonText(rc, await buildPageJson(rc.db, matching, query, unfiltered));
+    },
   }),
   defineRoute<{}, { limit: number }>({
     method: 'GET',

@@ -1,4 +1,4 @@
-import { defineRoute, HANDLED, type RequestContext, type RouteDef } from '../route';
+import { defineRoute, HANDLED, sendJsonText, type RequestContext, type RouteDef } from '../route';
 import { invalidField } from '../errors';
 import { arrayOf, errorBody, timestamp, uuid } from '../schemas';
 import type { Db } from '../../lib/db';
@@ -67,10 +67,7 @@ function seriesEnvelope(r: BucketedRange, bucket: Bucket) {
 async function answerSeries(rc: RequestContext, kind: string, query: SeriesQuery, compute: (r: BucketedRange) => Promise<unknown[]>): Promise<typeof HANDLED> {
   const r = bucketedRange(query);
   const body = await seriesCache(rc.db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(r) }));
-  rc.koa.status = 200;
-  rc.koa.type = 'application/json';
-  rc.koa.body = body;
-  return HANDLED;
+  return sendJsonText(rc, body);
 }
 
 const envelopeProperties = {

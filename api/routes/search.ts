@@ -1,8 +1,8 @@
-import { defineRoute, type RouteDef } from '../route';
+import { defineRoute, sendJsonText, type RouteDef } from '../route';
 import { invalidField } from '../errors';
 import { errorBody, pageQueryProperties, timestamp, uuid } from '../schemas';
 import { BUILD_STATUSES } from '../queries/builds';
-import { quickSearch, searchBuilds, type BuildSearch } from '../queries/search';
+import { quickSearch, searchBuildsJson, type BuildSearch } from '../queries/search';
 import { buildSchema } from './builds';
 import { boundedPageOf } from '../bounded-page-schema';
 
@@ -70,7 +70,7 @@ export const searchRoutes: RouteDef[] = [
     responses: { 200: boundedPageOf(buildSchema), 400: errorBody },
     handler: async ({ query }, rc) => {
       if (query.from && query.to && Date.parse(query.from) > Date.parse(query.to)) throw invalidField('query.from', 'must not be after query.to');
-      return searchBuilds(rc.db, query);
+      return sendJsonText(rc, await searchBuildsJson(rc.db, query));
     },
   }),
   defineRoute<{}, { q: string; limit: number }>({

@@ -130,6 +130,11 @@ describe('builds (reads)', () => {
     for (const field of BUILD_FIELDS) assert.ok(field in all.body.items[0], `missing ${field}`);
     const agg = all.body.items.find((b: any) => b.id === aggregate.id);
     assert.deepEqual([...agg.constituents].sort(), [hello.id, lib.id].sort());
+    // The list is serialised by PostgreSQL, a single build by the API: every item answers the same JSON as its own route.
+    for (const item of all.body.items) {
+      const { workflow, ...single } = (await stack.request('GET', `/api/v1/builds/${item.id}`)).body;
+      assert.deepEqual(item, single, `list item ${item.job_name}`);
+    }
 
     const q = async (query: string) => (await stack.request('GET', `/api/v1/builds?${query}`)).body;
     assert.equal((await q(`evaluation_id=${evaluation.id}`)).total, 6);
