@@ -2,6 +2,31 @@ import type { Knex } from 'knex';
 import type { Db } from '../../lib/db';
 import { EXACT_COUNT_LIMIT, plannedRows } from './bounded-page';
 import type { PageRequest } from './page';
+import { invalidField } from '../errors';
+
+/** A page request that may continue after the last build of the page before (`next_cursor`). */
+export interface BuildPageRequest extends PageRequest {
+  cursor?: string;
+}
+
+/** The position of a build in the newest-first order: its created_at (to the microsecond, UTC) and id. */
+interface CursorKey {
+  createdAt: string;
+  id: string;
+}
+
+const CURSOR_KEY = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/** The key of an opaque cursor (base64url of `created_at|id`); anything else is a 400 naming query.cursor. */
+export function decodeCursor(cursor: string): CursorKey {
+  const match = CURSOR_KEY.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  const time = match ? Date.parse(match[1]) : NaN;
+  // A real date (not 02-30), years PostgreSQL and JavaScript agree on.
+  if (!match || Number.isNaN(time) || new Date(time).toISOString().slice(0, 19) !== match[1].slice(0, 19)) {
+    throw invalidField('query.cursor', 'is not a cursor this API gave (next_cursor of a page)');
+  }
+  return { createdAt: match[1], id: match[2] };
+}
 
 /** A timestamp column of `b` as JavaScript's Date#toISOString writes it (UTC, milliseconds, `Z`). */
 const isoTime = (column: string) => `to_char(b.${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -84,12 +109,21 @@ async function estimatedMatches(db: Db, matching: Knex.QueryBuilder, unfiltered:
 /**
  * A page of builds (`matching`: builds filtered, unordered, unpaged) as the API's page object, serialised by
  * PostgreSQL in one statement: the page's keys walked from the index of its filter (created_at desc, id desc),
- * then only those rows read and shaped (BUILD_VIEW_JSON), with the bounded count of bounded-page.ts beside them
+ * then only those rows read and shaped (buildViewJsonSql), with the bounded count of bounded-page.ts beside them
  * (exact up to EXACT_COUNT_LIMIT). Past the cap the total is an estimate, remembered for ESTIMATE_TTL_MS per
  * filter: meanwhile the statement counts nothing.
+ *
+ * Deep pages: an OFFSET is walked in the filter's index (index-only, no row read), so its cost grows with the
+ * offset (a few ms per 100,000 rows skipped); `next_cursor` (the last build's key) continues from the key itself,
+ * a range scan whose cost is one page's however deep. `offset` stays for circus clients.
  */
-export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: PageRequest, unfiltered: boolean): Promise<string> {
+export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: BuildPageRequest, unfiltered: boolean): Promise<string> {
   const keys = matching.clone().clearSelect().select('builds.created_at', 'builds.id').orderBy(NEWEST_FIRST).limit(page.limit).offset(page.offset);
+  if (page.cursor !== undefined) {
+    // After the cursor's build: a range of the filter's index from that key on, however deep the page is.
+    const after = decodeCursor(page.cursor);
+    keys.whereRaw('(builds.created_at, builds.id) < (?::timestamptz, ?::uuid)', [after.createdAt, after.id]);
+  }
   const { sql, bindings } = matching.clone().clearSelect().toSQL();
   const key = JSON.stringify([sql, bindings]);
   const known = rememberedEstimate(db, key);
@@ -98,11 +132,13 @@ export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: P
   const counted = known === undefined ? db.raw('(SELECT count(*) FROM ? AS capped)::int', [capped]) : db.raw('NULL::int');
   const r = await db.raw(
     `SELECT coalesce(json_agg(${await buildViewJsonSql(db)} ORDER BY page.created_at DESC, page.id DESC), '[]'::json)::text AS items,
-            count(*)::int AS shown, ? AS counted
+            count(*)::int AS shown, ? AS counted,
+            (array_agg(to_char(page.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || page.id
+                       ORDER BY page.created_at, page.id))[1] AS last_key
      FROM ? AS page JOIN builds b ON b.id = page.id`,
     [counted, keys],
   );
-  const row = r.rows[0] as { items: string; shown: number; counted: number | null };
+  const row = r.rows[0] as { items: string; shown: number; counted: number | null; last_key: string | null };
   let total: number;
   let exact = false;
   if (known !== undefined) total = known;
@@ -111,6 +147,8 @@ export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: P
     total = Math.max(row.counted as number, await estimatedMatches(db, matching, unfiltered));
     rememberEstimate(db, key, total);
   }
-  total = Math.max(total, page.offset + row.shown);
-  return `{"items":${row.items},"total":${total},"total_exact":${exact},"limit":${page.limit},"offset":${page.offset}}`;
+  if (page.cursor === undefined) total = Math.max(total, page.offset + row.shown);
+  // A full page may have more after it; a short one is the end.
+  const next = row.shown === page.limit && row.last_key ? JSON.stringify(Buffer.from(row.last_key).toString('base64url')) : 'null';
+  return `{"items":${row.items},"total":${total},"total_exact":${exact},"limit":${page.limit},"offset":${page.offset},"next_cursor":${next}}`;
 }

@@ -67,6 +67,8 @@ export interface BuildFilter {
   jobset_id?: string;
   limit: number;
   offset: number;
+  /** next_cursor of a page: the builds after it. */
+  cursor?: string;
 }
 
 const NEWEST_FIRST = [{ column: 'created_at', order: 'desc' as const }, { column: 'id', order: 'desc' as const }];

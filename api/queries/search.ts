@@ -60,6 +60,8 @@ export interface BuildSearch {
   to?: string;
   limit: number;
   offset: number;
+  /** next_cursor of a page: the builds after it. */
+  cursor?: string;
 }
 
 /** The builds a search matches, unordered and unpaged; every value is a binding, never SQL text. */

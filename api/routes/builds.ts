@@ -10,7 +10,7 @@ import { streamBuildLog } from '../build-log-stream';
 import { syncGcRoots } from '../../lib/gc-roots';
 import { attachmentDisposition, resolveProductFile } from '../build-product-file';
 import { findProject } from '../queries/projects';
-import { boundedPageOf } from '../bounded-page-schema';
+import { buildPageOf } from '../bounded-page-schema';
 import {
   BUILD_STATUSES,
   buildOutputPaths,
@@ -143,6 +143,17 @@ const buildStatsSchema = {
   },
 };
 
+/** The query of a list of builds (the build list's and the search's): a page, or the builds after a cursor, and filters. */
+export const buildListQueryProperties = {
+  ...pageQueryProperties,
+  cursor: { type: 'string', minLength: 1, maxLength: 200, description: 'next_cursor of a page: the builds after it (offset then counts from there)' },
+  project_id: uuid,
+  jobset_id: uuid,
+  status: { enum: [...BUILD_STATUSES] },
+  system: { type: 'string', minLength: 1, maxLength: 100 },
+  job_name: { type: 'string', minLength: 1, maxLength: 1000 },
+};
+
 const notFoundOnly = { 400: errorBody, 404: errorBody };
 
 async function requireBuild(db: Db, id: string): Promise<BuildRow> {
@@ -161,17 +172,9 @@ export const buildRoutes: RouteDef[] = [
     query: {
       type: 'object',
       additionalProperties: false,
-      properties: {
-        ...pageQueryProperties,
-        evaluation_id: uuid,
-        project_id: uuid,
-        jobset_id: uuid,
-        status: { enum: [...BUILD_STATUSES] },
-        system: { type: 'string', minLength: 1, maxLength: 100 },
-        job_name: { type: 'string', minLength: 1, maxLength: 1000 },
-      },
+      properties: { ...buildListQueryProperties, evaluation_id: uuid },
     },
-    responses: { 200: boundedPageOf(buildSchema), 400: errorBody },
+    responses: { 200: buildPageOf(buildSchema), 400: errorBody },
     handler: async ({ query }, rc) => {
       const { query: matching, unfiltered } = filteredBuilds(rc.db, query);
       return sendJsonText(rc, await buildPageJson(rc.db, matching, query, unfiltered));

@@ -148,6 +148,23 @@ describe('builds (reads)', () => {
     assert.equal(page.total, 7);
     assert.deepEqual(page.items.map((b: any) => b.job_name), ['all', 'running']);
 
+    // A cursor continues after a page's last build: the same builds in the same order as offsets, then null.
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const next: any = await q(`limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      walked.push(...next.items.map((b: any) => b.id));
+      cursor = next.next_cursor;
+    } while (cursor);
+    assert.deepEqual(walked, all.body.items.map((b: any) => b.id));
+    assert.equal((await q('job_name=hello&limit=1')).next_cursor !== null, true);
+    assert.equal((await q('job_name=hello&limit=5')).next_cursor, null);
+    for (const bad of ['nope', Buffer.from('2026-01-01T00:00:00.000000Z|x').toString('base64url')]) {
+      const res = await stack.request('GET', `/api/v1/builds?cursor=${bad}`);
+      assert.equal(res.status, 400);
+      assert.equal(res.body.details[0].field, 'query.cursor');
+    }
+
     const badStatus = await stack.request('GET', '/api/v1/builds?status=exploded');
     assert.equal(badStatus.status, 400);
     assert.equal(badStatus.body.details[0].field, 'query.status');
