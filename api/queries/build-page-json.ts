@@ -117,28 +117,48 @@ async function estimatedMatches(db: Db, matching: Knex.QueryBuilder, unfiltered:
  * offset (a few ms per 100,000 rows skipped); `next_cursor` (the last build's key) continues from the key itself,
  * a range scan whose cost is one page's however deep. `offset` stays for circus clients.
  */
-export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: BuildPageRequest, unfiltered: boolean): Promise<string> {
+/** The page's keys (created_at, id) of `matching`, newest first, from `page.offset` or after `page.cursor`. */
+function pageKeys(matching: Knex.QueryBuilder, page: BuildPageRequest): Knex.QueryBuilder {
   const keys = matching.clone().clearSelect().select('builds.created_at', 'builds.id').orderBy(NEWEST_FIRST).limit(page.limit).offset(page.offset);
   if (page.cursor !== undefined) {
     // After the cursor's build: a range of the filter's index from that key on, however deep the page is.
     const after = decodeCursor(page.cursor);
     keys.whereRaw('(builds.created_at, builds.id) < (?::timestamptz, ?::uuid)', [after.createdAt, after.id]);
   }
+  return keys;
+}
+
+/** One statement: the builds of `keys` as a JSON array (`items`), their number (`shown`), and `extra` columns. */
+async function pageStatement<T>(db: Db, keys: Knex.QueryBuilder, extra = '', bindings: Knex.RawBinding[] = []): Promise<T & { items: string; shown: number }> {
+  const r = await db.raw(
+    `SELECT coalesce(json_agg(${await buildViewJsonSql(db)} ORDER BY page.created_at DESC, page.id DESC), '[]'::json)::text AS items,
+            count(*)::int AS shown${extra}
+     FROM ? AS page JOIN builds b ON b.id = page.id`,
+    [...bindings, keys],
+  );
+  return r.rows[0];
+}
+
+/** A bare array of builds (lists that answer no page object), serialised by PostgreSQL like buildPageJson's items. */
+export async function buildListJson(db: Db, matching: Knex.QueryBuilder, page: BuildPageRequest): Promise<string> {
+  return (await pageStatement(db, pageKeys(matching, page))).items;
+}
+
+export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: BuildPageRequest, unfiltered: boolean): Promise<string> {
   const { sql, bindings } = matching.clone().clearSelect().toSQL();
   const key = JSON.stringify([sql, bindings]);
   const known = rememberedEstimate(db, key);
   // Counted in the page's order, so the count walks the page's index and stops after the cap.
   const capped = matching.clone().clearSelect().select(db.raw('1')).orderBy(NEWEST_FIRST).limit(EXACT_COUNT_LIMIT + 1);
   const counted = known === undefined ? db.raw('(SELECT count(*) FROM ? AS capped)::int', [capped]) : db.raw('NULL::int');
-  const r = await db.raw(
-    `SELECT coalesce(json_agg(${await buildViewJsonSql(db)} ORDER BY page.created_at DESC, page.id DESC), '[]'::json)::text AS items,
-            count(*)::int AS shown, ? AS counted,
+  const row = await pageStatement<{ counted: number | null; last_key: string | null }>(
+    db,
+    pageKeys(matching, page),
+    `, ? AS counted,
             (array_agg(to_char(page.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || page.id
-                       ORDER BY page.created_at, page.id))[1] AS last_key
-     FROM ? AS page JOIN builds b ON b.id = page.id`,
-    [counted, keys],
+                       ORDER BY page.created_at, page.id))[1] AS last_key`,
+    [counted],
   );
-  const row = r.rows[0] as { items: string; shown: number; counted: number | null; last_key: string | null };
   let total: number;
   let exact = false;
   if (known !== undefined) total = known;

@@ -1,7 +1,7 @@
 import { liveBuildStatus } from '../build-status';
 import fs from 'node:fs';
 import { defineRoute, HANDLED, sendJsonText, type RouteDef } from '../route';
-import { buildPageJson } from '../queries/build-page-json';
+import { buildListJson, buildPageJson } from '../queries/build-page-json';
 import { ApiError, notFound } from '../errors';
 import { arrayOf, errorBody, idParams, nullableString, nullableTimestamp, pageQueryProperties, paramsOf, stringArray, timestamp, uuid } from '../schemas';
 import type { Db } from '../../lib/db';
@@ -25,7 +25,6 @@ import {
   listDependencies,
   listDependents,
   filteredBuilds,
-  projectBuilds,
   recentBuilds,
   setBuildKeep,
   type BuildFilter,
@@ -352,7 +351,7 @@ export const buildRoutes: RouteDef[] = [
     responses: { 200: arrayOf(buildSchema), ...notFoundOnly },
     handler: async ({ params, query }, rc) => {
       if (!(await findProject(rc.db, params.id))) throw notFound('project', params.id);
-      return projectBuilds(rc.db, params.id, query.limit, query.offset);
+      return sendJsonText(rc, await buildListJson(rc.db, filteredBuilds(rc.db, { project_id: params.id }).query, query));
     },
   }),
 ];
