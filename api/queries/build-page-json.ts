@@ -72,7 +72,7 @@ export function buildViewJsonSql(db: Db): Promise<string> {
 
 const NEWEST_FIRST = [{ column: 'builds.created_at', order: 'desc' as const }, { column: 'builds.id', order: 'desc' as const }];
 
-/** Filters whose match count is past twice the cap, remembered for a while: their total is an estimate anyway. */
+/** Estimated totals of filters past the cap, remembered for a while: an estimate is not exact anyway. */
 const ESTIMATE_TTL_MS = 30_000;
 const estimates = new WeakMap<Db, Map<string, { total: number; at: number }>>();
 
