@@ -88,8 +88,7 @@ function queryObject(ctx: Context): Record<string, unknown> {
 }
 
 /** The route's parameters, decoded; a parameter that is not valid URL encoding is a 400 naming it. */
-function decodedParams(def: RouteDef, ctx: Context): Record<string, unknown> {
-  const names = [...def.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+function decodedParams(names: readonly string[], ctx: Context): Record<string, unknown> {
   const captures = (ctx as Context & { captures?: string[] }).captures ?? [];
   const params: Record<string, unknown> = {};
   names.forEach((name, i) => {
@@ -116,8 +115,7 @@ interface RouteState {
  * parameters) lacks its method: `PUT /api/v1/projects/probe` is a 405 with that path's methods in
  * Allow, not a bad `id` of `PUT /api/v1/projects/{id}`.
  */
-function refuseShadowedMethod(ctx: Context, def: RouteDef, allowed: AllowedMethods): void {
-  const own = paramCount(def.path);
+function refuseShadowedMethod(ctx: Context, own: number, allowed: AllowedMethods): void {
   if (own === 0) return;
   const match = allowed.of(ctx.path);
   if (!match || match.params >= own) return;
@@ -135,17 +133,20 @@ function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods) {
   };
   const caps = query?.caps ?? {};
   const mutating = MUTATING.has(def.method);
+  // Read from the path once, not per request.
+  const paramNames = [...def.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+  const ownParams = paramCount(def.path);
 
   return async (ctx: Context) => {
     (ctx.state as RouteState).route = def.path;
-    refuseShadowedMethod(ctx, def, allowed);
+    refuseShadowedMethod(ctx, ownParams, allowed);
     const principal = await resolvePrincipal(ctx, deps.db);
     // The config file's require_auth_for_reads applies live; either it or the environment turns it on.
     const requireAuthForReads =
       deps.config.requireAuthForReads || (def.access === 'public' && !principal && (await liveConfigFile(deps.config.configFile).current()).require_auth_for_reads === true);
     authorize(def, principal, ctx, requireAuthForReads);
 
-    const params = decodedParams(def, ctx);
+    const params = decodedParams(paramNames, ctx);
     refuseNul(params, 'params');
     validate.params?.(params);
     const query = queryObject(ctx);

@@ -1,7 +1,10 @@
 import type { JsonSchema } from './route';
 
-/** A page whose total may be an estimate (more than 10,000 matches): `total_exact` says which. */
-export function boundedPageOf(item: JsonSchema): JsonSchema {
+/**
+ * A page of builds whose total may be an estimate (more than 10,000 matches): `total_exact` says which;
+ * `next_cursor` continues after its last build (a full page) at the cost of one page, however deep.
+ */
+export function buildPageOf(item: JsonSchema): JsonSchema {
   return {
     type: 'object',
     required: ['items', 'total', 'limit', 'offset', 'total_exact'],
@@ -11,6 +14,7 @@ export function boundedPageOf(item: JsonSchema): JsonSchema {
       total_exact: { type: 'boolean' },
       limit: { type: 'integer' },
       offset: { type: 'integer' },
+      next_cursor: { type: ['string', 'null'], description: 'pass as `cursor` for the builds after this page; null after a short (last) page' },
     },
   };
 }

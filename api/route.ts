@@ -94,3 +94,11 @@ export interface RouteDef<P = any, Q = any, B = any> {
 export function defineRoute<P = Record<string, string>, Q = Record<string, unknown>, B = unknown>(def: RouteDef<P, Q, B>): RouteDef<P, Q, B> {
   return def;
 }
+
+/** Answers 200 with a JSON body serialised already (by PostgreSQL, or a cache): nothing is parsed or stringified again. */
+export function sendJsonText(rc: RequestContext, json: string): typeof HANDLED {
+  rc.koa.status = 200;
+  rc.koa.type = 'application/json';
+  rc.koa.body = json;
+  return HANDLED;
+}

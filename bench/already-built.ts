@@ -10,38 +10,22 @@
  *    completed → every build succeeded and every `build-<id>` workflow closed, in builds/s.
  * The goal is ≥ 0.5× the no-op workflow's rate.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startTestServices } from '../test/support/services';
-import { startTestStack } from '../test/support/stack';
-import { makeGitRepo } from '../test/support/git-fixture';
 import { buildsOf, createJobset, nonce, trigger, waitForEvaluation } from '../test/support/pipeline';
 import { ConcurrentStarts } from '../activities/concurrent-starts';
 import { buildWorkflowId } from '../lib/workflow-ids';
-
-function trivialJobs(n: number): string {
-  return `{ nonce ? "x" }:
-let mk = i: derivation { name = "t\${toString i}"; inherit nonce; system = builtins.currentSystem; builder = "/bin/sh";
-  args = [ "-c" "echo \${toString i} \${nonce} > $out" ]; };
-in builtins.listToAttrs (builtins.genList (i: { name = "t\${toString i}"; value = mk i; }) ${n})
-`;
-}
+import { makeNixRepo, runBench, startBenchStack, trivialJobs } from './support';
 
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 1000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-bench-'));
-  fs.writeFileSync(path.join(dir, 'release.nix'), trivialJobs(n));
-  const repo = await makeGitRepo(dir);
+  const repo = await makeNixRepo(trivialJobs(n));
   const token = nonce();
-  const nb = spawnSync('nix-build', [path.join(dir, 'release.nix'), '--no-out-link', '--argstr', 'nonce', token, '--option', 'substituters', '', '-j', '2'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const nb = spawnSync('nix-build', [repo.file, '--no-out-link', '--argstr', 'nonce', token, '--option', 'substituters', '', '-j', '2'], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (nb.status !== 0) throw new Error(`nix-build failed: ${nb.stderr}`);
 
-  const services = await startTestServices();
-  process.env.RINGMASTER_TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.RINGMASTER_TEST_POSTGRES_URL = services.postgresBaseUrl;
-  const stack = await startTestStack({ worker: true });
+  const bench = await startBenchStack({ worker: true });
+  const stack = bench.stack;
   try {
     const client = stack.temporal.client;
     // Baseline: no-op workflows, start to result, 32 in flight.
@@ -78,17 +62,9 @@ async function main(): Promise<void> {
     console.log(`  trigger → evaluation completed:            ${evaluatedSeconds.toFixed(2)} s (every build recorded succeeded)`);
     console.log(`  trigger → every build workflow closed:     ${allSeconds.toFixed(2)} s = ${rate.toFixed(1)} builds/s (${(rate / noopRate).toFixed(2)}× the no-op rate; goal ≥ 0.5×)`);
   } finally {
-    await stack.stop();
-    await services.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(repo.dir, { recursive: true, force: true });
+    await bench.stop();
+    repo.remove();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -2,9 +2,11 @@
 // by COPY into the real schema of a fresh embedded PostgreSQL, starts the real API on a free port, and measures
 // p50/p99 latency and requests/s at 50 connections (autocannon) per route, each beside a floor route (one
 // trivial query) measured in the same run. The API runs in a process of its own, as `npm run api` does.
-// Run: node --import tsx bench/api.ts            (BENCH_SECONDS=10 per route, BENCH_CONNECTIONS=50, BENCH_PROJECTS=100)
+// Run: node --import tsx bench/api.ts            (BENCH_SECONDS=10 per route, BENCH_CONNECTIONS=50, BENCH_PROJECTS=100,
+//                                                  BENCH_API_PROCESSES=1 API processes sharing the port)
 // BENCH_DIR=/some/dir keeps the seeded database there and reuses it on the next run (seeding is skipped).
 import { fork, type ChildProcess } from 'node:child_process';
+import cluster from 'node:cluster';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,6 +21,7 @@ import { createDb, migrateLatest, type Db } from '../lib/db';
 import { ensureDatabase, startEmbeddedPostgres } from '../lib/embedded-postgres';
 import { freePort } from '../lib/processes';
 import { startApi } from '../api/server';
+import { runBench } from './support';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -173,12 +176,26 @@ async function timeOnce(url: string): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
-/** The API in a child process (without Temporal: the read routes need none), so autocannon does not share its thread. */
+/**
+ * The API in a child process (without Temporal: the read routes need none), so autocannon does not share its thread;
+ * with BENCH_API_PROCESSES=n, n processes share its port (node:cluster), each with its own pool.
+ */
 async function serveApi(): Promise<void> {
+  const processes = Number(process.env.BENCH_API_PROCESSES ?? 1);
+  if (processes > 1 && cluster.isPrimary) {
+    const workers = Array.from({ length: processes }, () => cluster.fork());
+    const urls = await Promise.all(workers.map((w) => new Promise<string>((resolve) => w.once('message', (m) => resolve((m as { url: string }).url)))));
+    process.send!({ url: urls[0] });
+    process.once('SIGTERM', () => {
+      for (const w of workers) w.process.kill('SIGTERM');
+      Promise.all(workers.map((w) => new Promise((resolve) => (w.isDead() ? resolve(undefined) : w.once('exit', resolve))))).then(() => process.exit(0));
+    });
+    return;
+  }
   const databaseUrl = process.env.BENCH_DATABASE_URL!;
   const db = createDb(databaseUrl);
   const config = { ...loadConfig({}), dataDir: process.env.BENCH_DATA_DIR!, databaseUrl };
-  const api = await startApi({ db, config, temporal: undefined, startedAt: new Date(), version: 'bench' }, 0, '127.0.0.1');
+  const api = await startApi({ db, config, temporal: undefined, startedAt: new Date(), version: 'bench' }, Number(process.env.BENCH_API_PORT ?? 0), '127.0.0.1');
   process.send!({ url: api.url });
   process.once('SIGTERM', () => {
     // Requests still in flight may hold pool connections: the process exit releases them all.
@@ -187,7 +204,12 @@ async function serveApi(): Promise<void> {
 }
 
 async function startApiProcess(databaseUrl: string, dataDir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = fork(__filename, ['serve'], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_DATABASE_URL: databaseUrl, BENCH_DATA_DIR: dataDir } });
+  // Workers of a cluster share one port: a fixed one, so each reports the same URL.
+  const port = Number(process.env.BENCH_API_PROCESSES ?? 1) > 1 ? await freePort() : 0;
+  const child = fork(__filename, ['serve'], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_DATABASE_URL: databaseUrl, BENCH_DATA_DIR: dataDir, BENCH_API_PORT: String(port) },
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.once('message', (m) => resolve((m as { url: string }).url));
     child.once('exit', (code) => reject(new Error(`the API process exited with ${code}`)));
@@ -268,6 +290,8 @@ async function main(): Promise<void> {
     api = await startApiProcess(databaseUrl, path.join(dir, 'data'));
     const project = seeded.projectIds[SAMPLE_PROJECT];
     const lastFailedOffset = Math.floor((seeded.failedCount - 1) / 50) * 50;
+    // The same last page by keyset cursor: next_cursor of the page before it.
+    const before = (await (await fetch(`${api.url}/api/v1/builds?status=failed&limit=50&offset=${lastFailedOffset - 50}`)).json()) as { next_cursor: string };
     const routes: Array<[string, string]> = [
       ['floor: GET /api/v1/news (one trivial query)', '/api/v1/news'],
       ['GET /api/v1/builds?limit=50', '/api/v1/builds?limit=50'],
@@ -275,6 +299,7 @@ async function main(): Promise<void> {
       ['GET /api/v1/builds?job_name=job-42&limit=50', '/api/v1/builds?job_name=job-42&limit=50'],
       ['last page: ?job_name=job-42&offset=950', '/api/v1/builds?job_name=job-42&limit=50&offset=950'],
       [`last page: ?status=failed&offset=${lastFailedOffset}`, `/api/v1/builds?status=failed&limit=50&offset=${lastFailedOffset}`],
+      ['last page by cursor: ?status=failed&cursor=<next_cursor>', `/api/v1/builds?status=failed&limit=50&cursor=${before.next_cursor}`],
       ['GET /api/v1/projects/{id}/builds?limit=50&offset=9000', `/api/v1/projects/${project}/builds?limit=50&offset=9000`],
       ['GET /api/v1/search?q=job-42', '/api/v1/search?q=job-42'],
       ['GET /api/v1/search?q=job-42&status=failed&system=aarch64-linux', '/api/v1/search?q=job-42&status=failed&system=aarch64-linux'],
@@ -328,7 +353,5 @@ async function main(): Promise<void> {
   }
 }
 
-(process.argv[2] === 'serve' ? serveApi() : main()).catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+const serving = process.argv[2] === 'serve';
+runBench(serving ? serveApi : main, { exitAtEnd: !serving });

@@ -16,6 +16,7 @@ import type autocannon from 'autocannon';
 import { startTestStack } from '../test/support/stack';
 import { publishBuildOutputs } from '../activities/cache/publish-build-outputs';
 import { storePathHashPart } from '../lib/binary-cache/narinfo';
+import { runBench } from './support';
 
 const MIB = Number(process.argv[2] ?? 64);
 const SECONDS = Number(process.argv[3] ?? 5);
@@ -157,7 +158,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -11,9 +11,8 @@
  * - revalidated: the same GET with If-None-Match (304, what nix-channel sends once it has the file).
  */
 import crypto from 'node:crypto';
-import { startTestServices } from '../test/support/services';
-import { startTestStack } from '../test/support/stack';
 import { fakeStorePath, seedEvaluation, seedJobset, seedProject } from '../test/support/seed';
+import { runBench, startBenchStack } from './support';
 
 async function seedLargeEvaluation(db: Parameters<typeof seedProject>[0], jobsetId: string, projectId: string, n: number): Promise<void> {
   const evaluation = await seedEvaluation(db, jobsetId);
@@ -49,10 +48,8 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
 async function main() {
   const n = Number(process.argv[2] ?? 5000);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`N must be a positive integer, got ${process.argv[2]}`);
-  const services = await startTestServices();
-  process.env.RINGMASTER_TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.RINGMASTER_TEST_POSTGRES_URL = services.postgresBaseUrl;
-  const stack = await startTestStack({ worker: false });
+  const bench = await startBenchStack({ worker: false });
+  const stack = bench.stack;
   try {
     const project = await seedProject(stack.db);
     const jobset = await seedJobset(stack.db, project.id);
@@ -89,15 +86,8 @@ async function main() {
     console.log(`  cached, ${concurrency} connections:                          ${burstRate.toFixed(1)} requests/s  (baseline: ${(1000 / cold.ms).toFixed(1)} requests/s)`);
     console.log(`  revalidation (304):                              ${(revalidate.ms / sequential).toFixed(0)} ms/request`);
   } finally {
-    await stack.stop();
-    await services.stop();
+    await bench.stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

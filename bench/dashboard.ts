@@ -11,12 +11,11 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { startTestServices } from '../test/support/services';
-import { startTestStack } from '../test/support/stack';
 import { seedBuilds } from './seed-builds';
 import { insertUser } from '../api/queries/users';
 import { hashPassword } from '../lib/password-hash';
 import { createSession, SESSION_COOKIE } from '../api/queries/sessions';
+import { runBench, startBenchStack } from './support';
 
 const CONNECTIONS = 20;
 const GOAL_P99_MS = 100;
@@ -51,10 +50,8 @@ async function autocannon(url: string, seconds: number, headers: Record<string, 
 
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 5);
-  const services = await startTestServices();
-  process.env.RINGMASTER_TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.RINGMASTER_TEST_POSTGRES_URL = services.postgresBaseUrl;
-  const stack = await startTestStack({ worker: false });
+  const bench = await startBenchStack({ worker: false });
+  const stack = bench.stack;
   try {
     const { builds } = await seedBuilds(stack.db, undefined, (l) => console.log(l));
     const db = stack.db;
@@ -107,12 +104,8 @@ async function main(): Promise<void> {
     }
     console.log(`\n${allMet ? 'every page met' : 'some page missed'} the goal of p99 ≤ ${GOAL_P99_MS} ms at ${CONNECTIONS} connections`);
   } finally {
-    await stack.stop();
-    await services.stop();
+    await bench.stop();
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { evaluateJobs } from '../activities/nix/evaluate';
 import { runNix } from '../activities/nix/nix-env';
+import { runBench } from './support';
 
 function jobsetExpression(count: number): string {
   return `{ nonce }:
@@ -74,7 +75,4 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

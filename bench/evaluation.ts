@@ -6,39 +6,23 @@
  *
  * The goal is ≤ 1.5×. The builds are not waited for (they go on after the evaluation completes).
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startTestServices } from '../test/support/services';
-import { startTestStack } from '../test/support/stack';
-import { makeGitRepo } from '../test/support/git-fixture';
 import { createJobset, nonce, trigger, waitForEvaluation } from '../test/support/pipeline';
-
-function trivialJobs(n: number): string {
-  return `{ nonce ? "x" }:
-let mk = i: derivation { name = "t\${toString i}"; inherit nonce; system = builtins.currentSystem; builder = "/bin/sh";
-  args = [ "-c" "echo \${toString i} \${nonce} > $out" ]; };
-in builtins.listToAttrs (builtins.genList (i: { name = "t\${toString i}"; value = mk i; }) ${n})
-`;
-}
+import { makeNixRepo, runBench, startBenchStack, trivialJobs } from './support';
 
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 2000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-bench-'));
-  fs.writeFileSync(path.join(dir, 'release.nix'), trivialJobs(n));
-  const repo = await makeGitRepo(dir);
+  const repo = await makeNixRepo(trivialJobs(n));
 
   // Baseline: nix-instantiate of every job (a nonce of its own, so nothing is instantiated already).
   const t0 = Date.now();
-  const ni = spawnSync('nix-instantiate', [path.join(dir, 'release.nix'), '--argstr', 'nonce', nonce()], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const ni = spawnSync('nix-instantiate', [repo.file, '--argstr', 'nonce', nonce()], { encoding: 'utf8', maxBuffer: 256 << 20 });
   const instantiateSeconds = (Date.now() - t0) / 1000;
   if (ni.status !== 0) throw new Error(`nix-instantiate failed: ${ni.stderr}`);
 
-  const services = await startTestServices();
-  process.env.RINGMASTER_TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.RINGMASTER_TEST_POSTGRES_URL = services.postgresBaseUrl;
-  const stack = await startTestStack({ worker: true });
+  const bench = await startBenchStack({ worker: true });
+  const stack = bench.stack;
   try {
     const js = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
     const t1 = Date.now();
@@ -53,17 +37,9 @@ async function main(): Promise<void> {
     console.log(`  nix-instantiate (baseline):          ${instantiateSeconds.toFixed(2)} s`);
     console.log(`  trigger → evaluation completed:      ${seconds.toFixed(2)} s  (${(seconds / instantiateSeconds).toFixed(2)}× nix-instantiate; goal ≤ 1.5×)`);
   } finally {
-    await stack.stop();
-    await services.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(repo.dir, { recursive: true, force: true });
+    await bench.stop();
+    repo.remove();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

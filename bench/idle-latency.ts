@@ -8,13 +8,9 @@
  * median and the spread. The goal is a median ≤ 1 s. The baseline beside it is the same stack's
  * no-op workflow round trip (SystemProbeWorkflow), the least any Temporal-driven step start can cost.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { startTestServices } from '../test/support/services';
-import { startTestStack } from '../test/support/stack';
-import { makeGitRepo } from '../test/support/git-fixture';
 import { createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../test/support/pipeline';
+import { makeNixRepo, runBench, startBenchStack } from './support';
 
 const RELEASE_NIX = `{ nonce ? "x" }:
 { one = derivation { name = "one"; inherit nonce; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo $nonce > $out" ]; }; }
@@ -27,13 +23,9 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 20);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-bench-'));
-  fs.writeFileSync(path.join(dir, 'release.nix'), RELEASE_NIX);
-  const repo = await makeGitRepo(dir);
-  const services = await startTestServices();
-  process.env.RINGMASTER_TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.RINGMASTER_TEST_POSTGRES_URL = services.postgresBaseUrl;
-  const stack = await startTestStack({ worker: true });
+  const repo = await makeNixRepo(RELEASE_NIX);
+  const bench = await startBenchStack({ worker: true });
+  const stack = bench.stack;
   try {
     const noop: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -55,17 +47,9 @@ async function main(): Promise<void> {
     console.log(`  no-op workflow round trip (baseline):  median ${median(noop).toFixed(3)} s`);
     console.log(`  build created → its step started:      median ${m.toFixed(3)} s (min ${Math.min(...waits).toFixed(3)}, max ${Math.max(...waits).toFixed(3)}; ${(m / median(noop)).toFixed(1)}× the no-op round trip; goal median ≤ 1 s)`);
   } finally {
-    await stack.stop();
-    await services.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(repo.dir, { recursive: true, force: true });
+    await bench.stop();
+    repo.remove();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

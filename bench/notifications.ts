@@ -9,17 +9,14 @@
  * POSTs sent directly, the two of each key in order, the keys in parallel. Also: what queuing an
  * event costs the activity that raises it, next to one database and one Temporal round trip.
  */
-import { startTestServices } from '../test/support/services';
-import { startTestStack } from '../test/support/stack';
 import { RecordingServer } from '../test/support/recording-server';
 import { configureNotifications, raiseBuildEvent, seedRunningBuild, waitForTasks } from '../test/notifications/support';
+import { runBench, startBenchStack } from './support';
 
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 100);
-  const services = await startTestServices();
-  process.env.RINGMASTER_TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.RINGMASTER_TEST_POSTGRES_URL = services.postgresBaseUrl;
-  const stack = await startTestStack({ worker: true });
+  const bench = await startBenchStack({ worker: true });
+  const stack = bench.stack;
   const server = await new RecordingServer().start();
   try {
     await configureNotifications(stack, { targets: [{ type: 'github_status', name: 'bench', api_url: server.url, token: 't' }] });
@@ -86,12 +83,8 @@ async function main(): Promise<void> {
     console.log(`  queuing one event:        ${mean(enqueueMs).toFixed(1)} ms, ${(mean(enqueueMs) / mean(roundTrips)).toFixed(1)}x one database round trip (${mean(roundTrips).toFixed(2)} ms), ${(mean(enqueueMs) / mean(temporalTrips)).toFixed(1)}x one Temporal round trip (${mean(temporalTrips).toFixed(2)} ms), ${(mean(enqueueMs) / mean(workflowStarts)).toFixed(1)}x one workflow start (${mean(workflowStarts).toFixed(1)} ms)`);
   } finally {
     await server.stop();
-    await stack.stop();
-    await services.stop();
+    await bench.stop();
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

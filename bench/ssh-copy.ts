@@ -6,6 +6,7 @@ import { BuilderConnectionPool } from '../activities/realise/ssh-connection';
 import type { RealiseOptions } from '../activities/realise/types';
 import { instantiateFixtures, nonce } from '../test/support/nix-fixtures';
 import { startSshBuilder } from '../test/support/sshd';
+import { runBench } from './support';
 
 const N = Number(process.argv[2] ?? 20);
 
@@ -51,7 +52,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -11,11 +11,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startTestServices } from '../test/support/services';
-import { startTestStack } from '../test/support/stack';
 import { makeGitRepo } from '../test/support/git-fixture';
 import { nonce } from '../test/support/pipeline';
 import { deliver, githubExamples, githubSignature, WEBHOOK_FIXTURES } from '../test/support/forge-payloads';
+import { runBench, startBenchStack } from './support';
 
 function percentile(sortedMs: number[], p: number): number {
   return sortedMs[Math.min(sortedMs.length - 1, Math.floor((p / 100) * sortedMs.length))];
@@ -34,10 +33,8 @@ async function timed(n: number, once: () => Promise<void>): Promise<number[]> {
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 30);
   if (!Number.isInteger(n) || n <= 0 || n > 50) throw new Error(`N must be an integer in 1..50 (the per-project burst is 60), got ${process.argv[2]}`);
-  const services = await startTestServices();
-  process.env.RINGMASTER_TEST_TEMPORAL_ADDRESS = services.temporalAddress;
-  process.env.RINGMASTER_TEST_POSTGRES_URL = services.postgresBaseUrl;
-  const stack = await startTestStack({ worker: true });
+  const bench = await startBenchStack({ worker: true });
+  const stack = bench.stack;
   const repo = await makeGitRepo(path.join(WEBHOOK_FIXTURES, 'jobset'));
   try {
     const secret = `bench-${nonce()}`;
@@ -74,13 +71,9 @@ async function main(): Promise<void> {
     console.log(`ratio p50 triggered / trigger route: ${(percentile(triggered, 50) / percentile(trigger, 50)).toFixed(3)}`);
     console.log(`ratio p50 triggered / ignored delivery: ${(percentile(triggered, 50) / percentile(ignored, 50)).toFixed(2)}`);
   } finally {
-    await stack.stop();
+    await bench.stop();
     fs.rmSync(repo.dir, { recursive: true, force: true });
-    await services.stop();
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

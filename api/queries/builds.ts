@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { BuildRow, Db } from '../../lib/db';
 import { BUILD_STATUSES, FAILED_BUILD_STATUSES, isFinishedBuildStatus, type BuildStatus } from '../../lib/statuses';
 import { boundedPageRows } from './bounded-page';
@@ -66,19 +67,27 @@ export interface BuildFilter {
   jobset_id?: string;
   limit: number;
   offset: number;
+  /** next_cursor of a page: the builds after it. */
+  cursor?: string;
 }
 
 const NEWEST_FIRST = [{ column: 'created_at', order: 'desc' as const }, { column: 'id', order: 'desc' as const }];
 
-export async function pageBuilds(db: Db, f: BuildFilter) {
-  const base = db('builds');
+/** The builds a list filter matches, unordered and unpaged; every value is a binding. */
+export function filteredBuilds(db: Db, f: Omit<BuildFilter, 'limit' | 'offset'>): { query: Knex.QueryBuilder; unfiltered: boolean } {
+  const query = db('builds');
   let unfiltered = true;
   for (const key of ['evaluation_id', 'status', 'system', 'job_name', 'project_id', 'jobset_id'] as const) {
     if (f[key] === undefined) continue;
-    base.where(`builds.${key}`, f[key]);
+    query.where(`builds.${key}`, f[key]);
     unfiltered = false;
   }
-  const { rows, ...page } = await boundedPageRows<BuildRow>(db, base, f, NEWEST_FIRST, { table: 'builds', unfiltered });
+  return { query, unfiltered };
+}
+
+export async function pageBuilds(db: Db, f: BuildFilter) {
+  const { query, unfiltered } = filteredBuilds(db, f);
+  const { rows, ...page } = await boundedPageRows<BuildRow>(db, query, f, NEWEST_FIRST, { table: 'builds', unfiltered });
   return { items: await buildViews(db, rows), ...page };
 }
 

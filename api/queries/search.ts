@@ -1,12 +1,10 @@
 import type { Knex } from 'knex';
 import type { Db } from '../../lib/db';
-import { boundedPageRows, type BoundedPageOfRows } from './bounded-page';
-import { buildViews, type BuildRow, type BuildStatus, type BuildView } from './builds';
+import { buildPageJson } from './build-page-json';
+import type { BuildStatus } from './builds';
 
 /** The Nix store directory, prepended to a store path given without it (a hash, or hash-name). */
 export const STORE_DIR = '/nix/store/';
-
-const NEWEST_FIRST = [{ column: 'created_at', order: 'desc' as const }, { column: 'id', order: 'desc' as const }];
 
 /** LIKE's wildcards (and its escape character) taken literally. */
 export function escapeLike(text: string): string {
@@ -62,6 +60,8 @@ export interface BuildSearch {
   to?: string;
   limit: number;
   offset: number;
+  /** next_cursor of a page: the builds after it. */
+  cursor?: string;
 }
 
 /** The builds a search matches, unordered and unpaged; every value is a binding, never SQL text. */
@@ -106,11 +106,10 @@ export async function buildSearchQuery(db: Db, s: BuildSearch): Promise<{ query:
   return { query, unfiltered };
 }
 
-/** Advanced search over builds: a page, newest first, with a bounded total (bounded-page.ts). */
-export async function searchBuilds(db: Db, s: BuildSearch): Promise<Omit<BoundedPageOfRows<BuildView>, 'rows'> & { items: BuildView[] }> {
+/** Advanced search over builds: a page, newest first, with a bounded total, as the API's JSON (build-page-json.ts). */
+export async function searchBuildsJson(db: Db, s: BuildSearch): Promise<string> {
   const { query, unfiltered } = await buildSearchQuery(db, s);
-  const { rows, ...page } = await boundedPageRows<BuildRow>(db, query, s, NEWEST_FIRST, { table: 'builds', unfiltered });
-  return { items: await buildViews(db, rows), ...page };
+  return buildPageJson(db, query, s, unfiltered);
 }
 
 export interface QuickSearchResult {

@@ -1,6 +1,7 @@
 import { liveBuildStatus } from '../build-status';
 import fs from 'node:fs';
-import { defineRoute, HANDLED, type RouteDef } from '../route';
+import { defineRoute, HANDLED, sendJsonText, type RouteDef } from '../route';
+import { buildListJson, buildPageJson } from '../queries/build-page-json';
 import { ApiError, notFound } from '../errors';
 import { arrayOf, errorBody, idParams, nullableString, nullableTimestamp, pageQueryProperties, paramsOf, stringArray, timestamp, uuid } from '../schemas';
 import type { Db } from '../../lib/db';
@@ -9,7 +10,7 @@ import { streamBuildLog } from '../build-log-stream';
 import { syncGcRoots } from '../../lib/gc-roots';
 import { attachmentDisposition, resolveProductFile } from '../build-product-file';
 import { findProject } from '../queries/projects';
-import { boundedPageOf } from '../bounded-page-schema';
+import { buildPageOf } from '../bounded-page-schema';
 import {
   BUILD_STATUSES,
   buildOutputPaths,
@@ -23,8 +24,7 @@ import {
   listConstituents,
   listDependencies,
   listDependents,
-  pageBuilds,
-  projectBuilds,
+  filteredBuilds,
   recentBuilds,
   setBuildKeep,
   type BuildFilter,
@@ -142,6 +142,17 @@ const buildStatsSchema = {
   },
 };
 
+/** The query of a list of builds (the build list's and the search's): a page, or the builds after a cursor, and filters. */
+export const buildListQueryProperties = {
+  ...pageQueryProperties,
+  cursor: { type: 'string', minLength: 1, maxLength: 200, description: 'next_cursor of a page: the builds after it (offset then counts from there)' },
+  project_id: uuid,
+  jobset_id: uuid,
+  status: { enum: [...BUILD_STATUSES] },
+  system: { type: 'string', minLength: 1, maxLength: 100 },
+  job_name: { type: 'string', minLength: 1, maxLength: 1000 },
+};
+
 const notFoundOnly = { 400: errorBody, 404: errorBody };
 
 async function requireBuild(db: Db, id: string): Promise<BuildRow> {
@@ -160,18 +171,13 @@ export const buildRoutes: RouteDef[] = [
     query: {
       type: 'object',
       additionalProperties: false,
-      properties: {
-        ...pageQueryProperties,
-        evaluation_id: uuid,
-        project_id: uuid,
-        jobset_id: uuid,
-        status: { enum: [...BUILD_STATUSES] },
-        system: { type: 'string', minLength: 1, maxLength: 100 },
-        job_name: { type: 'string', minLength: 1, maxLength: 1000 },
-      },
+      properties: { ...buildListQueryProperties, evaluation_id: uuid },
     },
-    responses: { 200: boundedPageOf(buildSchema), 400: errorBody },
-    handler: async ({ query }, rc) => pageBuilds(rc.db, query),
+    responses: { 200: buildPageOf(buildSchema), 400: errorBody },
+    handler: async ({ query }, rc) => {
+      const { query: matching, unfiltered } = filteredBuilds(rc.db, query);
+      return sendJsonText(rc, await buildPageJson(rc.db, matching, query, unfiltered));
+    },
   }),
   defineRoute<{}, { limit: number }>({
     method: 'GET',
@@ -345,7 +351,7 @@ export const buildRoutes: RouteDef[] = [
     responses: { 200: arrayOf(buildSchema), ...notFoundOnly },
     handler: async ({ params, query }, rc) => {
       if (!(await findProject(rc.db, params.id))) throw notFound('project', params.id);
-      return projectBuilds(rc.db, params.id, query.limit, query.offset);
+      return sendJsonText(rc, await buildListJson(rc.db, filteredBuilds(rc.db, { project_id: params.id }).query, query));
     },
   }),
 ];

@@ -1,4 +1,4 @@
-import { defineRoute, HANDLED, type RequestContext, type RouteDef } from '../route';
+import { defineRoute, HANDLED, sendJsonText, type JsonSchema, type RequestContext, type RouteDef } from '../route';
 import { invalidField } from '../errors';
 import { arrayOf, errorBody, timestamp, uuid } from '../schemas';
 import type { Db } from '../../lib/db';
@@ -67,10 +67,7 @@ function seriesEnvelope(r: BucketedRange, bucket: Bucket) {
 async function answerSeries(rc: RequestContext, kind: string, query: SeriesQuery, compute: (r: BucketedRange) => Promise<unknown[]>): Promise<typeof HANDLED> {
   const r = bucketedRange(query);
   const body = await seriesCache(rc.db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(r) }));
-  rc.koa.status = 200;
-  rc.koa.type = 'application/json';
-  rc.koa.body = body;
-  return HANDLED;
+  return sendJsonText(rc, body);
 }
 
 const envelopeProperties = {
@@ -101,51 +98,40 @@ const systemMetricsSchema = {
   },
 };
 
+/** A time-series route: the shared query and envelope, its points' schema, computed through the series cache. */
+function seriesRoute(kind: 'builds' | 'duration', summary: string, point: JsonSchema, compute: (db: Db, r: BucketedRange) => Promise<unknown[]>): RouteDef {
+  return defineRoute<{}, SeriesQuery>({
+    method: 'GET',
+    path: `/api/v1/metrics/timeseries/${kind}`,
+    summary,
+    tag: 'metrics',
+    access: 'public',
+    query: seriesQuery,
+    responses: {
+      200: { type: 'object', required: ['from', 'to', 'bucket', 'points'], properties: { ...envelopeProperties, points: arrayOf(point) } },
+      400: errorBody,
+    },
+    handler: async ({ query }, rc) => answerSeries(rc, kind, query, (r) => compute(rc.db, r)),
+  });
+}
+
 export const metricsRoutes: RouteDef[] = [
-  defineRoute<{}, SeriesQuery>({
-    method: 'GET',
-    path: '/api/v1/metrics/timeseries/builds',
-    summary: 'Build count time series: builds created in each bucket, by status (a series is computed once for all callers and refreshed in the background when older than 10 s)',
-    tag: 'metrics',
-    access: 'public',
-    query: seriesQuery,
-    responses: {
-      200: {
-        type: 'object',
-        required: ['from', 'to', 'bucket', 'points'],
-        properties: {
-          ...envelopeProperties,
-          points: arrayOf({ type: 'object', required: ['time', 'total', 'by_status'], properties: { time: timestamp, total: { type: 'integer' }, by_status: countsByStatus } }),
-        },
-      },
-      400: errorBody,
+  seriesRoute(
+    'builds',
+    'Build count time series: builds created in each bucket, by status (a series is computed once for all callers and refreshed in the background when older than 10 s)',
+    { type: 'object', required: ['time', 'total', 'by_status'], properties: { time: timestamp, total: { type: 'integer' }, by_status: countsByStatus } },
+    buildCountSeries,
+  ),
+  seriesRoute(
+    'duration',
+    'Build duration percentile time series: p50, p90 and p99 (seconds, percentile_cont) of the builds that finished in each bucket (refreshed like the count series)',
+    {
+      type: 'object',
+      required: ['time', 'count', 'p50', 'p90', 'p99'],
+      properties: { time: timestamp, count: { type: 'integer' }, p50: nullableNumber, p90: nullableNumber, p99: nullableNumber },
     },
-    handler: async ({ query }, rc) => answerSeries(rc, 'builds', query, (r) => buildCountSeries(rc.db, r)),
-  }),
-  defineRoute<{}, SeriesQuery>({
-    method: 'GET',
-    path: '/api/v1/metrics/timeseries/duration',
-    summary: 'Build duration percentile time series: p50, p90 and p99 (seconds, percentile_cont) of the builds that finished in each bucket (refreshed like the count series)',
-    tag: 'metrics',
-    access: 'public',
-    query: seriesQuery,
-    responses: {
-      200: {
-        type: 'object',
-        required: ['from', 'to', 'bucket', 'points'],
-        properties: {
-          ...envelopeProperties,
-          points: arrayOf({
-            type: 'object',
-            required: ['time', 'count', 'p50', 'p90', 'p99'],
-            properties: { time: timestamp, count: { type: 'integer' }, p50: nullableNumber, p90: nullableNumber, p99: nullableNumber },
-          }),
-        },
-      },
-      400: errorBody,
-    },
-    handler: async ({ query }, rc) => answerSeries(rc, 'duration', query, (r) => buildDurationSeries(rc.db, r)),
-  }),
+    buildDurationSeries,
+  ),
   defineRoute({
     method: 'GET',
     path: '/api/v1/metrics/systems',

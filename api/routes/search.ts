@@ -1,10 +1,9 @@
-import { defineRoute, type RouteDef } from '../route';
+import { defineRoute, sendJsonText, type RouteDef } from '../route';
 import { invalidField } from '../errors';
-import { errorBody, pageQueryProperties, timestamp, uuid } from '../schemas';
-import { BUILD_STATUSES } from '../queries/builds';
-import { quickSearch, searchBuilds, type BuildSearch } from '../queries/search';
-import { buildSchema } from './builds';
-import { boundedPageOf } from '../bounded-page-schema';
+import { errorBody, timestamp, uuid } from '../schemas';
+import { quickSearch, searchBuildsJson, type BuildSearch } from '../queries/search';
+import { buildListQueryProperties, buildSchema } from './builds';
+import { buildPageOf } from '../bounded-page-schema';
 
 /** Free text a user types: no NUL (PostgreSQL text cannot hold it), bounded length. */
 export const searchText = (minLength: number, maxLength: number) => ({ type: 'string', minLength, maxLength, pattern: '^[^\\u0000]*$' });
@@ -47,15 +46,10 @@ export const searchRoutes: RouteDef[] = [
       type: 'object',
       additionalProperties: false,
       properties: {
-        ...pageQueryProperties,
+        ...buildListQueryProperties,
         q: { ...searchText(3, 200), description: 'part of the job name (at least 3 characters; a prefix when the server lacks pg_trgm)' },
-        job_name: searchText(1, 1000),
-        project_id: uuid,
         project: { ...searchText(1, 100), description: 'project name' },
-        jobset_id: uuid,
         jobset: { ...searchText(1, 100), description: 'jobset name' },
-        status: { enum: [...BUILD_STATUSES] },
-        system: searchText(1, 100),
         store_path: {
           type: 'string',
           minLength: 3,
@@ -67,10 +61,10 @@ export const searchRoutes: RouteDef[] = [
         to: { ...timestamp, description: 'builds created before (RFC 3339)' },
       },
     },
-    responses: { 200: boundedPageOf(buildSchema), 400: errorBody },
+    responses: { 200: buildPageOf(buildSchema), 400: errorBody },
     handler: async ({ query }, rc) => {
       if (query.from && query.to && Date.parse(query.from) > Date.parse(query.to)) throw invalidField('query.from', 'must not be after query.to');
-      return searchBuilds(rc.db, query);
+      return sendJsonText(rc, await searchBuildsJson(rc.db, query));
     },
   }),
   defineRoute<{}, { q: string; limit: number }>({

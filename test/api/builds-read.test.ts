@@ -130,6 +130,11 @@ describe('builds (reads)', () => {
     for (const field of BUILD_FIELDS) assert.ok(field in all.body.items[0], `missing ${field}`);
     const agg = all.body.items.find((b: any) => b.id === aggregate.id);
     assert.deepEqual([...agg.constituents].sort(), [hello.id, lib.id].sort());
+    // The list is serialised by PostgreSQL, a single build by the API: every item answers the same JSON as its own route.
+    for (const item of all.body.items) {
+      const { workflow, ...single } = (await stack.request('GET', `/api/v1/builds/${item.id}`)).body;
+      assert.deepEqual(item, single, `list item ${item.job_name}`);
+    }
 
     const q = async (query: string) => (await stack.request('GET', `/api/v1/builds?${query}`)).body;
     assert.equal((await q(`evaluation_id=${evaluation.id}`)).total, 6);
@@ -142,6 +147,23 @@ describe('builds (reads)', () => {
     assert.equal(page.items.length, 2);
     assert.equal(page.total, 7);
     assert.deepEqual(page.items.map((b: any) => b.job_name), ['all', 'running']);
+
+    // A cursor continues after a page's last build: the same builds in the same order as offsets, then null.
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const next: any = await q(`limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      walked.push(...next.items.map((b: any) => b.id));
+      cursor = next.next_cursor;
+    } while (cursor);
+    assert.deepEqual(walked, all.body.items.map((b: any) => b.id));
+    assert.equal((await q('job_name=hello&limit=1')).next_cursor !== null, true);
+    assert.equal((await q('job_name=hello&limit=5')).next_cursor, null);
+    for (const bad of ['nope', Buffer.from('2026-01-01T00:00:00.000000Z|x').toString('base64url')]) {
+      const res = await stack.request('GET', `/api/v1/builds?cursor=${bad}`);
+      assert.equal(res.status, 400);
+      assert.equal(res.body.details[0].field, 'query.cursor');
+    }
 
     const badStatus = await stack.request('GET', '/api/v1/builds?status=exploded');
     assert.equal(badStatus.status, 400);

@@ -1,0 +1,107 @@
+// What the benches share: running one, a stack on fresh test services, a jobset repository, trivial jobs.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startTestServices } from '../test/support/services';
+import { startTestStack, type TestStack, type TestStackOptions } from '../test/support/stack';
+import { makeGitRepo } from '../test/support/git-fixture';
+import { createJobset, trigger, waitForBuilds, waitForEvaluation } from '../test/support/pipeline';
+import { spawnSync } from 'node:child_process';
+
+/**
+ * Runs a bench: exits when `main` ends (with process.exitCode, 0 unless the bench set it), or prints the error
+ * and exits 1. A process that serves after `main` resolves (a bench's server child) passes `exitAtEnd: false`.
+ */
+export function runBench(main: () => Promise<void>, options: { exitAtEnd?: boolean } = {}): void {
+  main().then(
+    () => {
+      if (options.exitAtEnd !== false) process.exit();
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
+
+export interface BenchStack {
+  stack: TestStack;
+  /** Stops the stack, then its services. */
+  stop(): Promise<void>;
+}
+
+/** Fresh test services (Temporal dev server, PostgreSQL) and a stack on them. */
+export async function startBenchStack(options: TestStackOptions): Promise<BenchStack> {
+  const services = await startTestServices();
+  process.env.RINGMASTER_TEST_TEMPORAL_ADDRESS = services.temporalAddress;
+  process.env.RINGMASTER_TEST_POSTGRES_URL = services.postgresBaseUrl;
+  const stack = await startTestStack(options).catch(async (err) => {
+    await services.stop();
+    throw err;
+  });
+  return {
+    stack,
+    stop: async () => {
+      try {
+        await stack.stop();
+      } finally {
+        await services.stop();
+      }
+    },
+  };
+}
+
+export interface NixRepo {
+  /** `release.nix` (for baselines that evaluate or build it directly). */
+  file: string;
+  /** The git repository holding it, for a jobset. */
+  url: string;
+  /** Removes the folder and the repository. */
+  remove(): void;
+}
+
+/** `release.nix` of `expression` in a temporary folder, and a git repository of it. */
+export async function makeNixRepo(expression: string): Promise<NixRepo> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-bench-'));
+  const file = path.join(dir, 'release.nix');
+  fs.writeFileSync(file, expression);
+  const repo = await makeGitRepo(dir);
+  return {
+    file,
+    url: repo.url,
+    remove: () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(repo.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A Nix expression of `n` trivial jobs (t0 … t{n-1}), each writing its number and the `nonce` argument. */
+export function trivialJobs(n: number): string {
+  return `{ nonce ? "x" }:
+let mk = i: derivation { name = "t\${toString i}"; inherit nonce; system = builtins.currentSystem; builder = "/bin/sh";
+  args = [ "-c" "echo \${toString i} \${nonce} > $out" ]; };
+in builtins.listToAttrs (builtins.genList (i: { name = "t\${toString i}"; value = mk i; }) ${n})
+`;
+}
+
+/** Seconds `nix-build` takes for `file` with argument `nonce`, no substituters, `maxJobs` at once: the benches' baseline. */
+export function timeNixBuild(file: string, nonce: string, maxJobs: number): number {
+  const t0 = Date.now();
+  const nb = spawnSync('nix-build', [file, '--no-out-link', '--argstr', 'nonce', nonce, '--option', 'substituters', '', '--max-jobs', String(maxJobs)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (nb.status !== 0) throw new Error(`nix-build failed: ${nb.stderr}`);
+  return (Date.now() - t0) / 1000;
+}
+
+/** A jobset of `url` with `inputs`, triggered: seconds from the trigger to every build succeeded. */
+export async function triggerAndBuildAll(stack: TestStack, url: string, inputs: Record<string, string>, timeoutMs: number): Promise<{ seconds: number; jobsetId: string }> {
+  const js = await createJobset(stack, url, { inputs });
+  const t1 = Date.now();
+  const evaluation = await trigger(stack, js.jobsetId);
+  await waitForEvaluation(stack, evaluation.id, timeoutMs);
+  const builds = await waitForBuilds(stack, evaluation.id, { timeoutMs });
+  const seconds = (Date.now() - t1) / 1000;
+  const failed = Object.values(builds).filter((b) => b.status !== 'succeeded');
+  if (failed.length) throw new Error(`${failed.length} builds did not succeed: ${failed[0].status} ${failed[0].error_message}`);
+  return { seconds, jobsetId: js.jobsetId };
+}
