@@ -115,9 +115,22 @@ export function BuildTable({ builds, caption, showPriority = false }: { builds: 
  * A button that calls the API through the script (cookie + x-csrf-token). It is rendered `hidden`
  * and shown by the script, so a page without script shows no button that cannot work.
  */
-export function ApiButton(props: { method: string; path: string; label: string; confirm?: string; after?: 'reload' | 'status' | string; name?: string; tone?: 'danger' | 'plain' }) {
+export function ApiButton(props: {
+  method: string;
+  path: string;
+  label: string;
+  confirm?: string;
+  after?: 'reload' | 'status' | string;
+  name?: string;
+  tone?: 'danger' | 'plain';
+  /** The JSON body's fields, sent as they are. */
+  fields?: Record<string, string>;
+}) {
   return (
     <form class="api-form inline" data-api-method={props.method} data-api-path={props.path} data-after={props.after ?? 'reload'} data-confirm={props.confirm} hidden>
+      {Object.entries(props.fields ?? {}).map(([name, value]) => (
+        <input type="hidden" name={name} value={value} />
+      ))}
       <button type="submit" class={props.tone === 'danger' ? 'danger' : undefined} data-action={props.name}>
         {props.label}
       </button>

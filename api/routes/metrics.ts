@@ -16,7 +16,7 @@ const DEFAULT_RANGE_SECONDS = 30 * 86400;
 /** A computed series older than this is recomputed in the background while it is still served (see SeriesCache). */
 export const SERIES_FRESH_MS = 10_000;
 
-interface SeriesQuery {
+export interface SeriesQuery {
   from?: string;
   to?: string;
   bucket: Bucket;
@@ -63,10 +63,20 @@ function seriesEnvelope(r: BucketedRange, bucket: Bucket) {
   return { from: r.from.toISOString(), to: r.to.toISOString(), bucket, bucket_seconds: r.bucketSeconds, project_id: r.project_id ?? null, jobset_id: r.jobset_id ?? null };
 }
 
-/** Answers a series from the cache: computed (and serialised) once per range for every caller within the TTL. */
-async function answerSeries(rc: RequestContext, kind: string, query: SeriesQuery, compute: (r: BucketedRange) => Promise<unknown[]>): Promise<typeof HANDLED> {
+const SERIES = { builds: buildCountSeries, duration: buildDurationSeries } as const;
+
+/**
+ * A series as JSON from the cache: computed (and serialised) once per range for every caller within the
+ * TTL, the API's routes and the dashboard's metrics page alike.
+ */
+export async function cachedSeries(db: Db, kind: keyof typeof SERIES, query: SeriesQuery): Promise<string> {
   const r = bucketedRange(query);
-  const body = await seriesCache(rc.db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(r) }));
+  return seriesCache(db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await SERIES[kind](db, r) }));
+}
+
+/** Answers a series from the cache (cachedSeries). */
+async function answerSeries(rc: RequestContext, kind: keyof typeof SERIES, query: SeriesQuery): Promise<typeof HANDLED> {
+  const body = await cachedSeries(rc.db, kind, query);
   rc.koa.status = 200;
   rc.koa.type = 'application/json';
   rc.koa.body = body;
@@ -120,7 +130,7 @@ export const metricsRoutes: RouteDef[] = [
       },
       400: errorBody,
     },
-    handler: async ({ query }, rc) => answerSeries(rc, 'builds', query, (r) => buildCountSeries(rc.db, r)),
+    handler: async ({ query }, rc) => answerSeries(rc, 'builds', query),
   }),
   defineRoute<{}, SeriesQuery>({
     method: 'GET',
@@ -144,7 +154,7 @@ export const metricsRoutes: RouteDef[] = [
       },
       400: errorBody,
     },
-    handler: async ({ query }, rc) => answerSeries(rc, 'duration', query, (r) => buildDurationSeries(rc.db, r)),
+    handler: async ({ query }, rc) => answerSeries(rc, 'duration', query),
   }),
   defineRoute({
     method: 'GET',
