@@ -114,7 +114,7 @@ describe('the dashboard in Chromium: channels, search, starred jobs, metrics, we
     }
   });
 
-  it('searches from the box in the header and narrows the builds by the form's filters', async () => {
+  it('searches from the box in the header and narrows the builds by the form’s filters', async () => {
     await page.goto(`${stack.url}/builders`);
     const box = page.getByRole('searchbox', { name: 'Search jobs, projects and builds' });
     await box.fill('hell');
