@@ -1,6 +1,6 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, Empty, Pager, Scroll, Section, Status, Time } from '../components';
+import { ApiButton, Empty, Pager, Section, Status, Table, Time } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { findChannel, listChannels, type ChannelRow } from '../../queries/channels';
 import { findProject } from '../../queries/projects';
@@ -36,37 +36,23 @@ export const channelsPage = definePage({
         {rows.length === 0 ? (
           <Empty>No channel yet.</Empty>
         ) : (
-          <Scroll label="Channels">
-            <table>
-              <caption class="sr-only">Channels</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Channel</th>
-                  <th scope="col">Project / jobset</th>
-                  <th scope="col">Promoted when</th>
-                  <th scope="col">Current evaluation</th>
-                  <th scope="col">Promoted at</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((c) => (
-                  <tr>
-                    <td>
-                      <a href={`/channels/${c.id}`}>{c.name}</a>
-                    </td>
-                    <td>
-                      <a href={`/projects/${c.project_id}`}>{names.project.get(c.project_id) ?? c.project_id}</a> / <a href={`/jobsets/${c.jobset_id}`}>{names.jobset.get(c.jobset_id) ?? c.jobset_id}</a>
-                    </td>
-                    <td>{c.aggregate_job ? <>job <code>{c.aggregate_job}</code> succeeds</> : 'every build succeeds'}</td>
-                    <td>{c.current_evaluation_id ? <a href={`/evaluations/${c.current_evaluation_id}`}>evaluation</a> : <span class="muted">none yet</span>}</td>
-                    <td>
-                      <Time at={c.promoted_at} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <Table caption="Channels" columns={['Channel', 'Project / jobset', 'Promoted when', 'Current evaluation', 'Promoted at']}>
+            {rows.map((c) => (
+              <tr>
+                <td>
+                  <a href={`/channels/${c.id}`}>{c.name}</a>
+                </td>
+                <td>
+                  <a href={`/projects/${c.project_id}`}>{names.project.get(c.project_id) ?? c.project_id}</a> / <a href={`/jobsets/${c.jobset_id}`}>{names.jobset.get(c.jobset_id) ?? c.jobset_id}</a>
+                </td>
+                <td>{c.aggregate_job ? <>job <code>{c.aggregate_job}</code> succeeds</> : 'every build succeeds'}</td>
+                <td>{c.current_evaluation_id ? <a href={`/evaluations/${c.current_evaluation_id}`}>evaluation</a> : <span class="muted">none yet</span>}</td>
+                <td>
+                  <Time at={c.promoted_at} />
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
         <Pager path="/channels" window={window} more={more} />
       </Layout>

@@ -1,6 +1,6 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { Scroll, Section } from '../components';
+import { Section, Table } from '../components';
 import { systemMetrics, type BuildCountPoint, type DurationPoint } from '../../queries/metrics';
 import { cachedSeries, type SeriesQuery } from '../../routes/metrics';
 import { FAILED_BUILD_STATUSES } from '../../queries/builds';
@@ -76,41 +76,24 @@ export const metricsPage = definePage({
     return (
       <Layout title="Metrics" viewer={viewer} current="/metrics">
         <Section title="By system" id="systems">
-          <Scroll label="Builds, queue and slots by system">
-            <table>
-              <caption class="sr-only">Builds, queue and slots by system</caption>
-              <thead>
-                <tr>
-                  <th scope="col">System</th>
-                  <th scope="col">Builds</th>
-                  <th scope="col">Queued</th>
-                  <th scope="col">Running</th>
-                  <th scope="col">Succeeded</th>
-                  <th scope="col">Failed</th>
-                  <th scope="col">Builders</th>
-                  <th scope="col">Slots in use</th>
-                </tr>
-              </thead>
-              <tbody>
-                {systems.map((s) => (
-                  <tr>
-                    <th scope="row">
-                      <a href={`/queue?system=${encodeURIComponent(s.system)}`}>{s.system}</a>
-                    </th>
-                    <td class="num">{s.builds.toLocaleString('en')}</td>
-                    <td class="num">{s.queued.toLocaleString('en')}</td>
-                    <td class="num">{s.running.toLocaleString('en')}</td>
-                    <td class="num">{s.succeeded.toLocaleString('en')}</td>
-                    <td class="num">{s.failed.toLocaleString('en')}</td>
-                    <td class="num">{s.builders}</td>
-                    <td class="num">
-                      {s.slots_in_use} / {s.slots}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <Table caption="Builds, queue and slots by system" columns={['System', 'Builds', 'Queued', 'Running', 'Succeeded', 'Failed', 'Builders', 'Slots in use']}>
+            {systems.map((s) => (
+              <tr>
+                <th scope="row">
+                  <a href={`/queue?system=${encodeURIComponent(s.system)}`}>{s.system}</a>
+                </th>
+                <td class="num">{s.builds.toLocaleString('en')}</td>
+                <td class="num">{s.queued.toLocaleString('en')}</td>
+                <td class="num">{s.running.toLocaleString('en')}</td>
+                <td class="num">{s.succeeded.toLocaleString('en')}</td>
+                <td class="num">{s.failed.toLocaleString('en')}</td>
+                <td class="num">{s.builders}</td>
+                <td class="num">
+                  {s.slots_in_use} / {s.slots}
+                </td>
+              </tr>
+            ))}
+          </Table>
         </Section>
         <Section title={`Builds per ${BUCKETS[bucket]}, last 30 days`} id="series">
           <nav aria-label="Bucket size" class="legend">
@@ -127,38 +110,22 @@ export const metricsPage = definePage({
           <p class="legend">
             <span class="swatch" /> builds created <span class="swatch bad" /> of them failed
           </p>
-          <Scroll label="Builds and durations per bucket, newest first">
-            <table>
-              <caption class="sr-only">Builds created and durations of builds finished, per bucket, newest first</caption>
-              <thead>
+          <Table caption="Builds created and durations of builds finished, per bucket, newest first" columns={['From (UTC)', 'Created', 'Failed', 'Finished', 'Duration p50', 'p90', 'p99']}>
+            {[...counts].reverse().map((p) => {
+              const d = durations.get(p.time);
+              return (
                 <tr>
-                  <th scope="col">From (UTC)</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Failed</th>
-                  <th scope="col">Finished</th>
-                  <th scope="col">Duration p50</th>
-                  <th scope="col">p90</th>
-                  <th scope="col">p99</th>
+                  <th scope="row">{label(p.time, bucket)}</th>
+                  <td class="num">{p.total.toLocaleString('en')}</td>
+                  <td class="num">{failedOf(p).toLocaleString('en')}</td>
+                  <td class="num">{(d?.count ?? 0).toLocaleString('en')}</td>
+                  <td class="num">{seconds(d?.p50 ?? null)}</td>
+                  <td class="num">{seconds(d?.p90 ?? null)}</td>
+                  <td class="num">{seconds(d?.p99 ?? null)}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {[...counts].reverse().map((p) => {
-                  const d = durations.get(p.time);
-                  return (
-                    <tr>
-                      <th scope="row">{label(p.time, bucket)}</th>
-                      <td class="num">{p.total.toLocaleString('en')}</td>
-                      <td class="num">{failedOf(p).toLocaleString('en')}</td>
-                      <td class="num">{(d?.count ?? 0).toLocaleString('en')}</td>
-                      <td class="num">{seconds(d?.p50 ?? null)}</td>
-                      <td class="num">{seconds(d?.p90 ?? null)}</td>
-                      <td class="num">{seconds(d?.p99 ?? null)}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </Scroll>
+              );
+            })}
+          </Table>
         </Section>
       </Layout>
     );

@@ -1,6 +1,6 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, Empty, Pager, Scroll, Status, Time } from '../components';
+import { ApiButton, Empty, Pager, Status, Table, Time } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { NOTIFICATION_TASK_STATUSES, pageNotificationTasks, type NotificationTaskStatus } from '../../../lib/notifications/task-records';
 
@@ -40,45 +40,29 @@ export const notificationTasksPage = definePage({
         {rows.length === 0 ? (
           <Empty>No notification task{status ? ` is ${status}` : ''}.</Empty>
         ) : (
-          <Scroll label="Notification tasks, newest first">
-            <table>
-              <caption class="sr-only">Notification tasks, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Created</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">Event</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Attempts</th>
-                  <th scope="col">Last error</th>
-                  {mayRetry ? <th scope="col"><span class="sr-only">Actions</span></th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((t) => (
-                  <tr data-task={t.id}>
-                    <td>
-                      <Time at={t.created_at} />
-                    </td>
-                    <td>
-                      {t.target} <span class="muted">({t.notification_type})</span>
-                    </td>
-                    <td>{t.event}</td>
-                    <td>
-                      <Status status={t.status} />
-                    </td>
-                    <td class="num">
-                      {t.attempts} / {t.max_attempts}
-                    </td>
-                    <td>{t.last_error ? <code>{t.last_error}</code> : <span class="muted">—</span>}</td>
-                    {mayRetry ? (
-                      <td>{t.status === 'failed' ? <ApiButton method="POST" path={`/api/v1/admin/notification-tasks/${t.id}/retry`} label="Retry" name="retry-notification" /> : null}</td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <Table caption="Notification tasks, newest first" columns={['Created', 'Target', 'Event', 'Status', 'Attempts', 'Last error', mayRetry ? { hidden: 'Actions' } : null]}>
+            {rows.map((t) => (
+              <tr data-task={t.id}>
+                <td>
+                  <Time at={t.created_at} />
+                </td>
+                <td>
+                  {t.target} <span class="muted">({t.notification_type})</span>
+                </td>
+                <td>{t.event}</td>
+                <td>
+                  <Status status={t.status} />
+                </td>
+                <td class="num">
+                  {t.attempts} / {t.max_attempts}
+                </td>
+                <td>{t.last_error ? <code>{t.last_error}</code> : <span class="muted">—</span>}</td>
+                {mayRetry ? (
+                  <td>{t.status === 'failed' ? <ApiButton method="POST" path={`/api/v1/admin/notification-tasks/${t.id}/retry`} label="Retry" name="retry-notification" /> : null}</td>
+                ) : null}
+              </tr>
+            ))}
+          </Table>
         )}
         <Pager path="/admin/notification-tasks" window={window} more={more} query={status ? { status } : {}} />
       </Layout>

@@ -1,6 +1,6 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, Empty, Pager, Scroll, Status, Time } from '../components';
+import { ApiButton, Empty, Pager, Status, Table, Time } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { findStarOfJob, listStarredJobs } from '../../queries/starred-jobs';
 import type { Viewer } from '../viewer';
@@ -21,39 +21,25 @@ export const starredPage = definePage({
         {rows.length === 0 ? (
           <Empty>No starred job yet: star one from a build's page.</Empty>
         ) : (
-          <Scroll label="Starred jobs">
-            <table>
-              <caption class="sr-only">Starred jobs with their newest build</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Job</th>
-                  <th scope="col">Project / jobset</th>
-                  <th scope="col">Newest build</th>
-                  <th scope="col">Queued</th>
-                  {mayUnstar ? <th scope="col"><span class="sr-only">Actions</span></th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((s) => (
-                  <tr>
-                    <td>{s.latest_build ? <a href={`/builds/${s.latest_build.id}`}>{s.job_name}</a> : s.job_name}</td>
-                    <td>
-                      <a href={`/projects/${s.project_id}`}>{s.project_name}</a> / <a href={`/jobsets/${s.jobset_id}`}>{s.jobset_name}</a>
-                    </td>
-                    <td>{s.latest_build ? <Status status={s.latest_build.status} buildId={s.latest_build.id} /> : <span class="muted">no build</span>}</td>
-                    <td>
-                      <Time at={s.latest_build?.created_at} />
-                    </td>
-                    {mayUnstar ? (
-                      <td>
-                        <ApiButton method="DELETE" path={`/api/v1/me/starred-jobs/${s.id}`} label={`Unstar ${s.job_name}`} name="unstar" />
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <Table caption="Starred jobs with their newest build" columns={['Job', 'Project / jobset', 'Newest build', 'Queued', mayUnstar ? { hidden: 'Actions' } : null]}>
+            {rows.map((s) => (
+              <tr>
+                <td>{s.latest_build ? <a href={`/builds/${s.latest_build.id}`}>{s.job_name}</a> : s.job_name}</td>
+                <td>
+                  <a href={`/projects/${s.project_id}`}>{s.project_name}</a> / <a href={`/jobsets/${s.jobset_id}`}>{s.jobset_name}</a>
+                </td>
+                <td>{s.latest_build ? <Status status={s.latest_build.status} buildId={s.latest_build.id} /> : <span class="muted">no build</span>}</td>
+                <td>
+                  <Time at={s.latest_build?.created_at} />
+                </td>
+                {mayUnstar ? (
+                  <td>
+                    <ApiButton method="DELETE" path={`/api/v1/me/starred-jobs/${s.id}`} label={`Unstar ${s.job_name}`} name="unstar" />
+                  </td>
+                ) : null}
+              </tr>
+            ))}
+          </Table>
         )}
         <Pager path="/starred" window={window} more={more} />
       </Layout>

@@ -1,6 +1,6 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, Empty, Scroll, Section, Time } from '../components';
+import { ApiButton, Empty, Section, Table, Time } from '../components';
 import { findProject } from '../../queries/projects';
 import { listWebhooks } from '../../queries/webhooks';
 import { FORGE_TYPES } from '../../webhooks/forge-event';
@@ -32,39 +32,25 @@ export const webhooksPage = definePage({
         {webhooks.length === 0 ? (
           <Empty>No webhook: the jobsets are checked on their interval only.</Empty>
         ) : (
-          <Scroll label="Webhooks">
-            <table>
-              <caption class="sr-only">Webhooks of {project.name}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Forge</th>
-                  <th scope="col">Payload URL</th>
-                  <th scope="col">Enabled</th>
-                  <th scope="col">Registered</th>
-                  {mayDelete ? <th scope="col"><span class="sr-only">Actions</span></th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {webhooks.map((w) => (
-                  <tr>
-                    <td>{FORGE_NAMES[w.forge_type]}</td>
-                    <td>
-                      <code>{`${base}/api/v1/webhooks/${project.id}/${w.forge_type}`}</code>
-                    </td>
-                    <td>{w.enabled ? 'yes' : 'no'}</td>
-                    <td>
-                      <Time at={w.created_at} />
-                    </td>
-                    {mayDelete ? (
-                      <td>
-                        <ApiButton method="DELETE" path={`/api/v1/projects/${project.id}/webhooks/${w.id}`} label={`Delete the ${FORGE_NAMES[w.forge_type]} webhook`} name="delete-webhook" tone="danger" confirm={`Delete the ${FORGE_NAMES[w.forge_type]} webhook?`} />
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <Table caption={`Webhooks of ${project.name}`} columns={['Forge', 'Payload URL', 'Enabled', 'Registered', mayDelete ? { hidden: 'Actions' } : null]}>
+            {webhooks.map((w) => (
+              <tr>
+                <td>{FORGE_NAMES[w.forge_type]}</td>
+                <td>
+                  <code>{`${base}/api/v1/webhooks/${project.id}/${w.forge_type}`}</code>
+                </td>
+                <td>{w.enabled ? 'yes' : 'no'}</td>
+                <td>
+                  <Time at={w.created_at} />
+                </td>
+                {mayDelete ? (
+                  <td>
+                    <ApiButton method="DELETE" path={`/api/v1/projects/${project.id}/webhooks/${w.id}`} label={`Delete the ${FORGE_NAMES[w.forge_type]} webhook`} name="delete-webhook" tone="danger" confirm={`Delete the ${FORGE_NAMES[w.forge_type]} webhook?`} />
+                  </td>
+                ) : null}
+              </tr>
+            ))}
+          </Table>
         )}
         {free.length > 0 && viewer.may('POST', '/api/v1/projects/{id}/webhooks') ? (
           <Section title="Register a webhook" id="register">
