@@ -2,23 +2,11 @@ import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
 import { ApiButton, Empty, Pager, Section, Status, Table, Time } from '../components';
 import { cutPage, pageWindow } from '../paging';
-import { findChannel, listChannels, type ChannelRow } from '../../queries/channels';
+import { findChannel, listChannels } from '../../queries/channels';
 import { findProject } from '../../queries/projects';
-import { findJobsetById } from '../../queries/jobsets';
+import { findJobsetById, jobsetNames } from '../../queries/jobsets';
 import { findEvaluation } from '../../queries/evaluations';
-import type { Db } from '../../../lib/db';
 import { publicBaseUrl } from '../../public-url';
-
-/** The project and jobset names of some channels (one lookup per distinct project and jobset of the page). */
-async function namesOf(db: Db, channels: ChannelRow[]): Promise<{ project: Map<string, string>; jobset: Map<string, string> }> {
-  const projectIds = [...new Set(channels.map((c) => c.project_id))];
-  const jobsetIds = [...new Set(channels.map((c) => c.jobset_id))];
-  const [projects, jobsets] = await Promise.all([Promise.all(projectIds.map((id) => findProject(db, id))), Promise.all(jobsetIds.map((id) => findJobsetById(db, id)))]);
-  return {
-    project: new Map(projects.filter((p) => p !== undefined).map((p) => [p!.id, p!.name])),
-    jobset: new Map(jobsets.filter((j) => j !== undefined).map((j) => [j!.id, j!.name])),
-  };
-}
 
 /** Channels by name (GET /api/v1/channels' query, paged): what each serves now and since when. */
 export const channelsPage = definePage({
@@ -27,7 +15,7 @@ export const channelsPage = definePage({
     const { deps, viewer, query } = input;
     const window = pageWindow(query);
     const { rows, more } = cutPage(await listChannels(deps.db, { limit: window.limit + 1, offset: window.offset }), window);
-    const names = await namesOf(deps.db, rows);
+    const names = await jobsetNames(deps.db, rows.map((c) => c.jobset_id));
     return (
       <Layout title="Channels" viewer={viewer} current="/channels">
         <p class="muted">
@@ -43,7 +31,7 @@ export const channelsPage = definePage({
                   <a href={`/channels/${c.id}`}>{c.name}</a>
                 </td>
                 <td>
-                  <a href={`/projects/${c.project_id}`}>{names.project.get(c.project_id) ?? c.project_id}</a> / <a href={`/jobsets/${c.jobset_id}`}>{names.jobset.get(c.jobset_id) ?? c.jobset_id}</a>
+                  <a href={`/projects/${c.project_id}`}>{names.get(c.jobset_id)?.project_name ?? c.project_id}</a> / <a href={`/jobsets/${c.jobset_id}`}>{names.get(c.jobset_id)?.jobset_name ?? c.jobset_id}</a>
                 </td>
                 <td>{c.aggregate_job ? <>job <code>{c.aggregate_job}</code> succeeds</> : 'every build succeeds'}</td>
                 <td>{c.current_evaluation_id ? <a href={`/evaluations/${c.current_evaluation_id}`}>evaluation</a> : <span class="muted">none yet</span>}</td>
