@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedBuild, seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
+import { eventually } from '../support/pipeline';
 import { keepScreenshot, launchChromium, seriousAccessibilityViolations, type AxeFinding } from '../support/browser';
 
 /**
@@ -77,6 +78,8 @@ describe('the dashboard in Chromium: channels, search, starred jobs, metrics, we
   });
 
   it('shows every new page, in light and dark mode and at a phone width', async () => {
+    // The metrics page waits 50 ms at most for series not yet cached: have them computed before its screenshots.
+    await eventually('the metrics series to be cached', async () => ((await (await fetch(`${stack.url}/metrics`)).text()).includes('<svg') ? true : undefined), 10_000);
     for (const [name, url] of [
       ['channels', '/channels'],
       ['channel', `/channels/${channel.id}`],

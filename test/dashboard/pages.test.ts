@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedBuild, seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
 import { SESSION_COOKIE } from '../../api/queries/sessions';
+import { eventually } from '../support/pipeline';
 
 interface Page {
   status: number;
@@ -239,7 +240,11 @@ describe('dashboard pages over HTTP', () => {
     });
 
     it('the metrics page shows the systems table and the series as an SVG and a table', async () => {
-      const page = await get('/metrics');
+      // The first request may answer before the series are computed (it waits 50 ms at most); they come from the cache after.
+      const page = await eventually('the series to be computed', async () => {
+        const answer = await get('/metrics');
+        return answer.html.includes('<svg') ? answer : undefined;
+      }, 10_000);
       assert.match(page.html, /<th scope="row"><a href="\/queue\?system=riscv64-linux">riscv64-linux<\/a><\/th>/);
       assert.match(page.html, /<svg class="chart"[^>]*role="img"/);
       const today = new Date().toISOString().slice(0, 10);

@@ -1,6 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { Section, Table } from '../components';
+import { Empty, Section, Table } from '../components';
 import { systemMetrics, type BuildCountPoint, type DurationPoint } from '../../queries/metrics';
 import { cachedSeries, type SeriesQuery } from '../../routes/metrics';
 import { FAILED_BUILD_STATUSES } from '../../queries/builds';
@@ -10,6 +11,25 @@ const BUCKETS = { '6h': '6 hours', '1d': 'day', '7d': 'week' } as const;
 type PageBucket = keyof typeof BUCKETS;
 
 const CHART = { width: 640, height: 160, top: 10, bottom: 20, left: 40 };
+
+/**
+ * How long the page waits for a series that is not cached yet (the first request for a range after a start,
+ * or after an hour unused). Past it the page answers without the series and says so; the computation goes on,
+ * shared, and every later request is answered from the cache at once (refreshed in the background).
+ */
+const UNCACHED_SERIES_WAIT_MS = 50;
+
+/** The series' JSON if the cache has it, or it is computed within the wait; undefined otherwise. */
+async function seriesWithin(series: Promise<string>): Promise<string | undefined> {
+  series.catch(() => {}); // a failure after the wait is the next request's to see
+  const stop = new AbortController();
+  const waited = sleep(UNCACHED_SERIES_WAIT_MS, undefined, { signal: stop.signal }).catch(() => undefined);
+  try {
+    return await Promise.race([series, waited]);
+  } finally {
+    stop.abort();
+  }
+}
 
 function failedOf(p: BuildCountPoint): number {
   return FAILED_BUILD_STATUSES.reduce((n, s) => n + (p.by_status[s] ?? 0), 0);
@@ -61,6 +81,35 @@ function BuildsChart({ points, bucket }: { points: BuildCountPoint[]; bucket: Pa
   );
 }
 
+/** The builds chart and the table of counts and durations per bucket, newest first. */
+function SeriesOf({ counts, durations: points, bucket }: { counts: BuildCountPoint[]; durations: DurationPoint[]; bucket: PageBucket }) {
+  const durations = new Map(points.map((p) => [p.time, p]));
+  return (
+    <>
+      <BuildsChart points={counts} bucket={bucket} />
+      <p class="legend">
+        <span class="swatch" /> builds created <span class="swatch bad" /> of them failed
+      </p>
+      <Table caption="Builds created and durations of builds finished, per bucket, newest first" columns={['From (UTC)', 'Created', 'Failed', 'Finished', 'Duration p50', 'p90', 'p99']}>
+        {[...counts].reverse().map((p) => {
+          const d = durations.get(p.time);
+          return (
+            <tr>
+              <th scope="row">{label(p.time, bucket)}</th>
+              <td class="num">{p.total.toLocaleString('en')}</td>
+              <td class="num">{failedOf(p).toLocaleString('en')}</td>
+              <td class="num">{(d?.count ?? 0).toLocaleString('en')}</td>
+              <td class="num">{seconds(d?.p50 ?? null)}</td>
+              <td class="num">{seconds(d?.p90 ?? null)}</td>
+              <td class="num">{seconds(d?.p99 ?? null)}</td>
+            </tr>
+          );
+        })}
+      </Table>
+    </>
+  );
+}
+
 /**
  * Metrics: builds and queue by system with builders' slots (GET /api/v1/metrics/systems' query), and the
  * builds and duration series (the API's cached series, the same JSON the routes answer).
@@ -70,9 +119,11 @@ export const metricsPage = definePage({
   async render({ deps, viewer, query }) {
     const bucket: PageBucket = typeof query.bucket === 'string' && query.bucket in BUCKETS ? (query.bucket as PageBucket) : '1d';
     const series: SeriesQuery = { bucket };
-    const [systems, countsJson, durationsJson] = await Promise.all([systemMetrics(deps.db), cachedSeries(deps.db, 'builds', series), cachedSeries(deps.db, 'duration', series)]);
-    const counts = (JSON.parse(countsJson) as { points: BuildCountPoint[] }).points;
-    const durations = new Map((JSON.parse(durationsJson) as { points: DurationPoint[] }).points.map((p) => [p.time, p]));
+    const [systems, countsJson, durationsJson] = await Promise.all([
+      systemMetrics(deps.db),
+      seriesWithin(cachedSeries(deps.db, 'builds', series)),
+      seriesWithin(cachedSeries(deps.db, 'duration', series)),
+    ]);
     return (
       <Layout title="Metrics" viewer={viewer} current="/metrics">
         <Section title="By system" id="systems">
@@ -106,26 +157,11 @@ export const metricsPage = definePage({
               </>
             ))}
           </nav>
-          <BuildsChart points={counts} bucket={bucket} />
-          <p class="legend">
-            <span class="swatch" /> builds created <span class="swatch bad" /> of them failed
-          </p>
-          <Table caption="Builds created and durations of builds finished, per bucket, newest first" columns={['From (UTC)', 'Created', 'Failed', 'Finished', 'Duration p50', 'p90', 'p99']}>
-            {[...counts].reverse().map((p) => {
-              const d = durations.get(p.time);
-              return (
-                <tr>
-                  <th scope="row">{label(p.time, bucket)}</th>
-                  <td class="num">{p.total.toLocaleString('en')}</td>
-                  <td class="num">{failedOf(p).toLocaleString('en')}</td>
-                  <td class="num">{(d?.count ?? 0).toLocaleString('en')}</td>
-                  <td class="num">{seconds(d?.p50 ?? null)}</td>
-                  <td class="num">{seconds(d?.p90 ?? null)}</td>
-                  <td class="num">{seconds(d?.p99 ?? null)}</td>
-                </tr>
-              );
-            })}
-          </Table>
+          {countsJson === undefined || durationsJson === undefined ? (
+            <Empty>The series are being computed over every build; reload in a few seconds.</Empty>
+          ) : (
+            <SeriesOf counts={(JSON.parse(countsJson) as { points: BuildCountPoint[] }).points} durations={(JSON.parse(durationsJson) as { points: DurationPoint[] }).points} bucket={bucket} />
+          )}
         </Section>
       </Layout>
     );
