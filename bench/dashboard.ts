@@ -14,10 +14,10 @@ import path from 'node:path';
 import { startTestServices } from '../test/support/services';
 import { startTestStack } from '../test/support/stack';
 import { seedBuilds } from './seed-builds';
+import type { Db } from '../lib/db';
 import { insertUser } from '../api/queries/users';
 import { hashPassword } from '../lib/password-hash';
 import { createSession, SESSION_COOKIE } from '../api/queries/sessions';
-import type { Db } from '../lib/db';
 
 const CONNECTIONS = 20;
 const GOAL_P99_MS = 100;
@@ -29,25 +29,6 @@ interface Figures {
   max: number;
   non2xx: number;
   errors: number;
-}
-
-/** Runs the autocannon CLI against one URL and reads its JSON result. */
-async function autocannon(url: string, seconds: number, headers: Record<string, string> = {}): Promise<Figures> {
-  const cli = path.resolve(__dirname, '..', 'node_modules', 'autocannon', 'autocannon.js');
-  const args = [cli, '--json', '--connections', String(CONNECTIONS), '--duration', String(seconds)];
-  for (const [k, v] of Object.entries(headers)) args.push('--headers', `${k}=${v}`);
-  args.push(url);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => out.push(c));
-  child.stderr.resume();
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', resolve);
-  });
-  if (code !== 0) throw new Error(`autocannon exited with ${code}`);
-  const r = JSON.parse(Buffer.concat(out).toString('utf8'));
-  return { requestsPerSecond: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, non2xx: r.non2xx, errors: r.errors };
 }
 
 /**
@@ -85,6 +66,25 @@ async function seedDashboardExtras(db: Db, adminId: string): Promise<{ channelId
   await db.raw('analyze channels, starred_jobs, project_webhooks, notification_tasks, users');
   const channel = await db('channels').orderBy('name').first('id');
   return { channelId: channel.id };
+}
+
+/** Runs the autocannon CLI against one URL and reads its JSON result. */
+async function autocannon(url: string, seconds: number, headers: Record<string, string> = {}): Promise<Figures> {
+  const cli = path.resolve(__dirname, '..', 'node_modules', 'autocannon', 'autocannon.js');
+  const args = [cli, '--json', '--connections', String(CONNECTIONS), '--duration', String(seconds)];
+  for (const [k, v] of Object.entries(headers)) args.push('--headers', `${k}=${v}`);
+  args.push(url);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => out.push(c));
+  child.stderr.resume();
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  if (code !== 0) throw new Error(`autocannon exited with ${code}`);
+  const r = JSON.parse(Buffer.concat(out).toString('utf8'));
+  return { requestsPerSecond: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, non2xx: r.non2xx, errors: r.errors };
 }
 
 async function main(): Promise<void> {

@@ -59,24 +59,21 @@ function seriesCache(db: Db): SeriesCache {
   return cache;
 }
 
+/** The JSON of a series as the routes answer it, from their cache (the dashboard's metrics page reads it too). */
+export function cachedSeries(db: Db, kind: 'builds' | 'duration', query: SeriesQuery): Promise<string> {
+  const r = bucketedRange(query);
+  const compute = kind === 'builds' ? buildCountSeries : buildDurationSeries;
+  return seriesCache(db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(db, r) }));
+}
+
 function seriesEnvelope(r: BucketedRange, bucket: Bucket) {
   return { from: r.from.toISOString(), to: r.to.toISOString(), bucket, bucket_seconds: r.bucketSeconds, project_id: r.project_id ?? null, jobset_id: r.jobset_id ?? null };
 }
 
-const SERIES = { builds: buildCountSeries, duration: buildDurationSeries } as const;
-
-/**
- * A series as JSON from the cache: computed (and serialised) once per range for every caller within the
- * TTL, the API's routes and the dashboard's metrics page alike.
- */
-export async function cachedSeries(db: Db, kind: keyof typeof SERIES, query: SeriesQuery): Promise<string> {
+/** Answers a series from the cache: computed (and serialised) once per range for every caller within the TTL. */
+async function answerSeries(rc: RequestContext, kind: string, query: SeriesQuery, compute: (r: BucketedRange) => Promise<unknown[]>): Promise<typeof HANDLED> {
   const r = bucketedRange(query);
-  return seriesCache(db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await SERIES[kind](db, r) }));
-}
-
-/** Answers a series from the cache (cachedSeries). */
-async function answerSeries(rc: RequestContext, kind: keyof typeof SERIES, query: SeriesQuery): Promise<typeof HANDLED> {
-  const body = await cachedSeries(rc.db, kind, query);
+  const body = await seriesCache(rc.db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(r) }));
   rc.koa.status = 200;
   rc.koa.type = 'application/json';
   rc.koa.body = body;
@@ -130,7 +127,7 @@ export const metricsRoutes: RouteDef[] = [
       },
       400: errorBody,
     },
-    handler: async ({ query }, rc) => answerSeries(rc, 'builds', query),
+    handler: async ({ query }, rc) => answerSeries(rc, 'builds', query, (r) => buildCountSeries(rc.db, r)),
   }),
   defineRoute<{}, SeriesQuery>({
     method: 'GET',
@@ -154,7 +151,7 @@ export const metricsRoutes: RouteDef[] = [
       },
       400: errorBody,
     },
-    handler: async ({ query }, rc) => answerSeries(rc, 'duration', query),
+    handler: async ({ query }, rc) => answerSeries(rc, 'duration', query, (r) => buildDurationSeries(rc.db, r)),
   }),
   defineRoute({
     method: 'GET',
