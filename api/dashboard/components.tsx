@@ -46,6 +46,30 @@ export function Scroll({ label, children }: { label: string; children: Component
   );
 }
 
+/**
+ * A scrollable table with its caption (read by screen readers, and the scroll region's name) and its
+ * column heads; a null column is left out, a `{ hidden }` one is named for screen readers only.
+ */
+export function Table({ caption, columns, children }: { caption: string; columns: Array<string | { hidden: string } | null>; children: ComponentChildren }) {
+  return (
+    <Scroll label={caption}>
+      <table>
+        <caption class="sr-only">{caption}</caption>
+        <thead>
+          <tr>
+            {columns
+              .filter((c) => c !== null)
+              .map((c) => (
+                <th scope="col">{typeof c === 'string' ? c : <span class="sr-only">{c!.hidden}</span>}</th>
+              ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </Scroll>
+  );
+}
+
 export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>;
 }
@@ -77,37 +101,23 @@ export interface BuildListItem {
 /** A table of builds: job, system, status (live), and when. */
 export function BuildTable({ builds, caption, showPriority = false }: { builds: BuildListItem[]; caption: string; showPriority?: boolean }) {
   return (
-    <Scroll label={caption}>
-      <table>
-        <caption class="sr-only">{caption}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Job</th>
-            <th scope="col">System</th>
-            <th scope="col">Status</th>
-            {showPriority ? <th scope="col">Priority</th> : null}
-            <th scope="col">Queued</th>
-          </tr>
-        </thead>
-        <tbody>
-          {builds.map((b) => (
-            <tr>
-              <td>
-                <a href={`/builds/${b.id}`}>{b.job_name}</a>
-              </td>
-              <td>{b.system}</td>
-              <td>
-                <Status status={b.status} buildId={b.id} />
-              </td>
-              {showPriority ? <td>{b.priority}</td> : null}
-              <td>
-                <Time at={b.created_at} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </Scroll>
+    <Table caption={caption} columns={['Job', 'System', 'Status', showPriority ? 'Priority' : null, 'Queued']}>
+      {builds.map((b) => (
+        <tr>
+          <td>
+            <a href={`/builds/${b.id}`}>{b.job_name}</a>
+          </td>
+          <td>{b.system}</td>
+          <td>
+            <Status status={b.status} buildId={b.id} />
+          </td>
+          {showPriority ? <td>{b.priority}</td> : null}
+          <td>
+            <Time at={b.created_at} />
+          </td>
+        </tr>
+      ))}
+    </Table>
   );
 }
 
@@ -115,9 +125,22 @@ export function BuildTable({ builds, caption, showPriority = false }: { builds: 
  * A button that calls the API through the script (cookie + x-csrf-token). It is rendered `hidden`
  * and shown by the script, so a page without script shows no button that cannot work.
  */
-export function ApiButton(props: { method: string; path: string; label: string; confirm?: string; after?: 'reload' | 'status' | string; name?: string; tone?: 'danger' | 'plain' }) {
+export function ApiButton(props: {
+  method: string;
+  path: string;
+  label: string;
+  confirm?: string;
+  after?: 'reload' | 'status' | string;
+  name?: string;
+  tone?: 'danger' | 'plain';
+  /** The JSON body's fields, sent as they are. */
+  fields?: Record<string, string>;
+}) {
   return (
     <form class="api-form inline" data-api-method={props.method} data-api-path={props.path} data-after={props.after ?? 'reload'} data-confirm={props.confirm} hidden>
+      {Object.entries(props.fields ?? {}).map(([name, value]) => (
+        <input type="hidden" name={name} value={value} />
+      ))}
       <button type="submit" class={props.tone === 'danger' ? 'danger' : undefined} data-action={props.name}>
         {props.label}
       </button>

@@ -7,11 +7,13 @@ export interface LayoutProps {
   viewer: Viewer;
   /** The nav entry to mark as the current page. */
   current?: string;
+  /** What the header's search box holds (the search page's query). */
+  search?: string;
   children: ComponentChildren;
 }
 
 /** Every page's frame: head, navigation, who is signed in, and the one stylesheet and script. */
-export function Layout({ title, viewer, current, children }: LayoutProps) {
+export function Layout({ title, viewer, current, search, children }: LayoutProps) {
   const user = viewer.principal;
   return (
     <html lang="en">
@@ -39,6 +41,13 @@ export function Layout({ title, viewer, current, children }: LayoutProps) {
               ))}
             </ul>
           </nav>
+          <form class="quick-search" role="search" method="get" action="/search">
+            <label for="quick-search" class="sr-only">
+              Search jobs, projects and builds
+            </label>
+            <input id="quick-search" type="search" name="q" placeholder="Search" maxLength={200} value={search} />
+            <button type="submit">Search</button>
+          </form>
           <div class="who">
             {user ? (
               <form method="post" action="/logout" class="inline">

@@ -15,5 +15,8 @@ export const NAV: NavEntry[] = [
   { href: '/projects', label: 'Projects' },
   { href: '/queue', label: 'Queue' },
   { href: '/builders', label: 'Builders' },
+  { href: '/channels', label: 'Channels' },
+  { href: '/metrics', label: 'Metrics' },
+  { href: '/starred', label: 'Starred', shown: (v) => Boolean(v.principal?.userId) },
   { href: '/admin', label: 'Admin', shown: (v) => v.principal?.role === 'admin' },
 ];

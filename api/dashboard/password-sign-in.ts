@@ -1,32 +1,39 @@
 import type { Context } from 'koa';
 import type { Db } from '../../lib/db';
-import { verifyDecoyPassword, verifyPassword } from '../../lib/password-hash';
+import { ApiError } from '../errors';
+import type { AppDeps } from '../route';
 import { writeAuditEntry } from '../queries/audit-log';
-import { createSession, deleteSession, findSession, SESSION_COOKIE } from '../queries/sessions';
-import { findUserCredentials, recordLogin } from '../queries/users';
+import { deleteSession, findSession, SESSION_COOKIE } from '../queries/sessions';
+import { clearSessionCookie, signInWithPassword } from '../sign-in';
+
+/** Why the form's sign-in failed, for the page: 401 (wrong, unknown or disabled) or 429 (too many refusals). */
+export interface SignInRefusal {
+  status: number;
+  message: string;
+}
 
 /**
- * The sign-in form's work, the same steps as POST /api/v1/auth/login: check the password (a decoy
- * check for unknown users, so timing tells nothing), open a session, set its cookie, audit.
+ * The sign-in form's work: POST /api/v1/auth/login's steps (api/sign-in.ts, its refusal limits included),
+ * audited as the form's sign-in. Answers undefined when signed in, else why not.
  */
-export async function signInWithPassword(ctx: Context, db: Db, username: string, password: string): Promise<boolean> {
-  const found = username ? await findUserCredentials(db, { username }) : undefined;
-  const matches = found?.password_hash ? await verifyPassword(found.password_hash, password) : await verifyDecoyPassword(password);
-  if (!found || !matches || !found.enabled) return false;
-  const session = await createSession(db, found.id);
-  await recordLogin(db, found.id);
-  ctx.cookies.set(SESSION_COOKIE, session.token, { httpOnly: true, sameSite: 'lax', path: '/', expires: session.expiresAt, secure: ctx.secure, overwrite: true });
-  await writeAuditEntry(db, {
-    actorKind: 'user',
-    actorId: found.id,
-    actorName: found.username,
-    action: 'POST /login',
-    targetKind: 'user',
-    targetId: found.id,
-    details: { username: found.username, via: 'dashboard' },
-    remoteAddr: ctx.ip || null,
-  });
-  return true;
+export async function signInByForm(ctx: Context, deps: AppDeps, username: string, password: string): Promise<SignInRefusal | undefined> {
+  try {
+    const { user } = await signInWithPassword({ deps, db: deps.db, principal: undefined, koa: ctx, remoteAddr: ctx.ip, audit: {} }, username, password);
+    await writeAuditEntry(deps.db, {
+      actorKind: 'user',
+      actorId: user.id,
+      actorName: user.username,
+      action: 'POST /login',
+      targetKind: 'user',
+      targetId: user.id,
+      details: { username: user.username, via: 'dashboard' },
+      remoteAddr: ctx.ip || null,
+    });
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 429)) throw err;
+    return err.status === 401 ? { status: 401, message: 'Invalid username or password.' } : { status: 429, message: `Too many refused sign-ins: ${err.message}.` };
+  }
 }
 
 /** Ends the cookie's session when the form carries its CSRF token; false when it does not. */
@@ -36,7 +43,7 @@ export async function signOut(ctx: Context, db: Db, csrfToken: string): Promise<
   const session = await findSession(db, token);
   if (session && session.csrf_token !== csrfToken) return false;
   await deleteSession(db, token);
-  ctx.cookies.set(SESSION_COOKIE, '', { httpOnly: true, sameSite: 'lax', path: '/', expires: new Date(0), secure: ctx.secure, overwrite: true });
+  clearSessionCookie(ctx);
   if (session) {
     await writeAuditEntry(db, {
       actorKind: 'user',

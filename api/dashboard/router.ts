@@ -11,8 +11,8 @@ import type { PageDef, PageInput } from './page';
 import { PAGES } from './pages';
 import { viewerOf } from './viewer';
 import { ErrorPage } from './error-page';
-import { LoginForm, safeNext } from './pages/login';
-import { signInWithPassword, signOut } from './password-sign-in';
+import { LoginForm, safeNext, signInProviders } from './pages/login';
+import { signInByForm, signOut } from './password-sign-in';
 
 /** The one script and the one stylesheet, read once, served with an ETag. */
 const STATIC_FILES: Record<string, { type: string; body: Buffer; etag: string }> = Object.fromEntries(
@@ -94,12 +94,13 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
     markAnswered(ctx, '/login');
     const username = formField(ctx, 'username').slice(0, 100);
     const password = formField(ctx, 'password').slice(0, 1024);
-    if (await signInWithPassword(ctx, deps.db, username, password)) {
+    const refusal = await signInByForm(ctx, deps, username, password);
+    if (!refusal) {
       ctx.redirect(safeNext(ctx.query.next));
       return;
     }
     const input = await inputOf(ctx, loginPage);
-    sendHtml(ctx, 401, h(LoginForm, { input, error: 'Invalid username or password.', username }));
+    sendHtml(ctx, refusal.status, h(LoginForm, { input, providers: await signInProviders(deps, input.viewer), error: refusal.message, username }));
   });
 
   router.post('/logout', parseForm, async (ctx) => {

@@ -24,8 +24,11 @@ export interface ChannelFields {
 
 const byName = [{ column: 'name', order: 'asc' as const }];
 
-export async function listChannels(db: Db): Promise<ChannelRow[]> {
-  return db('channels').select('*').orderBy(byName);
+/** Channels by name (the unique index on name orders them); a page of them when `page` is given. */
+export async function listChannels(db: Db, page?: { limit: number; offset: number }): Promise<ChannelRow[]> {
+  const query = db('channels').select('*').orderBy(byName);
+  if (page) query.limit(page.limit).offset(page.offset);
+  return query;
 }
 
 export async function listProjectChannels(db: Db, projectId: string): Promise<ChannelRow[]> {

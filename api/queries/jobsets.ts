@@ -93,6 +93,16 @@ export async function findJobset(db: Queryable, projectId: string, id: string, o
   return opts.forUpdate ? q.forUpdate() : q;
 }
 
+/** The names of some jobsets and of their projects, in one lookup by primary key (for lists that hold jobset ids). */
+export async function jobsetNames(db: Queryable, ids: string[]): Promise<Map<string, { jobset_name: string; project_name: string }>> {
+  if (ids.length === 0) return new Map();
+  const rows: Array<{ id: string; jobset_name: string; project_name: string }> = await db('jobsets as j')
+    .join('projects as p', 'p.id', 'j.project_id')
+    .whereIn('j.id', [...new Set(ids)])
+    .select('j.id', 'j.name as jobset_name', 'p.name as project_name');
+  return new Map(rows.map(({ id, ...names }) => [id, names]));
+}
+
 export async function findJobsetById(db: Queryable, id: string): Promise<JobsetRow | undefined> {
   return db('jobsets').where({ id }).first();
 }

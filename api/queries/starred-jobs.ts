@@ -74,6 +74,12 @@ export async function findStarredJob(db: Db, userId: string, id: string): Promis
   return row && viewOf(row);
 }
 
+/** The id of the user's star on a job of a jobset, if the user starred it (the unique (user, jobset, job) index). */
+export async function findStarOfJob(db: Db, userId: string, jobsetId: string, jobName: string): Promise<string | undefined> {
+  const row: { id: string } | undefined = await db('starred_jobs').where({ user_id: userId, jobset_id: jobsetId, job_name: jobName }).first('id');
+  return row?.id;
+}
+
 /** Whether the jobset belongs to the project and has ever had a build of that job: what "the job exists" means. */
 export async function jobExists(db: Db, target: StarTarget): Promise<boolean> {
   const row = await db('builds as b')

@@ -41,8 +41,11 @@ export interface UserChanges {
   passwordHash?: string;
 }
 
-export async function listUsers(db: Db): Promise<UserRow[]> {
-  return db('users').select([...userColumns]).orderBy([{ column: 'username', order: 'asc' }]);
+/** Users by username (the unique index on username orders them); a page of them when `page` is given. */
+export async function listUsers(db: Db, page?: { limit: number; offset: number }): Promise<UserRow[]> {
+  const query = db('users').select([...userColumns]).orderBy([{ column: 'username', order: 'asc' }]);
+  if (page) query.limit(page.limit).offset(page.offset);
+  return query;
 }
 
 export async function findUser(db: Db, id: string): Promise<UserRow | undefined> {

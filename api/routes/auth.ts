@@ -1,23 +1,8 @@
-import type { Context } from 'koa';
 import { defineRoute, type RouteDef } from '../route';
-import { unauthorized } from '../errors';
 import { emptyBody, errorBody, noContent } from '../schemas';
-import { createSession, deleteSession, SESSION_COOKIE } from '../queries/sessions';
-import { findUserCredentials, recordLogin } from '../queries/users';
-import { verifyDecoyPassword, verifyPassword } from '../../lib/password-hash';
+import { deleteSession, SESSION_COOKIE } from '../queries/sessions';
 import { userSchema } from './users';
-import { limitLoginAttempt } from '../login-rate-limit';
-
-/** One message for an unknown user, a wrong password and a disabled account: nothing to enumerate. */
-const LOGIN_REFUSED = 'invalid username or password';
-
-export function setSessionCookie(ctx: Context, token: string, expires: Date): void {
-  ctx.cookies.set(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', path: '/', expires, secure: ctx.secure, overwrite: true });
-}
-
-function clearSessionCookie(ctx: Context): void {
-  ctx.cookies.set(SESSION_COOKIE, '', { httpOnly: true, sameSite: 'lax', path: '/', expires: new Date(0), secure: ctx.secure, overwrite: true });
-}
+import { clearSessionCookie, signInWithPassword } from '../sign-in';
 
 export const authRoutes: RouteDef[] = [
   defineRoute<{}, {}, { username: string; password: string }>({
@@ -39,18 +24,9 @@ export const authRoutes: RouteDef[] = [
       429: errorBody,
     },
     handler: async ({ body }, rc) => {
-      const attempt = await limitLoginAttempt(rc, 'password', body.username);
-      const found = await findUserCredentials(rc.db, { username: body.username });
-      const passwordMatches = found?.password_hash ? await verifyPassword(found.password_hash, body.password) : await verifyDecoyPassword(body.password);
-      if (!found || !passwordMatches || !found.enabled) {
-        attempt.refused();
-        throw unauthorized(LOGIN_REFUSED);
-      }
-      const session = await createSession(rc.db, found.id);
-      const user = await recordLogin(rc.db, found.id);
-      setSessionCookie(rc.koa, session.token, session.expiresAt);
-      rc.audit = { targetKind: 'user', targetId: found.id, details: { username: found.username } };
-      return { user, csrf_token: session.csrfToken };
+      const { user, csrfToken } = await signInWithPassword(rc, body.username, body.password);
+      rc.audit = { targetKind: 'user', targetId: user.id, details: { username: user.username } };
+      return { user, csrf_token: csrfToken };
     },
   }),
   defineRoute({

@@ -3,14 +3,13 @@ import type { Context } from 'koa';
 import { defineRoute, Reply, type RequestContext, type RouteDef } from '../route';
 import { ApiError, conflict, forbidden, invalidField, unauthorized } from '../errors';
 import { errorBody, NO_CONTROL_CHARACTERS } from '../schemas';
-import { createSession } from '../queries/sessions';
 import { signInExternalUser } from '../queries/external-identities';
 import { writeAuditEntry } from '../queries/audit-log';
 import { authorizeUrl, exchangeCode, fetchGithubProfile, fetchOrganizations, GithubRefusedError, GithubUnavailableError } from '../github-oauth';
 import { auditRefusedLogin } from '../login-audit';
 import { configuredRole, signInProviderConfig } from '../login-config';
 import { GITHUB_OAUTH_DEFAULTS, type GithubOAuthConfig } from '../../lib/config-github-oauth';
-import { setSessionCookie } from './auth';
+import { openSession } from '../sign-in';
 
 /** The state of one sign-in in flight: HttpOnly, SameSite=Lax, sent only to the GitHub routes, 10 minutes. */
 export const OAUTH_STATE_COOKIE = 'ringmaster_oauth_state';
@@ -136,8 +135,7 @@ export const githubLoginRoutes: RouteDef[] = [
       if (!signIn.ok && signIn.reason === 'disabled') return refuse(rc, profile.login, 'disabled', forbidden('this account is disabled'));
       if (!signIn.ok) throw conflict(`no free username for GitHub user ${profile.login}; an admin must rename a user`);
 
-      const session = await createSession(rc.db, signIn.user.id);
-      setSessionCookie(rc.koa, session.token, session.expiresAt);
+      const session = await openSession(rc.koa, rc.db, signIn.user.id);
       rc.koa.cookies.set(CSRF_COOKIE, session.csrfToken, { httpOnly: false, sameSite: 'lax', path: '/', expires: session.expiresAt, secure: rc.koa.secure, overwrite: true });
       await writeAuditEntry(rc.db, {
         actorKind: 'user',

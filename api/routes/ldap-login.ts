@@ -2,17 +2,13 @@ import { defineRoute, type RequestContext, type Role, type RouteDef } from '../r
 import { limitLoginAttempt } from '../login-rate-limit';
 import { ApiError, conflict, unauthorized } from '../errors';
 import { errorBody, NO_CONTROL_CHARACTERS } from '../schemas';
-import { createSession } from '../queries/sessions';
 import { signInExternalUser } from '../queries/external-identities';
 import { authenticateWithLdap, LdapUnavailableError, type LdapIdentity } from '../ldap-directory';
 import { auditRefusedLogin } from '../login-audit';
 import { configuredRole, signInProviderConfig } from '../login-config';
 import type { LdapConfig } from '../../lib/config-ldap';
-import { setSessionCookie } from './auth';
+import { LOGIN_REFUSED, openSession } from '../sign-in';
 import { userSchema } from './users';
-
-/** The same answer for an unknown user, a wrong password and a disabled account: nothing to enumerate. */
-const LOGIN_REFUSED = 'invalid username or password';
 
 /** Hydra's role_mapping: the first group listed in the config that the user belongs to gives the role. */
 function mappedRole(config: LdapConfig, identity: LdapIdentity): Role | undefined {
@@ -82,10 +78,9 @@ export const ldapLoginRoutes: RouteDef[] = [
         return refuse(rc, body.username, 'disabled');
       }
       if (!signIn.ok) throw conflict(`neither "${identity.username}" nor "ldap-${identity.username}" is free as a username; an admin must rename a user`);
-      const session = await createSession(rc.db, signIn.user.id);
-      setSessionCookie(rc.koa, session.token, session.expiresAt);
+      const { csrfToken } = await openSession(rc.koa, rc.db, signIn.user.id);
       rc.audit = { targetKind: 'user', targetId: signIn.user.id, details: { provider: 'ldap', username: signIn.user.username, created: signIn.created, role: signIn.user.role } };
-      return { user: signIn.user, csrf_token: session.csrfToken };
+      return { user: signIn.user, csrf_token: csrfToken };
     },
   }),
 ];

@@ -16,7 +16,7 @@ const DEFAULT_RANGE_SECONDS = 30 * 86400;
 /** A computed series older than this is recomputed in the background while it is still served (see SeriesCache). */
 export const SERIES_FRESH_MS = 10_000;
 
-interface SeriesQuery {
+export interface SeriesQuery {
   from?: string;
   to?: string;
   bucket: Bucket;
@@ -57,6 +57,13 @@ function seriesCache(db: Db): SeriesCache {
     caches.set(db, cache);
   }
   return cache;
+}
+
+/** The JSON of a series as the routes answer it, from their cache (the dashboard's metrics page reads it too). */
+export function cachedSeries(db: Db, kind: 'builds' | 'duration', query: SeriesQuery): Promise<string> {
+  const r = bucketedRange(query);
+  const compute = kind === 'builds' ? buildCountSeries : buildDurationSeries;
+  return seriesCache(db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(db, r) }));
 }
 
 function seriesEnvelope(r: BucketedRange, bucket: Bucket) {

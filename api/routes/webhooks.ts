@@ -23,7 +23,7 @@ const webhookSchema = {
   properties: { id: uuid, project_id: uuid, forge_type: { enum: [...FORGE_TYPES] }, enabled: { type: 'boolean' }, created_at: timestamp },
 };
 
-const FORGE_NAMES: Record<ForgeType, string> = { github: 'GitHub', gitlab: 'GitLab', gitea: 'Gitea', forgejo: 'Forgejo' };
+export const FORGE_NAMES: Record<ForgeType, string> = { github: 'GitHub', gitlab: 'GitLab', gitea: 'Gitea', forgejo: 'Forgejo' };
 
 /** Printable ASCII without surrounding spaces: GitLab sends the secret itself as a header value. */
 const SECRET_TEXT = /^[!-~](?:[ -~]*[!-~])?$/;

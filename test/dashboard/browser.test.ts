@@ -209,9 +209,12 @@ describe('the dashboard in Chromium: from sign-in to live logs, cancel and resta
       await p.waitForURL(`${stack.url}/`);
       for (const url of [`/builds/${ids.builds!.blocker}`, `/builds/${ids.builds!.flaky}`, `/jobsets/${ids.jobset}`, `/projects/${ids.project}`, '/projects', `/evaluations/${ids.evaluation}`]) {
         await p.goto(`${stack.url}${url}`);
-        const buttons = await p.getByRole('button').allTextContents();
-        assert.deepEqual(buttons.map((b) => b.trim()), ['Sign out'], `${url} shows only "Sign out" to a read-only user`);
-        assert.equal(await p.locator('form.api-form').count(), 0, url);
+        const header = await p.locator('header').getByRole('button').allTextContents();
+        assert.deepEqual(header.map((b) => b.trim()), ['Search', 'Sign out'], `${url}: the header's search and "Sign out"`);
+        // Starring is every signed-in user's own (POST /api/v1/me/starred-jobs): the only action a build page leaves a read-only user.
+        const actions = await p.locator('main').getByRole('button').allTextContents();
+        assert.deepEqual(actions.map((b) => b.trim()), url.startsWith('/builds/') ? ['Star job'] : [], `${url} shows no action to a read-only user`);
+        assert.equal(await p.locator('form.api-form').count(), url.startsWith('/builds/') ? 1 : 0, url);
       }
       assert.equal(await p.getByRole('link', { name: 'Admin' }).count(), 0);
       await p.goto(`${stack.url}/builds/${ids.builds!.flaky}`);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedBuild, seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
 import { SESSION_COOKIE } from '../../api/queries/sessions';
+import { eventually } from '../support/pipeline';
 
 interface Page {
   status: number;
@@ -135,7 +136,8 @@ describe('dashboard pages over HTTP', () => {
     for (const cookie of [readerCookie, undefined]) {
       const page = await get(`/builds/${failing.id}`, cookie);
       assert.equal(page.status, 200);
-      assert.doesNotMatch(page.html, /data-action=/);
+      // Starring is every signed-in user's own (POST /api/v1/me/starred-jobs is for any user): the only button left.
+      assert.doesNotMatch(page.html, /data-action="(?!star")/);
       assert.doesNotMatch(page.html, /<button[^>]*>(Cancel|Restart|Bump|Keep)/);
     }
   });
@@ -157,7 +159,9 @@ describe('dashboard pages over HTTP', () => {
   });
 
   it('every list page answers, and the API keeps its own routes and JSON 404s', async () => {
-    for (const path of ['/projects', '/queue', '/queue?system=riscv64-linux&page=2', '/builders', '/login']) assert.equal((await get(path)).status, 200, path);
+    for (const path of ['/projects', '/queue', '/queue?system=riscv64-linux&page=2', '/builders', '/login', '/channels', '/channels?page=3', '/metrics', '/metrics?bucket=6h', '/metrics?bucket=nonsense', '/search', '/search?q=%00x&from=yesterday&page=-1']) {
+      assert.equal((await get(path)).status, 200, path);
+    }
     const api = await get('/api/v1/nothing-here');
     assert.equal(api.status, 404);
     assert.match(api.headers.get('content-type') ?? '', /json/);
@@ -171,6 +175,165 @@ describe('dashboard pages over HTTP', () => {
     assert.equal(again.status, 304);
     assert.equal((await get('/static/dashboard.js')).status, 200);
     assert.equal((await get('/static/..%2Fpackage.json')).status, 404);
+  });
+
+  describe('channels, search, starred jobs, metrics, webhooks and notification tasks', () => {
+    let channel: Row;
+    let task: Row;
+    const WEBHOOK_SECRET = 'never-shown-secret-1234';
+
+    before(async () => {
+      [channel] = await stack.db('channels').insert({ project_id: project.id, name: 'demo-stable<b>', jobset_id: jobset.id, current_evaluation_id: older.id }).returning('*');
+      const hook = await stack.request('POST', `/api/v1/projects/${project.id}/webhooks`, { key: stack.adminKey, body: { forge_type: 'gitea', secret: WEBHOOK_SECRET } });
+      assert.equal(hook.status, 200, hook.text);
+      const ada = await stack.db('users').where({ username: 'ada' }).first();
+      await stack.db('starred_jobs').insert({ user_id: ada.id, project_id: project.id, jobset_id: jobset.id, job_name: 'hello' });
+      [task] = await stack
+        .db('notification_tasks')
+        .insert({ notification_type: 'webhook', payload: JSON.stringify({ token: 'x' }), status: 'failed', attempts: 5, max_attempts: 5, last_error: 'HTTP 503 from the hook', target_name: 'ops-hook', event: 'build_finished', order_key: 'ops-hook:demo', state: 'failure' })
+        .returning('*');
+      await stack.db('notification_tasks').insert({ notification_type: 'webhook', payload: '{}', status: 'completed', attempts: 1, target_name: 'ops-hook', event: 'build_started', order_key: 'ops-hook:demo', state: 'pending' });
+    });
+
+    it('the channels page lists channels (escaped) and a channel shows what it serves; only an admin gets its delete button', async () => {
+      const list = await get('/channels');
+      assert.match(list.html, new RegExp(`href="/channels/${channel.id}">demo-stable&lt;b></a>`));
+      assert.match(list.html, new RegExp(`href="/evaluations/${older.id}"`));
+      const one = await get(`/channels/${channel.id}`, adminCookie);
+      assert.equal(one.status, 200);
+      assert.match(one.html, /nix-channel --add/);
+      assert.match(one.html, /data-action="delete-channel"/);
+      assert.doesNotMatch((await get(`/channels/${channel.id}`, readerCookie)).html, /data-action=/);
+      assert.equal((await get('/channels/00000000-0000-0000-0000-000000000000')).status, 404);
+    });
+
+    it('the header has a search box; the search page answers names and builds by the API filters', async () => {
+      const home = await get('/');
+      assert.match(home.html, /<form class="quick-search" role="search" method="get" action="\/search">/);
+      const byName = await get('/search?q=hell');
+      assert.match(byName.html, /Names containing “hell”/);
+      assert.match(byName.html, /job <a href="\/search\?q=hello&amp;project=demo&amp;jobset=main">hello<\/a>/);
+      assert.match(byName.html, new RegExp(`/builds/${failing.id}`));
+      assert.match(byName.html, /value="hell"/, 'the box keeps the query');
+      const failed = await get('/search?status=failed&project=demo');
+      assert.match(failed.html, new RegExp(`/builds/${failing.id}`));
+      assert.doesNotMatch(failed.html, new RegExp(`/builds/${queued.id}`));
+      assert.match(failed.html, /Builds \(1\)/);
+      const short = await get('/search?q=he');
+      assert.match(short.html, /between 3 and 200 characters/);
+      const escaped = await get(`/search?q=${encodeURIComponent('<img src=x>')}`);
+      assert.ok(!escaped.html.includes('<img src=x>'));
+      const window = await get(`/search?system=riscv64-linux&from=2000-01-01&to=2999-01-01`);
+      assert.match(window.html, new RegExp(`/builds/${queued.id}`));
+    });
+
+    it("the starred page lists the signed-in user's starred jobs with their newest build; the build page offers star or unstar", async () => {
+      const starred = await get('/starred', adminCookie);
+      assert.equal(starred.status, 200);
+      assert.match(starred.html, new RegExp(`<a href="/builds/${failing.id}">hello</a>`), 'the newest build of the job');
+      assert.match(starred.html, /data-action="unstar"/);
+      assert.equal((await get('/starred')).status, 302, 'a visitor is sent to sign in');
+      assert.match((await get('/starred', readerCookie)).html, /No starred job yet/);
+      assert.match((await get(`/builds/${failing.id}`, adminCookie)).html, /data-action="unstar"/);
+      assert.match((await get(`/builds/${queued.id}`, adminCookie)).html, /data-action="star"/);
+      assert.doesNotMatch((await get(`/builds/${queued.id}`)).html, /data-action="star"/, 'a visitor cannot star');
+    });
+
+    it('the metrics page shows the systems table and the series as an SVG and a table', async () => {
+      // The first request may answer before the series are computed (it waits 50 ms at most); they come from the cache after.
+      const page = await eventually('the series to be computed', async () => {
+        const answer = await get('/metrics');
+        return answer.html.includes('<svg') ? answer : undefined;
+      }, 10_000);
+      assert.match(page.html, /<th scope="row"><a href="\/queue\?system=riscv64-linux">riscv64-linux<\/a><\/th>/);
+      assert.match(page.html, /<svg class="chart"[^>]*role="img"/);
+      const today = new Date().toISOString().slice(0, 10);
+      assert.match(page.html, new RegExp(`<th scope="row">${today}</th><td class="num">4</td><td class="num">1</td>`), 'four builds today, one failed');
+    });
+
+    it("a project's webhooks page shows its webhooks and their URLs, never a secret; buttons by role", async () => {
+      const asAdmin = await get(`/projects/${project.id}/webhooks`, adminCookie);
+      assert.equal(asAdmin.status, 200);
+      assert.match(asAdmin.html, new RegExp(`/api/v1/webhooks/${project.id}/gitea`));
+      assert.match(asAdmin.html, /data-action="delete-webhook"/);
+      assert.match(asAdmin.html, /aria-label="Register a webhook"/);
+      const sealed = await stack.db('project_webhooks').where({ project_id: project.id }).first();
+      for (const cookie of [adminCookie, readerCookie, undefined]) {
+        const page = await get(`/projects/${project.id}/webhooks`, cookie);
+        assert.ok(!page.html.includes(WEBHOOK_SECRET) && !page.html.includes(sealed.secret), 'no secret, sealed or not');
+      }
+      const asReader = await get(`/projects/${project.id}/webhooks`, readerCookie);
+      assert.doesNotMatch(asReader.html, /data-action=|api-form/);
+      assert.match((await get(`/projects/${project.id}`)).html, new RegExp(`href="/projects/${project.id}/webhooks"`));
+    });
+
+    it('the notification tasks page is for admins, paged by status, with a retry button on failed tasks only', async () => {
+      const all = await get('/admin/notification-tasks', adminCookie);
+      assert.equal(all.status, 200);
+      assert.match(all.html, new RegExp(`data-api-path="/api/v1/admin/notification-tasks/${task.id}/retry"`));
+      assert.equal(all.html.match(/data-action="retry-notification"/g)?.length, 1, 'the completed task has no retry');
+      assert.match(all.html, /HTTP 503 from the hook/);
+      const completed = await get('/admin/notification-tasks?status=completed', adminCookie);
+      assert.doesNotMatch(completed.html, /retry-notification/);
+      assert.equal((await get('/admin/notification-tasks', readerCookie)).status, 403);
+      assert.equal((await get('/admin/notification-tasks')).status, 302);
+      assert.match((await get('/admin', adminCookie)).html, /href="\/admin\/notification-tasks"/);
+    });
+
+    it('a read-only user sees none of the new pages\' action buttons', async () => {
+      for (const path of ['/channels', `/channels/${channel.id}`, '/search?q=hello', '/starred', '/metrics', `/projects/${project.id}/webhooks`]) {
+        const page = await get(path, readerCookie);
+        assert.equal(page.status, 200, path);
+        assert.doesNotMatch(page.html, /api-form/, path);
+        assert.deepEqual([...page.html.matchAll(/<button[^>]*>([^<]*)</g)].map((m) => m[1].trim()), ['Search', 'Sign out'].concat(path.startsWith('/search') ? ['Search builds'] : []), path);
+      }
+    });
+  });
+
+  it('the admin page pages its users in SQL: 50 a page, then the next page', async () => {
+    await stack.db('users').insert(Array.from({ length: 55 }, (_, i) => ({ username: `zz-user-${String(i).padStart(2, '0')}`, email: `zz${i}@example.org`, role: 'read-only' })));
+    const first = await get('/admin', adminCookie);
+    const names = (html: string) => [...html.slice(html.indexOf('id="users"'), html.indexOf('id="keys"')).matchAll(/<tr><td>([^<]+)<\/td>/g)].map((m) => m[1]);
+    const firstNames = names(first.html);
+    assert.equal(firstNames.length, 50);
+    assert.match(first.html, /href="\/admin\?users=2" rel="next"/);
+    const second = names((await get('/admin?users=2', adminCookie)).html);
+    assert.deepEqual([...firstNames, ...second].sort(), ['ada', 'rita', ...Array.from({ length: 55 }, (_, i) => `zz-user-${String(i).padStart(2, '0')}`)].sort());
+  });
+
+  it('GitHub and LDAP sign-in appear on the sign-in page only when the config file enables them', async () => {
+    const offered = async () => {
+      const html = (await get('/login')).html;
+      return { github: html.includes('href="/api/v1/auth/github"'), ldap: html.includes('data-api-path="/auth/ldap"') };
+    };
+    assert.deepEqual(await offered(), { github: false, ldap: false });
+    const configure = async (contents: object) => {
+      const res = await stack.request('PUT', '/api/v1/admin/config', { key: stack.adminKey, body: { contents: JSON.stringify(contents) } });
+      assert.equal(res.status, 200, res.text);
+    };
+    const github = { client_id: 'id', client_secret: 'secret' };
+    const ldap = { url: 'ldap://127.0.0.1:1', base_dn: 'dc=example,dc=org' };
+    try {
+      await configure({ github_oauth: github });
+      assert.deepEqual(await offered(), { github: true, ldap: false });
+      await configure({ ldap });
+      assert.deepEqual(await offered(), { github: false, ldap: true });
+      await configure({ github_oauth: { ...github, enabled: false }, ldap });
+      assert.deepEqual(await offered(), { github: false, ldap: true });
+      const refused = await fetch(`${stack.url}/login`, { method: 'POST', body: new URLSearchParams({ username: 'ada', password: 'wrong' }) });
+      assert.match(await refused.text(), /data-api-path="\/auth\/ldap"/, 'the form shown again after a refusal offers them too');
+    } finally {
+      await configure({});
+    }
+    assert.deepEqual(await offered(), { github: false, ldap: false });
+  });
+
+  it("the sign-in form shares the API's refusal limits: past them it answers 429 and checks no password", async () => {
+    const attempt = (password: string) => fetch(`${stack.url}/login`, { method: 'POST', body: new URLSearchParams({ username: 'limited-user', password }), redirect: 'manual' });
+    for (let i = 0; i < 10; i++) assert.equal((await attempt('wrong')).status, 401);
+    const limited = await attempt('wrong');
+    assert.equal(limited.status, 429);
+    assert.match(await limited.text(), /Too many refused sign-ins/);
   });
 
   it('signing out needs the form of this session', async () => {

@@ -8,10 +8,7 @@ import { pageAuditLog } from '../../queries/audit-log';
 
 const USERS_PER_PAGE = 50;
 
-/**
- * Administration: users, API keys (never their secrets) and the audit log. Sections for features that
- * land later (notification tasks with retry) belong here too.
- */
+/** Administration: users (paged), API keys (never their secrets) and the audit log; notification tasks on their own page. */
 export const adminPage = definePage({
   path: '/admin',
   async render({ deps, viewer, query }) {
@@ -19,11 +16,18 @@ export const adminPage = definePage({
     if (viewer.principal.role !== 'admin') return { forbidden: 'The admin pages are for admins.' };
     const auditWindow = pageWindow(query, 'audit');
     const usersWindow = pageWindow(query, 'users', USERS_PER_PAGE);
-    const [users, keys, audit] = await Promise.all([listUsers(deps.db), listApiKeys(deps.db), pageAuditLog(deps.db, { limit: auditWindow.limit + 1, offset: auditWindow.offset })]);
+    const [users, keys, audit] = await Promise.all([
+      listUsers(deps.db, { limit: usersWindow.limit + 1, offset: usersWindow.offset }),
+      listApiKeys(deps.db),
+      pageAuditLog(deps.db, { limit: auditWindow.limit + 1, offset: auditWindow.offset }),
+    ]);
     const auditPage = cutPage(audit.items as Array<Record<string, any>>, auditWindow);
-    const userPage = users.slice(usersWindow.offset, usersWindow.offset + usersWindow.limit);
+    const userPage = cutPage(users, usersWindow);
     return (
       <Layout title="Admin" viewer={viewer} current="/admin">
+        <p>
+          <a href="/admin/notification-tasks">Notification tasks</a> (deliveries to forges and chats; retry the failed ones)
+        </p>
         <Section title="Users" id="users">
           <Scroll label="Users">
             <table>
@@ -38,7 +42,7 @@ export const adminPage = definePage({
                 </tr>
               </thead>
               <tbody>
-                {userPage.map((u) => (
+                {userPage.rows.map((u) => (
                   <tr>
                     <td>{u.username}</td>
                     <td>{u.role}</td>
@@ -52,7 +56,7 @@ export const adminPage = definePage({
               </tbody>
             </table>
           </Scroll>
-          <Pager path="/admin" window={usersWindow} more={users.length > usersWindow.offset + usersWindow.limit} param="users" />
+          <Pager path="/admin" window={usersWindow} more={userPage.more} param="users" />
         </Section>
         <Section title="API keys" id="keys">
           {keys.length === 0 ? (

@@ -8,6 +8,7 @@ import { findBuilder } from '../../queries/builders';
 import { buildWaitFacts } from '../build-wait-facts';
 import { whyBuildWaits } from '../why-build-waits';
 import { isActiveBuildStatus } from '../../../lib/statuses';
+import { StarToggle } from './starred';
 
 const DEPENDENTS_SHOWN = 50;
 
@@ -23,7 +24,7 @@ export const buildPage = definePage({
     if (!isUuid(params.id)) return { notFound: 'no such build' };
     const row = await findBuild(deps.db, params.id);
     if (!row) return { notFound: 'no such build' };
-    const [view, jobset, project, steps, products, dependencies, dependents, builder] = await Promise.all([
+    const [view, jobset, project, steps, products, dependencies, dependents, builder, star] = await Promise.all([
       buildView(deps.db, row),
       findJobsetById(deps.db, row.jobset_id),
       findProject(deps.db, row.project_id),
@@ -32,6 +33,7 @@ export const buildPage = definePage({
       listDependencies(deps.db, row.id),
       listDependents(deps.db, row.id),
       row.builder_id ? findBuilder(deps.db, row.builder_id) : Promise.resolve(undefined),
+      StarToggle(deps.db, viewer, row),
     ]);
     const waits = row.status === 'pending' ? whyBuildWaits(await buildWaitFacts(deps.db, deps.config, row, dependencies)) : [];
     const workflowId = row.workflow_id ?? `build-${row.id}`;
@@ -56,6 +58,7 @@ export const buildPage = definePage({
       viewer.may('PUT', '/api/v1/builds/{id}/keep/{value}') ? (
         <ApiButton method="PUT" path={`/api/v1/builds/${row.id}/keep/${row.keep ? 'false' : 'true'}`} label={row.keep ? 'Stop keeping' : 'Keep'} name="keep" after="reload" />
       ) : null,
+      star,
     ].filter((a) => a !== null);
     return (
       <Layout title={`Build ${row.job_name}`} viewer={viewer} current="/projects">

@@ -1,16 +1,32 @@
 import { definePage, type PageInput } from '../page';
 import { Layout } from '../layout';
+import { liveConfigFile } from '../../../lib/live-config-file';
+import type { AppDeps } from '../../route';
+
+/** The other ways of signing in that this server offers: configured (and enabled) in the config file, and routed. */
+export interface SignInProviders {
+  github: boolean;
+  ldap: boolean;
+}
+
+export async function signInProviders(deps: AppDeps, viewer: PageInput['viewer']): Promise<SignInProviders> {
+  const settings = await liveConfigFile(deps.config.configFile).current();
+  const configured = (section: { enabled?: boolean } | undefined) => section !== undefined && section.enabled !== false;
+  return {
+    github: configured(settings.github_oauth) && viewer.may('GET', '/api/v1/auth/github'),
+    ldap: configured(settings.ldap) && viewer.may('POST', '/auth/ldap'),
+  };
+}
 
 /** Where to go after signing in: only a path of this site, never another origin. */
 export function safeNext(next: unknown): string {
   return typeof next === 'string' && /^\/(?!\/)[^\s\\]*$/.test(next) ? next : '/';
 }
 
-/** The sign-in form: a plain POST that works without script; GitHub and LDAP appear when those routes exist. */
-export function LoginForm({ input, error, username }: { input: PageInput; error?: string; username?: string }) {
+/** The sign-in form: a plain POST that works without script; GitHub and LDAP appear when they are configured. */
+export function LoginForm({ input, providers, error, username }: { input: PageInput; providers: SignInProviders; error?: string; username?: string }) {
   const next = safeNext(input.query.next);
-  const github = input.viewer.may('GET', '/api/v1/auth/github');
-  const ldap = input.viewer.may('POST', '/auth/ldap');
+  const { github, ldap } = providers;
   return (
     <Layout title="Sign in" viewer={input.viewer} current="/login">
       <form method="post" action={`/login?next=${encodeURIComponent(next)}`} class="card narrow">
@@ -60,6 +76,6 @@ export const loginPage = definePage({
   alwaysPublic: true,
   async render(input) {
     if (input.viewer.principal) return { redirect: safeNext(input.query.next) };
-    return <LoginForm input={input} />;
+    return <LoginForm input={input} providers={await signInProviders(input.deps, input.viewer)} />;
   },
 });

@@ -81,7 +81,7 @@ export const projectPage = definePage({
         </p>
         {project.description ? <p>{project.description}</p> : null}
         <p class="muted">
-          Repository <code>{project.repository_url}</code>
+          Repository <code>{project.repository_url}</code> · <a href={`/projects/${project.id}/webhooks`}>Webhooks</a>
         </p>
         <Section title="Jobsets" id="jobsets">
           {jobsets.items.length === 0 ? (
