@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { Db } from '../../lib/db';
+import { boundedPageRows, type BoundedPageOfRows } from './bounded-page';
 import { buildPageJson } from './build-page-json';
-import type { BuildStatus } from './builds';
+import type { BuildRow, BuildStatus } from './builds';
 
 /** The Nix store directory, prepended to a store path given without it (a hash, or hash-name). */
 export const STORE_DIR = '/nix/store/';
@@ -110,6 +111,13 @@ export async function buildSearchQuery(db: Db, s: BuildSearch): Promise<{ query:
 export async function searchBuildsJson(db: Db, s: BuildSearch): Promise<string> {
   const { query, unfiltered } = await buildSearchQuery(db, s);
   return buildPageJson(db, query, s, unfiltered);
+}
+
+/** The same search as rows of `builds` (for pages that show a few columns), newest first, bounded total. */
+export async function searchBuildRows(db: Db, s: BuildSearch): Promise<BoundedPageOfRows<BuildRow>> {
+  const { query, unfiltered } = await buildSearchQuery(db, s);
+  const newestFirst = [{ column: 'created_at', order: 'desc' as const }, { column: 'id', order: 'desc' as const }];
+  return boundedPageRows<BuildRow>(db, query, s, newestFirst, { table: 'builds', unfiltered });
 }
 
 export interface QuickSearchResult {

@@ -3,7 +3,7 @@ import { Layout } from '../layout';
 import { BuildTable, Empty, Pager, Section } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { BUILD_STATUSES, type BuildStatus } from '../../queries/builds';
-import { quickSearch, searchBuilds, type BuildSearch } from '../../queries/search';
+import { quickSearch, searchBuildRows, type BuildSearch } from '../../queries/search';
 
 /** The text filters of GET /api/v1/search, with the bounds of its schema (shorter or longer is not searched). */
 const TEXT_FILTERS = [
@@ -79,9 +79,9 @@ export const searchPage = definePage({
     const hasCriteria = Object.keys(search).length > 0;
     const [quick, builds] = await Promise.all([
       q.length >= QUICK_MIN && q.length <= 100 ? quickSearch(deps.db, q, QUICK_LIMIT) : Promise.resolve(undefined),
-      hasCriteria ? searchBuilds(deps.db, { ...search, limit: window.limit + 1, offset: window.offset }) : Promise.resolve(undefined),
+      hasCriteria ? searchBuildRows(deps.db, { ...search, limit: window.limit + 1, offset: window.offset }) : Promise.resolve(undefined),
     ]);
-    const found = builds ? cutPage(builds.items, window) : undefined;
+    const found = builds ? cutPage(builds.rows, window) : undefined;
     return (
       <Layout title="Search" viewer={viewer} current="/search" search={q}>
         <form method="get" action="/search" class="card filters" aria-label="Search builds">
