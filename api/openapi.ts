@@ -73,8 +73,9 @@ function bodyOptional(schema: JsonSchema): boolean {
 }
 
 /**
- * A raw (non-JSON) body: a string; for Server-Sent Events the schema of one event instead
- * (`itemSchema`, as OpenAPI 3.2 describes sequential media types), so that tools check each event.
+ * A raw (non-JSON) body: a string; for Server-Sent Events the schema of one event (its fields
+ * `event`, `data`, `id`, `retry`), as tools read an OpenAPI 3.1 event stream's schema, so that they check
+ * each event. (OpenAPI 3.2 names this `itemSchema`; the document is 3.1, which has no such keyword.)
  */
 const SSE_EVENT_SCHEMA = {
   type: 'object',
@@ -82,7 +83,7 @@ const SSE_EVENT_SCHEMA = {
   required: ['data'],
 };
 function mediaTypeOf(contentType: string): Record<string, unknown> {
-  return contentType === 'text/event-stream' ? { itemSchema: SSE_EVENT_SCHEMA } : { schema: { type: 'string' } };
+  return contentType === 'text/event-stream' ? { schema: SSE_EVENT_SCHEMA } : { schema: { type: 'string' } };
 }
 
 /** The OpenAPI 3.1 document of every route in the table. */

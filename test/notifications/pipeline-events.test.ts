@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
-import { buildsOf, createJobset, JOBSET_FIXTURE, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
+import { buildsOf, createJobset, eventually, JOBSET_FIXTURE, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import { RecordingServer, type RecordedRequest } from '../support/recording-server';
 import { configureNotifications, PUBLIC_URL, waitForTasks } from './support';
 
@@ -41,6 +41,12 @@ describe('an evaluated and built jobset notifies its forge and its webhook', () 
     const cancel = await stack.request('POST', `/api/v1/builds/${slow.id}/cancel`, { key: stack.adminKey, body: {} });
     assert.equal(cancel.status, 200, cancel.text);
     builds = await waitForBuilds(stack, evaluationId, { timeoutMs: 600_000 });
+    // A build's row reads finished before its workflow queues the finished notification (the result is
+    // recorded first), so wait until every build's final state has reached the forge, then for every task.
+    await eventually('a final status at the forge for every build', async () => {
+      const finals = new Set(forge.delivered().filter((r) => r.json.state !== 'pending').map((r) => r.json.context));
+      return Object.keys(builds).every((job) => finals.has(`ringmaster/main/${job}`)) || undefined;
+    }, 120_000);
     await waitForTasks(stack, {}, ['completed', 'superseded'], 120_000);
   });
   after(async () => {
