@@ -3,7 +3,6 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
-  proxyActivities,
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
@@ -37,19 +36,8 @@ const CANCELLED_BEFORE_PLAN_PATCH = 'build-cancelled-before-plan-is-recorded';
  */
 const ATTACH_IN_ONE_ACTIVITY_PATCH = 'build-attaches-ready-steps-in-one-activity';
 
-/**
- * patched() ID (issue 6): the build records its result in a regular activity. As a local activity,
- * finishBuild (closure size, products, GC roots, the publish workflow's start, notifications) held a
- * workflow task, and a worker slot for workflow tasks, for as long as it ran.
- */
-const FINISH_IN_REGULAR_ACTIVITY_PATCH = 'build-finishes-in-a-regular-activity';
-
 const acts = proxyLocalActivities<BuildActivities>({
   startToCloseTimeout: '5 minutes',
-  retry: { maximumAttempts: 10 },
-});
-const regular = proxyActivities<BuildActivities>({
-  startToCloseTimeout: '10 minutes',
   retry: { maximumAttempts: 10 },
 });
 
@@ -147,9 +135,8 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
 
   view.phase = 'finished';
   view.waitingFor = null;
-  const finishBuild = patched(FINISH_IN_REGULAR_ACTIVITY_PATCH) ? regular.finishBuild : acts.finishBuild;
   await CancellationScope.nonCancellable(() =>
-    finishBuild({ buildId: input.buildId, status: outcome.status, errorMessage: outcome.errorMessage, top: outcome.top }),
+    acts.finishBuild({ buildId: input.buildId, status: outcome.status, errorMessage: outcome.errorMessage, top: outcome.top }),
   );
   setStatus(outcome.status);
   await condition(allHandlersFinished);
