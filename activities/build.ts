@@ -21,6 +21,7 @@ import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log
 import { notifyBuildEvent } from './notifications';
 import { promoteChannelsAfterBuild } from './channel-promotion';
 import { serveBuildOutputs } from './cache/serve-build-outputs';
+import { ConcurrentStarts } from './concurrent-starts';
 
 export interface PlannedStep extends StepPlan {
   system: string;
@@ -127,9 +128,11 @@ export function createBuildActivities(deps: ActivityDeps) {
       await deps.workflows.attachToDerivation(derivation, { workflowId: waiterWorkflowId, priority: input.priority });
     },
 
-    /** Registers the build as a waiter of several derivations at once (their signal-with-starts run concurrently). */
+    /** Registers the build as a waiter of several derivations (their signal-with-starts run 32 at a time). */
     async attachToDerivations(input: { derivations: DerivationInput[]; waiter: WaiterRef }): Promise<void> {
-      await Promise.all(input.derivations.map((d) => deps.workflows.attachToDerivation(d, input.waiter)));
+      const starts = new ConcurrentStarts<DerivationInput>(32, (d) => deps.workflows.attachToDerivation(d, input.waiter));
+      starts.push(...input.derivations);
+      await starts.drain();
     },
 
     async setBuildPriority(input: { buildId: string; priority: number }): Promise<void> {

@@ -24,6 +24,7 @@ import {
   type DerivationResult,
   type SlotGrant,
 } from './shared';
+import { inBatches } from './in-batches';
 
 const { checkDerivation, queueDerivation, recordCachedFailure, requestBuilderSlot, releaseBuilderSlot, markStepPhase } = proxyLocalActivities<DerivationActivities>({
   startToCloseTimeout: '2 minutes',
@@ -88,8 +89,8 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
     for (const w of pending) notified.add(w);
     const tell = (w: string) => getExternalWorkflowHandle(w).signal(derivationFinishedSignal, decidedFor.has(w) || !cachedFailure ? result : cachedFailure);
     if (atOnce) {
-      // Every signal goes out in the same workflow task; a waiter that is gone is no concern.
-      await Promise.all(pending.map((w) => tell(w).catch(() => undefined)));
+      // The signals go out together (in batches); a waiter that is gone is no concern.
+      await inBatches(pending, (w) => tell(w).catch(() => undefined));
       continue;
     }
     for (const w of pending) {

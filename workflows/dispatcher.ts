@@ -21,6 +21,7 @@ import {
   type SlotGrant,
   type SlotRelease,
 } from './shared';
+import { inBatches } from './in-batches';
 
 /**
  * patched() ID (issue 6): the slots a round assigns are granted all at once (one workflow task),
@@ -155,7 +156,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
       state.usage[request.jobsetId] = (state.usage[request.jobsetId] ?? 0) + 1;
       await send({ requestId: a.requestId, builderId: a.builderId });
     }
-    await Promise.all(grants.map(grant));
+    await inBatches(grants, grant);
 
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 4000) {
       await condition(allHandlersFinished);
