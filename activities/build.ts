@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import type { ActivityDeps } from './deps';
-import type { DerivationInput, DerivationResult } from '../workflows/shared';
+import type { DerivationInput, DerivationResult, WaiterRef } from '../workflows/shared';
 import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import { logBuildFinished } from './operator-lines';
 import type { StepPlan } from '../workflows/build-outcome';
 import { readDerivation } from './nix/drv';
-import { closureSize, localClosure, locallyInvalidPaths } from './realise/closure';
+import { closureSize, derivationsToBuild } from './realise/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './realise/products';
 import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
 import { forgetCachedFailure } from './records/cached-failures';
@@ -21,6 +21,7 @@ import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log
 import { notifyBuildEvent } from './notifications';
 import { promoteChannelsAfterBuild } from './channel-promotion';
 import { serveBuildOutputs } from './cache/serve-build-outputs';
+import { ConcurrentStarts } from './concurrent-starts';
 
 export interface PlannedStep extends StepPlan {
   system: string;
@@ -58,14 +59,8 @@ export function createBuildActivities(deps: ActivityDeps) {
         return { kind: 'finished', status: build.status, priority: build.priority };
       }
 
-      // The derivations of the closure whose outputs are missing, in the order nix-store lists them.
-      const drvs = (await localClosure([build.drv_path])).filter((p) => p.endsWith('.drv'));
-      if (!drvs.includes(build.drv_path)) throw new Error(`the closure of ${build.drv_path} does not list it: is it in the store?`);
-      const parsed = new Map<string, Awaited<ReturnType<typeof readDerivation>>>();
-      for (const drv of drvs) parsed.set(drv, await readDerivation(drv));
-      const allOutputs = drvs.flatMap((d) => Object.values(parsed.get(d)!.outputs));
-      const invalid = await locallyInvalidPaths(allOutputs);
-      const needed = drvs.filter((d) => d === build.drv_path || Object.values(parsed.get(d)!.outputs).some((o) => invalid.has(o)));
+      // The derivations realising it builds (those of its closure whose outputs are missing), dependencies first.
+      const { order: needed, parsed } = await derivationsToBuild(build.drv_path);
 
       // An aggregate waits for its constituents' builds.
       const constituents = build.is_aggregate ? await constituentsOfAggregate(db, build.id) : [];
@@ -131,6 +126,13 @@ export function createBuildActivities(deps: ActivityDeps) {
     async attachToDerivation(input: Omit<DerivationInput, 'priority'> & { priority: number; waiterWorkflowId: string }): Promise<void> {
       const { waiterWorkflowId, ...derivation } = input;
       await deps.workflows.attachToDerivation(derivation, { workflowId: waiterWorkflowId, priority: input.priority });
+    },
+
+    /** Registers the build as a waiter of several derivations (their signal-with-starts run 32 at a time). */
+    async attachToDerivations(input: { derivations: DerivationInput[]; waiter: WaiterRef }): Promise<void> {
+      const starts = new ConcurrentStarts<DerivationInput>(32, (d) => deps.workflows.attachToDerivation(d, input.waiter));
+      starts.push(...input.derivations);
+      await starts.drain();
     },
 
     async setBuildPriority(input: { buildId: string; priority: number }): Promise<void> {

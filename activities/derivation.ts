@@ -26,20 +26,62 @@ export interface RealiseStepInput {
   maxSilentSeconds: number;
 }
 
+export type DerivationState = { kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' };
+
+export interface SlotRequestInput {
+  requestId: string;
+  drvPath: string;
+  system: string;
+  requiredFeatures: string[];
+  priority: number;
+  jobsetId: string;
+  shares: number;
+  avoidBuilders: string[];
+  reprioritizeOnly?: boolean;
+}
+
 export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & { logPath: string | null };
 
 export function createDerivationActivities(deps: ActivityDeps) {
   const { db } = deps;
   const signalDispatcher = deps.workflows.signalDispatcher.bind(deps.workflows);
 
+  /** Whether the derivation's outputs are already valid in the server's store, or failed before. */
+  async function checkDerivation(input: { drvPath: string }): Promise<DerivationState> {
+    const cached = await findCachedFailure(db, input.drvPath);
+    if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
+    const drv = await readDerivation(input.drvPath);
+    const missing = await locallyInvalidPaths(Object.values(drv.outputs));
+    if (missing.size === 0) return { kind: 'valid', outputs: drv.outputs };
+    return { kind: 'needs_build' };
+  }
+
+  async function requestBuilderSlot(input: SlotRequestInput): Promise<void> {
+    if (input.reprioritizeOnly) {
+      await signalDispatcher(reprioritizeSignal, [{ requestId: input.requestId, priority: input.priority }]);
+      return;
+    }
+    await signalDispatcher(requestSlotSignal, [
+      { requestId: input.requestId, system: input.system, requiredFeatures: input.requiredFeatures, priority: input.priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: input.avoidBuilders },
+    ]);
+  }
+
   return {
-    /** Whether the derivation's outputs are already valid in the server's store, or failed before. */
-    async checkDerivation(input: { drvPath: string }): Promise<{ kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' }> {
-      const cached = await findCachedFailure(db, input.drvPath);
-      if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
-      const drv = await readDerivation(input.drvPath);
-      const missing = await locallyInvalidPaths(Object.values(drv.outputs));
-      if (missing.size === 0) return { kind: 'valid', outputs: drv.outputs };
+    checkDerivation,
+
+    /**
+     * A derivation's way into the queue in one local activity: (when `check`) whether it is already
+     * valid or a cached failure, and if it needs building its steps marked queued and its slot asked for.
+     */
+    async queueDerivation(input: { check: boolean; request: SlotRequestInput }): Promise<DerivationState> {
+      if (input.check) {
+        const state = await checkDerivation({ drvPath: input.request.drvPath });
+        if (state.kind !== 'needs_build') return state;
+      }
+      // Marked first: a database error then fails the activity before the dispatcher has the request,
+      // so its retry never asks twice (a second request after the grant would free the granted slot).
+      await markStepsOfDerivation(db, input.request.drvPath, { phase: 'queued', builderId: null });
+      await requestBuilderSlot(input.request);
       return { kind: 'needs_build' };
     },
 
@@ -48,15 +90,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
     },
 
     /** Asks the dispatcher (started on first use) for a builder slot, or raises a queued request's priority. */
-    async requestBuilderSlot(input: { requestId: string; drvPath: string; system: string; requiredFeatures: string[]; priority: number; jobsetId: string; shares: number; avoidBuilders: string[]; reprioritizeOnly?: boolean }): Promise<void> {
-      if (input.reprioritizeOnly) {
-        await signalDispatcher(reprioritizeSignal, [{ requestId: input.requestId, priority: input.priority }]);
-        return;
-      }
-      await signalDispatcher(requestSlotSignal, [
-        { requestId: input.requestId, system: input.system, requiredFeatures: input.requiredFeatures, priority: input.priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: input.avoidBuilders },
-      ]);
-    },
+    requestBuilderSlot,
 
     async releaseBuilderSlot(input: { requestId: string; builderId: string | null; builderFailed: boolean; failureMessage?: string }): Promise<void> {
       if (input.builderId === null) {

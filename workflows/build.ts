@@ -21,6 +21,7 @@ import {
   stepProgressSignal,
   type BuildInput,
   type BuildStatusView,
+  type DerivationInput,
   type DerivationResult,
 } from './shared';
 import type { BuildStatus, StepPhase } from '../lib/statuses';
@@ -28,6 +29,12 @@ import { decideBuildOutcome } from './build-outcome';
 
 /** patched() ID: a build cancelled before its plan records the cancel (older histories did not). */
 const CANCELLED_BEFORE_PLAN_PATCH = 'build-cancelled-before-plan-is-recorded';
+
+/**
+ * patched() ID (issue 6): the build attaches to all its newly ready steps in one local activity
+ * (`attachToDerivations`, whose signal-with-starts run concurrently) instead of one activity each.
+ */
+const ATTACH_IN_ONE_ACTIVITY_PATCH = 'build-attaches-ready-steps-in-one-activity';
 
 const acts = proxyLocalActivities<BuildActivities>({
   startToCloseTimeout: '5 minutes',
@@ -55,7 +62,9 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
       return {
         drvPath: s.drvPath,
         status: r ? r.status : attached.has(s.drvPath) ? 'running' : 'pending',
-        phase: r ? null : p?.phase ?? (attached.has(s.drvPath) ? 'queued' : null),
+        // Derivation workflows of the current code send no progress: the step rows in PostgreSQL
+        // (GET /builds/{id}/steps) carry the phase and builder of a step handed to one.
+        phase: r ? null : p?.phase ?? null,
         builderId: r?.builderId ?? p?.builderId ?? null,
       };
     }),
@@ -110,6 +119,7 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
     return { status: plan.status };
   }
   steps = plan.steps;
+  const attachAtOnce = patched(ATTACH_IN_ONE_ACTIVITY_PATCH);
   setStatus('running');
 
   let outcome: { status: BuildStatus; errorMessage: string | null; top: DerivationResult | null };
@@ -147,10 +157,9 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
     return plan.kind === 'plan' ? plan.derivationWorkflowIds[drv] : drv;
   }
 
-  async function attach(s: PlannedStep): Promise<void> {
-    await acts.attachToDerivation({
+  function derivationInputOf(s: PlannedStep): DerivationInput {
+    return {
       drvPath: s.drvPath,
-      waiterWorkflowId: self,
       priority: view.priority,
       system: s.system,
       requiredFeatures: s.requiredFeatures,
@@ -159,7 +168,17 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
       logBuildId: s.logBuildId,
       timeoutSeconds: plan.kind === 'plan' ? plan.timeoutSeconds : 36000,
       maxSilentSeconds: plan.kind === 'plan' ? plan.maxSilentSeconds : 7200,
-    });
+    };
+  }
+
+  /** Registers the build as a waiter of each of `ready`'s derivations, starting their workflows if needed. */
+  async function attach(ready: PlannedStep[]): Promise<void> {
+    if (ready.length === 0) return;
+    if (attachAtOnce) {
+      await acts.attachToDerivations({ derivations: ready.map(derivationInputOf), waiter: { workflowId: self, priority: view.priority } });
+      return;
+    }
+    for (const s of ready) await acts.attachToDerivation({ ...derivationInputOf(s), waiterWorkflowId: self });
   }
 
   async function runSteps(): Promise<{ status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }> {
@@ -172,19 +191,15 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
         return decided;
       }
       const ready = steps.filter((s) => !attached.has(s.drvPath) && s.inputs.every((i) => results.get(i)?.status === 'succeeded'));
-      for (const s of ready) {
-        attached.add(s.drvPath);
-        await attach(s);
-      }
+      for (const s of ready) attached.add(s.drvPath);
+      await attach(ready);
       const top = steps.find((s) => s.isTop);
       view.waitingFor = top && attached.has(top.drvPath) ? 'builder slot or build' : 'dependencies';
       view.phase = 'waiting';
       // Waits for the next result. Every few minutes without one, the build attaches again to what it
       // waits on (idempotent): a derivation workflow that closed meanwhile is started anew and answers.
       while (!(await condition(() => results.size > known, '3 minutes'))) {
-        for (const s of steps) {
-          if (attached.has(s.drvPath) && !results.has(s.drvPath)) await attach(s);
-        }
+        await attach(steps.filter((s) => attached.has(s.drvPath) && !results.has(s.drvPath)));
       }
     }
   }

@@ -5,6 +5,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -23,11 +24,20 @@ import {
   type DerivationResult,
   type SlotGrant,
 } from './shared';
+import { inBatches } from './in-batches';
 
-const { checkDerivation, recordCachedFailure, requestBuilderSlot, releaseBuilderSlot, markStepPhase } = proxyLocalActivities<DerivationActivities>({
+const { checkDerivation, queueDerivation, recordCachedFailure, requestBuilderSlot, releaseBuilderSlot, markStepPhase } = proxyLocalActivities<DerivationActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 10 },
 });
+
+/**
+ * patched() ID (issue 6): the derivation checks itself, marks its steps queued and asks for a slot in
+ * one local activity (`queueDerivation`) instead of three, tells its waiters of the result all at
+ * once (one workflow task, not one per waiter), and sends them no `stepProgress` signal (the step
+ * rows in PostgreSQL carry each step's phase and builder). Histories recorded before run the old path.
+ */
+const ONE_QUEUE_ACTIVITY_AND_NOTIFY_AT_ONCE_PATCH = 'derivation-queues-in-one-activity-and-notifies-at-once';
 
 /** Builder failures (connection refused, host-key mismatch, builder killed) are retried elsewhere this many times. */
 const MAX_BUILDER_ATTEMPTS = 4;
@@ -61,6 +71,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   });
 
   const self = workflowInfo().workflowId;
+  const atOnce = patched(ONE_QUEUE_ACTIVITY_AND_NOTIFY_AT_ONCE_PATCH);
   const result = await realise();
   // A build that attaches after the failure was decided did not wait for a build: for it, the failure
   // is a cached one (as it would be had it come a moment later and found the cached_failures row).
@@ -75,10 +86,16 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   for (;;) {
     if (!unnotified() && !(await condition(unnotified, '2 seconds'))) break;
     const pending = [...waiters.keys()].filter((w) => !notified.has(w));
+    for (const w of pending) notified.add(w);
+    const tell = (w: string) => getExternalWorkflowHandle(w).signal(derivationFinishedSignal, decidedFor.has(w) || !cachedFailure ? result : cachedFailure);
+    if (atOnce) {
+      // The signals go out together (in batches); a waiter that is gone is no concern.
+      await inBatches(pending, (w) => tell(w).catch(() => undefined));
+      continue;
+    }
     for (const w of pending) {
-      notified.add(w);
       try {
-        await getExternalWorkflowHandle(w).signal(derivationFinishedSignal, decidedFor.has(w) || !cachedFailure ? result : cachedFailure);
+        await tell(w);
       } catch {
         /* the waiter is gone */
       }
@@ -89,9 +106,12 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
 
   async function realise(): Promise<DerivationResult> {
     const base = { drvPath: input.drvPath, outputs: {}, errorMessage: null, builderId: null, logPath: null };
-    const state = await checkDerivation({ drvPath: input.drvPath });
-    if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
-    if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+    const slotRequest = (avoidBuilders: string[]) => ({ requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders });
+    if (!atOnce) {
+      const state = await checkDerivation({ drvPath: input.drvPath });
+      if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
+      if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+    }
 
     // Wait (briefly) for the first waiter: a derivation nobody wants is not built.
     await condition(() => everHadWaiter, '1 minute');
@@ -100,13 +120,20 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       if (waiters.size === 0) return { ...base, status: 'cancelled', errorMessage: 'no build wants this derivation any more' };
       grant = undefined;
       let lastPriority = priority;
-      await requestBuilderSlot({ requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: avoid });
-      await markStepPhase({ drvPath: input.drvPath, phase: 'queued', builderId: null });
+      if (atOnce) {
+        // Checked on the first attempt only: a retry after a builder failure still needs its build.
+        const state = await queueDerivation({ check: attempt === 1, request: slotRequest(avoid) });
+        if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
+        if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+      } else {
+        await requestBuilderSlot(slotRequest(avoid));
+        await markStepPhase({ drvPath: input.drvPath, phase: 'queued', builderId: null });
+      }
       for (;;) {
         await condition(() => grant !== undefined || waiters.size === 0 || priority > lastPriority);
         if (grant !== undefined || waiters.size === 0) break;
         lastPriority = priority;
-        await requestBuilderSlot({ requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: avoid, reprioritizeOnly: true });
+        await requestBuilderSlot({ ...slotRequest(avoid), reprioritizeOnly: true });
       }
       const granted = grant as SlotGrant | undefined;
       if (!granted) {
@@ -115,8 +142,10 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       }
       if (!granted.builderId) return { ...base, status: 'unsupported_system', errorMessage: granted.unsupported ?? 'unsupported system' };
       const builderId = granted.builderId;
-      for (const w of waiters.keys()) {
-        getExternalWorkflowHandle(w).signal(stepProgressSignal, { drvPath: input.drvPath, phase: 'building', builderId }).catch(() => {});
+      if (!atOnce) {
+        for (const w of waiters.keys()) {
+          getExternalWorkflowHandle(w).signal(stepProgressSignal, { drvPath: input.drvPath, phase: 'building', builderId }).catch(() => {});
+        }
       }
 
       const { realiseStep } = proxyActivities<DerivationActivities>({

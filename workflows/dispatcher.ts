@@ -2,6 +2,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   proxyLocalActivities,
   setHandler,
   workflowInfo,
@@ -20,6 +21,13 @@ import {
   type SlotGrant,
   type SlotRelease,
 } from './shared';
+import { inBatches } from './in-batches';
+
+/**
+ * patched() ID (issue 6): the slots a round assigns are granted all at once (one workflow task),
+ * not one signal and one workflow task after another.
+ */
+const GRANTS_AT_ONCE_PATCH = 'dispatcher-grants-at-once';
 
 const { loadDispatchBuilders, recordBuilderOutcome } = proxyLocalActivities<DispatchActivities>({
   startToCloseTimeout: '30 seconds',
@@ -44,6 +52,7 @@ const emptyState = (): DispatcherState => ({ queue: [], running: {}, usage: {}, 
  */
 export async function DispatcherWorkflow(initial?: DispatcherState): Promise<void> {
   const state = initial ?? emptyState();
+  const grantsAtOnce = patched(GRANTS_AT_ONCE_PATCH);
   let builders: DispatchBuilder[] = await loadDispatchBuilders();
   let dirty = true;
   let refresh = false;
@@ -127,10 +136,15 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
       }
     }
 
+    const grants: SlotGrant[] = [];
+    const send = async (g: SlotGrant) => {
+      if (grantsAtOnce) grants.push(g);
+      else await grant(g);
+    };
     for (const r of unsupportedRequests(builders, state.queue)) {
       state.queue = state.queue.filter((q) => q.requestId !== r.requestId);
       const why = builders.length === 0 ? 'no builders' : `no enabled builder supports system ${r.system}${r.requiredFeatures.length ? ` with features ${r.requiredFeatures.join(', ')}` : ''}`;
-      await grant({ requestId: r.requestId, builderId: null, unsupported: why });
+      await send({ requestId: r.requestId, builderId: null, unsupported: why });
     }
 
     const running: Record<string, number> = {};
@@ -140,8 +154,9 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
       state.queue = state.queue.filter((q) => q.requestId !== a.requestId);
       (state.running[a.builderId] ??= []).push(a.requestId);
       state.usage[request.jobsetId] = (state.usage[request.jobsetId] ?? 0) + 1;
-      await grant({ requestId: a.requestId, builderId: a.builderId });
+      await send({ requestId: a.requestId, builderId: a.builderId });
     }
+    await inBatches(grants, grant);
 
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 4000) {
       await condition(allHandlersFinished);

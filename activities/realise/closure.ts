@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { chunkPaths, NixCommandError, runNixStore, spawnNixStore, storePathLines, waitForExit } from './nix-process';
 import { BuilderConnectionError, type BuilderConnection } from './ssh-connection';
+import { readDerivation, type DerivationInfo } from '../nix/drv';
 
 /** `nix-store --store X` on the builder, or plain `nix-store` for its default store. */
 export function remoteNixStore(remoteStore: string | null | undefined): string[] {
@@ -40,10 +42,31 @@ export async function closureSize(paths: string[]): Promise<number> {
   return total;
 }
 
-/** Which of `paths` are not valid in the local store. */
+/**
+ * Whether the local store lives on this filesystem (the default store, directly or through the
+ * daemon), so that a store path with no file is surely not valid. Not so for a chroot or remote store.
+ */
+function storeIsThisFilesystem(): boolean {
+  const remote = process.env.NIX_REMOTE ?? '';
+  return remote === '' || remote === 'daemon' || remote === 'auto' || remote === 'local';
+}
+
+/**
+ * Which of `paths` are not valid in the local store. A path with no file at all is not valid: only the
+ * paths that exist are asked of `nix-store --check-validity` (none, for what has never been built).
+ */
 export async function locallyInvalidPaths(paths: string[]): Promise<Set<string>> {
   const invalid = new Set<string>();
-  for (const chunk of chunkPaths(paths)) {
+  let toAsk = paths;
+  if (storeIsThisFilesystem()) {
+    toAsk = [];
+    for (const p of paths) {
+      // lstat, not exists: a valid store path may be a symlink whose target is missing.
+      if (fs.lstatSync(p, { throwIfNoEntry: false })) toAsk.push(p);
+      else invalid.add(p);
+    }
+  }
+  for (const chunk of chunkPaths(toAsk)) {
     for (const p of storePathLines(await runNixStore(['--check-validity', '--print-invalid', ...chunk]))) invalid.add(p);
   }
   return invalid;
@@ -175,4 +198,42 @@ export async function closureSizes(sets: string[][]): Promise<number[]> {
     }
     return total;
   });
+}
+
+/**
+ * The derivations that realising `top` builds, dependencies first, `top` last, each `.drv` read once:
+ * the derivation closure comes from the `.drv` files themselves (no `nix-store --query --requisites`),
+ * with one validity check over all their outputs. A derivation whose outputs are all valid is left
+ * out and not descended into (Nix does not build its inputs either); `top` is always in.
+ */
+export async function derivationsToBuild(top: string): Promise<{ order: string[]; parsed: Map<string, DerivationInfo> }> {
+  const parsed = new Map<string, DerivationInfo>();
+  let level = [top];
+  while (level.length > 0) {
+    const infos = await Promise.all(level.map((d) => readDerivation(d)));
+    level.forEach((d, i) => parsed.set(d, infos[i]));
+    level = [...new Set(infos.flatMap((info) => info.inputDrvs))].filter((d) => !parsed.has(d));
+  }
+  const invalid = await locallyInvalidPaths([...parsed.values()].flatMap((info) => Object.values(info.outputs)));
+  const needed = (d: string) => d === top || Object.values(parsed.get(d)!.outputs).some((o) => invalid.has(o));
+
+  // Depth-first post-order over the needed derivations, iterative (a chain may be thousands deep).
+  const order: string[] = [];
+  const visited = new Set<string>([top]);
+  const stack: Array<{ drv: string; next: number }> = [{ drv: top, next: 0 }];
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1];
+    const inputs = parsed.get(frame.drv)!.inputDrvs;
+    if (frame.next < inputs.length) {
+      const input = inputs[frame.next++];
+      if (!visited.has(input) && needed(input)) {
+        visited.add(input);
+        stack.push({ drv: input, next: 0 });
+      }
+    } else {
+      stack.pop();
+      order.push(frame.drv);
+    }
+  }
+  return { order, parsed };
 }
