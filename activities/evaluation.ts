@@ -16,8 +16,12 @@ import {
   buildsOnlySupersededEvaluationsWant,
   insertAggregateConstituents,
   insertBuildDependencies,
+  buildsWithoutWorkflow,
   insertEvaluatedBuilds,
+  markBuildWorkflowsStarted,
+  markUnstartedBuildsCancelled,
   newestSucceededBuildOfJob,
+  type BuildToStart,
   type EvaluatedBuild,
 } from './records/builds';
 import {
@@ -39,6 +43,10 @@ import { notifyBuildEvent, notifyEvaluationEvent } from './notifications';
 const BATCH = 100;
 /** Workflow starts in flight at once: bounded starts beat firing them all (../PERFORMANCE.md). */
 const STARTS_IN_FLIGHT = 32;
+/** Batches recorded behind the evaluator's output before the reader waits for them. */
+const BATCHES_AHEAD = 4;
+/** Builds read per page by the activity that starts an evaluation's remaining workflows. */
+const START_PAGE = 500;
 
 type ResolvedInput = EvaluationInputRecord;
 
@@ -53,8 +61,22 @@ function nixPathLiteral(p: string): string {
   return `(/. + ${JSON.stringify(p)})`;
 }
 
+/** Runs `work`, heartbeating `details()` every second meanwhile (a cancellation reaches an activity only with a heartbeat). */
+async function whileHeartbeating<T>(ctx: Context, details: () => unknown, work: () => Promise<T>): Promise<T> {
+  const ticker = setInterval(() => ctx.heartbeat(details()), 1_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
 export function createEvaluationActivities(deps: ActivityDeps) {
   const { db } = deps;
+
+  /** Starts a build's workflow with its search attributes; a workflow that exists already is left alone. */
+  const startBuildWorkflow = (jobset: { project_name: string; name: string }, evaluationId: string, b: BuildToStart) =>
+    deps.workflows.startBuild({ projectName: jobset.project_name, jobsetName: jobset.name, jobName: b.job_name, system: b.system, buildId: b.id, evaluationId });
   const gitCache = () => path.join(deps.config.dataDir, 'git');
 
   async function resolveInputs(jobsetId: string, heartbeat: () => void): Promise<ResolvedInput[]> {
@@ -158,11 +180,16 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Evaluates the jobset as a stream of jobs and records them in batches of 100, starting each
+     * Evaluates the jobset as a stream of jobs and records them in batches of 100 (one transaction
+     * each, behind the reader: Nix's output is read while earlier batches are written), starting each
      * batch's BuildWorkflows while the evaluation goes on. Dependency edges and aggregates' constituents
      * are recorded when the stream ends; aggregates start last.
+     *
+     * With `startsInBackground`, the activity returns once every build is recorded: the starts still
+     * queued are left to `startBuildWorkflowsOfEvaluation`, which finds them in `build_workflow_starts`.
+     * Without it (an evaluation whose workflow began before that change), it waits for every start.
      */
-    async evaluateAndRecord(input: { evaluationId: string }): Promise<{ jobs: number; errors: number }> {
+    async evaluateAndRecord(input: { evaluationId: string; startsInBackground?: boolean }): Promise<{ jobs: number; errors: number }> {
       const ctx = Context.current();
       const evaluation = await findEvaluation(db, input.evaluationId);
       if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
@@ -198,17 +225,24 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let errorBatch: Array<{ evaluation_id: string; job_name: string; error_message: string }> = [];
 
       // Workflow starts go out concurrently (at most STARTS_IN_FLIGHT at once) from a queue: reading
-      // Nix's output never waits for Temporal.
-      const starts = new ConcurrentStarts<{ id: string; job_name: string; system: string }>(STARTS_IN_FLIGHT, (b) =>
-        deps.workflows.startBuild({ projectName: jobset.project_name, jobsetName: jobset.name, jobName: b.job_name, system: b.system, buildId: b.id, evaluationId: evaluation.id }),
-      );
-      const startBuilds = (rows: Array<{ id: string; job_name: string; system: string }>) => starts.push(...rows);
+      // Nix's output never waits for Temporal. A started build's start row is deleted with the next batch.
+      let startedIds: string[] = [];
+      const starts = new ConcurrentStarts<BuildToStart>(STARTS_IN_FLIGHT, async (b) => {
+        await startBuildWorkflow(jobset, evaluation.id, b);
+        startedIds.push(b.id);
+      });
+      const startBuilds = (rows: BuildToStart[]) => starts.push(...rows);
+      const forgetStarted = async () => {
+        const ids = startedIds;
+        startedIds = [];
+        await markBuildWorkflowsStarted(db, ids);
+      };
 
-      const flush = async () => {
-        await insertEvaluationErrors(db, errorBatch);
-        errorBatch = [];
-        if (batch.length === 0) return;
-        const rows = batch.map((j): EvaluatedBuild => ({
+      const recordBatch = async (jobsOfBatch: EvalJob[], errorsOfBatch: typeof errorBatch) => {
+        await insertEvaluationErrors(db, errorsOfBatch);
+        await forgetStarted();
+        if (jobsOfBatch.length === 0) return;
+        const rows = jobsOfBatch.map((j): EvaluatedBuild => ({
           evaluation_id: evaluation.id,
           jobset_id: jobset.id,
           project_id: jobset.project_id,
@@ -228,7 +262,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           required_features: j.requiredSystemFeatures,
         }));
         const inserted = await insertEvaluatedBuilds(db, rows);
-        const byName = new Map(batch.map((j) => [j.attr, j]));
+        const byName = new Map(jobsOfBatch.map((j) => [j.attr, j]));
         for (const r of inserted) {
           drvToBuild.set(r.drv_path, r.id);
           nameToBuild.set(r.job_name, r.id);
@@ -236,7 +270,6 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (job.inputDrvs.length) pendingEdges.push({ buildId: r.id, inputDrvs: job.inputDrvs });
           if (r.is_aggregate) aggregates.push({ buildId: r.id, jobName: r.job_name, system: r.system, constituents: job.constituents });
         }
-        batch = [];
         const fresh = inserted.filter((r) => !r.is_aggregate);
         // Builds whose outputs are valid already are recorded succeeded here, in one check per batch.
         const found = await recordBuildsAlreadyBuilt(db, fresh).catch((err) => {
@@ -248,8 +281,25 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
           await notifyBuildEvent(deps, buildId, 'build_finished');
         }
-        startBuilds(fresh);
+        // In the background mode a job recorded by an earlier attempt is left to startBuildWorkflowsOfEvaluation.
+        startBuilds(input.startsInBackground ? fresh.filter((r) => r.inserted) : fresh);
         ctx.heartbeat({ jobs, errors });
+      };
+      // Batches are written one after another, behind the reader; at most BATCHES_AHEAD wait.
+      let recording: Promise<void> = Promise.resolve();
+      let batchesAhead = 0;
+      const flush = async () => {
+        const jobsOfBatch = batch;
+        const errorsOfBatch = errorBatch;
+        batch = [];
+        errorBatch = [];
+        batchesAhead++;
+        recording = recording.then(() => recordBatch(jobsOfBatch, errorsOfBatch)).finally(() => {
+          batchesAhead--;
+        });
+        // Handled here so a failure waits, without crashing the worker, for the reader to await it.
+        recording.catch(() => undefined);
+        if (batchesAhead >= BATCHES_AHEAD) await recording;
       };
 
       const args = argsOf(inputs);
@@ -270,8 +320,10 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (batch.length >= BATCH) await flush();
         }
         await flush();
+        await recording;
       } catch (err) {
         starts.abandon();
+        await recording.catch(() => undefined);
         // Cancelled (superseded): the activity reports a cancellation, not an evaluation failure.
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the evaluation was cancelled');
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${(err as Error).message}`, 'EvaluationError');
@@ -299,19 +351,51 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
       }
       await insertAggregateConstituents(db, constituentRows);
-      startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
-      {
-        const ticker = setInterval(() => ctx.heartbeat({ jobs, errors, waitingStarts: starts.waiting }), 1_000);
-        try {
-          await starts.drain();
-        } finally {
-          clearInterval(ticker);
-        }
+      if (input.startsInBackground) {
+        // What is still queued is left to startBuildWorkflowsOfEvaluation; the starts in flight finish here.
+        starts.abandon();
+        await starts.drain().catch((err) => log.warn('a build workflow start failed; it is retried after the evaluation', { error: (err as Error).message }));
+      } else {
+        startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
+        await whileHeartbeating(ctx, () => ({ jobs, errors, waitingStarts: starts.waiting }), () => starts.drain());
       }
+      await forgetStarted();
 
       await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
       log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000 });
       return { jobs, errors };
+    },
+
+    /**
+     * Starts the BuildWorkflows of an evaluation's builds that have none yet, STARTS_IN_FLIGHT at a time,
+     * a page of START_PAGE builds after another, heartbeating. It reads what is left from
+     * `build_workflow_starts`, so after a crash it resumes where it stopped; a start of a workflow that
+     * exists already (started before the crash, even if closed since) changes nothing.
+     */
+    async startBuildWorkflowsOfEvaluation(input: { evaluationId: string }): Promise<{ started: number }> {
+      const ctx = Context.current();
+      const evaluation = await findEvaluation(db, input.evaluationId);
+      if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
+      const jobset = await findJobsetToEvaluate(db, evaluation.jobset_id);
+      if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
+      let started = 0;
+      for (;;) {
+        const page = await buildsWithoutWorkflow(db, evaluation.id, START_PAGE);
+        if (page.length === 0) return { started };
+        const startedIds: string[] = [];
+        const starts = new ConcurrentStarts<BuildToStart>(STARTS_IN_FLIGHT, async (b) => {
+          await startBuildWorkflow(jobset, evaluation.id, b);
+          startedIds.push(b.id);
+        });
+        starts.push(...page);
+        try {
+          await whileHeartbeating(ctx, () => ({ started: started + startedIds.length }), () => starts.drain());
+        } finally {
+          // What started is not started again by the next attempt, even when a start of this page failed.
+          await markBuildWorkflowsStarted(db, startedIds);
+          started += startedIds.length;
+        }
+      }
     },
 
     async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {
@@ -347,6 +431,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         await Promise.all(
           stale.slice(i, i + 20).map(async (b) => {
             if (await deps.workflows.cancelBuild(b.id)) cancelledBuilds++;
+            // No workflow yet (its evaluation still starts them): the row says cancelled, and the
+            // workflow, once started, finds the build finished.
+            else cancelledBuilds += await markUnstartedBuildsCancelled(db, [b.id], `superseded by evaluation ${current.id}`);
           }),
         );
       }
