@@ -5,7 +5,8 @@ import { logBuildFinished, logEvaluationFinished, logEvaluationStarted } from '.
 import { fetchGitSource, inputsHash } from './nix/source';
 import { ConcurrentStarts } from './concurrent-starts';
 import { recordBuildsAlreadyBuilt } from './already-built';
-import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
+import { evaluateJobs, type EvalJob, type EvalJobError, type NixArg } from './nix/evaluate';
+import { BatchRecorder } from './batch-recorder';
 import type { CheckJobsetInput } from '../workflows/shared';
 import type { EvaluationStatus } from '../lib/statuses';
 import { evaluationSearchAttributes } from '../lib/search-attributes';
@@ -43,8 +44,12 @@ import { notifyBuildEvent, notifyEvaluationEvent } from './notifications';
 const BATCH = 100;
 /** Workflow starts in flight at once: bounded starts beat firing them all (../PERFORMANCE.md). */
 const STARTS_IN_FLIGHT = 32;
-/** Batches recorded behind the evaluator's output before the reader waits for them. */
-const BATCHES_AHEAD = 4;
+/**
+ * Jobs and errors are written at least BATCH at a time, and at most MAX_BATCH (the writer takes what
+ * waits when it falls behind the evaluator); the reader waits only when MAX_PENDING wait.
+ */
+const MAX_BATCH = 1000;
+const MAX_PENDING = 2000;
 /** Builds read per page by the activity that starts an evaluation's remaining workflows. */
 const START_PAGE = 500;
 
@@ -180,14 +185,16 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Evaluates the jobset as a stream of jobs and records them in batches of 100 (one transaction
-     * each, behind the reader: Nix's output is read while earlier batches are written), starting each
-     * batch's BuildWorkflows while the evaluation goes on. Dependency edges and aggregates' constituents
-     * are recorded when the stream ends; aggregates start last.
+     * Evaluates the jobset as a stream of jobs and records them in batches (one transaction each, of
+     * 100 to 1,000 jobs, written behind the reader: Nix's output is read while earlier batches are
+     * written), finding each batch's builds that are built already. Dependency edges and aggregates'
+     * constituents are recorded when the stream ends.
      *
-     * With `startsInBackground`, the activity returns once every build is recorded: the starts still
-     * queued are left to `startBuildWorkflowsOfEvaluation`, which finds them in `build_workflow_starts`.
-     * Without it (an evaluation whose workflow began before that change), it waits for every start.
+     * With `startsInBackground`, no workflow starts here: each new build has its `build_workflow_starts`
+     * row, and `startBuildWorkflowsOfEvaluation` starts them once the evaluation is `completed` (builds
+     * running during the evaluation would compete with the evaluator for the CPU). Without it (an
+     * evaluation whose workflow predates that change), each batch's BuildWorkflows start while the
+     * evaluation goes on, aggregates last, and the activity waits for every start.
      */
     async evaluateAndRecord(input: { evaluationId: string; startsInBackground?: boolean }): Promise<{ jobs: number; errors: number }> {
       const ctx = Context.current();
@@ -221,11 +228,10 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let jobs = 0;
       let errors = 0;
       let lastError: string | null = null;
-      let batch: EvalJob[] = [];
-      let errorBatch: Array<{ evaluation_id: string; job_name: string; error_message: string }> = [];
 
-      // Workflow starts go out concurrently (at most STARTS_IN_FLIGHT at once) from a queue: reading
-      // Nix's output never waits for Temporal. A started build's start row is deleted with the next batch.
+      // Without startsInBackground, workflow starts go out concurrently (at most STARTS_IN_FLIGHT at once)
+      // from a queue: reading Nix's output never waits for Temporal. A started build's start row is
+      // deleted with the next batch.
       let startedIds: string[] = [];
       const starts = new ConcurrentStarts<BuildToStart>(STARTS_IN_FLIGHT, async (b) => {
         await startBuildWorkflow(jobset, evaluation.id, b);
@@ -238,8 +244,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         await markBuildWorkflowsStarted(db, ids);
       };
 
-      const recordBatch = async (jobsOfBatch: EvalJob[], errorsOfBatch: typeof errorBatch) => {
-        await insertEvaluationErrors(db, errorsOfBatch);
+      const recordBatch = async (items: Array<EvalJob | EvalJobError>) => {
+        const jobsOfBatch = items.filter((i): i is EvalJob => i.kind === 'job');
+        await insertEvaluationErrors(
+          db,
+          items.filter((i): i is EvalJobError => i.kind === 'error').map((e) => ({ evaluation_id: evaluation.id, job_name: e.attr || '(top level)', error_message: e.error })),
+        );
         await forgetStarted();
         if (jobsOfBatch.length === 0) return;
         const rows = jobsOfBatch.map((j): EvaluatedBuild => ({
@@ -272,7 +282,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
         const fresh = inserted.filter((r) => !r.is_aggregate);
         // Builds whose outputs are valid already are recorded succeeded here, in one check per batch.
-        const found = await recordBuildsAlreadyBuilt(db, fresh).catch((err) => {
+        const found = await recordBuildsAlreadyBuilt(db, fresh.map((r) => ({ ...r, outputs: byName.get(r.job_name)!.outputs }))).catch((err) => {
           log.warn('could not check which builds are built already', { error: (err as Error).message });
           return new Set<string>();
         });
@@ -282,25 +292,11 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await notifyBuildEvent(deps, buildId, 'build_finished');
         }
         // In the background mode a job recorded by an earlier attempt is left to startBuildWorkflowsOfEvaluation.
-        startBuilds(input.startsInBackground ? fresh.filter((r) => r.inserted) : fresh);
+        if (!input.startsInBackground) startBuilds(fresh);
         ctx.heartbeat({ jobs, errors });
       };
-      // Batches are written one after another, behind the reader; at most BATCHES_AHEAD wait.
-      let recording: Promise<void> = Promise.resolve();
-      let batchesAhead = 0;
-      const flush = async () => {
-        const jobsOfBatch = batch;
-        const errorsOfBatch = errorBatch;
-        batch = [];
-        errorBatch = [];
-        batchesAhead++;
-        recording = recording.then(() => recordBatch(jobsOfBatch, errorsOfBatch)).finally(() => {
-          batchesAhead--;
-        });
-        // Handled here so a failure waits, without crashing the worker, for the reader to await it.
-        recording.catch(() => undefined);
-        if (batchesAhead >= BATCHES_AHEAD) await recording;
-      };
+      // Batches are written one after another, behind the reader.
+      const recorder = new BatchRecorder<EvalJob | EvalJobError>({ minBatch: BATCH, maxBatch: MAX_BATCH, maxPending: MAX_PENDING }, recordBatch);
 
       const args = argsOf(inputs);
       // A heartbeat every second while Nix evaluates: a cancellation (a newer evaluation superseded this
@@ -311,19 +307,13 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (item.kind === 'error') {
             errors++;
             lastError = `${item.attr || '(top level)'}: ${item.error}`;
-            errorBatch.push({ evaluation_id: evaluation.id, job_name: item.attr || '(top level)', error_message: item.error });
-            if (errorBatch.length >= BATCH) await flush();
-            continue;
-          }
-          jobs++;
-          batch.push(item);
-          if (batch.length >= BATCH) await flush();
+          } else jobs++;
+          await recorder.add(item);
         }
-        await flush();
-        await recording;
+        await recorder.end();
       } catch (err) {
         starts.abandon();
-        await recording.catch(() => undefined);
+        await recorder.abandon();
         // Cancelled (superseded): the activity reports a cancellation, not an evaluation failure.
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the evaluation was cancelled');
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${(err as Error).message}`, 'EvaluationError');
@@ -351,15 +341,11 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
       }
       await insertAggregateConstituents(db, constituentRows);
-      if (input.startsInBackground) {
-        // What is still queued is left to startBuildWorkflowsOfEvaluation; the starts in flight finish here.
-        starts.abandon();
-        await starts.drain().catch((err) => log.warn('a build workflow start failed; it is retried after the evaluation', { error: (err as Error).message }));
-      } else {
+      if (!input.startsInBackground) {
         startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
         await whileHeartbeating(ctx, () => ({ jobs, errors, waitingStarts: starts.waiting }), () => starts.drain());
+        await forgetStarted();
       }
-      await forgetStarted();
 
       await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
       log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000 });

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { BuildRow, Db, Queryable } from '../../lib/db';
 import { ACTIVE_BUILD_STATUSES, type BuildStatus } from '../../lib/statuses';
 import { BUILD_WORKFLOW_ID_PREFIX } from '../../lib/workflow-ids';
@@ -61,14 +62,15 @@ export interface RecordedBuild {
 export async function insertEvaluatedBuilds(db: Db, rows: EvaluatedBuild[]): Promise<RecordedBuild[]> {
   return db.transaction(async (trx) => {
     const recorded: RecordedBuild[] = await trx('builds')
-      .insert(rows)
+      .insert(rows.map((r) => {
+        // The ID is chosen here so the row carries its workflow ID from the start (a job recorded before keeps both).
+        const id = crypto.randomUUID();
+        return { ...r, id, workflow_id: `${BUILD_WORKFLOW_ID_PREFIX}${id}` };
+      }))
       .onConflict(['evaluation_id', 'job_name'])
       .merge(['drv_path'])
       // xmax is 0 for a row this statement inserted, and set for one it updated.
       .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate', trx.raw('(xmax = 0) as inserted')]);
-    await trx('builds')
-      .whereIn('id', recorded.map((r) => r.id))
-      .update({ workflow_id: trx.raw('? || id::text', [BUILD_WORKFLOW_ID_PREFIX]) });
     const fresh = recorded.filter((r) => r.inserted);
     if (fresh.length > 0) {
       await trx('build_workflow_starts')
