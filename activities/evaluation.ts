@@ -52,6 +52,8 @@ const MAX_BATCH = 1000;
 const MAX_PENDING = 2000;
 /** Builds read per page by the activity that starts an evaluation's remaining workflows. */
 const START_PAGE = 500;
+/** Started builds whose start rows are deleted at once. */
+const MARK_EVERY = 100;
 
 type ResolvedInput = EvaluationInputRecord;
 
@@ -368,18 +370,27 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       for (;;) {
         const page = await buildsWithoutWorkflow(db, evaluation.id, START_PAGE);
         if (page.length === 0) return { started };
-        const startedIds: string[] = [];
+        // Started builds lose their start row MARK_EVERY at a time, so a crash repeats few starts.
+        let startedIds: string[] = [];
+        let marking = Promise.resolve();
+        const markStarted = () => {
+          const ids = startedIds;
+          startedIds = [];
+          started += ids.length;
+          marking = marking.then(() => markBuildWorkflowsStarted(db, ids));
+          return marking;
+        };
         const starts = new ConcurrentStarts<BuildToStart>(STARTS_IN_FLIGHT, async (b) => {
           await startBuildWorkflow(jobset, evaluation.id, b);
           startedIds.push(b.id);
+          if (startedIds.length >= MARK_EVERY) await markStarted();
         });
         starts.push(...page);
         try {
           await whileHeartbeating(ctx, () => ({ started: started + startedIds.length }), () => starts.drain());
         } finally {
           // What started is not started again by the next attempt, even when a start of this page failed.
-          await markBuildWorkflowsStarted(db, startedIds);
-          started += startedIds.length;
+          await markStarted();
         }
       }
     },
