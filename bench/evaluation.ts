@@ -1,10 +1,13 @@
 /**
- * bench/evaluation: trigger → evaluation `completed` (every build recorded, every build workflow
- * started) for a jobset of N trivial jobs, against `nix-instantiate` of the same expression.
+ * bench/evaluation: trigger → evaluation `completed` (every build recorded) for a jobset of N trivial
+ * jobs, against `nix-instantiate` of the same expression. The build workflows start after the
+ * evaluation completes; with `--starts` the bench also waits until every one has started.
  *
- *   npx tsx bench/evaluation.ts [N=2000]
+ *   npx tsx bench/evaluation.ts [N=2000] [--starts]
  *
- * The goal is ≤ 1.5×. The builds are not waited for (they go on after the evaluation completes).
+ * The goal is ≤ 1.5×. The builds are not waited for (they go on after the evaluation completes). It
+ * also prints the evaluation workflow's history length and this process's peak RSS (it runs the API
+ * and the worker).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +17,7 @@ import { startTestServices } from '../test/support/services';
 import { startTestStack } from '../test/support/stack';
 import { makeGitRepo } from '../test/support/git-fixture';
 import { createJobset, nonce, trigger, waitForEvaluation } from '../test/support/pipeline';
+import { evaluationWorkflowId } from '../workflows/shared';
 
 function trivialJobs(n: number): string {
   return `{ nonce ? "x" }:
@@ -24,7 +28,11 @@ in builtins.listToAttrs (builtins.genList (i: { name = "t\${toString i}"; value 
 }
 
 async function main(): Promise<void> {
-  const n = Number(process.argv[2] ?? 2000);
+  const n = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 2000);
+  const waitForStarts = process.argv.includes('--starts');
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 200);
+  sampler.unref();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-bench-'));
   fs.writeFileSync(path.join(dir, 'release.nix'), trivialJobs(n));
   const repo = await makeGitRepo(dir);
@@ -49,9 +57,23 @@ async function main(): Promise<void> {
     const [{ count }] = await stack.db('builds').where({ evaluation_id: evaluation.id }).count<{ count: string }[]>('* as count');
     if (Number(count) !== n) throw new Error(`${count} builds recorded, expected ${n}`);
 
-    console.log(`bench/evaluation: ${n} trivial jobs, ${os.cpus().length} cores`);
+    let startsSeconds: number | null = null;
+    if (waitForStarts) {
+      for (;;) {
+        const [{ count: left }] = await stack.db('build_workflow_starts').where({ evaluation_id: evaluation.id }).count<{ count: string }[]>('* as count');
+        if (Number(left) === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      startsSeconds = (Date.now() - t1) / 1000;
+    }
+    const history = await stack.temporal.client.workflow.getHandle(evaluationWorkflowId(evaluation.id)).fetchHistory();
+
+    console.log(`bench/evaluation: ${n} trivial jobs, ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}`);
     console.log(`  nix-instantiate (baseline):          ${instantiateSeconds.toFixed(2)} s`);
     console.log(`  trigger → evaluation completed:      ${seconds.toFixed(2)} s  (${(seconds / instantiateSeconds).toFixed(2)}× nix-instantiate; goal ≤ 1.5×)`);
+    if (startsSeconds !== null) console.log(`  trigger → every build workflow started: ${startsSeconds.toFixed(2)} s  (${(n / (startsSeconds - seconds)).toFixed(1)} starts/s after completion)`);
+    console.log(`  evaluation workflow history:         ${history.events?.length ?? 0} events (so far)`);
+    console.log(`  peak RSS of this process (API + worker): ${(peakRss / 2 ** 20).toFixed(0)} MB`);
   } finally {
     await stack.stop();
     await services.stop();
