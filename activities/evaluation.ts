@@ -208,7 +208,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       await logEvaluationStarted(deps.logger, db, evaluation.id).catch(() => undefined);
       await notifyEvaluationEvent(deps, evaluation.id, 'evaluation_started');
 
-      const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache() }).catch((err) => {
+      const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache(), fetchedBefore: true }).catch((err) => {
         throw ApplicationFailure.nonRetryable(`fetching ${jobset.repository_url} at ${evaluation.commit_hash}: ${(err as Error).message}`, 'SourceError');
       });
       const stored = await inputsOfEvaluation(db, evaluation.id);
@@ -217,7 +217,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       for (const i of stored) {
         if (i.input_type === 'git') {
           const [url] = String(i.value).split(/\s+/);
-          const s = await fetchGitSource({ url, revision: i.revision, cacheDir: gitCache() });
+          const s = await fetchGitSource({ url, revision: i.revision, cacheDir: gitCache(), fetchedBefore: true });
           inputs.push({ ...i, store_path: s.path });
         } else inputs.push(i);
       }

@@ -67,10 +67,14 @@ async function main(): Promise<void> {
       startsSeconds = (Date.now() - t1) / 1000;
     }
     const history = await stack.temporal.client.workflow.getHandle(evaluationWorkflowId(evaluation.id)).fetchHistory();
+    // Where the time went, from the evaluation's own timestamps (the same clock: one machine).
+    const row = await stack.db('evaluations').where({ id: evaluation.id }).first('created_at', 'started_at', 'completed_at');
+    const at = (d: Date | null) => (d ? ((d.getTime() - t1) / 1000).toFixed(2) : '?');
 
     console.log(`bench/evaluation: ${n} trivial jobs, ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}`);
     console.log(`  nix-instantiate (baseline):          ${instantiateSeconds.toFixed(2)} s`);
     console.log(`  trigger → evaluation completed:      ${seconds.toFixed(2)} s  (${(seconds / instantiateSeconds).toFixed(2)}× nix-instantiate; goal ≤ 1.5×)`);
+    console.log(`    phases (s after trigger): evaluation row ${at(row.created_at)}, evaluator running ${at(row.started_at)}, completed ${at(row.completed_at)}`);
     if (startsSeconds !== null) console.log(`  trigger → every build workflow started: ${startsSeconds.toFixed(2)} s  (${(n / (startsSeconds - seconds)).toFixed(1)} starts/s after completion)`);
     console.log(`  evaluation workflow history:         ${history.events?.length ?? 0} events (so far)`);
     console.log(`  peak RSS of this process (API + worker): ${(peakRss / 2 ** 20).toFixed(0)} MB`);
