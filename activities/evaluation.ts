@@ -293,7 +293,6 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
           await notifyBuildEvent(deps, buildId, 'build_finished');
         }
-        // In the background mode a job recorded by an earlier attempt is left to startBuildWorkflowsOfEvaluation.
         if (!input.startsInBackground) startBuilds(fresh);
         ctx.heartbeat({ jobs, errors });
       };
@@ -362,6 +361,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      */
     async startBuildWorkflowsOfEvaluation(input: { evaluationId: string }): Promise<{ started: number }> {
       const ctx = Context.current();
+      // Nothing to start (e.g. an evaluation that failed before recording a build): nothing to look up.
+      if ((await buildsWithoutWorkflow(db, input.evaluationId, 1)).length === 0) return { started: 0 };
       const evaluation = await findEvaluation(db, input.evaluationId);
       if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
       const jobset = await findJobsetToEvaluate(db, evaluation.jobset_id);

@@ -1,4 +1,4 @@
-import { ApplicationFailure, ActivityFailure, isCancellation, patched, proxyActivities, proxyLocalActivities, startChild, ParentClosePolicy, TimeoutFailure } from '@temporalio/workflow';
+import { ApplicationFailure, ActivityFailure, CancellationScope, isCancellation, patched, proxyActivities, proxyLocalActivities, startChild, ParentClosePolicy, TimeoutFailure } from '@temporalio/workflow';
 import type { EvaluationActivities } from '../activities/evaluation';
 import { evaluationWorkflowId, type CheckJobsetInput, type CheckJobsetResult, type EvaluationInput } from './shared';
 import type { EvaluationStatus } from '../lib/statuses';
@@ -69,13 +69,22 @@ export async function EvaluationWorkflow(input: EvaluationInput): Promise<{ stat
     await local.finishEvaluation({ evaluationId: input.evaluationId, status: 'completed', errorMessage: null });
     await local.supersedeOlderEvaluations({ evaluationId: input.evaluationId });
   } catch (err) {
+    // Builds recorded before the evaluation failed or was superseded still get their workflows (as when
+    // they started during the stream): none stays pending without one.
+    const startRecorded = async () => {
+      if (startsInBackground) await startBuildWorkflowsOfEvaluation({ evaluationId: input.evaluationId });
+    };
     // Superseded: the newer evaluation already recorded this one as cancelled.
-    if (isCancellation(err)) throw err;
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(startRecorded);
+      throw err;
+    }
     const cause = err instanceof ActivityFailure ? err.cause : err;
     const timedOut = cause instanceof TimeoutFailure;
     const message = cause instanceof ApplicationFailure || cause instanceof Error ? cause.message : String(cause);
     const status: EvaluationStatus = timedOut ? 'timed_out' : 'failed';
     await local.finishEvaluation({ evaluationId: input.evaluationId, status, errorMessage: message });
+    await startRecorded();
     return { status, jobs: 0, errors: 1 };
   }
   if (startsInBackground) await startBuildWorkflowsOfEvaluation({ evaluationId: input.evaluationId });
