@@ -50,6 +50,14 @@ const STARTS_IN_FLIGHT = 32;
  */
 const MAX_BATCH = 1000;
 const MAX_PENDING = 2000;
+/** Jobs read while the evaluator then stalls are written after this long, short of BATCH. */
+const LINGER_MS = 500;
+/**
+ * Workflow starts in flight while the evaluator runs: builds start during a long evaluation, but few
+ * enough that they leave the CPU to the evaluator; startBuildWorkflowsOfEvaluation starts the rest,
+ * STARTS_IN_FLIGHT at once, after completion.
+ */
+const STARTS_WHILE_EVALUATING = 4;
 /** Builds read per page by the activity that starts an evaluation's remaining workflows. */
 const START_PAGE = 500;
 /** Started builds whose start rows are deleted at once. */
@@ -192,11 +200,13 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      * written), finding each batch's builds that are built already. Dependency edges and aggregates'
      * constituents are recorded when the stream ends.
      *
-     * With `startsInBackground`, no workflow starts here: each new build has its `build_workflow_starts`
-     * row, and `startBuildWorkflowsOfEvaluation` starts them once the evaluation is `completed` (builds
-     * running during the evaluation would compete with the evaluator for the CPU). Without it (an
-     * evaluation whose workflow predates that change), each batch's BuildWorkflows start while the
-     * evaluation goes on, aggregates last, and the activity waits for every start.
+     * Each batch's BuildWorkflows start while the evaluation goes on, from a queue the reader never
+     * waits for. With `startsInBackground`, at most STARTS_WHILE_EVALUATING at once (builds running
+     * during the evaluation compete with the evaluator for the CPU), and the activity returns once every
+     * build is recorded: each new build has its `build_workflow_starts` row until its workflow starts,
+     * and `startBuildWorkflowsOfEvaluation` starts what is left once the evaluation is `completed`.
+     * Without it (an evaluation whose workflow predates that change), STARTS_IN_FLIGHT at once,
+     * aggregates last, and the activity waits for every start.
      */
     async evaluateAndRecord(input: { evaluationId: string; startsInBackground?: boolean }): Promise<{ jobs: number; errors: number }> {
       const ctx = Context.current();
@@ -231,11 +241,10 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let errors = 0;
       let lastError: string | null = null;
 
-      // Without startsInBackground, workflow starts go out concurrently (at most STARTS_IN_FLIGHT at once)
-      // from a queue: reading Nix's output never waits for Temporal. A started build's start row is
-      // deleted with the next batch.
+      // Workflow starts go out concurrently from a queue: reading Nix's output never waits for Temporal.
+      // A started build's start row is deleted with the next batch.
       let startedIds: string[] = [];
-      const starts = new ConcurrentStarts<BuildToStart>(STARTS_IN_FLIGHT, async (b) => {
+      const starts = new ConcurrentStarts<BuildToStart>(input.startsInBackground ? STARTS_WHILE_EVALUATING : STARTS_IN_FLIGHT, async (b) => {
         await startBuildWorkflow(jobset, evaluation.id, b);
         startedIds.push(b.id);
       });
@@ -293,11 +302,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
           await notifyBuildEvent(deps, buildId, 'build_finished');
         }
-        if (!input.startsInBackground) startBuilds(fresh);
+        // In the background mode a job recorded by an earlier attempt is left to startBuildWorkflowsOfEvaluation.
+        startBuilds(input.startsInBackground ? fresh.filter((r) => r.inserted) : fresh);
         ctx.heartbeat({ jobs, errors });
       };
       // Batches are written one after another, behind the reader.
-      const recorder = new BatchRecorder<EvalJob | EvalJobError>({ minBatch: BATCH, maxBatch: MAX_BATCH, maxPending: MAX_PENDING }, recordBatch);
+      const recorder = new BatchRecorder<EvalJob | EvalJobError>({ minBatch: BATCH, maxBatch: MAX_BATCH, maxPending: MAX_PENDING, lingerMs: LINGER_MS }, recordBatch);
 
       const args = argsOf(inputs);
       // A heartbeat every second while Nix evaluates: a cancellation (a newer evaluation superseded this
@@ -342,11 +352,15 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
       }
       await insertAggregateConstituents(db, constituentRows);
-      if (!input.startsInBackground) {
+      if (input.startsInBackground) {
+        // What is still queued is left to startBuildWorkflowsOfEvaluation; the starts in flight finish here.
+        starts.abandon();
+        await starts.drain().catch((err) => log.warn('a build workflow start failed; it is retried after the evaluation', { error: (err as Error).message }));
+      } else {
         startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
         await whileHeartbeating(ctx, () => ({ jobs, errors, waitingStarts: starts.waiting }), () => starts.drain());
-        await forgetStarted();
       }
+      await forgetStarted();
 
       await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
       log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000 });

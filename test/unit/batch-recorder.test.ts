@@ -8,7 +8,7 @@ describe('batches written behind the evaluator', () => {
   it('writes every item once, in order, one batch at a time, each batch between the bounds but the last', async () => {
     const batches: number[][] = [];
     let writing = 0;
-    const recorder = new BatchRecorder<number>({ minBatch: 10, maxBatch: 25, maxPending: 50 }, async (batch) => {
+    const recorder = new BatchRecorder<number>({ minBatch: 10, maxBatch: 25, maxPending: 50, lingerMs: 60_000 }, async (batch) => {
       writing++;
       assert.equal(writing, 1, 'one write at a time');
       await tick();
@@ -26,7 +26,7 @@ describe('batches written behind the evaluator', () => {
   it('a slow writer gets larger batches, and the producer waits only once maxPending items wait', async () => {
     const batches: number[][] = [];
     let release: () => void = () => undefined;
-    const recorder = new BatchRecorder<number>({ minBatch: 2, maxBatch: 8, maxPending: 10 }, async (batch) => {
+    const recorder = new BatchRecorder<number>({ minBatch: 2, maxBatch: 8, maxPending: 10, lingerMs: 60_000 }, async (batch) => {
       await new Promise<void>((resolve) => (release = resolve));
       batches.push(batch);
     });
@@ -53,9 +53,24 @@ describe('batches written behind the evaluator', () => {
     assert.deepEqual(batches.flat(), Array.from({ length: 12 }, (_, i) => i));
   });
 
+  it('items that wait while the producer stalls are written after lingerMs, short of minBatch', async () => {
+    const batches: number[][] = [];
+    const recorder = new BatchRecorder<number>({ minBatch: 100, maxBatch: 100, maxPending: 100, lingerMs: 20 }, async (batch) => {
+      batches.push(batch);
+    });
+    await recorder.add(1);
+    await recorder.add(2);
+    assert.deepEqual(batches, [], 'not at once');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(batches, [[1, 2]], 'written once the producer had stalled for lingerMs');
+    await recorder.add(3);
+    await recorder.end();
+    assert.deepEqual(batches, [[1, 2], [3]]);
+  });
+
   it('a failed write is thrown to the producer, and nothing more is written', async () => {
     let writes = 0;
-    const recorder = new BatchRecorder<number>({ minBatch: 1, maxBatch: 1, maxPending: 1 }, async () => {
+    const recorder = new BatchRecorder<number>({ minBatch: 1, maxBatch: 1, maxPending: 1, lingerMs: 60_000 }, async () => {
       writes++;
       throw new Error('database down');
     });
