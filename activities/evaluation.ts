@@ -53,9 +53,9 @@ const MAX_PENDING = 2000;
 /** Jobs read while the evaluator then stalls are written after this long, short of BATCH. */
 const LINGER_MS = 500;
 /**
- * Workflow starts in flight while the evaluator runs: builds start during a long evaluation, but few
- * enough that they leave the CPU to the evaluator; startBuildWorkflowsOfEvaluation starts the rest,
- * STARTS_IN_FLIGHT at once, after completion.
+ * Workflow starts in flight while the evaluator runs (and is silent: see evaluatorSpoke): builds start
+ * during a long evaluation, but few enough that they leave the CPU to the evaluator;
+ * startBuildWorkflowsOfEvaluation starts the rest, STARTS_IN_FLIGHT at once, after completion.
  */
 const STARTS_WHILE_EVALUATING = 4;
 /** Builds read per page by the activity that starts an evaluation's remaining workflows. */
@@ -201,8 +201,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      * constituents are recorded when the stream ends.
      *
      * Each batch's BuildWorkflows start while the evaluation goes on, from a queue the reader never
-     * waits for. With `startsInBackground`, at most STARTS_WHILE_EVALUATING at once (builds running
-     * during the evaluation compete with the evaluator for the CPU), and the activity returns once every
+     * waits for. With `startsInBackground`, at most STARTS_WHILE_EVALUATING at once and only while the
+     * evaluator has been silent for LINGER_MS (builds running during the evaluation compete with the
+     * evaluator for the CPU), and the activity returns once every
      * build is recorded: each new build has its `build_workflow_starts` row until its workflow starts,
      * and `startBuildWorkflowsOfEvaluation` starts what is left once the evaluation is `completed`.
      * Without it (an evaluation whose workflow predates that change), STARTS_IN_FLIGHT at once,
@@ -306,6 +307,16 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         startBuilds(input.startsInBackground ? fresh.filter((r) => r.inserted) : fresh);
         ctx.heartbeat({ jobs, errors });
       };
+      // In the background mode builds start only while the evaluator is silent (LINGER_MS without a
+      // job): while it streams they would compete with it for the CPU; one that waits (a FIFO, a fetch,
+      // a slow attribute) lets the builds recorded so far start.
+      let quiet: NodeJS.Timeout | undefined;
+      const evaluatorSpoke = () => {
+        if (!input.startsInBackground) return;
+        starts.pause();
+        clearTimeout(quiet);
+        quiet = setTimeout(() => starts.resume(), LINGER_MS);
+      };
       // Batches are written one after another, behind the reader.
       const recorder = new BatchRecorder<EvalJob | EvalJobError>({ minBatch: BATCH, maxBatch: MAX_BATCH, maxPending: MAX_PENDING, lingerMs: LINGER_MS }, recordBatch);
 
@@ -319,6 +330,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
             errors++;
             lastError = `${item.attr || '(top level)'}: ${item.error}`;
           } else jobs++;
+          evaluatorSpoke();
           await recorder.add(item);
         }
         await recorder.end();
@@ -330,6 +342,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${(err as Error).message}`, 'EvaluationError');
       } finally {
         clearInterval(ticker);
+        clearTimeout(quiet);
       }
       if (jobs === 0 && errors > 0) {
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${lastError}`, 'EvaluationError');
