@@ -1,30 +1,40 @@
+import fs from 'node:fs';
 import type { Db } from '../lib/db';
 import { readDerivation } from './nix/drv';
 import { closureSizes, locallyInvalidPaths } from './realise/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric } from './realise/products';
 import { recordBuildsFoundBuilt } from './records/builds';
 
+const knownPaths = (outputs: Record<string, string> | undefined): outputs is Record<string, string> =>
+  outputs !== undefined && Object.keys(outputs).length > 0 && Object.values(outputs).every((p) => p !== '');
+
 /**
  * Finds, among a batch of an evaluation's new builds, those whose outputs are all valid in the local
  * store already, and records them `succeeded` at once (outputs, products, metrics, closure size):
- * one `.drv` read per derivation and one validity check for the whole batch, instead of a plan and a
- * step per build. Their BuildWorkflow then finds them finished and closes. Answers the IDs recorded.
+ * one validity check for the whole batch, instead of a plan and a step per build. A build's output
+ * paths come from the evaluator (`outputs`) or, where it gave none, from one `.drv` read per derivation.
+ * Their BuildWorkflow then finds them finished and closes. Answers the IDs recorded.
  */
-export async function recordBuildsAlreadyBuilt(db: Db, builds: Array<{ id: string; drv_path: string }>): Promise<Set<string>> {
+export async function recordBuildsAlreadyBuilt(db: Db, builds: Array<{ id: string; drv_path: string; outputs?: Record<string, string> }>): Promise<Set<string>> {
   if (builds.length === 0) return new Set();
-  const drvs = [...new Set(builds.map((b) => b.drv_path))];
   const outputsOf = new Map<string, Record<string, string>>();
+  for (const b of builds) if (knownPaths(b.outputs)) outputsOf.set(b.drv_path, b.outputs);
+  const drvs = [...new Set(builds.map((b) => b.drv_path))].filter((drv) => !outputsOf.has(drv));
   await Promise.all(
     drvs.map(async (drv) => {
       // A .drv that cannot be read is left to the build's own plan, which reports it.
       const d = await readDerivation(drv).catch(() => null);
-      const outputs = d?.outputs ?? {};
-      if (Object.keys(outputs).length > 0 && Object.values(outputs).every((p) => p !== '')) outputsOf.set(drv, outputs);
+      if (knownPaths(d?.outputs)) outputsOf.set(drv, d.outputs);
     }),
   );
   const candidates = [...outputsOf.values()].flatMap((o) => Object.values(o));
-  if (candidates.length === 0) return new Set();
-  const invalid = await locallyInvalidPaths(candidates);
+  // A path missing from the store's folder cannot be valid: only the ones present are asked of Nix
+  // (which answers one path at a time through the daemon). A fresh evaluation spawns nothing here.
+  const present = await Promise.all(candidates.map((p) => fs.promises.access(p).then(() => true, () => false)));
+  const invalid = new Set(candidates.filter((_, i) => !present[i]));
+  const toCheck = candidates.filter((_, i) => present[i]);
+  if (toCheck.length === 0) return new Set();
+  for (const p of await locallyInvalidPaths(toCheck)) invalid.add(p);
   const built = builds.filter((b) => {
     const outputs = outputsOf.get(b.drv_path);
     return outputs !== undefined && Object.values(outputs).every((p) => !invalid.has(p));

@@ -1,7 +1,7 @@
 /**
  * A queue between a producer that must not wait (the evaluator's output reader) and work that goes
- * out at most `limit` at a time (workflow starts). `push` never blocks; `drain` waits for everything
- * pushed so far and throws the first failure.
+ * out at most `limit` at a time (workflow starts). `push` never blocks; `pause` holds back new starts
+ * until `resume`; `drain` resumes, waits for everything pushed so far and throws the first failure.
  */
 export class ConcurrentStarts<T> {
   private readonly queue: T[] = [];
@@ -9,6 +9,7 @@ export class ConcurrentStarts<T> {
   private running = 0;
   private failure: unknown = undefined;
   private idle: Array<() => void> = [];
+  private paused = false;
   started = 0;
 
   constructor(
@@ -20,6 +21,16 @@ export class ConcurrentStarts<T> {
 
   push(...items: T[]): void {
     this.queue.push(...items);
+    this.pump();
+  }
+
+  /** Starts nothing more until `resume` (what is in flight goes on; `push` still queues). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
     this.pump();
   }
 
@@ -35,6 +46,7 @@ export class ConcurrentStarts<T> {
   }
 
   async drain(): Promise<void> {
+    this.resume();
     while (this.waiting > 0 || this.running > 0) {
       await new Promise<void>((resolve) => this.idle.push(resolve));
     }
@@ -42,7 +54,7 @@ export class ConcurrentStarts<T> {
   }
 
   private pump(): void {
-    while (this.running < this.limit && this.head < this.queue.length && this.failure === undefined) {
+    while (!this.paused && this.running < this.limit && this.head < this.queue.length && this.failure === undefined) {
       const item = this.queue[this.head++];
       this.running++;
       this.start(item).then(

@@ -5,7 +5,8 @@ import { logBuildFinished, logEvaluationFinished, logEvaluationStarted } from '.
 import { fetchGitSource, inputsHash } from './nix/source';
 import { ConcurrentStarts } from './concurrent-starts';
 import { recordBuildsAlreadyBuilt } from './already-built';
-import { evaluateJobs, type EvalJob, type NixArg } from './nix/evaluate';
+import { evaluateJobs, type EvalJob, type EvalJobError, type NixArg } from './nix/evaluate';
+import { BatchRecorder } from './batch-recorder';
 import type { CheckJobsetInput } from '../workflows/shared';
 import type { EvaluationStatus } from '../lib/statuses';
 import { evaluationSearchAttributes } from '../lib/search-attributes';
@@ -16,8 +17,12 @@ import {
   buildsOnlySupersededEvaluationsWant,
   insertAggregateConstituents,
   insertBuildDependencies,
+  buildsWithoutWorkflow,
   insertEvaluatedBuilds,
+  markBuildWorkflowsStarted,
+  markUnstartedBuildsCancelled,
   newestSucceededBuildOfJob,
+  type BuildToStart,
   type EvaluatedBuild,
 } from './records/builds';
 import {
@@ -39,6 +44,24 @@ import { notifyBuildEvent, notifyEvaluationEvent } from './notifications';
 const BATCH = 100;
 /** Workflow starts in flight at once: bounded starts beat firing them all (../PERFORMANCE.md). */
 const STARTS_IN_FLIGHT = 32;
+/**
+ * Jobs and errors are written at least BATCH at a time, and at most MAX_BATCH (the writer takes what
+ * waits when it falls behind the evaluator); the reader waits only when MAX_PENDING wait.
+ */
+const MAX_BATCH = 1000;
+const MAX_PENDING = 2000;
+/** Jobs read while the evaluator then stalls are written after this long, short of BATCH. */
+const LINGER_MS = 500;
+/**
+ * Workflow starts in flight while the evaluator runs (and is silent: see evaluatorSpoke): builds start
+ * during a long evaluation, but few enough that they leave the CPU to the evaluator;
+ * startBuildWorkflowsOfEvaluation starts the rest, STARTS_IN_FLIGHT at once, after completion.
+ */
+const STARTS_WHILE_EVALUATING = 4;
+/** Builds read per page by the activity that starts an evaluation's remaining workflows. */
+const START_PAGE = 500;
+/** Started builds whose start rows are deleted at once. */
+const MARK_EVERY = 100;
 
 type ResolvedInput = EvaluationInputRecord;
 
@@ -53,8 +76,22 @@ function nixPathLiteral(p: string): string {
   return `(/. + ${JSON.stringify(p)})`;
 }
 
+/** Runs `work`, heartbeating `details()` every second meanwhile (a cancellation reaches an activity only with a heartbeat). */
+async function whileHeartbeating<T>(ctx: Context, details: () => unknown, work: () => Promise<T>): Promise<T> {
+  const ticker = setInterval(() => ctx.heartbeat(details()), 1_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
 export function createEvaluationActivities(deps: ActivityDeps) {
   const { db } = deps;
+
+  /** Starts a build's workflow with its search attributes; a workflow that exists already is left alone. */
+  const startBuildWorkflow = (jobset: { project_name: string; name: string }, evaluationId: string, b: BuildToStart) =>
+    deps.workflows.startBuild({ projectName: jobset.project_name, jobsetName: jobset.name, jobName: b.job_name, system: b.system, buildId: b.id, evaluationId });
   const gitCache = () => path.join(deps.config.dataDir, 'git');
 
   async function resolveInputs(jobsetId: string, heartbeat: () => void): Promise<ResolvedInput[]> {
@@ -158,11 +195,21 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Evaluates the jobset as a stream of jobs and records them in batches of 100, starting each
-     * batch's BuildWorkflows while the evaluation goes on. Dependency edges and aggregates' constituents
-     * are recorded when the stream ends; aggregates start last.
+     * Evaluates the jobset as a stream of jobs and records them in batches (one transaction each, of
+     * 100 to 1,000 jobs, written behind the reader: Nix's output is read while earlier batches are
+     * written), finding each batch's builds that are built already. Dependency edges and aggregates'
+     * constituents are recorded when the stream ends.
+     *
+     * Each batch's BuildWorkflows start while the evaluation goes on, from a queue the reader never
+     * waits for. With `startsInBackground`, at most STARTS_WHILE_EVALUATING at once and only while the
+     * evaluator has been silent for LINGER_MS (builds running during the evaluation compete with the
+     * evaluator for the CPU), and the activity returns once every
+     * build is recorded: each new build has its `build_workflow_starts` row until its workflow starts,
+     * and `startBuildWorkflowsOfEvaluation` starts what is left once the evaluation is `completed`.
+     * Without it (an evaluation whose workflow predates that change), STARTS_IN_FLIGHT at once,
+     * aggregates last, and the activity waits for every start.
      */
-    async evaluateAndRecord(input: { evaluationId: string }): Promise<{ jobs: number; errors: number }> {
+    async evaluateAndRecord(input: { evaluationId: string; startsInBackground?: boolean }): Promise<{ jobs: number; errors: number }> {
       const ctx = Context.current();
       const evaluation = await findEvaluation(db, input.evaluationId);
       if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
@@ -172,7 +219,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       await logEvaluationStarted(deps.logger, db, evaluation.id).catch(() => undefined);
       await notifyEvaluationEvent(deps, evaluation.id, 'evaluation_started');
 
-      const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache() }).catch((err) => {
+      const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache(), fetchedBefore: true }).catch((err) => {
         throw ApplicationFailure.nonRetryable(`fetching ${jobset.repository_url} at ${evaluation.commit_hash}: ${(err as Error).message}`, 'SourceError');
       });
       const stored = await inputsOfEvaluation(db, evaluation.id);
@@ -181,7 +228,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       for (const i of stored) {
         if (i.input_type === 'git') {
           const [url] = String(i.value).split(/\s+/);
-          const s = await fetchGitSource({ url, revision: i.revision, cacheDir: gitCache() });
+          const s = await fetchGitSource({ url, revision: i.revision, cacheDir: gitCache(), fetchedBefore: true });
           inputs.push({ ...i, store_path: s.path });
         } else inputs.push(i);
       }
@@ -194,21 +241,30 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let jobs = 0;
       let errors = 0;
       let lastError: string | null = null;
-      let batch: EvalJob[] = [];
-      let errorBatch: Array<{ evaluation_id: string; job_name: string; error_message: string }> = [];
 
-      // Workflow starts go out concurrently (at most STARTS_IN_FLIGHT at once) from a queue: reading
-      // Nix's output never waits for Temporal.
-      const starts = new ConcurrentStarts<{ id: string; job_name: string; system: string }>(STARTS_IN_FLIGHT, (b) =>
-        deps.workflows.startBuild({ projectName: jobset.project_name, jobsetName: jobset.name, jobName: b.job_name, system: b.system, buildId: b.id, evaluationId: evaluation.id }),
-      );
-      const startBuilds = (rows: Array<{ id: string; job_name: string; system: string }>) => starts.push(...rows);
+      // Workflow starts go out concurrently from a queue: reading Nix's output never waits for Temporal.
+      // A started build's start row is deleted with the next batch.
+      let startedIds: string[] = [];
+      const starts = new ConcurrentStarts<BuildToStart>(input.startsInBackground ? STARTS_WHILE_EVALUATING : STARTS_IN_FLIGHT, async (b) => {
+        await startBuildWorkflow(jobset, evaluation.id, b);
+        startedIds.push(b.id);
+      });
+      const startBuilds = (rows: BuildToStart[]) => starts.push(...rows);
+      const forgetStarted = async () => {
+        const ids = startedIds;
+        startedIds = [];
+        await markBuildWorkflowsStarted(db, ids);
+      };
 
-      const flush = async () => {
-        await insertEvaluationErrors(db, errorBatch);
-        errorBatch = [];
-        if (batch.length === 0) return;
-        const rows = batch.map((j): EvaluatedBuild => ({
+      const recordBatch = async (items: Array<EvalJob | EvalJobError>) => {
+        const jobsOfBatch = items.filter((i): i is EvalJob => i.kind === 'job');
+        await insertEvaluationErrors(
+          db,
+          items.filter((i): i is EvalJobError => i.kind === 'error').map((e) => ({ evaluation_id: evaluation.id, job_name: e.attr || '(top level)', error_message: e.error })),
+        );
+        await forgetStarted();
+        if (jobsOfBatch.length === 0) return;
+        const rows = jobsOfBatch.map((j): EvaluatedBuild => ({
           evaluation_id: evaluation.id,
           jobset_id: jobset.id,
           project_id: jobset.project_id,
@@ -228,7 +284,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           required_features: j.requiredSystemFeatures,
         }));
         const inserted = await insertEvaluatedBuilds(db, rows);
-        const byName = new Map(batch.map((j) => [j.attr, j]));
+        const byName = new Map(jobsOfBatch.map((j) => [j.attr, j]));
         for (const r of inserted) {
           drvToBuild.set(r.drv_path, r.id);
           nameToBuild.set(r.job_name, r.id);
@@ -236,10 +292,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (job.inputDrvs.length) pendingEdges.push({ buildId: r.id, inputDrvs: job.inputDrvs });
           if (r.is_aggregate) aggregates.push({ buildId: r.id, jobName: r.job_name, system: r.system, constituents: job.constituents });
         }
-        batch = [];
         const fresh = inserted.filter((r) => !r.is_aggregate);
         // Builds whose outputs are valid already are recorded succeeded here, in one check per batch.
-        const found = await recordBuildsAlreadyBuilt(db, fresh).catch((err) => {
+        const found = await recordBuildsAlreadyBuilt(db, fresh.map((r) => ({ ...r, outputs: byName.get(r.job_name)!.outputs }))).catch((err) => {
           log.warn('could not check which builds are built already', { error: (err as Error).message });
           return new Set<string>();
         });
@@ -248,9 +303,22 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
           await notifyBuildEvent(deps, buildId, 'build_finished');
         }
-        startBuilds(fresh);
+        // In the background mode a job recorded by an earlier attempt is left to startBuildWorkflowsOfEvaluation.
+        startBuilds(input.startsInBackground ? fresh.filter((r) => r.inserted) : fresh);
         ctx.heartbeat({ jobs, errors });
       };
+      // In the background mode builds start only while the evaluator is silent (LINGER_MS without a
+      // job): while it streams they would compete with it for the CPU; one that waits (a FIFO, a fetch,
+      // a slow attribute) lets the builds recorded so far start.
+      let quiet: NodeJS.Timeout | undefined;
+      const evaluatorSpoke = () => {
+        if (!input.startsInBackground) return;
+        starts.pause();
+        clearTimeout(quiet);
+        quiet = setTimeout(() => starts.resume(), LINGER_MS);
+      };
+      // Batches are written one after another, behind the reader.
+      const recorder = new BatchRecorder<EvalJob | EvalJobError>({ minBatch: BATCH, maxBatch: MAX_BATCH, maxPending: MAX_PENDING, lingerMs: LINGER_MS }, recordBatch);
 
       const args = argsOf(inputs);
       // A heartbeat every second while Nix evaluates: a cancellation (a newer evaluation superseded this
@@ -261,22 +329,20 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (item.kind === 'error') {
             errors++;
             lastError = `${item.attr || '(top level)'}: ${item.error}`;
-            errorBatch.push({ evaluation_id: evaluation.id, job_name: item.attr || '(top level)', error_message: item.error });
-            if (errorBatch.length >= BATCH) await flush();
-            continue;
-          }
-          jobs++;
-          batch.push(item);
-          if (batch.length >= BATCH) await flush();
+          } else jobs++;
+          evaluatorSpoke();
+          await recorder.add(item);
         }
-        await flush();
+        await recorder.end();
       } catch (err) {
         starts.abandon();
+        await recorder.abandon();
         // Cancelled (superseded): the activity reports a cancellation, not an evaluation failure.
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the evaluation was cancelled');
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${(err as Error).message}`, 'EvaluationError');
       } finally {
         clearInterval(ticker);
+        clearTimeout(quiet);
       }
       if (jobs === 0 && errors > 0) {
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${lastError}`, 'EvaluationError');
@@ -299,19 +365,62 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
       }
       await insertAggregateConstituents(db, constituentRows);
-      startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
-      {
-        const ticker = setInterval(() => ctx.heartbeat({ jobs, errors, waitingStarts: starts.waiting }), 1_000);
-        try {
-          await starts.drain();
-        } finally {
-          clearInterval(ticker);
-        }
+      if (input.startsInBackground) {
+        // What is still queued is left to startBuildWorkflowsOfEvaluation; the starts in flight finish here.
+        starts.abandon();
+        await starts.drain().catch((err) => log.warn('a build workflow start failed; it is retried after the evaluation', { error: (err as Error).message }));
+      } else {
+        startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
+        await whileHeartbeating(ctx, () => ({ jobs, errors, waitingStarts: starts.waiting }), () => starts.drain());
       }
+      await forgetStarted();
 
       await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
       log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000 });
       return { jobs, errors };
+    },
+
+    /**
+     * Starts the BuildWorkflows of an evaluation's builds that have none yet, STARTS_IN_FLIGHT at a time,
+     * a page of START_PAGE builds after another, heartbeating. It reads what is left from
+     * `build_workflow_starts`, so after a crash it resumes where it stopped; a start of a workflow that
+     * exists already (started before the crash, even if closed since) changes nothing.
+     */
+    async startBuildWorkflowsOfEvaluation(input: { evaluationId: string }): Promise<{ started: number }> {
+      const ctx = Context.current();
+      // Nothing to start (e.g. an evaluation that failed before recording a build): nothing to look up.
+      if ((await buildsWithoutWorkflow(db, input.evaluationId, 1)).length === 0) return { started: 0 };
+      const evaluation = await findEvaluation(db, input.evaluationId);
+      if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
+      const jobset = await findJobsetToEvaluate(db, evaluation.jobset_id);
+      if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
+      let started = 0;
+      for (;;) {
+        const page = await buildsWithoutWorkflow(db, evaluation.id, START_PAGE);
+        if (page.length === 0) return { started };
+        // Started builds lose their start row MARK_EVERY at a time, so a crash repeats few starts.
+        let startedIds: string[] = [];
+        let marking = Promise.resolve();
+        const markStarted = () => {
+          const ids = startedIds;
+          startedIds = [];
+          started += ids.length;
+          marking = marking.then(() => markBuildWorkflowsStarted(db, ids));
+          return marking;
+        };
+        const starts = new ConcurrentStarts<BuildToStart>(STARTS_IN_FLIGHT, async (b) => {
+          await startBuildWorkflow(jobset, evaluation.id, b);
+          startedIds.push(b.id);
+          if (startedIds.length >= MARK_EVERY) await markStarted();
+        });
+        starts.push(...page);
+        try {
+          await whileHeartbeating(ctx, () => ({ started: started + startedIds.length }), () => starts.drain());
+        } finally {
+          // What started is not started again by the next attempt, even when a start of this page failed.
+          await markStarted();
+        }
+      }
     },
 
     async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {
@@ -347,6 +456,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         await Promise.all(
           stale.slice(i, i + 20).map(async (b) => {
             if (await deps.workflows.cancelBuild(b.id)) cancelledBuilds++;
+            // No workflow yet (its evaluation still starts them): the row says cancelled, and the
+            // workflow, once started, finds the build finished.
+            else cancelledBuilds += await markUnstartedBuildsCancelled(db, [b.id], `superseded by evaluation ${current.id}`);
           }),
         );
       }

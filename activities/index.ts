@@ -16,7 +16,7 @@ export function createActivities(deps: ActivityDeps) {
   // The long ones (a build, an evaluation) are not run again whole on a database error: they wait
   // for the database around their own writes instead.
   const { realiseStep, ...derivation } = createDerivationActivities(deps);
-  const { evaluateAndRecord, ...evaluation } = createEvaluationActivities(deps);
+  const { evaluateAndRecord, startBuildWorkflowsOfEvaluation, ...evaluation } = createEvaluationActivities(deps);
   return {
     ...createSystemActivities(),
     ...outlivingDatabaseRestarts(createDispatchActivities(deps)),
@@ -25,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
     ...outlivingDatabaseRestarts(createBuildActivities(deps)),
     ...outlivingDatabaseRestarts(evaluation),
     evaluateAndRecord,
+    startBuildWorkflowsOfEvaluation,
     ...createBuilderCheckActivities(deps),
     ...createNotificationActivities(deps),
     ...createCacheActivities(deps),

@@ -82,6 +82,8 @@ export class RingmasterWorkflows {
         taskQueue: this.taskQueue,
         workflowId: buildWorkflowId(build.buildId),
         args: [{ buildId: build.buildId }],
+        // A build's first run starts once: a start repeated after a crash finds it, even closed (restart uses ALLOW_DUPLICATE).
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         typedSearchAttributes: buildSearchAttributes(build),
       });
     } catch (err) {

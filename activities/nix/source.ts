@@ -13,6 +13,12 @@ export interface FetchGitSourceOptions {
   revision?: string | null;
   /** Holds `mirrors/` (one bare mirror per URL) and `checkouts/` (one directory per commit). */
   cacheDir: string;
+  /**
+   * The revision is a full commit fetched before (an evaluation's recorded commit): when its checkout
+   * is there already, it is answered without touching the mirror or the remote, and `branch` is
+   * answered as given.
+   */
+  fetchedBefore?: boolean;
 }
 
 export interface GitSource {
@@ -201,6 +207,10 @@ export async function fetchGitSource(opts: FetchGitSourceOptions): Promise<GitSo
   await mkdir(mirrorsDir, { recursive: true });
   const mirrorDir = path.join(mirrorsDir, `${createHash('sha256').update(url).digest('hex').slice(0, 32)}.git`);
   const what = describe(url, opts.branch, opts.revision);
+  if (opts.fetchedBefore && opts.revision && /^[0-9a-f]{40,64}$/.test(opts.revision)) {
+    const checkout = path.join(cacheDir, 'checkouts', opts.revision);
+    if (await exists(checkout)) return { path: checkout, commit: opts.revision, branch: opts.branch ?? null };
+  }
 
   const { commit, branch } = await withMirrorLock(mirrorDir, async () => {
     if (opts.branch) {

@@ -1,4 +1,5 @@
-import type { BuildRow, Queryable } from '../../lib/db';
+import crypto from 'node:crypto';
+import type { BuildRow, Db, Queryable } from '../../lib/db';
 import { ACTIVE_BUILD_STATUSES, type BuildStatus } from '../../lib/statuses';
 import { BUILD_WORKFLOW_ID_PREFIX } from '../../lib/workflow-ids';
 import type { BuildMetric, BuildProduct } from '../realise/products';
@@ -43,23 +44,81 @@ export type EvaluatedBuild = Pick<
   | 'meta_description' | 'meta_license' | 'meta_homepage' | 'meta_maintainers' | 'meta_timeout' | 'meta_max_silent' | 'required_features'
 >;
 
+/** A build row an evaluation recorded; `inserted` is false for a job recorded before (a retried evaluation). */
+export interface RecordedBuild {
+  id: string;
+  job_name: string;
+  drv_path: string;
+  system: string;
+  is_aggregate: boolean;
+  inserted: boolean;
+}
+
 /**
- * Records a batch of an evaluation's jobs (a job seen again keeps its row and takes the new derivation)
- * with each build's workflow ID, and answers the rows.
+ * Records a batch of an evaluation's jobs in one transaction (a job seen again keeps its row and takes
+ * the new derivation), with each build's workflow ID and, for each new build, the row that says its
+ * workflow is still to be started (`build_workflow_starts`). Answers the rows.
  */
-export async function insertEvaluatedBuilds(
-  db: Queryable,
-  rows: EvaluatedBuild[],
-): Promise<Array<{ id: string; job_name: string; drv_path: string; system: string; is_aggregate: boolean }>> {
-  const inserted: Array<{ id: string; job_name: string; drv_path: string; system: string; is_aggregate: boolean }> = await db('builds')
-    .insert(rows)
-    .onConflict(['evaluation_id', 'job_name'])
-    .merge(['drv_path'])
-    .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate']);
-  await db('builds')
-    .whereIn('id', inserted.map((r) => r.id))
-    .update({ workflow_id: db.raw('? || id::text', [BUILD_WORKFLOW_ID_PREFIX]) });
-  return inserted;
+export async function insertEvaluatedBuilds(db: Db, rows: EvaluatedBuild[]): Promise<RecordedBuild[]> {
+  return db.transaction(async (trx) => {
+    const recorded: RecordedBuild[] = await trx('builds')
+      .insert(rows.map((r) => {
+        // The ID is chosen here so the row carries its workflow ID from the start (a job recorded before keeps both).
+        const id = crypto.randomUUID();
+        return { ...r, id, workflow_id: `${BUILD_WORKFLOW_ID_PREFIX}${id}` };
+      }))
+      .onConflict(['evaluation_id', 'job_name'])
+      .merge(['drv_path'])
+      // xmax is 0 for a row this statement inserted, and set for one it updated.
+      .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate', trx.raw('(xmax = 0) as inserted')]);
+    const fresh = recorded.filter((r) => r.inserted);
+    if (fresh.length > 0) {
+      await trx('build_workflow_starts')
+        .insert(fresh.map((r) => ({ build_id: r.id, evaluation_id: rows[0].evaluation_id })))
+        .onConflict('build_id')
+        .ignore();
+    }
+    return recorded;
+  });
+}
+
+/** A build whose workflow is still to be started, with what its search attributes need. */
+export interface BuildToStart {
+  id: string;
+  job_name: string;
+  system: string;
+}
+
+/**
+ * Up to `limit` builds of an evaluation whose workflow has not been started yet, aggregates last
+ * (an aggregate's workflow reads its constituents, recorded when the evaluation ends).
+ */
+export async function buildsWithoutWorkflow(db: Queryable, evaluationId: string, limit: number): Promise<BuildToStart[]> {
+  return db('build_workflow_starts as s')
+    .join('builds as b', 'b.id', 's.build_id')
+    .where('s.evaluation_id', evaluationId)
+    .orderBy([{ column: 'b.is_aggregate' }, { column: 's.build_id' }])
+    .limit(limit)
+    .select('b.id', 'b.job_name', 'b.system');
+}
+
+/** The builds whose workflows have started: nothing is left to start for them. */
+export async function markBuildWorkflowsStarted(db: Queryable, buildIds: string[]): Promise<void> {
+  for (let i = 0; i < buildIds.length; i += 1000) {
+    await db('build_workflow_starts').whereIn('build_id', buildIds.slice(i, i + 1000)).delete();
+  }
+}
+
+/**
+ * Unfinished builds whose workflow never started, cancelled in the read model (a started workflow is
+ * cancelled through Temporal instead). Answers how many changed.
+ */
+export async function markUnstartedBuildsCancelled(db: Queryable, buildIds: string[], message: string): Promise<number> {
+  if (buildIds.length === 0) return 0;
+  return db('builds')
+    .whereIn('id', buildIds)
+    .whereIn('status', ACTIVE_BUILD_STATUSES)
+    .update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() });
 }
 
 /** Dependency edges between builds of one evaluation, 500 at a time; an edge recorded before is kept. */

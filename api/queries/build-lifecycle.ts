@@ -41,6 +41,14 @@ export async function markBuildCancelled(db: Db, buildId: string, message: strin
   await db('builds').where({ id: buildId }).whereIn('status', ACTIVE_BUILD_STATUSES).update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() });
 }
 
+/**
+ * A queued build's new priority in the read model: a build whose workflow has not started yet (its
+ * evaluation starts them after completing) plans with it when it starts. Answers whether it was queued.
+ */
+export async function setQueuedBuildPriority(db: Db, buildId: string, priority: number): Promise<boolean> {
+  return (await db('builds').where({ id: buildId }).whereIn('status', ACTIVE_BUILD_STATUSES).update({ priority, updated_at: db.fn.now() })) > 0;
+}
+
 /** The priority that puts a build in front of every queued one. */
 export async function frontPriority(db: Db, current: number): Promise<number> {
   const row = await db('builds').whereIn('status', ACTIVE_BUILD_STATUSES).max<{ max: number | null }>('priority as max').first();

@@ -11,6 +11,7 @@ import {
   frontPriority,
   markBuildCancelled,
   resetBuildForRestart,
+  setQueuedBuildPriority,
   transitiveDependents,
 } from '../queries/build-lifecycle';
 import { isActiveBuildStatus, isFinishedBuildStatus } from '../../lib/statuses';
@@ -101,7 +102,10 @@ export const buildLifecycleRoutes: RouteDef[] = [
   buildActionRoute('bump', 'Bump build priority', 'bump-to-front', async (build, temporal, rc) => {
     if (!isActiveBuildStatus(build.status)) throw conflict(`build ${build.id} is ${build.status}; only queued or running builds can be bumped`);
     const priority = await frontPriority(rc.db, build.priority);
-    if (!(await temporal.workflows.bumpBuild(build.id, priority))) throw conflict(`build ${build.id} has no running workflow`);
+    // The row first: a workflow that starts after this (its evaluation starts them once completed)
+    // plans with the new priority; one that runs already gets the update.
+    if (!(await setQueuedBuildPriority(rc.db, build.id, priority))) throw conflict(`build ${build.id} is no longer queued or running`);
+    await temporal.workflows.bumpBuild(build.id, priority);
     return { priority };
   }),
   buildActionRoute('restart', 'Restart a build', 'restart-jobs', async (build, temporal, rc) => {

@@ -47,6 +47,15 @@ describe('git sources', () => {
     await assert.rejects(stat(path.join(source.path, 'greeting')));
   });
 
+  it("an evaluation's recorded commit (fetchedBefore) is answered from its checkout without reaching the remote", async () => {
+    const fetched = await fetchGitSource({ url: repo.url, branch: 'main', revision: repo.commit, cacheDir });
+    // A URL nothing answers at: only a lookup that never fetches can succeed with it.
+    const gone = `${repo.url}-moved-away`;
+    await assert.rejects(fetchGitSource({ url: gone, branch: 'main', revision: repo.commit, cacheDir }), 'without fetchedBefore, the remote is asked');
+    const again = await fetchGitSource({ url: gone, branch: 'main', revision: repo.commit, cacheDir, fetchedBefore: true });
+    assert.deepEqual(again, { path: fetched.path, commit: repo.commit, branch: 'main' });
+  });
+
   it('a checkout that is already there is reused', async () => {
     const first = await fetchGitSource({ url: repo.url, revision: repo.commit, cacheDir });
     const again = await fetchGitSource({ url: repo.url, revision: repo.commit, cacheDir });

@@ -23,6 +23,27 @@ describe('concurrent workflow starts', () => {
     assert.equal(starts.started, 20);
   });
 
+  it('pause holds back new starts until resume; drain resumes', async () => {
+    const done: number[] = [];
+    const starts = new ConcurrentStarts<number>(2, async (n) => {
+      await tick();
+      done.push(n);
+    });
+    starts.pause();
+    starts.push(1, 2, 3);
+    await tick();
+    await tick();
+    assert.deepEqual(done, [], 'nothing started while paused');
+    assert.equal(starts.waiting, 3);
+    starts.resume();
+    starts.pause();
+    await tick();
+    await tick();
+    assert.deepEqual(done.sort(), [1, 2], 'the two started on resume finish; the third waits');
+    await starts.drain();
+    assert.deepEqual(done.sort(), [1, 2, 3]);
+  });
+
   it('push returns at once: the producer does not wait for the starts', () => {
     const starts = new ConcurrentStarts<number>(1, () => new Promise(() => undefined));
     starts.push(1, 2, 3);
