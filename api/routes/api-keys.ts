@@ -1,5 +1,5 @@
 import { defineRoute, ROLES, type RouteDef, type Role } from '../route';
-import { notFound } from '../errors';
+import { conflict, notFound } from '../errors';
 import { errorBody, idParams, noContent, nullableTimestamp, timestamp, uuid, arrayOf, nullable } from '../schemas';
 import { createApiKey, listApiKeys, revokeApiKey } from '../queries/api-keys';
 
@@ -66,8 +66,13 @@ export const apiKeyRoutes: RouteDef[] = [
     tag: 'api-keys',
     access: 'admin',
     params: idParams,
-    responses: { 204: noContent, 400: errorBody, ...errors, 404: errorBody },
+    responses: { 204: noContent, 400: errorBody, ...errors, 404: errorBody, 409: errorBody },
     handler: async ({ params }, rc) => {
+      // A key that revokes itself locks its holder out mid-task: rotate by creating the new key first and
+      // revoking the old one with it (or from a signed-in session).
+      if (rc.principal?.kind === 'api_key' && rc.principal.id === params.id) {
+        throw conflict('an API key cannot revoke itself: revoke it with another admin key or from a signed-in session');
+      }
       if (!(await revokeApiKey(rc.db, params.id))) throw notFound('API key', params.id);
       rc.audit = { targetKind: 'api_key', targetId: params.id };
     },

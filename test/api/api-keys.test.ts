@@ -67,6 +67,18 @@ describe('API keys', () => {
     assert.ok(!list.some((k: { id: string }) => k.id === created.id));
   });
 
+  it('a key cannot revoke itself (409, still valid); the key made to replace it can', async () => {
+    const old = (await stack.request('POST', '/api/v1/api-keys', { key: stack.adminKey, body: { name: 'rotating', role: 'admin' } })).body;
+    const self = await stack.request('DELETE', `/api/v1/api-keys/${old.id}`, { key: old.key });
+    assert.equal(self.status, 409, self.text);
+    assert.equal(self.body.error_code, 'CONFLICT');
+    assert.match(self.body.error, /cannot revoke itself/);
+    assert.equal((await stack.request('GET', '/api/v1/api-keys', { key: old.key })).status, 200, 'the key still works');
+    const replacement = (await stack.request('POST', '/api/v1/api-keys', { key: old.key, body: { name: 'rotated', role: 'admin' } })).body;
+    assert.equal((await stack.request('DELETE', `/api/v1/api-keys/${old.id}`, { key: replacement.key })).status, 204);
+    assert.equal((await stack.request('GET', '/api/v1/api-keys', { key: old.key })).status, 401);
+  });
+
   it('revoking an unknown or already revoked key is a 404; a malformed id is a 400', async () => {
     const created = (await stack.request('POST', '/api/v1/api-keys', { key: stack.adminKey, body: { name: 'twice' } })).body;
     assert.equal((await stack.request('DELETE', `/api/v1/api-keys/${created.id}`, { key: stack.adminKey })).status, 204);
