@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
-import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
+import type { GitFixtureRepo } from '../support/git-fixture';
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import {
   assertFinishedOnce,
@@ -14,7 +14,8 @@ import {
   recordCompletedAtWrites,
   spawnWorkerProcess,
   statusesOf,
-  stopWorkerProcesses,
+  makeReleaseRepo,
+  tearDownKillTest,
 } from '../support/worker-process';
 
 /**
@@ -49,23 +50,12 @@ describe('the worker machine dies (kill -9) in the middle of a batch of 50 build
   before(async () => {
     stack = await startTestStack({ worker: false });
     await recordCompletedAtWrites(stack);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-batch-'));
-    fs.writeFileSync(path.join(dir, 'release.nix'), BATCH_RELEASE_NIX);
-    try {
-      repo = await makeGitRepo(dir);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    repo = await makeReleaseRepo(BATCH_RELEASE_NIX);
     const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
     workers.push(spawnWorkerProcess(stack, path.join(logDir, 'worker-1.log')));
     evaluationId = (await trigger(stack, jobset.jobsetId)).id;
   });
-  after(async () => {
-    await stopWorkerProcesses(workers);
-    await stack?.stop();
-    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
-    fs.rmSync(logDir, { recursive: true, force: true });
-  });
+  after(() => tearDownKillTest({ workers, stack, repo, logDir }));
 
   it('the worker and its builds are killed while some builds have finished and others run', async () => {
     const evaluation = await waitForEvaluation(stack, evaluationId);

@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
-import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
+import type { GitFixtureRepo } from '../support/git-fixture';
 import { buildsOf, createJobset, eventually, nonce, sleep, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import { freePort } from '../../lib/processes';
 import { findTemporalCli, MISSING_CLI_MESSAGE, startTemporalDevServer, type RunningDevServer } from '../../lib/temporal-dev-server';
@@ -15,10 +15,11 @@ import {
   descendantsOf,
   isGone,
   killLikeAPowerCut,
+  makeReleaseRepo,
   recordCompletedAtWrites,
-  signal,
   spawnWorkerProcess,
   statusesOf,
+  tearDownKillTest,
 } from '../support/worker-process';
 
 /**
@@ -45,15 +46,7 @@ in
 `;
 const EXPECTED = { one: 'succeeded', two: 'succeeded', three: 'succeeded', broken: 'failed' };
 
-async function makeSleepyRepo(): Promise<GitFixtureRepo> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-sleepy-'));
-  fs.writeFileSync(path.join(dir, 'release.nix'), SLEEPY_RELEASE_NIX);
-  try {
-    return await makeGitRepo(dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const makeSleepyRepo = () => makeReleaseRepo(SLEEPY_RELEASE_NIX);
 
 /** The attempt numbers with which the derivation's realiseStep activity started (the last one is the one that counted). */
 async function realiseAttempts(stack: TestStack, drvPath: string): Promise<number[]> {
@@ -90,20 +83,7 @@ describe('the worker machine dies (kill -9) while builds run', () => {
     workers.push(spawnWorkerProcess(stack, path.join(logDir, 'worker-1.log')));
     evaluationId = (await trigger(stack, jobset.jobsetId)).id;
   });
-  after(async () => {
-    for (const w of workers) {
-      if (w.pid !== undefined && w.exitCode === null && w.signalCode === null) {
-        const exited = new Promise((resolve) => w.once('exit', resolve));
-        signal(-w.pid, 'SIGTERM');
-        const timer = setTimeout(() => signal(-w.pid!, 'SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-    }
-    await stack?.stop();
-    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
-    fs.rmSync(logDir, { recursive: true, force: true });
-  });
+  after(() => tearDownKillTest({ workers, stack, repo, logDir }));
 
   it('killing the worker with its whole process tree while the first sleep runs takes the Nix build with it', async () => {
     const evaluation = await waitForEvaluation(stack, evaluationId);

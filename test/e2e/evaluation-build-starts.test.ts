@@ -6,9 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { temporal } from '@temporalio/proto';
 import { startTestStack, type TestStack } from '../support/stack';
-import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
+import type { GitFixtureRepo } from '../support/git-fixture';
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForEvaluation } from '../support/pipeline';
-import { assertFinishedOnce, killLikeAPowerCut, recordCompletedAtWrites, spawnWorkerProcess, stopWorkerProcesses } from '../support/worker-process';
+import { assertFinishedOnce, killLikeAPowerCut, makeReleaseRepo, recordCompletedAtWrites, spawnWorkerProcess, tearDownKillTest } from '../support/worker-process';
 import { buildWorkflowId, evaluationWorkflowId } from '../../workflows/shared';
 
 /**
@@ -39,27 +39,17 @@ describe('the worker dies (kill -9) while the workflows of a completed evaluatio
   before(async () => {
     stack = await startTestStack({ worker: false });
     await recordCompletedAtWrites(stack);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-eval-starts-repo-'));
-    try {
-      fs.writeFileSync(path.join(dir, 'release.nix'), RELEASE_NIX);
+    repo = await makeReleaseRepo(RELEASE_NIX, (releaseFile) => {
       // Built beforehand, so the evaluation records every build succeeded and each workflow only confirms:
       // the test is about the starts, not the builds.
-      const built = spawnSync('nix-build', [path.join(dir, 'release.nix'), '--argstr', 'nonce', token, '--no-out-link', '--max-jobs', '4'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      const built = spawnSync('nix-build', [releaseFile, '--argstr', 'nonce', token, '--no-out-link', '--max-jobs', '4'], { encoding: 'utf8', maxBuffer: 64 << 20 });
       assert.equal(built.status, 0, built.stderr);
-      repo = await makeGitRepo(dir);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
     const jobset = await createJobset(stack, repo.url, { inputs: { nonce: token } });
     workers.push(spawnWorkerProcess(stack, path.join(logDir, 'worker-1.log')));
     evaluationId = (await trigger(stack, jobset.jobsetId)).id;
   });
-  after(async () => {
-    await stopWorkerProcesses(workers);
-    await stack?.stop();
-    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
-    fs.rmSync(logDir, { recursive: true, force: true });
-  });
+  after(() => tearDownKillTest({ workers, stack, repo, logDir }));
 
   it('the evaluation is completed, with every build recorded, before all their workflows have started', async () => {
     await eventually('the evaluation to complete with some workflows started and some not', async () => {

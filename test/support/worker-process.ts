@@ -1,9 +1,11 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { temporal } from '@temporalio/proto';
 import type { TestStack } from './stack';
+import { makeGitRepo, type GitFixtureRepo } from './git-fixture';
 import { buildsOf, sleep } from './pipeline';
 import { buildWorkflowId } from '../../workflows/shared';
 
@@ -178,4 +180,27 @@ export async function stopWorkerProcesses(workers: ChildProcess[]): Promise<void
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A git repository whose `release.nix` is `text`. `beforeCommit` may use the folder first (e.g. build
+ * the expression so that its outputs are valid); the folder itself is removed afterwards.
+ */
+export async function makeReleaseRepo(text: string, beforeCommit?: (releaseFile: string) => void): Promise<GitFixtureRepo> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-release-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'release.nix'), text);
+    beforeCommit?.(path.join(dir, 'release.nix'));
+    return await makeGitRepo(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A kill test's teardown: its worker processes (by PID), its stack, its repository and its log folder. */
+export async function tearDownKillTest(parts: { workers: ChildProcess[]; stack?: TestStack; repo?: GitFixtureRepo; logDir: string }): Promise<void> {
+  await stopWorkerProcesses(parts.workers);
+  await parts.stack?.stop();
+  if (parts.repo) fs.rmSync(parts.repo.dir, { recursive: true, force: true });
+  fs.rmSync(parts.logDir, { recursive: true, force: true });
 }
