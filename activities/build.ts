@@ -45,6 +45,38 @@ export type BuildPlan =
 export function createBuildActivities(deps: ActivityDeps) {
   const { db } = deps;
 
+  /** Records the build's result: outputs, products, metrics, closure size, its compressed log. */
+  async function finishBuild(input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }): Promise<void> {
+    const { buildId, status, top } = input;
+    const outputs = status === 'succeeded' && top ? top.outputs : {};
+    const products: BuildProduct[] = await readBuildProductsOfOutputs(outputs).catch(() => []);
+    const metrics: BuildMetric[] = [];
+    for (const path of Object.values(outputs)) metrics.push(...(await readBuildMetrics(path).catch(() => [])));
+    const size = status === 'succeeded' && Object.keys(outputs).length > 0 ? await closureSize(Object.values(outputs)).catch(() => null) : null;
+
+    // The log: compress this build's own live log; a build that shared another build's realisation points at that log.
+    let logPath: string | null = null;
+    if (fs.existsSync(liveLogPath(deps.config.dataDir, buildId))) {
+      const writer = await BuildLogWriter.open(deps.config.dataDir, buildId);
+      logPath = await writer.finish();
+    } else if (fs.existsSync(compressedLogPath(deps.config.dataDir, buildId))) {
+      logPath = compressedLogPath(deps.config.dataDir, buildId);
+    } else if (top?.logPath) {
+      logPath = fs.existsSync(top.logPath) ? top.logPath : fs.existsSync(`${top.logPath}.gz`) ? `${top.logPath}.gz` : top.logPath;
+    }
+    const builderId = top?.builderId && top.builderId !== 'local' ? top.builderId : null;
+
+    await db.transaction(async (trx) => {
+      await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: size, logPath, builderId });
+      await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
+    });
+    // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
+    await promoteChannelsAfterBuild(db, buildId);
+    if (Object.keys(outputs).length > 0) await serveBuildOutputs({ db, gcRootsDir: deps.config.gcRootsDir, workflows: deps.workflows }, buildId, Object.values(outputs));
+    await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
+    await notifyBuildEvent(deps, buildId, 'build_finished');
+  }
+
   return {
     /**
      * Loads the build and plans its steps: every derivation in its closure whose outputs are not valid
@@ -60,7 +92,19 @@ export function createBuildActivities(deps: ActivityDeps) {
       }
 
       // The derivations realising it builds (those of its closure whose outputs are missing), dependencies first.
-      const { order: needed, parsed } = await derivationsToBuild(build.drv_path);
+      let closure: Awaited<ReturnType<typeof derivationsToBuild>>;
+      try {
+        closure = await derivationsToBuild(build.drv_path);
+      } catch (err) {
+        // A .drv gone from the store (garbage-collected since the evaluation, e.g. a restart of an old
+        // build) cannot be realised however often this is retried: the build ends now, saying why.
+        const e = err as NodeJS.ErrnoException;
+        if (e.code !== 'ENOENT') throw err;
+        const errorMessage = `derivation ${e.path ?? build.drv_path} is not in the Nix store (garbage-collected since the evaluation?): evaluate the jobset again`;
+        await finishBuild({ buildId: build.id, status: 'aborted', errorMessage, top: null });
+        return { kind: 'finished', status: 'aborted', priority: build.priority };
+      }
+      const { order: needed, parsed } = closure;
 
       // An aggregate waits for its constituents' builds.
       const constituents = build.is_aggregate ? await constituentsOfAggregate(db, build.id) : [];
@@ -139,37 +183,7 @@ export function createBuildActivities(deps: ActivityDeps) {
       await setBuildPriority(db, input.buildId, input.priority);
     },
 
-    /** Records the build's result: outputs, products, metrics, closure size, its compressed log. */
-    async finishBuild(input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }): Promise<void> {
-      const { buildId, status, top } = input;
-      const outputs = status === 'succeeded' && top ? top.outputs : {};
-      const products: BuildProduct[] = await readBuildProductsOfOutputs(outputs).catch(() => []);
-      const metrics: BuildMetric[] = [];
-      for (const path of Object.values(outputs)) metrics.push(...(await readBuildMetrics(path).catch(() => [])));
-      const size = status === 'succeeded' && Object.keys(outputs).length > 0 ? await closureSize(Object.values(outputs)).catch(() => null) : null;
-
-      // The log: compress this build's own live log; a build that shared another build's realisation points at that log.
-      let logPath: string | null = null;
-      if (fs.existsSync(liveLogPath(deps.config.dataDir, buildId))) {
-        const writer = await BuildLogWriter.open(deps.config.dataDir, buildId);
-        logPath = await writer.finish();
-      } else if (fs.existsSync(compressedLogPath(deps.config.dataDir, buildId))) {
-        logPath = compressedLogPath(deps.config.dataDir, buildId);
-      } else if (top?.logPath) {
-        logPath = fs.existsSync(top.logPath) ? top.logPath : fs.existsSync(`${top.logPath}.gz`) ? `${top.logPath}.gz` : top.logPath;
-      }
-      const builderId = top?.builderId && top.builderId !== 'local' ? top.builderId : null;
-
-      await db.transaction(async (trx) => {
-        await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: size, logPath, builderId });
-        await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
-      });
-      // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
-      await promoteChannelsAfterBuild(db, buildId);
-      if (Object.keys(outputs).length > 0) await serveBuildOutputs({ db, gcRootsDir: deps.config.gcRootsDir, workflows: deps.workflows }, buildId, Object.values(outputs));
-      await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
-      await notifyBuildEvent(deps, buildId, 'build_finished');
-    },
+    finishBuild,
   };
 }
 
