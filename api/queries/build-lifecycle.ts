@@ -37,8 +37,9 @@ export async function resetBuildForRestart(db: Db, buildId: string): Promise<voi
     });
 }
 
-export async function markBuildCancelled(db: Db, buildId: string, message: string): Promise<void> {
-  await db('builds').where({ id: buildId }).whereIn('status', ACTIVE_BUILD_STATUSES).update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() });
+/** Marks a queued or running build cancelled; answers whether it was (false: it had finished already). */
+export async function markBuildCancelled(db: Db, buildId: string, message: string): Promise<boolean> {
+  return (await db('builds').where({ id: buildId }).whereIn('status', ACTIVE_BUILD_STATUSES).update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() })) > 0;
 }
 
 /**

@@ -15,6 +15,8 @@ import {
   transitiveDependents,
 } from '../queries/build-lifecycle';
 import { isActiveBuildStatus, isFinishedBuildStatus } from '../../lib/statuses';
+import { buildEvent } from '../../activities/notifications/events';
+import { enqueueNotifications } from '../../activities/notifications/enqueue';
 
 function temporalOf(rc: RequestContext): TemporalDeps {
   if (!rc.deps.temporal) throw new ApiError('SERVICE_UNAVAILABLE', 'Temporal is not configured');
@@ -24,9 +26,16 @@ function temporalOf(rc: RequestContext): TemporalDeps {
 const buildResponse = { type: 'object', required: ['id', 'status'], properties: { id: uuid, status: { type: 'string' } } };
 const evaluationResponse = { type: 'object', required: ['id', 'jobset_id', 'status'], properties: { id: uuid, jobset_id: uuid, status: { type: 'string' } } };
 
-/** Cancels one build's workflow; a build whose workflow never started is marked cancelled directly. */
+/**
+ * Cancels one build's workflow. A build whose workflow has not started yet (its evaluation starts them
+ * after completing) is marked cancelled here, and its `build_finished` notifications are queued here, as
+ * its workflow would have (when that workflow starts, it finds the build finished and sends nothing).
+ */
 async function cancelBuildWorkflow(rc: RequestContext, temporal: TemporalDeps, buildId: string, why: string): Promise<void> {
-  if (!(await temporal.workflows.cancelBuild(buildId))) await markBuildCancelled(rc.db, buildId, why);
+  if (await temporal.workflows.cancelBuild(buildId)) return;
+  if (!(await markBuildCancelled(rc.db, buildId, why))) return;
+  const event = await buildEvent(rc.db, buildId, 'build_finished');
+  if (event) await enqueueNotifications({ db: rc.db, workflows: temporal.workflows, configFile: rc.deps.config.configFile, publicUrl: rc.deps.config.publicUrl }, event);
 }
 
 /** Resets a finished build and starts a new run of its workflow, with the search attributes of its first run. */

@@ -69,6 +69,17 @@ describe('notifications as durable workflows', () => {
     assert.equal(gitlab[1].headers['private-token'], 'glpat_status_token');
   });
 
+  it('cancelling a build whose workflow has not started yet still sends its final status (error) to the forge', async () => {
+    await configureNotifications(stack, { retry_backoff_seconds: 1, targets: [{ type: 'github_status', name: 'early', api_url: `${forge.url}/early`, token: 't' }] });
+    // A recorded build with no workflow yet: its evaluation starts the workflows after completing.
+    const { evaluation, build } = await seedRunningBuild(stack, 'pkgs.early');
+    const cancel = await stack.request('POST', `/api/v1/builds/${build.id}/cancel`, { key: stack.adminKey, body: {} });
+    assert.equal(cancel.status, 200, cancel.text);
+    await waitForTasks(stack, { target_name: 'early', event: 'build_finished' }, ['completed']);
+    const delivered = forge.delivered().filter((r) => r.path.startsWith('/early/'));
+    assert.deepEqual(delivered.map((r) => [r.path, r.json.state, r.json.context]), [[`/early/repos/acme/hello/statuses/${evaluation.commit_hash}`, 'error', 'ringmaster/main/pkgs.early']]);
+  });
+
   it('a generic webhook is JSON signed with HMAC-SHA256 that the receiver verifies over the raw body', async () => {
     const receiver = await new RecordingServer().start();
     try {
