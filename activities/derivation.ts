@@ -1,7 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
 import type { ActivityDeps } from './deps';
-import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal } from '../workflows/shared';
+import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type DerivationInput } from '../workflows/shared';
 import type { RealisePhase, StepPhase } from '../lib/statuses';
 import { readDerivation } from './nix/drv';
 import { locallyInvalidPaths } from './realise/closure';
@@ -28,14 +28,9 @@ export interface RealiseStepInput {
 
 export type DerivationState = { kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' };
 
-export interface SlotRequestInput {
+/** What the dispatcher needs to place a derivation: its DerivationInput's scheduling fields, and more. */
+export interface SlotRequestInput extends Pick<DerivationInput, 'drvPath' | 'system' | 'requiredFeatures' | 'priority' | 'jobsetId' | 'shares'> {
   requestId: string;
-  drvPath: string;
-  system: string;
-  requiredFeatures: string[];
-  priority: number;
-  jobsetId: string;
-  shares: number;
   avoidBuilders: string[];
   reprioritizeOnly?: boolean;
 }
