@@ -1,6 +1,6 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, Empty, Pager, Section, Time, Scroll } from '../components';
+import { ApiButton, Empty, Pager, Section, Time, Table } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { listUsers } from '../../queries/users';
 import { listApiKeys } from '../../queries/api-keys';
@@ -29,33 +29,19 @@ export const adminPage = definePage({
           <a href="/admin/notification-tasks">Notification tasks</a> (deliveries to forges and chats; retry the failed ones)
         </p>
         <Section title="Users" id="users">
-          <Scroll label="Users">
-            <table>
-              <caption class="sr-only">Users</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Username</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Enabled</th>
-                  <th scope="col">Last sign-in</th>
-                </tr>
-              </thead>
-              <tbody>
-                {userPage.rows.map((u) => (
-                  <tr>
-                    <td>{u.username}</td>
-                    <td>{u.role}</td>
-                    <td>{u.user_type}</td>
-                    <td>{u.enabled ? 'yes' : 'no'}</td>
-                    <td>
-                      <Time at={u.last_login_at} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </Scroll>
+          <Table caption="Users" columns={['Username', 'Role', 'Kind', 'Enabled', 'Last sign-in']}>
+            {userPage.rows.map((u) => (
+              <tr>
+                <td>{u.username}</td>
+                <td>{u.role}</td>
+                <td>{u.user_type}</td>
+                <td>{u.enabled ? 'yes' : 'no'}</td>
+                <td>
+                  <Time at={u.last_login_at} />
+                </td>
+              </tr>
+            ))}
+          </Table>
           <Pager path="/admin" window={usersWindow} more={userPage.more} param="users" />
         </Section>
         <Section title="API keys" id="keys">
@@ -76,35 +62,22 @@ export const adminPage = definePage({
           {auditPage.rows.length === 0 ? (
             <Empty>Nothing recorded yet.</Empty>
           ) : (
-            <Scroll label="Audit log, newest first">
-              <table>
-                <caption class="sr-only">Audit log, newest first</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">When</th>
-                    <th scope="col">Who</th>
-                    <th scope="col">Action</th>
-                    <th scope="col">Target</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {auditPage.rows.map((a) => (
-                    <tr>
-                      <td>
-                        <Time at={a.occurred_at} />
-                      </td>
-                      <td>{a.actor_name ?? a.actor_kind}</td>
-                      <td>
-                        <code>{a.action}</code>
-                      </td>
-                      <td>
-                        {a.target_kind} {a.target_id ? <code>{a.target_id}</code> : null}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </Scroll>
+            <Table caption="Audit log, newest first" columns={['When', 'Who', 'Action', 'Target']}>
+              {auditPage.rows.map((a) => (
+                <tr>
+                  <td>
+                    <Time at={a.occurred_at} />
+                  </td>
+                  <td>{a.actor_name ?? a.actor_kind}</td>
+                  <td>
+                    <code>{a.action}</code>
+                  </td>
+                  <td>
+                    {a.target_kind} {a.target_id ? <code>{a.target_id}</code> : null}
+                  </td>
+                </tr>
+              ))}
+            </Table>
           )}
           <Pager path="/admin" window={auditWindow} more={auditPage.more} param="audit" />
         </Section>

@@ -1,6 +1,6 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Scroll } from '../components';
+import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Table } from '../components';
 import { buildView, findBuild, listBuildProducts, listBuildSteps, listDependencies, listDependents } from '../../queries/builds';
 import { findJobsetById } from '../../queries/jobsets';
 import { findProject } from '../../queries/projects';
@@ -147,39 +147,24 @@ export const buildPage = definePage({
           {steps.length === 0 ? (
             <Empty>No step yet.</Empty>
           ) : (
-            <Scroll label="Build steps">
-              <table>
-                <caption class="sr-only">Build steps</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">#</th>
-                    <th scope="col">Derivation</th>
-                    <th scope="col">Machine</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Phase</th>
-                    <th scope="col">Took</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {steps.map((s) => (
-                    <tr>
-                      <td class="num">{s.step_number}</td>
-                      <td>
-                        <code>{s.drv_path}</code>
-                      </td>
-                      <td>{s.machine ?? '—'}</td>
-                      <td>
-                        <Status status={s.status} />
-                      </td>
-                      <td>{s.phase ?? '—'}</td>
-                      <td>
-                        <Duration from={s.started_at} to={s.completed_at} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </Scroll>
+            <Table caption="Build steps" columns={['#', 'Derivation', 'Machine', 'Status', 'Phase', 'Took']}>
+              {steps.map((s) => (
+                <tr>
+                  <td class="num">{s.step_number}</td>
+                  <td>
+                    <code>{s.drv_path}</code>
+                  </td>
+                  <td>{s.machine ?? '—'}</td>
+                  <td>
+                    <Status status={s.status} />
+                  </td>
+                  <td>{s.phase ?? '—'}</td>
+                  <td>
+                    <Duration from={s.started_at} to={s.completed_at} />
+                  </td>
+                </tr>
+              ))}
+            </Table>
           )}
         </Section>
         <Section title="Log" id="log">

@@ -1,6 +1,6 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { Empty, Section, Time, Scroll } from '../components';
+import { Empty, Section, Time, Table } from '../components';
 import { listBuilders, listBuilderSessions, type BuilderRow, type BuilderSessionRow } from '../../queries/builders';
 import { runningBuildsPerBuilder } from '../../queries/build-queue';
 
@@ -44,37 +44,22 @@ export const buildersPage = definePage({
           {builders.length === 0 ? (
             <Empty>No remote builder is configured: builds run on the worker's own Nix ({busy.get(null) ?? 0} running now).</Empty>
           ) : (
-            <Scroll label="Remote builders">
-              <table>
-                <caption class="sr-only">Remote builders</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Systems</th>
-                    <th scope="col">Features</th>
-                    <th scope="col">Slots in use</th>
-                    <th scope="col">Back-off until</th>
-                    <th scope="col">Last failure</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {builders.map((b) => (
-                    <tr>
-                      <td>
-                        {b.name} {!b.enabled ? <span class="status neutral">disabled</span> : null}
-                      </td>
-                      <td>{b.systems.join(', ')}</td>
-                      <td>{b.supported_features.join(', ') || '—'}</td>
-                      <td class="num">
-                        {busy.get(b.id) ?? 0} / {b.max_jobs}
-                      </td>
-                      <td>{backedOff(b) ? <Time at={b.disabled_until} /> : <span class="muted">—</span>}</td>
-                      <td>{b.last_failure ? <code>{b.last_failure}</code> : <span class="muted">—</span>}{b.consecutive_failures > 0 ? ` (${b.consecutive_failures} in a row)` : ''}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </Scroll>
+            <Table caption="Remote builders" columns={['Name', 'Systems', 'Features', 'Slots in use', 'Back-off until', 'Last failure']}>
+              {builders.map((b) => (
+                <tr>
+                  <td>
+                    {b.name} {!b.enabled ? <span class="status neutral">disabled</span> : null}
+                  </td>
+                  <td>{b.systems.join(', ')}</td>
+                  <td>{b.supported_features.join(', ') || '—'}</td>
+                  <td class="num">
+                    {busy.get(b.id) ?? 0} / {b.max_jobs}
+                  </td>
+                  <td>{backedOff(b) ? <Time at={b.disabled_until} /> : <span class="muted">—</span>}</td>
+                  <td>{b.last_failure ? <code>{b.last_failure}</code> : <span class="muted">—</span>}{b.consecutive_failures > 0 ? ` (${b.consecutive_failures} in a row)` : ''}</td>
+                </tr>
+              ))}
+            </Table>
           )}
         </Section>
         <Section title="Builder agents" id="agents">
