@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
@@ -10,6 +10,7 @@ import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
 import { createJobset, eventually, nonce, sleep, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import { freePort } from '../../lib/processes';
 import { evaluationWorkflowId } from '../../workflows/shared';
+import { spawnRingmasterProcess } from '../support/worker-process';
 
 /**
  * kill -9 of the API process in the middle of POST /api/v1/evaluations/trigger: the evaluation then
@@ -19,7 +20,6 @@ import { evaluationWorkflowId } from '../../workflows/shared';
  * trigger completes without the API, and before that nothing was written.
  */
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const JOBS = ['hello', 'world'];
 
 const TWO_JOBS_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
@@ -46,21 +46,7 @@ interface ApiProcess {
 /** `node bin/ringmaster.js api` as a child process on a free port, against the stack's database and Temporal. */
 async function spawnApi(stack: TestStack, logFile: string): Promise<ApiProcess> {
   const port = await freePort();
-  const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ringmaster.js'), 'api'], {
-    cwd: ROOT,
-    stdio: ['ignore', out, out],
-    env: {
-      ...process.env,
-      DATABASE_URL: stack.databaseUrl,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      RINGMASTER_TASK_QUEUE: stack.taskQueue,
-      RINGMASTER_DATA_DIR: stack.dataDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-    },
-  });
-  fs.closeSync(out);
+  const child = spawnRingmasterProcess(stack, 'api', logFile, { env: { PORT: String(port), HOST: '127.0.0.1' } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   await eventually(`the API process to listen on ${url}`, async () => {

@@ -144,10 +144,18 @@ export async function killLikeAPowerCut(worker: ChildProcess): Promise<ProcInfo[
  * Nix), reading the stack's config file and keeping GC roots in the stack's own folder.
  */
 export function spawnWorkerProcess(stack: TestStack, logFile: string): ChildProcess {
+  return spawnRingmasterProcess(stack, 'worker', logFile, { detached: true });
+}
+
+/**
+ * `node bin/ringmaster.js <command>` as a child process against the stack's database, Temporal task
+ * queue, data folder, GC roots folder and config file, its output appended to `logFile`.
+ */
+export function spawnRingmasterProcess(stack: TestStack, command: 'worker' | 'api', logFile: string, opts: { detached?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ringmaster.js'), 'worker'], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ringmaster.js'), command], {
     cwd: ROOT,
-    detached: true,
+    detached: opts.detached ?? false,
     stdio: ['ignore', out, out],
     env: {
       ...process.env,
@@ -157,6 +165,7 @@ export function spawnWorkerProcess(stack: TestStack, logFile: string): ChildProc
       RINGMASTER_DATA_DIR: stack.dataDir,
       RINGMASTER_GC_ROOTS_DIR: stack.config.gcRootsDir,
       RINGMASTER_CONFIG_FILE: stack.config.configFile,
+      ...opts.env,
     },
   });
   fs.closeSync(out);
