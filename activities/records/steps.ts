@@ -32,6 +32,18 @@ export async function insertPlannedSteps(db: Queryable, buildId: string, drvPath
       drvPaths.slice(i, i + 500).map((drv, j) => ({ build_id: buildId, step_number: i + j + 1, drv_path: drv, status: 'pending' })),
     );
   }
+  // A derivation this build shares with another build may be building already: its realisation marked the
+  // step rows that existed then, so the new rows take the state of a running row of the same derivation.
+  await db.raw(
+    `update build_steps s
+        set status = r.status, phase = r.phase, builder_id = r.builder_id, started_at = r.started_at
+       from (select distinct on (drv_path) drv_path, status, phase, builder_id, started_at
+               from build_steps
+              where drv_path = any(?) and status = 'running' and build_id <> ?
+              order by drv_path, started_at desc nulls last) r
+      where s.build_id = ? and s.drv_path = r.drv_path and s.status = 'pending'`,
+    [drvPaths, buildId, buildId],
+  );
 }
 
 /** Steps that never ran when the build ended (a dependency failed, or it was cancelled). */
