@@ -7,6 +7,7 @@ import { listApiKeys } from '../../queries/api-keys';
 import { pageAuditLog } from '../../queries/audit-log';
 
 const USERS_PER_PAGE = 50;
+const KEYS_PER_PAGE = 50;
 
 /** Administration: users (paged), API keys (never their secrets) and the audit log; notification tasks on their own page. */
 export const adminPage = definePage({
@@ -16,13 +17,15 @@ export const adminPage = definePage({
     if (viewer.principal.role !== 'admin') return { forbidden: 'The admin pages are for admins.' };
     const auditWindow = pageWindow(query, 'audit');
     const usersWindow = pageWindow(query, 'users', USERS_PER_PAGE);
+    const keysWindow = pageWindow(query, 'keys', KEYS_PER_PAGE);
     const [users, keys, audit] = await Promise.all([
       listUsers(deps.db, { limit: usersWindow.limit + 1, offset: usersWindow.offset }),
-      listApiKeys(deps.db),
+      listApiKeys(deps.db, undefined, { limit: keysWindow.limit + 1, offset: keysWindow.offset }),
       pageAuditLog(deps.db, { limit: auditWindow.limit + 1, offset: auditWindow.offset }),
     ]);
     const auditPage = cutPage(audit.items as Array<Record<string, any>>, auditWindow);
     const userPage = cutPage(users, usersWindow);
+    const keyPage = cutPage(keys, keysWindow);
     return (
       <Layout title="Admin" viewer={viewer} current="/admin">
         <p>
@@ -45,11 +48,11 @@ export const adminPage = definePage({
           <Pager path="/admin" window={usersWindow} more={userPage.more} param="users" />
         </Section>
         <Section title="API keys" id="keys">
-          {keys.length === 0 ? (
+          {keyPage.rows.length === 0 ? (
             <Empty>No API key.</Empty>
           ) : (
             <ul class="list">
-              {keys.map((k) => (
+              {keyPage.rows.map((k) => (
                 <li>
                   <strong>{k.name}</strong> ({k.role}) · created <Time at={k.created_at} /> · last used <Time at={k.last_used_at} />{' '}
                   <ApiButton method="DELETE" path={`/api/v1/api-keys/${k.id}`} label="Revoke" name="revoke-key" tone="danger" confirm={`Revoke the key ${k.name}?`} />
@@ -57,6 +60,7 @@ export const adminPage = definePage({
               ))}
             </ul>
           )}
+          <Pager path="/admin" window={keysWindow} more={keyPage.more} param="keys" />
         </Section>
         <Section title="Audit log" id="audit">
           {auditPage.rows.length === 0 ? (
