@@ -1,5 +1,5 @@
 import { defineRoute, HANDLED, type RouteDef } from '../route';
-import { invalidField, notFound } from '../errors';
+import { notFound } from '../errors';
 import { arrayOf, errorBody, identifier, idParams, noContent, nullableString, nullableTimestamp, paramsOf, timestamp, uuid } from '../schemas';
 import { findProject } from '../queries/projects';
 import { deleteChannel, findChannel, listChannels, listProjectChannels, type ChannelRow } from '../queries/channels';
