@@ -103,6 +103,11 @@ export async function jobsetNames(db: Queryable, ids: string[]): Promise<Map<str
   return new Map(rows.map(({ id, ...names }) => [id, names]));
 }
 
+/** A project's jobset by its name (the unique index on (project_id, name)). */
+export async function findJobsetByName(db: Queryable, projectId: string, name: string): Promise<JobsetRow | undefined> {
+  return db('jobsets').where({ project_id: projectId, name }).first();
+}
+
 export async function findJobsetById(db: Queryable, id: string): Promise<JobsetRow | undefined> {
   return db('jobsets').where({ id }).first();
 }
