@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Db } from '../../lib/db';
-import { EXACT_COUNT_LIMIT, plannedRows } from './bounded-page';
+import { EXACT_COUNT_LIMIT, plannedRows, type BoundedCountOrder } from './bounded-page';
 import type { PageRequest } from './page';
 import { invalidField } from '../errors';
 
@@ -144,12 +144,12 @@ export async function buildListJson(db: Db, matching: Knex.QueryBuilder, page: B
   return (await pageStatement(db, pageKeys(matching, page))).items;
 }
 
-export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: BuildPageRequest, unfiltered: boolean): Promise<string> {
+export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: BuildPageRequest, unfiltered: boolean, countOrder?: BoundedCountOrder): Promise<string> {
   const { sql, bindings } = matching.clone().clearSelect().toSQL();
   const key = JSON.stringify([sql, bindings]);
   const known = rememberedEstimate(db, key);
-  // Counted in the page's order, so the count walks the page's index and stops after the cap.
-  const capped = matching.clone().clearSelect().select(db.raw('1')).orderBy(NEWEST_FIRST).limit(EXACT_COUNT_LIMIT + 1);
+  // Counted in the page's order (or countOrder), so the count walks the page's index and stops after the cap.
+  const capped = matching.clone().clearSelect().select(db.raw('1')).orderBy(countOrder ?? NEWEST_FIRST).limit(EXACT_COUNT_LIMIT + 1);
   const counted = known === undefined ? db.raw('(SELECT count(*) FROM ? AS capped)::int', [capped]) : db.raw('NULL::int');
   const row = await pageStatement<{ counted: number | null; last_key: string | null }>(
     db,
