@@ -4,7 +4,7 @@ import { ApiButton, Empty, Pager, Section, Time, Table } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { listUsers } from '../../queries/users';
 import { listApiKeys } from '../../queries/api-keys';
-import { pageAuditLog } from '../../queries/audit-log';
+import { auditLogEntries } from '../../queries/audit-log';
 
 const USERS_PER_PAGE = 50;
 const KEYS_PER_PAGE = 50;
@@ -21,9 +21,9 @@ export const adminPage = definePage({
     const [users, keys, audit] = await Promise.all([
       listUsers(deps.db, { limit: usersWindow.limit + 1, offset: usersWindow.offset }),
       listApiKeys(deps.db, undefined, { limit: keysWindow.limit + 1, offset: keysWindow.offset }),
-      pageAuditLog(deps.db, { limit: auditWindow.limit + 1, offset: auditWindow.offset }),
+      auditLogEntries(deps.db, { limit: auditWindow.limit + 1, offset: auditWindow.offset }),
     ]);
-    const auditPage = cutPage(audit.items as Array<Record<string, any>>, auditWindow);
+    const auditPage = cutPage(audit, auditWindow);
     const userPage = cutPage(users, usersWindow);
     const keyPage = cutPage(keys, keysWindow);
     return (
