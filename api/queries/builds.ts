@@ -300,3 +300,13 @@ export async function relatedBuilds(
   const rows = (await q) as Array<BuildListRow & { total: number }>;
   return { rows: rows.map(({ total: _total, ...b }) => b), total: rows[0]?.total ?? 0 };
 }
+
+/** A page of an evaluation's builds by job name (the unique (evaluation_id, job_name) index: a walk of one page, however big the evaluation). */
+export async function evaluationBuildRows(db: Db, evaluationId: string, page: { limit: number; offset: number }): Promise<BuildListRow[]> {
+  return db('builds')
+    .select('id', 'job_name', 'system', 'status', 'created_at')
+    .where({ evaluation_id: evaluationId })
+    .orderBy('job_name')
+    .limit(page.limit)
+    .offset(page.offset);
+}
