@@ -112,6 +112,11 @@ export async function findJobsetById(db: Queryable, id: string): Promise<JobsetR
   return db('jobsets').where({ id }).first();
 }
 
+/** A jobset with its project's name, in one lookup by primary key. */
+export async function findJobsetWithProjectName(db: Queryable, id: string): Promise<(JobsetRow & { project_name: string }) | undefined> {
+  return db('jobsets').join('projects', 'projects.id', 'jobsets.project_id').where('jobsets.id', id).first('jobsets.*', 'projects.name as project_name');
+}
+
 export async function insertJobset(db: Queryable, projectId: string, fields: JobsetFields): Promise<JobsetRow> {
   const [row] = await db('jobsets').insert({ ...fields, project_id: projectId }).returning('*');
   return row as JobsetRow;
