@@ -1,6 +1,6 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, Empty, Pager, Section, Time, Table } from '../components';
+import { ApiButton, Empty, Pager, Section, Time, Table, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { listUsers } from '../../queries/users';
 import { listApiKeys } from '../../queries/api-keys';
@@ -48,18 +48,16 @@ export const adminPage = definePage({
           <Pager path="/admin" window={usersWindow} more={userPage.more} param="users" />
         </Section>
         <Section title="API keys" id="keys">
-          {keyPage.rows.length === 0 ? (
-            <Empty>No API key.</Empty>
-          ) : (
-            <ul class="list">
-              {keyPage.rows.map((k) => (
-                <li>
-                  <strong>{k.name}</strong> ({k.role}) · created <Time at={k.created_at} /> · last used <Time at={k.last_used_at} />{' '}
-                  <ApiButton method="DELETE" path={`/api/v1/api-keys/${k.id}`} label="Revoke" name="revoke-key" tone="danger" confirm={`Revoke the key ${k.name}?`} />
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={keyPage.rows}
+            empty="No API key."
+            item={(k) => (
+              <>
+                <strong>{k.name}</strong> ({k.role}) · created <Time at={k.created_at} /> · last used <Time at={k.last_used_at} />{' '}
+                <ApiButton method="DELETE" path={`/api/v1/api-keys/${k.id}`} label="Revoke" name="revoke-key" tone="danger" confirm={`Revoke the key ${k.name}?`} />
+              </>
+            )}
+          />
           <Pager path="/admin" window={keysWindow} more={keyPage.more} param="keys" />
         </Section>
         <Section title="Audit log" id="audit">

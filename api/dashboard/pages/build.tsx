@@ -1,6 +1,6 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Table } from '../components';
+import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Table, ItemList } from '../components';
 import { findBuildWithNames, listBuildProducts, listBuildSteps, relatedBuilds } from '../../queries/builds';
 import { findBuilder } from '../../queries/builders';
 import { buildWaitFacts } from '../build-wait-facts';
@@ -176,18 +176,16 @@ export const buildPage = definePage({
           <pre class="log" role="log" data-log-stream={`/api/v1/builds/${row.id}/log/stream`} tabindex={0} aria-label="Build log" aria-live="off" />
         </Section>
         <Section title="Products" id="products">
-          {products.length === 0 ? (
-            <Empty>No products.</Empty>
-          ) : (
-            <ul class="list">
-              {products.map((p) => (
-                <li>
-                  {p.is_directory ? <span>{p.name}</span> : <a href={`/api/v1/builds/${row.id}/products/${p.id}/download`}>{p.name}</a>} <span class="muted">{p.product_type}{p.subtype ? `/${p.subtype}` : ''} {bytes(p.file_size)}</span>
-                  {p.sha256_hash ? <code class="hash">sha256 {p.sha256_hash}</code> : null}
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={products}
+            empty="No products."
+            item={(p) => (
+              <>
+                {p.is_directory ? <span>{p.name}</span> : <a href={`/api/v1/builds/${row.id}/products/${p.id}/download`}>{p.name}</a>} <span class="muted">{p.product_type}{p.subtype ? `/${p.subtype}` : ''} {bytes(p.file_size)}</span>
+                {p.sha256_hash ? <code class="hash">sha256 {p.sha256_hash}</code> : null}
+              </>
+            )}
+          />
         </Section>
         <Section title={`Dependencies (${dependencies.total})`} id="dependencies">
           {dependencies.total === 0 ? <Empty>None.</Empty> : <BuildTable builds={dependencies.rows} caption="Builds this build depends on" />}

@@ -1,6 +1,6 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { BuildTable, Duration, Empty, Pager, Section, Status, Time } from '../components';
+import { BuildTable, Duration, Empty, Pager, Section, Status, Time, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { compareEvaluations, evaluationView, findEvaluationInContext, type JobDiff, type JobFlip } from '../../queries/evaluations';
 import { evaluationBuildRows } from '../../queries/builds';
@@ -112,17 +112,15 @@ export const evaluationPage = definePage({
           )}
         </Section>
         <Section title="Inputs" id="inputs">
-          {view.inputs.length === 0 ? (
-            <Empty>No inputs recorded.</Empty>
-          ) : (
-            <ul class="list">
-              {view.inputs.map((i) => (
-                <li>
-                  <strong>{i.name}</strong> ({i.input_type}) <code>{i.revision ?? i.value ?? ''}</code>
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={view.inputs}
+            empty="No inputs recorded."
+            item={(i) => (
+              <>
+                <strong>{i.name}</strong> ({i.input_type}) <code>{i.revision ?? i.value ?? ''}</code>
+              </>
+            )}
+          />
         </Section>
         <Section title="Builds" id="builds">
           {page.rows.length === 0 ? <Empty>No build.</Empty> : <BuildTable builds={page.rows} caption="Builds of this evaluation, by job name" />}

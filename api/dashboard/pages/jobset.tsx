@@ -1,6 +1,6 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { Empty, Pager, Section, Status, Time, Scroll } from '../components';
+import { Empty, Pager, Section, Status, Time, Scroll, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { findJobsetWithProjectName } from '../../queries/jobsets';
 import { jobsetMatrix } from '../../queries/jobset-matrix';
@@ -95,20 +95,18 @@ export const jobsetPage = definePage({
           <Pager path={`/jobsets/${jobset.id}`} window={jobsWindow} more={matrix.more} param="jobs" />
         </Section>
         <Section title="Evaluations" id="evaluations">
-          {evals.rows.length === 0 ? (
-            <Empty>No evaluation yet.</Empty>
-          ) : (
-            <ul class="list">
-              {evals.rows.map((e) => (
-                <li>
-                  <a href={`/evaluations/${e.id}`}>
-                    <Time at={e.created_at} />
-                  </a>{' '}
-                  <Status status={e.status} /> {e.commit_hash ? <code>{String(e.commit_hash).slice(0, 12)}</code> : null} {e.nr_errors ? <span class="status bad">{e.nr_errors} errors</span> : null}
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={evals.rows}
+            empty="No evaluation yet."
+            item={(e) => (
+              <>
+                <a href={`/evaluations/${e.id}`}>
+                  <Time at={e.created_at} />
+                </a>{' '}
+                <Status status={e.status} /> {e.commit_hash ? <code>{String(e.commit_hash).slice(0, 12)}</code> : null} {e.nr_errors ? <span class="status bad">{e.nr_errors} errors</span> : null}
+              </>
+            )}
+          />
           <Pager path={`/jobsets/${jobset.id}`} window={evalWindow} more={evals.more} param="evals" />
         </Section>
       </Layout>
