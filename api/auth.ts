@@ -43,7 +43,8 @@ function basicAuthApiKey(header: string, method: string): string | undefined {
   return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : undefined;
 }
 
-function sameSecret(a: string, b: string): boolean {
+/** Whether two secrets are equal, in time that does not tell how much of them matched. */
+export function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && crypto.timingSafeEqual(x, y);

@@ -1,4 +1,6 @@
 import type { Db } from '../lib/db';
+import type { RingmasterConfig } from '../lib/config';
+import { syncGcRoots } from '../lib/gc-roots';
 import { ApiError, conflict, invalidField, notFound } from './errors';
 import { channelVerdict } from './channel-verdict';
 import { writeAuditEntry } from './queries/audit-log';
@@ -85,6 +87,22 @@ export async function promoteEvaluation(db: Db, channelId: string, evaluationId:
     }
     return { channel: updated, previousEvaluationId: channel.current_evaluation_id, changed: true };
   });
+}
+
+/**
+ * A promotion asked for by a person (POST /api/v1/channels/{channel_id}/promote/{eval_id}, or the dashboard's
+ * form): promoteEvaluation's refusals, the channel's GC roots kept in step, and the audit entry's details.
+ */
+export async function promoteByHand(
+  db: Db,
+  config: Pick<RingmasterConfig, 'gcRootsDir'>,
+  channelId: string,
+  evaluationId: string,
+): Promise<PromotionResult & { auditDetails: Record<string, unknown> }> {
+  const result = await promoteEvaluation(db, channelId, evaluationId, { automatic: false });
+  // The channel's current evaluation is kept from garbage collection from now on.
+  if (result.changed) await syncGcRoots(db, config.gcRootsDir);
+  return { ...result, auditDetails: { ...promotionDetails(result.channel, result.previousEvaluationId, false), changed: result.changed } };
 }
 
 /** The audit details of a promotion. */

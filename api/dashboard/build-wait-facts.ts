@@ -1,10 +1,10 @@
 import os from 'node:os';
 import type { BuildRow, Db } from '../../lib/db';
-import { isFinishedBuildStatus } from '../../lib/statuses';
+import { ACTIVE_BUILD_STATUSES } from '../../lib/statuses';
 import type { RingmasterConfig } from '../../lib/config';
 import { listBuilders, listConnectedBuilderSessions } from '../queries/builders';
 import { queuedAheadOf, runningBuildsPerBuilder } from '../queries/build-queue';
-import type { BuildView } from '../queries/builds';
+import { relatedBuilds } from '../queries/builds';
 import type { WaitFacts } from './why-build-waits';
 
 /** The Nix system of this machine, as the worker's own Nix builds it. */
@@ -13,9 +13,18 @@ function localSystem(): string {
   return `${arch}-${process.platform}`;
 }
 
-/** Gathers from the read model what decides whether a queued build can start. */
-export async function buildWaitFacts(db: Db, config: RingmasterConfig, build: BuildRow, dependencies: BuildView[]): Promise<WaitFacts> {
-  const [builders, sessions, busy, queuedAhead] = await Promise.all([listBuilders(db), listConnectedBuilderSessions(db), runningBuildsPerBuilder(db), queuedAheadOf(db, build)]);
+/** The most unfinished dependencies named; the reason counts them all. */
+const UNFINISHED_SHOWN = 50;
+
+/** Gathers from the read model, in one round of queries, what decides whether a queued build can start. */
+export async function buildWaitFacts(db: Db, config: RingmasterConfig, build: BuildRow): Promise<WaitFacts> {
+  const [builders, sessions, busy, queuedAhead, unfinished] = await Promise.all([
+    listBuilders(db),
+    listConnectedBuilderSessions(db),
+    runningBuildsPerBuilder(db),
+    queuedAheadOf(db, build),
+    relatedBuilds(db, build.id, 'dependencies', { limit: UNFINISHED_SHOWN, statuses: ACTIVE_BUILD_STATUSES }),
+  ]);
   const candidates: WaitFacts['builders'] = [
     ...builders.map((b) => ({
       name: b.name,
@@ -40,7 +49,8 @@ export async function buildWaitFacts(db: Db, config: RingmasterConfig, build: Bu
   ];
   return {
     build: { status: build.status, system: build.system, required_features: build.required_features ?? [], priority: build.priority },
-    unfinishedDependencies: dependencies.filter((d) => !isFinishedBuildStatus(d.status)).map((d) => ({ id: d.id, job_name: d.job_name, status: d.status })),
+    unfinishedDependencies: unfinished.rows.map((d) => ({ id: d.id, job_name: d.job_name, status: d.status })),
+    unfinishedDependencyCount: unfinished.total,
     builders: candidates,
     local: candidates.length === 0 ? { system: localSystem(), slots: config.localMaxJobs ?? os.cpus().length, busy: busy.get(null) ?? 0 } : undefined,
     queuedAhead,

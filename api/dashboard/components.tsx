@@ -148,3 +148,15 @@ export function ApiButton(props: {
     </form>
   );
 }
+
+/** A plain list (`ul.list`) of items, one `li` each, or the `empty` sentence when there is none. */
+export function ItemList<T>({ items, empty, item }: { items: T[]; empty: string; item: (value: T) => ComponentChildren }) {
+  if (items.length === 0) return <Empty>{empty}</Empty>;
+  return (
+    <ul class="list">
+      {items.map((value) => (
+        <li>{item(value)}</li>
+      ))}
+    </ul>
+  );
+}

@@ -13,6 +13,11 @@ import { viewerOf } from './viewer';
 import { ErrorPage } from './error-page';
 import { LoginForm, safeNext, signInProviders } from './pages/login';
 import { signInByForm, signOut } from './password-sign-in';
+import { FORM_ACTIONS } from './channel-forms';
+import type { FormActionDef } from './form-action';
+import { ApiError, fromDatabaseError } from '../errors';
+import { sameSecret } from '../auth';
+import { writeAuditEntry } from '../queries/audit-log';
 
 /** The one script and the one stylesheet, read once, served with an ETag. */
 const STATIC_FILES: Record<string, { type: string; body: Buffer; etag: string }> = Object.fromEntries(
@@ -59,7 +64,7 @@ function formField(ctx: Context, name: string): string {
 export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
   const router = new Router();
 
-  const inputOf = async (ctx: Context, page: PageDef): Promise<PageInput> => {
+  const inputOf = async (ctx: Context, page: Pick<PageDef, 'path'>): Promise<PageInput> => {
     const params: Record<string, string> = {};
     const names = [...page.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
     const captures = (ctx as Context & { captures?: string[] }).captures ?? [];
@@ -112,6 +117,37 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
     }
     ctx.redirect('/');
   });
+
+  /** A form's action: signed in, the session's CSRF token in the form, the API route's role; then its work, audited. */
+  const runFormAction = async (ctx: Context, action: FormActionDef): Promise<void> => {
+    markAnswered(ctx, action.path);
+    const input = await inputOf(ctx, action);
+    const { viewer } = input;
+    const refuse = (status: number, title: string, message: string) => sendHtml(ctx, status, h(ErrorPage, { viewer, title, message }));
+    if (!viewer.principal) return refuse(401, 'Not signed in', 'Sign in to use this form.');
+    if (!viewer.csrfToken || !sameSecret(formField(ctx, 'csrf_token'), viewer.csrfToken)) {
+      return refuse(403, 'Not done', 'The form was not this session’s; reload the page and try again.');
+    }
+    if (!viewer.may(action.api.method, action.api.path)) return refuse(403, 'Not allowed', `Your role (${viewer.principal.role}) may not do this.`);
+    try {
+      const field = (name: string) => formField(ctx, name).replace(/\u0000/g, '').trim();
+      const { redirect, audit } = await action.run({ ...input, field });
+      await writeAuditEntry(deps.db, {
+        actorKind: viewer.principal.kind,
+        actorId: viewer.principal.id,
+        actorName: viewer.principal.name,
+        ...audit,
+        remoteAddr: ctx.ip || null,
+      });
+      ctx.status = 303; // see other: the browser GETs the result, and a reload does not post again
+      ctx.redirect(redirect);
+    } catch (err) {
+      const refusal = err instanceof ApiError ? err : fromDatabaseError(err);
+      if (!refusal || refusal.status >= 500) throw err;
+      refuse(refusal.status, 'Not done', refusal.message);
+    }
+  };
+  for (const action of FORM_ACTIONS) router.post(routerPath(action.path), parseForm, (ctx) => runFormAction(ctx, action));
 
   router.get('/static/:file', async (ctx) => {
     markAnswered(ctx, '/static/{file}');

@@ -25,8 +25,10 @@ export interface CandidateBuilder {
 
 export interface WaitFacts {
   build: WaitingBuild;
-  /** Dependencies that have not finished yet. */
+  /** Dependencies that have not finished yet (the first of them, when there are many). */
   unfinishedDependencies: Array<{ id: string; job_name: string; status: string }>;
+  /** How many dependencies have not finished yet, when more than those listed may exist. */
+  unfinishedDependencyCount?: number;
   /** Remote builders and connected agents; empty when the worker's own Nix builds. */
   builders: CandidateBuilder[];
   /** The worker's own Nix when no builder is configured: its slots and its running builds. */
@@ -57,7 +59,7 @@ export function whyBuildWaits(facts: WaitFacts, now: Date = new Date()): WaitRea
   if (build.status !== 'pending') return [];
   const reasons: WaitReason[] = [];
   if (facts.unfinishedDependencies.length > 0) {
-    const n = facts.unfinishedDependencies.length;
+    const n = Math.max(facts.unfinishedDependencyCount ?? 0, facts.unfinishedDependencies.length);
     reasons.push({ kind: 'dependencies', text: `It waits for ${n} ${n === 1 ? 'dependency' : 'dependencies'} to finish.`, dependencies: facts.unfinishedDependencies });
   }
   const features = build.required_features.length > 0 ? ` with the features ${build.required_features.join(', ')}` : '';

@@ -32,9 +32,11 @@ export async function createApiKey(db: Db, input: { name: string; role: Role; us
   return { ...(row as ApiKeyRow), key };
 }
 
-export async function listApiKeys(db: Db, userId?: string): Promise<ApiKeyRow[]> {
-  const q = db('api_keys').select([...columns]).whereNull('revoked_at').orderBy('created_at', 'asc');
+/** Live keys, oldest first (the partial index of live keys orders them); a page of them when `page` is given. */
+export async function listApiKeys(db: Db, userId?: string, page?: { limit: number; offset: number }): Promise<ApiKeyRow[]> {
+  const q = db('api_keys').select([...columns]).whereNull('revoked_at').orderBy([{ column: 'created_at', order: 'asc' }, { column: 'id', order: 'asc' }]);
   if (userId !== undefined) q.where({ user_id: userId });
+  if (page) q.limit(page.limit).offset(page.offset);
   return q;
 }
 

@@ -35,12 +35,24 @@ export interface AuditFilter {
   offset: number;
 }
 
-export async function pageAuditLog(db: Db, f: AuditFilter) {
+const NEWEST_FIRST = [{ column: 'occurred_at', order: 'desc' as const }, { column: 'id', order: 'desc' as const }];
+
+function filteredAuditLog(db: Db, f: Omit<AuditFilter, 'limit' | 'offset'>) {
   const base = db('audit_log');
   if (f.action) base.where('action', f.action);
   if (f.actor_name) base.where('actor_name', f.actor_name);
   if (f.target_kind) base.where('target_kind', f.target_kind);
   if (f.target_id) base.where('target_id', f.target_id);
-  const { rows, ...page } = await pageRows(base, f, [{ column: 'occurred_at', order: 'desc' }, { column: 'id', order: 'desc' }]);
+  return base;
+}
+
+/** A page of the audit log, newest first, with the number of entries (the API's page). */
+export async function pageAuditLog(db: Db, f: AuditFilter) {
+  const { rows, ...page } = await pageRows(filteredAuditLog(db, f), f, NEWEST_FIRST);
   return { items: rows, ...page };
+}
+
+/** The entries of a page of the audit log, newest first, without counting the whole log (the dashboard's pager). */
+export async function auditLogEntries(db: Db, f: AuditFilter): Promise<Array<Record<string, any>>> {
+  return filteredAuditLog(db, f).select('*').orderBy(NEWEST_FIRST).limit(f.limit).offset(f.offset);
 }

@@ -19,6 +19,13 @@ export async function plannedRows(db: Db, query: Knex.QueryBuilder): Promise<num
 }
 
 /**
+ * The order in which a capped count walks the matches: by default the page's own (the planner walks the page's
+ * index and stops after the cap), or one an index of the filter gives when the page's order is no range of any
+ * index for it (builds of several job names: the count would walk every build newest first).
+ */
+export type BoundedCountOrder = Array<{ column: string; order: 'asc' | 'desc' }>;
+
+/**
  * The number of rows of `base`, bounded in cost: exact up to EXACT_COUNT_LIMIT matches (counting stops at
  * one more), else the planner's estimate (never below the cap). An unfiltered table asks pg_class first, so
  * a big table is never counted at all.
@@ -34,8 +41,8 @@ export async function boundedCount(
     const estimate = Number((r.rows[0] as { n: number } | undefined)?.n ?? -1);
     if (estimate > EXACT_COUNT_LIMIT * 2) return { total: Math.round(estimate), exact: false };
   }
-  // Counted in the page's order: the planner walks the same index as the page (stopping after the cap) instead
-  // of reading the table until it has seen enough matches.
+  // Counted in the page's order (or countOrder): the planner walks the same index as the page (stopping after the
+  // cap) instead of reading the table until it has seen enough matches.
   const capped = base.clone().clearSelect().clearOrder().select(db.raw('1')).orderBy(order).limit(EXACT_COUNT_LIMIT + 1);
   const [{ count }] = (await db.from(capped.as('capped')).count<{ count: string }[]>('* as count')) as { count: string }[];
   const n = Number(count);
@@ -54,12 +61,12 @@ export async function boundedPageRows<T>(
   base: Knex.QueryBuilder,
   page: PageRequest,
   order: Array<{ column: string; order: 'asc' | 'desc' }>,
-  options: { table: string; unfiltered: boolean },
+  options: { table: string; unfiltered: boolean; countOrder?: BoundedCountOrder },
 ): Promise<BoundedPageOfRows<T>> {
   const qualified = order.map((o) => ({ ...o, column: `${options.table}.${o.column}` }));
   const keys = base.clone().clearSelect().select(qualified.map((o) => o.column)).orderBy(qualified).limit(page.limit).offset(page.offset);
   const [counted, rows] = await Promise.all([
-    boundedCount(db, base, qualified, options.unfiltered ? options.table : undefined),
+    boundedCount(db, base, options.countOrder ?? qualified, options.unfiltered ? options.table : undefined),
     db
       .select(`${options.table}.*`)
       .from(keys.as('page'))

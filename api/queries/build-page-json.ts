@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Db } from '../../lib/db';
-import { EXACT_COUNT_LIMIT, plannedRows } from './bounded-page';
+import { EXACT_COUNT_LIMIT, plannedRows, type BoundedCountOrder } from './bounded-page';
 import type { PageRequest } from './page';
 import { invalidField } from '../errors';
 
@@ -31,8 +31,8 @@ export function decodeCursor(cursor: string): CursorKey {
 /** A timestamp column of `b` as JavaScript's Date#toISOString writes it (UTC, milliseconds, `Z`). */
 const isoTime = (column: string) => `to_char(b.${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-/** A build's outputs: the jsonb column overlaid with build_outputs by name (as buildViews merges them). */
-const OUTPUTS = `b.outputs || coalesce((SELECT jsonb_object_agg(o.name, o.path) FROM build_outputs o WHERE o.build_id = b.id), '{}'::jsonb)`;
+/** A build `b`'s outputs: the jsonb column overlaid with build_outputs by name (as buildViews merges them). */
+export const BUILD_OUTPUTS_SQL = `b.outputs || coalesce((SELECT jsonb_object_agg(o.name, o.path) FROM build_outputs o WHERE o.build_id = b.id), '{}'::jsonb)`;
 /** An aggregate's constituents' IDs by job name; other builds have none. */
 const CONSTITUENTS = `CASE WHEN b.is_aggregate THEN coalesce((
     SELECT json_agg(ac.constituent_build_id ORDER BY cb.job_name, cb.id)
@@ -56,7 +56,7 @@ export function buildViewJsonSql(db: Db): Promise<string> {
       .then((r) => {
         const fields = (r.rows as Array<{ name: string; is_time: boolean }>).map(({ name, is_time }) => {
           if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`builds.${name}: unexpected column name`);
-          return `'${name}', ${name === 'outputs' ? OUTPUTS : is_time ? isoTime(name) : `b.${name}`}`;
+          return `'${name}', ${name === 'outputs' ? BUILD_OUTPUTS_SQL : is_time ? isoTime(name) : `b.${name}`}`;
         });
         fields.push(`'constituents', ${CONSTITUENTS}`);
         // json_build_object takes at most 100 arguments: past that, merge objects of up to 50 fields.
@@ -144,12 +144,12 @@ export async function buildListJson(db: Db, matching: Knex.QueryBuilder, page: B
   return (await pageStatement(db, pageKeys(matching, page))).items;
 }
 
-export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: BuildPageRequest, unfiltered: boolean): Promise<string> {
+export async function buildPageJson(db: Db, matching: Knex.QueryBuilder, page: BuildPageRequest, unfiltered: boolean, countOrder?: BoundedCountOrder): Promise<string> {
   const { sql, bindings } = matching.clone().clearSelect().toSQL();
   const key = JSON.stringify([sql, bindings]);
   const known = rememberedEstimate(db, key);
-  // Counted in the page's order, so the count walks the page's index and stops after the cap.
-  const capped = matching.clone().clearSelect().select(db.raw('1')).orderBy(NEWEST_FIRST).limit(EXACT_COUNT_LIMIT + 1);
+  // Counted in the page's order (or countOrder), so the count walks the page's index and stops after the cap.
+  const capped = matching.clone().clearSelect().select(db.raw('1')).orderBy(countOrder ?? NEWEST_FIRST).limit(EXACT_COUNT_LIMIT + 1);
   const counted = known === undefined ? db.raw('(SELECT count(*) FROM ? AS capped)::int', [capped]) : db.raw('NULL::int');
   const row = await pageStatement<{ counted: number | null; last_key: string | null }>(
     db,

@@ -97,14 +97,3 @@ export async function recentEvaluations(db: Db, page: { limit: number; offset: n
     .limit(page.limit)
     .offset(page.offset) as Promise<Array<Record<string, any> & { id: string; status: string; created_at: Date; jobset_name: string; project_name: string; project_id: string }>>;
 }
-
-/** The evaluation of the same jobset that came just before this one (what its diff is against). */
-export async function previousEvaluationId(db: Db, evaluation: { id: string; jobset_id: string; created_at: Date }): Promise<string | undefined> {
-  const row = (await db('evaluations')
-    .select('id')
-    .where('jobset_id', evaluation.jobset_id)
-    .andWhere((q) => q.where('created_at', '<', evaluation.created_at).orWhere((q2) => q2.where('created_at', evaluation.created_at).andWhere('id', '<', evaluation.id)))
-    .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-    .first()) as { id: string } | undefined;
-  return row?.id;
-}

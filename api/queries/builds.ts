@@ -3,6 +3,7 @@ import type { BuildRow, Db } from '../../lib/db';
 import { BUILD_STATUSES, FAILED_BUILD_STATUSES, isFinishedBuildStatus, type BuildStatus } from '../../lib/statuses';
 import { boundedPageRows } from './bounded-page';
 import { buildCountsBySystemAndStatus } from './build-counts';
+import { BUILD_OUTPUTS_SQL } from './build-page-json';
 
 // The vocabulary is defined in lib/statuses.ts, the row type in lib/db.ts; re-exported for the modules that list builds.
 export { BUILD_STATUSES, FAILED_BUILD_STATUSES, type BuildStatus, type BuildRow };
@@ -253,4 +254,59 @@ export async function setBuildKeep(db: Db, id: string, keep: boolean): Promise<B
 export async function isBuildFinished(db: Db, id: string): Promise<boolean> {
   const row = (await db('builds').select('status').where({ id }).first()) as { status: string } | undefined;
   return !row || isFinishedBuildStatus(row.status);
+}
+
+/** A build with its outputs merged (as buildView does), and its jobset's and project's names: the build page's head, in one query. */
+export interface BuildWithNames extends BuildView {
+  jobset_name: string;
+  project_name: string;
+}
+
+export async function findBuildWithNames(db: Db, id: string): Promise<BuildWithNames | undefined> {
+  const r = await db.raw(
+    `SELECT b.*, ${BUILD_OUTPUTS_SQL} AS merged_outputs, j.name AS jobset_name, p.name AS project_name
+     FROM builds b JOIN jobsets j ON j.id = b.jobset_id JOIN projects p ON p.id = b.project_id
+     WHERE b.id = ?`,
+    [id],
+  );
+  const row = r.rows[0] as (BuildRow & { merged_outputs: Record<string, string>; jobset_name: string; project_name: string }) | undefined;
+  if (!row) return undefined;
+  const { merged_outputs, ...rest } = row;
+  // The constituents' IDs are not shown on the page; buildViews has them for the API.
+  return { ...rest, outputs: merged_outputs, constituents: [] };
+}
+
+/** The columns a list of builds shows (BuildTable's). */
+export type BuildListRow = Pick<BuildRow, 'id' | 'job_name' | 'system' | 'status' | 'created_at'>;
+
+/**
+ * A bounded list of a build's dependencies (the builds it depends on) or dependents (the builds that depend on it),
+ * by job name, with how many there are in all: one query, however many.
+ */
+export async function relatedBuilds(
+  db: Db,
+  buildId: string,
+  relation: 'dependencies' | 'dependents',
+  page: { limit: number; statuses?: readonly string[] },
+): Promise<{ rows: BuildListRow[]; total: number }> {
+  const [own, other] = relation === 'dependencies' ? ['build_id', 'dependency_build_id'] : ['dependency_build_id', 'build_id'];
+  const q = db('build_dependencies as d')
+    .join('builds as b', 'b.id', `d.${other}`)
+    .where(`d.${own}`, buildId)
+    .select('b.id', 'b.job_name', 'b.system', 'b.status', 'b.created_at', db.raw('count(*) OVER ()::int AS total'))
+    .orderBy([{ column: 'b.job_name' }, { column: 'b.id' }])
+    .limit(page.limit);
+  if (page.statuses) q.whereIn('b.status', [...page.statuses]);
+  const rows = (await q) as Array<BuildListRow & { total: number }>;
+  return { rows: rows.map(({ total: _total, ...b }) => b), total: rows[0]?.total ?? 0 };
+}
+
+/** A page of an evaluation's builds by job name (the unique (evaluation_id, job_name) index: a walk of one page, however big the evaluation). */
+export async function evaluationBuildRows(db: Db, evaluationId: string, page: { limit: number; offset: number }): Promise<BuildListRow[]> {
+  return db('builds')
+    .select('id', 'job_name', 'system', 'status', 'created_at')
+    .where({ evaluation_id: evaluationId })
+    .orderBy('job_name')
+    .limit(page.limit)
+    .offset(page.offset);
 }

@@ -83,13 +83,17 @@ export async function findPromotableEvaluation(db: Queryable, id: string): Promi
 }
 
 /** The newest completed evaluations of a jobset, newest first. */
-export async function recentCompletedEvaluationIds(db: Db, jobsetId: string, limit: number): Promise<string[]> {
-  const rows: Array<{ id: string }> = await db('evaluations')
+export async function recentCompletedEvaluations(db: Db, jobsetId: string, limit: number): Promise<Array<{ id: string; created_at: Date; commit_hash: string | null }>> {
+  return db('evaluations')
     .where({ jobset_id: jobsetId, status: 'completed' })
     .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
     .limit(limit)
-    .select('id');
-  return rows.map((r) => r.id);
+    .select('id', 'created_at', 'commit_hash');
+}
+
+/** The IDs of the newest completed evaluations of a jobset, newest first. */
+export async function recentCompletedEvaluationIds(db: Db, jobsetId: string, limit: number): Promise<string[]> {
+  return (await recentCompletedEvaluations(db, jobsetId, limit)).map((r) => r.id);
 }
 
 export async function evaluationOfBuild(db: Db, buildId: string): Promise<string | undefined> {

@@ -64,7 +64,26 @@ export async function findEvaluation(db: Db, id: string): Promise<EvaluationRow 
   return db('evaluations').where({ id }).first();
 }
 
-export async function evaluationView(db: Db, row: EvaluationRow): Promise<EvaluationView> {
+/** An evaluation with its jobset's name and project, and the evaluation of the same jobset just before it: the evaluation page's head, in one query. */
+export interface EvaluationInContext extends EvaluationRow {
+  jobset_name: string;
+  project_id: string;
+  previous_id: string | null;
+}
+
+export async function findEvaluationInContext(db: Db, id: string): Promise<EvaluationInContext | undefined> {
+  const r = await db.raw(
+    `SELECT e.*, j.name AS jobset_name, j.project_id,
+            (SELECT p.id FROM evaluations p WHERE p.jobset_id = e.jobset_id AND (p.created_at, p.id) < (e.created_at, e.id)
+             ORDER BY p.created_at DESC, p.id DESC LIMIT 1) AS previous_id
+     FROM evaluations e JOIN jobsets j ON j.id = e.jobset_id WHERE e.id = ?`,
+    [id],
+  );
+  return r.rows[0] as EvaluationInContext | undefined;
+}
+
+/** The API's view of an evaluation; `projectId` when the caller knows it already (one query fewer). */
+export async function evaluationView(db: Db, row: EvaluationRow, projectId?: string): Promise<EvaluationView> {
   const [inputs, counts, errors, jobset] = await Promise.all([
     db('evaluation_inputs')
       .select('name', 'input_type', 'value', 'revision', 'store_path', 'dependency_build_id')
@@ -74,7 +93,9 @@ export async function evaluationView(db: Db, row: EvaluationRow): Promise<Evalua
     db('evaluation_errors').select('job_name', 'error_message').where({ evaluation_id: row.id }).orderBy([{ column: 'job_name' }, { column: 'id' }]) as Promise<
       { job_name: string; error_message: string }[]
     >,
-    db('jobsets').select('project_id').where({ id: row.jobset_id }).first() as Promise<{ project_id: string } | undefined>,
+    projectId !== undefined
+      ? Promise.resolve({ project_id: projectId })
+      : (db('jobsets').select('project_id').where({ id: row.jobset_id }).first() as Promise<{ project_id: string } | undefined>),
   ]);
   const build_counts = Object.fromEntries([...BUILD_STATUSES.map((s) => [s, 0]), ['total', 0]]) as Record<BuildStatus | 'total', number>;
   for (const c of counts) {
@@ -142,11 +163,12 @@ const isFailed = (status: string) => (FAILED_BUILD_STATUSES as readonly string[]
  * fixed the reverse.
  */
 export async function compareEvaluations(db: Db, fromId: string, toId: string): Promise<EvaluationComparison> {
-  const jobsOf = async (evaluationId: string) =>
-    new Map(
-      ((await db('builds').select('id', 'job_name', 'system', 'drv_path', 'status').where({ evaluation_id: evaluationId })) as JobRow[]).map((b) => [b.job_name, b]),
-    );
-  const [from, to] = await Promise.all([jobsOf(fromId), jobsOf(toId)]);
+  // Both evaluations' builds in one query, split by evaluation.
+  const rows = (await db('builds').select('id', 'evaluation_id', 'job_name', 'system', 'drv_path', 'status').whereIn('evaluation_id', [fromId, toId])) as Array<
+    JobRow & { evaluation_id: string }
+  >;
+  const jobsOf = (evaluationId: string) => new Map(rows.filter((b) => b.evaluation_id === evaluationId).map(({ evaluation_id: _e, ...b }) => [b.job_name, b]));
+  const [from, to] = [jobsOf(fromId), jobsOf(toId)];
   const byName = <T extends { job_name: string }>(list: T[]) => list.sort((a, b) => (a.job_name < b.job_name ? -1 : a.job_name > b.job_name ? 1 : 0));
   const diff = (b: JobRow): JobDiff => ({ job_name: b.job_name, system: b.system, drv_path: b.drv_path, status: b.status, build_id: b.id });
 

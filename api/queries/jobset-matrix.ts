@@ -17,34 +17,37 @@ export interface JobsetMatrix {
 }
 
 /**
- * The job × evaluation matrix of a jobset: the jobs of its newest evaluation (a page of them, by name)
- * against its `columns` newest evaluations. Three indexed queries whatever the jobset's history.
+ * The job × evaluation matrix of a jobset: the jobs of its `columns` newest evaluations (a page of them, by name)
+ * against those evaluations. Two indexed queries side by side, whatever the jobset's history: the columns, and the
+ * cells of the page's jobs (the names chosen inside the same statement).
  */
 export async function jobsetMatrix(db: Db, jobsetId: string, page: { limit: number; offset: number; columns: number }): Promise<JobsetMatrix> {
-  const evaluations = (await db('evaluations')
-    .select('id', 'status', 'created_at', 'commit_hash')
-    .where({ jobset_id: jobsetId, hidden: false })
-    .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-    .limit(page.columns)) as JobsetMatrix['evaluations'];
+  const newest = () =>
+    db('evaluations')
+      .where({ jobset_id: jobsetId, hidden: false })
+      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+      .limit(page.columns);
+  const [evaluations, rows] = await Promise.all([
+    newest().select('id', 'status', 'created_at', 'commit_hash') as Promise<JobsetMatrix['evaluations']>,
+    db.raw(
+      `WITH columns AS ?,
+            names AS (SELECT DISTINCT job_name FROM builds WHERE evaluation_id IN (SELECT id FROM columns) ORDER BY job_name LIMIT ? OFFSET ?)
+       SELECT b.id, b.job_name, b.evaluation_id, b.status FROM builds b
+       WHERE b.evaluation_id IN (SELECT id FROM columns) AND b.job_name IN (SELECT job_name FROM names)
+       ORDER BY b.job_name`,
+      [newest().select('id'), page.limit + 1, page.offset],
+    ),
+  ]);
   const cells = new Map<string, Map<string, MatrixCell>>();
-  if (evaluations.length === 0) return { evaluations, jobs: [], cells, more: false };
-  const names = (await db('builds')
-    .distinct('job_name')
-    .whereIn('evaluation_id', evaluations.map((e) => e.id))
-    .orderBy('job_name')
-    .limit(page.limit + 1)
-    .offset(page.offset)) as { job_name: string }[];
-  const more = names.length > page.limit;
-  const jobs = names.slice(0, page.limit).map((n) => n.job_name);
-  if (jobs.length === 0) return { evaluations, jobs, cells, more };
-  const rows = (await db('builds')
-    .select('id', 'job_name', 'evaluation_id', 'status')
-    .whereIn('evaluation_id', evaluations.map((e) => e.id))
-    .whereIn('job_name', jobs)) as { id: string; job_name: string; evaluation_id: string; status: string }[];
-  for (const r of rows) {
+  for (const r of rows.rows as { id: string; job_name: string; evaluation_id: string; status: string }[]) {
     const row = cells.get(r.job_name) ?? new Map<string, MatrixCell>();
     row.set(r.evaluation_id, { build_id: r.id, status: r.status });
     cells.set(r.job_name, row);
   }
-  return { evaluations, jobs, cells, more };
+  // Every name has a build in some column, so the cells' names are the page's, in the database's order (and one
+  // more: whether a next page exists).
+  const names = [...cells.keys()];
+  const jobs = names.slice(0, page.limit);
+  if (names.length > page.limit) cells.delete(names[page.limit]);
+  return { evaluations, jobs, cells, more: names.length > page.limit };
 }

@@ -103,8 +103,18 @@ export async function jobsetNames(db: Queryable, ids: string[]): Promise<Map<str
   return new Map(rows.map(({ id, ...names }) => [id, names]));
 }
 
+/** A project's jobset by its name (the unique index on (project_id, name)). */
+export async function findJobsetByName(db: Queryable, projectId: string, name: string): Promise<JobsetRow | undefined> {
+  return db('jobsets').where({ project_id: projectId, name }).first();
+}
+
 export async function findJobsetById(db: Queryable, id: string): Promise<JobsetRow | undefined> {
   return db('jobsets').where({ id }).first();
+}
+
+/** A jobset with its project's name, in one lookup by primary key. */
+export async function findJobsetWithProjectName(db: Queryable, id: string): Promise<(JobsetRow & { project_name: string }) | undefined> {
+  return db('jobsets').join('projects', 'projects.id', 'jobsets.project_id').where('jobsets.id', id).first('jobsets.*', 'projects.name as project_name');
 }
 
 export async function insertJobset(db: Queryable, projectId: string, fields: JobsetFields): Promise<JobsetRow> {

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Db } from '../../lib/db';
-import { boundedPageRows, type BoundedPageOfRows } from './bounded-page';
+import { boundedPageRows, type BoundedCountOrder, type BoundedPageOfRows } from './bounded-page';
 import { buildPageJson } from './build-page-json';
 import type { BuildRow, BuildStatus } from './builds';
 
@@ -65,27 +65,51 @@ export interface BuildSearch {
   cursor?: string;
 }
 
-/** The builds a search matches, unordered and unpaged; every value is a binding, never SQL text. */
-export async function buildSearchQuery(db: Db, s: BuildSearch): Promise<{ query: Knex.QueryBuilder; unfiltered: boolean }> {
+/** The job names of the jobs table that contain `q`, up to MAX_RESOLVED_JOB_NAMES + 1 of them. */
+async function jobNamesMatching(db: Db, q: string, trigram: boolean): Promise<string[]> {
+  const matching = db('jobs').distinct('jobs.name').limit(MAX_RESOLVED_JOB_NAMES + 1);
+  whereNameMatches(db, matching, 'jobs.name', q, trigram);
+  return ((await matching) as Array<{ name: string }>).map((j) => j.name);
+}
+
+/** The ID of the project of that (unique) name, or null. */
+async function projectIdNamed(db: Db, name: string): Promise<string | null> {
+  const row = (await db('projects').first('id').where('name', name)) as { id: string } | undefined;
+  return row?.id ?? null;
+}
+
+/**
+ * The builds a search matches, unordered and unpaged; every value is a binding, never SQL text. `countOrder`
+ * is the order in which a capped count walks them when the page's order would cost more (see BoundedCountOrder).
+ */
+export async function buildSearchQuery(db: Db, s: BuildSearch): Promise<{ query: Knex.QueryBuilder; unfiltered: boolean; countOrder?: BoundedCountOrder }> {
   const query = db('builds');
   let unfiltered = true;
+  let countOrder: BoundedCountOrder | undefined;
   const filter = (apply: () => void) => {
     apply();
     unfiltered = false;
   };
-  if (s.q !== undefined) {
-    const trigram = await hasTrigramSearch(db);
+  // Names resolved first, side by side: the builds are then filtered by their indexed columns.
+  const trigram = s.q !== undefined ? await hasTrigramSearch(db) : false;
+  const [jobNames, projectId] = await Promise.all([
+    s.q !== undefined ? jobNamesMatching(db, s.q, trigram) : undefined,
+    s.project !== undefined ? projectIdNamed(db, s.project) : undefined,
+  ]);
+  if (s.q !== undefined && jobNames) {
     // The job names that match, from the small jobs table; then the builds of those names by their btree index
     // (an index-only count, a page in created_at order). Too many names: match the builds' job names directly.
-    const matching = db('jobs').distinct('jobs.name').limit(MAX_RESOLVED_JOB_NAMES + 1);
-    whereNameMatches(db, matching, 'jobs.name', s.q, trigram);
-    const jobNames = ((await matching) as Array<{ name: string }>).map((j) => j.name);
-    if (jobNames.length <= MAX_RESOLVED_JOB_NAMES) filter(() => query.whereIn('builds.job_name', jobNames));
-    else filter(() => whereNameMatches(db, query, 'builds.job_name', s.q!, trigram));
+    if (jobNames.length <= MAX_RESOLVED_JOB_NAMES) {
+      filter(() => query.whereIn('builds.job_name', jobNames));
+      // Several names' builds are not one range of any index in created_at order: counted name by name instead
+      // (the job_name index, index-only), not by walking all builds newest first.
+      countOrder = [{ column: 'builds.job_name', order: 'asc' }];
+    } else filter(() => whereNameMatches(db, query, 'builds.job_name', s.q!, trigram));
   }
   if (s.job_name !== undefined) filter(() => query.where('builds.job_name', s.job_name!));
   if (s.project_id !== undefined) filter(() => query.where('builds.project_id', s.project_id!));
-  if (s.project !== undefined) filter(() => query.whereIn('builds.project_id', db('projects').select('id').where('name', s.project!)));
+  // A project's builds by its ID: one range of the (project_id, …, created_at, id) indexes, in the page's order.
+  if (projectId !== undefined) filter(() => (projectId === null ? query.whereRaw('false') : query.where('builds.project_id', projectId)));
   if (s.jobset_id !== undefined) filter(() => query.where('builds.jobset_id', s.jobset_id!));
   if (s.jobset !== undefined) filter(() => query.whereIn('builds.jobset_id', db('jobsets').select('id').where('name', s.jobset!)));
   if (s.status !== undefined) filter(() => query.where('builds.status', s.status!));
@@ -104,20 +128,20 @@ export async function buildSearchQuery(db: Db, s: BuildSearch): Promise<{ query:
   }
   if (s.from !== undefined) filter(() => query.where('builds.created_at', '>=', s.from!));
   if (s.to !== undefined) filter(() => query.where('builds.created_at', '<', s.to!));
-  return { query, unfiltered };
+  return { query, unfiltered, countOrder };
 }
 
 /** Advanced search over builds: a page, newest first, with a bounded total, as the API's JSON (build-page-json.ts). */
 export async function searchBuildsJson(db: Db, s: BuildSearch): Promise<string> {
-  const { query, unfiltered } = await buildSearchQuery(db, s);
-  return buildPageJson(db, query, s, unfiltered);
+  const { query, unfiltered, countOrder } = await buildSearchQuery(db, s);
+  return buildPageJson(db, query, s, unfiltered, countOrder);
 }
 
 /** The same search as rows of `builds` (for pages that show a few columns), newest first, bounded total. */
 export async function searchBuildRows(db: Db, s: BuildSearch): Promise<BoundedPageOfRows<BuildRow>> {
-  const { query, unfiltered } = await buildSearchQuery(db, s);
+  const { query, unfiltered, countOrder } = await buildSearchQuery(db, s);
   const newestFirst = [{ column: 'created_at', order: 'desc' as const }, { column: 'id', order: 'desc' as const }];
-  return boundedPageRows<BuildRow>(db, query, s, newestFirst, { table: 'builds', unfiltered });
+  return boundedPageRows<BuildRow>(db, query, s, newestFirst, { table: 'builds', unfiltered, countOrder });
 }
 
 export interface QuickSearchResult {

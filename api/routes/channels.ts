@@ -1,11 +1,10 @@
 import { defineRoute, HANDLED, type RouteDef } from '../route';
-import { invalidField, notFound } from '../errors';
+import { notFound } from '../errors';
 import { arrayOf, errorBody, identifier, idParams, noContent, nullableString, nullableTimestamp, paramsOf, timestamp, uuid } from '../schemas';
 import { findProject } from '../queries/projects';
-import { findJobsetRow } from '../queries/build-lifecycle';
-import { deleteChannel, findChannel, insertChannel, listChannels, listProjectChannels, type ChannelRow } from '../queries/channels';
-import { syncGcRoots } from '../../lib/gc-roots';
-import { promoteEvaluation, promoteLatestGoodEvaluation, promotionDetails, PROMOTE_ACTION } from '../channel-promotion';
+import { deleteChannel, findChannel, listChannels, listProjectChannels, type ChannelRow } from '../queries/channels';
+import { promoteByHand, PROMOTE_ACTION } from '../channel-promotion';
+import { createChannel } from '../channel-creation';
 import { channelNixexprs, currentEvaluationOf } from '../channel-files';
 import { notModified, sendCached } from '../cached-response';
 import type { Db } from '../../lib/db';
@@ -66,14 +65,9 @@ export const channelRoutes: RouteDef[] = [
     },
     responses: { 200: channelSchema, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
     handler: async ({ body }, rc) => {
-      const project = await findProject(rc.db, body.project_id);
-      if (!project) throw notFound('project', body.project_id);
-      const jobset = await findJobsetRow(rc.db, body.jobset_id);
-      if (!jobset) throw notFound('jobset', body.jobset_id);
-      if (jobset.project_id !== project.id) throw invalidField('body.jobset_id', `jobset ${jobset.id} belongs to another project than ${project.name}`);
-      const created = await insertChannel(rc.db, { project_id: project.id, name: body.name, jobset_id: jobset.id, aggregate_job: body.aggregate_job ?? null });
+      const created = await createChannel(rc.db, { project_id: body.project_id, name: body.name, jobset_id: body.jobset_id, aggregate_job: body.aggregate_job ?? null });
       rc.audit = { targetKind: 'channel', targetId: created.id, details: { ...body } };
-      return promoteLatestGoodEvaluation(rc.db, created);
+      return created;
     },
   }),
   defineRoute<{ channel_id: string; eval_id: string }>({
@@ -85,15 +79,8 @@ export const channelRoutes: RouteDef[] = [
     params: paramsOf(['channel_id', 'eval_id']),
     responses: { 200: channelSchema, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
     handler: async ({ params }, rc) => {
-      const result = await promoteEvaluation(rc.db, params.channel_id, params.eval_id, { automatic: false });
-      // The channel's current evaluation is kept from garbage collection from now on.
-      if (result.changed) await syncGcRoots(rc.db, rc.deps.config.gcRootsDir);
-      rc.audit = {
-        action: PROMOTE_ACTION,
-        targetKind: 'channel',
-        targetId: result.channel.id,
-        details: { ...promotionDetails(result.channel, result.previousEvaluationId, false), changed: result.changed },
-      };
+      const result = await promoteByHand(rc.db, rc.deps.config, params.channel_id, params.eval_id);
+      rc.audit = { action: PROMOTE_ACTION, targetKind: 'channel', targetId: result.channel.id, details: result.auditDetails };
       return result.channel;
     },
   }),

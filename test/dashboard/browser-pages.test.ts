@@ -213,6 +213,42 @@ describe('the dashboard in Chromium: channels, search, starred jobs, metrics, we
     }
   });
 
+  it('an admin creates a channel and promotes an evaluation with the forms, script turned off', async () => {
+    const side = await seedJobset(stack.db, project.id, { name: 'side' });
+    const first = await seedEvaluation(stack.db, side.id, { created_at: new Date(Date.now() - 60_000) });
+    await seedBuild(stack.db, { evaluation: first, job_name: 'hello', status: 'succeeded' });
+    const noScript = await browser.newContext({ viewport: { width: 1000, height: 900 }, javaScriptEnabled: false });
+    try {
+      const p = await noScript.newPage();
+      p.setDefaultTimeout(30_000);
+      await signIn(p, 'ada');
+      await p.goto(`${stack.url}/channels`);
+      await p.locator('#c-name').fill('side-stable');
+      await p.locator('#c-project').fill('pages-demo');
+      await p.locator('#c-jobset').fill('side');
+      // Screenshots only: axe needs script in the page (these forms are checked by axe on the admin's pages above).
+      await keepScreenshot(p, 'channel-create-form');
+      await p.getByRole('button', { name: 'Create channel' }).click();
+      await p.waitForURL(/\/channels\/[0-9a-f-]{36}$/);
+      const created = await stack.db('channels').where({ name: 'side-stable' }).first();
+      assert.equal(p.url(), `${stack.url}/channels/${created.id}`);
+      assert.equal(created.current_evaluation_id, first.id, 'it starts at the newest good evaluation');
+      await p.getByRole('heading', { name: 'Channel side-stable' }).waitFor();
+
+      const second = await seedEvaluation(stack.db, side.id);
+      await seedBuild(stack.db, { evaluation: second, job_name: 'hello', status: 'succeeded' });
+      await p.reload();
+      await p.locator('#p-evaluation').selectOption(second.id);
+      await keepScreenshot(p, 'channel-promote-form');
+      await p.getByRole('button', { name: 'Promote' }).click();
+      await p.waitForURL(`${stack.url}/channels/${created.id}`);
+      assert.equal((await stack.db('channels').where({ id: created.id }).first()).current_evaluation_id, second.id);
+      assert.equal(await p.locator(`dd a[href="/evaluations/${second.id}"]`).count(), 1, 'the page shows the evaluation it serves now');
+    } finally {
+      await noScript.close();
+    }
+  });
+
   it('axe-core finds no serious or critical violation on any of these pages', () => {
     assert.ok(findings.size >= 15, `checked ${findings.size} pages`);
     const bad = [...findings].filter(([, list]) => list.length > 0);

@@ -207,6 +207,62 @@ describe('dashboard pages over HTTP', () => {
       assert.equal((await get('/channels/00000000-0000-0000-0000-000000000000')).status, 404);
     });
 
+    it('an admin creates a channel and promotes an evaluation with the forms, without script; others cannot', async () => {
+      const side = await seedJobset(stack.db, project.id, { name: 'side' });
+      const first = await seedEvaluation(stack.db, side.id, { created_at: new Date(Date.now() - 30_000) });
+      await seedBuild(stack.db, { evaluation: first, job_name: 'hello', status: 'succeeded' });
+      const csrfOf = (html: string) => /<meta name="csrf-token" content="([^"]+)"/.exec(html)![1];
+      const post = (path: string, cookie: string | undefined, fields: Record<string, string>) =>
+        fetch(`${stack.url}${path}`, { method: 'POST', headers: cookie ? { cookie } : {}, body: new URLSearchParams(fields), redirect: 'manual' });
+
+      const list = await get('/channels', adminCookie);
+      assert.match(list.html, /<form method="post" action="\/channels"/);
+      const adminCsrf = csrfOf(list.html);
+      assert.match(list.html, new RegExp(`<input type="hidden" name="csrf_token" value="${adminCsrf}"/>`));
+      assert.doesNotMatch((await get('/channels')).html, /action="\/channels"/, 'not shown to someone signed out');
+
+      const fields = { name: 'side-stable', project: 'demo', jobset: 'side', aggregate_job: '' };
+      const countOf = async () => Number((await stack.db('channels').where({ name: 'side-stable' }).count('* as n'))[0].n);
+      assert.equal((await post('/channels', adminCookie, fields)).status, 403, 'no CSRF token');
+      assert.equal((await post('/channels', adminCookie, { ...fields, csrf_token: 'forged' })).status, 403, 'a wrong CSRF token');
+      assert.equal((await post('/channels', readerCookie, { ...fields, csrf_token: csrfOf((await get('/channels', readerCookie)).html) })).status, 403, 'a read-only user');
+      assert.equal((await post('/channels', undefined, fields)).status, 401);
+      assert.equal(await countOf(), 0, 'no refused form created the channel');
+
+      const badName = await post('/channels', adminCookie, { ...fields, csrf_token: adminCsrf, name: '-<b>x' });
+      assert.equal(badName.status, 400);
+      assert.match(await badName.text(), /name: a channel's name is 1 to 100/);
+      const noProject = await post('/channels', adminCookie, { ...fields, csrf_token: adminCsrf, project: 'nope<i>' });
+      assert.equal(noProject.status, 404);
+      assert.match(await noProject.text(), /project nope&lt;i> not found/);
+
+      const created = await post('/channels', adminCookie, { ...fields, csrf_token: adminCsrf });
+      assert.equal(created.status, 303);
+      const channelRow = await stack.db('channels').where({ name: 'side-stable' }).first();
+      assert.equal(created.headers.get('location'), `/channels/${channelRow.id}`);
+      assert.equal(channelRow.jobset_id, side.id);
+      assert.equal(channelRow.current_evaluation_id, first.id, 'it starts at the newest good evaluation, as the API does');
+      assert.ok(await stack.db('audit_log').where({ action: 'POST /api/v1/channels', target_id: channelRow.id, actor_name: 'ada' }).first(), 'the creation is audited');
+      assert.equal((await post('/channels', adminCookie, { ...fields, csrf_token: adminCsrf })).status, 409, 'the name is taken');
+
+      const second = await seedEvaluation(stack.db, side.id);
+      await seedBuild(stack.db, { evaluation: second, job_name: 'hello', status: 'succeeded' });
+      const page = await get(`/channels/${channelRow.id}`, adminCookie);
+      assert.match(page.html, new RegExp(`<form method="post" action="/channels/${channelRow.id}/promote"`));
+      assert.match(page.html, new RegExp(`<option value="${second.id}"`));
+      assert.doesNotMatch((await get(`/channels/${channelRow.id}`, readerCookie)).html, /\/promote"/);
+      const promotePath = `/channels/${channelRow.id}/promote`;
+      assert.equal((await post(promotePath, readerCookie, { evaluation_id: second.id, csrf_token: csrfOf((await get('/channels', readerCookie)).html) })).status, 403);
+      assert.equal((await post(promotePath, adminCookie, { evaluation_id: 'not-an-id', csrf_token: adminCsrf })).status, 400);
+      const promoted = await post(promotePath, adminCookie, { evaluation_id: second.id, csrf_token: adminCsrf });
+      assert.equal(promoted.status, 303);
+      assert.equal((await stack.db('channels').where({ id: channelRow.id }).first()).current_evaluation_id, second.id);
+      assert.ok(await stack.db('audit_log').where({ action: 'channel.promote', target_id: channelRow.id, actor_name: 'ada' }).first(), 'the promotion is audited');
+      const back = await post(promotePath, adminCookie, { evaluation_id: first.id, csrf_token: adminCsrf });
+      assert.equal(back.status, 409, 'a channel never goes back in time');
+      assert.equal((await stack.db('channels').where({ id: channelRow.id }).first()).current_evaluation_id, second.id);
+    });
+
     it('the header has a search box; the search page answers names and builds by the API filters', async () => {
       const home = await get('/');
       assert.match(home.html, /<form class="quick-search" role="search" method="get" action="\/search">/);
@@ -299,6 +355,20 @@ describe('dashboard pages over HTTP', () => {
     assert.match(first.html, /href="\/admin\?users=2" rel="next"/);
     const second = names((await get('/admin?users=2', adminCookie)).html);
     assert.deepEqual([...firstNames, ...second].sort(), ['ada', 'rita', ...Array.from({ length: 55 }, (_, i) => `zz-user-${String(i).padStart(2, '0')}`)].sort());
+  });
+
+  it('the admin page pages the API keys in SQL: 50 a page, oldest first, then the next page', async () => {
+    const before = Number((await stack.db('api_keys').whereNull('revoked_at').count('* as n'))[0].n);
+    for (let i = 0; i < 55 - before + 1; i++) {
+      const made = await stack.request('POST', '/api/v1/api-keys', { key: stack.adminKey, body: { name: `zz-key-${String(i).padStart(2, '0')}`, role: 'read-only' } });
+      assert.equal(made.status, 200, made.text);
+    }
+    const live = (await stack.db('api_keys').whereNull('revoked_at').orderBy([{ column: 'created_at' }, { column: 'id' }]).select('name')).map((k) => k.name);
+    const names = (html: string) => [...html.slice(html.indexOf('id="keys"'), html.indexOf('id="audit"')).matchAll(/<li><strong>([^<]+)<\/strong>/g)].map((m) => m[1]);
+    const first = await get('/admin', adminCookie);
+    assert.deepEqual(names(first.html), live.slice(0, 50));
+    assert.match(first.html, /href="\/admin\?keys=2" rel="next"/);
+    assert.deepEqual(names((await get('/admin?keys=2', adminCookie)).html), live.slice(50, 100));
   });
 
   it('GitHub and LDAP sign-in appear on the sign-in page only when the config file enables them', async () => {

@@ -1,12 +1,13 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, Empty, Pager, Section, Time, Table } from '../components';
+import { ApiButton, Empty, Pager, Section, Time, Table, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { listUsers } from '../../queries/users';
 import { listApiKeys } from '../../queries/api-keys';
-import { pageAuditLog } from '../../queries/audit-log';
+import { auditLogEntries } from '../../queries/audit-log';
 
 const USERS_PER_PAGE = 50;
+const KEYS_PER_PAGE = 50;
 
 /** Administration: users (paged), API keys (never their secrets) and the audit log; notification tasks on their own page. */
 export const adminPage = definePage({
@@ -16,13 +17,15 @@ export const adminPage = definePage({
     if (viewer.principal.role !== 'admin') return { forbidden: 'The admin pages are for admins.' };
     const auditWindow = pageWindow(query, 'audit');
     const usersWindow = pageWindow(query, 'users', USERS_PER_PAGE);
+    const keysWindow = pageWindow(query, 'keys', KEYS_PER_PAGE);
     const [users, keys, audit] = await Promise.all([
       listUsers(deps.db, { limit: usersWindow.limit + 1, offset: usersWindow.offset }),
-      listApiKeys(deps.db),
-      pageAuditLog(deps.db, { limit: auditWindow.limit + 1, offset: auditWindow.offset }),
+      listApiKeys(deps.db, undefined, { limit: keysWindow.limit + 1, offset: keysWindow.offset }),
+      auditLogEntries(deps.db, { limit: auditWindow.limit + 1, offset: auditWindow.offset }),
     ]);
-    const auditPage = cutPage(audit.items as Array<Record<string, any>>, auditWindow);
+    const auditPage = cutPage(audit, auditWindow);
     const userPage = cutPage(users, usersWindow);
+    const keyPage = cutPage(keys, keysWindow);
     return (
       <Layout title="Admin" viewer={viewer} current="/admin">
         <p>
@@ -45,18 +48,17 @@ export const adminPage = definePage({
           <Pager path="/admin" window={usersWindow} more={userPage.more} param="users" />
         </Section>
         <Section title="API keys" id="keys">
-          {keys.length === 0 ? (
-            <Empty>No API key.</Empty>
-          ) : (
-            <ul class="list">
-              {keys.map((k) => (
-                <li>
-                  <strong>{k.name}</strong> ({k.role}) · created <Time at={k.created_at} /> · last used <Time at={k.last_used_at} />{' '}
-                  <ApiButton method="DELETE" path={`/api/v1/api-keys/${k.id}`} label="Revoke" name="revoke-key" tone="danger" confirm={`Revoke the key ${k.name}?`} />
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={keyPage.rows}
+            empty="No API key."
+            item={(k) => (
+              <>
+                <strong>{k.name}</strong> ({k.role}) · created <Time at={k.created_at} /> · last used <Time at={k.last_used_at} />{' '}
+                <ApiButton method="DELETE" path={`/api/v1/api-keys/${k.id}`} label="Revoke" name="revoke-key" tone="danger" confirm={`Revoke the key ${k.name}?`} />
+              </>
+            )}
+          />
+          <Pager path="/admin" window={keysWindow} more={keyPage.more} param="keys" />
         </Section>
         <Section title="Audit log" id="audit">
           {auditPage.rows.length === 0 ? (

@@ -1,16 +1,20 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Table } from '../components';
-import { buildView, findBuild, listBuildProducts, listBuildSteps, listDependencies, listDependents } from '../../queries/builds';
-import { findJobsetById } from '../../queries/jobsets';
-import { findProject } from '../../queries/projects';
+import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Table, ItemList } from '../components';
+import { findBuildWithNames, listBuildProducts, listBuildSteps, relatedBuilds } from '../../queries/builds';
 import { findBuilder } from '../../queries/builders';
 import { buildWaitFacts } from '../build-wait-facts';
 import { whyBuildWaits } from '../why-build-waits';
 import { isActiveBuildStatus } from '../../../lib/statuses';
 import { StarToggle } from './starred';
 
-const DEPENDENTS_SHOWN = 50;
+/** The most dependencies, and dependents, listed; the heading counts them all. */
+const RELATED_SHOWN = 50;
+
+/** "and N more" under a list that shows the first `shown` of `total`. */
+function MoreNotShown({ shown, total }: { shown: number; total: number }) {
+  return total > shown ? <p class="muted">and {total - shown} more, by job name</p> : null;
+}
 
 function bytes(n: number | null): string {
   if (n === null) return '';
@@ -22,20 +26,18 @@ export const buildPage = definePage({
   path: '/builds/{id}',
   async render({ deps, viewer, params }) {
     if (!isUuid(params.id)) return { notFound: 'no such build' };
-    const row = await findBuild(deps.db, params.id);
+    const row = await findBuildWithNames(deps.db, params.id);
     if (!row) return { notFound: 'no such build' };
-    const [view, jobset, project, steps, products, dependencies, dependents, builder, star] = await Promise.all([
-      buildView(deps.db, row),
-      findJobsetById(deps.db, row.jobset_id),
-      findProject(deps.db, row.project_id),
+    const [steps, products, dependencies, dependents, builder, star, waitFacts] = await Promise.all([
       listBuildSteps(deps.db, row.id),
       listBuildProducts(deps.db, row.id),
-      listDependencies(deps.db, row.id),
-      listDependents(deps.db, row.id),
+      relatedBuilds(deps.db, row.id, 'dependencies', { limit: RELATED_SHOWN }),
+      relatedBuilds(deps.db, row.id, 'dependents', { limit: RELATED_SHOWN }),
       row.builder_id ? findBuilder(deps.db, row.builder_id) : Promise.resolve(undefined),
       StarToggle(deps.db, viewer, row),
+      row.status === 'pending' ? buildWaitFacts(deps.db, deps.config, row) : Promise.resolve(undefined),
     ]);
-    const waits = row.status === 'pending' ? whyBuildWaits(await buildWaitFacts(deps.db, deps.config, row, dependencies)) : [];
+    const waits = waitFacts ? whyBuildWaits(waitFacts) : [];
     const workflowId = row.workflow_id ?? `build-${row.id}`;
     const temporalUrl = `${deps.config.temporalUiUrl}/namespaces/${encodeURIComponent(deps.config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
     const active = isActiveBuildStatus(row.status);
@@ -63,7 +65,7 @@ export const buildPage = definePage({
     return (
       <Layout title={`Build ${row.job_name}`} viewer={viewer} current="/projects">
         <p class="crumbs">
-          <a href={`/projects/${row.project_id}`}>{project?.name}</a> / <a href={`/jobsets/${row.jobset_id}`}>{jobset?.name}</a> / <a href={`/evaluations/${row.evaluation_id}`}>evaluation</a> / {row.job_name}
+          <a href={`/projects/${row.project_id}`}>{row.project_name}</a> / <a href={`/jobsets/${row.jobset_id}`}>{row.jobset_name}</a> / <a href={`/evaluations/${row.evaluation_id}`}>evaluation</a> / {row.job_name}
         </p>
         <div class="build-head" data-build-page={row.id}>
           <Status status={row.status} buildId={row.id} />
@@ -96,7 +98,7 @@ export const buildPage = definePage({
           <dd>
             <code>{row.drv_path}</code>
           </dd>
-          {Object.entries(view.outputs).map(([name, path]) => (
+          {Object.entries(row.outputs).map(([name, path]) => (
             <>
               <dt>Output {name}</dt>
               <dd>
@@ -174,24 +176,24 @@ export const buildPage = definePage({
           <pre class="log" role="log" data-log-stream={`/api/v1/builds/${row.id}/log/stream`} tabindex={0} aria-label="Build log" aria-live="off" />
         </Section>
         <Section title="Products" id="products">
-          {products.length === 0 ? (
-            <Empty>No products.</Empty>
-          ) : (
-            <ul class="list">
-              {products.map((p) => (
-                <li>
-                  {p.is_directory ? <span>{p.name}</span> : <a href={`/api/v1/builds/${row.id}/products/${p.id}/download`}>{p.name}</a>} <span class="muted">{p.product_type}{p.subtype ? `/${p.subtype}` : ''} {bytes(p.file_size)}</span>
-                  {p.sha256_hash ? <code class="hash">sha256 {p.sha256_hash}</code> : null}
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={products}
+            empty="No products."
+            item={(p) => (
+              <>
+                {p.is_directory ? <span>{p.name}</span> : <a href={`/api/v1/builds/${row.id}/products/${p.id}/download`}>{p.name}</a>} <span class="muted">{p.product_type}{p.subtype ? `/${p.subtype}` : ''} {bytes(p.file_size)}</span>
+                {p.sha256_hash ? <code class="hash">sha256 {p.sha256_hash}</code> : null}
+              </>
+            )}
+          />
         </Section>
-        <Section title={`Dependencies (${dependencies.length})`} id="dependencies">
-          {dependencies.length === 0 ? <Empty>None.</Empty> : <BuildTable builds={dependencies} caption="Builds this build depends on" />}
+        <Section title={`Dependencies (${dependencies.total})`} id="dependencies">
+          {dependencies.total === 0 ? <Empty>None.</Empty> : <BuildTable builds={dependencies.rows} caption="Builds this build depends on" />}
+          <MoreNotShown shown={dependencies.rows.length} total={dependencies.total} />
         </Section>
-        <Section title={`Dependents (${dependents.length})`} id="dependents">
-          {dependents.length === 0 ? <Empty>None.</Empty> : <BuildTable builds={dependents.slice(0, DEPENDENTS_SHOWN)} caption="Builds that depend on this build" />}
+        <Section title={`Dependents (${dependents.total})`} id="dependents">
+          {dependents.total === 0 ? <Empty>None.</Empty> : <BuildTable builds={dependents.rows} caption="Builds that depend on this build" />}
+          <MoreNotShown shown={dependents.rows.length} total={dependents.total} />
         </Section>
       </Layout>
     );

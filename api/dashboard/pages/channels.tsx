@@ -2,11 +2,14 @@ import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
 import { ApiButton, Empty, Pager, Section, Status, Table, Time } from '../components';
 import { cutPage, pageWindow } from '../paging';
-import { findChannel, listChannels } from '../../queries/channels';
+import { findChannel, listChannels, recentCompletedEvaluations } from '../../queries/channels';
 import { findProject } from '../../queries/projects';
 import { findJobsetById, jobsetNames } from '../../queries/jobsets';
 import { findEvaluation } from '../../queries/evaluations';
 import { publicBaseUrl } from '../../public-url';
+
+/** How many of its jobset's newest completed evaluations the promote form offers. */
+const PROMOTABLE_SHOWN = 20;
 
 /** Channels by name (GET /api/v1/channels' query, paged): what each serves now and since when. */
 export const channelsPage = definePage({
@@ -43,6 +46,32 @@ export const channelsPage = definePage({
           </Table>
         )}
         <Pager path="/channels" window={window} more={more} />
+        {viewer.may('POST', '/api/v1/channels') ? (
+          <Section title="Create a channel" id="create">
+            <form method="post" action="/channels" class="card" aria-label="Create a channel">
+              <input type="hidden" name="csrf_token" value={viewer.csrfToken ?? ''} />
+              <p class="field">
+                <label for="c-name">Name</label>
+                <input id="c-name" name="name" required maxLength={100} pattern="[A-Za-z0-9_][A-Za-z0-9._\-]*" />
+                <small>Letters, digits, '.', '_' and '-'; what nix-channel --add names it.</small>
+              </p>
+              <p class="field">
+                <label for="c-project">Project</label>
+                <input id="c-project" name="project" required maxLength={100} />
+              </p>
+              <p class="field">
+                <label for="c-jobset">Jobset</label>
+                <input id="c-jobset" name="jobset" required maxLength={100} />
+              </p>
+              <p class="field">
+                <label for="c-aggregate">Promote when this job succeeds (optional)</label>
+                <input id="c-aggregate" name="aggregate_job" maxLength={1000} />
+                <small>Empty: when every build of an evaluation succeeds.</small>
+              </p>
+              <button type="submit">Create channel</button>
+            </form>
+          </Section>
+        ) : null}
       </Layout>
     );
   },
@@ -56,10 +85,12 @@ export const channelPage = definePage({
     if (!isUuid(params.id)) return { notFound: 'no such channel' };
     const channel = await findChannel(deps.db, params.id);
     if (!channel) return { notFound: 'no such channel' };
-    const [project, jobset, evaluation] = await Promise.all([
+    const mayPromote = viewer.may('POST', '/api/v1/channels/{channel_id}/promote/{eval_id}');
+    const [project, jobset, evaluation, promotable] = await Promise.all([
       findProject(deps.db, channel.project_id),
       findJobsetById(deps.db, channel.jobset_id),
       channel.current_evaluation_id ? findEvaluation(deps.db, channel.current_evaluation_id) : Promise.resolve(undefined),
+      mayPromote ? recentCompletedEvaluations(deps.db, channel.jobset_id, PROMOTABLE_SHOWN) : Promise.resolve([]),
     ]);
     const url = `${publicBaseUrl(input)}/channel/${encodeURIComponent(channel.name)}`;
     return (
@@ -103,6 +134,30 @@ export const channelPage = definePage({
             <Time at={channel.created_at} />
           </dd>
         </dl>
+        {mayPromote ? (
+          <Section title="Promote an evaluation" id="promote">
+            {promotable.length === 0 ? (
+              <Empty>No completed evaluation of its jobset yet.</Empty>
+            ) : (
+              <form method="post" action={`/channels/${channel.id}/promote`} class="card" aria-label="Promote an evaluation">
+                <input type="hidden" name="csrf_token" value={viewer.csrfToken ?? ''} />
+                <p class="field">
+                  <label for="p-evaluation">Evaluation (the newest completed ones)</label>
+                  <select id="p-evaluation" name="evaluation_id">
+                    {promotable.map((e) => (
+                      <option value={e.id} selected={e.id === channel.current_evaluation_id}>
+                        {new Date(e.created_at).toISOString().replace('T', ' ').slice(0, 19)} UTC{e.commit_hash ? ` · ${e.commit_hash.slice(0, 12)}` : ''}
+                        {e.id === channel.current_evaluation_id ? ' (serves now)' : ''}
+                      </option>
+                    ))}
+                  </select>
+                  <small>Only a good evaluation (by the channel's rule), not older than the one it serves.</small>
+                </p>
+                <button type="submit">Promote</button>
+              </form>
+            )}
+          </Section>
+        ) : null}
         <Section title="Use it" id="use">
           <pre>{`nix-channel --add ${url} ${channel.name}\nnix-channel --update`}</pre>
           {evaluation ? (

@@ -1,11 +1,9 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { BuildTable, Duration, Empty, Pager, Section, Status, Time } from '../components';
+import { BuildTable, Duration, Empty, Pager, Section, Status, Time, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
-import { compareEvaluations, evaluationView, findEvaluation, type JobDiff, type JobFlip } from '../../queries/evaluations';
-import { previousEvaluationId } from '../../queries/build-queue';
-import { findJobsetById } from '../../queries/jobsets';
-import { pageBuilds } from '../../queries/builds';
+import { compareEvaluations, evaluationView, findEvaluationInContext, type JobDiff, type JobFlip } from '../../queries/evaluations';
+import { evaluationBuildRows } from '../../queries/builds';
 
 /** The most jobs of one kind of change shown; the count says how many there are. */
 const CHANGES_SHOWN = 100;
@@ -33,21 +31,20 @@ export const evaluationPage = definePage({
   path: '/evaluations/{id}',
   async render({ deps, viewer, params, query }) {
     if (!isUuid(params.id)) return { notFound: 'no such evaluation' };
-    const row = await findEvaluation(deps.db, params.id);
+    const row = await findEvaluationInContext(deps.db, params.id);
     if (!row) return { notFound: 'no such evaluation' };
     const window = pageWindow(query);
-    const [view, jobset, previousId, builds] = await Promise.all([
-      evaluationView(deps.db, row),
-      findJobsetById(deps.db, row.jobset_id),
-      previousEvaluationId(deps.db, row),
-      pageBuilds(deps.db, { evaluation_id: row.id, limit: window.limit + 1, offset: window.offset }),
+    const previousId = row.previous_id ?? undefined;
+    const [view, diff, builds] = await Promise.all([
+      evaluationView(deps.db, row, row.project_id),
+      previousId ? compareEvaluations(deps.db, previousId, row.id) : Promise.resolve(undefined),
+      evaluationBuildRows(deps.db, row.id, { limit: window.limit + 1, offset: window.offset }),
     ]);
-    const diff = previousId ? await compareEvaluations(deps.db, previousId, row.id) : undefined;
-    const page = cutPage(builds.items, window);
+    const page = cutPage(builds, window);
     return (
-      <Layout title={`Evaluation of ${jobset?.name ?? 'a jobset'}`} viewer={viewer} current="/projects">
+      <Layout title={`Evaluation of ${row.jobset_name}`} viewer={viewer} current="/projects">
         <p class="crumbs">
-          <a href={`/projects/${view.project_id}`}>Project</a> / <a href={`/jobsets/${row.jobset_id}`}>{jobset?.name}</a> / evaluation
+          <a href={`/projects/${view.project_id}`}>Project</a> / <a href={`/jobsets/${row.jobset_id}`}>{row.jobset_name}</a> / evaluation
         </p>
         <dl class="facts">
           <dt>Status</dt>
@@ -115,20 +112,18 @@ export const evaluationPage = definePage({
           )}
         </Section>
         <Section title="Inputs" id="inputs">
-          {view.inputs.length === 0 ? (
-            <Empty>No inputs recorded.</Empty>
-          ) : (
-            <ul class="list">
-              {view.inputs.map((i) => (
-                <li>
-                  <strong>{i.name}</strong> ({i.input_type}) <code>{i.revision ?? i.value ?? ''}</code>
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={view.inputs}
+            empty="No inputs recorded."
+            item={(i) => (
+              <>
+                <strong>{i.name}</strong> ({i.input_type}) <code>{i.revision ?? i.value ?? ''}</code>
+              </>
+            )}
+          />
         </Section>
         <Section title="Builds" id="builds">
-          {page.rows.length === 0 ? <Empty>No build.</Empty> : <BuildTable builds={page.rows} caption="Builds of this evaluation" />}
+          {page.rows.length === 0 ? <Empty>No build.</Empty> : <BuildTable builds={page.rows} caption="Builds of this evaluation, by job name" />}
           <Pager path={`/evaluations/${row.id}`} window={window} more={page.more} />
         </Section>
       </Layout>

@@ -1,6 +1,6 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { BuildTable, Empty, Section, Status, Time } from '../components';
+import { BuildTable, Empty, Section, Status, Time, ItemList } from '../components';
 import { failingJobsNow, queueBySystem, recentEvaluations, runningBuilds, runningBuildsPerBuilder } from '../../queries/build-queue';
 import { listBuilders } from '../../queries/builders';
 import { BuilderSlots } from './builders';
@@ -59,20 +59,18 @@ export const homePage = definePage({
           {failing.length === 0 ? <Empty>No job fails in the newest evaluation of any jobset.</Empty> : <BuildTable builds={failing} caption="Jobs failing in the newest evaluations" />}
         </Section>
         <Section title="Recent evaluations" id="evaluations">
-          {evaluations.length === 0 ? (
-            <Empty>No evaluation yet.</Empty>
-          ) : (
-            <ul class="list">
-              {evaluations.map((e) => (
-                <li>
-                  <a href={`/evaluations/${e.id}`}>
-                    {e.project_name} / {e.jobset_name}
-                  </a>{' '}
-                  <Status status={e.status} /> <Time at={e.created_at} />
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={evaluations}
+            empty="No evaluation yet."
+            item={(e) => (
+              <>
+                <a href={`/evaluations/${e.id}`}>
+                  {e.project_name} / {e.jobset_name}
+                </a>{' '}
+                <Status status={e.status} /> <Time at={e.created_at} />
+              </>
+            )}
+          />
         </Section>
       </Layout>
     );

@@ -1,9 +1,8 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
-import { Empty, Pager, Section, Status, Time, Scroll } from '../components';
+import { Empty, Pager, Section, Status, Time, Scroll, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
-import { findJobsetById } from '../../queries/jobsets';
-import { findProject } from '../../queries/projects';
+import { findJobsetWithProjectName } from '../../queries/jobsets';
 import { jobsetMatrix } from '../../queries/jobset-matrix';
 import { recentEvaluations } from '../../queries/build-queue';
 
@@ -15,20 +14,19 @@ export const jobsetPage = definePage({
   path: '/jobsets/{id}',
   async render({ deps, viewer, params, query }) {
     if (!isUuid(params.id)) return { notFound: 'no such jobset' };
-    const jobset = await findJobsetById(deps.db, params.id);
+    const jobset = await findJobsetWithProjectName(deps.db, params.id);
     if (!jobset) return { notFound: 'no such jobset' };
     const jobsWindow = pageWindow(query, 'jobs', MATRIX_ROWS);
     const evalWindow = pageWindow(query, 'evals');
-    const [project, matrix, evaluations] = await Promise.all([
-      findProject(deps.db, jobset.project_id),
+    const [matrix, evaluations] = await Promise.all([
       jobsetMatrix(deps.db, jobset.id, { limit: jobsWindow.limit, offset: jobsWindow.offset, columns: MATRIX_COLUMNS }),
       recentEvaluations(deps.db, { jobsetId: jobset.id, limit: evalWindow.limit + 1, offset: evalWindow.offset }),
     ]);
     const evals = cutPage(evaluations, evalWindow);
     return (
-      <Layout title={`${project?.name ?? '?'} / ${jobset.name}`} viewer={viewer} current="/projects">
+      <Layout title={`${jobset.project_name} / ${jobset.name}`} viewer={viewer} current="/projects">
         <p class="crumbs">
-          <a href="/projects">Projects</a> / <a href={`/projects/${jobset.project_id}`}>{project?.name}</a> / {jobset.name}
+          <a href="/projects">Projects</a> / <a href={`/projects/${jobset.project_id}`}>{jobset.project_name}</a> / {jobset.name}
         </p>
         <p class="muted">
           <code>{jobset.nix_expression}</code> {jobset.flake_mode ? '(flake)' : ''} · {jobset.check_interval > 0 ? `checked every ${jobset.check_interval} s` : 'no schedule'} · {jobset.state}
@@ -97,20 +95,18 @@ export const jobsetPage = definePage({
           <Pager path={`/jobsets/${jobset.id}`} window={jobsWindow} more={matrix.more} param="jobs" />
         </Section>
         <Section title="Evaluations" id="evaluations">
-          {evals.rows.length === 0 ? (
-            <Empty>No evaluation yet.</Empty>
-          ) : (
-            <ul class="list">
-              {evals.rows.map((e) => (
-                <li>
-                  <a href={`/evaluations/${e.id}`}>
-                    <Time at={e.created_at} />
-                  </a>{' '}
-                  <Status status={e.status} /> {e.commit_hash ? <code>{String(e.commit_hash).slice(0, 12)}</code> : null} {e.nr_errors ? <span class="status bad">{e.nr_errors} errors</span> : null}
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={evals.rows}
+            empty="No evaluation yet."
+            item={(e) => (
+              <>
+                <a href={`/evaluations/${e.id}`}>
+                  <Time at={e.created_at} />
+                </a>{' '}
+                <Status status={e.status} /> {e.commit_hash ? <code>{String(e.commit_hash).slice(0, 12)}</code> : null} {e.nr_errors ? <span class="status bad">{e.nr_errors} errors</span> : null}
+              </>
+            )}
+          />
           <Pager path={`/jobsets/${jobset.id}`} window={evalWindow} more={evals.more} param="evals" />
         </Section>
       </Layout>

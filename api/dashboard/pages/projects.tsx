@@ -1,7 +1,7 @@
 import { definePage, isUuid } from '../page';
 import { Layout } from '../layout';
 import type { ComponentChildren } from 'preact';
-import { BuildTable, Empty, Pager, Section, Time } from '../components';
+import { BuildTable, Empty, Pager, Section, Time, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { findProject, pageProjects } from '../../queries/projects';
 import { pageJobsets } from '../../queries/jobsets';
@@ -45,17 +45,15 @@ export const projectsPage = definePage({
             <Field name="description" label="Description" />
           </ApiForm>
         ) : null}
-        {rows.length === 0 ? (
-          <Empty>No project yet.</Empty>
-        ) : (
-          <ul class="list">
-            {rows.map((p) => (
-              <li>
-                <a href={`/projects/${p!.id}`}>{p!.display_name || p!.name}</a> <span class="muted">{p!.repository_url}</span>
-              </li>
-            ))}
-          </ul>
-        )}
+        <ItemList
+          items={rows}
+          empty="No project yet."
+          item={(p) => (
+            <>
+              <a href={`/projects/${p!.id}`}>{p!.display_name || p!.name}</a> <span class="muted">{p!.repository_url}</span>
+            </>
+          )}
+        />
         <Pager path="/projects" window={window} more={more} />
       </Layout>
     );
@@ -84,17 +82,15 @@ export const projectPage = definePage({
           Repository <code>{project.repository_url}</code> · <a href={`/projects/${project.id}/webhooks`}>Webhooks</a>
         </p>
         <Section title="Jobsets" id="jobsets">
-          {jobsets.items.length === 0 ? (
-            <Empty>No jobset yet.</Empty>
-          ) : (
-            <ul class="list">
-              {jobsets.items.map((j) => (
-                <li>
-                  <a href={`/jobsets/${j.id}`}>{j.name}</a> <span class="muted">{j.nix_expression}</span> {j.enabled ? null : <span class="status neutral">disabled</span>}
-                </li>
-              ))}
-            </ul>
-          )}
+          <ItemList
+            items={jobsets.items}
+            empty="No jobset yet."
+            item={(j) => (
+              <>
+                <a href={`/jobsets/${j.id}`}>{j.name}</a> <span class="muted">{j.nix_expression}</span> {j.enabled ? null : <span class="status neutral">disabled</span>}
+              </>
+            )}
+          />
           {viewer.may('POST', '/api/v1/projects/{id}/jobsets') ? (
             <ApiForm method="POST" path={`/api/v1/projects/${project.id}/jobsets`} after="/jobsets/{id}" label="Create jobset" title="New jobset">
               <Field name="name" label="Name" required />
