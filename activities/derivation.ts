@@ -13,7 +13,7 @@ import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation } from './records/steps';
 import { findCachedFailure, recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
-import { assignBuilderToBuildsOfDerivation } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation } from './records/builds';
 import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
 import { whileDatabaseUnavailable } from './database-retry';
@@ -27,6 +27,11 @@ export interface RealiseStepInput {
 }
 
 export type DerivationState = { kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' };
+
+/** A derivation that plans its own inputs: its state, and when it needs building, the input derivations to wait on first. */
+export type DerivationPlan =
+  | Exclude<DerivationState, { kind: 'needs_build' }>
+  | { kind: 'needs_build'; inputs: DerivationInput[]; jobNames: Record<string, string>; workflowIds: Record<string, string> };
 
 /** What the dispatcher needs to place a derivation: its DerivationInput's scheduling fields, and more. */
 export interface SlotRequestInput extends Pick<DerivationInput, 'drvPath' | 'system' | 'requiredFeatures' | 'priority' | 'jobsetId' | 'shares'> {
@@ -63,6 +68,43 @@ export function createDerivationActivities(deps: ActivityDeps) {
 
   return {
     checkDerivation,
+
+    /**
+     * The derivation's own plan (issue 6: a derivation waits on its inputs, not the builds on every
+     * step): a cached failure, or valid outputs, or the input derivations whose outputs are not valid
+     * yet, each to be realised by its own (shared) derivation workflow that plans its inputs in turn.
+     * Reads the .drv files directly; asks `nix-store` only about outputs that exist on disk.
+     */
+    async planDerivation(input: DerivationInput): Promise<DerivationPlan> {
+      const cached = await findCachedFailure(db, input.drvPath);
+      if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
+      const drv = await readDerivation(input.drvPath);
+      const inputDrvs = await Promise.all(drv.inputDrvs.map(async (path) => ({ path, info: await readDerivation(path) })));
+      const own = Object.values(drv.outputs);
+      const invalid = await locallyInvalidPaths([...own, ...inputDrvs.flatMap((i) => Object.values(i.info.outputs))]);
+      if (own.length > 0 && own.every((o) => !invalid.has(o))) return { kind: 'valid', outputs: drv.outputs };
+      const needed = inputDrvs.filter((i) => Object.values(i.info.outputs).some((o) => invalid.has(o)));
+      // An input that is a job of the same evaluation writes its log to that job's build, as planned builds do.
+      const owners = await buildsOfSameEvaluationByDerivation(db, input.logBuildId, needed.map((i) => i.path));
+      const ownerOf = new Map(owners.map((o) => [o.drv_path, o]));
+      return {
+        kind: 'needs_build',
+        inputs: needed.map((i) => ({
+          drvPath: i.path,
+          system: i.info.system,
+          requiredFeatures: i.info.requiredSystemFeatures,
+          priority: input.priority,
+          jobsetId: input.jobsetId,
+          shares: input.shares,
+          logBuildId: ownerOf.get(i.path)?.id ?? input.logBuildId,
+          timeoutSeconds: input.timeoutSeconds,
+          maxSilentSeconds: input.maxSilentSeconds,
+          plansInputs: true,
+        })),
+        jobNames: Object.fromEntries(owners.map((o) => [o.drv_path, o.job_name])),
+        workflowIds: Object.fromEntries(needed.map((i) => [i.path, deps.workflows.derivationWorkflowId(i.path)])),
+      };
+    },
 
     /**
      * A derivation's way into the queue in one local activity: (when `check`) whether it is already
