@@ -24,6 +24,12 @@ export interface RealiseStepInput {
   logBuildId: string;
   timeoutSeconds: number;
   maxSilentSeconds: number;
+  /**
+   * The dispatcher request whose slot this step holds: the activity releases it itself as soon as the
+   * Nix process has ended (not a builder failure), before its own bookkeeping and without waiting for a
+   * workflow task of the derivation. Unset by derivation workflows that release the slot themselves.
+   */
+  slotRequestId?: string;
 }
 
 export type DerivationState = { kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' };
@@ -40,7 +46,11 @@ export interface SlotRequestInput extends Pick<DerivationInput, 'drvPath' | 'sys
   reprioritizeOnly?: boolean;
 }
 
-export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & { logPath: string | null };
+export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & {
+  logPath: string | null;
+  /** The activity released the step's slot (see RealiseStepInput.slotRequestId). */
+  slotReleased?: boolean;
+};
 
 export function createDerivationActivities(deps: ActivityDeps) {
   const { db } = deps;
@@ -206,6 +216,14 @@ export function createDerivationActivities(deps: ActivityDeps) {
         clearInterval(ticker);
       }
       await pendingWrite;
+      // The builder's slot is free once its process has ended: the next step may start while this one's records are written.
+      let slotReleased = false;
+      if (input.slotRequestId && result.status !== 'builder_failure') {
+        slotReleased = await signalDispatcher(releaseSlotSignal, [{ requestId: input.slotRequestId, builderId: input.builderId, builderFailed: false }]).then(
+          () => true,
+          () => false,
+        );
+      }
       if (result.status === 'builder_failure') {
         await writer.append(`ringmaster: builder failure: ${result.errorMessage ?? 'unknown'}; the step will be retried elsewhere\n`);
         logBuilderFailure(deps.logger, { id: remoteId ?? LOCAL_BUILDER, name: builderName }, input.drvPath, result.errorMessage);
@@ -222,7 +240,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         errorMessage: result.errorMessage,
       }));
       if (ctx.cancellationSignal.aborted) log.info('step cancelled', { drvPath: input.drvPath });
-      return { status: result.status, exitCode: result.exitCode, errorMessage: result.errorMessage, outputs: result.outputs, logPath };
+      return { status: result.status, exitCode: result.exitCode, errorMessage: result.errorMessage, outputs: result.outputs, logPath, slotReleased };
     },
   };
 }

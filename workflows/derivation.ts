@@ -52,6 +52,12 @@ const ONE_QUEUE_ACTIVITY_AND_NOTIFY_AT_ONCE_PATCH = 'derivation-queues-in-one-ac
  */
 const WAITS_ON_INPUTS_PATCH = 'derivation-waits-on-its-inputs';
 
+/**
+ * patched() ID (issue 6): the realiseStep activity releases its builder slot itself when the Nix
+ * process ends, so the dispatcher can grant it again without waiting for this workflow's next task.
+ */
+const STEP_RELEASES_SLOT_PATCH = 'realise-step-releases-its-slot';
+
 /** Builder failures (connection refused, host-key mismatch, builder killed) are retried elsewhere this many times. */
 const MAX_BUILDER_ATTEMPTS = 4;
 
@@ -90,6 +96,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
 
   const self = workflowInfo().workflowId;
   const atOnce = patched(ONE_QUEUE_ACTIVITY_AND_NOTIFY_AT_ONCE_PATCH);
+  const stepReleasesSlot = patched(STEP_RELEASES_SLOT_PATCH);
   const result = await realise();
   // A build that attaches after the failure was decided did not wait for a build: for it, the failure
   // is a cached one (as it would be had it come a moment later and found the cached_failures row).
@@ -190,7 +197,14 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       void watcher;
       try {
         outcome = await scope.run(() =>
-          realiseStep({ drvPath: input.drvPath, builderId, logBuildId: input.logBuildId, timeoutSeconds: input.timeoutSeconds, maxSilentSeconds: input.maxSilentSeconds }),
+          realiseStep({
+            drvPath: input.drvPath,
+            builderId,
+            logBuildId: input.logBuildId,
+            timeoutSeconds: input.timeoutSeconds,
+            maxSilentSeconds: input.maxSilentSeconds,
+            ...(stepReleasesSlot ? { slotRequestId: self } : {}),
+          }),
         );
       } catch (err) {
         if (isCancellation(err)) {
@@ -206,7 +220,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
         avoid.push(builderId);
         continue;
       }
-      await releaseBuilderSlot({ requestId: self, builderId, builderFailed: false });
+      if (!outcome.slotReleased) await releaseBuilderSlot({ requestId: self, builderId, builderFailed: false });
       if (outcome.status === 'succeeded') {
         return { drvPath: input.drvPath, status: 'succeeded', outputs: outcome.outputs, errorMessage: null, builderId, logPath: outcome.logPath };
       }
