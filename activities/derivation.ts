@@ -160,10 +160,14 @@ export function createDerivationActivities(deps: ActivityDeps) {
       const remoteId = input.builderId === LOCAL_BUILDER ? null : input.builderId;
       const writer = await BuildLogWriter.open(deps.config.dataDir, input.logBuildId);
       const logPath = liveLogPath(deps.config.dataDir, input.logBuildId);
-      await whileDatabaseUnavailable(async () => {
+      // The rows are marked running while the Nix process starts (not before it): the phase marks
+      // below follow this one in order, and the step's last mark waits for them all.
+      const started = whileDatabaseUnavailable(async () => {
         await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
         await assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
       });
+      started.catch(() => undefined);
+      let marks: Promise<unknown> = started.catch(() => undefined);
 
       let lastBeat = 0;
       const beat = (detail?: string) => {
@@ -187,7 +191,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           beat();
         },
         onPhase: (phase: RealisePhase) => {
-          void markStepsOfDerivation(db, input.drvPath, { phase, builderId: remoteId }).catch(() => undefined);
+          marks = marks.then(() => markStepsOfDerivation(db, input.drvPath, { phase, builderId: remoteId })).catch(() => undefined);
           beat(phase);
         },
       };
@@ -211,6 +215,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
       } catch (err) {
         await pendingWrite;
         await writer.close();
+        await marks;
         throw err;
       } finally {
         clearInterval(ticker);
@@ -229,6 +234,9 @@ export function createDerivationActivities(deps: ActivityDeps) {
         logBuilderFailure(deps.logger, { id: remoteId ?? LOCAL_BUILDER, name: builderName }, input.drvPath, result.errorMessage);
       }
       await writer.close();
+      // A step whose start could not be recorded fails here, as it did before it ran.
+      await started;
+      await marks;
       const finished = result.status !== 'builder_failure';
       // The step is built: a database restart now must not cost a second build of it.
       await whileDatabaseUnavailable(() => markStepsOfDerivation(db, input.drvPath, {
