@@ -40,6 +40,11 @@ export type BuildPlan =
       timeoutSeconds: number;
       maxSilentSeconds: number;
       derivationWorkflowIds: Record<string, string>;
+      /**
+       * The top derivation can plan and wait on its own inputs (issue 6): the build waits on it alone.
+       * Not for an aggregate, whose constituents are steps beside the top derivation's own inputs.
+       */
+      topPlansInputs?: boolean;
     };
 
 export function createBuildActivities(deps: ActivityDeps) {
@@ -163,6 +168,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         timeoutSeconds: build.meta_timeout ?? build.build_timeout,
         maxSilentSeconds: build.meta_max_silent ?? build.max_silent,
         derivationWorkflowIds: Object.fromEntries(steps.map((s) => [s.drvPath, deps.workflows.derivationWorkflowId(s.drvPath)])),
+        topPlansInputs: constituents.length === 0,
       };
     },
 

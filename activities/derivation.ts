@@ -13,7 +13,7 @@ import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation } from './records/steps';
 import { findCachedFailure, recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
-import { assignBuilderToBuildsOfDerivation } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation } from './records/builds';
 import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
 import { whileDatabaseUnavailable } from './database-retry';
@@ -24,9 +24,20 @@ export interface RealiseStepInput {
   logBuildId: string;
   timeoutSeconds: number;
   maxSilentSeconds: number;
+  /**
+   * The dispatcher request whose slot this step holds: the activity releases it itself as soon as the
+   * Nix process has ended (not a builder failure), before its own bookkeeping and without waiting for a
+   * workflow task of the derivation. Unset by derivation workflows that release the slot themselves.
+   */
+  slotRequestId?: string;
 }
 
 export type DerivationState = { kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' };
+
+/** A derivation that plans its own inputs: its state, and when it needs building, the input derivations to wait on first. */
+export type DerivationPlan =
+  | Exclude<DerivationState, { kind: 'needs_build' }>
+  | { kind: 'needs_build'; inputs: DerivationInput[]; jobNames: Record<string, string>; workflowIds: Record<string, string> };
 
 /** What the dispatcher needs to place a derivation: its DerivationInput's scheduling fields, and more. */
 export interface SlotRequestInput extends Pick<DerivationInput, 'drvPath' | 'system' | 'requiredFeatures' | 'priority' | 'jobsetId' | 'shares'> {
@@ -35,7 +46,11 @@ export interface SlotRequestInput extends Pick<DerivationInput, 'drvPath' | 'sys
   reprioritizeOnly?: boolean;
 }
 
-export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & { logPath: string | null };
+export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & {
+  logPath: string | null;
+  /** The activity released the step's slot (see RealiseStepInput.slotRequestId). */
+  slotReleased?: boolean;
+};
 
 export function createDerivationActivities(deps: ActivityDeps) {
   const { db } = deps;
@@ -63,6 +78,43 @@ export function createDerivationActivities(deps: ActivityDeps) {
 
   return {
     checkDerivation,
+
+    /**
+     * The derivation's own plan (issue 6: a derivation waits on its inputs, not the builds on every
+     * step): a cached failure, or valid outputs, or the input derivations whose outputs are not valid
+     * yet, each to be realised by its own (shared) derivation workflow that plans its inputs in turn.
+     * Reads the .drv files directly; asks `nix-store` only about outputs that exist on disk.
+     */
+    async planDerivation(input: DerivationInput): Promise<DerivationPlan> {
+      const cached = await findCachedFailure(db, input.drvPath);
+      if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
+      const drv = await readDerivation(input.drvPath);
+      const inputDrvs = await Promise.all(drv.inputDrvs.map(async (path) => ({ path, info: await readDerivation(path) })));
+      const own = Object.values(drv.outputs);
+      const invalid = await locallyInvalidPaths([...own, ...inputDrvs.flatMap((i) => Object.values(i.info.outputs))]);
+      if (own.length > 0 && own.every((o) => !invalid.has(o))) return { kind: 'valid', outputs: drv.outputs };
+      const needed = inputDrvs.filter((i) => Object.values(i.info.outputs).some((o) => invalid.has(o)));
+      // An input that is a job of the same evaluation writes its log to that job's build, as planned builds do.
+      const owners = await buildsOfSameEvaluationByDerivation(db, input.logBuildId, needed.map((i) => i.path));
+      const ownerOf = new Map(owners.map((o) => [o.drv_path, o]));
+      return {
+        kind: 'needs_build',
+        inputs: needed.map((i) => ({
+          drvPath: i.path,
+          system: i.info.system,
+          requiredFeatures: i.info.requiredSystemFeatures,
+          priority: input.priority,
+          jobsetId: input.jobsetId,
+          shares: input.shares,
+          logBuildId: ownerOf.get(i.path)?.id ?? input.logBuildId,
+          timeoutSeconds: input.timeoutSeconds,
+          maxSilentSeconds: input.maxSilentSeconds,
+          plansInputs: true,
+        })),
+        jobNames: Object.fromEntries(owners.map((o) => [o.drv_path, o.job_name])),
+        workflowIds: Object.fromEntries(needed.map((i) => [i.path, deps.workflows.derivationWorkflowId(i.path)])),
+      };
+    },
 
     /**
      * A derivation's way into the queue in one local activity: (when `check`) whether it is already
@@ -108,10 +160,14 @@ export function createDerivationActivities(deps: ActivityDeps) {
       const remoteId = input.builderId === LOCAL_BUILDER ? null : input.builderId;
       const writer = await BuildLogWriter.open(deps.config.dataDir, input.logBuildId);
       const logPath = liveLogPath(deps.config.dataDir, input.logBuildId);
-      await whileDatabaseUnavailable(async () => {
+      // The rows are marked running while the Nix process starts (not before it): the phase marks
+      // below follow this one in order, and the step's last mark waits for them all.
+      const started = whileDatabaseUnavailable(async () => {
         await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
         await assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
       });
+      started.catch(() => undefined);
+      let marks: Promise<unknown> = started.catch(() => undefined);
 
       let lastBeat = 0;
       const beat = (detail?: string) => {
@@ -135,7 +191,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           beat();
         },
         onPhase: (phase: RealisePhase) => {
-          void markStepsOfDerivation(db, input.drvPath, { phase, builderId: remoteId }).catch(() => undefined);
+          marks = marks.then(() => markStepsOfDerivation(db, input.drvPath, { phase, builderId: remoteId })).catch(() => undefined);
           beat(phase);
         },
       };
@@ -159,16 +215,28 @@ export function createDerivationActivities(deps: ActivityDeps) {
       } catch (err) {
         await pendingWrite;
         await writer.close();
+        await marks;
         throw err;
       } finally {
         clearInterval(ticker);
       }
       await pendingWrite;
+      // The builder's slot is free once its process has ended: the next step may start while this one's records are written.
+      let slotReleased = false;
+      if (input.slotRequestId && result.status !== 'builder_failure') {
+        slotReleased = await signalDispatcher(releaseSlotSignal, [{ requestId: input.slotRequestId, builderId: input.builderId, builderFailed: false }]).then(
+          () => true,
+          () => false,
+        );
+      }
       if (result.status === 'builder_failure') {
         await writer.append(`ringmaster: builder failure: ${result.errorMessage ?? 'unknown'}; the step will be retried elsewhere\n`);
         logBuilderFailure(deps.logger, { id: remoteId ?? LOCAL_BUILDER, name: builderName }, input.drvPath, result.errorMessage);
       }
       await writer.close();
+      // A step whose start could not be recorded fails here, as it did before it ran.
+      await started;
+      await marks;
       const finished = result.status !== 'builder_failure';
       // The step is built: a database restart now must not cost a second build of it.
       await whileDatabaseUnavailable(() => markStepsOfDerivation(db, input.drvPath, {
@@ -180,7 +248,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         errorMessage: result.errorMessage,
       }));
       if (ctx.cancellationSignal.aborted) log.info('step cancelled', { drvPath: input.drvPath });
-      return { status: result.status, exitCode: result.exitCode, errorMessage: result.errorMessage, outputs: result.outputs, logPath };
+      return { status: result.status, exitCode: result.exitCode, errorMessage: result.errorMessage, outputs: result.outputs, logPath, slotReleased };
     },
   };
 }

@@ -19,6 +19,7 @@ const TOP_STATUS: Record<DerivationStatus, BuildStatus> = {
   unsupported_system: 'unsupported_system',
   cancelled: 'cancelled',
   aborted: 'aborted',
+  dependency_failed: 'dependency_failed',
 };
 
 /**

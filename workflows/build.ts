@@ -36,6 +36,12 @@ const CANCELLED_BEFORE_PLAN_PATCH = 'build-cancelled-before-plan-is-recorded';
  */
 const ATTACH_IN_ONE_ACTIVITY_PATCH = 'build-attaches-ready-steps-in-one-activity';
 
+/**
+ * patched() ID (issue 6): a build attaches to its top derivation only, which plans and waits on its own
+ * inputs (`plansInputs`); the build wakes once, for the top's result, instead of once per step.
+ */
+const WAIT_ON_TOP_ONLY_PATCH = 'build-waits-on-its-top-derivation-only';
+
 const acts = proxyLocalActivities<BuildActivities>({
   startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 10 },
@@ -120,6 +126,7 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
   }
   steps = plan.steps;
   const attachAtOnce = patched(ATTACH_IN_ONE_ACTIVITY_PATCH);
+  const topOnly = plan.topPlansInputs === true && patched(WAIT_ON_TOP_ONLY_PATCH);
   setStatus('running');
 
   let outcome: { status: BuildStatus; errorMessage: string | null; top: DerivationResult | null };
@@ -168,6 +175,7 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
       logBuildId: s.logBuildId,
       timeoutSeconds: plan.kind === 'plan' ? plan.timeoutSeconds : 36000,
       maxSilentSeconds: plan.kind === 'plan' ? plan.maxSilentSeconds : 7200,
+      ...(topOnly ? { plansInputs: true } : {}),
     };
   }
 
@@ -182,6 +190,7 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
   }
 
   async function runSteps(): Promise<{ status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }> {
+    if (topOnly) return runTopStep();
     for (;;) {
       // Counted before attaching: a result may arrive while an attach is in flight.
       const known = results.size;
@@ -203,5 +212,16 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
       }
     }
   }
-}
 
+  /** The top derivation realises the whole plan (its inputs first, each by its own derivation workflow): the build waits on it alone. */
+  async function runTopStep(): Promise<{ status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }> {
+    const top = steps.find((s) => s.isTop)!;
+    attached.add(top.drvPath);
+    await attach([top]);
+    view.waitingFor = 'builder slot or build';
+    view.phase = 'waiting';
+    // Every few minutes without a result, attach again (idempotent): a derivation workflow that closed meanwhile is started anew and answers.
+    while (!(await condition(() => results.has(top.drvPath), '3 minutes'))) await attach([top]);
+    return decideBuildOutcome(steps, results)!;
+  }
+}

@@ -13,6 +13,7 @@ import {
   allHandlersFinished,
 } from '@temporalio/workflow';
 import type { DerivationActivities } from '../activities/derivation';
+import type { BuildActivities } from '../activities/build';
 import {
   addWaiterSignal,
   derivationFinishedSignal,
@@ -26,8 +27,12 @@ import {
 } from './shared';
 import { inBatches } from './in-batches';
 
-const { checkDerivation, queueDerivation, recordCachedFailure, requestBuilderSlot, releaseBuilderSlot, markStepPhase } = proxyLocalActivities<DerivationActivities>({
+const { checkDerivation, queueDerivation, recordCachedFailure, requestBuilderSlot, releaseBuilderSlot, markStepPhase, planDerivation } = proxyLocalActivities<DerivationActivities>({
   startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 10 },
+});
+const { attachToDerivations } = proxyLocalActivities<Pick<BuildActivities, 'attachToDerivations'>>({
+  startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 10 },
 });
 
@@ -38,6 +43,20 @@ const { checkDerivation, queueDerivation, recordCachedFailure, requestBuilderSlo
  * rows in PostgreSQL carry each step's phase and builder). Histories recorded before run the old path.
  */
 const ONE_QUEUE_ACTIVITY_AND_NOTIFY_AT_ONCE_PATCH = 'derivation-queues-in-one-activity-and-notifies-at-once';
+
+/**
+ * patched() ID (issue 6): a derivation started with `plansInputs` plans its own input derivations
+ * (`planDerivation`), attaches to them as their waiter and waits for them before it queues itself, so
+ * a build waits on its top derivation only: one `derivationFinished` per edge of the derivation graph,
+ * not one per build and step.
+ */
+const WAITS_ON_INPUTS_PATCH = 'derivation-waits-on-its-inputs';
+
+/**
+ * patched() ID (issue 6): the realiseStep activity releases its builder slot itself when the Nix
+ * process ends, so the dispatcher can grant it again without waiting for this workflow's next task.
+ */
+const STEP_RELEASES_SLOT_PATCH = 'realise-step-releases-its-slot';
 
 /** Builder failures (connection refused, host-key mismatch, builder killed) are retried elsewhere this many times. */
 const MAX_BUILDER_ATTEMPTS = 4;
@@ -69,9 +88,15 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   setHandler(slotGrantedSignal, (g) => {
     grant = g;
   });
+  // Results of this derivation's inputs, when it waits on them itself.
+  const inputResults = new Map<string, DerivationResult>();
+  setHandler(derivationFinishedSignal, (r) => {
+    inputResults.set(r.drvPath, r);
+  });
 
   const self = workflowInfo().workflowId;
   const atOnce = patched(ONE_QUEUE_ACTIVITY_AND_NOTIFY_AT_ONCE_PATCH);
+  const stepReleasesSlot = patched(STEP_RELEASES_SLOT_PATCH);
   const result = await realise();
   // A build that attaches after the failure was decided did not wait for a build: for it, the failure
   // is a cached one (as it would be had it come a moment later and found the cached_failures row).
@@ -112,6 +137,18 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
       if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
     }
+    // Planned here (and so checked): the queueing below need not check again.
+    let planned = false;
+    if (input.plansInputs && patched(WAITS_ON_INPUTS_PATCH)) {
+      const plan = await planDerivation({ ...input, priority });
+      if (plan.kind === 'valid') return { ...base, status: 'succeeded', outputs: plan.outputs };
+      if (plan.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: plan.errorMessage };
+      if (plan.inputs.length > 0) {
+        const failed = await waitOnInputs(plan.inputs, plan.jobNames, plan.workflowIds);
+        if (failed) return failed;
+      }
+      planned = true;
+    }
 
     // Wait (briefly) for the first waiter: a derivation nobody wants is not built.
     await condition(() => everHadWaiter, '1 minute');
@@ -122,7 +159,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       let lastPriority = priority;
       if (atOnce) {
         // Checked on the first attempt only: a retry after a builder failure still needs its build.
-        const state = await queueDerivation({ check: attempt === 1, request: slotRequest(avoid) });
+        const state = await queueDerivation({ check: attempt === 1 && !planned, request: slotRequest(avoid) });
         if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
         if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
       } else {
@@ -160,7 +197,14 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       void watcher;
       try {
         outcome = await scope.run(() =>
-          realiseStep({ drvPath: input.drvPath, builderId, logBuildId: input.logBuildId, timeoutSeconds: input.timeoutSeconds, maxSilentSeconds: input.maxSilentSeconds }),
+          realiseStep({
+            drvPath: input.drvPath,
+            builderId,
+            logBuildId: input.logBuildId,
+            timeoutSeconds: input.timeoutSeconds,
+            maxSilentSeconds: input.maxSilentSeconds,
+            ...(stepReleasesSlot ? { slotRequestId: self } : {}),
+          }),
         );
       } catch (err) {
         if (isCancellation(err)) {
@@ -176,7 +220,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
         avoid.push(builderId);
         continue;
       }
-      await releaseBuilderSlot({ requestId: self, builderId, builderFailed: false });
+      if (!outcome.slotReleased) await releaseBuilderSlot({ requestId: self, builderId, builderFailed: false });
       if (outcome.status === 'succeeded') {
         return { drvPath: input.drvPath, status: 'succeeded', outputs: outcome.outputs, errorMessage: null, builderId, logPath: outcome.logPath };
       }
@@ -185,6 +229,51 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
         await recordCachedFailure({ drvPath: input.drvPath, status, errorMessage: outcome.errorMessage });
       }
       return { drvPath: input.drvPath, status, outputs: {}, errorMessage: outcome.errorMessage, builderId, logPath: outcome.logPath };
+    }
+  }
+
+  /**
+   * Attaches to the input derivations as their waiter and waits for their results: undefined when all
+   * succeeded, or this derivation's result when one did not (or when no one wants this one any more).
+   */
+  async function waitOnInputs(inputs: DerivationInput[], jobNames: Record<string, string>, workflowIds: Record<string, string>): Promise<DerivationResult | undefined> {
+    const base = { drvPath: input.drvPath, outputs: {}, errorMessage: null, builderId: null, logPath: null };
+    const pending = () => inputs.filter((i) => !inputResults.has(i.drvPath));
+    const attachTo = (list: DerivationInput[]) => attachToDerivations({ derivations: list.map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority } });
+    const detach = () => inBatches(pending(), (i) => getExternalWorkflowHandle(workflowIds[i.drvPath]).signal(removeWaiterSignal, { workflowId: self }).catch(() => undefined));
+    await attachTo(inputs);
+    let sentPriority = priority;
+    for (;;) {
+      const failure = inputs.map((i) => inputResults.get(i.drvPath)).find((r) => r !== undefined && r.status !== 'succeeded');
+      if (failure) {
+        await detach();
+        return dependencyResult(failure, jobNames[failure.drvPath]);
+      }
+      if (pending().length === 0) return undefined;
+      if (everHadWaiter && waiters.size === 0) {
+        await detach();
+        return { ...base, status: 'cancelled', errorMessage: 'no build wants this derivation any more' };
+      }
+      if (priority > sentPriority) {
+        sentPriority = priority;
+        const p = priority;
+        await inBatches(pending(), (i) => getExternalWorkflowHandle(workflowIds[i.drvPath]).signal(raisePrioritySignal, { priority: p }).catch(() => undefined));
+        continue;
+      }
+      const known = inputResults.size;
+      // Every few minutes without news, attach again (idempotent): an input workflow that closed meanwhile is started anew and answers.
+      const woke = await condition(() => inputResults.size > known || (everHadWaiter && waiters.size === 0) || priority > sentPriority, '3 minutes');
+      if (!woke) await attachTo(pending());
+    }
+
+    function dependencyResult(r: DerivationResult, jobName: string | undefined): DerivationResult {
+      const what = jobName ? `dependency ${jobName} (${r.drvPath})` : `dependency ${r.drvPath}`;
+      // A failure further down keeps the message that names the derivation that failed.
+      const nested = r.errorMessage !== null && r.errorMessage.startsWith('dependency ');
+      if (r.status === 'unsupported_system') return { ...base, status: 'unsupported_system', errorMessage: nested ? r.errorMessage : `${what}: ${r.errorMessage ?? 'unsupported system'}` };
+      if (r.status === 'cancelled') return { ...base, status: 'cancelled', errorMessage: nested ? r.errorMessage : `${what} was cancelled` };
+      if (r.status === 'dependency_failed') return { ...base, status: 'dependency_failed', errorMessage: r.errorMessage };
+      return { ...base, status: 'dependency_failed', errorMessage: `${what} ${r.status.replace(/_/g, ' ')}${r.errorMessage ? `: ${r.errorMessage}` : ''}` };
     }
   }
 }

@@ -68,9 +68,15 @@ export interface DerivationInput {
   logBuildId: string;
   timeoutSeconds: number;
   maxSilentSeconds: number;
+  /**
+   * The derivation workflow plans its own input derivations (those whose outputs are not valid yet),
+   * waits on them as their waiter, and answers `dependency_failed` when one fails: a build then waits on
+   * its top derivation only (issue 6). Unset in workflows started before that.
+   */
+  plansInputs?: boolean;
 }
 
-export type DerivationStatus = 'succeeded' | 'failed' | 'timeout' | 'log_limit_exceeded' | 'cached_failure' | 'unsupported_system' | 'cancelled' | 'aborted';
+export type DerivationStatus = 'succeeded' | 'failed' | 'timeout' | 'log_limit_exceeded' | 'cached_failure' | 'unsupported_system' | 'cancelled' | 'aborted' | 'dependency_failed';
 
 export interface DerivationResult {
   drvPath: string;
@@ -91,7 +97,7 @@ export const removeWaiterSignal = defineSignal<[{ workflowId: string }]>('remove
 export const raisePrioritySignal = defineSignal<[{ priority: number }]>('raisePriority');
 /** Sent by the dispatcher to a derivation workflow. */
 export const slotGrantedSignal = defineSignal<[SlotGrant]>('slotGranted');
-/** Sent by a derivation workflow to each waiting build. */
+/** Sent by a derivation workflow to each waiter: a build, or a derivation that has it as an input. */
 export const derivationFinishedSignal = defineSignal<[DerivationResult]>('derivationFinished');
 /** Sent by a derivation workflow to a build when its phase changes. */
 export const stepProgressSignal = defineSignal<[{ drvPath: string; phase: StepPhase; builderId: string | null }]>('stepProgress');

@@ -27,6 +27,16 @@ export async function buildsOfEvaluationByDerivation(db: Queryable, evaluationId
   return db('builds').where({ evaluation_id: evaluationId }).whereIn('drv_path', drvPaths).select('id', 'drv_path', 'job_name');
 }
 
+/** The builds of `buildId`'s evaluation whose derivation is one of `drvPaths` (the jobs among a derivation's inputs). */
+export async function buildsOfSameEvaluationByDerivation(db: Queryable, buildId: string, drvPaths: string[]): Promise<Array<{ id: string; drv_path: string; job_name: string }>> {
+  if (drvPaths.length === 0) return [];
+  return db('builds as b')
+    .join('builds as o', 'o.evaluation_id', 'b.evaluation_id')
+    .where('o.id', buildId)
+    .whereIn('b.drv_path', drvPaths)
+    .select('b.id', 'b.drv_path', 'b.job_name');
+}
+
 /** The newest succeeded build of a job (a `build` input: "project:jobset:job"). */
 export async function newestSucceededBuildOfJob(db: Queryable, job: { project: string; jobset: string; job: string }): Promise<{ id: string; build_output_path: string | null } | undefined> {
   return db('builds as b')

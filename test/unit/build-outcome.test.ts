@@ -20,6 +20,12 @@ describe('build outcome', () => {
     assert.equal(decideBuildOutcome(steps, new Map([['c.drv', result('c.drv', 'timeout')]]))?.status, 'timeout');
     assert.equal(decideBuildOutcome(steps, new Map([['c.drv', result('c.drv', 'cached_failure')]]))?.status, 'cached_failure');
   });
+  it('a top derivation that waited on its own inputs and answers dependency_failed makes the build dependency_failed, with its message', () => {
+    const failed = { ...result('c.drv', 'dependency_failed'), errorMessage: 'dependency a (a.drv) failed: boom' };
+    const r = decideBuildOutcome(steps, new Map([['c.drv', failed]]));
+    assert.equal(r?.status, 'dependency_failed');
+    assert.equal(r?.errorMessage, 'dependency a (a.drv) failed: boom');
+  });
   it('a build whose dependency fails ends as dependency_failed, naming the dependency', () => {
     const r = decideBuildOutcome(steps, new Map([['a.drv', result('a.drv', 'failed')]]));
     assert.equal(r?.status, 'dependency_failed');
