@@ -13,8 +13,11 @@ import { liveConfigFile } from '../lib/live-config-file';
 import { registerReadModelMetrics } from './read-model-metrics';
 import { HANDLED, Reply, type AppDeps, type RequestContext, type RouteDef } from './route';
 import { dashboardRouter } from './dashboard/router';
+import { SingleFlight, WriteEpoch } from './single-flight';
 
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
+/** Methods that write nothing: any other request bumps the write epoch when it ends (single-flight.ts). */
+const READ_ONLY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** JSON bodies nest at most this deep (validators and jsonb recurse over them). */
 export const MAX_BODY_DEPTH = 64;
@@ -123,8 +126,36 @@ function refuseShadowedMethod(ctx: Context, own: number, allowed: AllowedMethods
   throw new ApiError('NOT_FOUND', `method ${ctx.method} is not allowed on ${ctx.path}`, undefined, 405);
 }
 
+/** A coalesced route's answer, shared by the requests of one flight. */
+interface SharedAnswer {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  /** A string or a Buffer: an object body is serialised once for all. */
+  body: unknown;
+}
+
+/** The answer the handler wrote on `ctx`, in a form every request of the flight can send. */
+function sharedAnswer(ctx: Context): SharedAnswer {
+  let body: unknown = ctx.body;
+  if (body !== null && body !== undefined && typeof body === 'object' && !Buffer.isBuffer(body)) {
+    if (typeof (body as { pipe?: unknown }).pipe === 'function') throw new Error(`${ctx.path}: a coalesced route answered a stream`);
+    body = JSON.stringify(body);
+    ctx.body = body; // Koa would have serialised it the same way
+    ctx.type = 'application/json';
+  }
+  const headers = { ...ctx.response.headers };
+  delete headers['content-length'];
+  return { status: ctx.status, headers, body };
+}
+
+function sendShared(ctx: Context, answer: SharedAnswer): void {
+  ctx.status = answer.status;
+  for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) ctx.set(name, value as string | string[]);
+  ctx.body = answer.body;
+}
+
 /** One route of the table as Koa middleware: authorize, validate, parse the body, run the handler, audit, reply. */
-function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods) {
+function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods, flights: SingleFlight<SharedAnswer>) {
   const query = def.query ? requestSchema(def.query, 'query') : undefined;
   const validate: { params?: Validator; query?: Validator; body?: Validator } = {
     params: def.params ? compileValidator('params', requestSchema(def.params, 'params').schema) : undefined,
@@ -164,6 +195,20 @@ function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods) {
       validate.body?.(body);
     }
 
+    if (def.coalesce && !principal && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      // The path and query string say everything the answer depends on (the route's own promise).
+      const key = `${ctx.path}?${ctx.querystring}`;
+      let led = false;
+      const answer = await flights.run(key, async () => {
+        led = true;
+        const rc: RequestContext = { deps, db: deps.db, principal, koa: ctx, remoteAddr: ctx.ip, audit: {} };
+        sendResult(ctx, def, await def.handler({ params, query, body }, rc));
+        return sharedAnswer(ctx);
+      });
+      if (!led) sendShared(ctx, answer);
+      return;
+    }
+
     const rc: RequestContext = { deps, db: deps.db, principal, koa: ctx, remoteAddr: ctx.ip, audit: {} };
     const result = await def.handler({ params, query, body }, rc);
 
@@ -180,28 +225,34 @@ function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods) {
       });
     }
 
-    if (result === HANDLED) return;
-    if (result instanceof Reply) {
-      ctx.status = result.status;
-      for (const [k, v] of Object.entries(result.headers)) ctx.set(k, v);
-      if (result.body !== undefined) ctx.body = result.body;
-      return;
-    }
-    const status = def.successStatus ?? Math.min(...Object.keys(def.responses).map(Number));
-    ctx.status = status;
-    if (status !== 204) ctx.body = result ?? null;
+    sendResult(ctx, def, result);
   };
+}
+
+/** A handler's result as the response: a Reply, a value as the route's success status, or HANDLED (written already). */
+function sendResult(ctx: Context, def: RouteDef, result: unknown): void {
+  if (result === HANDLED) return;
+  if (result instanceof Reply) {
+    ctx.status = result.status;
+    for (const [k, v] of Object.entries(result.headers)) ctx.set(k, v);
+    if (result.body !== undefined) ctx.body = result.body;
+    return;
+  }
+  const status = def.successStatus ?? Math.min(...Object.keys(def.responses).map(Number));
+  ctx.status = status;
+  if (status !== 204) ctx.body = result ?? null;
 }
 
 /**
  * The route table on @koa/router. Where several routes match a path, the one with the fewest
  * parameters answers (`/builds/recent` before `/builds/{id}`); GET routes answer HEAD too.
  */
-export function routeTableRouter(deps: AppDeps, routes: RouteDef[]): Router {
+export function routeTableRouter(deps: AppDeps, routes: RouteDef[], epoch: WriteEpoch = new WriteEpoch()): Router {
   const router = new Router({ exclusive: 'specificity' });
   const allowed = allowedMethods(routes);
+  const flights = new SingleFlight<SharedAnswer>(epoch);
   for (const def of routes) {
-    router.register(routerPath(def.path), [def.method], routeHandler(def, deps, allowed));
+    router.register(routerPath(def.path), [def.method], routeHandler(def, deps, allowed, flights));
   }
   return router;
 }
@@ -210,6 +261,8 @@ export interface BuiltApp {
   app: Koa;
   metrics: ApiMetrics;
   routes: RouteDef[];
+  /** Bumped after every request that may have written (coalesced reads never join a flight older than it). */
+  writeEpoch: WriteEpoch;
 }
 
 export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) => void = () => {}): BuiltApp {
@@ -218,7 +271,8 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
   registerNotificationMetrics(metrics.registry, deps.db);
   registerReadModelMetrics(metrics.registry, deps.db);
   (app.context as unknown as { ringmasterMetrics: ApiMetrics }).ringmasterMetrics = metrics;
-  const router = routeTableRouter(deps, routes);
+  const writeEpoch = new WriteEpoch();
+  const router = routeTableRouter(deps, routes, writeEpoch);
 
   // Errors become the COMPAT error body; every request is timed by its route template.
   app.use(async (ctx: Context, next: Next) => {
@@ -237,6 +291,8 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
         ctx.body = { error: 'internal error', error_code: 'INTERNAL_ERROR' };
       }
     } finally {
+      // Before the response is sent: a read that arrives after it joins no flight started before this write.
+      if (!READ_ONLY_METHODS.has(ctx.method)) writeEpoch.bump();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.httpDuration.observe({ method: ctx.method, route: (ctx.state as RouteState).route ?? 'unmatched', status: String(ctx.status) }, seconds);
     }
@@ -257,5 +313,5 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
     throw new ApiError('NOT_FOUND', `method ${ctx.method} is not allowed on ${ctx.path}`, undefined, 405);
   });
 
-  return { app, metrics, routes };
+  return { app, metrics, routes, writeEpoch };
 }

@@ -168,6 +168,7 @@ export const buildRoutes: RouteDef[] = [
     summary: 'List builds',
     tag: 'builds',
     access: 'public',
+    coalesce: true,
     query: {
       type: 'object',
       additionalProperties: false,
@@ -195,6 +196,7 @@ export const buildRoutes: RouteDef[] = [
     summary: 'Build statistics',
     tag: 'builds',
     access: 'public',
+    coalesce: true,
     responses: { 200: buildStatsSchema },
     handler: async (_input, rc) => buildStats(rc.db),
   }),
@@ -346,6 +348,7 @@ export const buildRoutes: RouteDef[] = [
     summary: 'List builds for a project (a bare array, newest first, as circus answers)',
     tag: 'builds',
     access: 'public',
+    coalesce: true,
     params: idParams,
     query: { type: 'object', additionalProperties: false, properties: pageQueryProperties },
     responses: { 200: arrayOf(buildSchema), ...notFoundOnly },
