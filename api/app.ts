@@ -130,22 +130,22 @@ function refuseShadowedMethod(ctx: Context, own: number, allowed: AllowedMethods
 interface SharedAnswer {
   status: number;
   headers: Record<string, string | string[] | number | undefined>;
-  /** A string or a Buffer: an object body is serialised once for all. */
-  body: unknown;
+  /** The body's bytes, encoded once for all (an object body serialised as Koa would have), or none. */
+  body: Buffer | null | undefined;
 }
 
 /** The answer the handler wrote on `ctx`, in a form every request of the flight can send. */
 function sharedAnswer(ctx: Context): SharedAnswer {
-  let body: unknown = ctx.body;
-  if (body !== null && body !== undefined && typeof body === 'object' && !Buffer.isBuffer(body)) {
-    if (typeof (body as { pipe?: unknown }).pipe === 'function') throw new Error(`${ctx.path}: a coalesced route answered a stream`);
-    body = JSON.stringify(body);
-    ctx.body = body; // Koa would have serialised it the same way
-    ctx.type = 'application/json';
+  const body: unknown = ctx.body;
+  if (body !== null && body !== undefined && !Buffer.isBuffer(body)) {
+    if (typeof body === 'object' && typeof (body as { pipe?: unknown }).pipe === 'function') throw new Error(`${ctx.path}: a coalesced route answered a stream`);
+    // The Content-Type Koa chose for a string or an object stays: a Buffer body keeps the header it finds.
+    if (typeof body === 'object') ctx.type = 'application/json';
+    ctx.body = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
   }
   const headers = { ...ctx.response.headers };
   delete headers['content-length'];
-  return { status: ctx.status, headers, body };
+  return { status: ctx.status, headers, body: ctx.body as Buffer | null | undefined };
 }
 
 function sendShared(ctx: Context, answer: SharedAnswer): void {
