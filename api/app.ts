@@ -264,10 +264,11 @@ function resourceSegment(path: string): string | undefined {
 /**
  * The route table on @koa/router. Where several routes match a path, the one with the fewest parameters answers
  * (`/builds/recent` before `/builds/{id}`); GET routes answer HEAD too. It is one router per resource of /api/v1
- * (`builds`, `projects`, …), with the other routes (`/nix-cache/…`, `/health`, …) in `rest`. @koa/router tests every route of a router against every
- * request (a regular expression and a debug call each, 107 routes); a request under /api/v1/ can only match the
- * routes of its own resource, so it is dispatched to that router alone, with the same answer (case-insensitive,
- * fewest parameters first). A table where some /api/v1/ route has a parameter as its resource is not split.
+ * (`builds`, `projects`, …), with the other routes (`/nix-cache/…`, `/health`, …) in `rest`. @koa/router tests
+ * every route of a router against every request (a regular expression and a debug call each, 107 routes); a request
+ * under /api/v1/ can only match the routes of its own resource, so it is dispatched to that router alone, with the
+ * same answer (case-insensitive, fewest parameters first). A table where some /api/v1/ route has a parameter as its
+ * resource is not split.
  */
 function routeTableRouters(routes: RouteDef[], handlers: Map<RouteDef, ReturnType<typeof routeHandler>>): { all: Router } | { byResource: Map<string, Router>; rest: Router } {
   const make = (defs: RouteDef[]) => {
