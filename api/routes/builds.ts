@@ -353,8 +353,10 @@ export const buildRoutes: RouteDef[] = [
     query: { type: 'object', additionalProperties: false, properties: pageQueryProperties },
     responses: { 200: arrayOf(buildSchema), ...notFoundOnly },
     handler: async ({ params, query }, rc) => {
-      if (!(await findProject(rc.db, params.id))) throw notFound('project', params.id);
-      return sendJsonText(rc, await buildListJson(rc.db, filteredBuilds(rc.db, { project_id: params.id }).query, query));
+      // Both at once (one round trip, not two): an unknown project's list is empty, and answered as a 404.
+      const [project, list] = await Promise.all([findProject(rc.db, params.id), buildListJson(rc.db, filteredBuilds(rc.db, { project_id: params.id }).query, query)]);
+      if (!project) throw notFound('project', params.id);
+      return sendJsonText(rc, list);
     },
   }),
 ];
