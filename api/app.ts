@@ -13,8 +13,11 @@ import { liveConfigFile } from '../lib/live-config-file';
 import { registerReadModelMetrics } from './read-model-metrics';
 import { HANDLED, Reply, type AppDeps, type RequestContext, type RouteDef } from './route';
 import { dashboardRouter } from './dashboard/router';
+import { SingleFlight, WriteEpoch } from './single-flight';
 
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
+/** Methods that write nothing: any other request bumps the write epoch when it ends (single-flight.ts). */
+const READ_ONLY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** JSON bodies nest at most this deep (validators and jsonb recurse over them). */
 export const MAX_BODY_DEPTH = 64;
@@ -123,8 +126,36 @@ function refuseShadowedMethod(ctx: Context, own: number, allowed: AllowedMethods
   throw new ApiError('NOT_FOUND', `method ${ctx.method} is not allowed on ${ctx.path}`, undefined, 405);
 }
 
+/** A coalesced route's answer, shared by the requests of one flight. */
+interface SharedAnswer {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  /** The body's bytes, encoded once for all (an object body serialised as Koa would have), or none. */
+  body: Buffer | null | undefined;
+}
+
+/** The answer the handler wrote on `ctx`, in a form every request of the flight can send. */
+function sharedAnswer(ctx: Context): SharedAnswer {
+  const body: unknown = ctx.body;
+  if (body !== null && body !== undefined && !Buffer.isBuffer(body)) {
+    if (typeof body === 'object' && typeof (body as { pipe?: unknown }).pipe === 'function') throw new Error(`${ctx.path}: a coalesced route answered a stream`);
+    // The Content-Type Koa chose for a string or an object stays: a Buffer body keeps the header it finds.
+    if (typeof body === 'object') ctx.type = 'application/json';
+    ctx.body = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+  }
+  const headers = { ...ctx.response.headers };
+  delete headers['content-length'];
+  return { status: ctx.status, headers, body: ctx.body as Buffer | null | undefined };
+}
+
+function sendShared(ctx: Context, answer: SharedAnswer): void {
+  ctx.status = answer.status;
+  for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) ctx.set(name, value as string | string[]);
+  ctx.body = answer.body;
+}
+
 /** One route of the table as Koa middleware: authorize, validate, parse the body, run the handler, audit, reply. */
-function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods) {
+function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods, flights: SingleFlight<SharedAnswer>) {
   const query = def.query ? requestSchema(def.query, 'query') : undefined;
   const validate: { params?: Validator; query?: Validator; body?: Validator } = {
     params: def.params ? compileValidator('params', requestSchema(def.params, 'params').schema) : undefined,
@@ -164,6 +195,20 @@ function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods) {
       validate.body?.(body);
     }
 
+    if (def.coalesce && !principal && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      // The path and query string say everything the answer depends on (the route's own promise).
+      const key = `${ctx.path}?${ctx.querystring}`;
+      let led = false;
+      const answer = await flights.run(key, async () => {
+        led = true;
+        const rc: RequestContext = { deps, db: deps.db, principal, koa: ctx, remoteAddr: ctx.ip, audit: {} };
+        sendResult(ctx, def, await def.handler({ params, query, body }, rc));
+        return sharedAnswer(ctx);
+      });
+      if (!led) sendShared(ctx, answer);
+      return;
+    }
+
     const rc: RequestContext = { deps, db: deps.db, principal, koa: ctx, remoteAddr: ctx.ip, audit: {} };
     const result = await def.handler({ params, query, body }, rc);
 
@@ -180,36 +225,88 @@ function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods) {
       });
     }
 
-    if (result === HANDLED) return;
-    if (result instanceof Reply) {
-      ctx.status = result.status;
-      for (const [k, v] of Object.entries(result.headers)) ctx.set(k, v);
-      if (result.body !== undefined) ctx.body = result.body;
-      return;
-    }
-    const status = def.successStatus ?? Math.min(...Object.keys(def.responses).map(Number));
-    ctx.status = status;
-    if (status !== 204) ctx.body = result ?? null;
+    sendResult(ctx, def, result);
   };
 }
 
-/**
- * The route table on @koa/router. Where several routes match a path, the one with the fewest
- * parameters answers (`/builds/recent` before `/builds/{id}`); GET routes answer HEAD too.
- */
-export function routeTableRouter(deps: AppDeps, routes: RouteDef[]): Router {
-  const router = new Router({ exclusive: 'specificity' });
-  const allowed = allowedMethods(routes);
-  for (const def of routes) {
-    router.register(routerPath(def.path), [def.method], routeHandler(def, deps, allowed));
+/** A handler's result as the response: a Reply, a value as the route's success status, or HANDLED (written already). */
+function sendResult(ctx: Context, def: RouteDef, result: unknown): void {
+  if (result === HANDLED) return;
+  if (result instanceof Reply) {
+    ctx.status = result.status;
+    for (const [k, v] of Object.entries(result.headers)) ctx.set(k, v);
+    if (result.body !== undefined) ctx.body = result.body;
+    return;
   }
-  return router;
+  const status = def.successStatus ?? Math.min(...Object.keys(def.responses).map(Number));
+  ctx.status = status;
+  if (status !== 204) ctx.body = result ?? null;
+}
+
+function routeHandlers(deps: AppDeps, routes: RouteDef[], epoch: WriteEpoch): Map<RouteDef, ReturnType<typeof routeHandler>> {
+  const allowed = allowedMethods(routes);
+  const flights = new SingleFlight<SharedAnswer>(epoch);
+  return new Map(routes.map((def) => [def, routeHandler(def, deps, allowed, flights)]));
+}
+
+const API_PREFIX = '/api/v1/';
+
+/** A router's dispatch as plain Koa middleware (it sets ctx.params and ctx.router itself). */
+const dispatchOf = (router: Router): Koa.Middleware => router.routes() as unknown as Koa.Middleware;
+
+/** The resource segment of a path under /api/v1/ (`builds` of `/api/v1/builds/{id}`), lower-cased, or undefined. */
+function resourceSegment(path: string): string | undefined {
+  if (path.length < API_PREFIX.length || path.slice(0, API_PREFIX.length).toLowerCase() !== API_PREFIX) return undefined;
+  const end = path.indexOf('/', API_PREFIX.length);
+  return path.slice(API_PREFIX.length, end < 0 ? undefined : end).toLowerCase();
+}
+
+/**
+ * The route table on @koa/router. Where several routes match a path, the one with the fewest parameters answers
+ * (`/builds/recent` before `/builds/{id}`); GET routes answer HEAD too. It is one router per resource of /api/v1
+ * (`builds`, `projects`, …), with the other routes (`/nix-cache/…`, `/health`, …) in `rest`. @koa/router tests
+ * every route of a router against every request (a regular expression and a debug call each, 107 routes); a request
+ * under /api/v1/ can only match the routes of its own resource, so it is dispatched to that router alone, with the
+ * same answer (case-insensitive, fewest parameters first). A table where some /api/v1/ route has a parameter as its
+ * resource is not split.
+ */
+function routeTableRouters(routes: RouteDef[], handlers: Map<RouteDef, ReturnType<typeof routeHandler>>): { all: Router } | { byResource: Map<string, Router>; rest: Router } {
+  const make = (defs: RouteDef[]) => {
+    const router = new Router({ exclusive: 'specificity' });
+    for (const def of defs) router.register(routerPath(def.path), [def.method], handlers.get(def)!);
+    return router;
+  };
+  const groups = new Map<string, RouteDef[]>();
+  const rest: RouteDef[] = [];
+  for (const def of routes) {
+    const resource = resourceSegment(def.path);
+    if (resource === undefined && !def.path.toLowerCase().startsWith('/api/')) rest.push(def);
+    else if (resource === undefined || !/^[a-z0-9._-]+$/.test(resource)) return { all: make(routes) };
+    else groups.set(resource, [...(groups.get(resource) ?? []), def]);
+  }
+  return { byResource: new Map([...groups].map(([resource, defs]) => [resource, make(defs)])), rest: make(rest) };
+}
+
+/** The route table as Koa middleware: a request under /api/v1/ tried against its resource's routes only. */
+function routeTableMiddleware(deps: AppDeps, routes: RouteDef[], epoch: WriteEpoch): Koa.Middleware {
+  const routers = routeTableRouters(routes, routeHandlers(deps, routes, epoch));
+  if ('all' in routers) return dispatchOf(routers.all);
+  const resources = new Map([...routers.byResource].map(([resource, router]) => [resource, dispatchOf(router)]));
+  const others = dispatchOf(routers.rest);
+  const none: Koa.Middleware = (_ctx, next) => next();
+  return (ctx, next) => {
+    const resource = resourceSegment(ctx.path);
+    const middleware = resource === undefined ? others : (resources.get(resource) ?? none);
+    return middleware(ctx, next);
+  };
 }
 
 export interface BuiltApp {
   app: Koa;
   metrics: ApiMetrics;
   routes: RouteDef[];
+  /** Bumped after every request that may have written (coalesced reads never join a flight older than it). */
+  writeEpoch: WriteEpoch;
 }
 
 export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) => void = () => {}): BuiltApp {
@@ -218,7 +315,8 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
   registerNotificationMetrics(metrics.registry, deps.db);
   registerReadModelMetrics(metrics.registry, deps.db);
   (app.context as unknown as { ringmasterMetrics: ApiMetrics }).ringmasterMetrics = metrics;
-  const router = routeTableRouter(deps, routes);
+  const writeEpoch = new WriteEpoch();
+  const routeTable = routeTableMiddleware(deps, routes, writeEpoch);
 
   // Errors become the COMPAT error body; every request is timed by its route template.
   app.use(async (ctx: Context, next: Next) => {
@@ -237,13 +335,16 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
         ctx.body = { error: 'internal error', error_code: 'INTERNAL_ERROR' };
       }
     } finally {
+      // Before the response is sent: a read that arrives after it joins no flight started before this write.
+      if (!READ_ONLY_METHODS.has(ctx.method)) writeEpoch.bump();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.httpDuration.observe({ method: ctx.method, route: (ctx.state as RouteState).route ?? 'unmatched', status: String(ctx.status) }, seconds);
     }
   });
   // The dashboard's HTML pages (/, /builds/{id}, …) and /static/: beside the API, never under /api/v1.
-  app.use(dashboardRouter(deps, routes).routes());
-  app.use(router.routes());
+  const dashboard = dispatchOf(dashboardRouter(deps, routes));
+  app.use((ctx, next) => (ctx.path.startsWith('/api/') ? next() : dashboard(ctx, next)));
+  app.use(routeTable);
   // No route answered: OPTIONS on a route's path answers 200 with Allow, another method 405, an unknown path 404.
   const allowed = allowedMethods(routes);
   app.use(async (ctx: Context) => {
@@ -257,5 +358,5 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
     throw new ApiError('NOT_FOUND', `method ${ctx.method} is not allowed on ${ctx.path}`, undefined, 405);
   });
 
-  return { app, metrics, routes };
+  return { app, metrics, routes, writeEpoch };
 }

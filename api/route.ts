@@ -88,6 +88,12 @@ export interface RouteDef<P = any, Q = any, B = any> {
   successStatus?: number;
   /** Keep the raw request body (webhook signatures). */
   rawBody?: boolean;
+  /**
+   * Concurrent identical anonymous GETs share one run of the handler (single-flight.ts): set only on a read whose
+   * answer depends on nothing but its path and query (not the caller, not a header), that writes nothing, and whose
+   * body is JSON or text (never a stream).
+   */
+  coalesce?: boolean;
   handler: (input: RouteInput<P, Q, B>, rc: RequestContext) => Promise<HandlerResult>;
 }
 

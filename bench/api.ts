@@ -2,6 +2,8 @@
 // by COPY into the real schema of a fresh embedded PostgreSQL, starts the real API on a free port, and measures
 // p50/p99 latency and requests/s at 50 connections (autocannon) per route, each beside a floor route (one
 // trivial query) measured in the same run. The API runs in a process of its own, as `npm run api` does.
+// Each route's 50 connections ask for one URL, so its concurrent anonymous GETs share flights (api/single-flight.ts);
+// the rows "with an API key" send a read-only key, which never joins a flight: each request runs its own statement.
 // Run: node --import tsx bench/api.ts            (BENCH_SECONDS=10 per route, BENCH_CONNECTIONS=50, BENCH_PROJECTS=100,
 //                                                  BENCH_API_PROCESSES=1 API processes sharing the port)
 // BENCH_DIR=/some/dir keeps the seeded database there and reuses it on the next run (seeding is skipped).
@@ -21,6 +23,7 @@ import { createDb, migrateLatest, type Db } from '../lib/db';
 import { ensureDatabase, startEmbeddedPostgres } from '../lib/embedded-postgres';
 import { freePort } from '../lib/processes';
 import { startApi } from '../api/server';
+import { createApiKey } from '../api/queries/api-keys';
 import { runBench } from './support';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -163,8 +166,8 @@ interface Measured {
   errors: number;
 }
 
-async function measure(url: string): Promise<Measured> {
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
+async function measure(url: string, headers: Record<string, string> = {}): Promise<Measured> {
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: SECONDS });
   return { p50: result.latency.p50, p99: result.latency.p99, rps: result.requests.average, errors: result.non2xx + result.errors + result.timeouts };
 }
 
@@ -292,16 +295,22 @@ async function main(): Promise<void> {
     const lastFailedOffset = Math.floor((seeded.failedCount - 1) / 50) * 50;
     // The same last page by keyset cursor: next_cursor of the page before it.
     const before = (await (await fetch(`${api.url}/api/v1/builds?status=failed&limit=50&offset=${lastFailedOffset - 50}`)).json()) as { next_cursor: string };
-    const routes: Array<[string, string]> = [
+    // Identical anonymous GETs in flight together share one run (api/single-flight.ts); a request with an API key
+    // never does, so the keyed rows show what each request costs on its own (its key looked up, its statement run).
+    await db('api_keys').where({ name: 'bench-reader' }).delete();
+    const keyed = { authorization: `Bearer ${(await createApiKey(db, { name: 'bench-reader', role: 'read-only' })).key}` };
+    const routes: Array<[string, string, Record<string, string>?]> = [
       ['floor: GET /api/v1/news (one trivial query)', '/api/v1/news'],
       ['GET /api/v1/builds?limit=50', '/api/v1/builds?limit=50'],
       ['GET /api/v1/builds?status=failed&limit=50', '/api/v1/builds?status=failed&limit=50'],
+      ['  the same with an API key (not coalesced)', '/api/v1/builds?status=failed&limit=50', keyed],
       ['GET /api/v1/builds?job_name=job-42&limit=50', '/api/v1/builds?job_name=job-42&limit=50'],
       ['last page: ?job_name=job-42&offset=950', '/api/v1/builds?job_name=job-42&limit=50&offset=950'],
       [`last page: ?status=failed&offset=${lastFailedOffset}`, `/api/v1/builds?status=failed&limit=50&offset=${lastFailedOffset}`],
       ['last page by cursor: ?status=failed&cursor=<next_cursor>', `/api/v1/builds?status=failed&limit=50&cursor=${before.next_cursor}`],
       ['GET /api/v1/projects/{id}/builds?limit=50&offset=9000', `/api/v1/projects/${project}/builds?limit=50&offset=9000`],
       ['GET /api/v1/search?q=job-42', '/api/v1/search?q=job-42'],
+      ['  the same with an API key (not coalesced)', '/api/v1/search?q=job-42', keyed],
       ['GET /api/v1/search?q=job-42&status=failed&system=aarch64-linux', '/api/v1/search?q=job-42&status=failed&system=aarch64-linux'],
       ['GET /api/v1/search?store_path=<output hash>', `/api/v1/search?store_path=${seeded.sampleOutputHash}`],
       ['GET /api/v1/metrics/timeseries/builds (30 days, 1d)', '/api/v1/metrics/timeseries/builds?bucket=1d'],
@@ -317,8 +326,8 @@ async function main(): Promise<void> {
       const before = mainStatements(project, lastFailedOffset);
       console.log(`\nSQL execution time of one request (EXPLAIN ANALYZE), this branch vs main's statements for the same route\n`);
       console.log(`${'route'.padEnd(66)} ${'now ms'.padStart(8)} ${'main ms'.padStart(8)} ${'main/now'.padStart(9)}`);
-      for (const [label, route] of routes.slice(1)) {
-        if (route.includes('/timeseries/')) continue; // served from the series cache after the first request
+      for (const [label, route, headers] of routes.slice(1)) {
+        if (route.includes('/timeseries/') || headers) continue; // series: served from their cache after the first request
         const now = await routeSqlMs(db, `${inProcess.url}${route}`);
         const old = before[label];
         let mainMs: number | undefined;
@@ -339,8 +348,8 @@ async function main(): Promise<void> {
     console.log(`\n${CONNECTIONS} connections, ${SECONDS} s per route; ratios against the floor route measured in the same run\n`);
     console.log(`${'route'.padEnd(66)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'req/s'.padStart(7)} ${'p99/floor'.padStart(9)}  non-2xx`);
     let floor: Measured | undefined;
-    for (const [label, route] of routes) {
-      const m = await measure(`${api.url}${route}`);
+    for (const [label, route, headers] of routes) {
+      const m = await measure(`${api.url}${route}`, headers);
       floor ??= m;
       const ratio = floor.p99 > 0 ? (m.p99 / floor.p99).toFixed(1) : '-';
       console.log(`${label.padEnd(66)} ${String(m.p50).padStart(7)} ${String(m.p99).padStart(7)} ${m.rps.toFixed(0).padStart(7)} ${`${ratio}×`.padStart(9)}  ${m.errors}`);

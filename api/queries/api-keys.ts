@@ -49,12 +49,22 @@ export async function revokeApiKey(db: Db, id: string): Promise<boolean> {
   return n > 0;
 }
 
-/** The key's row if the presented secret is a live key; marks it used. */
+/**
+ * How often a key's use is recorded: last_used_at is at most this old while the key is in use. Writing it on every
+ * request made every authenticated request a write, and concurrent requests with one key queued on its row lock.
+ */
+export const LAST_USED_RESOLUTION_SECONDS = 60;
+
+/** The key's row if the presented secret is a live key; marks it used (see LAST_USED_RESOLUTION_SECONDS). */
 export async function authenticateApiKey(db: Db, secret: string): Promise<ApiKeyRow | undefined> {
-  const rows = await db('api_keys')
-    .where({ key_hash: hashSecret(secret) })
-    .whereNull('revoked_at')
-    .update({ last_used_at: db.fn.now() })
-    .returning([...columns]);
-  return rows[0] as ApiKeyRow | undefined;
+  const r = await db.raw(
+    `WITH live AS (SELECT ${columns.join(', ')} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL),
+          used AS (UPDATE api_keys SET last_used_at = now()
+                   WHERE id = (SELECT id FROM live) AND revoked_at IS NULL
+                     AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => ?))
+                   RETURNING last_used_at)
+     SELECT ${columns.filter((c) => c !== 'last_used_at').join(', ')}, coalesce((SELECT last_used_at FROM used), live.last_used_at) AS last_used_at FROM live`,
+    [hashSecret(secret), LAST_USED_RESOLUTION_SECONDS],
+  );
+  return r.rows[0] as ApiKeyRow | undefined;
 }

@@ -14,7 +14,7 @@ const apiKeySchema = {
     role: roleSchema,
     user_id: nullable(uuid),
     created_at: timestamp,
-    last_used_at: nullableTimestamp,
+    last_used_at: { ...nullableTimestamp, description: 'the key’s last use, recorded at most once a minute' },
   },
 };
 

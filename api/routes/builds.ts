@@ -168,6 +168,7 @@ export const buildRoutes: RouteDef[] = [
     summary: 'List builds',
     tag: 'builds',
     access: 'public',
+    coalesce: true,
     query: {
       type: 'object',
       additionalProperties: false,
@@ -195,6 +196,7 @@ export const buildRoutes: RouteDef[] = [
     summary: 'Build statistics',
     tag: 'builds',
     access: 'public',
+    coalesce: true,
     responses: { 200: buildStatsSchema },
     handler: async (_input, rc) => buildStats(rc.db),
   }),
@@ -346,12 +348,15 @@ export const buildRoutes: RouteDef[] = [
     summary: 'List builds for a project (a bare array, newest first, as circus answers)',
     tag: 'builds',
     access: 'public',
+    coalesce: true,
     params: idParams,
     query: { type: 'object', additionalProperties: false, properties: pageQueryProperties },
     responses: { 200: arrayOf(buildSchema), ...notFoundOnly },
     handler: async ({ params, query }, rc) => {
-      if (!(await findProject(rc.db, params.id))) throw notFound('project', params.id);
-      return sendJsonText(rc, await buildListJson(rc.db, filteredBuilds(rc.db, { project_id: params.id }).query, query));
+      // Both at once (one round trip, not two): an unknown project's list is empty, and answered as a 404.
+      const [project, list] = await Promise.all([findProject(rc.db, params.id), buildListJson(rc.db, filteredBuilds(rc.db, { project_id: params.id }).query, query)]);
+      if (!project) throw notFound('project', params.id);
+      return sendJsonText(rc, list);
     },
   }),
 ];

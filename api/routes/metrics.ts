@@ -113,6 +113,7 @@ function seriesRoute(kind: 'builds' | 'duration', summary: string, point: JsonSc
     summary,
     tag: 'metrics',
     access: 'public',
+    coalesce: true,
     query: seriesQuery,
     responses: {
       200: { type: 'object', required: ['from', 'to', 'bucket', 'points'], properties: { ...envelopeProperties, points: arrayOf(point) } },
@@ -145,6 +146,7 @@ export const metricsRoutes: RouteDef[] = [
     summary: 'Build system distribution: builds and queue by system, and builders\' slots by system',
     tag: 'metrics',
     access: 'public',
+    coalesce: true,
     responses: { 200: arrayOf(systemMetricsSchema) },
     handler: async (_input, rc) => systemMetrics(rc.db),
   }),

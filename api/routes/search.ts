@@ -42,6 +42,7 @@ export const searchRoutes: RouteDef[] = [
     summary: 'Advanced search over builds: job name (q: part of it), project, jobset, status, system, store path (output or .drv, whole or a prefix) and creation time (from, to); newest first',
     tag: 'search',
     access: 'public',
+    coalesce: true,
     query: {
       type: 'object',
       additionalProperties: false,

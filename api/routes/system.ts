@@ -110,6 +110,7 @@ export function systemRoutes(getRoutes: () => RouteDef[]): RouteDef[] {
       summary: 'Prometheus metrics exposition',
       tag: 'system',
       access: 'always-public',
+      coalesce: true,
       responses: { 200: { description: 'Prometheus text exposition', contentType: 'text/plain' } },
       handler: async (_input, rc) => {
         const metrics = (rc.koa as unknown as { ringmasterMetrics: ApiMetrics }).ringmasterMetrics;

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
+import { LAST_USED_RESOLUTION_SECONDS } from '../../api/queries/api-keys';
 
 describe('API keys', () => {
   let stack: TestStack;
@@ -52,6 +53,21 @@ describe('API keys', () => {
     assert.equal((await stack.request('GET', '/api/v1/me', { key: created.key })).status, 200);
     const after = (await stack.request('GET', '/api/v1/api-keys', { key: stack.adminKey })).body.find((k: { id: string }) => k.id === created.id);
     assert.match(after.last_used_at, /^\d{4}-\d{2}-\d{2}T/);
+  });
+
+  it('last_used_at is written at most once a minute per key (a request is not a write), and moves on after that', async () => {
+    const created = (await stack.request('POST', '/api/v1/api-keys', { key: stack.adminKey, body: { name: 'busy' } })).body;
+    assert.equal((await stack.request('GET', '/api/v1/me', { key: created.key })).status, 200);
+    const first = (await stack.db('api_keys').where({ id: created.id }).first()).last_used_at as Date;
+    assert.ok(first instanceof Date);
+    for (let i = 0; i < 3; i++) assert.equal((await stack.request('GET', '/api/v1/me', { key: created.key })).status, 200);
+    assert.equal(((await stack.db('api_keys').where({ id: created.id }).first()).last_used_at as Date).getTime(), first.getTime(), 'not rewritten within the minute');
+    // Older than the resolution: the next use records it again.
+    await stack.db('api_keys').where({ id: created.id }).update({ last_used_at: stack.db.raw(`now() - interval '${LAST_USED_RESOLUTION_SECONDS + 1} seconds'`) });
+    const stale = (await stack.db('api_keys').where({ id: created.id }).first()).last_used_at as Date;
+    assert.equal((await stack.request('GET', '/api/v1/me', { key: created.key })).status, 200);
+    const again = (await stack.db('api_keys').where({ id: created.id }).first()).last_used_at as Date;
+    assert.ok(again.getTime() > stale.getTime() + LAST_USED_RESOLUTION_SECONDS * 1000, 'recorded anew');
   });
 
   it('a revoked key answers 204, leaves the list and then gets 401', async () => {

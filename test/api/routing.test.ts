@@ -33,6 +33,21 @@ describe('routing and body parsing (the route table on @koa/router)', () => {
     assert.ok(Array.isArray(res.body.items ?? res.body), res.text);
   });
 
+  it('a request under /api/v1/ reaches its resource\'s routes as through one table: any case, a trailing slash, HEAD', async () => {
+    for (const path of ['/API/V1/BUILDS/RECENT', '/api/v1/builds/recent/', '/Api/v1/Builds/recent']) {
+      const res = await stack.request('GET', path);
+      assert.equal(res.status, 200, `${path}: ${res.text}`);
+      assert.ok(Array.isArray(res.body), `${path}: ${res.text}`);
+    }
+    assert.equal((await stack.request('HEAD', '/api/v1/builds/recent')).status, 200);
+    const unknown = await stack.request('GET', '/api/v1/no-such-resource/recent');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.error_code, 'NOT_FOUND');
+    // Outside /api/v1/ too: the dashboard, /health and /nix-cache keep answering.
+    assert.notEqual((await stack.request('GET', '/health')).status, 404);
+    assert.equal((await stack.request('GET', '/nix-cache/nix-cache-info')).status, 200);
+  });
+
   it('an unknown path is a 404 with the COMPAT error body', async () => {
     const res = await stack.request('GET', '/api/v1/no-such-thing');
     assert.equal(res.status, 404);
