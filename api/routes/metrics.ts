@@ -3,7 +3,7 @@ import { invalidField } from '../errors';
 import { arrayOf, errorBody, timestamp, uuid } from '../schemas';
 import type { Db } from '../../lib/db';
 import { BUILD_STATUSES } from '../queries/builds';
-import { buildCountSeries, buildDurationSeries, systemMetrics, type BucketedRange } from '../queries/metrics';
+import { buildCountSeries, buildDurationSeries, readsRollup, systemMetrics, type BucketedRange } from '../queries/metrics';
 import { SeriesCache } from '../series-cache';
 
 /** Bucket sizes a series may be cut into. */
@@ -13,7 +13,10 @@ type Bucket = keyof typeof BUCKET_SECONDS;
 /** A series has at most this many buckets. */
 export const MAX_BUCKETS = 2000;
 const DEFAULT_RANGE_SECONDS = 30 * 86400;
-/** A computed series older than this is recomputed in the background while it is still served (see SeriesCache). */
+/**
+ * A series read from `builds` directly (sub-hour buckets, bounds off the hour) older than this is recomputed in the
+ * background while it is still served (see SeriesCache). Series from the hourly rollup are read on every request.
+ */
 export const SERIES_FRESH_MS = 10_000;
 
 export interface SeriesQuery {
@@ -59,22 +62,28 @@ function seriesCache(db: Db): SeriesCache {
   return cache;
 }
 
-/** The JSON of a series as the routes answer it, from their cache (the dashboard's metrics page reads it too). */
+/** The JSON of a series as the routes answer it (the dashboard's metrics page reads it too). */
 export function cachedSeries(db: Db, kind: 'builds' | 'duration', query: SeriesQuery): Promise<string> {
+  return seriesJson(db, kind, query, (r) => (kind === 'builds' ? buildCountSeries : buildDurationSeries)(db, r));
+}
+
+/**
+ * A series' JSON: read from the hourly rollup on every request (a few thousand rows at most, current to the last
+ * commit), or, when it must aggregate `builds` (sub-hour buckets, bounds off the hour), from the series cache.
+ */
+function seriesJson(db: Db, kind: string, query: SeriesQuery, compute: (r: BucketedRange) => Promise<unknown[]>): Promise<string> {
   const r = bucketedRange(query);
-  const compute = kind === 'builds' ? buildCountSeries : buildDurationSeries;
-  return seriesCache(db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(db, r) }));
+  const json = async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(r) });
+  return readsRollup(r) ? json() : seriesCache(db).get(JSON.stringify([kind, r]), json);
 }
 
 function seriesEnvelope(r: BucketedRange, bucket: Bucket) {
   return { from: r.from.toISOString(), to: r.to.toISOString(), bucket, bucket_seconds: r.bucketSeconds, project_id: r.project_id ?? null, jobset_id: r.jobset_id ?? null };
 }
 
-/** Answers a series from the cache: computed (and serialised) once per range for every caller within the TTL. */
+/** Answers a series (see seriesJson). */
 async function answerSeries(rc: RequestContext, kind: string, query: SeriesQuery, compute: (r: BucketedRange) => Promise<unknown[]>): Promise<typeof HANDLED> {
-  const r = bucketedRange(query);
-  const body = await seriesCache(rc.db).get(JSON.stringify([kind, r]), async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(r) }));
-  return sendJsonText(rc, body);
+  return sendJsonText(rc, await seriesJson(rc.db, kind, query, compute));
 }
 
 const envelopeProperties = {
@@ -126,13 +135,13 @@ function seriesRoute(kind: 'builds' | 'duration', summary: string, point: JsonSc
 export const metricsRoutes: RouteDef[] = [
   seriesRoute(
     'builds',
-    'Build count time series: builds created in each bucket, by status (a series is computed once for all callers and refreshed in the background when older than 10 s)',
+    'Build count time series: builds created in each bucket, by status, exact. Buckets of whole hours on hour boundaries (1h, 6h, 1d, 7d; the default range) are read from an hourly rollup that triggers on builds keep in the writer\'s transaction, so they are current; sub-hour buckets (5m, 15m) or bounds off the hour aggregate builds directly and are served from a cache refreshed in the background when older than 10 s',
     { type: 'object', required: ['time', 'total', 'by_status'], properties: { time: timestamp, total: { type: 'integer' }, by_status: countsByStatus } },
     buildCountSeries,
   ),
   seriesRoute(
     'duration',
-    'Build duration percentile time series: p50, p90 and p99 (seconds, percentile_cont) of the builds that finished in each bucket (refreshed like the count series)',
+    'Build duration percentile time series: p50, p90 and p99 (seconds) of the durations (completed_at − started_at) of the builds that finished in each bucket. With whole-hour buckets on hour boundaries they come from an hourly histogram of log-scale bins (bin i holds (γ^(i−1), γ^i] s, γ = 1.02/0.98, read back as 2γ^i/(γ+1)): percentile_cont over the order statistics read from their bins, within 2% (relative) of percentile_cont over the exact durations (a duration ≤ 0 counts as 0); `count` is exact. Sub-hour buckets or bounds off the hour compute percentile_cont over builds exactly, cached like the count series',
     {
       type: 'object',
       required: ['time', 'count', 'p50', 'p90', 'p99'],

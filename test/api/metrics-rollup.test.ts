@@ -1,0 +1,159 @@
+import crypto from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestStack, type TestStack } from '../support/stack';
+import { seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
+
+const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
+const HOUR = `date_bin('1 hour'::interval, %s, '2000-01-01T00:00:00Z'::timestamptz)`;
+const BIN = `CASE WHEN completed_at <= started_at THEN -1000000 ELSE ceil(ln(extract(epoch FROM completed_at - started_at)::float8) / ln(1.02::float8 / 0.98::float8))::int END`;
+
+/** A deterministic pseudo-random stream (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('metrics: the hourly rollup', () => {
+  let stack: TestStack;
+  const evaluations: Row[] = [];
+  const projects: Row[] = [];
+
+  before(async () => {
+    stack = await startTestStack({ worker: false });
+    for (let p = 0; p < 2; p++) {
+      const project = await seedProject(stack.db);
+      projects.push(project);
+      for (let j = 0; j < 2; j++) evaluations.push(await seedEvaluation(stack.db, (await seedJobset(stack.db, project.id)).id));
+    }
+  });
+  after(async () => stack?.stop());
+
+  /** The rollup's cells beside the same cells aggregated from builds now; and whether any cell holds 0. */
+  async function compare(step: string): Promise<void> {
+    const counts = async (sql: string) => (await stack.db.raw(sql)).rows.map((r: Row) => JSON.stringify(r));
+    const key = 'hour, project_id, jobset_id, system, status';
+    assert.deepEqual(
+      await counts(`SELECT ${key}, builds::int FROM build_hourly_counts ORDER BY ${key}`),
+      await counts(`SELECT ${HOUR.replace('%s', 'created_at')} AS hour, project_id, jobset_id, system, status, count(*)::int AS builds FROM builds GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`),
+      `counts after ${step}`,
+    );
+    assert.deepEqual(
+      await counts(`SELECT hour, project_id, jobset_id, bin, builds::int FROM build_hourly_durations ORDER BY hour, project_id, jobset_id, bin`),
+      await counts(`SELECT ${HOUR.replace('%s', 'completed_at')} AS hour, project_id, jobset_id, ${BIN} AS bin, count(*)::int AS builds FROM builds
+        WHERE started_at IS NOT NULL AND completed_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`),
+      `durations after ${step}`,
+    );
+    const empty = await stack.db.raw('SELECT (SELECT count(*) FROM build_hourly_counts WHERE builds <= 0) + (SELECT count(*) FROM build_hourly_durations WHERE builds <= 0) AS n');
+    assert.equal(Number(empty.rows[0].n), 0, `no empty or negative cell after ${step}`);
+  }
+
+  it('agrees with an aggregate over builds after batch inserts, status changes, finishes, restarts, moves and deletes (cascades included)', async () => {
+    const rand = random(7);
+    const base = Date.parse('2025-09-01T00:00:00Z');
+    const statuses = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
+    const rows = Array.from({ length: 400 }, (_, i) => {
+      const evaluation = evaluations[i % evaluations.length];
+      const status = statuses[Math.floor(rand() * statuses.length)];
+      const created = base + Math.floor(rand() * 48) * 3600_000 + Math.floor(rand() * 3600_000);
+      const started = status === 'pending' ? null : created + 1000;
+      const completed = status === 'pending' || status === 'running' ? null : (started as number) + (i % 37 === 0 ? 0 : Math.floor(rand() * 7200_000));
+      return {
+        evaluation_id: evaluation.id,
+        jobset_id: evaluation.jobset_id,
+        project_id: projects[Math.floor((i % evaluations.length) / 2)].id,
+        job_name: `job-${i}`,
+        drv_path: `/nix/store/${crypto.randomBytes(16).toString('hex')}-job-${i}.drv`,
+        system: i % 3 === 0 ? 'aarch64-linux' : 'x86_64-linux',
+        status,
+        created_at: new Date(created),
+        updated_at: new Date(created),
+        started_at: started === null ? null : new Date(started),
+        completed_at: completed === null ? null : new Date(completed),
+      };
+    });
+    await stack.db('builds').insert(rows.slice(0, 250)); // one statement: one trigger run for 250 rows
+    for (let i = 250; i < 400; i += 50) await stack.db('builds').insert(rows.slice(i, i + 50));
+    await compare('inserts');
+
+    await stack.db('builds').where({ status: 'pending' }).update({ status: 'running', started_at: stack.db.fn.now() });
+    await compare('pending → running');
+    await stack.db('builds').where({ status: 'running' }).update({ status: 'succeeded', completed_at: stack.db.raw(`started_at + interval '42 seconds'`) });
+    await compare('running → succeeded (finished)');
+    const failed = await stack.db('builds').where({ status: 'failed' }).select('id');
+    await stack.db('builds').whereIn('id', failed.map((b) => b.id)).update({ status: 'pending', started_at: null, completed_at: null, error_message: null });
+    await compare('restart (finish time cleared)');
+    await stack.db('builds').whereIn('id', failed.slice(0, 10).map((b) => b.id)).update({ status: 'aborted', started_at: new Date(base), completed_at: new Date(base + 90_000) });
+    await compare('aborted with a duration');
+    await stack.db('builds').where({ system: 'aarch64-linux' }).update({ created_at: stack.db.raw(`created_at + interval '1 day'`) });
+    await compare('created_at moved to another hour');
+    await stack.db('builds').where({ status: 'cancelled' }).update({ keep: true });
+    await compare('an update that changes no cell');
+
+    await stack.db('builds').whereIn('id', (await stack.db('builds').orderBy('id').limit(25).select('id')).map((b) => b.id)).delete();
+    await compare('deleting builds');
+    await stack.db('evaluations').where({ id: evaluations[0].id }).delete();
+    await compare('deleting an evaluation (its builds cascade)');
+    await stack.db('projects').where({ id: projects[1].id }).delete();
+    await compare('deleting a project (its jobsets, evaluations and builds cascade)');
+    const left = await stack.db('build_hourly_counts').whereIn('project_id', [projects[1].id]).count<{ count: string }[]>('* as count');
+    assert.equal(Number(left[0].count), 0, 'no cell of a deleted project is left');
+    assert.ok(Number((await stack.db('builds').count<{ count: string }[]>('* as count'))[0].count) > 50, 'builds remain to compare');
+  });
+
+  it('answers count series equal to an aggregate over builds, and duration percentiles within 2% of percentile_cont', async () => {
+    const evaluation = await seedEvaluation(stack.db, (await seedJobset(stack.db, projects[0].id)).id);
+    const rand = random(11);
+    const hour = Date.parse('2025-10-01T05:00:00Z');
+    // Durations log-uniform from 0.5 s to 10 h, all finished in one hour.
+    const rows = Array.from({ length: 500 }, (_, i) => {
+      const completed = hour + Math.floor(rand() * 3600_000);
+      const seconds = 0.5 * Math.exp(rand() * Math.log(72_000));
+      return {
+        evaluation_id: evaluation.id, jobset_id: evaluation.jobset_id, project_id: projects[0].id, job_name: `timed-${i}`,
+        drv_path: `/nix/store/${crypto.randomBytes(16).toString('hex')}-timed-${i}.drv`, system: 'x86_64-linux', status: i % 5 === 0 ? 'failed' : 'succeeded',
+        created_at: new Date(completed - 36_000_000), started_at: new Date(completed - seconds * 1000), completed_at: new Date(completed),
+      };
+    });
+    await stack.db('builds').insert(rows);
+    const exact = (
+      await stack.db.raw(
+        `SELECT count(*)::int AS count, percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - started_at)) AS p
+         FROM builds WHERE jobset_id = ? AND completed_at IS NOT NULL AND started_at IS NOT NULL`,
+        [evaluation.jobset_id],
+      )
+    ).rows[0];
+    const r = await stack.request('GET', `/api/v1/metrics/timeseries/duration?${q({ from: '2025-10-01T00:00:00Z', to: '2025-10-02T00:00:00Z', bucket: '1h', jobset_id: evaluation.jobset_id })}`);
+    assert.equal(r.status, 200, r.text);
+    const point = r.body.points.find((p: Row) => p.time === '2025-10-01T05:00:00.000Z');
+    assert.equal(point.count, 500);
+    assert.equal(r.body.points.filter((p: Row) => p.count > 0).length, 1);
+    ['p50', 'p90', 'p99'].forEach((name, i) => {
+      const want = Number(exact.p[i]);
+      assert.ok(Math.abs(point[name] - want) <= 0.02 * want, `${name}: ${point[name]} vs percentile_cont ${want}`);
+    });
+
+    // Counts: the 6-hourly series of the whole server equals the same buckets aggregated from builds.
+    const range = { from: '2025-09-01T00:00:00Z', to: '2025-09-05T00:00:00Z', bucket: '6h' };
+    const series = await stack.request('GET', `/api/v1/metrics/timeseries/builds?${q(range)}`);
+    assert.equal(series.status, 200, series.text);
+    const direct = await stack.db.raw(
+      `SELECT date_bin('6 hours'::interval, created_at, ?::timestamptz) AS bucket, status, count(*)::int AS n FROM builds
+       WHERE created_at >= ? AND created_at < ? GROUP BY 1, 2`,
+      [range.from, range.from, range.to],
+    );
+    const want = new Map<string, number>();
+    for (const row of direct.rows as Array<{ bucket: Date; status: string; n: number }>) want.set(`${new Date(row.bucket).toISOString()} ${row.status}`, row.n);
+    const got = new Map<string, number>();
+    for (const p of series.body.points as Array<{ time: string; by_status: Record<string, number> }>) {
+      for (const [status, n] of Object.entries(p.by_status)) if (n > 0) got.set(`${p.time} ${status}`, n);
+    }
+    assert.ok(want.size > 5, 'the range holds builds');
+    assert.deepEqual(got, want);
+  });
+});
