@@ -283,7 +283,9 @@ async function main(): Promise<void> {
   try {
     const databaseUrl = await ensureDatabase(pgServer.baseUrl, 'bench');
     db = createDb(databaseUrl);
+    const migrateStarted = Date.now();
     await migrateLatest(db);
+    console.log(`migrations (with any back-fill of existing rows): ${Date.now() - migrateStarted} ms`);
     const seedStarted = Date.now();
     const seededFile = path.join(dir, 'seeded.json');
     const seeded: Seeded = fs.existsSync(seededFile) ? JSON.parse(fs.readFileSync(seededFile, 'utf8')) : await seed(databaseUrl);
@@ -341,7 +343,7 @@ async function main(): Promise<void> {
     } finally {
       await inProcess.close();
     }
-    // The series routes serve a computed series for 10 s: their first (uncached) answer is the aggregate's real cost.
+    // The first answer of each series route: whole-hour series read the hourly rollup on every request (no cache).
     for (const [label, route] of routes.filter(([, r]) => r.includes('/timeseries/'))) {
       console.log(`uncached first answer, ${label}: ${(await timeOnce(`${api.url}${route}`)).toFixed(0)} ms`);
     }
