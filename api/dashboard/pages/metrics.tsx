@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { definePage } from '../page';
 import { Layout } from '../layout';
-import { Empty, Section, Table } from '../components';
+import { Section, Table } from '../components';
 import { systemMetrics, type BuildCountPoint, type DurationPoint } from '../../queries/metrics';
 import { cachedSeries, type SeriesQuery } from '../../routes/metrics';
 import { FAILED_BUILD_STATUSES } from '../../queries/builds';
@@ -11,25 +10,6 @@ const BUCKETS = { '6h': '6 hours', '1d': 'day', '7d': 'week' } as const;
 type PageBucket = keyof typeof BUCKETS;
 
 const CHART = { width: 640, height: 160, top: 10, bottom: 20, left: 40 };
-
-/**
- * How long the page waits for a series that is not cached yet (the first request for a range after a start,
- * or after an hour unused). Past it the page answers without the series and says so; the computation goes on,
- * shared, and every later request is answered from the cache at once (refreshed in the background).
- */
-const UNCACHED_SERIES_WAIT_MS = 50;
-
-/** The series' JSON if the cache has it, or it is computed within the wait; undefined otherwise. */
-async function seriesWithin(series: Promise<string>): Promise<string | undefined> {
-  series.catch(() => {}); // a failure after the wait is the next request's to see
-  const stop = new AbortController();
-  const waited = sleep(UNCACHED_SERIES_WAIT_MS, undefined, { signal: stop.signal }).catch(() => undefined);
-  try {
-    return await Promise.race([series, waited]);
-  } finally {
-    stop.abort();
-  }
-}
 
 function failedOf(p: BuildCountPoint): number {
   return FAILED_BUILD_STATUSES.reduce((n, s) => n + (p.by_status[s] ?? 0), 0);
@@ -112,7 +92,8 @@ function SeriesOf({ counts, durations: points, bucket }: { counts: BuildCountPoi
 
 /**
  * Metrics: builds and queue by system with builders' slots (GET /api/v1/metrics/systems' query), and the
- * builds and duration series (the API's cached series, the same JSON the routes answer).
+ * builds and duration series (the same JSON the routes answer: 6h, 1d or 7d buckets over the default range are
+ * whole hours, read from the hourly rollup on every request, so the page waits for them).
  */
 export const metricsPage = definePage({
   path: '/metrics',
@@ -121,8 +102,8 @@ export const metricsPage = definePage({
     const series: SeriesQuery = { bucket };
     const [systems, countsJson, durationsJson] = await Promise.all([
       systemMetrics(deps.db),
-      seriesWithin(cachedSeries(deps.db, 'builds', series)),
-      seriesWithin(cachedSeries(deps.db, 'duration', series)),
+      cachedSeries(deps.db, 'builds', series),
+      cachedSeries(deps.db, 'duration', series),
     ]);
     return (
       <Layout title="Metrics" viewer={viewer} current="/metrics">
@@ -157,11 +138,7 @@ export const metricsPage = definePage({
               </>
             ))}
           </nav>
-          {countsJson === undefined || durationsJson === undefined ? (
-            <Empty>The series are being computed over every build; reload in a few seconds.</Empty>
-          ) : (
-            <SeriesOf counts={(JSON.parse(countsJson) as { points: BuildCountPoint[] }).points} durations={(JSON.parse(durationsJson) as { points: DurationPoint[] }).points} bucket={bucket} />
-          )}
+          <SeriesOf counts={(JSON.parse(countsJson) as { points: BuildCountPoint[] }).points} durations={(JSON.parse(durationsJson) as { points: DurationPoint[] }).points} bucket={bucket} />
         </Section>
       </Layout>
     );
