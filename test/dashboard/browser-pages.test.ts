@@ -78,8 +78,8 @@ describe('the dashboard in Chromium: channels, search, starred jobs, metrics, we
   });
 
   it('shows every new page, in light and dark mode and at a phone width', async () => {
-    // The metrics page waits 50 ms at most for series not yet cached: have them computed before its screenshots.
-    await eventually('the metrics series to be cached', async () => ((await (await fetch(`${stack.url}/metrics`)).text()).includes('<svg') ? true : undefined), 10_000);
+    // The metrics page shows its series (read from the hourly rollup) before its screenshots.
+    await eventually('the metrics series to show', async () => ((await (await fetch(`${stack.url}/metrics`)).text()).includes('<svg') ? true : undefined), 10_000);
     for (const [name, url] of [
       ['channels', '/channels'],
       ['channel', `/channels/${channel.id}`],
