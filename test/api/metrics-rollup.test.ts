@@ -80,6 +80,12 @@ describe('metrics: the hourly rollup', () => {
     await stack.db('builds').insert(rows.slice(0, 250)); // one statement: one trigger run for 250 rows
     for (let i = 250; i < 400; i += 50) await stack.db('builds').insert(rows.slice(i, i + 50));
     await compare('inserts');
+    // As insertEvaluatedBuilds writes a batch: jobs seen again keep their row (INSERT … ON CONFLICT DO UPDATE).
+    await stack.db('builds')
+      .insert([...rows.slice(0, 20).map((r) => ({ ...r, status: 'pending', drv_path: `${r.drv_path}.again` })), { ...rows[0], job_name: 'job-new', status: 'pending' }])
+      .onConflict(['evaluation_id', 'job_name'])
+      .merge(['drv_path', 'status']);
+    await compare('an insert of which most rows conflict and update');
 
     await stack.db('builds').where({ status: 'pending' }).update({ status: 'running', started_at: stack.db.fn.now() });
     await compare('pending → running');
