@@ -329,7 +329,7 @@ async function main(): Promise<void> {
       console.log(`\nSQL execution time of one request (EXPLAIN ANALYZE), this branch vs main's statements for the same route\n`);
       console.log(`${'route'.padEnd(66)} ${'now ms'.padStart(8)} ${'main ms'.padStart(8)} ${'main/now'.padStart(9)}`);
       for (const [label, route, headers] of routes.slice(1)) {
-        if (route.includes('/timeseries/') || headers) continue; // series: served from their cache after the first request
+        if (route.includes('/timeseries/') || headers) continue; // series: their first answer is timed below
         const now = await routeSqlMs(db, `${inProcess.url}${route}`);
         const old = before[label];
         let mainMs: number | undefined;
