@@ -1,9 +1,14 @@
 import { definePage } from '../page';
 import { Layout } from '../layout';
 import { BuildTable, Empty, Section, Status, Time, ItemList } from '../components';
-import { failingJobsNow, queueBySystem, recentEvaluations, runningBuilds, runningBuildsPerBuilder } from '../../queries/build-queue';
+import { failingJobsNow, QUEUE_COUNT_CAP, queueBySystem, recentEvaluations, runningBuilds, runningBuildsPerBuilder } from '../../queries/build-queue';
 import { listBuilders } from '../../queries/builders';
 import { BuilderSlots } from './builders';
+
+/** A count of queueBySystem: at its cap, "1000+" (it counted no further). */
+function atLeast(n: number): string {
+  return n >= QUEUE_COUNT_CAP ? `${QUEUE_COUNT_CAP}+` : String(n);
+}
 
 /** Home: the queue by system, running builds, recent evaluations, jobs failing now, builders and their slots. */
 export const homePage = definePage({
@@ -40,8 +45,8 @@ export const homePage = definePage({
                       <td>
                         <a href={`/queue?system=${encodeURIComponent(q.system)}`}>{q.system}</a>
                       </td>
-                      <td class="num">{q.queued}</td>
-                      <td class="num">{q.running}</td>
+                      <td class="num">{atLeast(q.queued)}</td>
+                      <td class="num">{atLeast(q.running)}</td>
                     </tr>
                   ))}
                 </tbody>

@@ -1,0 +1,58 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestStack, type TestStack } from '../support/stack';
+import { seedBuild, seedEvaluation, seedJobset, seedProject } from '../support/seed';
+import { failingJobsNow, queueBySystem } from '../../api/queries/build-queue';
+
+/** The home page's bounded reads: the queue counted per system up to a cap, and the failed builds of each jobset's newest evaluation. */
+describe('home page queries', () => {
+  let stack: TestStack;
+  before(async () => {
+    stack = await startTestStack({ worker: false });
+  });
+  after(async () => stack?.stop());
+
+  it('queueBySystem counts queued and running builds per system, each up to the cap', async () => {
+    const project = await seedProject(stack.db, { name: 'queue-counts' });
+    const jobset = await seedJobset(stack.db, project.id, { name: 'main' });
+    const evaluation = await seedEvaluation(stack.db, jobset.id);
+    for (let i = 0; i < 5; i++) await seedBuild(stack.db, { evaluation, status: 'pending', system: 'aarch64-linux' });
+    await seedBuild(stack.db, { evaluation, status: 'running', system: 'aarch64-linux' });
+    await seedBuild(stack.db, { evaluation, status: 'running', system: 'x86_64-darwin' });
+    await seedBuild(stack.db, { evaluation, status: 'succeeded', system: 'riscv64-linux' });
+
+    assert.deepEqual(await queueBySystem(stack.db), [
+      { system: 'aarch64-linux', queued: 5, running: 1 },
+      { system: 'x86_64-darwin', queued: 0, running: 1 },
+    ]);
+    assert.deepEqual(await queueBySystem(stack.db, 3), [
+      { system: 'aarch64-linux', queued: 3, running: 1 },
+      { system: 'x86_64-darwin', queued: 0, running: 1 },
+    ]);
+  });
+
+  it('failingJobsNow: the failed builds of each jobset newest evaluation only, newest first, paged', async () => {
+    const project = await seedProject(stack.db, { name: 'failing-now' });
+    const names: string[] = [];
+    for (const jobsetName of ['a', 'b']) {
+      const jobset = await seedJobset(stack.db, project.id, { name: jobsetName });
+      const old = await seedEvaluation(stack.db, jobset.id, { created_at: new Date(Date.now() - 3_600_000) });
+      const newest = await seedEvaluation(stack.db, jobset.id);
+      await seedBuild(stack.db, { evaluation: old, job_name: `${jobsetName}-old-failure`, status: 'failed' });
+      await seedBuild(stack.db, { evaluation: newest, job_name: `${jobsetName}-ok`, status: 'succeeded' });
+      for (let i = 0; i < 3; i++) {
+        const name = `${jobsetName}-fails-${i}`;
+        await seedBuild(stack.db, { evaluation: newest, job_name: name, status: i === 2 ? 'timeout' : 'failed', created_at: new Date(Date.now() - 60_000 * (10 - i) - (jobsetName === 'b' ? 30_000 : 0)) });
+        names.push(name);
+      }
+    }
+    // Newest first across both jobsets: a-fails-2, b-fails-2, a-fails-1, b-fails-1, a-fails-0, b-fails-0.
+    const expected = ['a-fails-2', 'b-fails-2', 'a-fails-1', 'b-fails-1', 'a-fails-0', 'b-fails-0'];
+    assert.deepEqual(names.slice().sort(), expected.slice().sort());
+    assert.deepEqual((await failingJobsNow(stack.db, { limit: 20, offset: 0 })).map((b) => b.job_name), expected);
+    assert.deepEqual((await failingJobsNow(stack.db, { limit: 2, offset: 3 })).map((b) => b.job_name), ['b-fails-1', 'a-fails-0']);
+    const page = await failingJobsNow(stack.db, { limit: 1, offset: 0 });
+    assert.equal(page[0].status, 'timeout');
+    assert.equal(page[0].project_id, project.id, 'whole build rows');
+  });
+});
