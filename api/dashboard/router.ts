@@ -64,7 +64,7 @@ function formField(ctx: Context, name: string): string {
 export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
   const router = new Router();
 
-  const inputOf = async (ctx: Context, page: Pick<PageDef, 'path'>): Promise<PageInput> => {
+  const paramsOf = (ctx: Context, page: Pick<PageDef, 'path'>): Record<string, string> => {
     const params: Record<string, string> = {};
     const names = [...page.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
     const captures = (ctx as Context & { captures?: string[] }).captures ?? [];
@@ -75,13 +75,23 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
         params[name] = '';
       }
     });
-    return { params, query: { ...ctx.query }, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx };
+    return params;
+  };
+  const inputOf = async (ctx: Context, page: Pick<PageDef, 'path'>): Promise<PageInput> => {
+    return { params: paramsOf(ctx, page), query: { ...ctx.query }, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx };
   };
 
   for (const page of PAGES) {
     router.get(routerPath(page.path), async (ctx) => {
       markAnswered(ctx, page.path);
+      // A page's first read runs beside the session lookup when anyone may read the page (see PageDef.prefetch).
+      let prefetched: Promise<unknown> | undefined;
+      if (page.prefetch && !deps.config.requireAuthForReads) {
+        prefetched = page.prefetch({ params: paramsOf(ctx, page), query: { ...ctx.query }, deps });
+        prefetched.catch(() => {}); // awaited by render; a rejection is not unhandled meanwhile
+      }
       const input = await inputOf(ctx, page);
+      input.prefetched = prefetched;
       if (deps.config.requireAuthForReads && !input.viewer.principal && !page.alwaysPublic) {
         ctx.redirect(`/login?next=${encodeURIComponent(ctx.url)}`);
         return;

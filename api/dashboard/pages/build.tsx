@@ -24,9 +24,10 @@ function bytes(n: number | null): string {
 /** A build: status, timing, builder, steps, why it waits, live log, products, dependencies, actions, its workflow. */
 export const buildPage = definePage({
   path: '/builds/{id}',
-  async render({ deps, viewer, params }) {
+  prefetch: ({ deps, params }) => (isUuid(params.id) ? findBuildWithNames(deps.db, params.id) : Promise.resolve(undefined)),
+  async render({ deps, viewer, params, prefetched }) {
     if (!isUuid(params.id)) return { notFound: 'no such build' };
-    const row = await findBuildWithNames(deps.db, params.id);
+    const row = prefetched ? ((await prefetched) as Awaited<ReturnType<typeof findBuildWithNames>>) : await findBuildWithNames(deps.db, params.id);
     if (!row) return { notFound: 'no such build' };
     const [steps, products, dependencies, dependents, builder, star, waitFacts] = await Promise.all([
       listBuildSteps(deps.db, row.id),
