@@ -2,7 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedBuild, seedEvaluation, seedJobset, seedProject } from '../support/seed';
-import { failingJobsNow, queueBySystem } from '../../api/queries/build-queue';
+import type { BuildRow } from '../../lib/db';
+import { failingJobsNow, queuedAheadOf, queueBySystem } from '../../api/queries/build-queue';
 
 /** The home page's bounded reads: the queue counted per system up to a cap, and the failed builds of each jobset's newest evaluation. */
 describe('home page queries', () => {
@@ -54,5 +55,22 @@ describe('home page queries', () => {
     const page = await failingJobsNow(stack.db, { limit: 1, offset: 0 });
     assert.equal(page[0].status, 'timeout');
     assert.equal(page[0].project_id, project.id, 'whole build rows');
+  });
+
+  it('queuedAheadOf counts the queued builds of the same system that go first: higher priority, or as high and older', async () => {
+    const project = await seedProject(stack.db, { name: 'queued-ahead' });
+    const jobset = await seedJobset(stack.db, project.id, { name: 'main' });
+    const evaluation = await seedEvaluation(stack.db, jobset.id);
+    const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+    const system = 'mips64-linux';
+    const build = await seedBuild(stack.db, { evaluation, status: 'pending', system, priority: 5, created_at: at(10) });
+    await seedBuild(stack.db, { evaluation, status: 'pending', system, priority: 9, created_at: at(1) }); // ahead: higher priority
+    await seedBuild(stack.db, { evaluation, status: 'pending', system, priority: 5, created_at: at(20) }); // ahead: as high, older
+    await seedBuild(stack.db, { evaluation, status: 'pending', system, priority: 5, created_at: at(5) }); // behind: newer
+    await seedBuild(stack.db, { evaluation, status: 'pending', system, priority: 1, created_at: at(60) }); // behind: lower priority
+    await seedBuild(stack.db, { evaluation, status: 'pending', system: 'sparc-linux', priority: 9, created_at: at(60) }); // another system
+    await seedBuild(stack.db, { evaluation, status: 'running', system, priority: 9, created_at: at(60) }); // not queued
+    assert.equal(await queuedAheadOf(stack.db, build as BuildRow), 2);
+    assert.equal(await queuedAheadOf(stack.db, build as BuildRow, 1), 1, 'counted up to the cap');
   });
 });
