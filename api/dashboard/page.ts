@@ -32,6 +32,11 @@ export interface PageDef {
   render(input: PageInput): Promise<PageResult>;
 }
 
+/** The page's first read: what the router prefetched (PageDef.prefetch), or the read itself when it prefetched nothing. */
+export function firstRead<T>(input: Pick<PageInput, 'prefetched'>, read: () => Promise<T>): Promise<T> {
+  return input.prefetched ? (input.prefetched as Promise<T>) : read();
+}
+
 export function definePage(def: PageDef): PageDef {
   return def;
 }

@@ -88,6 +88,25 @@ describe('dashboard pages over HTTP', () => {
     assert.match(page.html, new RegExp(`/evaluations/${newer.id}`));
   });
 
+  it('signed in, the pages whose first read runs beside the session lookup show the same data and the signed-in header', async () => {
+    for (const [path, shows] of [
+      ['/', `/builds/${failing.id}`],
+      [`/jobsets/${jobset.id}`, `/builds/${failing.id}`],
+      [`/evaluations/${newer.id}`, 'attribute &quot;x&quot; missing'],
+      [`/builds/${queued.id}`, 'riscv64-linux'],
+    ]) {
+      const anonymous = await get(path);
+      const signedIn = await get(path, adminCookie);
+      assert.equal(signedIn.status, 200, path);
+      assert.ok(signedIn.html.includes(shows), path);
+      assert.ok(anonymous.html.includes(shows), path);
+      assert.match(signedIn.html, /Sign out/, path);
+      assert.doesNotMatch(anonymous.html, /Sign out/, path);
+    }
+    assert.equal((await get('/jobsets/00000000-0000-0000-0000-000000000000', adminCookie)).status, 404);
+    assert.equal((await get('/builds/not-a-uuid', adminCookie)).status, 404);
+  });
+
   it('text from the database is escaped, never markup', async () => {
     const page = await get(`/projects/${project.id}`);
     assert.equal(page.status, 200);
@@ -408,6 +427,26 @@ describe('dashboard pages over HTTP', () => {
     const limited = await attempt('wrong');
     assert.equal(limited.status, 429);
     assert.match(await limited.text(), /Too many refused sign-ins/);
+  });
+
+  it('with reads requiring sign-in, a page that prefetches redirects a visitor to sign in and still answers a signed-in user', async () => {
+    const configure = async (contents: object) => {
+      const res = await stack.request('PUT', '/api/v1/admin/config', { key: stack.adminKey, body: { contents: JSON.stringify(contents) } });
+      assert.equal(res.status, 200, res.text);
+    };
+    await configure({ require_auth_for_reads: true });
+    try {
+      for (const path of ['/', `/builds/${failing.id}`, `/jobsets/${jobset.id}`, `/evaluations/${newer.id}`]) {
+        const visitor = await get(path);
+        assert.equal(visitor.status, 302, path);
+        assert.equal(visitor.headers.get('location'), `/login?next=${encodeURIComponent(path)}`);
+        const signedIn = await get(path, adminCookie);
+        assert.equal(signedIn.status, 200, path);
+      }
+      assert.match((await get(`/builds/${failing.id}`, adminCookie)).html, /builder failed with exit code 1/);
+    } finally {
+      await configure({});
+    }
   });
 
   it('signing out needs the form of this session', async () => {

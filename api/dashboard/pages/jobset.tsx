@@ -1,4 +1,4 @@
-import { definePage, isUuid } from '../page';
+import { definePage, firstRead, isUuid } from '../page';
 import { Layout } from '../layout';
 import { ACTIVE, Empty, Pager, Section, Status, statusTone, Time, Scroll, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
@@ -12,9 +12,11 @@ const MATRIX_ROWS = 50;
 /** A jobset: the job × evaluation matrix of statuses, its evaluations, and "evaluate now". */
 export const jobsetPage = definePage({
   path: '/jobsets/{id}',
-  async render({ deps, viewer, params, query }) {
+  prefetch: ({ deps, params }) => (isUuid(params.id) ? findJobsetWithProjectName(deps.db, params.id) : Promise.resolve(undefined)),
+  async render(input) {
+    const { deps, viewer, params, query } = input;
     if (!isUuid(params.id)) return { notFound: 'no such jobset' };
-    const jobset = await findJobsetWithProjectName(deps.db, params.id);
+    const jobset = await firstRead(input, () => findJobsetWithProjectName(deps.db, params.id));
     if (!jobset) return { notFound: 'no such jobset' };
     const jobsWindow = pageWindow(query, 'jobs', MATRIX_ROWS);
     const evalWindow = pageWindow(query, 'evals');
