@@ -55,13 +55,27 @@ export async function queuedBuilds(db: Db, page: { limit: number; offset: number
     .offset(page.offset);
 }
 
-/** Running builds per builder (null: the worker's own Nix or an agent without a builder row). */
-export async function runningBuildsPerBuilder(db: Db): Promise<Map<string | null, number>> {
-  const rows = (await db('builds').select('builder_id').count<{ builder_id: string | null; count: string }[]>('* as count').where('status', 'running').groupBy('builder_id')) as {
-    builder_id: string | null;
-    count: string;
-  }[];
-  return new Map(rows.map((r) => [r.builder_id, Number(r.count)]));
+/**
+ * Running builds per builder (null: the worker's own Nix or an agent without a builder row), each counted up to
+ * `cap` (QUEUE_COUNT_CAP: a count at the cap means "at least"; a builder's slots are far fewer). The builders by a
+ * skip scan of the partial index of running builds (one probe each), then at most `cap` entries per builder:
+ * grouping read every running build on every view of home, builders and why a build waits.
+ */
+export async function runningBuildsPerBuilder(db: Db, cap = QUEUE_COUNT_CAP): Promise<Map<string | null, number>> {
+  const r = await db.raw(
+    `WITH RECURSIVE ids AS (
+       (SELECT builder_id FROM builds WHERE status = 'running' AND builder_id IS NOT NULL ORDER BY builder_id LIMIT 1)
+       UNION ALL
+       SELECT (SELECT b.builder_id FROM builds b WHERE b.status = 'running' AND b.builder_id > i.builder_id ORDER BY b.builder_id LIMIT 1)
+       FROM ids i WHERE i.builder_id IS NOT NULL
+     )
+     SELECT i.builder_id, (SELECT count(*) FROM (SELECT 1 FROM builds b WHERE b.status = 'running' AND b.builder_id = i.builder_id LIMIT ?) q)::int AS count
+     FROM ids i WHERE i.builder_id IS NOT NULL
+     UNION ALL
+     SELECT NULL, (SELECT count(*) FROM (SELECT 1 FROM builds b WHERE b.status = 'running' AND b.builder_id IS NULL LIMIT ?) q)::int`,
+    [cap, cap],
+  );
+  return new Map((r.rows as Array<{ builder_id: string | null; count: number }>).filter((row) => row.count > 0).map((row) => [row.builder_id, row.count]));
 }
 
 /** How many queued builds of the same system go before this one (higher priority, or as high and older); counted up to `cap`. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedBuild, seedEvaluation, seedJobset, seedProject } from '../support/seed';
 import type { BuildRow } from '../../lib/db';
-import { failingJobsNow, queuedAheadOf, queueBySystem } from '../../api/queries/build-queue';
+import { failingJobsNow, queuedAheadOf, queueBySystem, runningBuildsPerBuilder } from '../../api/queries/build-queue';
 
 /** The home page's bounded reads: the queue counted per system up to a cap, and the failed builds of each jobset's newest evaluation. */
 describe('home page queries', () => {
@@ -72,5 +72,24 @@ describe('home page queries', () => {
     await seedBuild(stack.db, { evaluation, status: 'running', system, priority: 9, created_at: at(60) }); // not queued
     assert.equal(await queuedAheadOf(stack.db, build as BuildRow), 2);
     assert.equal(await queuedAheadOf(stack.db, build as BuildRow, 1), 1, 'counted up to the cap');
+  });
+
+  it('runningBuildsPerBuilder counts the running builds of each builder and of none, each up to the cap', async () => {
+    const project = await seedProject(stack.db, { name: 'running-per-builder' });
+    const jobset = await seedJobset(stack.db, project.id, { name: 'main' });
+    const evaluation = await seedEvaluation(stack.db, jobset.id);
+    const [one, two] = await stack.db('remote_builders')
+      .insert([
+        { name: 'rpb-one', ssh_uri: 'ssh://one.example', systems: ['x86_64-linux'] },
+        { name: 'rpb-two', ssh_uri: 'ssh://two.example', systems: ['x86_64-linux'] },
+      ])
+      .returning('id');
+    await stack.db('builds').where({ status: 'running' }).update({ status: 'succeeded' }); // what earlier tests left running
+    for (let i = 0; i < 3; i++) await seedBuild(stack.db, { evaluation, status: 'running', builder_id: one.id });
+    await seedBuild(stack.db, { evaluation, status: 'running', builder_id: two.id });
+    await seedBuild(stack.db, { evaluation, status: 'succeeded', builder_id: two.id });
+    for (let i = 0; i < 2; i++) await seedBuild(stack.db, { evaluation, status: 'running' });
+    assert.deepEqual(await runningBuildsPerBuilder(stack.db), new Map<string | null, number>([[one.id, 3], [two.id, 1], [null, 2]]));
+    assert.deepEqual(await runningBuildsPerBuilder(stack.db, 2), new Map<string | null, number>([[one.id, 2], [two.id, 1], [null, 2]]));
   });
 });
