@@ -1,7 +1,9 @@
 /**
  * bench/dashboard: every dashboard page under load with 1,000,000 builds in the database.
  *
- *   npx tsx bench/dashboard.ts [seconds per page = 5]
+ *   npx tsx bench/dashboard.ts [seconds per page = 5] [page name filter ...]
+ *
+ * With filters, only the pages whose name contains one of them are driven (the baseline always is).
  *
  * Seeds the read model in bulk (bench/seed-builds.ts), then drives each page with autocannon at 20
  * concurrent connections (its own process, so load generation does not share the server's event loop)
@@ -28,6 +30,8 @@ interface Figures {
   max: number;
   non2xx: number;
   errors: number;
+  /** Bytes per response, headers included. */
+  bytes: number;
 }
 
 /**
@@ -83,7 +87,7 @@ async function autocannon(url: string, seconds: number, headers: Record<string, 
   });
   if (code !== 0) throw new Error(`autocannon exited with ${code}`);
   const r = JSON.parse(Buffer.concat(out).toString('utf8'));
-  return { requestsPerSecond: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, non2xx: r.non2xx, errors: r.errors };
+  return { requestsPerSecond: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, non2xx: r.non2xx, errors: r.errors, bytes: r.throughput.total / Math.max(1, r.requests.total) };
 }
 
 async function main(): Promise<void> {
@@ -132,8 +136,10 @@ async function main(): Promise<void> {
       ['admin users page 2 /admin?users=2', '/admin?users=2', { cookie }],
       ['sign-in /login', '/login'],
     ];
+    const filters = process.argv.slice(3);
+    if (filters.length > 0) pages.splice(1, pages.length, ...pages.slice(1).filter(([name]) => filters.some((f) => name.includes(f))));
     console.log(`\n${builds.toLocaleString('en')} builds; ${CONNECTIONS} connections, ${seconds} s per page; goal p99 ≤ ${GOAL_P99_MS} ms\n`);
-    console.log(['page'.padEnd(38), 'req/s'.padStart(8), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'max ms'.padStart(8), 'p99/base'.padStart(9), 'non-2xx'.padStart(8), ' goal'].join(''));
+    console.log(['page'.padEnd(38), 'req/s'.padStart(8), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'max ms'.padStart(8), 'p99/base'.padStart(9), 'non-2xx'.padStart(8), 'KB/resp'.padStart(8), ' goal'].join(''));
     let baseline: Figures | undefined;
     let allMet = true;
     for (const [name, url, headers] of pages) {
@@ -150,6 +156,7 @@ async function main(): Promise<void> {
           String(f.max).padStart(8),
           `${(f.p99 / Math.max(1, baseline.p99)).toFixed(1)}×`.padStart(9),
           String(f.non2xx + f.errors).padStart(8),
+          (f.bytes / 1024).toFixed(1).padStart(8),
           met ? ' met' : ' MISSED',
         ].join(''),
       );

@@ -2,13 +2,18 @@ import type { ComponentChildren } from 'preact';
 import type { PageWindow } from './paging';
 
 const FINISHED_OK = new Set(['succeeded', 'completed']);
-const ACTIVE = new Set(['pending', 'running']);
+/** The statuses that still change: their badges carry the build's ID for the script's live status. */
+export const ACTIVE = new Set(['pending', 'running']);
+
+/** The colour class of a status badge. */
+export function statusTone(status: string): string {
+  return FINISHED_OK.has(status) ? 'ok' : ACTIVE.has(status) ? 'active' : status === 'cancelled' || status === 'aborted' ? 'neutral' : 'bad';
+}
 
 /** A status word with its colour class; builds' badges carry their ID so the script keeps them live. */
 export function Status({ status, buildId }: { status: string; buildId?: string }) {
-  const tone = FINISHED_OK.has(status) ? 'ok' : ACTIVE.has(status) ? 'active' : status === 'cancelled' || status === 'aborted' ? 'neutral' : 'bad';
   return (
-    <span class={`status ${tone}`} data-build-status={buildId} data-status={status}>
+    <span class={`status ${statusTone(status)}`} data-build-status={buildId} data-status={status}>
       {status.replace(/_/g, ' ')}
     </span>
   );

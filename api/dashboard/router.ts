@@ -18,6 +18,7 @@ import type { FormActionDef } from './form-action';
 import { ApiError, fromDatabaseError } from '../errors';
 import { sameSecret } from '../auth';
 import { writeAuditEntry } from '../queries/audit-log';
+import { liveConfigFile } from '../../lib/live-config-file';
 
 /** The one script and the one stylesheet, read once, served with an ETag. */
 const STATIC_FILES: Record<string, { type: string; body: Buffer; etag: string }> = Object.fromEntries(
@@ -64,7 +65,7 @@ function formField(ctx: Context, name: string): string {
 export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
   const router = new Router();
 
-  const inputOf = async (ctx: Context, page: Pick<PageDef, 'path'>): Promise<PageInput> => {
+  const paramsOf = (ctx: Context, page: Pick<PageDef, 'path'>): Record<string, string> => {
     const params: Record<string, string> = {};
     const names = [...page.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
     const captures = (ctx as Context & { captures?: string[] }).captures ?? [];
@@ -75,14 +76,26 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
         params[name] = '';
       }
     });
-    return { params, query: { ...ctx.query }, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx };
+    return params;
+  };
+  const inputOf = async (ctx: Context, page: Pick<PageDef, 'path'>): Promise<PageInput> => {
+    return { params: paramsOf(ctx, page), query: { ...ctx.query }, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx };
   };
 
   for (const page of PAGES) {
     router.get(routerPath(page.path), async (ctx) => {
       markAnswered(ctx, page.path);
+      // Reads need a signed-in user when the environment or the config file (read live, as the API does) says so.
+      const signInFirst = !page.alwaysPublic && (deps.config.requireAuthForReads || (await liveConfigFile(deps.config.configFile).current()).require_auth_for_reads === true);
+      // A page's first read runs beside the session lookup when anyone may read the page (see PageDef.prefetch).
+      let prefetched: Promise<unknown> | undefined;
+      if (page.prefetch && !signInFirst) {
+        prefetched = page.prefetch({ params: paramsOf(ctx, page), query: { ...ctx.query }, deps });
+        prefetched.catch(() => {}); // awaited by render; a rejection is not unhandled meanwhile
+      }
       const input = await inputOf(ctx, page);
-      if (deps.config.requireAuthForReads && !input.viewer.principal && !page.alwaysPublic) {
+      input.prefetched = prefetched;
+      if (signInFirst && !input.viewer.principal) {
         ctx.redirect(`/login?next=${encodeURIComponent(ctx.url)}`);
         return;
       }

@@ -72,12 +72,6 @@ async function jobNamesMatching(db: Db, q: string, trigram: boolean): Promise<st
   return ((await matching) as Array<{ name: string }>).map((j) => j.name);
 }
 
-/** The ID of the project of that (unique) name, or null. */
-async function projectIdNamed(db: Db, name: string): Promise<string | null> {
-  const row = (await db('projects').first('id').where('name', name)) as { id: string } | undefined;
-  return row?.id ?? null;
-}
-
 /**
  * The builds a search matches, unordered and unpaged; every value is a binding, never SQL text. `countOrder`
  * is the order in which a capped count walks them when the page's order would cost more (see BoundedCountOrder).
@@ -92,10 +86,7 @@ export async function buildSearchQuery(db: Db, s: BuildSearch): Promise<{ query:
   };
   // Names resolved first, side by side: the builds are then filtered by their indexed columns.
   const trigram = s.q !== undefined ? await hasTrigramSearch(db) : false;
-  const [jobNames, projectId] = await Promise.all([
-    s.q !== undefined ? jobNamesMatching(db, s.q, trigram) : undefined,
-    s.project !== undefined ? projectIdNamed(db, s.project) : undefined,
-  ]);
+  const jobNames = s.q !== undefined ? await jobNamesMatching(db, s.q, trigram) : undefined;
   if (s.q !== undefined && jobNames) {
     // The job names that match, from the small jobs table; then the builds of those names by their btree index
     // (an index-only count, a page in created_at order). Too many names: match the builds' job names directly.
@@ -108,8 +99,10 @@ export async function buildSearchQuery(db: Db, s: BuildSearch): Promise<{ query:
   }
   if (s.job_name !== undefined) filter(() => query.where('builds.job_name', s.job_name!));
   if (s.project_id !== undefined) filter(() => query.where('builds.project_id', s.project_id!));
-  // A project's builds by its ID: one range of the (project_id, …, created_at, id) indexes, in the page's order.
-  if (projectId !== undefined) filter(() => (projectId === null ? query.whereRaw('false') : query.where('builds.project_id', projectId)));
+  // A project's builds by its ID, found by the same statement (an InitPlan: one probe of the unique name index, no
+  // round trip of its own): one range of the (project_id, …, created_at, id) indexes, in the page's order. An
+  // unknown name is NULL, which matches no build.
+  if (s.project !== undefined) filter(() => query.where('builds.project_id', db('projects').select('id').where('name', s.project!)));
   if (s.jobset_id !== undefined) filter(() => query.where('builds.jobset_id', s.jobset_id!));
   if (s.jobset !== undefined) filter(() => query.whereIn('builds.jobset_id', db('jobsets').select('id').where('name', s.jobset!)));
   if (s.status !== undefined) filter(() => query.where('builds.status', s.status!));

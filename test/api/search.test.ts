@@ -53,6 +53,10 @@ describe('search', () => {
   it('narrows by project, jobset, status, system and creation time', async () => {
     const q = `q=${encodeURIComponent(tag)}`;
     assert.deepEqual(names(await stack.request('GET', `/api/v1/search?${q}&project=${alpha.name}`)), [`hello-${tag}`, `hello_test-${tag}`]);
+    const unknownProject = await stack.request('GET', `/api/v1/search?${q}&project=no-such-project-${tag}`);
+    assert.equal(unknownProject.status, 200);
+    assert.deepEqual(unknownProject.body.items, [], 'an unknown project name matches no build');
+    assert.equal(unknownProject.body.total, 0);
     assert.deepEqual(names(await stack.request('GET', `/api/v1/search?${q}&project_id=${beta.id}`)), [`goodbye-${tag}`, `hello-${tag}`]);
     assert.deepEqual(names(await stack.request('GET', `/api/v1/search?${q}&jobset=${alphaMain.name}&status=failed`)), [`hello_test-${tag}`]);
     assert.deepEqual(names(await stack.request('GET', `/api/v1/search?${q}&jobset_id=${alphaMain.id}&system=aarch64-linux`)), [`hello_test-${tag}`]);

@@ -19,6 +19,7 @@ describe('the dashboard in Chromium: channels, search, starred jobs, metrics, we
   let admin: BrowserContext;
   let page: Page;
   let project: Row;
+  let jobset: Row;
   let failing: Row;
   let channel: Row;
   let task: Row;
@@ -47,7 +48,7 @@ describe('the dashboard in Chromium: channels, search, starred jobs, metrics, we
       assert.equal(made.status, 200, made.text);
     }
     project = await seedProject(stack.db, { name: 'pages-demo' });
-    const jobset = await seedJobset(stack.db, project.id, { name: 'main' });
+    jobset = await seedJobset(stack.db, project.id, { name: 'main' });
     const older = await seedEvaluation(stack.db, jobset.id, { created_at: new Date(Date.now() - 3_600_000) });
     const newer = await seedEvaluation(stack.db, jobset.id);
     const started = new Date(Date.now() - 120_000);
@@ -81,6 +82,7 @@ describe('the dashboard in Chromium: channels, search, starred jobs, metrics, we
     // The metrics page shows its series (read from the hourly rollup) before its screenshots.
     await eventually('the metrics series to show', async () => ((await (await fetch(`${stack.url}/metrics`)).text()).includes('<svg') ? true : undefined), 10_000);
     for (const [name, url] of [
+      ['jobset', `/jobsets/${jobset.id}`],
       ['channels', '/channels'],
       ['channel', `/channels/${channel.id}`],
       ['search', '/search?q=hello'],
@@ -97,6 +99,7 @@ describe('the dashboard in Chromium: channels, search, starred jobs, metrics, we
     assert.equal(await page.getByText('a-webhook-secret-1234').count(), 0);
     await page.emulateMedia({ colorScheme: 'dark' });
     for (const [name, url] of [
+      ['jobset-dark', `/jobsets/${jobset.id}`],
       ['metrics-dark', '/metrics'],
       ['search-dark', '/search?q=hello'],
       ['notification-tasks-dark', '/admin/notification-tasks'],

@@ -88,6 +88,25 @@ describe('dashboard pages over HTTP', () => {
     assert.match(page.html, new RegExp(`/evaluations/${newer.id}`));
   });
 
+  it('signed in, the pages whose first read runs beside the session lookup show the same data and the signed-in header', async () => {
+    for (const [path, shows] of [
+      ['/', `/builds/${failing.id}`],
+      [`/jobsets/${jobset.id}`, `/builds/${failing.id}`],
+      [`/evaluations/${newer.id}`, 'attribute &quot;x&quot; missing'],
+      [`/builds/${queued.id}`, 'riscv64-linux'],
+    ]) {
+      const anonymous = await get(path);
+      const signedIn = await get(path, adminCookie);
+      assert.equal(signedIn.status, 200, path);
+      assert.ok(signedIn.html.includes(shows), path);
+      assert.ok(anonymous.html.includes(shows), path);
+      assert.match(signedIn.html, /Sign out/, path);
+      assert.doesNotMatch(anonymous.html, /Sign out/, path);
+    }
+    assert.equal((await get('/jobsets/00000000-0000-0000-0000-000000000000', adminCookie)).status, 404);
+    assert.equal((await get('/builds/not-a-uuid', adminCookie)).status, 404);
+  });
+
   it('text from the database is escaped, never markup', async () => {
     const page = await get(`/projects/${project.id}`);
     assert.equal(page.status, 200);
@@ -100,7 +119,11 @@ describe('dashboard pages over HTTP', () => {
     assert.equal(page.status, 200);
     assert.match(page.html, /<table class="matrix"/);
     for (const job of ['hello', 'gone', 'fresh']) assert.match(page.html, new RegExp(`<th scope="row">${job}</th>`));
-    assert.match(page.html, new RegExp(`/builds/${failing.id}`));
+    // A finished build's cell is one link styled as its status, its ID once; a queued one keeps its badge for the live status.
+    assert.match(page.html, new RegExp(`<td><a href="/builds/${failing.id}" class="status bad">failed</a></td>`));
+    assert.equal(page.html.split(failing.id).length - 1, 1);
+    assert.match(page.html, new RegExp(`<a href="/builds/${queued.id}"><span class="status active" data-build-status="${queued.id}" data-status="pending">pending</span></a>`));
+    assert.match(page.html, /<td class="muted"><span aria-hidden="true">·<\/span><span class="sr-only">not in this evaluation<\/span><\/td>/);
   });
 
   it('the evaluation page shows its errors in full and what changed against the previous one', async () => {
@@ -405,6 +428,26 @@ describe('dashboard pages over HTTP', () => {
     const limited = await attempt('wrong');
     assert.equal(limited.status, 429);
     assert.match(await limited.text(), /Too many refused sign-ins/);
+  });
+
+  it('with reads requiring sign-in, a page that prefetches redirects a visitor to sign in and still answers a signed-in user', async () => {
+    const configure = async (contents: object) => {
+      const res = await stack.request('PUT', '/api/v1/admin/config', { key: stack.adminKey, body: { contents: JSON.stringify(contents) } });
+      assert.equal(res.status, 200, res.text);
+    };
+    await configure({ require_auth_for_reads: true });
+    try {
+      for (const path of ['/', `/builds/${failing.id}`, `/jobsets/${jobset.id}`, `/evaluations/${newer.id}`]) {
+        const visitor = await get(path);
+        assert.equal(visitor.status, 302, path);
+        assert.equal(visitor.headers.get('location'), `/login?next=${encodeURIComponent(path)}`);
+        const signedIn = await get(path, adminCookie);
+        assert.equal(signedIn.status, 200, path);
+      }
+      assert.match((await get(`/builds/${failing.id}`, adminCookie)).html, /builder failed with exit code 1/);
+    } finally {
+      await configure({});
+    }
   });
 
   it('signing out needs the form of this session', async () => {

@@ -1,4 +1,4 @@
-import { definePage, isUuid } from '../page';
+import { definePage, firstRead, isUuid } from '../page';
 import { Layout } from '../layout';
 import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Table, ItemList } from '../components';
 import { findBuildWithNames, listBuildProducts, listBuildSteps, relatedBuilds } from '../../queries/builds';
@@ -24,9 +24,11 @@ function bytes(n: number | null): string {
 /** A build: status, timing, builder, steps, why it waits, live log, products, dependencies, actions, its workflow. */
 export const buildPage = definePage({
   path: '/builds/{id}',
-  async render({ deps, viewer, params }) {
+  prefetch: ({ deps, params }) => (isUuid(params.id) ? findBuildWithNames(deps.db, params.id) : Promise.resolve(undefined)),
+  async render(input) {
+    const { deps, viewer, params } = input;
     if (!isUuid(params.id)) return { notFound: 'no such build' };
-    const row = await findBuildWithNames(deps.db, params.id);
+    const row = await firstRead(input, () => findBuildWithNames(deps.db, params.id));
     if (!row) return { notFound: 'no such build' };
     const [steps, products, dependencies, dependents, builder, star, waitFacts] = await Promise.all([
       listBuildSteps(deps.db, row.id),

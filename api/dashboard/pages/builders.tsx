@@ -2,16 +2,21 @@ import { definePage } from '../page';
 import { Layout } from '../layout';
 import { Empty, Section, Time, Table } from '../components';
 import { listBuilders, listBuilderSessions, type BuilderRow, type BuilderSessionRow } from '../../queries/builders';
-import { runningBuildsPerBuilder } from '../../queries/build-queue';
+import { QUEUE_COUNT_CAP, runningBuildsPerBuilder } from '../../queries/build-queue';
 
 function backedOff(b: BuilderRow): boolean {
   return b.disabled_until !== null && new Date(b.disabled_until).getTime() > Date.now();
 }
 
 /** Builders with their slots in use; the worker's own Nix when none is configured. */
+/** A count of runningBuildsPerBuilder: at its cap, "1000+" (it counted no further). */
+function atLeast(n: number): string {
+  return n >= QUEUE_COUNT_CAP ? `${QUEUE_COUNT_CAP}+` : String(n);
+}
+
 export function BuilderSlots({ builders, busy }: { builders: BuilderRow[]; busy: Map<string | null, number> }) {
   if (builders.length === 0) {
-    return <Empty>No remote builder: the worker's own Nix builds ({busy.get(null) ?? 0} running).</Empty>;
+    return <Empty>No remote builder: the worker's own Nix builds ({atLeast(busy.get(null) ?? 0)} running).</Empty>;
   }
   return (
     <ul class="list">

@@ -1,4 +1,4 @@
-import { definePage, isUuid } from '../page';
+import { definePage, firstRead, isUuid } from '../page';
 import { Layout } from '../layout';
 import { BuildTable, Duration, Empty, Pager, Section, Status, Time, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
@@ -29,9 +29,11 @@ function JobList({ jobs, empty }: { jobs: Array<JobDiff | JobFlip>; empty: strin
 /** An evaluation: its inputs, its errors in full, what changed against the previous one, and its builds. */
 export const evaluationPage = definePage({
   path: '/evaluations/{id}',
-  async render({ deps, viewer, params, query }) {
+  prefetch: ({ deps, params }) => (isUuid(params.id) ? findEvaluationInContext(deps.db, params.id) : Promise.resolve(undefined)),
+  async render(input) {
+    const { deps, viewer, params, query } = input;
     if (!isUuid(params.id)) return { notFound: 'no such evaluation' };
-    const row = await findEvaluationInContext(deps.db, params.id);
+    const row = await firstRead(input, () => findEvaluationInContext(deps.db, params.id));
     if (!row) return { notFound: 'no such evaluation' };
     const window = pageWindow(query);
     const previousId = row.previous_id ?? undefined;

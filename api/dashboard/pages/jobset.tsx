@@ -1,6 +1,6 @@
-import { definePage, isUuid } from '../page';
+import { definePage, firstRead, isUuid } from '../page';
 import { Layout } from '../layout';
-import { Empty, Pager, Section, Status, Time, Scroll, ItemList } from '../components';
+import { ACTIVE, Empty, Pager, Section, Status, statusTone, Time, Scroll, ItemList } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { findJobsetWithProjectName } from '../../queries/jobsets';
 import { jobsetMatrix } from '../../queries/jobset-matrix';
@@ -12,9 +12,11 @@ const MATRIX_ROWS = 50;
 /** A jobset: the job × evaluation matrix of statuses, its evaluations, and "evaluate now". */
 export const jobsetPage = definePage({
   path: '/jobsets/{id}',
-  async render({ deps, viewer, params, query }) {
+  prefetch: ({ deps, params }) => (isUuid(params.id) ? findJobsetWithProjectName(deps.db, params.id) : Promise.resolve(undefined)),
+  async render(input) {
+    const { deps, viewer, params, query } = input;
     if (!isUuid(params.id)) return { notFound: 'no such jobset' };
-    const jobset = await findJobsetWithProjectName(deps.db, params.id);
+    const jobset = await firstRead(input, () => findJobsetWithProjectName(deps.db, params.id));
     if (!jobset) return { notFound: 'no such jobset' };
     const jobsWindow = pageWindow(query, 'jobs', MATRIX_ROWS);
     const evalWindow = pageWindow(query, 'evals');
@@ -71,17 +73,27 @@ export const jobsetPage = definePage({
                       <th scope="row">{job}</th>
                       {matrix.evaluations.map((e) => {
                         const cell = matrix.cells.get(job)?.get(e.id);
+                        if (!cell) {
+                          return (
+                            <td class="muted">
+                              <span aria-hidden="true">·</span>
+                              <span class="sr-only">not in this evaluation</span>
+                            </td>
+                          );
+                        }
+                        // A cell is its link, styled as the status badge: the row's job and the column's evaluation
+                        // are its table headers. Only a queued or running build's badge carries its ID for the
+                        // script's live status (a finished one does not change while the page is open).
                         return (
                           <td>
-                            {cell ? (
-                              <a href={`/builds/${cell.build_id}`} aria-label={`${job}: ${cell.status}`}>
+                            {ACTIVE.has(cell.status) ? (
+                              <a href={`/builds/${cell.build_id}`}>
                                 <Status status={cell.status} buildId={cell.build_id} />
                               </a>
                             ) : (
-                              <span class="muted">
-                                <span aria-hidden="true">·</span>
-                                <span class="sr-only">not in this evaluation</span>
-                              </span>
+                              <a href={`/builds/${cell.build_id}`} class={`status ${statusTone(cell.status)}`}>
+                                {cell.status.replace(/_/g, ' ')}
+                              </a>
                             )}
                           </td>
                         );
