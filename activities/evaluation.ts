@@ -146,6 +146,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     async prepareEvaluation(input: CheckJobsetInput): Promise<PreparedEvaluation> {
       const ctx = Context.current();
       const heartbeat = () => ctx.heartbeat();
+      const t0 = Date.now();
+      const phasesMs: Record<string, number> = {};
       const jobset = await findJobsetToEvaluate(db, input.jobsetId);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${input.jobsetId} not found`, 'NotFound');
       const attrs = (evaluationId: string) => evaluationSearchAttributes({ projectName: jobset.project_name, jobsetName: jobset.name, evaluationId });
@@ -157,10 +159,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       const pullRequest = input.pullRequest ? { pr_number: input.pullRequest.number, pr_head: input.pullRequest.head, pr_base: input.pullRequest.base } : {};
       try {
         const src = await fetchGitSource({ url: jobset.repository_url, branch: wantedBranch, revision: input.commitHash ?? null, cacheDir: gitCache() });
+        phasesMs.sourceFetched = Date.now() - t0;
         commit = src.commit;
         branch = src.branch ?? wantedBranch;
         heartbeat();
         inputs = await resolveInputs(jobset.id, heartbeat);
+        phasesMs.inputsResolved = Date.now() - t0;
       } catch (err) {
         const message = (err as Error).message;
         const evaluationId = await insertUnfetchableEvaluation(db, {
@@ -191,6 +195,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         const evaluationId = await insertEvaluation(trx, { jobsetId: jobset.id, commitHash: commit, branch, inputsHash: hash, trigger: input.trigger, pullRequest }, inputs);
         return { evaluationId, created: true };
       });
+      phasesMs.recorded = Date.now() - t0;
+      log.info('evaluation prepared', { evaluationId: result.evaluationId, created: result.created, phasesMs });
       return { ...result, searchAttributes: attrs(result.evaluationId) };
     },
 
