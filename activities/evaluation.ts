@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import { logBuildFinished, logEvaluationFinished, logEvaluationStarted } from './operator-lines';
@@ -266,6 +267,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
 
       mark('sourceReady');
       const started = Date.now();
+      // How busy this process's event loop was while the evaluator ran (it reads Nix's output and writes the batches).
+      const elu0 = performance.eventLoopUtilization();
+      let evaluatorLoopUtilization = 0;
       const drvToBuild = new Map<string, string>();
       const pendingEdges: Array<{ buildId: string; inputDrvs: string[] }> = [];
       const aggregates: Array<{ buildId: string; jobName: string; system: string; constituents: string[] }> = [];
@@ -375,6 +379,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await recorder.add(item);
         }
         mark('evaluatorDone');
+        evaluatorLoopUtilization = Math.round(performance.eventLoopUtilization(elu0).utilization * 100) / 100;
         await recorder.end();
         mark('batchesWritten');
       } catch (err) {
@@ -424,7 +429,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
       mark('done');
       batchMs.other -= batchMs.insert + batchMs.alreadyBuilt;
-      log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000, phasesMs: phases, batchMs });
+      log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000, phasesMs: phases, batchMs, evaluatorLoopUtilization });
       return { jobs, errors };
     },
 

@@ -13,6 +13,8 @@
  * and the worker).
  */
 import os from 'node:os';
+import path from 'node:path';
+import { evaluateJobs } from '../activities/nix/evaluate';
 import { spawnSync } from 'node:child_process';
 import { createJobset, nonce, trigger, waitForEvaluation } from '../test/support/pipeline';
 import { evaluationWorkflowId } from '../workflows/shared';
@@ -32,6 +34,14 @@ async function main(): Promise<void> {
   const ni = spawnSync('nix-instantiate', [repo.file, '--argstr', 'nonce', nonce()], { encoding: 'utf8', maxBuffer: 256 << 20 });
   const instantiateSeconds = (Date.now() - t0) / 1000;
   if (ni.status !== 0) throw new Error(`nix-instantiate failed: ${ni.stderr}`);
+  // The evaluator alone (the walker as evaluateAndRecord runs it, nothing recorded), a nonce of its own.
+  const t2 = Date.now();
+  let streamed = 0;
+  for await (const item of evaluateJobs({ sourceDir: path.dirname(repo.file), flakeMode: false, expression: path.basename(repo.file), args: [{ name: 'nonce', kind: 'argstr', value: nonce() }] })) {
+    if (item.kind === 'job') streamed++;
+  }
+  const streamSeconds = (Date.now() - t2) / 1000;
+  if (streamed !== n) throw new Error(`the evaluator alone streamed ${streamed} jobs, expected ${n}`);
 
   const bench = await startBenchStack({ worker: true });
   const stack = bench.stack;
@@ -72,6 +82,7 @@ async function main(): Promise<void> {
 
     console.log(`bench/evaluation: ${n} trivial jobs, ${warm ? 'warm' : 'fresh'} worker, ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}`);
     console.log(`  nix-instantiate (baseline):          ${instantiateSeconds.toFixed(2)} s`);
+    console.log(`  evaluator alone (no recording):      ${streamSeconds.toFixed(2)} s  (${(streamSeconds / instantiateSeconds).toFixed(2)}× nix-instantiate)`);
     console.log(`  trigger → evaluation completed:      ${seconds.toFixed(2)} s  (${(seconds / instantiateSeconds).toFixed(2)}× nix-instantiate; goal ≤ 1.5×)`);
     console.log(`    phases (s after trigger): evaluation row ${at(row.created_at)}, evaluator running ${at(row.started_at)}, completed ${at(row.completed_at)}`);
     // The figure above includes up to one poll interval (250 ms) of waitForEvaluation; this one does not.
