@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import { logBuildFinished, logEvaluationFinished, logEvaluationStarted } from './operator-lines';
@@ -146,6 +147,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     async prepareEvaluation(input: CheckJobsetInput): Promise<PreparedEvaluation> {
       const ctx = Context.current();
       const heartbeat = () => ctx.heartbeat();
+      const t0 = Date.now();
+      const phasesMs: Record<string, number> = {};
       const jobset = await findJobsetToEvaluate(db, input.jobsetId);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${input.jobsetId} not found`, 'NotFound');
       const attrs = (evaluationId: string) => evaluationSearchAttributes({ projectName: jobset.project_name, jobsetName: jobset.name, evaluationId });
@@ -157,10 +160,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       const pullRequest = input.pullRequest ? { pr_number: input.pullRequest.number, pr_head: input.pullRequest.head, pr_base: input.pullRequest.base } : {};
       try {
         const src = await fetchGitSource({ url: jobset.repository_url, branch: wantedBranch, revision: input.commitHash ?? null, cacheDir: gitCache() });
+        phasesMs.sourceFetched = Date.now() - t0;
         commit = src.commit;
         branch = src.branch ?? wantedBranch;
         heartbeat();
         inputs = await resolveInputs(jobset.id, heartbeat);
+        phasesMs.inputsResolved = Date.now() - t0;
       } catch (err) {
         const message = (err as Error).message;
         const evaluationId = await insertUnfetchableEvaluation(db, {
@@ -191,6 +196,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         const evaluationId = await insertEvaluation(trx, { jobsetId: jobset.id, commitHash: commit, branch, inputsHash: hash, trigger: input.trigger, pullRequest }, inputs);
         return { evaluationId, created: true };
       });
+      phasesMs.recorded = Date.now() - t0;
+      log.info('evaluation prepared', { evaluationId: result.evaluationId, created: result.created, phasesMs });
       return { ...result, searchAttributes: attrs(result.evaluationId) };
     },
 
@@ -211,29 +218,58 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      */
     async evaluateAndRecord(input: { evaluationId: string; startsInBackground?: boolean }): Promise<{ jobs: number; errors: number }> {
       const ctx = Context.current();
+      // Where the time goes, in ms after the activity started (logged with "evaluation recorded").
+      const t0 = Date.now();
+      const phases: Record<string, number> = {};
+      const mark = (name: string) => (phases[name] ??= Date.now() - t0);
+      const batchMs = { insert: 0, alreadyBuilt: 0, other: 0, batches: 0 };
       const evaluation = await findEvaluation(db, input.evaluationId);
       if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
       const jobset = await findJobsetToEvaluate(db, evaluation.jobset_id);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
-      await markEvaluationRunning(db, evaluation.id);
-      await logEvaluationStarted(deps.logger, db, evaluation.id).catch(() => undefined);
-      await notifyEvaluationEvent(deps, evaluation.id, 'evaluation_started');
+      // The evaluation is marked running, and its start logged and notified, beside the checkout and
+      // while the evaluator starts: the evaluator waits for none of it. Every path out of this activity,
+      // and the first batch of builds, waits for it first (so `running` never comes after a finish, nor
+      // `evaluation_started` after a build's notification), and a failure of it fails the activity as
+      // it did when it came first (retried, not an evaluation failure).
+      let announceFailure: { error: unknown } | null = null;
+      const announcing = (async () => {
+        await markEvaluationRunning(db, evaluation.id);
+        await logEvaluationStarted(deps.logger, db, evaluation.id).catch(() => undefined);
+        await notifyEvaluationEvent(deps, evaluation.id, 'evaluation_started');
+      })().catch((error) => {
+        announceFailure = { error };
+      });
+      const announced = async () => {
+        await announcing;
+        if (announceFailure) throw announceFailure.error;
+      };
 
-      const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache(), fetchedBefore: true }).catch((err) => {
+      const src = await fetchGitSource({ url: jobset.repository_url, branch: evaluation.branch, revision: evaluation.commit_hash, cacheDir: gitCache(), fetchedBefore: true }).catch(async (err) => {
+        await announced();
         throw ApplicationFailure.nonRetryable(`fetching ${jobset.repository_url} at ${evaluation.commit_hash}: ${(err as Error).message}`, 'SourceError');
       });
-      const stored = await inputsOfEvaluation(db, evaluation.id);
       // Git inputs are checked out again (from the cache) at their recorded revision.
       const inputs: ResolvedInput[] = [];
-      for (const i of stored) {
-        if (i.input_type === 'git') {
-          const [url] = String(i.value).split(/\s+/);
-          const s = await fetchGitSource({ url, revision: i.revision, cacheDir: gitCache(), fetchedBefore: true });
-          inputs.push({ ...i, store_path: s.path });
-        } else inputs.push(i);
+      try {
+        const stored = await inputsOfEvaluation(db, evaluation.id);
+        for (const i of stored) {
+          if (i.input_type === 'git') {
+            const [url] = String(i.value).split(/\s+/);
+            const s = await fetchGitSource({ url, revision: i.revision, cacheDir: gitCache(), fetchedBefore: true });
+            inputs.push({ ...i, store_path: s.path });
+          } else inputs.push(i);
+        }
+      } catch (err) {
+        await announcing;
+        throw err;
       }
 
+      mark('sourceReady');
       const started = Date.now();
+      // How busy this process's event loop was while the evaluator ran (it reads Nix's output and writes the batches).
+      const elu0 = performance.eventLoopUtilization();
+      let evaluatorLoopUtilization = 0;
       const drvToBuild = new Map<string, string>();
       const pendingEdges: Array<{ buildId: string; inputDrvs: string[] }> = [];
       const aggregates: Array<{ buildId: string; jobName: string; system: string; constituents: string[] }> = [];
@@ -257,6 +293,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       };
 
       const recordBatch = async (items: Array<EvalJob | EvalJobError>) => {
+        await announced();
+        const tb = Date.now();
+        batchMs.batches++;
         const jobsOfBatch = items.filter((i): i is EvalJob => i.kind === 'job');
         await insertEvaluationErrors(
           db,
@@ -283,7 +322,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           meta_max_silent: j.meta.maxSilent ?? null,
           required_features: j.requiredSystemFeatures,
         }));
+        const ti = Date.now();
         const inserted = await insertEvaluatedBuilds(db, rows);
+        batchMs.insert += Date.now() - ti;
         const byName = new Map(jobsOfBatch.map((j) => [j.attr, j]));
         for (const r of inserted) {
           drvToBuild.set(r.drv_path, r.id);
@@ -293,11 +334,13 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (r.is_aggregate) aggregates.push({ buildId: r.id, jobName: r.job_name, system: r.system, constituents: job.constituents });
         }
         const fresh = inserted.filter((r) => !r.is_aggregate);
+        const ta = Date.now();
         // Builds whose outputs are valid already are recorded succeeded here, in one check per batch.
         const found = await recordBuildsAlreadyBuilt(db, fresh.map((r) => ({ ...r, outputs: byName.get(r.job_name)!.outputs }))).catch((err) => {
           log.warn('could not check which builds are built already', { error: (err as Error).message });
           return new Set<string>();
         });
+        batchMs.alreadyBuilt += Date.now() - ta;
         // A build found built is finished here, not by finishBuild: it gets its operator line and its notifications here.
         for (const buildId of found) {
           await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
@@ -306,6 +349,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         // In the background mode a job recorded by an earlier attempt is left to startBuildWorkflowsOfEvaluation.
         startBuilds(input.startsInBackground ? fresh.filter((r) => r.inserted) : fresh);
         ctx.heartbeat({ jobs, errors });
+        batchMs.other += Date.now() - tb;
       };
       // In the background mode builds start only while the evaluator is silent (LINGER_MS without a
       // job): while it streams they would compete with it for the CPU; one that waits (a FIFO, a fetch,
@@ -330,13 +374,18 @@ export function createEvaluationActivities(deps: ActivityDeps) {
             errors++;
             lastError = `${item.attr || '(top level)'}: ${item.error}`;
           } else jobs++;
+          mark('firstJob');
           evaluatorSpoke();
           await recorder.add(item);
         }
+        mark('evaluatorDone');
+        evaluatorLoopUtilization = Math.round(performance.eventLoopUtilization(elu0).utilization * 100) / 100;
         await recorder.end();
+        mark('batchesWritten');
       } catch (err) {
         starts.abandon();
         await recorder.abandon();
+        await announced();
         // Cancelled (superseded): the activity reports a cancellation, not an evaluation failure.
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the evaluation was cancelled');
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${(err as Error).message}`, 'EvaluationError');
@@ -344,6 +393,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         clearInterval(ticker);
         clearTimeout(quiet);
       }
+      await announced();
       if (jobs === 0 && errors > 0) {
         throw ApplicationFailure.nonRetryable(`evaluation failed: ${lastError}`, 'EvaluationError');
       }
@@ -365,6 +415,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
       }
       await insertAggregateConstituents(db, constituentRows);
+      mark('edgesWritten');
       if (input.startsInBackground) {
         // What is still queued is left to startBuildWorkflowsOfEvaluation; the starts in flight finish here.
         starts.abandon();
@@ -376,7 +427,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       await forgetStarted();
 
       await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
-      log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000 });
+      mark('done');
+      batchMs.other -= batchMs.insert + batchMs.alreadyBuilt;
+      log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000, phasesMs: phases, batchMs, evaluatorLoopUtilization });
       return { jobs, errors };
     },
 

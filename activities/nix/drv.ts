@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /** What Ringmaster needs to know about a store derivation (`/nix/store/…-name.drv`). */
@@ -35,6 +36,21 @@ export interface ParsedDerivation {
  */
 export async function readDerivation(drvPath: string): Promise<DerivationInfo> {
   const text = await readFile(drvPath, 'utf8');
+  let parsed: ParsedDerivation;
+  try {
+    parsed = parseDerivation(text);
+  } catch (err) {
+    throw new Error(`cannot parse derivation ${drvPath}: ${(err as Error).message}`);
+  }
+  return derivationInfo(parsed);
+}
+
+/**
+ * readDerivation without the thread pool: for a loop that reads one small .drv after another (the
+ * evaluator's output), where four thread-pool hops per file cost more than the read itself.
+ */
+export function readDerivationSync(drvPath: string): DerivationInfo {
+  const text = readFileSync(drvPath, 'utf8');
   let parsed: ParsedDerivation;
   try {
     parsed = parseDerivation(text);

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { readDerivation } from './drv';
+import { readDerivationSync } from './drv';
 import { commandOnPath, nixEnv, runNix } from './nix-env';
 import { signalProcessGroup } from '../../lib/process-runner';
 
@@ -323,7 +323,8 @@ class JobAssembler {
   async accept(reported: ReportedJob): Promise<EvalJob | EvalJobError | null> {
     let drv;
     try {
-      drv = await readDerivation(reported.drvPath);
+      // Read synchronously: the output reader waits on no thread pool between two lines of Nix's output.
+      drv = readDerivationSync(reported.drvPath);
     } catch (err) {
       return { kind: 'error', attr: reported.attr, error: `cannot read ${reported.drvPath}: ${(err as Error).message}` };
     }

@@ -176,10 +176,9 @@ async function checkOut(mirrorDir: string, commit: string, checkoutsDir: string,
   try {
     await mkdir(temporary);
     const env = { GIT_INDEX_FILE: indexFile };
-    const read = await git(['--git-dir', mirrorDir, '--work-tree', temporary, 'read-tree', commit], { env });
+    // One git process reads the tree into a fresh index and writes its files (`-u`): the trigger path waits for it.
+    const read = await git(['--git-dir', mirrorDir, '--work-tree', temporary, 'read-tree', '--reset', '-u', commit], { env });
     if (read.code !== 0) throw new GitSourceError(`cannot check out ${commit} of ${what}: ${firstLines(read.stderr)}`);
-    const written = await git(['--git-dir', mirrorDir, '--work-tree', temporary, 'checkout-index', '--all', '--force'], { env });
-    if (written.code !== 0) throw new GitSourceError(`cannot check out ${commit} of ${what}: ${firstLines(written.stderr)}`);
     try {
       await rename(temporary, target);
     } catch (err) {

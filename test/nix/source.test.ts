@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fetchGitSource, inputsHash } from '../../activities/nix/source';
@@ -27,6 +27,28 @@ describe('git sources', () => {
     assert.equal(source.branch, 'main');
     assert.equal(await readFile(path.join(source.path, 'release.nix'), 'utf8'), await readFile(path.join(fixtureDir, 'release.nix'), 'utf8'));
     await assert.rejects(stat(path.join(source.path, '.git')), 'the checkout holds no .git');
+  });
+
+  it('the checkout holds nested folders, executable files and symbolic links as committed', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ringmaster-source-tree-'));
+    await mkdir(path.join(dir, 'nested', 'deeper'), { recursive: true });
+    await writeFile(path.join(dir, 'nested', 'deeper', 'file.txt'), 'deep\n');
+    await writeFile(path.join(dir, 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+    await symlink('nested/deeper/file.txt', path.join(dir, 'link'));
+    const tree = await makeGitRepo(dir);
+    try {
+      const source = await fetchGitSource({ url: tree.url, cacheDir });
+      assert.equal(await readFile(path.join(source.path, 'nested', 'deeper', 'file.txt'), 'utf8'), 'deep\n');
+      assert.equal((await stat(path.join(source.path, 'run.sh'))).mode & 0o111, 0o111, 'run.sh is executable');
+      assert.equal((await stat(path.join(source.path, 'nested', 'deeper', 'file.txt'))).mode & 0o111, 0, 'file.txt is not');
+      // (makeGitRepo copies the folder with fs.cp, which makes the link's target absolute.)
+      assert.ok((await lstat(path.join(source.path, 'link'))).isSymbolicLink(), 'link is a symbolic link');
+      assert.match(await readlink(path.join(source.path, 'link')), /nested\/deeper\/file\.txt$/);
+      assert.equal(await readFile(path.join(source.path, 'link'), 'utf8'), 'deep\n');
+    } finally {
+      await rm(tree.dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a new commit on the branch changes the resolved commit, and each commit has its own checkout', async () => {
