@@ -25,6 +25,7 @@ import { freePort } from '../lib/processes';
 import { startApi } from '../api/server';
 import { createApiKey } from '../api/queries/api-keys';
 import { runBench } from './support';
+import { seededRandom } from '../test/support/seeded-random';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -49,16 +50,6 @@ function uuidFrom(name: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** A deterministic pseudo-random stream (mulberry32), so every run seeds the same data. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STATUSES: Array<[string, number]> = [
   ['succeeded', 0.8], ['failed', 0.08], ['dependency_failed', 0.04], ['cancelled', 0.02], ['timeout', 0.01], ['pending', 0.03], ['running', 0.02],
@@ -100,7 +91,7 @@ async function seed(databaseUrl: string): Promise<Seeded> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const rand = random(42);
+    const rand = seededRandom(42);
     const now = Date.now();
     const spanMs = SPAN_DAYS * 86400_000;
     const projects = Array.from({ length: PROJECTS }, (_, p) => ({ id: crypto.randomUUID(), jobset: crypto.randomUUID(), name: `project-${p}` }));

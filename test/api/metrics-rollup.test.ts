@@ -3,21 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
+import { seededRandom } from '../support/seeded-random';
 
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 const HOUR = `date_bin('1 hour'::interval, %s, '2000-01-01T00:00:00Z'::timestamptz)`;
 const BIN = `CASE WHEN completed_at <= started_at THEN -1000000 ELSE ceil(ln(extract(epoch FROM completed_at - started_at)::float8) / ln(1.02::float8 / 0.98::float8))::int END`;
 
-/** A deterministic pseudo-random stream (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('metrics: the hourly rollup', () => {
   let stack: TestStack;
@@ -54,7 +45,7 @@ describe('metrics: the hourly rollup', () => {
   }
 
   it('agrees with an aggregate over builds after batch inserts, status changes, finishes, restarts, moves and deletes (cascades included)', async () => {
-    const rand = random(7);
+    const rand = seededRandom(7);
     const base = Date.parse('2025-09-01T00:00:00Z');
     const statuses = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
     const rows = Array.from({ length: 400 }, (_, i) => {
@@ -114,7 +105,7 @@ describe('metrics: the hourly rollup', () => {
 
   it('answers count series equal to an aggregate over builds, and duration percentiles within 2% of percentile_cont', async () => {
     const evaluation = await seedEvaluation(stack.db, (await seedJobset(stack.db, projects[0].id)).id);
-    const rand = random(11);
+    const rand = seededRandom(11);
     const hour = Date.parse('2025-10-01T05:00:00Z');
     // Durations log-uniform from 0.5 s to 10 h, all finished in one hour.
     const rows = Array.from({ length: 500 }, (_, i) => {
