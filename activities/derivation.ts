@@ -56,10 +56,16 @@ export function createDerivationActivities(deps: ActivityDeps) {
   const { db } = deps;
   const signalDispatcher = deps.workflows.signalDispatcher.bind(deps.workflows);
 
+  /** The derivation's cached failure (it failed before and is not built again), if it has one. */
+  async function cachedFailureOf(drvPath: string): Promise<Extract<DerivationState, { kind: 'cached_failure' }> | undefined> {
+    const cached = await findCachedFailure(db, drvPath);
+    return cached ? { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` } : undefined;
+  }
+
   /** Whether the derivation's outputs are already valid in the server's store, or failed before. */
   async function checkDerivation(input: { drvPath: string }): Promise<DerivationState> {
-    const cached = await findCachedFailure(db, input.drvPath);
-    if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
+    const cached = await cachedFailureOf(input.drvPath);
+    if (cached) return cached;
     const drv = await readDerivation(input.drvPath);
     const missing = await locallyInvalidPaths(Object.values(drv.outputs));
     if (missing.size === 0) return { kind: 'valid', outputs: drv.outputs };
@@ -86,8 +92,8 @@ export function createDerivationActivities(deps: ActivityDeps) {
      * Reads the .drv files directly; asks `nix-store` only about outputs that exist on disk.
      */
     async planDerivation(input: DerivationInput): Promise<DerivationPlan> {
-      const cached = await findCachedFailure(db, input.drvPath);
-      if (cached) return { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
+      const cached = await cachedFailureOf(input.drvPath);
+      if (cached) return cached;
       const drv = await readDerivation(input.drvPath);
       const inputDrvs = await Promise.all(drv.inputDrvs.map(async (path) => ({ path, info: await readDerivation(path) })));
       const own = Object.values(drv.outputs);
@@ -166,7 +172,6 @@ export function createDerivationActivities(deps: ActivityDeps) {
         await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
         await assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
       });
-      started.catch(() => undefined);
       let marks: Promise<unknown> = started.catch(() => undefined);
 
       let lastBeat = 0;

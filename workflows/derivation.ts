@@ -12,7 +12,7 @@ import {
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
-import type { DerivationActivities } from '../activities/derivation';
+import type { DerivationActivities, DerivationPlan, DerivationState } from '../activities/derivation';
 import type { BuildActivities } from '../activities/build';
 import {
   addWaiterSignal,
@@ -97,6 +97,14 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   const self = workflowInfo().workflowId;
   const atOnce = patched(ONE_QUEUE_ACTIVITY_AND_NOTIFY_AT_ONCE_PATCH);
   const stepReleasesSlot = patched(STEP_RELEASES_SLOT_PATCH);
+  const base = { drvPath: input.drvPath, outputs: {}, errorMessage: null, builderId: null, logPath: null };
+  const unwanted: DerivationResult = { ...base, status: 'cancelled', errorMessage: 'no build wants this derivation any more' };
+  /** The result a check settles (outputs valid, or a cached failure), or undefined when the derivation needs building. */
+  const settledBy = (state: DerivationState | DerivationPlan): DerivationResult | undefined => {
+    if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
+    if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+    return undefined;
+  };
   const result = await realise();
   // A build that attaches after the failure was decided did not wait for a build: for it, the failure
   // is a cached one (as it would be had it come a moment later and found the cached_failures row).
@@ -130,20 +138,18 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   return result;
 
   async function realise(): Promise<DerivationResult> {
-    const base = { drvPath: input.drvPath, outputs: {}, errorMessage: null, builderId: null, logPath: null };
     const slotRequest = (avoidBuilders: string[]) => ({ requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders });
     if (!atOnce) {
-      const state = await checkDerivation({ drvPath: input.drvPath });
-      if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
-      if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+      const settled = settledBy(await checkDerivation({ drvPath: input.drvPath }));
+      if (settled) return settled;
     }
     // Planned here (and so checked): the queueing below need not check again.
     let planned = false;
     if (input.plansInputs && patched(WAITS_ON_INPUTS_PATCH)) {
       const plan = await planDerivation({ ...input, priority });
-      if (plan.kind === 'valid') return { ...base, status: 'succeeded', outputs: plan.outputs };
-      if (plan.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: plan.errorMessage };
-      if (plan.inputs.length > 0) {
+      const settled = settledBy(plan);
+      if (settled) return settled;
+      if (plan.kind === 'needs_build' && plan.inputs.length > 0) {
         const failed = await waitOnInputs(plan.inputs, plan.jobNames, plan.workflowIds);
         if (failed) return failed;
       }
@@ -154,14 +160,13 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
     await condition(() => everHadWaiter, '1 minute');
     const avoid: string[] = [];
     for (let attempt = 1; ; attempt++) {
-      if (waiters.size === 0) return { ...base, status: 'cancelled', errorMessage: 'no build wants this derivation any more' };
+      if (waiters.size === 0) return unwanted;
       grant = undefined;
       let lastPriority = priority;
       if (atOnce) {
         // Checked on the first attempt only: a retry after a builder failure still needs its build.
-        const state = await queueDerivation({ check: attempt === 1 && !planned, request: slotRequest(avoid) });
-        if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
-        if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+        const settled = settledBy(await queueDerivation({ check: attempt === 1 && !planned, request: slotRequest(avoid) }));
+        if (settled) return settled;
       } else {
         await requestBuilderSlot(slotRequest(avoid));
         await markStepPhase({ drvPath: input.drvPath, phase: 'queued', builderId: null });
@@ -237,7 +242,6 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
    * succeeded, or this derivation's result when one did not (or when no one wants this one any more).
    */
   async function waitOnInputs(inputs: DerivationInput[], jobNames: Record<string, string>, workflowIds: Record<string, string>): Promise<DerivationResult | undefined> {
-    const base = { drvPath: input.drvPath, outputs: {}, errorMessage: null, builderId: null, logPath: null };
     const pending = () => inputs.filter((i) => !inputResults.has(i.drvPath));
     const attachTo = (list: DerivationInput[]) => attachToDerivations({ derivations: list.map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority } });
     const detach = () => inBatches(pending(), (i) => getExternalWorkflowHandle(workflowIds[i.drvPath]).signal(removeWaiterSignal, { workflowId: self }).catch(() => undefined));
@@ -252,7 +256,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       if (pending().length === 0) return undefined;
       if (everHadWaiter && waiters.size === 0) {
         await detach();
-        return { ...base, status: 'cancelled', errorMessage: 'no build wants this derivation any more' };
+        return unwanted;
       }
       if (priority > sentPriority) {
         sentPriority = priority;
