@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { Db } from '../lib/db';
 import { readDerivation } from './nix/drv';
 import { closureSizes, locallyInvalidPaths } from './realise/closure';
@@ -27,14 +26,8 @@ export async function recordBuildsAlreadyBuilt(db: Db, builds: Array<{ id: strin
       if (knownPaths(d?.outputs)) outputsOf.set(drv, d.outputs);
     }),
   );
-  const candidates = [...outputsOf.values()].flatMap((o) => Object.values(o));
-  // A path missing from the store's folder cannot be valid: only the ones present are asked of Nix
-  // (which answers one path at a time through the daemon). A fresh evaluation spawns nothing here.
-  const present = await Promise.all(candidates.map((p) => fs.promises.access(p).then(() => true, () => false)));
-  const invalid = new Set(candidates.filter((_, i) => !present[i]));
-  const toCheck = candidates.filter((_, i) => present[i]);
-  if (toCheck.length === 0) return new Set();
-  for (const p of await locallyInvalidPaths(toCheck)) invalid.add(p);
+  // Only the outputs present in the store's folder are asked of Nix (locallyInvalidPaths): a fresh evaluation spawns nothing here.
+  const invalid = await locallyInvalidPaths([...outputsOf.values()].flatMap((o) => Object.values(o)));
   const built = builds.filter((b) => {
     const outputs = outputsOf.get(b.drv_path);
     return outputs !== undefined && Object.values(outputs).every((p) => !invalid.has(p));
