@@ -2,14 +2,13 @@ import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
 import getRawBody from 'raw-body';
 import { ApiError, fromDatabaseError } from './errors';
-import { authorize, resolvePrincipal } from './auth';
+import { authorize, readsRequireSignIn, resolvePrincipal } from './auth';
 import { compileValidator, type Validator } from './validation';
 import { allowedMethods, paramCount, type AllowedMethods } from './allowed-methods';
 import { applyCaps, fieldWithNul, nestingDepth, requestSchema } from './request-schema';
 import { writeAuditEntry } from './queries/audit-log';
 import { ApiMetrics } from './metrics';
 import { registerNotificationMetrics } from './notification-metrics';
-import { liveConfigFile } from '../lib/live-config-file';
 import { registerReadModelMetrics } from './read-model-metrics';
 import { HANDLED, Reply, type AppDeps, type RequestContext, type RouteDef } from './route';
 import { dashboardRouter } from './dashboard/router';
@@ -172,9 +171,8 @@ function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods, fli
     (ctx.state as RouteState).route = def.path;
     refuseShadowedMethod(ctx, ownParams, allowed);
     const principal = await resolvePrincipal(ctx, deps.db);
-    // The config file's require_auth_for_reads applies live; either it or the environment turns it on.
-    const requireAuthForReads =
-      deps.config.requireAuthForReads || (def.access === 'public' && !principal && (await liveConfigFile(deps.config.configFile).current()).require_auth_for_reads === true);
+    // Only a public read by nobody needs to know (the config file is read live).
+    const requireAuthForReads = def.access === 'public' && !principal && (await readsRequireSignIn(deps.config));
     authorize(def, principal, ctx, requireAuthForReads);
 
     const params = decodedParams(paramNames, ctx);

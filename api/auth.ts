@@ -1,12 +1,19 @@
 import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import type { Db } from '../lib/db';
+import type { RingmasterConfig } from '../lib/config';
+import { liveConfigFile } from '../lib/live-config-file';
 import { forbidden, unauthorized } from './errors';
 import { authenticateApiKey } from './queries/api-keys';
 import { findSession, SESSION_COOKIE } from './queries/sessions';
 import type { Access, Principal, RouteDef } from './route';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Whether reads need a signed-in caller: the environment says so, or the config file does (read live). */
+export async function readsRequireSignIn(config: Pick<RingmasterConfig, 'requireAuthForReads' | 'configFile'>): Promise<boolean> {
+  return config.requireAuthForReads || (await liveConfigFile(config.configFile).current()).require_auth_for_reads === true;
+}
 
 /** Reads the caller from `Authorization: Bearer <key>` or the session cookie. A bad credential is a 401. */
 export async function resolvePrincipal(ctx: Context, db: Db): Promise<Principal | undefined> {

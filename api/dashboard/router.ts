@@ -16,9 +16,8 @@ import { signInByForm, signOut } from './password-sign-in';
 import { FORM_ACTIONS } from './channel-forms';
 import type { FormActionDef } from './form-action';
 import { ApiError, fromDatabaseError } from '../errors';
-import { sameSecret } from '../auth';
+import { readsRequireSignIn, sameSecret } from '../auth';
 import { writeAuditEntry } from '../queries/audit-log';
-import { liveConfigFile } from '../../lib/live-config-file';
 
 /** The one script and the one stylesheet, read once, served with an ETag. */
 const STATIC_FILES: Record<string, { type: string; body: Buffer; etag: string }> = Object.fromEntries(
@@ -78,23 +77,22 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
     });
     return params;
   };
-  const inputOf = async (ctx: Context, page: Pick<PageDef, 'path'>): Promise<PageInput> => {
-    return { params: paramsOf(ctx, page), query: { ...ctx.query }, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx };
+  /** A page's input; with `prefetch`, the page's first read (PageDef.prefetch) runs beside the session lookup. */
+  const inputOf = async (ctx: Context, page: Pick<PageDef, 'path' | 'prefetch'>, prefetch = false): Promise<PageInput> => {
+    const params = paramsOf(ctx, page);
+    const query = { ...ctx.query };
+    const prefetched = prefetch ? page.prefetch?.({ params, query, deps }) : undefined;
+    prefetched?.catch(() => {}); // awaited by render; a rejection is not unhandled meanwhile
+    return { params, query, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx, prefetched };
   };
 
   for (const page of PAGES) {
     router.get(routerPath(page.path), async (ctx) => {
       markAnswered(ctx, page.path);
-      // Reads need a signed-in user when the environment or the config file (read live, as the API does) says so.
-      const signInFirst = !page.alwaysPublic && (deps.config.requireAuthForReads || (await liveConfigFile(deps.config.configFile).current()).require_auth_for_reads === true);
+      // Reads need a signed-in user when the environment or the config file says so, as for the API.
+      const signInFirst = !page.alwaysPublic && (await readsRequireSignIn(deps.config));
       // A page's first read runs beside the session lookup when anyone may read the page (see PageDef.prefetch).
-      let prefetched: Promise<unknown> | undefined;
-      if (page.prefetch && !signInFirst) {
-        prefetched = page.prefetch({ params: paramsOf(ctx, page), query: { ...ctx.query }, deps });
-        prefetched.catch(() => {}); // awaited by render; a rejection is not unhandled meanwhile
-      }
-      const input = await inputOf(ctx, page);
-      input.prefetched = prefetched;
+      const input = await inputOf(ctx, page, !signInFirst);
       if (signInFirst && !input.viewer.principal) {
         ctx.redirect(`/login?next=${encodeURIComponent(ctx.url)}`);
         return;
