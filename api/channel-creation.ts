@@ -5,6 +5,9 @@ import { findJobsetRow } from './queries/build-lifecycle';
 import { insertChannel, type ChannelFields, type ChannelRow } from './queries/channels';
 import { promoteLatestGoodEvaluation } from './channel-promotion';
 
+/** The longest aggregate job name a channel takes (POST /api/v1/channels' aggregate_job, the dashboard's form). */
+export const AGGREGATE_JOB_MAX_LENGTH = 1000;
+
 /**
  * A new channel of a project's jobset (POST /api/v1/channels and the dashboard's form): refuses an unknown
  * project or jobset (404) and a jobset of another project (400, naming `jobsetField`); a name in use is the

@@ -2,13 +2,11 @@ import { invalidField, notFound } from '../errors';
 import { identifier } from '../schemas';
 import { findProjectByName } from '../queries/projects';
 import { findJobsetByName } from '../queries/jobsets';
-import { createChannel } from '../channel-creation';
+import { AGGREGATE_JOB_MAX_LENGTH, createChannel } from '../channel-creation';
 import { promoteByHand, PROMOTE_ACTION } from '../channel-promotion';
 import { defineFormAction } from './form-action';
 import { isUuid } from './page';
 
-/** The longest aggregate job name the API accepts (POST /api/v1/channels' aggregate_job). */
-const AGGREGATE_JOB_MAX = 1000;
 const NAME_PATTERN = new RegExp(String(identifier.pattern));
 const NAME_MAX = Number(identifier.maxLength);
 
@@ -22,7 +20,7 @@ export const createChannelForm = defineFormAction({
       throw invalidField('name', `a channel's name is 1 to ${NAME_MAX} letters, digits, '.', '_' or '-', not starting with '.' or '-'`);
     }
     const aggregateJob = field('aggregate_job');
-    if (aggregateJob.length > AGGREGATE_JOB_MAX) throw invalidField('aggregate_job', `at most ${AGGREGATE_JOB_MAX} characters`);
+    if (aggregateJob.length > AGGREGATE_JOB_MAX_LENGTH) throw invalidField('aggregate_job', `at most ${AGGREGATE_JOB_MAX_LENGTH} characters`);
     const projectName = field('project');
     const jobsetName = field('jobset');
     if (!projectName) throw invalidField('project', 'the project is required');

@@ -4,7 +4,7 @@ import { arrayOf, errorBody, identifier, idParams, noContent, nullableString, nu
 import { findProject } from '../queries/projects';
 import { deleteChannel, findChannel, listChannels, listProjectChannels, type ChannelRow } from '../queries/channels';
 import { promoteByHand, PROMOTE_ACTION } from '../channel-promotion';
-import { createChannel } from '../channel-creation';
+import { AGGREGATE_JOB_MAX_LENGTH, createChannel } from '../channel-creation';
 import { channelNixexprs, currentEvaluationOf } from '../channel-files';
 import { notModified, sendCached } from '../cached-response';
 import type { Db } from '../../lib/db';
@@ -60,7 +60,7 @@ export const channelRoutes: RouteDef[] = [
         project_id: uuid,
         name: identifier,
         jobset_id: uuid,
-        aggregate_job: { type: ['string', 'null'], minLength: 1, maxLength: 1000, description: 'promote when this job succeeds (Hydra\'s aggregate); omitted or null: when every build succeeds' },
+        aggregate_job: { type: ['string', 'null'], minLength: 1, maxLength: AGGREGATE_JOB_MAX_LENGTH, description: 'promote when this job succeeds (Hydra\'s aggregate); omitted or null: when every build succeeds' },
       },
     },
     responses: { 200: channelSchema, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
