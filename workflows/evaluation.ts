@@ -63,17 +63,16 @@ export async function CheckJobsetWorkflow(input: CheckJobsetInput): Promise<Chec
  */
 export async function EvaluationWorkflow(input: EvaluationInput): Promise<{ status: EvaluationStatus; jobs: number; errors: number }> {
   const startsInBackground = patched(BUILD_STARTS_AFTER_COMPLETION_PATCH);
+  // The recorded builds' workflows start after the evaluation ends, however it ends: none stays pending without one.
+  const startRecorded = async () => {
+    if (startsInBackground) await startBuildWorkflowsOfEvaluation({ evaluationId: input.evaluationId });
+  };
   let summary: { jobs: number; errors: number };
   try {
     summary = await evaluateAndRecord({ evaluationId: input.evaluationId, startsInBackground });
     await local.finishEvaluation({ evaluationId: input.evaluationId, status: 'completed', errorMessage: null });
     await local.supersedeOlderEvaluations({ evaluationId: input.evaluationId });
   } catch (err) {
-    // Builds recorded before the evaluation failed or was superseded still get their workflows (as when
-    // they started during the stream): none stays pending without one.
-    const startRecorded = async () => {
-      if (startsInBackground) await startBuildWorkflowsOfEvaluation({ evaluationId: input.evaluationId });
-    };
     // Superseded: the newer evaluation already recorded this one as cancelled.
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(startRecorded);
@@ -87,6 +86,6 @@ export async function EvaluationWorkflow(input: EvaluationInput): Promise<{ stat
     await startRecorded();
     return { status, jobs: 0, errors: 1 };
   }
-  if (startsInBackground) await startBuildWorkflowsOfEvaluation({ evaluationId: input.evaluationId });
+  await startRecorded();
   return { status: 'completed', jobs: summary.jobs, errors: summary.errors };
 }
