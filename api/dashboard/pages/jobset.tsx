@@ -1,29 +1,41 @@
 import { definePage, firstRead, isUuid } from '../page';
 import { Layout } from '../layout';
-import { ACTIVE, Empty, Pager, Section, Status, statusTone, Time, Scroll, ItemList } from '../components';
+import { Empty, Pager, Section, Status, Time, Scroll, ItemList } from '../components';
+import { matrixRowsHtml } from '../matrix-rows';
 import { cutPage, pageWindow } from '../paging';
 import { findJobsetWithProjectName } from '../../queries/jobsets';
 import { jobsetMatrix } from '../../queries/jobset-matrix';
 import { recentEvaluations } from '../../queries/build-queue';
+import type { Db } from '../../../lib/db';
 
 const MATRIX_COLUMNS = 10;
 const MATRIX_ROWS = 50;
 
+/** The jobset page's windows of its query: the matrix's jobs (`?jobs=`) and the evaluations' list (`?evals=`). */
+function windowsOf(query: Record<string, unknown>) {
+  return { jobsWindow: pageWindow(query, 'jobs', MATRIX_ROWS), evalWindow: pageWindow(query, 'evals') };
+}
+
+/** The jobset page's reads, in one round: the jobset, its matrix and its evaluations all need only the jobset's ID. */
+function jobsetData(db: Db, jobsetId: string, query: Record<string, unknown>) {
+  const { jobsWindow, evalWindow } = windowsOf(query);
+  return Promise.all([
+    findJobsetWithProjectName(db, jobsetId),
+    jobsetMatrix(db, jobsetId, { limit: jobsWindow.limit, offset: jobsWindow.offset, columns: MATRIX_COLUMNS }),
+    recentEvaluations(db, { jobsetId, limit: evalWindow.limit + 1, offset: evalWindow.offset }),
+  ]);
+}
+
 /** A jobset: the job × evaluation matrix of statuses, its evaluations, and "evaluate now". */
 export const jobsetPage = definePage({
   path: '/jobsets/{id}',
-  prefetch: ({ deps, params }) => (isUuid(params.id) ? findJobsetWithProjectName(deps.db, params.id) : Promise.resolve(undefined)),
+  prefetch: ({ deps, params, query }) => (isUuid(params.id) ? jobsetData(deps.db, params.id, query) : Promise.resolve(undefined)),
   async render(input) {
     const { deps, viewer, params, query } = input;
     if (!isUuid(params.id)) return { notFound: 'no such jobset' };
-    const jobset = await firstRead(input, () => findJobsetWithProjectName(deps.db, params.id));
+    const [jobset, matrix, evaluations] = await firstRead(input, () => jobsetData(deps.db, params.id, query));
     if (!jobset) return { notFound: 'no such jobset' };
-    const jobsWindow = pageWindow(query, 'jobs', MATRIX_ROWS);
-    const evalWindow = pageWindow(query, 'evals');
-    const [matrix, evaluations] = await Promise.all([
-      jobsetMatrix(deps.db, jobset.id, { limit: jobsWindow.limit, offset: jobsWindow.offset, columns: MATRIX_COLUMNS }),
-      recentEvaluations(deps.db, { jobsetId: jobset.id, limit: evalWindow.limit + 1, offset: evalWindow.offset }),
-    ]);
+    const { jobsWindow, evalWindow } = windowsOf(query);
     const evals = cutPage(evaluations, evalWindow);
     return (
       <Layout title={`${jobset.project_name} / ${jobset.name}`} viewer={viewer} current="/projects">
@@ -67,40 +79,7 @@ export const jobsetPage = definePage({
                     ))}
                   </tr>
                 </thead>
-                <tbody>
-                  {matrix.jobs.map((job) => (
-                    <tr>
-                      <th scope="row">{job}</th>
-                      {matrix.evaluations.map((e) => {
-                        const cell = matrix.cells.get(job)?.get(e.id);
-                        if (!cell) {
-                          return (
-                            <td class="muted">
-                              <span aria-hidden="true">·</span>
-                              <span class="sr-only">not in this evaluation</span>
-                            </td>
-                          );
-                        }
-                        // A cell is its link, styled as the status badge: the row's job and the column's evaluation
-                        // are its table headers. Only a queued or running build's badge carries its ID for the
-                        // script's live status (a finished one does not change while the page is open).
-                        return (
-                          <td>
-                            {ACTIVE.has(cell.status) ? (
-                              <a href={`/builds/${cell.build_id}`}>
-                                <Status status={cell.status} buildId={cell.build_id} />
-                              </a>
-                            ) : (
-                              <a href={`/builds/${cell.build_id}`} class={`status ${statusTone(cell.status)}`}>
-                                {cell.status.replace(/_/g, ' ')}
-                              </a>
-                            )}
-                          </td>
-                        );
-                      })}
-                    </tr>
-                  ))}
-                </tbody>
+                <tbody dangerouslySetInnerHTML={{ __html: matrixRowsHtml(matrix) }} />
               </table>
             </Scroll>
           )}
