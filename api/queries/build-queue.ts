@@ -35,10 +35,14 @@ export async function queueBySystem(db: Db, cap = QUEUE_COUNT_CAP): Promise<Queu
   return (r.rows as QueueOfSystem[]).sort((a, b) => a.system.localeCompare(b.system));
 }
 
+/** What a list of builds on a page shows of each (BuildTable): not the whole row. */
+export type BuildListEntry = Pick<BuildRow, 'id' | 'job_name' | 'system' | 'status' | 'priority' | 'created_at'>;
+const BUILD_LIST_COLUMNS = ['id', 'job_name', 'system', 'status', 'priority', 'created_at'] as const;
+
 /** Running builds, oldest start first, one page at a time. */
-export async function runningBuilds(db: Db, page: { limit: number; offset: number }): Promise<BuildRow[]> {
+export async function runningBuilds(db: Db, page: { limit: number; offset: number }): Promise<BuildListEntry[]> {
   return db('builds')
-    .select('*')
+    .select(...BUILD_LIST_COLUMNS)
     .where('status', 'running')
     .orderBy([{ column: 'created_at' }, { column: 'id' }])
     .limit(page.limit)
@@ -96,7 +100,7 @@ const FAILED_STATUS_LIST = FAILED_BUILD_STATUSES.map((s) => `'${s}'`).join(', ')
 /**
  * Jobs failing now: the failed builds of the newest evaluation of each jobset, newest first.
  */
-export async function failingJobsNow(db: Db, page: { limit: number; offset: number }): Promise<BuildRow[]> {
+export async function failingJobsNow(db: Db, page: { limit: number; offset: number }): Promise<BuildListEntry[]> {
   // Per jobset: its newest evaluation (one probe of (jobset_id, created_at, id)), then that evaluation's newest
   // failed builds from the partial index builds_failed_by_evaluation (index-only, at most limit + offset each);
   // the page is chosen among those keys, and only its rows are read. Bounded whatever the data: the old
@@ -111,10 +115,10 @@ export async function failingJobsNow(db: Db, page: { limit: number; offset: numb
                            ORDER BY f.created_at DESC, f.id DESC LIMIT ?) f
        ORDER BY f.created_at DESC, f.id DESC LIMIT ? OFFSET ?
      )
-     SELECT b.* FROM top JOIN builds b ON b.id = top.id ORDER BY top.created_at DESC, top.id DESC`,
+     SELECT ${BUILD_LIST_COLUMNS.map((c) => `b.${c}`).join(', ')} FROM top JOIN builds b ON b.id = top.id ORDER BY top.created_at DESC, top.id DESC`,
     [page.limit + page.offset, page.limit, page.offset],
   );
-  return r.rows as BuildRow[];
+  return r.rows as BuildListEntry[];
 }
 
 /** The newest evaluations of all jobsets, with their jobset's and project's names. */
