@@ -16,14 +16,30 @@ function localSystem(): string {
 /** The most unfinished dependencies named; the reason counts them all. */
 const UNFINISHED_SHOWN = 50;
 
-/** Gathers from the read model, in one round of queries, what decides whether a queued build can start. */
-export async function buildWaitFacts(db: Db, config: RingmasterConfig, build: BuildRow): Promise<WaitFacts> {
+type Dependencies = Awaited<ReturnType<typeof relatedBuilds>>;
+
+/** The build's unfinished dependencies: picked from `listed` (the page's list of them) when it holds them all, else read. */
+async function unfinishedDependencies(db: Db, buildId: string, listed: Promise<Dependencies> | undefined): Promise<Dependencies> {
+  const all = await listed;
+  if (all && all.rows.length === all.total) {
+    const unfinished = all.rows.filter((d) => (ACTIVE_BUILD_STATUSES as readonly string[]).includes(d.status));
+    return { rows: unfinished.slice(0, UNFINISHED_SHOWN), total: unfinished.length };
+  }
+  return relatedBuilds(db, buildId, 'dependencies', { limit: UNFINISHED_SHOWN, statuses: ACTIVE_BUILD_STATUSES });
+}
+
+/**
+ * Gathers from the read model, in one round of queries, what decides whether a queued build can start. `dependencies`
+ * is the build's list of dependencies when the caller reads it anyway (the build page): when it holds all of them,
+ * the unfinished ones are picked from it instead of read again.
+ */
+export async function buildWaitFacts(db: Db, config: RingmasterConfig, build: BuildRow, dependencies?: Promise<Dependencies>): Promise<WaitFacts> {
   const [builders, sessions, busy, queuedAhead, unfinished] = await Promise.all([
     listBuilders(db),
     listConnectedBuilderSessions(db),
     runningBuildsPerBuilder(db),
     queuedAheadOf(db, build),
-    relatedBuilds(db, build.id, 'dependencies', { limit: UNFINISHED_SHOWN, statuses: ACTIVE_BUILD_STATUSES }),
+    unfinishedDependencies(db, build.id, dependencies),
   ]);
   const candidates: WaitFacts['builders'] = [
     ...builders.map((b) => ({

@@ -30,14 +30,15 @@ export const buildPage = definePage({
     if (!isUuid(params.id)) return { notFound: 'no such build' };
     const row = await firstRead(input, () => findBuildWithNames(deps.db, params.id));
     if (!row) return { notFound: 'no such build' };
+    const dependenciesRead = relatedBuilds(deps.db, row.id, 'dependencies', { limit: RELATED_SHOWN });
     const [steps, products, dependencies, dependents, builder, star, waitFacts] = await Promise.all([
       listBuildSteps(deps.db, row.id),
       listBuildProducts(deps.db, row.id),
-      relatedBuilds(deps.db, row.id, 'dependencies', { limit: RELATED_SHOWN }),
+      dependenciesRead,
       relatedBuilds(deps.db, row.id, 'dependents', { limit: RELATED_SHOWN }),
       row.builder_id ? findBuilder(deps.db, row.builder_id) : Promise.resolve(undefined),
       StarToggle(deps.db, viewer, row),
-      row.status === 'pending' ? buildWaitFacts(deps.db, deps.config, row) : Promise.resolve(undefined),
+      row.status === 'pending' ? buildWaitFacts(deps.db, deps.config, row, dependenciesRead) : Promise.resolve(undefined),
     ]);
     const waits = waitFacts ? whyBuildWaits(waitFacts) : [];
     const workflowId = row.workflow_id ?? `build-${row.id}`;
