@@ -340,7 +340,7 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
     }
   });
   // The dashboard's HTML pages (/, /builds/{id}, …) and /static/: beside the API, never under /api/v1.
-  const dashboard = dispatchOf(dashboardRouter(deps, routes));
+  const dashboard = dispatchOf(dashboardRouter(deps, routes, writeEpoch));
   app.use((ctx, next) => (ctx.path.startsWith('/api/') ? next() : dashboard(ctx, next)));
   app.use(routeTable);
   // No route answered: OPTIONS on a route's path answers 200 with Allow, another method 405, an unknown path 404.

@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { Context } from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
-import { render } from 'preact-render-to-string';
 import { h, type VNode } from 'preact';
 import type { AppDeps, RouteDef } from '../route';
 import type { PageDef, PageInput } from './page';
@@ -17,6 +16,9 @@ import { FORM_ACTIONS } from './channel-forms';
 import type { FormActionDef } from './form-action';
 import { ApiError, fromDatabaseError } from '../errors';
 import { readsRequireSignIn, sameSecret } from '../auth';
+import { SESSION_COOKIE } from '../queries/sessions';
+import { SingleFlight, type WriteEpoch } from '../single-flight';
+import { answerOf, htmlAnswer, sendAnswer, type PageAnswer } from './page-answer';
 import { writeAuditEntry } from '../queries/audit-log';
 
 /** The one script and the one stylesheet, read once, served with an ETag. */
@@ -30,9 +32,6 @@ const STATIC_FILES: Record<string, { type: string; body: Buffer; etag: string }>
   }),
 );
 
-/** Pages run only their own script and style; nothing else may load, frame them or receive their forms. */
-const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
-
 const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
 
 /** A page path in @koa/router's syntax: `/builds/{id}` → `/builds/:id`. */
@@ -45,13 +44,15 @@ function markAnswered(ctx: Context, template: string): void {
 }
 
 function sendHtml(ctx: Context, status: number, page: VNode<any>): void {
-  ctx.status = status;
-  ctx.type = 'text/html; charset=utf-8';
-  ctx.set('cache-control', 'no-store');
-  ctx.set('content-security-policy', CONTENT_SECURITY_POLICY);
-  ctx.set('x-content-type-options', 'nosniff');
-  ctx.set('referrer-policy', 'same-origin');
-  ctx.body = `<!doctype html>\n${render(page)}`;
+  sendAnswer(ctx, htmlAnswer(status, page));
+}
+
+/**
+ * Whether a request comes from nobody in particular: no session cookie and no Authorization header. Such a request
+ * sees what every visitor sees (no CSRF token, no name, only public buttons), so identical ones may share an answer.
+ */
+function fromVisitor(ctx: Context): boolean {
+  return !ctx.cookies.get(SESSION_COOKIE) && !ctx.get('authorization');
 }
 
 function formField(ctx: Context, name: string): string {
@@ -61,8 +62,10 @@ function formField(ctx: Context, name: string): string {
 }
 
 /** The dashboard's HTML pages, its sign-in and sign-out forms and its static files, beside the API. */
-export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
+export function dashboardRouter(deps: AppDeps, routes: RouteDef[], writeEpoch: WriteEpoch): Router {
   const router = new Router();
+  /** Visitors' page answers in flight, by origin and URL (see the page routes below). */
+  const visitorPages = new SingleFlight<PageAnswer>(writeEpoch);
 
   const paramsOf = (ctx: Context, page: Pick<PageDef, 'path'>): Record<string, string> => {
     const params: Record<string, string> = {};
@@ -86,22 +89,27 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[]): Router {
     return { params, query, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx, prefetched };
   };
 
+  /** A page's answer to this request: signed in first when reads require it, then the page's render. */
+  const answerPage = async (ctx: Context, page: PageDef, signInFirst: boolean): Promise<PageAnswer> => {
+    // A page's first read runs beside the session lookup when anyone may read the page (see PageDef.prefetch).
+    const input = await inputOf(ctx, page, !signInFirst);
+    if (signInFirst && !input.viewer.principal) return { redirect: `/login?next=${encodeURIComponent(ctx.url)}` };
+    return answerOf(await page.render(input), input.viewer);
+  };
+
   for (const page of PAGES) {
     router.get(routerPath(page.path), async (ctx) => {
       markAnswered(ctx, page.path);
       // Reads need a signed-in user when the environment or the config file says so, as for the API.
       const signInFirst = !page.alwaysPublic && (await readsRequireSignIn(deps.config));
-      // A page's first read runs beside the session lookup when anyone may read the page (see PageDef.prefetch).
-      const input = await inputOf(ctx, page, !signInFirst);
-      if (signInFirst && !input.viewer.principal) {
-        ctx.redirect(`/login?next=${encodeURIComponent(ctx.url)}`);
+      if (signInFirst || !fromVisitor(ctx)) {
+        sendAnswer(ctx, await answerPage(ctx, page, signInFirst));
         return;
       }
-      const result = await page.render(input);
-      if ('redirect' in result) ctx.redirect(result.redirect);
-      else if ('notFound' in result) sendHtml(ctx, 404, h(ErrorPage, { viewer: input.viewer, title: 'Not found', message: result.notFound }));
-      else if ('forbidden' in result) sendHtml(ctx, 403, h(ErrorPage, { viewer: input.viewer, title: 'Not allowed', message: result.forbidden }));
-      else sendHtml(ctx, 200, result as VNode);
+      // Visitors asking for the same URL at the same origin (which the webhook and channel pages show) while its
+      // answer is being made get that answer: it holds nothing of the request or the viewer. Never one begun before
+      // a write this process completed (the write epoch, as for the API's coalesced routes), and never a cache.
+      sendAnswer(ctx, await visitorPages.run(`${ctx.origin}${ctx.url}`, () => answerPage(ctx, page, false)));
     });
   }
 
