@@ -26,6 +26,25 @@ export function Time({ at }: { at: Date | string | null | undefined }) {
   return <time dateTime={d.toISOString()}>{d.toISOString().replace('T', ' ').slice(0, 19)} UTC</time>;
 }
 
+/** One fact of a fact list (`dl.facts`): its term and what it is. */
+export function Fact({ term, children }: { term: string; children: ComponentChildren }) {
+  return (
+    <>
+      <dt>{term}</dt>
+      <dd>{children}</dd>
+    </>
+  );
+}
+
+/** A fact that is a point in time. */
+export function TimeFact({ term, at }: { term: string; at: Date | string | null | undefined }) {
+  return (
+    <Fact term={term}>
+      <Time at={at} />
+    </Fact>
+  );
+}
+
 export function Duration({ from, to }: { from: Date | null | undefined; to: Date | null | undefined }) {
   if (!from) return <span class="muted">—</span>;
   const seconds = Math.max(0, Math.round(((to ?? new Date()).getTime() - from.getTime()) / 1000));

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { VNode } from 'preact';
 import type { AppDeps, RouteDef } from '../route';
+import type { Db } from '../../lib/db';
 import type { Viewer } from './viewer';
 
 /** What a page's render gets: its decoded path parameters, its query, who looks, and the app's parts. */
@@ -39,6 +40,29 @@ export function firstRead<T>(input: Pick<PageInput, 'prefetched'>, read: () => P
 
 export function definePage(def: PageDef): PageDef {
   return def;
+}
+
+/** A page of one record, named by the UUID in its path's `{id}`. */
+export interface RecordPageDef<T> {
+  path: string;
+  /** What the record is, for the 404 page: "no such <noun>". */
+  noun: string;
+  /** The page's first read, prefetched (PageDef.prefetch): the record (and what else needs only its ID), or none. */
+  find(db: Db, id: string, query: Record<string, unknown>): Promise<T | null | undefined>;
+  render(input: PageInput, record: T): Promise<PageResult>;
+}
+
+/** A page of one record: a 404 page ("no such …") for an ID that is no UUID or finds nothing, else its render. */
+export function defineRecordPage<T>(def: RecordPageDef<T>): PageDef {
+  const find = ({ deps, params, query }: Pick<PageInput, 'params' | 'query' | 'deps'>) => (isUuid(params.id) ? def.find(deps.db, params.id, query) : Promise.resolve(undefined));
+  return definePage({
+    path: def.path,
+    prefetch: find,
+    async render(input) {
+      const record = await firstRead(input, () => find(input));
+      return record === undefined || record === null ? { notFound: `no such ${def.noun}` } : def.render(input, record);
+    },
+  });
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

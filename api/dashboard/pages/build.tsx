@@ -1,6 +1,6 @@
-import { definePage, firstRead, isUuid } from '../page';
+import { defineRecordPage } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Table, ItemList } from '../components';
+import { ApiButton, BuildTable, Duration, Empty, Section, Status, Time, Table, ItemList, TimeFact } from '../components';
 import { findBuildWithNames, listBuildProducts, listBuildSteps, relatedBuilds } from '../../queries/builds';
 import { findBuilder } from '../../queries/builders';
 import { buildWaitFacts } from '../build-wait-facts';
@@ -22,14 +22,12 @@ function bytes(n: number | null): string {
 }
 
 /** A build: status, timing, builder, steps, why it waits, live log, products, dependencies, actions, its workflow. */
-export const buildPage = definePage({
+export const buildPage = defineRecordPage({
   path: '/builds/{id}',
-  prefetch: ({ deps, params }) => (isUuid(params.id) ? findBuildWithNames(deps.db, params.id) : Promise.resolve(undefined)),
-  async render(input) {
-    const { deps, viewer, params } = input;
-    if (!isUuid(params.id)) return { notFound: 'no such build' };
-    const row = await firstRead(input, () => findBuildWithNames(deps.db, params.id));
-    if (!row) return { notFound: 'no such build' };
+  noun: 'build',
+  find: (db, id) => findBuildWithNames(db, id),
+  async render(input, row) {
+    const { deps, viewer } = input;
     const dependenciesRead = relatedBuilds(deps.db, row.id, 'dependencies', { limit: RELATED_SHOWN });
     const [steps, products, dependencies, dependents, builder, star, waitFacts] = await Promise.all([
       listBuildSteps(deps.db, row.id),
@@ -79,18 +77,9 @@ export const buildPage = definePage({
           <dd>{row.system}</dd>
           <dt>Priority</dt>
           <dd>{row.priority}</dd>
-          <dt>Queued</dt>
-          <dd>
-            <Time at={row.created_at} />
-          </dd>
-          <dt>Started</dt>
-          <dd>
-            <Time at={row.started_at} />
-          </dd>
-          <dt>Finished</dt>
-          <dd>
-            <Time at={row.completed_at} />
-          </dd>
+          <TimeFact term="Queued" at={row.created_at} />
+          <TimeFact term="Started" at={row.started_at} />
+          <TimeFact term="Finished" at={row.completed_at} />
           <dt>Took</dt>
           <dd>
             <Duration from={row.started_at} to={row.completed_at} />

@@ -1,6 +1,6 @@
-import { definePage, isUuid } from '../page';
+import { definePage, defineRecordPage } from '../page';
 import { Layout } from '../layout';
-import { ApiButton, Empty, Pager, Section, Status, Table, Time } from '../components';
+import { ApiButton, Empty, Pager, Section, Status, Table, Time, TimeFact } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { findChannel, listChannels, recentCompletedEvaluations } from '../../queries/channels';
 import { findProject } from '../../queries/projects';
@@ -78,13 +78,12 @@ export const channelsPage = definePage({
 });
 
 /** One channel (GET /api/v1/channels/{id}'s query): its jobset, its rule, the evaluation it serves and its files. */
-export const channelPage = definePage({
+export const channelPage = defineRecordPage({
   path: '/channels/{id}',
-  async render(input) {
-    const { deps, viewer, params } = input;
-    if (!isUuid(params.id)) return { notFound: 'no such channel' };
-    const channel = await findChannel(deps.db, params.id);
-    if (!channel) return { notFound: 'no such channel' };
+  noun: 'channel',
+  find: (db, id) => findChannel(db, id),
+  async render(input, channel) {
+    const { deps, viewer } = input;
     const mayPromote = viewer.may('POST', '/api/v1/channels/{channel_id}/promote/{eval_id}');
     const [project, jobset, evaluation, promotable] = await Promise.all([
       findProject(deps.db, channel.project_id),
@@ -125,14 +124,8 @@ export const channelPage = definePage({
               <span class="muted">nothing yet: no evaluation was good enough</span>
             )}
           </dd>
-          <dt>Promoted at</dt>
-          <dd>
-            <Time at={channel.promoted_at} />
-          </dd>
-          <dt>Created</dt>
-          <dd>
-            <Time at={channel.created_at} />
-          </dd>
+          <TimeFact term="Promoted at" at={channel.promoted_at} />
+          <TimeFact term="Created" at={channel.created_at} />
         </dl>
         {mayPromote ? (
           <Section title="Promote an evaluation" id="promote">

@@ -1,6 +1,6 @@
-import { definePage, firstRead, isUuid } from '../page';
+import { defineRecordPage } from '../page';
 import { Layout } from '../layout';
-import { BuildTable, Duration, Empty, Pager, Section, Status, Time, ItemList } from '../components';
+import { BuildTable, Duration, Empty, Pager, Section, Status, Time, ItemList, TimeFact } from '../components';
 import { cutPage, pageWindow } from '../paging';
 import { compareEvaluations, evaluationView, findEvaluationInContext, type JobDiff, type JobFlip } from '../../queries/evaluations';
 import { evaluationBuildRows } from '../../queries/builds';
@@ -27,14 +27,12 @@ function JobList({ jobs, empty }: { jobs: Array<JobDiff | JobFlip>; empty: strin
 }
 
 /** An evaluation: its inputs, its errors in full, what changed against the previous one, and its builds. */
-export const evaluationPage = definePage({
+export const evaluationPage = defineRecordPage({
   path: '/evaluations/{id}',
-  prefetch: ({ deps, params }) => (isUuid(params.id) ? findEvaluationInContext(deps.db, params.id) : Promise.resolve(undefined)),
-  async render(input) {
-    const { deps, viewer, params, query } = input;
-    if (!isUuid(params.id)) return { notFound: 'no such evaluation' };
-    const row = await firstRead(input, () => findEvaluationInContext(deps.db, params.id));
-    if (!row) return { notFound: 'no such evaluation' };
+  noun: 'evaluation',
+  find: (db, id) => findEvaluationInContext(db, id),
+  async render(input, row) {
+    const { deps, viewer, query } = input;
     const window = pageWindow(query);
     const previousId = row.previous_id ?? undefined;
     const [view, diff, builds] = await Promise.all([
@@ -53,10 +51,7 @@ export const evaluationPage = definePage({
           <dd>
             <Status status={row.status} />
           </dd>
-          <dt>Started</dt>
-          <dd>
-            <Time at={row.started_at ?? row.created_at} />
-          </dd>
+          <TimeFact term="Started" at={row.started_at ?? row.created_at} />
           <dt>Took</dt>
           <dd>
             <Duration from={row.started_at} to={row.completed_at} />

@@ -1,4 +1,4 @@
-import { definePage, firstRead, isUuid } from '../page';
+import { defineRecordPage } from '../page';
 import { Layout } from '../layout';
 import { Empty, Pager, Section, Status, Time, Scroll, ItemList } from '../components';
 import { matrixRowsHtml } from '../matrix-rows';
@@ -17,24 +17,22 @@ function windowsOf(query: Record<string, unknown>) {
 }
 
 /** The jobset page's reads, in one round: the jobset, its matrix and its evaluations all need only the jobset's ID. */
-function jobsetData(db: Db, jobsetId: string, query: Record<string, unknown>) {
+async function jobsetData(db: Db, jobsetId: string, query: Record<string, unknown>) {
   const { jobsWindow, evalWindow } = windowsOf(query);
-  return Promise.all([
+  const [jobset, matrix, evaluations] = await Promise.all([
     findJobsetWithProjectName(db, jobsetId),
     jobsetMatrix(db, jobsetId, { limit: jobsWindow.limit, offset: jobsWindow.offset, columns: MATRIX_COLUMNS }),
     recentEvaluations(db, { jobsetId, limit: evalWindow.limit + 1, offset: evalWindow.offset }),
   ]);
+  return jobset ? { jobset, matrix, evaluations } : undefined;
 }
 
 /** A jobset: the job × evaluation matrix of statuses, its evaluations, and "evaluate now". */
-export const jobsetPage = definePage({
+export const jobsetPage = defineRecordPage({
   path: '/jobsets/{id}',
-  prefetch: ({ deps, params, query }) => (isUuid(params.id) ? jobsetData(deps.db, params.id, query) : Promise.resolve(undefined)),
-  async render(input) {
-    const { deps, viewer, params, query } = input;
-    if (!isUuid(params.id)) return { notFound: 'no such jobset' };
-    const [jobset, matrix, evaluations] = await firstRead(input, () => jobsetData(deps.db, params.id, query));
-    if (!jobset) return { notFound: 'no such jobset' };
+  noun: 'jobset',
+  find: jobsetData,
+  async render({ viewer, query }, { jobset, matrix, evaluations }) {
     const { jobsWindow, evalWindow } = windowsOf(query);
     const evals = cutPage(evaluations, evalWindow);
     return (

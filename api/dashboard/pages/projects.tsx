@@ -1,4 +1,4 @@
-import { definePage, isUuid } from '../page';
+import { definePage, defineRecordPage } from '../page';
 import { Layout } from '../layout';
 import type { ComponentChildren } from 'preact';
 import { BuildTable, Empty, Pager, Section, Time, ItemList } from '../components';
@@ -60,12 +60,11 @@ export const projectsPage = definePage({
   },
 });
 
-export const projectPage = definePage({
+export const projectPage = defineRecordPage({
   path: '/projects/{id}',
-  async render({ deps, viewer, params, query }) {
-    if (!isUuid(params.id)) return { notFound: 'no such project' };
-    const project = await findProject(deps.db, params.id);
-    if (!project) return { notFound: 'no such project' };
+  noun: 'project',
+  find: (db, id) => findProject(db, id),
+  async render({ deps, viewer, query }, project) {
     const window = pageWindow(query);
     const [jobsets, builds] = await Promise.all([
       pageJobsets(deps.db, project.id, { limit: 100, offset: 0 }),

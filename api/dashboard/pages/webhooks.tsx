@@ -1,4 +1,4 @@
-import { definePage, isUuid } from '../page';
+import { defineRecordPage } from '../page';
 import { Layout } from '../layout';
 import { ApiButton, Empty, Section, Table, Time } from '../components';
 import { findProject } from '../../queries/projects';
@@ -12,13 +12,12 @@ import { publicBaseUrl } from '../../public-url';
  * list): which forges may deliver, the URL to give each, register and delete. Secrets are write-only: the
  * query never reads them and the page never shows one.
  */
-export const webhooksPage = definePage({
+export const webhooksPage = defineRecordPage({
   path: '/projects/{id}/webhooks',
-  async render(input) {
-    const { deps, viewer, params } = input;
-    if (!isUuid(params.id)) return { notFound: 'no such project' };
-    const project = await findProject(deps.db, params.id);
-    if (!project) return { notFound: 'no such project' };
+  noun: 'project',
+  find: (db, id) => findProject(db, id),
+  async render(input, project) {
+    const { deps, viewer } = input;
     const webhooks = await listWebhooks(deps.db, project.id);
     const base = publicBaseUrl(input);
     const mayDelete = viewer.may('DELETE', '/api/v1/projects/{id}/webhooks/{webhook_id}');
