@@ -26,8 +26,8 @@ export async function plannedRows(db: Db, query: Knex.QueryBuilder): Promise<num
 export type BoundedCountOrder = Array<{ column: string; order: 'asc' | 'desc' }>;
 
 /**
- * The number of rows of `base`, bounded in cost: exact up to EXACT_COUNT_LIMIT matches (counting stops at
- * one more), else the planner's estimate (never below the cap). An unfiltered table asks pg_class first, so
+ * The number of rows of `base`, bounded in cost: exact up to `exactUpTo` (EXACT_COUNT_LIMIT) matches (counting stops
+ * at one more), else the planner's estimate (never below the cap). An unfiltered table asks pg_class first, so
  * a big table is never counted at all.
  */
 export async function boundedCount(
@@ -35,18 +35,19 @@ export async function boundedCount(
   base: Knex.QueryBuilder,
   order: Array<{ column: string; order: 'asc' | 'desc' }>,
   unfilteredTable?: string,
+  exactUpTo = EXACT_COUNT_LIMIT,
 ): Promise<{ total: number; exact: boolean }> {
   if (unfilteredTable) {
     const r = await db.raw('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = to_regclass(?)', [unfilteredTable]);
     const estimate = Number((r.rows[0] as { n: number } | undefined)?.n ?? -1);
-    if (estimate > EXACT_COUNT_LIMIT * 2) return { total: Math.round(estimate), exact: false };
+    if (estimate > exactUpTo * 2) return { total: Math.round(estimate), exact: false };
   }
   // Counted in the page's order (or countOrder): the planner walks the same index as the page (stopping after the
   // cap) instead of reading the table until it has seen enough matches.
-  const capped = base.clone().clearSelect().clearOrder().select(db.raw('1')).orderBy(order).limit(EXACT_COUNT_LIMIT + 1);
+  const capped = base.clone().clearSelect().clearOrder().select(db.raw('1')).orderBy(order).limit(exactUpTo + 1);
   const [{ count }] = (await db.from(capped.as('capped')).count<{ count: string }[]>('* as count')) as { count: string }[];
   const n = Number(count);
-  if (n <= EXACT_COUNT_LIMIT) return { total: n, exact: true };
+  if (n <= exactUpTo) return { total: n, exact: true };
   const estimate = await plannedRows(db, base.clone().clearSelect().clearOrder().select(db.raw('1')));
   return { total: Math.max(n, estimate), exact: false };
 }
@@ -61,12 +62,12 @@ export async function boundedPageRows<T>(
   base: Knex.QueryBuilder,
   page: PageRequest,
   order: Array<{ column: string; order: 'asc' | 'desc' }>,
-  options: { table: string; unfiltered: boolean; countOrder?: BoundedCountOrder },
+  options: { table: string; unfiltered: boolean; countOrder?: BoundedCountOrder; exactUpTo?: number },
 ): Promise<BoundedPageOfRows<T>> {
   const qualified = order.map((o) => ({ ...o, column: `${options.table}.${o.column}` }));
   const keys = base.clone().clearSelect().select(qualified.map((o) => o.column)).orderBy(qualified).limit(page.limit).offset(page.offset);
   const [counted, rows] = await Promise.all([
-    boundedCount(db, base, options.countOrder ?? qualified, options.unfiltered ? options.table : undefined),
+    boundedCount(db, base, options.countOrder ?? qualified, options.unfiltered ? options.table : undefined, options.exactUpTo),
     db
       .select(`${options.table}.*`)
       .from(keys.as('page'))

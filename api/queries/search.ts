@@ -130,11 +130,14 @@ export async function searchBuildsJson(db: Db, s: BuildSearch): Promise<string> 
   return buildPageJson(db, query, s, unfiltered, countOrder);
 }
 
-/** The same search as rows of `builds` (for pages that show a few columns), newest first, bounded total. */
-export async function searchBuildRows(db: Db, s: BuildSearch): Promise<BoundedPageOfRows<BuildRow>> {
+/**
+ * The same search as rows of `builds` (for pages that show a few columns), newest first, with a total exact up to
+ * `exactUpTo` matches (EXACT_COUNT_LIMIT) and the planner's estimate past it.
+ */
+export async function searchBuildRows(db: Db, s: BuildSearch, exactUpTo?: number): Promise<BoundedPageOfRows<BuildRow>> {
   const { query, unfiltered, countOrder } = await buildSearchQuery(db, s);
   const newestFirst = [{ column: 'created_at', order: 'desc' as const }, { column: 'id', order: 'desc' as const }];
-  return boundedPageRows<BuildRow>(db, query, s, newestFirst, { table: 'builds', unfiltered, countOrder });
+  return boundedPageRows<BuildRow>(db, query, s, newestFirst, { table: 'builds', unfiltered, countOrder, exactUpTo });
 }
 
 export interface QuickSearchResult {

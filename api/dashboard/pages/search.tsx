@@ -20,6 +20,12 @@ const TIME_FILTERS = [
 /** The quick search's bounds (GET /api/v1/search/quick) and how many of each kind it shows. */
 const QUICK_MIN = 2;
 const QUICK_LIMIT = 10;
+/**
+ * Up to how many matching builds the page counts exactly; past it, it says "about" the planner's estimate. A page
+ * counts a tenth of what the API does (EXACT_COUNT_LIMIT): a search by a common name matches 100,000 builds, and
+ * walking 10,001 index entries on every view was its costliest statement.
+ */
+const EXACT_TOTAL_UP_TO = 1000;
 
 type Filters = Partial<Record<'q' | 'project' | 'jobset' | 'system' | 'store_path' | 'from' | 'to' | 'status', string>>;
 
@@ -79,7 +85,7 @@ export const searchPage = definePage({
     const hasCriteria = Object.keys(search).length > 0;
     const [quick, builds] = await Promise.all([
       q.length >= QUICK_MIN && q.length <= 100 ? quickSearch(deps.db, q, QUICK_LIMIT) : Promise.resolve(undefined),
-      hasCriteria ? searchBuildRows(deps.db, { ...search, limit: window.limit + 1, offset: window.offset }) : Promise.resolve(undefined),
+      hasCriteria ? searchBuildRows(deps.db, { ...search, limit: window.limit + 1, offset: window.offset }, EXACT_TOTAL_UP_TO) : Promise.resolve(undefined),
     ]);
     const found = builds ? cutPage(builds.rows, window) : undefined;
     return (
