@@ -123,24 +123,43 @@ export function histogramPercentiles(bins: Array<{ bin: number; n: number }>, qs
   });
 }
 
+/** Periods of `build_period_durations` (migrations/20261201100000_build_period_durations.ts), coarsest first. */
+const DURATION_PERIOD_SECONDS = [86400, 21600];
+
 /**
- * Durations (seconds, start to end) of the builds that finished in each bucket: p50, p90 and p99. From the hourly
- * histogram, percentile_cont within 2% (DURATION_RELATIVE_ERROR); with sub-hour buckets or bounds off the hour,
- * percentile_cont over `builds` exactly.
+ * The period level of the whole server's duration histogram that a series can read: the coarsest period that
+ * divides its buckets and both its bounds, for a series of every project (no project or jobset filter); else none,
+ * and the series reads the hourly cells.
+ */
+export function durationPeriodOf(r: BucketedRange): number | undefined {
+  if (r.project_id || r.jobset_id) return undefined;
+  const on = (t: Date, seconds: number) => t.getTime() % (seconds * 1000) === 0;
+  return DURATION_PERIOD_SECONDS.find((s) => r.bucketSeconds % s === 0 && on(r.from, s) && on(r.to, s));
+}
+
+/** Each bucket's histogram (bucket, bin, builds), ordered: from the period level when one fits, else the hourly cells. */
+function durationHistogramRows(db: Db, r: BucketedRange): Knex.QueryBuilder {
+  const bucketOf = (column: string) => db.raw(`date_bin(make_interval(secs => ?), ${column}, ?::timestamptz) AS bucket`, [r.bucketSeconds, r.from.toISOString()]);
+  const period = durationPeriodOf(r);
+  const cells =
+    period === undefined
+      ? scoped(db('build_hourly_durations').select(bucketOf('hour')).where('hour', '>=', r.from).where('hour', '<', r.to), r)
+      : db('build_period_durations').select(bucketOf('period_start')).where('period_seconds', period).where('period_start', '>=', r.from).where('period_start', '<', r.to);
+  return cells
+    .select('bin', db.raw('sum(builds)::float8 AS n'))
+    .groupBy('bucket', 'bin')
+    .orderBy([{ column: 'bucket' }, { column: 'bin' }]);
+}
+
+/**
+ * Durations (seconds, start to end) of the builds that finished in each bucket: p50, p90 and p99. From the duration
+ * histogram (the whole server's 6-hour or daily periods when they fit, else the hourly cells), percentile_cont within
+ * 2% (DURATION_RELATIVE_ERROR); with sub-hour buckets or bounds off the hour, percentile_cont over `builds` exactly.
  */
 export async function buildDurationSeries(db: Db, r: BucketedRange): Promise<DurationPoint[]> {
   const points = new Map(bucketStarts(r).map((t) => [t.getTime(), { time: t.toISOString(), count: 0, p50: null, p90: null, p99: null } as DurationPoint]));
   if (readsRollup(r)) {
-    const rows = (await scoped(
-      db('build_hourly_durations')
-        .select(db.raw('date_bin(make_interval(secs => ?), hour, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'bin')
-        .select(db.raw('sum(builds)::float8 AS n'))
-        .where('hour', '>=', r.from)
-        .where('hour', '<', r.to),
-      r,
-    )
-      .groupBy('bucket', 'bin')
-      .orderBy([{ column: 'bucket' }, { column: 'bin' }])) as Array<{ bucket: Date; bin: number; n: number }>;
+    const rows = (await durationHistogramRows(db, r)) as Array<{ bucket: Date; bin: number; n: number }>;
     const byBucket = new Map<number, Array<{ bin: number; n: number }>>();
     for (const row of rows) {
       const t = new Date(row.bucket).getTime();

@@ -4,13 +4,15 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
 import { seededRandom } from '../support/seeded-random';
+import { durationPeriodOf } from '../../api/queries/metrics';
+import { BUCKET_SECONDS } from '../../api/routes/metrics';
 
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 const HOUR = `date_bin('1 hour'::interval, %s, '2000-01-01T00:00:00Z'::timestamptz)`;
 const BIN = `CASE WHEN completed_at <= started_at THEN -1000000 ELSE ceil(ln(extract(epoch FROM completed_at - started_at)::float8) / ln(1.02::float8 / 0.98::float8))::int END`;
 
 
-describe('metrics: the hourly rollup', () => {
+describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily duration periods', () => {
   let stack: TestStack;
   const evaluations: Row[] = [];
   const projects: Row[] = [];
@@ -40,7 +42,15 @@ describe('metrics: the hourly rollup', () => {
         WHERE started_at IS NOT NULL AND completed_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`),
       `durations after ${step}`,
     );
-    const empty = await stack.db.raw('SELECT (SELECT count(*) FROM build_hourly_counts WHERE builds <= 0) + (SELECT count(*) FROM build_hourly_durations WHERE builds <= 0) AS n');
+    assert.deepEqual(
+      await counts(`SELECT period_seconds, period_start, bin, builds::int FROM build_period_durations ORDER BY period_seconds, period_start, bin`),
+      await counts(`SELECT s AS period_seconds, date_bin(make_interval(secs => s), completed_at, '2000-01-01T00:00:00Z'::timestamptz) AS period_start, ${BIN} AS bin,
+        count(*)::int AS builds FROM builds CROSS JOIN (VALUES (21600), (86400)) AS periods(s)
+        WHERE started_at IS NOT NULL AND completed_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`),
+      `6-hour and daily durations of the whole server after ${step}`,
+    );
+    const empty = await stack.db.raw(`SELECT (SELECT count(*) FROM build_hourly_counts WHERE builds <= 0) + (SELECT count(*) FROM build_hourly_durations WHERE builds <= 0)
+      + (SELECT count(*) FROM build_period_durations WHERE builds <= 0) AS n`);
     assert.equal(Number(empty.rows[0].n), 0, `no empty or negative cell after ${step}`);
   }
 
@@ -152,5 +162,34 @@ describe('metrics: the hourly rollup', () => {
     }
     assert.ok(want.size > 5, 'the range holds builds');
     assert.deepEqual(got, want);
+  });
+
+  it('answers an unfiltered series of whole days or 6 hours from the periods: counts exact, percentiles within 2% of percentile_cont', async () => {
+    for (const range of [
+      { from: '2025-08-30T00:00:00Z', to: '2025-10-03T00:00:00Z', bucket: '1d' },
+      { from: '2025-09-01T00:00:00Z', to: '2025-09-04T00:00:00Z', bucket: '6h' },
+    ]) {
+      const bucketSeconds = BUCKET_SECONDS[range.bucket as keyof typeof BUCKET_SECONDS];
+      assert.equal(durationPeriodOf({ from: new Date(range.from), to: new Date(range.to), bucketSeconds }), bucketSeconds, `${range.bucket} reads its own period`);
+      const r = await stack.request('GET', `/api/v1/metrics/timeseries/duration?${q(range)}`);
+      assert.equal(r.status, 200, r.text);
+      const exact = await stack.db.raw(
+        `SELECT date_bin(make_interval(secs => ?), completed_at, ?::timestamptz) AS bucket, count(*)::int AS count,
+                percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM completed_at - started_at))) AS p
+         FROM builds WHERE completed_at >= ? AND completed_at < ? AND started_at IS NOT NULL GROUP BY 1`,
+        [bucketSeconds, range.from, range.from, range.to],
+      );
+      const want = new Map((exact.rows as Array<{ bucket: Date; count: number; p: number[] }>).map((row) => [new Date(row.bucket).toISOString(), row]));
+      assert.ok(want.size >= 2, `${range.bucket}: the range holds finished builds in several buckets`);
+      for (const point of r.body.points as Array<Row>) {
+        const row = want.get(point.time);
+        assert.equal(point.count, row?.count ?? 0, `${range.bucket} ${point.time}: count`);
+        if (!row) continue;
+        ['p50', 'p90', 'p99'].forEach((name, i) => {
+          const p = Number(row.p[i]);
+          assert.ok(Math.abs(point[name] - p) <= 0.02 * p, `${range.bucket} ${point.time} ${name}: ${point[name]} vs percentile_cont ${p}`);
+        });
+      }
+    }
   });
 });
