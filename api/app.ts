@@ -12,7 +12,7 @@ import { registerNotificationMetrics } from './notification-metrics';
 import { registerReadModelMetrics } from './read-model-metrics';
 import { HANDLED, Reply, type AppDeps, type RequestContext, type RouteDef } from './route';
 import { dashboardRouter } from './dashboard/router';
-import { SingleFlight, WriteEpoch } from './single-flight';
+import { SingleFlight, writeEpochOf, type WriteEpoch } from './single-flight';
 import { flightKeyOf } from './flight-key';
 
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
@@ -314,7 +314,7 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
   registerNotificationMetrics(metrics.registry, deps.db);
   registerReadModelMetrics(metrics.registry, deps.db);
   (app.context as unknown as { ringmasterMetrics: ApiMetrics }).ringmasterMetrics = metrics;
-  const writeEpoch = new WriteEpoch();
+  const writeEpoch = writeEpochOf(deps.db);
   const routeTable = routeTableMiddleware(deps, routes, writeEpoch);
 
   // Errors become the COMPAT error body; every request is timed by its route template.
