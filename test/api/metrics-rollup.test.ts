@@ -5,7 +5,8 @@ import { startTestStack, type TestStack } from '../support/stack';
 import { seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
 import { seededRandom } from '../support/seeded-random';
 import { durationPeriodOf } from '../../api/queries/metrics';
-import { BUCKET_SECONDS } from '../../api/routes/metrics';
+import { BUCKET_SECONDS, cachedSeries } from '../../api/routes/metrics';
+import { writeEpochOf } from '../../api/single-flight';
 
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 const HOUR = `date_bin('1 hour'::interval, %s, '2000-01-01T00:00:00Z'::timestamptz)`;
@@ -191,5 +192,31 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily du
         });
       }
     }
+  });
+
+  it('concurrent reads of one rollup series share one statement; a read after a completed write of the app reads again', async () => {
+    const statements: string[] = [];
+    const listener = (query: { sql: string }) => {
+      if (query.sql.includes('build_hourly_counts')) statements.push(query.sql);
+    };
+    const series = { bucket: '6h' as const, from: '2025-09-01T00:00:00Z', to: '2025-09-04T00:00:00Z' };
+    stack.db.on('query', listener);
+    try {
+      const [a, b] = await Promise.all([cachedSeries(stack.db, 'builds', series), cachedSeries(stack.db, 'builds', series)]);
+      assert.equal(a, b);
+      assert.equal(statements.length, 1, 'the second read joined the first');
+      const inFlight = cachedSeries(stack.db, 'builds', series);
+      // What the app does when a write ends, before its response is sent: a read arriving later joins no older flight.
+      writeEpochOf(stack.db).bump();
+      const afterWrite = cachedSeries(stack.db, 'builds', series);
+      await Promise.all([inFlight, afterWrite]);
+      assert.equal(statements.length, 3, 'the read after the write ran its own statement');
+    } finally {
+      stack.db.removeListener('query', listener);
+    }
+    const epoch = writeEpochOf(stack.db).current;
+    const write = await stack.request('POST', '/api/v1/news', { key: stack.adminKey, body: { title: 'epoch', content: 'a write through the app' } });
+    assert.equal(write.status, 201, write.text);
+    assert.ok(writeEpochOf(stack.db).current > epoch, 'the app bumps the epoch of its database handle');
   });
 });
