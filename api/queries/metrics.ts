@@ -49,28 +49,56 @@ export function readsRollup(r: BucketedRange): boolean {
   return r.bucketSeconds % 3600 === 0 && r.from.getTime() % HOUR_MS === 0 && r.to.getTime() % HOUR_MS === 0;
 }
 
+/** Periods of the whole server's rollup (migrations/20261201100000_build_period_rollup.ts), coarsest first. */
+const PERIOD_SECONDS = [86400, 21600];
+
+/**
+ * The period of the whole server's rollup that a series can read: the coarsest period that divides its buckets and
+ * both its bounds, for a series of every project (no project or jobset filter); else none (the hourly cells).
+ */
+export function wholeServerPeriodOf(r: BucketedRange): number | undefined {
+  if (r.project_id || r.jobset_id) return undefined;
+  const on = (t: Date, seconds: number) => t.getTime() % (seconds * 1000) === 0;
+  return PERIOD_SECONDS.find((s) => r.bucketSeconds % s === 0 && on(r.from, s) && on(r.to, s));
+}
+
+/** The two levels of one rollup: hourly cells (by project and jobset), and the whole server's periods. */
+interface RollupTables {
+  hourly: string;
+  periods: string;
+}
+const COUNT_CELLS: RollupTables = { hourly: 'build_hourly_counts', periods: 'build_period_counts' };
+const DURATION_CELLS: RollupTables = { hourly: 'build_hourly_durations', periods: 'build_period_durations' };
+
+/** The rollup cells of a range (rollup: readsRollup), each with its `bucket`: the whole server's periods when they fit. */
+function rollupCells(db: Db, r: BucketedRange, tables: RollupTables): Knex.QueryBuilder {
+  const bucketOf = (column: string) => db.raw(`date_bin(make_interval(secs => ?), ${column}, ?::timestamptz) AS bucket`, [r.bucketSeconds, r.from.toISOString()]);
+  const period = wholeServerPeriodOf(r);
+  if (period === undefined) return scoped(db(tables.hourly).select(bucketOf('hour')).where('hour', '>=', r.from).where('hour', '<', r.to), r);
+  return db(tables.periods).select(bucketOf('period_start')).where('period_seconds', period).where('period_start', '>=', r.from).where('period_start', '<', r.to);
+}
+
 function emptyCountPoints(r: BucketedRange): Map<number, BuildCountPoint> {
   return new Map(
     bucketStarts(r).map((t) => [t.getTime(), { time: t.toISOString(), total: 0, by_status: Object.fromEntries(BUILD_STATUSES.map((s) => [s, 0])) as Record<BuildStatus, number> }]),
   );
 }
 
-/** Builds created in each bucket, counted by status (every bucket present, zeros included); exact either way. */
+/** Builds created in each bucket, counted by status (every bucket present, zeros included); exact either way (the
+ * whole server's 6-hour or daily periods when they fit, else the hourly cells, else builds). */
 export async function buildCountSeries(db: Db, r: BucketedRange): Promise<BuildCountPoint[]> {
   const rollup = readsRollup(r);
-  const rows = (await scoped(
+  const rows = (await (
     rollup
-      ? db('build_hourly_counts')
-          .select(db.raw('date_bin(make_interval(secs => ?), hour, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'status')
-          .select(db.raw('sum(builds)::bigint AS count'))
-          .where('hour', '>=', r.from)
-          .where('hour', '<', r.to)
-      : db('builds')
-          .select(db.raw('date_bin(make_interval(secs => ?), created_at, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'status')
-          .count('* as count')
-          .where('created_at', '>=', r.from)
-          .where('created_at', '<', r.to),
-    r,
+      ? rollupCells(db, r, COUNT_CELLS).select('status', db.raw('sum(builds)::bigint AS count'))
+      : scoped(
+          db('builds')
+            .select(db.raw('date_bin(make_interval(secs => ?), created_at, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'status')
+            .count('* as count')
+            .where('created_at', '>=', r.from)
+            .where('created_at', '<', r.to),
+          r,
+        )
   ).groupBy('bucket', 'status')) as Array<{ bucket: Date; status: string; count: string }>;
   const points = emptyCountPoints(r);
   for (const row of rows) {
@@ -123,29 +151,9 @@ export function histogramPercentiles(bins: Array<{ bin: number; n: number }>, qs
   });
 }
 
-/** Periods of `build_period_durations` (migrations/20261201100000_build_period_durations.ts), coarsest first. */
-const DURATION_PERIOD_SECONDS = [86400, 21600];
-
-/**
- * The period level of the whole server's duration histogram that a series can read: the coarsest period that
- * divides its buckets and both its bounds, for a series of every project (no project or jobset filter); else none,
- * and the series reads the hourly cells.
- */
-export function durationPeriodOf(r: BucketedRange): number | undefined {
-  if (r.project_id || r.jobset_id) return undefined;
-  const on = (t: Date, seconds: number) => t.getTime() % (seconds * 1000) === 0;
-  return DURATION_PERIOD_SECONDS.find((s) => r.bucketSeconds % s === 0 && on(r.from, s) && on(r.to, s));
-}
-
-/** Each bucket's histogram (bucket, bin, builds), ordered: from the period level when one fits, else the hourly cells. */
+/** Each bucket's histogram (bucket, bin, builds), ordered by bucket and bin. */
 function durationHistogramRows(db: Db, r: BucketedRange): Knex.QueryBuilder {
-  const bucketOf = (column: string) => db.raw(`date_bin(make_interval(secs => ?), ${column}, ?::timestamptz) AS bucket`, [r.bucketSeconds, r.from.toISOString()]);
-  const period = durationPeriodOf(r);
-  const cells =
-    period === undefined
-      ? scoped(db('build_hourly_durations').select(bucketOf('hour')).where('hour', '>=', r.from).where('hour', '<', r.to), r)
-      : db('build_period_durations').select(bucketOf('period_start')).where('period_seconds', period).where('period_start', '>=', r.from).where('period_start', '<', r.to);
-  return cells
+  return rollupCells(db, r, DURATION_CELLS)
     .select('bin', db.raw('sum(builds)::float8 AS n'))
     .groupBy('bucket', 'bin')
     .orderBy([{ column: 'bucket' }, { column: 'bin' }]);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
 import { seededRandom } from '../support/seeded-random';
-import { durationPeriodOf } from '../../api/queries/metrics';
+import { wholeServerPeriodOf } from '../../api/queries/metrics';
 import { BUCKET_SECONDS, cachedSeries } from '../../api/routes/metrics';
 import { writeEpochOf } from '../../api/single-flight';
 
@@ -13,7 +13,7 @@ const HOUR = `date_bin('1 hour'::interval, %s, '2000-01-01T00:00:00Z'::timestamp
 const BIN = `CASE WHEN completed_at <= started_at THEN -1000000 ELSE ceil(ln(extract(epoch FROM completed_at - started_at)::float8) / ln(1.02::float8 / 0.98::float8))::int END`;
 
 
-describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily duration periods', () => {
+describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily periods', () => {
   let stack: TestStack;
   const evaluations: Row[] = [];
   const projects: Row[] = [];
@@ -50,8 +50,14 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily du
         WHERE started_at IS NOT NULL AND completed_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`),
       `6-hour and daily durations of the whole server after ${step}`,
     );
+    assert.deepEqual(
+      await counts(`SELECT period_seconds, period_start, status, builds::int FROM build_period_counts ORDER BY period_seconds, period_start, status`),
+      await counts(`SELECT s AS period_seconds, date_bin(make_interval(secs => s), created_at, '2000-01-01T00:00:00Z'::timestamptz) AS period_start, status,
+        count(*)::int AS builds FROM builds CROSS JOIN (VALUES (21600), (86400)) AS periods(s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`),
+      `6-hour and daily counts of the whole server after ${step}`,
+    );
     const empty = await stack.db.raw(`SELECT (SELECT count(*) FROM build_hourly_counts WHERE builds <= 0) + (SELECT count(*) FROM build_hourly_durations WHERE builds <= 0)
-      + (SELECT count(*) FROM build_period_durations WHERE builds <= 0) AS n`);
+      + (SELECT count(*) FROM build_period_durations WHERE builds <= 0) + (SELECT count(*) FROM build_period_counts WHERE builds <= 0) AS n`);
     assert.equal(Number(empty.rows[0].n), 0, `no empty or negative cell after ${step}`);
   }
 
@@ -146,7 +152,7 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily du
       assert.ok(Math.abs(point[name] - want) <= 0.02 * want, `${name}: ${point[name]} vs percentile_cont ${want}`);
     });
 
-    // Counts: the 6-hourly series of the whole server equals the same buckets aggregated from builds.
+    // Counts: the 6-hourly series of the whole server (read from its 6-hour periods) equals the same buckets aggregated from builds.
     const range = { from: '2025-09-01T00:00:00Z', to: '2025-09-05T00:00:00Z', bucket: '6h' };
     const series = await stack.request('GET', `/api/v1/metrics/timeseries/builds?${q(range)}`);
     assert.equal(series.status, 200, series.text);
@@ -165,13 +171,13 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily du
     assert.deepEqual(got, want);
   });
 
-  it('answers an unfiltered series of whole days or 6 hours from the periods: counts exact, percentiles within 2% of percentile_cont', async () => {
+  it('answers unfiltered series of whole days or 6 hours from the periods: counts exact, percentiles within 2% of percentile_cont', async () => {
     for (const range of [
       { from: '2025-08-30T00:00:00Z', to: '2025-10-03T00:00:00Z', bucket: '1d' },
       { from: '2025-09-01T00:00:00Z', to: '2025-09-04T00:00:00Z', bucket: '6h' },
     ]) {
       const bucketSeconds = BUCKET_SECONDS[range.bucket as keyof typeof BUCKET_SECONDS];
-      assert.equal(durationPeriodOf({ from: new Date(range.from), to: new Date(range.to), bucketSeconds }), bucketSeconds, `${range.bucket} reads its own period`);
+      assert.equal(wholeServerPeriodOf({ from: new Date(range.from), to: new Date(range.to), bucketSeconds }), bucketSeconds, `${range.bucket} reads its own period`);
       const r = await stack.request('GET', `/api/v1/metrics/timeseries/duration?${q(range)}`);
       assert.equal(r.status, 200, r.text);
       const exact = await stack.db.raw(
@@ -191,13 +197,21 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily du
           assert.ok(Math.abs(point[name] - p) <= 0.02 * p, `${range.bucket} ${point.time} ${name}: ${point[name]} vs percentile_cont ${p}`);
         });
       }
+      const counts = await stack.request('GET', `/api/v1/metrics/timeseries/builds?${q(range)}`);
+      const created = await stack.db.raw(
+        `SELECT date_bin(make_interval(secs => ?), created_at, ?::timestamptz) AS bucket, count(*)::int AS n FROM builds WHERE created_at >= ? AND created_at < ? GROUP BY 1`,
+        [bucketSeconds, range.from, range.from, range.to],
+      );
+      const createdBy = new Map((created.rows as Array<{ bucket: Date; n: number }>).map((row) => [new Date(row.bucket).toISOString(), row.n]));
+      assert.ok(createdBy.size >= 2, `${range.bucket}: the range holds created builds in several buckets`);
+      for (const point of counts.body.points as Array<Row>) assert.equal(point.total, createdBy.get(point.time) ?? 0, `${range.bucket} ${point.time}: builds created`);
     }
   });
 
   it('concurrent reads of one rollup series share one statement; a read after a completed write of the app reads again', async () => {
     const statements: string[] = [];
     const listener = (query: { sql: string }) => {
-      if (query.sql.includes('build_hourly_counts')) statements.push(query.sql);
+      if (/build_(hourly|period)_counts/.test(query.sql)) statements.push(query.sql);
     };
     const series = { bucket: '6h' as const, from: '2025-09-01T00:00:00Z', to: '2025-09-04T00:00:00Z' };
     stack.db.on('query', listener);
