@@ -9,10 +9,12 @@ import type { Knex } from 'knex';
  * of daily durations sum ~30 × 150 cells instead of one cell per (hour, jobset, bin), daily counts 30 × 7.
  *
  * They are kept from the hourly cells, not from `builds`: statement-level triggers with transition tables on the
- * hourly tables add each statement's net change per period cell (in key order, so writers lock shared cells in one
- * order) and delete the cells that reach 0. Every writer of builds changes the hourly cells through their own
- * triggers (TRUNCATE of builds deletes them), so these levels follow every writer, and a period cell is by
- * construction the sum of its hourly cells. The migration back-fills them from the hourly cells.
+ * hourly tables append each statement's net change per period cell as a row of deltas. Every writer of builds
+ * changes the hourly cells through their own triggers (TRUNCATE of builds deletes them), so these levels follow every
+ * writer, and a period cell (the sum of its rows) is by construction the sum of its hourly cells. A period cell is
+ * shared by every jobset: writers only append, so no writer waits for another's row lock (as with
+ * build_count_deltas); readers sum the rows of a cell, and fold a range's rows into one per cell when they pile up
+ * (api/queries/metrics.ts). The migration back-fills them from the hourly cells.
  */
 const PERIOD_SECONDS = [21600, 86400];
 const ORIGIN = `'2000-01-01T00:00:00Z'::timestamptz`;
@@ -35,15 +37,10 @@ const periodRows = (level: PeriodLevel, hourlyCells: string, sign: 1 | -1) =>
     (s) => `SELECT ${s} AS period_seconds, date_bin(make_interval(secs => ${s}), hour, ${ORIGIN}) AS period_start, ${level.column}, ${sign} * builds AS n FROM ${hourlyCells}`,
   ).join(' UNION ALL ');
 
-/** Adds a statement's net change per period cell, in key order, then deletes the cells it emptied. */
-const applyChange = (level: PeriodLevel, rows: string) => {
+/** Appends a statement's net change per period cell (only the cells it changed). */
+const appendChange = (level: PeriodLevel, rows: string) => {
   const key = `period_seconds, period_start, ${level.column}`;
-  return `
-  INSERT INTO ${level.table} AS t (${key}, builds)
-  SELECT ${key}, sum(n) FROM (${rows}) AS change GROUP BY ${key} HAVING sum(n) <> 0 ORDER BY ${key}
-  ON CONFLICT (${key}) DO UPDATE SET builds = t.builds + excluded.builds;
-  DELETE FROM ${level.table} t USING (SELECT DISTINCT ${key} FROM (${rows}) AS touched) AS o
-  WHERE t.builds = 0 AND t.period_seconds = o.period_seconds AND t.period_start = o.period_start AND t.${level.column} = o.${level.column}`;
+  return `INSERT INTO ${level.table} (${key}, builds) SELECT ${key}, sum(n) FROM (${rows}) AS change GROUP BY ${key} HAVING sum(n) <> 0`;
 };
 
 /** Each statement trigger on the hourly table: its transition tables, and the rows of its change. */
@@ -59,13 +56,13 @@ export async function up(knex: Knex): Promise<void> {
     await knex.raw(`
       CREATE TABLE ${level.table} (
         period_seconds integer NOT NULL, period_start timestamptz NOT NULL, ${level.column} ${level.type} NOT NULL,
-        builds bigint NOT NULL,
-        PRIMARY KEY (${key}))`);
+        builds bigint NOT NULL)`);
+    await knex.raw(`CREATE INDEX ${level.table}_period_index ON ${level.table} (period_seconds, period_start)`);
     await knex.raw(`INSERT INTO ${level.table} (${key}, builds)
       SELECT ${key}, sum(n) FROM (${periodRows(level, level.hourly, 1)}) AS cells GROUP BY ${key}`);
     for (const [op, t] of Object.entries(triggers(level))) {
       await knex.raw(`CREATE FUNCTION ringmaster_${level.table}_${op}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN ${applyChange(level, t.rows)}; RETURN NULL; END $$`);
+        BEGIN ${appendChange(level, t.rows)}; RETURN NULL; END $$`);
       await knex.raw(`CREATE TRIGGER ${level.table}_${op} AFTER ${op.toUpperCase()} ON ${level.hourly}
         REFERENCING ${t.transition} FOR EACH STATEMENT EXECUTE FUNCTION ringmaster_${level.table}_${op}()`);
     }

@@ -62,20 +62,55 @@ export function wholeServerPeriodOf(r: BucketedRange): number | undefined {
   return PERIOD_SECONDS.find((s) => r.bucketSeconds % s === 0 && on(r.from, s) && on(r.to, s));
 }
 
-/** The two levels of one rollup: hourly cells (by project and jobset), and the whole server's periods. */
+/** The two levels of one rollup: hourly cells (by project and jobset), and the whole server's periods, by `column`. */
 interface RollupTables {
   hourly: string;
   periods: string;
+  column: 'status' | 'bin';
 }
-const COUNT_CELLS: RollupTables = { hourly: 'build_hourly_counts', periods: 'build_period_counts' };
-const DURATION_CELLS: RollupTables = { hourly: 'build_hourly_durations', periods: 'build_period_durations' };
+const COUNT_CELLS: RollupTables = { hourly: 'build_hourly_counts', periods: 'build_period_counts', column: 'status' };
+const DURATION_CELLS: RollupTables = { hourly: 'build_hourly_durations', periods: 'build_period_durations', column: 'bin' };
 
-/** The rollup cells of a range (rollup: readsRollup), each with its `bucket`: the whole server's periods when they fit. */
-function rollupCells(db: Db, r: BucketedRange, tables: RollupTables): Knex.QueryBuilder {
+/** A range of a period level is folded when it holds more rows of deltas than this beyond one row per cell. */
+export const FOLD_PERIODS_ABOVE_EXTRA_ROWS = 2000;
+
+/**
+ * The rollup's sums in each bucket by the level's column (a status or a bin), ordered by bucket and column, for a
+ * range that readsRollup: from the whole server's periods when they fit (wholeServerPeriodOf), else the hourly cells.
+ * A period cell is the sum of its rows of deltas (writers append them): when the range holds more than
+ * FOLD_PERIODS_ABOVE_EXTRA_ROWS rows beyond one per cell, they are folded after the read (foldPeriodRows).
+ */
+async function rollupSums<K extends string | number>(db: Db, r: BucketedRange, tables: RollupTables): Promise<Array<{ bucket: Date; key: K; n: number }>> {
   const bucketOf = (column: string) => db.raw(`date_bin(make_interval(secs => ?), ${column}, ?::timestamptz) AS bucket`, [r.bucketSeconds, r.from.toISOString()]);
   const period = wholeServerPeriodOf(r);
-  if (period === undefined) return scoped(db(tables.hourly).select(bucketOf('hour')).where('hour', '>=', r.from).where('hour', '<', r.to), r);
-  return db(tables.periods).select(bucketOf('period_start')).where('period_seconds', period).where('period_start', '>=', r.from).where('period_start', '<', r.to);
+  const cells =
+    period === undefined
+      ? scoped(db(tables.hourly).select(bucketOf('hour'), db.raw('0 AS extra_rows')).where('hour', '>=', r.from).where('hour', '<', r.to), r)
+      : db(tables.periods)
+          .select(bucketOf('period_start'), db.raw('(count(*) - count(DISTINCT period_start))::int AS extra_rows'))
+          .where('period_seconds', period)
+          .where('period_start', '>=', r.from)
+          .where('period_start', '<', r.to);
+  const rows = (await cells
+    .select(db.raw(`${tables.column} AS key`), db.raw('sum(builds)::float8 AS n'))
+    .groupBy('bucket', tables.column)
+    .havingRaw('sum(builds) <> 0')
+    .orderBy([{ column: 'bucket' }, { column: tables.column }])) as Array<{ bucket: Date; key: K; n: number; extra_rows: number }>;
+  if (period !== undefined && rows.reduce((sum, row) => sum + row.extra_rows, 0) > FOLD_PERIODS_ABOVE_EXTRA_ROWS) await foldPeriodRows(db, tables, period, r);
+  return rows;
+}
+
+/**
+ * Folds the rows of deltas of one period level in a range into one row per cell, in one statement: rows a concurrent
+ * fold already took are skipped, and rows appended meanwhile stay for the next time.
+ */
+export async function foldPeriodRows(db: Db, tables: Pick<RollupTables, 'periods' | 'column'>, periodSeconds: number, range: Pick<BucketedRange, 'from' | 'to'>): Promise<void> {
+  const key = `period_seconds, period_start, ${tables.column}`;
+  await db.raw(
+    `WITH taken AS (DELETE FROM ${tables.periods} WHERE period_seconds = ? AND period_start >= ? AND period_start < ? RETURNING ${key}, builds)
+     INSERT INTO ${tables.periods} (${key}, builds) SELECT ${key}, sum(builds) FROM taken GROUP BY ${key} HAVING sum(builds) <> 0`,
+    [periodSeconds, range.from, range.to],
+  );
 }
 
 function emptyCountPoints(r: BucketedRange): Map<number, BuildCountPoint> {
@@ -88,18 +123,16 @@ function emptyCountPoints(r: BucketedRange): Map<number, BuildCountPoint> {
  * whole server's 6-hour or daily periods when they fit, else the hourly cells, else builds). */
 export async function buildCountSeries(db: Db, r: BucketedRange): Promise<BuildCountPoint[]> {
   const rollup = readsRollup(r);
-  const rows = (await (
-    rollup
-      ? rollupCells(db, r, COUNT_CELLS).select('status', db.raw('sum(builds)::bigint AS count'))
-      : scoped(
-          db('builds')
-            .select(db.raw('date_bin(make_interval(secs => ?), created_at, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'status')
-            .count('* as count')
-            .where('created_at', '>=', r.from)
-            .where('created_at', '<', r.to),
-          r,
-        )
-  ).groupBy('bucket', 'status')) as Array<{ bucket: Date; status: string; count: string }>;
+  const rows = rollup
+    ? (await rollupSums<string>(db, r, COUNT_CELLS)).map(({ bucket, key, n }) => ({ bucket, status: key, count: n }))
+    : ((await scoped(
+        db('builds')
+          .select(db.raw('date_bin(make_interval(secs => ?), created_at, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'status')
+          .count('* as count')
+          .where('created_at', '>=', r.from)
+          .where('created_at', '<', r.to),
+        r,
+      ).groupBy('bucket', 'status')) as Array<{ bucket: Date; status: string; count: string }>);
   const points = emptyCountPoints(r);
   for (const row of rows) {
     const point = points.get(new Date(row.bucket).getTime());
@@ -151,14 +184,6 @@ export function histogramPercentiles(bins: Array<{ bin: number; n: number }>, qs
   });
 }
 
-/** Each bucket's histogram (bucket, bin, builds), ordered by bucket and bin. */
-function durationHistogramRows(db: Db, r: BucketedRange): Knex.QueryBuilder {
-  return rollupCells(db, r, DURATION_CELLS)
-    .select('bin', db.raw('sum(builds)::float8 AS n'))
-    .groupBy('bucket', 'bin')
-    .orderBy([{ column: 'bucket' }, { column: 'bin' }]);
-}
-
 /**
  * Durations (seconds, start to end) of the builds that finished in each bucket: p50, p90 and p99. From the duration
  * histogram (the whole server's 6-hour or daily periods when they fit, else the hourly cells), percentile_cont within
@@ -167,7 +192,7 @@ function durationHistogramRows(db: Db, r: BucketedRange): Knex.QueryBuilder {
 export async function buildDurationSeries(db: Db, r: BucketedRange): Promise<DurationPoint[]> {
   const points = new Map(bucketStarts(r).map((t) => [t.getTime(), { time: t.toISOString(), count: 0, p50: null, p90: null, p99: null } as DurationPoint]));
   if (readsRollup(r)) {
-    const rows = (await durationHistogramRows(db, r)) as Array<{ bucket: Date; bin: number; n: number }>;
+    const rows = (await rollupSums<number>(db, r, DURATION_CELLS)).map(({ bucket, key, n }) => ({ bucket, bin: key, n }));
     const byBucket = new Map<number, Array<{ bin: number; n: number }>>();
     for (const row of rows) {
       const t = new Date(row.bucket).getTime();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
 import { seededRandom } from '../support/seeded-random';
-import { wholeServerPeriodOf } from '../../api/queries/metrics';
+import { foldPeriodRows, wholeServerPeriodOf } from '../../api/queries/metrics';
 import { BUCKET_SECONDS, cachedSeries } from '../../api/routes/metrics';
 import { writeEpochOf } from '../../api/single-flight';
 
@@ -44,20 +44,21 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily pe
       `durations after ${step}`,
     );
     assert.deepEqual(
-      await counts(`SELECT period_seconds, period_start, bin, builds::int FROM build_period_durations ORDER BY period_seconds, period_start, bin`),
+      await counts(`SELECT period_seconds, period_start, bin, sum(builds)::int AS builds FROM build_period_durations GROUP BY 1, 2, 3 HAVING sum(builds) <> 0 ORDER BY 1, 2, 3`),
       await counts(`SELECT s AS period_seconds, date_bin(make_interval(secs => s), completed_at, '2000-01-01T00:00:00Z'::timestamptz) AS period_start, ${BIN} AS bin,
         count(*)::int AS builds FROM builds CROSS JOIN (VALUES (21600), (86400)) AS periods(s)
         WHERE started_at IS NOT NULL AND completed_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`),
       `6-hour and daily durations of the whole server after ${step}`,
     );
     assert.deepEqual(
-      await counts(`SELECT period_seconds, period_start, status, builds::int FROM build_period_counts ORDER BY period_seconds, period_start, status`),
+      await counts(`SELECT period_seconds, period_start, status, sum(builds)::int AS builds FROM build_period_counts GROUP BY 1, 2, 3 HAVING sum(builds) <> 0 ORDER BY 1, 2, 3`),
       await counts(`SELECT s AS period_seconds, date_bin(make_interval(secs => s), created_at, '2000-01-01T00:00:00Z'::timestamptz) AS period_start, status,
         count(*)::int AS builds FROM builds CROSS JOIN (VALUES (21600), (86400)) AS periods(s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`),
       `6-hour and daily counts of the whole server after ${step}`,
     );
     const empty = await stack.db.raw(`SELECT (SELECT count(*) FROM build_hourly_counts WHERE builds <= 0) + (SELECT count(*) FROM build_hourly_durations WHERE builds <= 0)
-      + (SELECT count(*) FROM build_period_durations WHERE builds <= 0) + (SELECT count(*) FROM build_period_counts WHERE builds <= 0) AS n`);
+      + (SELECT count(*) FROM (SELECT FROM build_period_durations GROUP BY period_seconds, period_start, bin HAVING sum(builds) < 0) AS d)
+      + (SELECT count(*) FROM (SELECT FROM build_period_counts GROUP BY period_seconds, period_start, status HAVING sum(builds) < 0) AS c) AS n`);
     assert.equal(Number(empty.rows[0].n), 0, `no empty or negative cell after ${step}`);
   }
 
@@ -115,6 +116,14 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily pe
     await compare('deleting an evaluation (its builds cascade)');
     await stack.db('projects').where({ id: projects[1].id }).delete();
     await compare('deleting a project (its jobsets, evaluations and builds cascade)');
+    // Writers append rows of deltas to the period levels; folding them leaves one row per cell, with the same sums.
+    const all = { from: new Date('2000-01-01T00:00:00Z'), to: new Date('2100-01-01T00:00:00Z') };
+    for (const [periods, column] of [['build_period_durations', 'bin'], ['build_period_counts', 'status']] as const) {
+      for (const period of [21600, 86400]) await foldPeriodRows(stack.db, { periods, column }, period, all);
+      const rows = await stack.db.raw(`SELECT count(*)::int AS rows, count(DISTINCT (period_seconds, period_start, ${column}))::int AS cells FROM ${periods}`);
+      assert.equal(rows.rows[0].rows, rows.rows[0].cells, `${periods}: one row per cell after folding`);
+    }
+    await compare('folding the period levels');
     const left = await stack.db('build_hourly_counts').whereIn('project_id', [projects[1].id]).count<{ count: string }[]>('* as count');
     assert.equal(Number(left[0].count), 0, 'no cell of a deleted project is left');
     assert.ok(Number((await stack.db('builds').count<{ count: string }[]>('* as count'))[0].count) > 50, 'builds remain to compare');
@@ -232,5 +241,32 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily pe
     const write = await stack.request('POST', '/api/v1/news', { key: stack.adminKey, body: { title: 'epoch', content: 'a write through the app' } });
     assert.equal(write.status, 201, write.text);
     assert.ok(writeEpochOf(stack.db).current > epoch, 'the app bumps the epoch of its database handle');
+  });
+
+  it('two transactions finishing builds of different jobsets in the same period and bin do not wait for each other', async () => {
+    const jobsets = [await seedJobset(stack.db, projects[0].id), await seedJobset(stack.db, projects[0].id)];
+    const ids: string[] = [];
+    for (const [i, jobset] of jobsets.entries()) {
+      const evaluation = await seedEvaluation(stack.db, jobset.id);
+      const [row] = await stack.db('builds')
+        .insert({ evaluation_id: evaluation.id, jobset_id: jobset.id, project_id: projects[0].id, job_name: `shared-cell-${i}`, drv_path: `/nix/store/${crypto.randomBytes(16).toString('hex')}-shared.drv`, system: 'x86_64-linux', status: 'running', created_at: new Date('2025-11-01T10:00:00Z'), started_at: new Date('2025-11-01T10:00:00Z') })
+        .returning('id');
+      ids.push(row.id);
+    }
+    const finish = (trx: typeof stack.db, id: string) => trx('builds').where({ id }).update({ status: 'succeeded', completed_at: new Date('2025-11-01T10:00:42Z') });
+    const first = await stack.db.transaction();
+    try {
+      await finish(first, ids[0]);
+      // The first still holds whatever its statement locked: the second must not need it.
+      await stack.db.transaction(async (second) => {
+        await second.raw(`SET LOCAL lock_timeout = '5s'`);
+        await finish(second, ids[1]);
+      });
+      await first.commit();
+    } catch (err) {
+      await first.rollback().catch(() => undefined);
+      throw err;
+    }
+    await compare('two concurrent finishes in one period and bin');
   });
 });
