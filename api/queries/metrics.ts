@@ -78,16 +78,17 @@ export const FOLD_PERIODS_ABOVE_EXTRA_ROWS = 2000;
  * The rollup's sums in each bucket by the level's column (a status or a bin), ordered by bucket and column, for a
  * range that readsRollup: from the whole server's periods when they fit (wholeServerPeriodOf), else the hourly cells.
  * A period cell is the sum of its rows of deltas (writers append them): when the range holds more than
- * FOLD_PERIODS_ABOVE_EXTRA_ROWS rows beyond one per cell, they are folded after the read (foldPeriodRows).
+ * FOLD_PERIODS_ABOVE_EXTRA_ROWS rows beyond one per cell (counted as beyond bucket/period per sum, at least as many
+ * cells as a sum covers), they are folded after the read (foldPeriodRows).
  */
 async function rollupSums<K extends string | number>(db: Db, r: BucketedRange, tables: RollupTables): Promise<Array<{ bucket: Date; key: K; n: number }>> {
   const bucketOf = (column: string) => db.raw(`date_bin(make_interval(secs => ?), ${column}, ?::timestamptz) AS bucket`, [r.bucketSeconds, r.from.toISOString()]);
   const period = wholeServerPeriodOf(r);
   const cells =
     period === undefined
-      ? scoped(db(tables.hourly).select(bucketOf('hour'), db.raw('0 AS extra_rows')).where('hour', '>=', r.from).where('hour', '<', r.to), r)
+      ? scoped(db(tables.hourly).select(bucketOf('hour'), db.raw('count(*)::int AS cell_rows')).where('hour', '>=', r.from).where('hour', '<', r.to), r)
       : db(tables.periods)
-          .select(bucketOf('period_start'), db.raw('(count(*) - count(DISTINCT period_start))::int AS extra_rows'))
+          .select(bucketOf('period_start'), db.raw('count(*)::int AS cell_rows'))
           .where('period_seconds', period)
           .where('period_start', '>=', r.from)
           .where('period_start', '<', r.to);
@@ -95,8 +96,12 @@ async function rollupSums<K extends string | number>(db: Db, r: BucketedRange, t
     .select(db.raw(`${tables.column} AS key`), db.raw('sum(builds)::float8 AS n'))
     .groupBy('bucket', tables.column)
     .havingRaw('sum(builds) <> 0')
-    .orderBy([{ column: 'bucket' }, { column: tables.column }])) as Array<{ bucket: Date; key: K; n: number; extra_rows: number }>;
-  if (period !== undefined && rows.reduce((sum, row) => sum + row.extra_rows, 0) > FOLD_PERIODS_ABOVE_EXTRA_ROWS) await foldPeriodRows(db, tables, period, r);
+    .orderBy([{ column: 'bucket' }, { column: tables.column }])) as Array<{ bucket: Date; key: K; n: number; cell_rows: number }>;
+  if (period !== undefined) {
+    // A bucket's sum by key covers at most bucket/period cells: the rows beyond that many are rows of deltas.
+    const extraRows = rows.reduce((sum, row) => sum + row.cell_rows, 0) - rows.length * (r.bucketSeconds / period);
+    if (extraRows > FOLD_PERIODS_ABOVE_EXTRA_ROWS) await foldPeriodRows(db, tables, period, r);
+  }
   return rows;
 }
 
