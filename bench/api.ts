@@ -309,6 +309,8 @@ async function main(): Promise<void> {
       ['GET /api/v1/search?store_path=<output hash>', `/api/v1/search?store_path=${seeded.sampleOutputHash}`],
       ['GET /api/v1/metrics/timeseries/builds (30 days, 1d)', '/api/v1/metrics/timeseries/builds?bucket=1d'],
       ['GET /api/v1/metrics/timeseries/duration (30 days, 1d)', '/api/v1/metrics/timeseries/duration?bucket=1d'],
+      ['GET /api/v1/metrics/timeseries/duration (30 days, 6h)', '/api/v1/metrics/timeseries/duration?bucket=6h'],
+      ['GET /api/v1/metrics/timeseries/duration (30 days, 1h)', '/api/v1/metrics/timeseries/duration?bucket=1h'],
       ['GET /api/v1/metrics/timeseries/builds (30 days, 1h, project)', `/api/v1/metrics/timeseries/builds?bucket=1h&project_id=${project}`],
       ['GET /api/v1/builds/stats', '/api/v1/builds/stats'],
       ['GET /api/v1/metrics/systems', '/api/v1/metrics/systems'],
