@@ -12,7 +12,8 @@ import { registerNotificationMetrics } from './notification-metrics';
 import { registerReadModelMetrics } from './read-model-metrics';
 import { HANDLED, Reply, type AppDeps, type RequestContext, type RouteDef } from './route';
 import { dashboardRouter } from './dashboard/router';
-import { SingleFlight, WriteEpoch } from './single-flight';
+import { SingleFlight, writeEpochOf, type WriteEpoch } from './single-flight';
+import { flightKeyOf } from './flight-key';
 
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 /** Methods that write nothing: any other request bumps the write epoch when it ends (single-flight.ts). */
@@ -149,7 +150,8 @@ function sharedAnswer(ctx: Context): SharedAnswer {
 
 function sendShared(ctx: Context, answer: SharedAnswer): void {
   ctx.status = answer.status;
-  for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) ctx.set(name, value as string | string[]);
+  // A cookie belongs to the request that set it, never to the others of its flight.
+  for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && name !== 'set-cookie') ctx.set(name, value as string | string[]);
   ctx.body = answer.body;
 }
 
@@ -193,11 +195,10 @@ function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods, fli
       validate.body?.(body);
     }
 
-    if (def.coalesce && !principal && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
-      // The path and query string say everything the answer depends on (the route's own promise).
-      const key = `${ctx.path}?${ctx.querystring}`;
+    const flightKey = def.coalesce && (ctx.method === 'GET' || ctx.method === 'HEAD') ? flightKeyOf(principal, ctx.path, ctx.querystring) : undefined;
+    if (flightKey !== undefined) {
       let led = false;
-      const answer = await flights.run(key, async () => {
+      const answer = await flights.run(flightKey, async () => {
         led = true;
         const rc: RequestContext = { deps, db: deps.db, principal, koa: ctx, remoteAddr: ctx.ip, audit: {} };
         sendResult(ctx, def, await def.handler({ params, query, body }, rc));
@@ -313,7 +314,7 @@ export function buildApp(deps: AppDeps, routes: RouteDef[], log: (line: string) 
   registerNotificationMetrics(metrics.registry, deps.db);
   registerReadModelMetrics(metrics.registry, deps.db);
   (app.context as unknown as { ringmasterMetrics: ApiMetrics }).ringmasterMetrics = metrics;
-  const writeEpoch = new WriteEpoch();
+  const writeEpoch = writeEpochOf(deps.db);
   const routeTable = routeTableMiddleware(deps, routes, writeEpoch);
 
   // Errors become the COMPAT error body; every request is timed by its route template.

@@ -89,9 +89,10 @@ export interface RouteDef<P = any, Q = any, B = any> {
   /** Keep the raw request body (webhook signatures). */
   rawBody?: boolean;
   /**
-   * Concurrent identical anonymous GETs share one run of the handler (single-flight.ts): set only on a read whose
-   * answer depends on nothing but its path and query (not the caller, not a header), that writes nothing, and whose
-   * body is JSON or text (never a stream).
+   * Concurrent identical GETs, anonymous or with an API key, share one run of the handler (single-flight.ts,
+   * flight-key.ts): set only on a read whose answer depends on nothing but its path, its query and the caller's
+   * visibility class (an administrator or not; never on who the caller is, nor on a header), that writes nothing, and
+   * whose body is JSON or text (never a stream).
    */
   coalesce?: boolean;
   handler: (input: RouteInput<P, Q, B>, rc: RequestContext) => Promise<HandlerResult>;

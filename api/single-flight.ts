@@ -25,6 +25,18 @@ export class WriteEpoch {
   }
 }
 
+const epochs = new WeakMap<object, WriteEpoch>();
+
+/**
+ * The write epoch of one database handle (`deps.db`): the app bumps it, and every flight that reads through that
+ * handle checks it, the route table's and those a module keeps of its own (the metric series the dashboard reads).
+ */
+export function writeEpochOf(db: object): WriteEpoch {
+  let epoch = epochs.get(db);
+  if (!epoch) epochs.set(db, (epoch = new WriteEpoch()));
+  return epoch;
+}
+
 interface Flight<T> {
   epoch: number;
   promise: Promise<T>;

@@ -3,7 +3,8 @@
 // p50/p99 latency and requests/s at 50 connections (autocannon) per route, each beside a floor route (one
 // trivial query) measured in the same run. The API runs in a process of its own, as `npm run api` does.
 // Each route's 50 connections ask for one URL, so its concurrent anonymous GETs share flights (api/single-flight.ts);
-// the rows "with an API key" send a read-only key, which never joins a flight: each request runs its own statement.
+// the rows "with an API key" send a read-only key: each request looks its key up (and may mark it used), then joins the
+// flight of its visibility class (api/flight-key.ts), which anonymous readers share.
 // Run: node --import tsx bench/api.ts            (BENCH_SECONDS=10 per route, BENCH_CONNECTIONS=50, BENCH_PROJECTS=100,
 //                                                  BENCH_API_PROCESSES=1 API processes sharing the port)
 // BENCH_DIR=/some/dir keeps the seeded database there and reuses it on the next run (seeding is skipped).
@@ -288,26 +289,28 @@ async function main(): Promise<void> {
     const lastFailedOffset = Math.floor((seeded.failedCount - 1) / 50) * 50;
     // The same last page by keyset cursor: next_cursor of the page before it.
     const before = (await (await fetch(`${api.url}/api/v1/builds?status=failed&limit=50&offset=${lastFailedOffset - 50}`)).json()) as { next_cursor: string };
-    // Identical anonymous GETs in flight together share one run (api/single-flight.ts); a request with an API key
-    // never does, so the keyed rows show what each request costs on its own (its key looked up, its statement run).
+    // Identical GETs in flight together share one run (api/single-flight.ts); a request with an API key looks its key
+    // up first, so the keyed rows show what that costs on top (keyed requests of one visibility class share flights).
     await db('api_keys').where({ name: 'bench-reader' }).delete();
     const keyed = { authorization: `Bearer ${(await createApiKey(db, { name: 'bench-reader', role: 'read-only' })).key}` };
     const routes: Array<[string, string, Record<string, string>?]> = [
       ['floor: GET /api/v1/news (one trivial query)', '/api/v1/news'],
       ['GET /api/v1/builds?limit=50', '/api/v1/builds?limit=50'],
       ['GET /api/v1/builds?status=failed&limit=50', '/api/v1/builds?status=failed&limit=50'],
-      ['  the same with an API key (not coalesced)', '/api/v1/builds?status=failed&limit=50', keyed],
+      ['  the same with a read-only API key', '/api/v1/builds?status=failed&limit=50', keyed],
       ['GET /api/v1/builds?job_name=job-42&limit=50', '/api/v1/builds?job_name=job-42&limit=50'],
       ['last page: ?job_name=job-42&offset=950', '/api/v1/builds?job_name=job-42&limit=50&offset=950'],
       [`last page: ?status=failed&offset=${lastFailedOffset}`, `/api/v1/builds?status=failed&limit=50&offset=${lastFailedOffset}`],
       ['last page by cursor: ?status=failed&cursor=<next_cursor>', `/api/v1/builds?status=failed&limit=50&cursor=${before.next_cursor}`],
       ['GET /api/v1/projects/{id}/builds?limit=50&offset=9000', `/api/v1/projects/${project}/builds?limit=50&offset=9000`],
       ['GET /api/v1/search?q=job-42', '/api/v1/search?q=job-42'],
-      ['  the same with an API key (not coalesced)', '/api/v1/search?q=job-42', keyed],
+      ['  the same with a read-only API key', '/api/v1/search?q=job-42', keyed],
       ['GET /api/v1/search?q=job-42&status=failed&system=aarch64-linux', '/api/v1/search?q=job-42&status=failed&system=aarch64-linux'],
       ['GET /api/v1/search?store_path=<output hash>', `/api/v1/search?store_path=${seeded.sampleOutputHash}`],
       ['GET /api/v1/metrics/timeseries/builds (30 days, 1d)', '/api/v1/metrics/timeseries/builds?bucket=1d'],
       ['GET /api/v1/metrics/timeseries/duration (30 days, 1d)', '/api/v1/metrics/timeseries/duration?bucket=1d'],
+      ['GET /api/v1/metrics/timeseries/duration (30 days, 6h)', '/api/v1/metrics/timeseries/duration?bucket=6h'],
+      ['GET /api/v1/metrics/timeseries/duration (30 days, 1h)', '/api/v1/metrics/timeseries/duration?bucket=1h'],
       ['GET /api/v1/metrics/timeseries/builds (30 days, 1h, project)', `/api/v1/metrics/timeseries/builds?bucket=1h&project_id=${project}`],
       ['GET /api/v1/builds/stats', '/api/v1/builds/stats'],
       ['GET /api/v1/metrics/systems', '/api/v1/metrics/systems'],

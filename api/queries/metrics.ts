@@ -49,29 +49,95 @@ export function readsRollup(r: BucketedRange): boolean {
   return r.bucketSeconds % 3600 === 0 && r.from.getTime() % HOUR_MS === 0 && r.to.getTime() % HOUR_MS === 0;
 }
 
+/** Periods of the whole server's rollup (migrations/20261201100000_build_period_rollup.ts), coarsest first. */
+const PERIOD_SECONDS = [86400, 21600];
+
+/**
+ * The period of the whole server's rollup that a series can read: the coarsest period that divides its buckets and
+ * both its bounds, for a series of every project (no project or jobset filter); else none (the hourly cells).
+ */
+export function wholeServerPeriodOf(r: BucketedRange): number | undefined {
+  if (r.project_id || r.jobset_id) return undefined;
+  const on = (t: Date, seconds: number) => t.getTime() % (seconds * 1000) === 0;
+  return PERIOD_SECONDS.find((s) => r.bucketSeconds % s === 0 && on(r.from, s) && on(r.to, s));
+}
+
+/** The two levels of one rollup: hourly cells (by project and jobset), and the whole server's periods, by `column`. */
+interface RollupTables {
+  hourly: string;
+  periods: string;
+  column: 'status' | 'bin';
+}
+const COUNT_CELLS: RollupTables = { hourly: 'build_hourly_counts', periods: 'build_period_counts', column: 'status' };
+const DURATION_CELLS: RollupTables = { hourly: 'build_hourly_durations', periods: 'build_period_durations', column: 'bin' };
+
+/** A range of a period level is folded when it holds more rows of deltas than this beyond one row per cell. */
+export const FOLD_PERIODS_ABOVE_EXTRA_ROWS = 2000;
+
+/**
+ * The rollup's sums in each bucket by the level's column (a status or a bin), ordered by bucket and column, for a
+ * range that readsRollup: from the whole server's periods when they fit (wholeServerPeriodOf), else the hourly cells.
+ * A period cell is the sum of its rows of deltas (writers append them): when the range holds more than
+ * FOLD_PERIODS_ABOVE_EXTRA_ROWS rows beyond one per cell (counted as beyond bucket/period per sum, at least as many
+ * cells as a sum covers), they are folded after the read (foldPeriodRows).
+ */
+async function rollupSums<K extends string | number>(db: Db, r: BucketedRange, tables: RollupTables): Promise<Array<{ bucket: Date; key: K; n: number }>> {
+  const bucketOf = (column: string) => db.raw(`date_bin(make_interval(secs => ?), ${column}, ?::timestamptz) AS bucket`, [r.bucketSeconds, r.from.toISOString()]);
+  const period = wholeServerPeriodOf(r);
+  const cells =
+    period === undefined
+      ? scoped(db(tables.hourly).select(bucketOf('hour'), db.raw('count(*)::int AS cell_rows')).where('hour', '>=', r.from).where('hour', '<', r.to), r)
+      : db(tables.periods)
+          .select(bucketOf('period_start'), db.raw('count(*)::int AS cell_rows'))
+          .where('period_seconds', period)
+          .where('period_start', '>=', r.from)
+          .where('period_start', '<', r.to);
+  const rows = (await cells
+    .select(db.raw(`${tables.column} AS key`), db.raw('sum(builds)::float8 AS n'))
+    .groupBy('bucket', tables.column)
+    .havingRaw('sum(builds) <> 0')
+    .orderBy([{ column: 'bucket' }, { column: tables.column }])) as Array<{ bucket: Date; key: K; n: number; cell_rows: number }>;
+  if (period !== undefined) {
+    // A bucket's sum by key covers at most bucket/period cells: the rows beyond that many are rows of deltas.
+    const extraRows = rows.reduce((sum, row) => sum + row.cell_rows, 0) - rows.length * (r.bucketSeconds / period);
+    if (extraRows > FOLD_PERIODS_ABOVE_EXTRA_ROWS) await foldPeriodRows(db, tables, period, r);
+  }
+  return rows;
+}
+
+/**
+ * Folds the rows of deltas of one period level in a range into one row per cell, in one statement: rows a concurrent
+ * fold already took are skipped, and rows appended meanwhile stay for the next time.
+ */
+export async function foldPeriodRows(db: Db, tables: Pick<RollupTables, 'periods' | 'column'>, periodSeconds: number, range: Pick<BucketedRange, 'from' | 'to'>): Promise<void> {
+  const key = `period_seconds, period_start, ${tables.column}`;
+  await db.raw(
+    `WITH taken AS (DELETE FROM ${tables.periods} WHERE period_seconds = ? AND period_start >= ? AND period_start < ? RETURNING ${key}, builds)
+     INSERT INTO ${tables.periods} (${key}, builds) SELECT ${key}, sum(builds) FROM taken GROUP BY ${key} HAVING sum(builds) <> 0`,
+    [periodSeconds, range.from, range.to],
+  );
+}
+
 function emptyCountPoints(r: BucketedRange): Map<number, BuildCountPoint> {
   return new Map(
     bucketStarts(r).map((t) => [t.getTime(), { time: t.toISOString(), total: 0, by_status: Object.fromEntries(BUILD_STATUSES.map((s) => [s, 0])) as Record<BuildStatus, number> }]),
   );
 }
 
-/** Builds created in each bucket, counted by status (every bucket present, zeros included); exact either way. */
+/** Builds created in each bucket, counted by status (every bucket present, zeros included); exact either way (the
+ * whole server's 6-hour or daily periods when they fit, else the hourly cells, else builds). */
 export async function buildCountSeries(db: Db, r: BucketedRange): Promise<BuildCountPoint[]> {
   const rollup = readsRollup(r);
-  const rows = (await scoped(
-    rollup
-      ? db('build_hourly_counts')
-          .select(db.raw('date_bin(make_interval(secs => ?), hour, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'status')
-          .select(db.raw('sum(builds)::bigint AS count'))
-          .where('hour', '>=', r.from)
-          .where('hour', '<', r.to)
-      : db('builds')
+  const rows = rollup
+    ? (await rollupSums<string>(db, r, COUNT_CELLS)).map(({ bucket, key, n }) => ({ bucket, status: key, count: n }))
+    : ((await scoped(
+        db('builds')
           .select(db.raw('date_bin(make_interval(secs => ?), created_at, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'status')
           .count('* as count')
           .where('created_at', '>=', r.from)
           .where('created_at', '<', r.to),
-    r,
-  ).groupBy('bucket', 'status')) as Array<{ bucket: Date; status: string; count: string }>;
+        r,
+      ).groupBy('bucket', 'status')) as Array<{ bucket: Date; status: string; count: string }>);
   const points = emptyCountPoints(r);
   for (const row of rows) {
     const point = points.get(new Date(row.bucket).getTime());
@@ -124,23 +190,14 @@ export function histogramPercentiles(bins: Array<{ bin: number; n: number }>, qs
 }
 
 /**
- * Durations (seconds, start to end) of the builds that finished in each bucket: p50, p90 and p99. From the hourly
- * histogram, percentile_cont within 2% (DURATION_RELATIVE_ERROR); with sub-hour buckets or bounds off the hour,
- * percentile_cont over `builds` exactly.
+ * Durations (seconds, start to end) of the builds that finished in each bucket: p50, p90 and p99. From the duration
+ * histogram (the whole server's 6-hour or daily periods when they fit, else the hourly cells), percentile_cont within
+ * 2% (DURATION_RELATIVE_ERROR); with sub-hour buckets or bounds off the hour, percentile_cont over `builds` exactly.
  */
 export async function buildDurationSeries(db: Db, r: BucketedRange): Promise<DurationPoint[]> {
   const points = new Map(bucketStarts(r).map((t) => [t.getTime(), { time: t.toISOString(), count: 0, p50: null, p90: null, p99: null } as DurationPoint]));
   if (readsRollup(r)) {
-    const rows = (await scoped(
-      db('build_hourly_durations')
-        .select(db.raw('date_bin(make_interval(secs => ?), hour, ?::timestamptz) AS bucket', [r.bucketSeconds, r.from.toISOString()]), 'bin')
-        .select(db.raw('sum(builds)::float8 AS n'))
-        .where('hour', '>=', r.from)
-        .where('hour', '<', r.to),
-      r,
-    )
-      .groupBy('bucket', 'bin')
-      .orderBy([{ column: 'bucket' }, { column: 'bin' }])) as Array<{ bucket: Date; bin: number; n: number }>;
+    const rows = (await rollupSums<number>(db, r, DURATION_CELLS)).map(({ bucket, key, n }) => ({ bucket, bin: key, n }));
     const byBucket = new Map<number, Array<{ bin: number; n: number }>>();
     for (const row of rows) {
       const t = new Date(row.bucket).getTime();

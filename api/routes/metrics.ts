@@ -5,6 +5,7 @@ import type { Db } from '../../lib/db';
 import { BUILD_STATUSES } from '../queries/builds';
 import { buildCountSeries, buildDurationSeries, readsRollup, systemMetrics, type BucketedRange } from '../queries/metrics';
 import { SeriesCache } from '../series-cache';
+import { SingleFlight, writeEpochOf } from '../single-flight';
 
 /** Bucket sizes a series may be cut into. */
 export const BUCKET_SECONDS = { '5m': 300, '15m': 900, '1h': 3600, '6h': 21600, '1d': 86400, '7d': 604800 } as const;
@@ -52,15 +53,17 @@ export function bucketedRange(q: SeriesQuery, now = Date.now()): BucketedRange {
   return { from, to, bucketSeconds, project_id: q.project_id, jobset_id: q.jobset_id };
 }
 
-const caches = new WeakMap<Db, SeriesCache>();
-function seriesCache(db: Db): SeriesCache {
-  let cache = caches.get(db);
-  if (!cache) {
-    cache = new SeriesCache(SERIES_FRESH_MS);
-    caches.set(db, cache);
-  }
-  return cache;
+/** One value per database handle, made on first use. */
+function perDatabase<T>(make: (db: Db) => T): (db: Db) => T {
+  const made = new WeakMap<Db, T>();
+  return (db) => {
+    let value = made.get(db);
+    if (!value) made.set(db, (value = make(db)));
+    return value;
+  };
 }
+const seriesCache = perDatabase(() => new SeriesCache(SERIES_FRESH_MS));
+const seriesFlights = perDatabase((db) => new SingleFlight<string>(writeEpochOf(db)));
 
 /** The JSON of a series as the routes answer it (the dashboard's metrics page reads it too). */
 export function cachedSeries(db: Db, kind: 'builds' | 'duration', query: SeriesQuery): Promise<string> {
@@ -68,13 +71,15 @@ export function cachedSeries(db: Db, kind: 'builds' | 'duration', query: SeriesQ
 }
 
 /**
- * A series' JSON: read from the hourly rollup on every request (a few thousand rows at most, current to the last
- * commit), or, when it must aggregate `builds` (sub-hour buckets, bounds off the hour), from the series cache.
+ * A series' JSON: read from the rollup on every request (current to the last commit; concurrent reads of one series
+ * share a single flight, which never answers from before a write this process completed: the dashboard's page renders
+ * share them so), or, when it must aggregate `builds` (sub-hour buckets, bounds off the hour), from the series cache.
  */
 function seriesJson(db: Db, kind: string, query: SeriesQuery, compute: (r: BucketedRange) => Promise<unknown[]>): Promise<string> {
   const r = bucketedRange(query);
+  const key = JSON.stringify([kind, r]);
   const json = async () => JSON.stringify({ ...seriesEnvelope(r, query.bucket), points: await compute(r) });
-  return readsRollup(r) ? json() : seriesCache(db).get(JSON.stringify([kind, r]), json);
+  return readsRollup(r) ? seriesFlights(db).run(key, json) : seriesCache(db).get(key, json);
 }
 
 function seriesEnvelope(r: BucketedRange, bucket: Bucket) {

@@ -4,13 +4,16 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
 import { seededRandom } from '../support/seeded-random';
+import { foldPeriodRows, wholeServerPeriodOf } from '../../api/queries/metrics';
+import { BUCKET_SECONDS, cachedSeries } from '../../api/routes/metrics';
+import { writeEpochOf } from '../../api/single-flight';
 
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 const HOUR = `date_bin('1 hour'::interval, %s, '2000-01-01T00:00:00Z'::timestamptz)`;
 const BIN = `CASE WHEN completed_at <= started_at THEN -1000000 ELSE ceil(ln(extract(epoch FROM completed_at - started_at)::float8) / ln(1.02::float8 / 0.98::float8))::int END`;
 
 
-describe('metrics: the hourly rollup', () => {
+describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily periods', () => {
   let stack: TestStack;
   const evaluations: Row[] = [];
   const projects: Row[] = [];
@@ -40,7 +43,22 @@ describe('metrics: the hourly rollup', () => {
         WHERE started_at IS NOT NULL AND completed_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`),
       `durations after ${step}`,
     );
-    const empty = await stack.db.raw('SELECT (SELECT count(*) FROM build_hourly_counts WHERE builds <= 0) + (SELECT count(*) FROM build_hourly_durations WHERE builds <= 0) AS n');
+    assert.deepEqual(
+      await counts(`SELECT period_seconds, period_start, bin, sum(builds)::int AS builds FROM build_period_durations GROUP BY 1, 2, 3 HAVING sum(builds) <> 0 ORDER BY 1, 2, 3`),
+      await counts(`SELECT s AS period_seconds, date_bin(make_interval(secs => s), completed_at, '2000-01-01T00:00:00Z'::timestamptz) AS period_start, ${BIN} AS bin,
+        count(*)::int AS builds FROM builds CROSS JOIN (VALUES (21600), (86400)) AS periods(s)
+        WHERE started_at IS NOT NULL AND completed_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`),
+      `6-hour and daily durations of the whole server after ${step}`,
+    );
+    assert.deepEqual(
+      await counts(`SELECT period_seconds, period_start, status, sum(builds)::int AS builds FROM build_period_counts GROUP BY 1, 2, 3 HAVING sum(builds) <> 0 ORDER BY 1, 2, 3`),
+      await counts(`SELECT s AS period_seconds, date_bin(make_interval(secs => s), created_at, '2000-01-01T00:00:00Z'::timestamptz) AS period_start, status,
+        count(*)::int AS builds FROM builds CROSS JOIN (VALUES (21600), (86400)) AS periods(s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`),
+      `6-hour and daily counts of the whole server after ${step}`,
+    );
+    const empty = await stack.db.raw(`SELECT (SELECT count(*) FROM build_hourly_counts WHERE builds <= 0) + (SELECT count(*) FROM build_hourly_durations WHERE builds <= 0)
+      + (SELECT count(*) FROM (SELECT FROM build_period_durations GROUP BY period_seconds, period_start, bin HAVING sum(builds) < 0) AS d)
+      + (SELECT count(*) FROM (SELECT FROM build_period_counts GROUP BY period_seconds, period_start, status HAVING sum(builds) < 0) AS c) AS n`);
     assert.equal(Number(empty.rows[0].n), 0, `no empty or negative cell after ${step}`);
   }
 
@@ -98,6 +116,14 @@ describe('metrics: the hourly rollup', () => {
     await compare('deleting an evaluation (its builds cascade)');
     await stack.db('projects').where({ id: projects[1].id }).delete();
     await compare('deleting a project (its jobsets, evaluations and builds cascade)');
+    // Writers append rows of deltas to the period levels; folding them leaves one row per cell, with the same sums.
+    const all = { from: new Date('2000-01-01T00:00:00Z'), to: new Date('2100-01-01T00:00:00Z') };
+    for (const [periods, column] of [['build_period_durations', 'bin'], ['build_period_counts', 'status']] as const) {
+      for (const period of [21600, 86400]) await foldPeriodRows(stack.db, { periods, column }, period, all);
+      const rows = await stack.db.raw(`SELECT count(*)::int AS rows, count(DISTINCT (period_seconds, period_start, ${column}))::int AS cells FROM ${periods}`);
+      assert.equal(rows.rows[0].rows, rows.rows[0].cells, `${periods}: one row per cell after folding`);
+    }
+    await compare('folding the period levels');
     const left = await stack.db('build_hourly_counts').whereIn('project_id', [projects[1].id]).count<{ count: string }[]>('* as count');
     assert.equal(Number(left[0].count), 0, 'no cell of a deleted project is left');
     assert.ok(Number((await stack.db('builds').count<{ count: string }[]>('* as count'))[0].count) > 50, 'builds remain to compare');
@@ -135,7 +161,7 @@ describe('metrics: the hourly rollup', () => {
       assert.ok(Math.abs(point[name] - want) <= 0.02 * want, `${name}: ${point[name]} vs percentile_cont ${want}`);
     });
 
-    // Counts: the 6-hourly series of the whole server equals the same buckets aggregated from builds.
+    // Counts: the 6-hourly series of the whole server (read from its 6-hour periods) equals the same buckets aggregated from builds.
     const range = { from: '2025-09-01T00:00:00Z', to: '2025-09-05T00:00:00Z', bucket: '6h' };
     const series = await stack.request('GET', `/api/v1/metrics/timeseries/builds?${q(range)}`);
     assert.equal(series.status, 200, series.text);
@@ -152,5 +178,95 @@ describe('metrics: the hourly rollup', () => {
     }
     assert.ok(want.size > 5, 'the range holds builds');
     assert.deepEqual(got, want);
+  });
+
+  it('answers unfiltered series of whole days or 6 hours from the periods: counts exact, percentiles within 2% of percentile_cont', async () => {
+    for (const range of [
+      { from: '2025-08-30T00:00:00Z', to: '2025-10-03T00:00:00Z', bucket: '1d' },
+      { from: '2025-09-01T00:00:00Z', to: '2025-09-04T00:00:00Z', bucket: '6h' },
+    ]) {
+      const bucketSeconds = BUCKET_SECONDS[range.bucket as keyof typeof BUCKET_SECONDS];
+      assert.equal(wholeServerPeriodOf({ from: new Date(range.from), to: new Date(range.to), bucketSeconds }), bucketSeconds, `${range.bucket} reads its own period`);
+      const r = await stack.request('GET', `/api/v1/metrics/timeseries/duration?${q(range)}`);
+      assert.equal(r.status, 200, r.text);
+      const exact = await stack.db.raw(
+        `SELECT date_bin(make_interval(secs => ?), completed_at, ?::timestamptz) AS bucket, count(*)::int AS count,
+                percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM completed_at - started_at))) AS p
+         FROM builds WHERE completed_at >= ? AND completed_at < ? AND started_at IS NOT NULL GROUP BY 1`,
+        [bucketSeconds, range.from, range.from, range.to],
+      );
+      const want = new Map((exact.rows as Array<{ bucket: Date; count: number; p: number[] }>).map((row) => [new Date(row.bucket).toISOString(), row]));
+      assert.ok(want.size >= 2, `${range.bucket}: the range holds finished builds in several buckets`);
+      for (const point of r.body.points as Array<Row>) {
+        const row = want.get(point.time);
+        assert.equal(point.count, row?.count ?? 0, `${range.bucket} ${point.time}: count`);
+        if (!row) continue;
+        ['p50', 'p90', 'p99'].forEach((name, i) => {
+          const p = Number(row.p[i]);
+          assert.ok(Math.abs(point[name] - p) <= 0.02 * p, `${range.bucket} ${point.time} ${name}: ${point[name]} vs percentile_cont ${p}`);
+        });
+      }
+      const counts = await stack.request('GET', `/api/v1/metrics/timeseries/builds?${q(range)}`);
+      const created = await stack.db.raw(
+        `SELECT date_bin(make_interval(secs => ?), created_at, ?::timestamptz) AS bucket, count(*)::int AS n FROM builds WHERE created_at >= ? AND created_at < ? GROUP BY 1`,
+        [bucketSeconds, range.from, range.from, range.to],
+      );
+      const createdBy = new Map((created.rows as Array<{ bucket: Date; n: number }>).map((row) => [new Date(row.bucket).toISOString(), row.n]));
+      assert.ok(createdBy.size >= 2, `${range.bucket}: the range holds created builds in several buckets`);
+      for (const point of counts.body.points as Array<Row>) assert.equal(point.total, createdBy.get(point.time) ?? 0, `${range.bucket} ${point.time}: builds created`);
+    }
+  });
+
+  it('concurrent reads of one rollup series share one statement; a read after a completed write of the app reads again', async () => {
+    const statements: string[] = [];
+    const listener = (query: { sql: string }) => {
+      if (/build_(hourly|period)_counts/.test(query.sql)) statements.push(query.sql);
+    };
+    const series = { bucket: '6h' as const, from: '2025-09-01T00:00:00Z', to: '2025-09-04T00:00:00Z' };
+    stack.db.on('query', listener);
+    try {
+      const [a, b] = await Promise.all([cachedSeries(stack.db, 'builds', series), cachedSeries(stack.db, 'builds', series)]);
+      assert.equal(a, b);
+      assert.equal(statements.length, 1, 'the second read joined the first');
+      const inFlight = cachedSeries(stack.db, 'builds', series);
+      // What the app does when a write ends, before its response is sent: a read arriving later joins no older flight.
+      writeEpochOf(stack.db).bump();
+      const afterWrite = cachedSeries(stack.db, 'builds', series);
+      await Promise.all([inFlight, afterWrite]);
+      assert.equal(statements.length, 3, 'the read after the write ran its own statement');
+    } finally {
+      stack.db.removeListener('query', listener);
+    }
+    const epoch = writeEpochOf(stack.db).current;
+    const write = await stack.request('POST', '/api/v1/news', { key: stack.adminKey, body: { title: 'epoch', content: 'a write through the app' } });
+    assert.equal(write.status, 201, write.text);
+    assert.ok(writeEpochOf(stack.db).current > epoch, 'the app bumps the epoch of its database handle');
+  });
+
+  it('two transactions finishing builds of different jobsets in the same period and bin do not wait for each other', async () => {
+    const jobsets = [await seedJobset(stack.db, projects[0].id), await seedJobset(stack.db, projects[0].id)];
+    const ids: string[] = [];
+    for (const [i, jobset] of jobsets.entries()) {
+      const evaluation = await seedEvaluation(stack.db, jobset.id);
+      const [row] = await stack.db('builds')
+        .insert({ evaluation_id: evaluation.id, jobset_id: jobset.id, project_id: projects[0].id, job_name: `shared-cell-${i}`, drv_path: `/nix/store/${crypto.randomBytes(16).toString('hex')}-shared.drv`, system: 'x86_64-linux', status: 'running', created_at: new Date('2025-11-01T10:00:00Z'), started_at: new Date('2025-11-01T10:00:00Z') })
+        .returning('id');
+      ids.push(row.id);
+    }
+    const finish = (trx: typeof stack.db, id: string) => trx('builds').where({ id }).update({ status: 'succeeded', completed_at: new Date('2025-11-01T10:00:42Z') });
+    const first = await stack.db.transaction();
+    try {
+      await finish(first, ids[0]);
+      // The first still holds whatever its statement locked: the second must not need it.
+      await stack.db.transaction(async (second) => {
+        await second.raw(`SET LOCAL lock_timeout = '5s'`);
+        await finish(second, ids[1]);
+      });
+      await first.commit();
+    } catch (err) {
+      await first.rollback().catch(() => undefined);
+      throw err;
+    }
+    await compare('two concurrent finishes in one period and bin');
   });
 });

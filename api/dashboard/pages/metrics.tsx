@@ -1,7 +1,8 @@
-import { definePage } from '../page';
+import { definePage, firstRead } from '../page';
+import type { Db } from '../../../lib/db';
 import { Layout } from '../layout';
 import { Section, Table } from '../components';
-import { systemMetrics, type BuildCountPoint, type DurationPoint } from '../../queries/metrics';
+import { systemMetrics, type BuildCountPoint, type DurationPoint, type SystemMetrics } from '../../queries/metrics';
 import { cachedSeries, type SeriesQuery } from '../../routes/metrics';
 import { FAILED_BUILD_STATUSES } from '../../queries/builds';
 
@@ -90,21 +91,34 @@ function SeriesOf({ counts, durations: points, bucket }: { counts: BuildCountPoi
   );
 }
 
+function bucketOf(query: Record<string, unknown>): PageBucket {
+  return typeof query.bucket === 'string' && query.bucket in BUCKETS ? (query.bucket as PageBucket) : '1d';
+}
+
+/**
+ * What the page shows, read whoever looks: the systems, and the two series over the default range (whole hours:
+ * read from the rollup, the durations of the whole server from its 6-hour or daily periods; concurrent renders
+ * share each series' read, see cachedSeries).
+ */
+async function metricsOf(db: Db, bucket: PageBucket): Promise<{ systems: SystemMetrics[]; countsJson: string; durationsJson: string }> {
+  const series: SeriesQuery = { bucket };
+  const [systems, countsJson, durationsJson] = await Promise.all([systemMetrics(db), cachedSeries(db, 'builds', series), cachedSeries(db, 'duration', series)]);
+  return { systems, countsJson, durationsJson };
+}
+
 /**
  * Metrics: builds and queue by system with builders' slots (GET /api/v1/metrics/systems' query), and the
  * builds and duration series (the same JSON the routes answer: 6h, 1d or 7d buckets over the default range are
- * whole hours, read from the hourly rollup on every request, so the page waits for them).
+ * whole periods, read from the rollup on every request, so the page waits for them); all read beside the viewer's
+ * session lookup (prefetch).
  */
 export const metricsPage = definePage({
   path: '/metrics',
-  async render({ deps, viewer, query }) {
-    const bucket: PageBucket = typeof query.bucket === 'string' && query.bucket in BUCKETS ? (query.bucket as PageBucket) : '1d';
-    const series: SeriesQuery = { bucket };
-    const [systems, countsJson, durationsJson] = await Promise.all([
-      systemMetrics(deps.db),
-      cachedSeries(deps.db, 'builds', series),
-      cachedSeries(deps.db, 'duration', series),
-    ]);
+  prefetch: ({ deps, query }) => metricsOf(deps.db, bucketOf(query)),
+  async render(input) {
+    const { viewer, query } = input;
+    const bucket = bucketOf(query);
+    const { systems, countsJson, durationsJson } = await firstRead(input, () => metricsOf(input.deps.db, bucket));
     return (
       <Layout title="Metrics" viewer={viewer} current="/metrics">
         <Section title="By system" id="systems">
