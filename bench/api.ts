@@ -4,6 +4,7 @@
 // trivial query) measured in the same run. The API runs in a process of its own, as `npm run api` does.
 // Each route's 50 connections ask for one URL, so its concurrent anonymous GETs share flights (api/single-flight.ts);
 // the rows "with an API key" send a read-only key, which never joins a flight: each request runs its own statement.
+// Goal (issue 10): p99 ≤ 25 ms per route at 50 connections on the 1M-build database.
 // Run: node --import tsx bench/api.ts            (BENCH_SECONDS=10 per route, BENCH_CONNECTIONS=50, BENCH_PROJECTS=100,
 //                                                  BENCH_API_PROCESSES=1 API processes sharing the port)
 // BENCH_DIR=/some/dir keeps the seeded database there and reuses it on the next run (seeding is skipped).
