@@ -14,7 +14,7 @@ import os from 'node:os';
 import { buildsOf, createJobset, nonce, trigger, waitForEvaluation } from '../test/support/pipeline';
 import { ConcurrentStarts } from '../activities/concurrent-starts';
 import { buildWorkflowId } from '../lib/workflow-ids';
-import { makeNixRepo, runBench, startBenchStack, timeNixBuild, trivialJobs } from './support';
+import { makeNixRepo, runBench, startBenchStack, timeNixBuild, trivialJobs, waitForBuildWorkflowsStarted } from './support';
 
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 1000);
@@ -43,6 +43,8 @@ async function main(): Promise<void> {
     const done = await waitForEvaluation(stack, evaluation.id, 1_800_000);
     if (done.status !== 'completed') throw new Error(`evaluation ${done.status}: ${done.error_message}`);
     const evaluatedSeconds = (Date.now() - t1) / 1000;
+    // The build workflows start after the evaluation completes: wait until each has started, then for its result.
+    await waitForBuildWorkflowsStarted(stack, evaluation.id);
     const builds = Object.values(await buildsOf(stack, evaluation.id));
     const closed = new ConcurrentStarts<string>(32, async (id) => {
       await client.workflow.getHandle(buildWorkflowId(id)).result();

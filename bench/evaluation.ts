@@ -18,7 +18,7 @@ import { evaluateJobs } from '../activities/nix/evaluate';
 import { spawnSync } from 'node:child_process';
 import { createJobset, nonce, trigger, waitForEvaluation } from '../test/support/pipeline';
 import { evaluationWorkflowId } from '../workflows/shared';
-import { makeNixRepo, runBench, startBenchStack, trivialJobs } from './support';
+import { makeNixRepo, runBench, startBenchStack, trivialJobs, waitForBuildWorkflowsStarted } from './support';
 
 async function main(): Promise<void> {
   const n = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 2000);
@@ -73,11 +73,7 @@ async function main(): Promise<void> {
 
     let startsSeconds: number | null = null;
     if (waitForStarts) {
-      for (;;) {
-        const [{ count: left }] = await stack.db('build_workflow_starts').where({ evaluation_id: evaluation.id }).count<{ count: string }[]>('* as count');
-        if (Number(left) === 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+      await waitForBuildWorkflowsStarted(stack, evaluation.id);
       startsSeconds = (Date.now() - t1) / 1000;
     }
     const history = await stack.temporal.client.workflow.getHandle(evaluationWorkflowId(evaluation.id)).fetchHistory();
