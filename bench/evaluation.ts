@@ -18,6 +18,7 @@ import { evaluateJobs } from '../activities/nix/evaluate';
 import { spawnSync } from 'node:child_process';
 import { createJobset, nonce, trigger, waitForEvaluation } from '../test/support/pipeline';
 import { evaluationWorkflowId } from '../workflows/shared';
+import { eventTypeName } from './history-limits';
 import { makeNixRepo, runBench, startBenchStack, trivialJobs, waitForBuildWorkflowsStarted } from './support';
 
 async function main(): Promise<void> {
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
     const parent = started?.parentWorkflowExecution;
     const timeline = (events: typeof history.events) =>
       (events ?? [])
-        .map((e) => `${String(e.eventType).replace(/^EVENT_TYPE_/, '').toLowerCase()} ${e.eventTime ? ((Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) - t1) / 1000).toFixed(3) : '?'}`)
+        .map((e) => `${eventTypeName(e).toLowerCase()} ${e.eventTime ? ((Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) - t1) / 1000).toFixed(3) : '?'}`)
         .join(', ');
     if (parent?.workflowId) {
       const check = await stack.temporal.client.workflow.getHandle(parent.workflowId, parent.runId ?? undefined).fetchHistory();

@@ -44,6 +44,11 @@ export interface LargestPayload {
 
 type Payload = temporal.api.common.v1.IPayload;
 
+/** An event's type without its prefix, e.g. `WORKFLOW_EXECUTION_STARTED` (decoded histories hold the enum's number). */
+export function eventTypeName(event: temporal.api.history.v1.IHistoryEvent): string {
+  return (temporal.api.enums.v1.EventType[event.eventType ?? 0] ?? String(event.eventType)).replace(/^EVENT_TYPE_/, '');
+}
+
 function payloadBytes(p: Payload): number {
   let bytes = p.data?.length ?? 0;
   for (const [key, value] of Object.entries(p.metadata ?? {})) bytes += key.length + (value?.length ?? 0);
@@ -79,8 +84,7 @@ export async function largestPayloadOf(client: Client, run: Pick<RunSize, 'workf
     for (const [key, value] of Object.entries(record)) walk(value, eventId, `${where}.${key}`);
   };
   for (const event of history.events ?? []) {
-    const type = (temporal.api.enums.v1.EventType[event.eventType ?? 0] ?? String(event.eventType)).replace(/^EVENT_TYPE_/, '');
-    walk(event, Number(event.eventId ?? 0), type);
+    walk(event, Number(event.eventId ?? 0), eventTypeName(event));
   }
   return largest;
 }
