@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     // Where the steps ran: a step row that another build's step realised has no builder of its own.
     const ran = await bench.stack.db('build_steps').whereNotNull('started_at').groupBy('builder_id').select('builder_id').count<{ builder_id: string | null; count: string }[]>('* as count');
     const names = new Map([[registered?.id, 'the SSH builder']]);
-    console.log(`  steps started, by builder:                 ${ran.map((r) => `${names.get(r.builder_id ?? undefined) ?? r.builder_id ?? 'none'}: ${r.count}`).join(', ')}`);
+    console.log(`  step rows started (a build has one per derivation of its closure), by builder: ${ran.map((r) => `${names.get(r.builder_id ?? undefined) ?? r.builder_id ?? 'none'}: ${r.count}`).join(', ')}`);
   } finally {
     await bench.stop();
     await builder?.stop();
