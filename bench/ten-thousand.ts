@@ -33,7 +33,6 @@ const RSS_GOAL = 500 * 2 ** 20;
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 10_000);
   const repo = await makeNixRepo(trivialJobs(n));
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-bench-worker-'));
   const loadAtStart = os.loadavg()[0];
 
   const nixBuildSeconds = timeNixBuild(repo.file, nonce(), 2);
@@ -41,6 +40,7 @@ async function main(): Promise<void> {
 
   const bench = await startBenchStack({ worker: false });
   const stack = bench.stack;
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-bench-worker-'));
   const worker = spawnRingmasterProcess(stack, 'worker', path.join(logDir, 'worker.log'), { detached: true, env: { RINGMASTER_LOCAL_MAX_JOBS: '2' } });
   const workerPid = worker.pid!;
   const rssTimeline: string[] = [];
