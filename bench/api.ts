@@ -5,6 +5,7 @@
 // Each route's 50 connections ask for one URL, so its concurrent anonymous GETs share flights (api/single-flight.ts);
 // the rows "with an API key" send a read-only key: each request looks its key up (and may mark it used), then joins the
 // flight of its visibility class (api/flight-key.ts), which anonymous readers share.
+// Goal (issue 10): p99 ≤ 25 ms per route at 50 connections on the 1M-build database.
 // Run: node --import tsx bench/api.ts            (BENCH_SECONDS=10 per route, BENCH_CONNECTIONS=50, BENCH_PROJECTS=100,
 //                                                  BENCH_API_PROCESSES=1 API processes sharing the port)
 // BENCH_DIR=/some/dir keeps the seeded database there and reuses it on the next run (seeding is skipped).

@@ -9,6 +9,7 @@
  * - cached: the same GET afterwards (a version query, then the file generated once per version),
  *   one connection and 16 concurrent connections;
  * - revalidated: the same GET with If-None-Match (304, what nix-channel sends once it has the file).
+ * No issue sets a goal for it: the figures are read against the baseline.
  */
 import crypto from 'node:crypto';
 import { fakeStorePath, seedEvaluation, seedJobset, seedProject } from '../test/support/seed';

@@ -1,5 +1,7 @@
 // Streams a generated jobset of N trivial jobs through evaluateJobs and prints jobs/second and the node process's
 // peak RSS, against a baseline of one plain `nix-instantiate` of the same expression in the same invocation.
+// No goal of its own: the walker alone, a floor for issue 6's evaluation goal (≤ 1.5× nix-instantiate, trigger to
+// evaluation completed), which `bench/evaluation.ts` measures.
 //
 //   node --import tsx bench/eval-stream.ts [N=10000]
 import { randomBytes } from 'node:crypto';

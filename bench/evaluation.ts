@@ -18,7 +18,8 @@ import { evaluateJobs } from '../activities/nix/evaluate';
 import { spawnSync } from 'node:child_process';
 import { createJobset, nonce, trigger, waitForEvaluation } from '../test/support/pipeline';
 import { evaluationWorkflowId } from '../workflows/shared';
-import { makeNixRepo, runBench, startBenchStack, trivialJobs } from './support';
+import { eventTypeName } from './history-limits';
+import { makeNixRepo, runBench, startBenchStack, trivialJobs, waitForBuildWorkflowsStarted } from './support';
 
 async function main(): Promise<void> {
   const n = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 2000);
@@ -73,11 +74,7 @@ async function main(): Promise<void> {
 
     let startsSeconds: number | null = null;
     if (waitForStarts) {
-      for (;;) {
-        const [{ count: left }] = await stack.db('build_workflow_starts').where({ evaluation_id: evaluation.id }).count<{ count: string }[]>('* as count');
-        if (Number(left) === 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+      await waitForBuildWorkflowsStarted(stack, evaluation.id);
       startsSeconds = (Date.now() - t1) / 1000;
     }
     const history = await stack.temporal.client.workflow.getHandle(evaluationWorkflowId(evaluation.id)).fetchHistory();
@@ -102,7 +99,7 @@ async function main(): Promise<void> {
     const parent = started?.parentWorkflowExecution;
     const timeline = (events: typeof history.events) =>
       (events ?? [])
-        .map((e) => `${String(e.eventType).replace(/^EVENT_TYPE_/, '').toLowerCase()} ${e.eventTime ? ((Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) - t1) / 1000).toFixed(3) : '?'}`)
+        .map((e) => `${eventTypeName(e).toLowerCase()} ${e.eventTime ? ((Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) - t1) / 1000).toFixed(3) : '?'}`)
         .join(', ');
     if (parent?.workflowId) {
       const check = await stack.temporal.client.workflow.getHandle(parent.workflowId, parent.runId ?? undefined).fetchHistory();

@@ -8,6 +8,7 @@
  * NotificationWorkflow per key, one activity per delivery). Baseline, in the same run: the same 2N
  * POSTs sent directly, the two of each key in order, the keys in parallel. Also: what queuing an
  * event costs the activity that raises it, next to one database and one Temporal round trip.
+ * No issue sets a goal for it: the figures are read against the baseline.
  */
 import { RecordingServer } from '../test/support/recording-server';
 import { configureNotifications, raiseBuildEvent, seedRunningBuild, waitForTasks } from '../test/notifications/support';

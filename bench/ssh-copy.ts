@@ -1,5 +1,7 @@
 // Times N tiny remote builds (send inputs, build, fetch outputs) over one pooled SSH connection versus a
 // new connection per build, against a real sshd builder with a chroot store on loopback.
+// No goal of its own: it shows what pooling saves per remote step (issue 6's SSH goal, ≤ 2× nix-build, is
+// `bench/dag.ts --ssh`).
 // Run: node --import tsx bench/ssh-copy.ts [N]
 import { realiseOnBuilder } from '../activities/realise/remote';
 import { BuilderConnectionPool } from '../activities/realise/ssh-connection';

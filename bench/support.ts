@@ -93,6 +93,19 @@ export function timeNixBuild(file: string, nonce: string, maxJobs: number): numb
   return (Date.now() - t0) / 1000;
 }
 
+/**
+ * Waits until every build of the evaluation has its workflow started: the evaluation completes once its
+ * builds are recorded, and `startBuildWorkflowsOfEvaluation` starts their workflows after (deleting each
+ * build's `build_workflow_starts` row once started).
+ */
+export async function waitForBuildWorkflowsStarted(stack: TestStack, evaluationId: string): Promise<void> {
+  for (;;) {
+    const [{ count }] = await stack.db('build_workflow_starts').where({ evaluation_id: evaluationId }).count<{ count: string }[]>('* as count');
+    if (Number(count) === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 /** A jobset of `url` with `inputs`, triggered: seconds from the trigger to every build succeeded. */
 export async function triggerAndBuildAll(stack: TestStack, url: string, inputs: Record<string, string>, timeoutMs: number): Promise<{ seconds: number; jobsetId: string }> {
   const js = await createJobset(stack, url, { inputs });

@@ -7,6 +7,7 @@
  * started, against two baselines measured in the same run on the same stack:
  * - `POST /api/v1/evaluations/trigger` of the same jobset, which waits for the check (fetch, hash, record);
  * - N signed deliveries of an event that triggers nothing (signature, parsing and the delivery row only).
+ * No issue sets a goal for it: the figures are read against the baselines.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -8,7 +8,7 @@ import { startTestStack, type TestStack } from '../support/stack';
 import { startSshBuilder, type SshBuilder } from '../support/sshd';
 import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
-import { localSystem } from '../../activities/nix-system';
+import { registerSshBuilder, type RegisteredBuilder } from '../support/builder-registration';
 
 /*
  * How Ringmaster copes with builders that fail, on real parts: real sshd builders on loopback (each with
@@ -45,30 +45,6 @@ async function jobsetRepo(jobs: string): Promise<GitFixtureRepo> {
   }
 }
 
-interface RegisteredBuilder {
-  id: string;
-  fixture: SshBuilder;
-}
-
-/** Registers an sshd builder through the admin API (optionally pinning a different host key). */
-async function registerBuilder(stack: TestStack, fixture: SshBuilder, opts: { speedFactor?: number; publicHostKey?: string } = {}): Promise<RegisteredBuilder> {
-  const res = await stack.request('POST', '/api/v1/admin/builders', {
-    key: stack.adminKey,
-    body: {
-      name: fixture.spec.name,
-      ssh_uri: fixture.spec.sshUri,
-      ssh_key_file: fixture.spec.sshKeyFile,
-      public_host_key: opts.publicHostKey ?? fixture.spec.publicHostKey,
-      remote_store: fixture.spec.remoteStore,
-      systems: [await localSystem()],
-      max_jobs: 2,
-      speed_factor: opts.speedFactor ?? 1,
-    },
-  });
-  assert.equal(res.status, 200, res.text);
-  return { id: res.body.id, fixture };
-}
-
 async function builderRow(stack: TestStack, id: string): Promise<Record<string, any>> {
   const res = await stack.request('GET', `/api/v1/admin/builders/${id}`, { key: stack.adminKey });
   assert.equal(res.status, 200, res.text);
@@ -102,7 +78,7 @@ describe('a builder killed in the middle of a step', () => {
   before(async () => {
     stack = await startTestStack({ worker: true });
     const fixtures = await Promise.all([startSshBuilder({ name: 'first' }), startSshBuilder({ name: 'second' })]);
-    for (const f of fixtures) builders.push(await registerBuilder(stack, f));
+    for (const f of fixtures) builders.push(await registerSshBuilder(stack, f));
     repo = await jobsetRepo(`  sleepy = job "sleepy" ''sleep 8; echo "$nonce slept" > $out'' { };`);
     jobsetId = (await createJobset(stack, repo.url, { inputs: { nonce: token } })).jobsetId;
   });
@@ -168,8 +144,8 @@ describe('a builder whose host key does not match the pinned one', () => {
     stack = await startTestStack({ worker: true });
     const [impostorSshd, genuineSshd] = await Promise.all([startSshBuilder({ name: 'impostor' }), startSshBuilder({ name: 'genuine' })]);
     // The impostor is pinned to the genuine builder's key, and made the faster one so it is tried first.
-    impostor = await registerBuilder(stack, impostorSshd, { speedFactor: 10, publicHostKey: genuineSshd.spec.publicHostKey! });
-    genuine = await registerBuilder(stack, genuineSshd, { speedFactor: 1 });
+    impostor = await registerSshBuilder(stack, impostorSshd, { speedFactor: 10, publicHostKey: genuineSshd.spec.publicHostKey! });
+    genuine = await registerSshBuilder(stack, genuineSshd, { speedFactor: 1 });
     repo = await jobsetRepo(`  quick = job "quick" ''echo "$nonce quick" > $out'' { };`);
     jobsetId = (await createJobset(stack, repo.url, { inputs: { nonce: token } })).jobsetId;
   });
