@@ -2,15 +2,21 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  ParentClosePolicy,
   patched,
   proxyLocalActivities,
   setHandler,
+  startChild,
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
 import type { DispatchActivities } from '../activities/dispatch';
-import { assignSlots, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
+import { assignSlots, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
+import { RealiseBatchWorkflow } from './realise-batch';
+import { realiseBatchWorkflowId } from '../lib/workflow-ids';
 import {
+  LOCAL_BUILDER,
+  stopBatchSignal,
   buildersChangedSignal,
   dispatcherStateQuery,
   releaseSlotSignal,
@@ -29,6 +35,13 @@ import { inBatches } from './in-batches';
  */
 const GRANTS_AT_ONCE_PATCH = 'dispatcher-grants-at-once';
 
+/**
+ * patched() ID (issue 6): queued requests that may be batched (`batch` set) and go to the worker's own
+ * Nix are handed, as many as wait, to one RealiseBatchWorkflow (one `nix-store --realise --max-jobs
+ * <slots>`) holding the builder's free slots, instead of one grant each.
+ */
+const BATCHES_PATCH = 'dispatcher-realises-local-steps-in-batches';
+
 const { loadDispatchBuilders, recordBuilderOutcome } = proxyLocalActivities<DispatchActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
@@ -41,6 +54,8 @@ export interface DispatcherState {
   /** grants per jobset, for fair sharing */
   usage: Record<string, number>;
   seq: number;
+  /** batch id → the builder it runs on and the requests it realises (its id holds its slots in `running`). */
+  batches?: Record<string, { builderId: string; requestIds: string[] }>;
 }
 
 const emptyState = (): DispatcherState => ({ queue: [], running: {}, usage: {}, seq: 0 });
@@ -53,6 +68,9 @@ const emptyState = (): DispatcherState => ({ queue: [], running: {}, usage: {}, 
 export async function DispatcherWorkflow(initial?: DispatcherState): Promise<void> {
   const state = initial ?? emptyState();
   const grantsAtOnce = patched(GRANTS_AT_ONCE_PATCH);
+  const batchesOn = grantsAtOnce && patched(BATCHES_PATCH);
+  const batches = batchesOn ? (state.batches ??= {}) : {};
+  const batchStarts = new Set<Promise<void>>();
   let builders: DispatchBuilder[] = await loadDispatchBuilders();
   let dirty = true;
   let refresh = false;
@@ -66,19 +84,40 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     }
   };
 
+  /** Takes a request out of the batch realising it; the batch's id when it was in one. */
+  const leaveBatch = (requestId: string): string | undefined => {
+    for (const [id, b] of Object.entries(batches)) {
+      const i = b.requestIds.indexOf(requestId);
+      if (i < 0) continue;
+      b.requestIds.splice(i, 1);
+      return id;
+    }
+    return undefined;
+  };
+  /** A batch ended: every slot it held is free. */
+  const endBatch = (batchId: string) => {
+    const b = batches[batchId];
+    delete batches[batchId];
+    if (b) state.running[b.builderId] = (state.running[b.builderId] ?? []).filter((r) => r !== batchId);
+  };
+
   setHandler(requestSlotSignal, (request) => {
     if (state.queue.some((q) => q.requestId === request.requestId)) return;
-    removeRunning(request.requestId);
+    // A member of a batch asks again when that batch interrupted it: the batch's slots stay with the batch.
+    if (leaveBatch(request.requestId) === undefined) removeRunning(request.requestId);
     state.queue.push({ ...request, seq: state.seq++ });
     dirty = true;
   });
-  setHandler(withdrawRequestSignal, ({ requestId }) => {
+  setHandler(withdrawRequestSignal, ({ requestId, kill }) => {
     state.queue = state.queue.filter((q) => q.requestId !== requestId);
-    removeRunning(requestId);
+    const batchId = leaveBatch(requestId);
+    if (batchId === undefined) removeRunning(requestId);
+    else if (kill) void getExternalWorkflowHandle(batchId).signal(stopBatchSignal, { requestId }).catch(() => undefined);
     dirty = true;
   });
   setHandler(releaseSlotSignal, (release) => {
-    removeRunning(release.requestId, release.builderId);
+    if (batches[release.requestId]) endBatch(release.requestId);
+    else removeRunning(release.requestId, release.builderId);
     outcomes.push(release);
     dirty = true;
   });
@@ -149,6 +188,34 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
 
     const running: Record<string, number> = {};
     for (const [id, list] of Object.entries(state.running)) running[id] = list.length;
+    if (batchesOn) {
+      for (const builder of builders.filter((b) => b.id === LOCAL_BUILDER)) {
+        for (let plan = formBatch(builder, state.queue, running, state.usage, Date.now()); plan; plan = formBatch(builder, state.queue, running, state.usage, Date.now())) {
+          const members = plan.requestIds.map((id) => state.queue.find((q) => q.requestId === id)!);
+          state.queue = state.queue.filter((q) => !plan!.requestIds.includes(q.requestId));
+          const batchId = realiseBatchWorkflowId(workflowInfo().workflowId, state.seq++);
+          batches[batchId] = { builderId: plan.builderId, requestIds: [...plan.requestIds] };
+          for (let i = 0; i < plan.slots; i++) (state.running[plan.builderId] ??= []).push(batchId);
+          running[plan.builderId] = (running[plan.builderId] ?? 0) + plan.slots;
+          for (const m of members) state.usage[m.jobsetId] = (state.usage[m.jobsetId] ?? 0) + 1;
+          const start: Promise<void> = startChild(RealiseBatchWorkflow, {
+            workflowId: batchId,
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+            args: [{ batchId, dispatcherId: workflowInfo().workflowId, builderId: plan.builderId, slots: plan.slots, members: members.map((m) => ({ ...m.batch!, requestId: m.requestId })) }],
+          }).then(
+            () => undefined,
+            () => {
+              // Not started: its members wait in the queue again, its slots are free.
+              endBatch(batchId);
+              state.queue.push(...members);
+              dirty = true;
+            },
+          );
+          batchStarts.add(start);
+          void start.finally(() => batchStarts.delete(start));
+        }
+      }
+    }
     for (const a of assignSlots(builders, state.queue, running, state.usage, Date.now())) {
       const request = state.queue.find((q) => q.requestId === a.requestId)!;
       state.queue = state.queue.filter((q) => q.requestId !== a.requestId);
@@ -159,6 +226,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     await inBatches(grants, grant);
 
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 4000) {
+      await Promise.all(batchStarts);
       await condition(allHandlersFinished);
       await continueAsNew<typeof DispatcherWorkflow>(state);
     }

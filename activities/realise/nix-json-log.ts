@@ -1,0 +1,91 @@
+/**
+ * Reads `nix-store --log-format internal-json -vvv` (Nix 2.8) line by line: which derivation a build
+ * activity is (`start` of type 105 names the .drv), its log lines (`result` of type 101), the moment
+ * its goal is done (a debug message: the `stop` of a requested derivation's build comes only when the
+ * whole process ends), and the error messages that say how a derivation failed. Pure: no process, no I/O.
+ */
+
+/** Nix's activity type of a derivation's build. */
+const ACTIVITY_BUILD = 105;
+/** Nix's result type of one line of a build's log. */
+const RESULT_BUILD_LOG_LINE = 101;
+
+export type NixBuildFailure = 'failed' | 'timeout' | 'dependency_failed';
+
+export type NixBuildEvent =
+  | { kind: 'build_started'; drvPath: string }
+  | { kind: 'log_line'; drvPath: string; line: string }
+  /** Nix has finished with the derivation (built, found valid, or failed: its error message may follow). */
+  | { kind: 'goal_done'; drvPath: string }
+  | { kind: 'build_failed'; drvPath: string; failure: NixBuildFailure; message: string }
+  /** A line that is not Nix's JSON, or an error about no single derivation. */
+  | { kind: 'other'; line: string };
+
+interface NixJsonMessage {
+  action?: string;
+  id?: number;
+  type?: number;
+  fields?: unknown[];
+  level?: number;
+  msg?: string;
+}
+
+const ansi = /\x1b\[[0-9;]*m/g;
+const goalDone = /^building of '([^'!]+\.drv)(?:![^']*)?' from \.drv file: done$/;
+
+/** How an error message of Nix names a failed derivation, and what the failure was. */
+const failurePatterns: Array<[RegExp, NixBuildFailure]> = [
+  [/^builder for '([^']+\.drv)' failed/, 'failed'],
+  [/^building of '([^'!]+\.drv)(?:![^']*)?'.* timed out after/, 'timeout'],
+  [/dependencies of derivation '([^']+\.drv)' failed to build/, 'dependency_failed'],
+];
+
+export class NixJsonLogParser {
+  private readonly builds = new Map<number, string>();
+
+  parseLine(line: string): NixBuildEvent[] {
+    if (!line.startsWith('@nix ')) return line.trim() ? [{ kind: 'other', line }] : [];
+    // Debug chatter (most lines at -vvv) is skipped without parsing, but for the goals' end.
+    if (line.includes('"level":6') && !line.endsWith(': done"}')) return [];
+    let m: NixJsonMessage;
+    try {
+      m = JSON.parse(line.slice(5)) as NixJsonMessage;
+    } catch {
+      return [{ kind: 'other', line }];
+    }
+    switch (m.action) {
+      case 'start': {
+        const drvPath = m.fields?.[0];
+        if (m.type !== ACTIVITY_BUILD || typeof drvPath !== 'string' || m.id === undefined) return [];
+        this.builds.set(m.id, drvPath);
+        return [{ kind: 'build_started', drvPath }];
+      }
+      case 'result': {
+        const drvPath = m.id === undefined ? undefined : this.builds.get(m.id);
+        const text = m.fields?.[0];
+        if (drvPath === undefined || m.type !== RESULT_BUILD_LOG_LINE || typeof text !== 'string') return [];
+        return [{ kind: 'log_line', drvPath, line: text }];
+      }
+      case 'stop': {
+        if (m.id !== undefined) this.builds.delete(m.id);
+        return [];
+      }
+      case 'msg': {
+        if (typeof m.msg !== 'string') return [];
+        if (m.level === 6) {
+          const done = goalDone.exec(m.msg);
+          return done ? [{ kind: 'goal_done', drvPath: done[1] }] : [];
+        }
+        if (m.level !== 0) return [];
+        const message = m.msg.replace(ansi, '').replace(/^error:\s*/, '');
+        for (const [pattern, failure] of failurePatterns) {
+          const found = pattern.exec(message);
+          if (found) return [{ kind: 'build_failed', drvPath: found[1], failure, message }];
+        }
+        return [{ kind: 'other', line: message }];
+      }
+      default:
+        return [];
+    }
+  }
+}
