@@ -31,11 +31,6 @@ export function dispatcherWorkflowId(taskQueue: string): string {
   return `dispatcher-${taskQueue}`;
 }
 
-/** RealiseBatchWorkflow: one nix-store realising a batch of queued steps, numbered by the dispatcher that formed it. */
-export function realiseBatchWorkflowId(dispatcherId: string, seq: number): string {
-  return `${dispatcherId}-batch-${seq}`;
-}
-
 /** SystemProbeWorkflow behind GET /api/v1/admin/system: one per request. */
 export function systemProbeWorkflowId(unique: string): string {
   return `system-probe-${unique}`;

@@ -105,6 +105,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   });
   // This derivation's result from the batch realising it.
   let realised: StepRealisation | undefined;
+  let batched = false;
   setHandler(stepRealisedSignal, (r) => {
     if (r.drvPath === input.drvPath) realised = r;
   });
@@ -132,7 +133,9 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   // last moments must not be left waiting on a closed workflow.
   const unnotified = () => [...waiters.keys()].some((w) => !notified.has(w));
   for (;;) {
-    if (!unnotified() && !(await condition(unnotified, '2 seconds'))) break;
+    // A derivation realised in a batch does not linger: a build that attaches after it closed starts a
+    // new run, which finds the outputs valid (or the cached failure) and answers at once.
+    if (!unnotified() && (batched || !(await condition(unnotified, '2 seconds')))) break;
     const pending = [...waiters.keys()].filter((w) => !notified.has(w));
     for (const w of pending) notified.add(w);
     const tell = (w: string) => getExternalWorkflowHandle(w).signal(derivationFinishedSignal, decidedFor.has(w) || !cachedFailure ? result : cachedFailure);
@@ -316,8 +319,9 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       await detach();
       return dependencyResult(failure, jobNames[failure.drvPath]);
     };
+    batched = true;
     if (inputs.length > 0) await attachToDerivations({ derivations: inputs.map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority } });
-    await condition(() => everHadWaiter, '1 minute');
+    if (!everHadWaiter) await condition(() => everHadWaiter, '1 minute');
     const batch = { drvPath: input.drvPath, logBuildId: input.logBuildId, timeoutSeconds: input.timeoutSeconds, maxSilentSeconds: input.maxSilentSeconds };
     for (let builderFailures = 0; ; ) {
       if (waiters.size === 0) {

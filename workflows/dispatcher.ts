@@ -1,22 +1,23 @@
 import {
+  ActivityCancellationType,
+  CancellationScope,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
-  ParentClosePolicy,
+  isCancellation,
   patched,
+  proxyActivities,
   proxyLocalActivities,
   setHandler,
-  startChild,
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
 import type { DispatchActivities } from '../activities/dispatch';
+import type { BatchActivities } from '../activities/realise-batch';
 import { assignSlots, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
-import { RealiseBatchWorkflow } from './realise-batch';
-import { realiseBatchWorkflowId } from '../lib/workflow-ids';
 import {
   LOCAL_BUILDER,
-  stopBatchSignal,
+  stepRealisedSignal,
   buildersChangedSignal,
   dispatcherStateQuery,
   releaseSlotSignal,
@@ -37,14 +38,22 @@ const GRANTS_AT_ONCE_PATCH = 'dispatcher-grants-at-once';
 
 /**
  * patched() ID (issue 6): queued requests that may be batched (`batch` set) and go to the worker's own
- * Nix are handed, as many as wait, to one RealiseBatchWorkflow (one `nix-store --realise --max-jobs
- * <slots>`) holding the builder's free slots, instead of one grant each.
+ * Nix are handed, as many as wait, to one `realiseBatch` activity (one `nix-store --realise --max-jobs
+ * <slots>`) holding the builder's free slots, instead of one grant each. The activity tells each member
+ * its result; its completion frees the slots.
  */
 const BATCHES_PATCH = 'dispatcher-realises-local-steps-in-batches';
 
 const { loadDispatchBuilders, recordBuilderOutcome } = proxyLocalActivities<DispatchActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
+});
+const { realiseBatch } = proxyActivities<BatchActivities>({
+  // A batch runs as long as its members take; the heartbeat is what notices a dead worker.
+  startToCloseTimeout: '7 days',
+  heartbeatTimeout: '20 seconds',
+  retry: { maximumAttempts: 5 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 export interface DispatcherState {
@@ -70,7 +79,9 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
   const grantsAtOnce = patched(GRANTS_AT_ONCE_PATCH);
   const batchesOn = grantsAtOnce && patched(BATCHES_PATCH);
   const batches = batchesOn ? (state.batches ??= {}) : {};
-  const batchStarts = new Set<Promise<void>>();
+  /** The running batches' activities, to stop one whose member was cancelled and to wait for before continuing as new. */
+  const batchRuns = new Map<string, { scope: CancellationScope; done: Promise<void> }>();
+
   let builders: DispatchBuilder[] = await loadDispatchBuilders();
   let dirty = true;
   let refresh = false;
@@ -101,6 +112,9 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     if (b) state.running[b.builderId] = (state.running[b.builderId] ?? []).filter((r) => r !== batchId);
   };
 
+  // Batches a previous run (before continuing as new) left are over: it waited for them.
+  for (const id of Object.keys(batches)) endBatch(id);
+
   setHandler(requestSlotSignal, (request) => {
     if (state.queue.some((q) => q.requestId === request.requestId)) return;
     // A member of a batch asks again when that batch interrupted it: the batch's slots stay with the batch.
@@ -112,10 +126,15 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     state.queue = state.queue.filter((q) => q.requestId !== requestId);
     const batchId = leaveBatch(requestId);
     if (batchId === undefined) removeRunning(requestId);
-    else if (kill) void getExternalWorkflowHandle(batchId).signal(stopBatchSignal, { requestId }).catch(() => undefined);
+    else if (kill) batchRuns.get(batchId)?.scope.cancel();
     dirty = true;
   });
   setHandler(releaseSlotSignal, (release) => {
+    if (batches[release.requestId] && release.slots !== undefined) {
+      for (let i = 0; i < release.slots; i++) removeRunning(release.requestId, release.builderId);
+      dirty = true;
+      return;
+    }
     if (batches[release.requestId]) endBatch(release.requestId);
     else removeRunning(release.requestId, release.builderId);
     outcomes.push(release);
@@ -191,28 +210,38 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     if (batchesOn) {
       for (const builder of builders.filter((b) => b.id === LOCAL_BUILDER)) {
         for (let plan = formBatch(builder, state.queue, running, state.usage, Date.now()); plan; plan = formBatch(builder, state.queue, running, state.usage, Date.now())) {
-          const members = plan.requestIds.map((id) => state.queue.find((q) => q.requestId === id)!);
-          state.queue = state.queue.filter((q) => !plan!.requestIds.includes(q.requestId));
-          const batchId = realiseBatchWorkflowId(workflowInfo().workflowId, state.seq++);
+          const requestIds = new Set(plan.requestIds);
+          const members = state.queue.filter((q) => requestIds.has(q.requestId));
+          state.queue = state.queue.filter((q) => !requestIds.has(q.requestId));
+          const batchId = `batch-${state.seq++}`;
           batches[batchId] = { builderId: plan.builderId, requestIds: [...plan.requestIds] };
           for (let i = 0; i < plan.slots; i++) (state.running[plan.builderId] ??= []).push(batchId);
           running[plan.builderId] = (running[plan.builderId] ?? 0) + plan.slots;
           for (const m of members) state.usage[m.jobsetId] = (state.usage[m.jobsetId] ?? 0) + 1;
-          const start: Promise<void> = startChild(RealiseBatchWorkflow, {
-            workflowId: batchId,
-            parentClosePolicy: ParentClosePolicy.ABANDON,
-            args: [{ batchId, dispatcherId: workflowInfo().workflowId, builderId: plan.builderId, slots: plan.slots, members: members.map((m) => ({ ...m.batch!, requestId: m.requestId })) }],
-          }).then(
-            () => undefined,
-            () => {
-              // Not started: its members wait in the queue again, its slots are free.
+          const input = { batchId, builderId: plan.builderId, slots: plan.slots, members: members.map((m) => ({ ...m.batch!, requestId: m.requestId })) };
+          const scope = new CancellationScope();
+          const done = scope
+            .run(() => realiseBatch(input))
+            .then(
+              () => undefined,
+              async (err) => {
+                if (isCancellation(err)) return;
+                // The activity gave up (its retries spent): the members still waiting hear of a builder
+                // failure and ask again; members told already ignore it.
+                const message = (err as Error).message ?? 'the batch failed';
+                await inBatches(input.members, (m) =>
+                  getExternalWorkflowHandle(m.requestId)
+                    .signal(stepRealisedSignal, { drvPath: m.drvPath, status: 'builder_failure', outputs: {}, errorMessage: message, builderId: input.builderId, logPath: null })
+                    .catch(() => undefined),
+                );
+              },
+            )
+            .finally(() => {
+              batchRuns.delete(batchId);
               endBatch(batchId);
-              state.queue.push(...members);
               dirty = true;
-            },
-          );
-          batchStarts.add(start);
-          void start.finally(() => batchStarts.delete(start));
+            });
+          batchRuns.set(batchId, { scope, done });
         }
       }
     }
@@ -226,7 +255,8 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     await inBatches(grants, grant);
 
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 4000) {
-      await Promise.all(batchStarts);
+      // A batch's activity belongs to this run: wait for the running ones (no new one starts meanwhile).
+      await Promise.all([...batchRuns.values()].map((r) => r.done));
       await condition(allHandlersFinished);
       await continueAsNew<typeof DispatcherWorkflow>(state);
     }

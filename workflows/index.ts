@@ -4,7 +4,6 @@ export { CheckJobsetWorkflow, EvaluationWorkflow } from './evaluation';
 export { BuildWorkflow } from './build';
 export { DerivationWorkflow } from './derivation';
 export { DispatcherWorkflow } from './dispatcher';
-export { RealiseBatchWorkflow } from './realise-batch';
 export { BuilderCheckWorkflow } from './builder-check';
 export { NotificationWorkflow } from './notification';
 export { PublishBuildOutputsWorkflow } from './publish-build-outputs';

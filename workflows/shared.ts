@@ -114,8 +114,8 @@ export interface SlotRequest {
   avoidBuilders?: string[];
   /**
    * Set by a derivation that may be realised in a batch (issue 6): the dispatcher then hands it, with
-   * other queued steps, to one `nix-store --realise` on the worker's own Nix (RealiseBatchWorkflow)
-   * instead of granting it a slot, and its result comes back as a `stepRealised` signal.
+   * other queued steps, to one `nix-store --realise` on the worker's own Nix (its `realiseBatch`
+   * activity) instead of granting it a slot, and its result comes back as a `stepRealised` signal.
    */
   batch?: BatchStep;
 }
@@ -141,6 +141,8 @@ export interface SlotRelease {
   builderId: string;
   builderFailed: boolean;
   failureMessage?: string;
+  /** A running batch gives back this many of its slots (fewer derivations are left to build than it holds); the rest stay its own. */
+  slots?: number;
 }
 
 export const requestSlotSignal = defineSignal<[SlotRequest]>('requestSlot');
@@ -160,11 +162,9 @@ export interface DispatcherView {
 }
 export const dispatcherStateQuery = defineQuery<DispatcherView>('state');
 
-// ---- RealiseBatchWorkflow ----
+// ---- Batches (the dispatcher's realiseBatch activity) ----
 export interface RealiseBatchInput {
   batchId: string;
-  /** The dispatcher to give the batch's slots back to. */
-  dispatcherId: string;
   builderId: string;
   /** The slots the batch holds: its nix-store's `--max-jobs`. */
   slots: number;
@@ -192,5 +192,3 @@ export interface StepRealisation {
 
 /** Sent by a batch's activity to a derivation workflow as soon as its derivation has ended in the batch. */
 export const stepRealisedSignal = defineSignal<[StepRealisation]>('stepRealised');
-/** Sent by the dispatcher to a batch: a member was cancelled, stop the batch. */
-export const stopBatchSignal = defineSignal<[{ requestId: string }]>('stopBatch');

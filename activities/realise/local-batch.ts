@@ -20,12 +20,12 @@ export interface LocalBatchRun {
 }
 
 /**
- * One `nix-store --realise d1 … dK --max-jobs <slots> --keep-going --log-format internal-json -vvv` in the
+ * One `nix-store --realise d1 … dK --max-jobs <slots> --keep-going --log-format internal-json` in the
  * local store: Nix orders the derivations by their dependencies itself (a member whose inputs are in
  * the batch waits for them, and builds missing inputs that are not), and reports each one's progress.
  */
 export function realiseBatchLocally(drvPaths: string[], opts: LocalBatchOptions): LocalBatchRun {
-  const args = [...realiseArgs(drvPaths, opts), '--max-jobs', String(Math.max(1, opts.slots)), '--keep-going', '--log-format', 'internal-json', '-vvv'];
+  const args = [...realiseArgs(drvPaths, opts), '--max-jobs', String(Math.max(1, opts.slots)), '--keep-going', '--log-format', 'internal-json'];
   const child = spawnNixStore(args);
   const parser = new NixJsonLogParser();
   const lines = readline.createInterface({ input: child.stderr!, crlfDelay: Infinity });

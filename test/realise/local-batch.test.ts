@@ -15,14 +15,19 @@ async function runBatch(drvPaths: string[], slots: number, timeoutSeconds = 60):
 const of = (events: NixBuildEvent[], kind: NixBuildEvent['kind'], drvPath: string) => events.filter((e) => e.kind === kind && 'drvPath' in e && e.drvPath === drvPath);
 
 describe('one nix-store realises a batch (issue 6)', () => {
-  it("reads Nix's internal-json lines: a build's start names its .drv, its log lines and its goal's end follow it", () => {
+  it("reads Nix's internal-json lines: a build's start names its .drv, its log lines follow it, the builds' count says when one ended", () => {
     const parser = new NixJsonLogParser();
     const drv = '/nix/store/aaaa-x.drv';
     assert.deepEqual(parser.parseLine(`@nix {"action":"start","fields":["${drv}","",1,1],"id":7,"level":3,"text":"building","type":105}`), [{ kind: 'build_started', drvPath: drv }]);
     assert.deepEqual(parser.parseLine('@nix {"action":"result","fields":["hello"],"id":7,"type":101}'), [{ kind: 'log_line', drvPath: drv, line: 'hello' }]);
-    assert.deepEqual(parser.parseLine('@nix {"action":"result","fields":[1,2,0,0],"id":3,"type":105}'), [], 'progress of other activities is not a log');
-    assert.deepEqual(parser.parseLine(`@nix {"action":"msg","level":6,"msg":"building of '${drv}!*' from .drv file: done"}`), [{ kind: 'goal_done', drvPath: drv }]);
-    assert.deepEqual(parser.parseLine(`@nix {"action":"msg","level":6,"msg":"building of '${drv}!*' from .drv file: woken up"}`), []);
+    assert.deepEqual(parser.parseLine('@nix {"action":"result","fields":[1,2,0,0],"id":3,"type":105}'), [], 'progress of other activities is not an end');
+    assert.deepEqual(parser.parseLine('@nix {"action":"start","id":4,"level":0,"text":"","type":104}'), []);
+    assert.deepEqual(parser.parseLine('@nix {"action":"result","fields":[0,2,1,0],"id":4,"type":105}'), [], 'one running, none ended');
+    assert.deepEqual(parser.parseLine('@nix {"action":"result","fields":[1,2,1,0],"id":4,"type":105}'), [{ kind: 'build_ended', ended: 1 }]);
+    assert.deepEqual(parser.parseLine('@nix {"action":"result","fields":[1,2,0,0],"id":4,"type":105}'), [], 'the same count again');
+    assert.deepEqual(parser.parseLine('@nix {"action":"result","fields":[1,2,0,1],"id":4,"type":105}'), [{ kind: 'build_ended', ended: 2 }], 'a failure ends a build too');
+    assert.deepEqual(parser.parseLine('@nix {"action":"msg","level":3,"msg":"these 5 derivations will be built:"}'), [{ kind: 'will_build', count: 5 }]);
+    assert.deepEqual(parser.parseLine('@nix {"action":"msg","level":3,"msg":"this derivation will be built:"}'), [{ kind: 'will_build', count: 1 }]);
     assert.deepEqual(
       parser.parseLine(`@nix {"action":"msg","level":0,"msg":"\\u001b[31;1merror:\\u001b[0m builder for '\\u001b[35;1m${drv}\\u001b[0m' failed with exit code 3"}`),
       [{ kind: 'build_failed', drvPath: drv, failure: 'failed', message: `builder for '${drv}' failed with exit code 3` }],
@@ -42,13 +47,14 @@ describe('one nix-store realises a batch (issue 6)', () => {
     // a is not a member: Nix builds it along as an input of c.
     const { events, exitCode } = await runBatch([drvs.c, drvs.bad, drvs.d, drvs.top], 2);
     assert.equal(exitCode, 100, 'a build failed');
+    assert.deepEqual(events.filter((e) => e.kind === 'will_build'), [{ kind: 'will_build', count: 5 }], 'a, c, top, bad and d');
     for (const built of [drvs.a, drvs.c, drvs.top]) {
       assert.equal(of(events, 'build_started', built).length, 1, `${built} started once`);
-      assert.equal(of(events, 'goal_done', built).length, 1, `${built} done once`);
       assert.equal(of(events, 'build_failed', built).length, 0);
     }
+    assert.equal(events.filter((e) => e.kind === 'build_ended').length, 4, 'a, c, top and bad ended');
     assert.deepEqual(of(events, 'log_line', drvs.c).map((e) => (e as { line: string }).line), ['line of c']);
-    const order = events.filter((e) => e.kind === 'goal_done').map((e) => (e as { drvPath: string }).drvPath);
+    const order = events.filter((e) => e.kind === 'build_started').map((e) => (e as { drvPath: string }).drvPath);
     assert.ok(order.indexOf(drvs.a) < order.indexOf(drvs.c) && order.indexOf(drvs.c) < order.indexOf(drvs.top), 'inputs first');
     assert.equal((of(events, 'build_failed', drvs.bad)[0] as { failure: string }).failure, 'failed');
     assert.equal(of(events, 'build_started', drvs.d).length, 0, 'the dependent of the failure is not built');
@@ -61,7 +67,7 @@ describe('one nix-store realises a batch (issue 6)', () => {
       quick = mk "quick" "echo > $out";`);
     const { events } = await runBatch([drvs.slow, drvs.quick], 2, 1);
     assert.equal((of(events, 'build_failed', drvs.slow)[0] as { failure: string }).failure, 'timeout');
-    assert.equal(of(events, 'goal_done', drvs.quick).length, 1);
+    assert.equal(of(events, 'build_started', drvs.quick).length, 1);
     assert.equal(of(events, 'build_failed', drvs.quick).length, 0);
   });
 
