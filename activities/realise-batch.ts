@@ -155,8 +155,8 @@ export function createBatchActivities(deps: ActivityDeps) {
                   await markStepsOfDerivation(db, event.drvPath, { status: 'running', phase: 'building', builderId: null, startedAt: new Date() });
                   if (logBuildId) await assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: null, logPath: liveLogPath(deps.config.dataDir, logBuildId) });
                 });
-                const what = members.has(event.drvPath) ? `a batch of ${input.members.length}` : 'a batch, as an input of its members';
-                await (await writerOf(s))?.append(`ringmaster: building ${event.drvPath} on the worker's own Nix (${what})\n`);
+                const what = members.has(event.drvPath) ? `in a batch of ${input.members.length}` : 'in a batch, as an input of its members';
+                await (await writerOf(s))?.append(`ringmaster: building ${event.drvPath} on the worker's own Nix (no remote builders configured), ${what}\n`);
               });
               return;
             }
