@@ -10,7 +10,7 @@ import { realiseOnBuilder } from './realise/remote';
 import type { BuilderSpec, RealiseResult } from './realise/types';
 import { builderSpecOf } from './realise/builder-spec';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
-import { markStepsOfDerivation } from './records/steps';
+import { markStepsOfDerivation, markStepsQueued } from './records/steps';
 import { findCachedFailure, recordCachedFailure } from './records/cached-failures';
 import { anyRemoteBuilder, findRemoteBuilder } from './records/builders';
 import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation } from './records/builds';
@@ -153,7 +153,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
       }
       // Marked first: a database error then fails the activity before the dispatcher has the request,
       // so its retry never asks twice (a second request after the grant would free the granted slot).
-      await markStepsOfDerivation(db, input.request.drvPath, { phase: 'queued', builderId: null });
+      await markStepsQueued(db, input.request.drvPath);
       await requestBuilderSlot(input.request);
       return { kind: 'needs_build' };
     },

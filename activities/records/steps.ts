@@ -24,6 +24,18 @@ export async function markStepsOfDerivation(db: Queryable, drvPath: string, u: S
   await db('build_steps').where({ drv_path: drvPath }).whereIn('status', ['pending', 'running']).update(patch);
 }
 
+/**
+ * Marks a derivation's step rows queued, but not rows already building: with batches (issue 6) Nix may
+ * be building a derivation along with a dependent's batch before the derivation's own request queues.
+ */
+export async function markStepsQueued(db: Queryable, drvPath: string): Promise<void> {
+  await db('build_steps')
+    .where({ drv_path: drvPath })
+    .whereIn('status', ['pending', 'running'])
+    .whereRaw("not (status = 'running' and phase is not distinct from 'building')")
+    .update({ phase: 'queued', builder_id: null });
+}
+
 export async function insertPlannedSteps(db: Queryable, buildId: string, drvPaths: string[]): Promise<void> {
   await db('build_steps').where({ build_id: buildId }).delete();
   if (drvPaths.length === 0) return;

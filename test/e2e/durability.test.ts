@@ -118,7 +118,10 @@ describe('the worker machine dies (kill -9) while builds run', () => {
     assert.deepEqual(statusesOf(builds), EXPECTED);
     assert.match(fs.readFileSync(builds.three.build_output_path, 'utf8'), / one two three/);
     // The killed step was retried once, by the new worker (after the 20 s heartbeat timeout).
-    assert.deepEqual(await realiseAttempts(stack, builds.one.drv_path, [builds.two.drv_path, builds.three.drv_path]), [2]);
+    // (In batches, later batches may realise its dependents: they ran once each.)
+    const attempts = await realiseAttempts(stack, builds.one.drv_path, [builds.two.drv_path, builds.three.drv_path]);
+    assert.equal(attempts[0], 2, `attempts: ${attempts}`);
+    assert.ok(attempts.slice(1).every((a) => a === 1), `attempts: ${attempts}`);
     const step = await stack.db('build_steps').where({ build_id: builds.one.id, drv_path: builds.one.drv_path }).first();
     assert.ok(new Date(step.started_at).getTime() >= killedAt, 'the step that counted started after the kill');
     assert.equal(step.status, 'succeeded');
@@ -180,7 +183,8 @@ describe('the Temporal dev server restarts on the same SQLite file while builds 
     console.error(`[durability] Temporal restart → all builds finished ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after it was back`);
     assert.deepEqual(statusesOf(builds), EXPECTED);
     // The step that was building while Temporal was down was not built again: its first attempt counted.
-    assert.deepEqual(await realiseAttempts(stack, builds.one.drv_path, [builds.two.drv_path, builds.three.drv_path]), [1]);
+    const attempts = await realiseAttempts(stack, builds.one.drv_path, [builds.two.drv_path, builds.three.drv_path]);
+    assert.ok(attempts.length >= 1 && attempts.every((a) => a === 1), `attempts: ${attempts}`);
   });
 
   it('each build finished exactly once: one workflow run, one completion, no duplicate rows', async () => {
