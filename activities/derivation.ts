@@ -1,7 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
 import type { ActivityDeps } from './deps';
-import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type DerivationInput } from '../workflows/shared';
+import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type BatchStep, type DerivationInput } from '../workflows/shared';
 import type { RealisePhase, StepPhase } from '../lib/statuses';
 import { readDerivation } from './nix/drv';
 import { locallyInvalidPaths } from './realise/closure';
@@ -10,9 +10,9 @@ import { realiseOnBuilder } from './realise/remote';
 import type { BuilderSpec, RealiseResult } from './realise/types';
 import { builderSpecOf } from './realise/builder-spec';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
-import { markStepsOfDerivation } from './records/steps';
+import { markStepsOfDerivation, markStepsQueued } from './records/steps';
 import { findCachedFailure, recordCachedFailure } from './records/cached-failures';
-import { findRemoteBuilder } from './records/builders';
+import { anyRemoteBuilder, findRemoteBuilder } from './records/builders';
 import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation } from './records/builds';
 import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
@@ -37,7 +37,17 @@ export type DerivationState = { kind: 'valid'; outputs: Record<string, string> }
 /** A derivation that plans its own inputs: its state, and when it needs building, the input derivations to wait on first. */
 export type DerivationPlan =
   | Exclude<DerivationState, { kind: 'needs_build' }>
-  | { kind: 'needs_build'; inputs: DerivationInput[]; jobNames: Record<string, string>; workflowIds: Record<string, string> };
+  | {
+      kind: 'needs_build';
+      inputs: DerivationInput[];
+      jobNames: Record<string, string>;
+      workflowIds: Record<string, string>;
+      /**
+       * The worker's own Nix builds (no remote builder is configured): the derivation may queue for a
+       * batch at once, before its inputs are built, since one Nix realises a batch in dependency order.
+       */
+      runAhead?: boolean;
+    };
 
 /** What the dispatcher needs to place a derivation: its DerivationInput's scheduling fields, and more. */
 export interface SlotRequestInput extends Pick<DerivationInput, 'drvPath' | 'system' | 'requiredFeatures' | 'priority' | 'jobsetId' | 'shares'> {
@@ -72,13 +82,22 @@ export function createDerivationActivities(deps: ActivityDeps) {
     return { kind: 'needs_build' };
   }
 
-  async function requestBuilderSlot(input: SlotRequestInput): Promise<void> {
+  async function requestBuilderSlot(input: SlotRequestInput & { batch?: BatchStep }): Promise<void> {
     if (input.reprioritizeOnly) {
       await signalDispatcher(reprioritizeSignal, [{ requestId: input.requestId, priority: input.priority }]);
       return;
     }
     await signalDispatcher(requestSlotSignal, [
-      { requestId: input.requestId, system: input.system, requiredFeatures: input.requiredFeatures, priority: input.priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: input.avoidBuilders },
+      {
+        requestId: input.requestId,
+        system: input.system,
+        requiredFeatures: input.requiredFeatures,
+        priority: input.priority,
+        jobsetId: input.jobsetId,
+        shares: input.shares,
+        avoidBuilders: input.avoidBuilders,
+        ...(input.batch ? { batch: input.batch } : {}),
+      },
     ]);
   }
 
@@ -119,6 +138,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         })),
         jobNames: Object.fromEntries(owners.map((o) => [o.drv_path, o.job_name])),
         workflowIds: Object.fromEntries(needed.map((i) => [i.path, deps.workflows.derivationWorkflowId(i.path)])),
+        runAhead: !(await anyRemoteBuilder(db)),
       };
     },
 
@@ -126,14 +146,14 @@ export function createDerivationActivities(deps: ActivityDeps) {
      * A derivation's way into the queue in one local activity: (when `check`) whether it is already
      * valid or a cached failure, and if it needs building its steps marked queued and its slot asked for.
      */
-    async queueDerivation(input: { check: boolean; request: SlotRequestInput }): Promise<DerivationState> {
+    async queueDerivation(input: { check: boolean; request: SlotRequestInput & { batch?: BatchStep } }): Promise<DerivationState> {
       if (input.check) {
         const state = await checkDerivation({ drvPath: input.request.drvPath });
         if (state.kind !== 'needs_build') return state;
       }
       // Marked first: a database error then fails the activity before the dispatcher has the request,
       // so its retry never asks twice (a second request after the grant would free the granted slot).
-      await markStepsOfDerivation(db, input.request.drvPath, { phase: 'queued', builderId: null });
+      await markStepsQueued(db, input.request.drvPath);
       await requestBuilderSlot(input.request);
       return { kind: 'needs_build' };
     },
@@ -145,9 +165,13 @@ export function createDerivationActivities(deps: ActivityDeps) {
     /** Asks the dispatcher (started on first use) for a builder slot, or raises a queued request's priority. */
     requestBuilderSlot,
 
-    async releaseBuilderSlot(input: { requestId: string; builderId: string | null; builderFailed: boolean; failureMessage?: string }): Promise<void> {
+    /**
+     * Gives a granted slot back, or (`builderId` null) withdraws a request; `kill` (a cancelled
+     * derivation) also stops the batch realising it, if one does.
+     */
+    async releaseBuilderSlot(input: { requestId: string; builderId: string | null; builderFailed: boolean; failureMessage?: string; kill?: boolean }): Promise<void> {
       if (input.builderId === null) {
-        await signalDispatcher(withdrawRequestSignal, [{ requestId: input.requestId }]);
+        await signalDispatcher(withdrawRequestSignal, [{ requestId: input.requestId, ...(input.kill ? { kill: true } : {}) }]);
         return;
       }
       await signalDispatcher(releaseSlotSignal, [{ requestId: input.requestId, builderId: input.builderId, builderFailed: input.builderFailed, failureMessage: input.failureMessage }]);

@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import { createSystemActivities } from './system';
 import { createDispatchActivities } from './dispatch';
 import { createDerivationActivities } from './derivation';
+import { createBatchActivities } from './realise-batch';
 import { createBuildActivities } from './build';
 import { createEvaluationActivities } from './evaluation';
 import { createBuilderCheckActivities } from './builder-check';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...outlivingDatabaseRestarts(createDispatchActivities(deps)),
     ...outlivingDatabaseRestarts(derivation),
     realiseStep,
+    ...createBatchActivities(deps),
     ...outlivingDatabaseRestarts(createBuildActivities(deps)),
     ...outlivingDatabaseRestarts(evaluation),
     evaluateAndRecord,

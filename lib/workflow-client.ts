@@ -17,7 +17,9 @@ import {
   buildStatusQuery,
   buildersChangedSignal,
   bumpBuildUpdate,
+  stepRealisedSignal,
   type BuildStatusView,
+  type StepRealisation,
   type CheckJobsetInput,
   type CheckJobsetResult,
   type DerivationInput,
@@ -251,6 +253,15 @@ export class RingmasterWorkflows {
 
   derivationWorkflowId(drvPath: string): string {
     return derivationWorkflowId(this.taskQueue, drvPath);
+  }
+
+  /** Tells a derivation workflow how its derivation ended in a batch; one that has closed meanwhile is no concern. */
+  async tellStepRealised(drvPath: string, result: StepRealisation): Promise<void> {
+    try {
+      await this.client.workflow.getHandle(derivationWorkflowId(this.taskQueue, drvPath)).signal(stepRealisedSignal, result);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
   }
 
   /** Sends a signal to this task queue's dispatcher, starting it on first use. */

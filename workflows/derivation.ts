@@ -21,9 +21,11 @@ import {
   removeWaiterSignal,
   slotGrantedSignal,
   stepProgressSignal,
+  stepRealisedSignal,
   type DerivationInput,
   type DerivationResult,
   type SlotGrant,
+  type StepRealisation,
 } from './shared';
 import { inBatches } from './in-batches';
 
@@ -57,6 +59,14 @@ const WAITS_ON_INPUTS_PATCH = 'derivation-waits-on-its-inputs';
  * process ends, so the dispatcher can grant it again without waiting for this workflow's next task.
  */
 const STEP_RELEASES_SLOT_PATCH = 'realise-step-releases-its-slot';
+
+/**
+ * patched() ID (issue 6): on the worker's own Nix (no remote builder configured: `plan.runAhead`), a
+ * derivation that plans its inputs queues for a batch at once, without waiting for its inputs (Nix
+ * realises a batch in dependency order and builds missing inputs along), and learns its result from
+ * the batch's `stepRealised` signal instead of running a `realiseStep` activity.
+ */
+const BATCH_PATCH = 'derivation-realised-in-local-batches';
 
 /** Builder failures (connection refused, host-key mismatch, builder killed) are retried elsewhere this many times. */
 const MAX_BUILDER_ATTEMPTS = 4;
@@ -93,6 +103,12 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   setHandler(derivationFinishedSignal, (r) => {
     inputResults.set(r.drvPath, r);
   });
+  // This derivation's result from the batch realising it.
+  let realised: StepRealisation | undefined;
+  let batched = false;
+  setHandler(stepRealisedSignal, (r) => {
+    if (r.drvPath === input.drvPath) realised = r;
+  });
 
   const self = workflowInfo().workflowId;
   const atOnce = patched(ONE_QUEUE_ACTIVITY_AND_NOTIFY_AT_ONCE_PATCH);
@@ -117,7 +133,9 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   // last moments must not be left waiting on a closed workflow.
   const unnotified = () => [...waiters.keys()].some((w) => !notified.has(w));
   for (;;) {
-    if (!unnotified() && !(await condition(unnotified, '2 seconds'))) break;
+    // A derivation realised in a batch does not linger: a build that attaches after it closed starts a
+    // new run, which finds the outputs valid (or the cached failure) and answers at once.
+    if (!unnotified() && (batched || !(await condition(unnotified, '2 seconds')))) break;
     const pending = [...waiters.keys()].filter((w) => !notified.has(w));
     for (const w of pending) notified.add(w);
     const tell = (w: string) => getExternalWorkflowHandle(w).signal(derivationFinishedSignal, decidedFor.has(w) || !cachedFailure ? result : cachedFailure);
@@ -149,7 +167,11 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       const plan = await planDerivation({ ...input, priority });
       const settled = settledBy(plan);
       if (settled) return settled;
-      if (plan.kind === 'needs_build' && plan.inputs.length > 0) {
+      if (plan.kind === 'needs_build' && plan.runAhead && patched(BATCH_PATCH)) {
+        const inBatch = await realiseInBatches(plan.inputs, plan.jobNames, plan.workflowIds);
+        if (inBatch) return inBatch;
+        // Else a slot on another builder was granted: the inputs have succeeded, build on the per-step path.
+      } else if (plan.kind === 'needs_build' && plan.inputs.length > 0) {
         const failed = await waitOnInputs(plan.inputs, plan.jobNames, plan.workflowIds);
         if (failed) return failed;
       }
@@ -269,15 +291,105 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       const woke = await condition(() => inputResults.size > known || (everHadWaiter && waiters.size === 0) || priority > sentPriority, '3 minutes');
       if (!woke) await attachTo(pending());
     }
+  }
 
-    function dependencyResult(r: DerivationResult, jobName: string | undefined): DerivationResult {
-      const what = jobName ? `dependency ${jobName} (${r.drvPath})` : `dependency ${r.drvPath}`;
-      // A failure further down keeps the message that names the derivation that failed.
-      const nested = r.errorMessage !== null && r.errorMessage.startsWith('dependency ');
-      if (r.status === 'unsupported_system') return { ...base, status: 'unsupported_system', errorMessage: nested ? r.errorMessage : `${what}: ${r.errorMessage ?? 'unsupported system'}` };
-      if (r.status === 'cancelled') return { ...base, status: 'cancelled', errorMessage: nested ? r.errorMessage : `${what} was cancelled` };
-      if (r.status === 'dependency_failed') return { ...base, status: 'dependency_failed', errorMessage: r.errorMessage };
-      return { ...base, status: 'dependency_failed', errorMessage: `${what} ${r.status.replace(/_/g, ' ')}${r.errorMessage ? `: ${r.errorMessage}` : ''}` };
+  function dependencyResult(r: DerivationResult, jobName: string | undefined): DerivationResult {
+    const what = jobName ? `dependency ${jobName} (${r.drvPath})` : `dependency ${r.drvPath}`;
+    // A failure further down keeps the message that names the derivation that failed.
+    const nested = r.errorMessage !== null && r.errorMessage.startsWith('dependency ');
+    if (r.status === 'unsupported_system') return { ...base, status: 'unsupported_system', errorMessage: nested ? r.errorMessage : `${what}: ${r.errorMessage ?? 'unsupported system'}` };
+    if (r.status === 'cancelled') return { ...base, status: 'cancelled', errorMessage: nested ? r.errorMessage : `${what} was cancelled` };
+    if (r.status === 'dependency_failed') return { ...base, status: 'dependency_failed', errorMessage: r.errorMessage };
+    return { ...base, status: 'dependency_failed', errorMessage: `${what} ${r.status.replace(/_/g, ' ')}${r.errorMessage ? `: ${r.errorMessage}` : ''}` };
+  }
+
+
+  /**
+   * The batch path (issue 6): attaches to the inputs, queues at once for a batch of the worker's own
+   * Nix, and takes its result from the batch (`stepRealised`). An input that fails first makes it
+   * `dependency_failed`, as on the per-step path; a batch stopped for another member, or a builder
+   * failure, queues it again. Undefined when the dispatcher granted a slot of another builder instead
+   * (remote builders were added meanwhile): the inputs have succeeded then, and the per-step path builds.
+   */
+  async function realiseInBatches(inputs: DerivationInput[], jobNames: Record<string, string>, workflowIds: Record<string, string>): Promise<DerivationResult | undefined> {
+    const pending = () => inputs.filter((i) => !inputResults.has(i.drvPath));
+    const failedInput = () => inputs.map((i) => inputResults.get(i.drvPath)).find((r) => r !== undefined && r.status !== 'succeeded');
+    const detach = () => inBatches(pending(), (i) => getExternalWorkflowHandle(workflowIds[i.drvPath]).signal(removeWaiterSignal, { workflowId: self }).catch(() => undefined));
+    const inputFailed = async (failure: DerivationResult) => {
+      await detach();
+      return dependencyResult(failure, jobNames[failure.drvPath]);
+    };
+    batched = true;
+    if (inputs.length > 0) await attachToDerivations({ derivations: inputs.map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority } });
+    if (!everHadWaiter) await condition(() => everHadWaiter, '1 minute');
+    const batch = { drvPath: input.drvPath, logBuildId: input.logBuildId, timeoutSeconds: input.timeoutSeconds, maxSilentSeconds: input.maxSilentSeconds };
+    for (let builderFailures = 0; ; ) {
+      if (waiters.size === 0) {
+        await detach();
+        return unwanted;
+      }
+      realised = undefined;
+      grant = undefined;
+      let sentPriority = priority;
+      await queueDerivation({ check: false, request: { requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: [], batch } });
+      for (;;) {
+        await condition(() => realised !== undefined || grant !== undefined || waiters.size === 0 || failedInput() !== undefined || priority > sentPriority);
+        if (realised !== undefined || grant !== undefined || waiters.size === 0 || failedInput() !== undefined) break;
+        sentPriority = priority;
+        const p = priority;
+        await requestBuilderSlot({ requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority: p, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: [], reprioritizeOnly: true });
+        await inBatches(pending(), (i) => getExternalWorkflowHandle(workflowIds[i.drvPath]).signal(raisePrioritySignal, { priority: p }).catch(() => undefined));
+      }
+      const r = realised as StepRealisation | undefined;
+      if (r === undefined) {
+        const failure = failedInput();
+        const granted = grant as SlotGrant | undefined;
+        if (failure || waiters.size === 0) {
+          // Out of the queue; a cancel also stops the batch realising it, if one does.
+          await releaseBuilderSlot({ requestId: self, builderId: null, builderFailed: false, kill: !failure });
+          if (failure) return inputFailed(failure);
+          await detach();
+          return { ...base, status: 'cancelled', errorMessage: 'cancelled while queued or building' };
+        }
+        if (granted && !granted.builderId) {
+          await detach();
+          return { ...base, status: 'unsupported_system', errorMessage: granted.unsupported ?? 'unsupported system' };
+        }
+        // A slot of a builder that does not realise batches: give it back until the inputs have succeeded.
+        await releaseBuilderSlot({ requestId: self, builderId: granted!.builderId, builderFailed: false });
+        await condition(() => pending().length === 0 || failedInput() !== undefined || waiters.size === 0);
+        const late = failedInput();
+        if (late) return inputFailed(late);
+        if (waiters.size === 0) {
+          await detach();
+          return unwanted;
+        }
+        return undefined;
+      }
+      // Built along by another batch while its own request waits: take that out of the queue.
+      if (r.alongInput) await releaseBuilderSlot({ requestId: self, builderId: null, builderFailed: false });
+      switch (r.status) {
+        case 'succeeded':
+          // Its inputs have succeeded too (their own results may still be on their way): nothing to detach.
+          return { ...base, status: 'succeeded', outputs: r.outputs, builderId: r.builderId, logPath: r.logPath };
+        case 'failed':
+        case 'timeout':
+        case 'log_limit_exceeded':
+          await recordCachedFailure({ drvPath: input.drvPath, status: r.status, errorMessage: r.errorMessage });
+          return { ...base, status: r.status, errorMessage: r.errorMessage, builderId: r.builderId, logPath: r.logPath };
+        case 'dependency_failed': {
+          // Nix did not build it: the input that failed says which (its own workflow reports it).
+          await condition(() => failedInput() !== undefined || pending().length === 0, '10 minutes');
+          const failure = failedInput();
+          if (failure) return inputFailed(failure);
+          return { ...base, status: 'dependency_failed', errorMessage: r.errorMessage, builderId: r.builderId, logPath: r.logPath };
+        }
+        case 'builder_failure':
+          if (++builderFailures >= MAX_BUILDER_ATTEMPTS) return { ...base, status: 'aborted', builderId: r.builderId, errorMessage: `builder failures: ${r.errorMessage}` };
+          continue;
+        case 'interrupted':
+          continue;
+      }
     }
   }
 }

@@ -100,3 +100,42 @@ export function backoffMs(consecutiveFailures: number): number {
   if (consecutiveFailures < 1) return 0;
   return Math.min(3600_000, 10_000 * 2 ** (consecutiveFailures - 1));
 }
+
+/** The most derivations one batch's nix-store is given (its command line stays well under the limits). */
+export const MAX_BATCH_MEMBERS = 200;
+
+export interface BatchPlan {
+  builderId: string;
+  /** Slots the batch holds: its nix-store's `--max-jobs`. */
+  slots: number;
+  /** Queued requests it realises, in queue order (priority, share, age). */
+  requestIds: string[];
+}
+
+/**
+ * A batch for one builder (issue 6): the queued batchable requests it can build, in queue order, with
+ * the priority of the first one (Nix orders a batch by dependencies only, so a bumped step goes in a
+ * batch of its own, ahead of the rest) and the same time limits (Nix applies `--timeout` and
+ * `--max-silent-time` to every derivation of a process), at most `maxMembers`; it holds the builder's
+ * free slots, at most one per member. Undefined when the builder has no free slot or no such request waits.
+ */
+export function formBatch(
+  builder: DispatchBuilder,
+  queue: QueuedRequest[],
+  running: Record<string, number>,
+  usage: Record<string, number>,
+  now: number,
+  maxMembers = MAX_BATCH_MEMBERS,
+): BatchPlan | undefined {
+  const free = builder.maxJobs - (running[builder.id] ?? 0);
+  if (free <= 0 || !isAvailable(builder, now)) return undefined;
+  const candidates = queue
+    .filter((r) => r.batch !== undefined && builderMatches(builder, r.system, r.requiredFeatures))
+    .sort((a, b) => compareRequests(a, b, usage));
+  if (candidates.length === 0) return undefined;
+  const first = candidates[0];
+  const members = candidates
+    .filter((r) => r.priority === first.priority && r.batch!.timeoutSeconds === first.batch!.timeoutSeconds && r.batch!.maxSilentSeconds === first.batch!.maxSilentSeconds)
+    .slice(0, maxMembers);
+  return { builderId: builder.id, slots: Math.min(free, members.length), requestIds: members.map((r) => r.requestId) };
+}

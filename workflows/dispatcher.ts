@@ -1,16 +1,23 @@
 import {
+  ActivityCancellationType,
+  CancellationScope,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  isCancellation,
   patched,
+  proxyActivities,
   proxyLocalActivities,
   setHandler,
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
 import type { DispatchActivities } from '../activities/dispatch';
-import { assignSlots, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
+import type { BatchActivities } from '../activities/realise-batch';
+import { assignSlots, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
 import {
+  LOCAL_BUILDER,
+  stepRealisedSignal,
   buildersChangedSignal,
   dispatcherStateQuery,
   releaseSlotSignal,
@@ -29,9 +36,24 @@ import { inBatches } from './in-batches';
  */
 const GRANTS_AT_ONCE_PATCH = 'dispatcher-grants-at-once';
 
+/**
+ * patched() ID (issue 6): queued requests that may be batched (`batch` set) and go to the worker's own
+ * Nix are handed, as many as wait, to one `realiseBatch` activity (one `nix-store --realise --max-jobs
+ * <slots>`) holding the builder's free slots, instead of one grant each. The activity tells each member
+ * its result; its completion frees the slots.
+ */
+const BATCHES_PATCH = 'dispatcher-realises-local-steps-in-batches';
+
 const { loadDispatchBuilders, recordBuilderOutcome } = proxyLocalActivities<DispatchActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
+});
+const { realiseBatch } = proxyActivities<BatchActivities>({
+  // A batch runs as long as its members take; the heartbeat is what notices a dead worker.
+  startToCloseTimeout: '7 days',
+  heartbeatTimeout: '20 seconds',
+  retry: { maximumAttempts: 5 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 export interface DispatcherState {
@@ -41,6 +63,8 @@ export interface DispatcherState {
   /** grants per jobset, for fair sharing */
   usage: Record<string, number>;
   seq: number;
+  /** batch id → the builder it runs on and the requests it realises (its id holds its slots in `running`). */
+  batches?: Record<string, { builderId: string; requestIds: string[] }>;
 }
 
 const emptyState = (): DispatcherState => ({ queue: [], running: {}, usage: {}, seq: 0 });
@@ -53,6 +77,11 @@ const emptyState = (): DispatcherState => ({ queue: [], running: {}, usage: {}, 
 export async function DispatcherWorkflow(initial?: DispatcherState): Promise<void> {
   const state = initial ?? emptyState();
   const grantsAtOnce = patched(GRANTS_AT_ONCE_PATCH);
+  const batchesOn = grantsAtOnce && patched(BATCHES_PATCH);
+  const batches = batchesOn ? (state.batches ??= {}) : {};
+  /** The running batches' activities, to stop one whose member was cancelled and to wait for before continuing as new. */
+  const batchRuns = new Map<string, { scope: CancellationScope; done: Promise<void> }>();
+
   let builders: DispatchBuilder[] = await loadDispatchBuilders();
   let dirty = true;
   let refresh = false;
@@ -66,19 +95,48 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     }
   };
 
+  /** Takes a request out of the batch realising it; the batch's id when it was in one. */
+  const leaveBatch = (requestId: string): string | undefined => {
+    for (const [id, b] of Object.entries(batches)) {
+      const i = b.requestIds.indexOf(requestId);
+      if (i < 0) continue;
+      b.requestIds.splice(i, 1);
+      return id;
+    }
+    return undefined;
+  };
+  /** A batch ended: every slot it held is free. */
+  const endBatch = (batchId: string) => {
+    const b = batches[batchId];
+    delete batches[batchId];
+    if (b) state.running[b.builderId] = (state.running[b.builderId] ?? []).filter((r) => r !== batchId);
+  };
+
+  // Batches a previous run (before continuing as new) left are over: it waited for them.
+  for (const id of Object.keys(batches)) endBatch(id);
+
   setHandler(requestSlotSignal, (request) => {
     if (state.queue.some((q) => q.requestId === request.requestId)) return;
-    removeRunning(request.requestId);
+    // A member of a batch asks again when that batch interrupted it: the batch's slots stay with the batch.
+    if (leaveBatch(request.requestId) === undefined) removeRunning(request.requestId);
     state.queue.push({ ...request, seq: state.seq++ });
     dirty = true;
   });
-  setHandler(withdrawRequestSignal, ({ requestId }) => {
+  setHandler(withdrawRequestSignal, ({ requestId, kill }) => {
     state.queue = state.queue.filter((q) => q.requestId !== requestId);
-    removeRunning(requestId);
+    const batchId = leaveBatch(requestId);
+    if (batchId === undefined) removeRunning(requestId);
+    else if (kill) batchRuns.get(batchId)?.scope.cancel();
     dirty = true;
   });
   setHandler(releaseSlotSignal, (release) => {
-    removeRunning(release.requestId, release.builderId);
+    if (batches[release.requestId] && release.slots !== undefined) {
+      for (let i = 0; i < release.slots; i++) removeRunning(release.requestId, release.builderId);
+      dirty = true;
+      return;
+    }
+    if (batches[release.requestId]) endBatch(release.requestId);
+    else removeRunning(release.requestId, release.builderId);
     outcomes.push(release);
     dirty = true;
   });
@@ -149,6 +207,44 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
 
     const running: Record<string, number> = {};
     for (const [id, list] of Object.entries(state.running)) running[id] = list.length;
+    if (batchesOn) {
+      for (const builder of builders.filter((b) => b.id === LOCAL_BUILDER)) {
+        for (let plan = formBatch(builder, state.queue, running, state.usage, Date.now()); plan; plan = formBatch(builder, state.queue, running, state.usage, Date.now())) {
+          const requestIds = new Set(plan.requestIds);
+          const members = state.queue.filter((q) => requestIds.has(q.requestId));
+          state.queue = state.queue.filter((q) => !requestIds.has(q.requestId));
+          const batchId = `batch-${state.seq++}`;
+          batches[batchId] = { builderId: plan.builderId, requestIds: [...plan.requestIds] };
+          for (let i = 0; i < plan.slots; i++) (state.running[plan.builderId] ??= []).push(batchId);
+          running[plan.builderId] = (running[plan.builderId] ?? 0) + plan.slots;
+          for (const m of members) state.usage[m.jobsetId] = (state.usage[m.jobsetId] ?? 0) + 1;
+          const input = { batchId, builderId: plan.builderId, slots: plan.slots, members: members.map((m) => ({ ...m.batch!, requestId: m.requestId })) };
+          const scope = new CancellationScope();
+          const done = scope
+            .run(() => realiseBatch(input))
+            .then(
+              () => undefined,
+              async (err) => {
+                if (isCancellation(err)) return;
+                // The activity gave up (its retries spent): the members still waiting hear of a builder
+                // failure and ask again; members told already ignore it.
+                const message = (err as Error).message ?? 'the batch failed';
+                await inBatches(input.members, (m) =>
+                  getExternalWorkflowHandle(m.requestId)
+                    .signal(stepRealisedSignal, { drvPath: m.drvPath, status: 'builder_failure', outputs: {}, errorMessage: message, builderId: input.builderId, logPath: null })
+                    .catch(() => undefined),
+                );
+              },
+            )
+            .finally(() => {
+              batchRuns.delete(batchId);
+              endBatch(batchId);
+              dirty = true;
+            });
+          batchRuns.set(batchId, { scope, done });
+        }
+      }
+    }
     for (const a of assignSlots(builders, state.queue, running, state.usage, Date.now())) {
       const request = state.queue.find((q) => q.requestId === a.requestId)!;
       state.queue = state.queue.filter((q) => q.requestId !== a.requestId);
@@ -159,6 +255,8 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     await inBatches(grants, grant);
 
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 4000) {
+      // A batch's activity belongs to this run: wait for the running ones (no new one starts meanwhile).
+      await Promise.all([...batchRuns.values()].map((r) => r.done));
       await condition(allHandlersFinished);
       await continueAsNew<typeof DispatcherWorkflow>(state);
     }

@@ -112,6 +112,21 @@ export interface SlotRequest {
   shares: number;
   /** Builders that failed this request already: try others first. */
   avoidBuilders?: string[];
+  /**
+   * Set by a derivation that may be realised in a batch (issue 6): the dispatcher then hands it, with
+   * other queued steps, to one `nix-store --realise` on the worker's own Nix (its `realiseBatch`
+   * activity) instead of granting it a slot, and its result comes back as a `stepRealised` signal.
+   */
+  batch?: BatchStep;
+}
+
+/** What a batch needs to realise one derivation and tell its workflow (the request's ID) the result. */
+export interface BatchStep {
+  drvPath: string;
+  /** The build whose log receives this derivation's log. */
+  logBuildId: string;
+  timeoutSeconds: number;
+  maxSilentSeconds: number;
 }
 
 export interface SlotGrant {
@@ -126,10 +141,16 @@ export interface SlotRelease {
   builderId: string;
   builderFailed: boolean;
   failureMessage?: string;
+  /** A running batch gives back this many of its slots (fewer derivations are left to build than it holds); the rest stay its own. */
+  slots?: number;
 }
 
 export const requestSlotSignal = defineSignal<[SlotRequest]>('requestSlot');
-export const withdrawRequestSignal = defineSignal<[{ requestId: string }]>('withdrawRequest');
+/**
+ * A request is no longer wanted: dropped from the queue. When it is a member of a running batch, `kill`
+ * (the derivation was cancelled) stops that batch, whose other unfinished members are queued again.
+ */
+export const withdrawRequestSignal = defineSignal<[{ requestId: string; kill?: boolean }]>('withdrawRequest');
 export const releaseSlotSignal = defineSignal<[SlotRelease]>('releaseSlot');
 export const reprioritizeSignal = defineSignal<[{ requestId: string; priority: number }]>('reprioritize');
 export const buildersChangedSignal = defineSignal('buildersChanged');
@@ -140,3 +161,34 @@ export interface DispatcherView {
   builders: Array<{ id: string; maxJobs: number; running: number; disabledUntil: number | null }>;
 }
 export const dispatcherStateQuery = defineQuery<DispatcherView>('state');
+
+// ---- Batches (the dispatcher's realiseBatch activity) ----
+export interface RealiseBatchInput {
+  batchId: string;
+  builderId: string;
+  /** The slots the batch holds: its nix-store's `--max-jobs`. */
+  slots: number;
+  /** Each member's request ID is its derivation workflow's ID. */
+  members: Array<BatchStep & { requestId: string }>;
+}
+
+/**
+ * How a batch's nix-store left one derivation. Besides a realisation's own statuses:
+ * - `dependency_failed`: Nix did not build it because an input failed (the input's own workflow reports that failure);
+ * - `interrupted`: the batch was stopped for another member (cancelled, over its log limit): queue it again.
+ */
+export type StepRealisationStatus = 'succeeded' | 'failed' | 'timeout' | 'log_limit_exceeded' | 'builder_failure' | 'dependency_failed' | 'interrupted';
+
+export interface StepRealisation {
+  drvPath: string;
+  status: StepRealisationStatus;
+  outputs: Record<string, string>;
+  errorMessage: string | null;
+  builderId: string;
+  logPath: string | null;
+  /** Nix built it along as an input of the batch's members, not as a member: its own request may still be queued. */
+  alongInput?: boolean;
+}
+
+/** Sent by a batch's activity to a derivation workflow as soon as its derivation has ended in the batch. */
+export const stepRealisedSignal = defineSignal<[StepRealisation]>('stepRealised');

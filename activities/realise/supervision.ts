@@ -7,10 +7,10 @@ export const KILL_GRACE_MS = 5_000;
 /** Our own watchdog fires this long after Nix's `--timeout` should have. */
 export const WATCHDOG_SLACK_MS = 30_000;
 
-/** The `--realise` arguments shared by local and remote realisation. */
-export function realiseArgs(drvPath: string, opts: RealiseOptions): string[] {
+/** The `--realise` arguments shared by local and remote realisation, of one derivation or of a batch. */
+export function realiseArgs(drvPaths: string | string[], opts: Pick<RealiseOptions, 'nixOptions' | 'timeoutSeconds' | 'maxSilentSeconds'>): string[] {
   return [
-    '--realise', drvPath, '--no-gc-warning',
+    '--realise', ...(typeof drvPaths === 'string' ? [drvPaths] : drvPaths), '--no-gc-warning',
     ...noSubstitutersArgs,
     ...nixOptionArgs(opts.nixOptions),
     '--timeout', String(Math.max(0, Math.floor(opts.timeoutSeconds))),

@@ -23,6 +23,11 @@ export async function listRemoteBuilders(db: Queryable): Promise<RemoteBuilderRo
   return db('remote_builders').select('*').orderBy('name');
 }
 
+/** Whether any remote builder is configured (else the worker's own Nix builds: the local fallback). */
+export async function anyRemoteBuilder(db: Queryable): Promise<boolean> {
+  return (await db('remote_builders').first('id')) !== undefined;
+}
+
 export async function findRemoteBuilder(db: Queryable, id: string): Promise<RemoteBuilderRow | undefined> {
   return db('remote_builders').where({ id }).first();
 }

@@ -24,6 +24,18 @@ export async function markStepsOfDerivation(db: Queryable, drvPath: string, u: S
   await db('build_steps').where({ drv_path: drvPath }).whereIn('status', ['pending', 'running']).update(patch);
 }
 
+/**
+ * Marks a derivation's step rows queued, but not rows already building: with batches (issue 6) Nix may
+ * be building a derivation along with a dependent's batch before the derivation's own request queues.
+ */
+export async function markStepsQueued(db: Queryable, drvPath: string): Promise<void> {
+  await db('build_steps')
+    .where({ drv_path: drvPath })
+    .whereIn('status', ['pending', 'running'])
+    .whereRaw("not (status = 'running' and phase is not distinct from 'building')")
+    .update({ phase: 'queued', builder_id: null });
+}
+
 export async function insertPlannedSteps(db: Queryable, buildId: string, drvPaths: string[]): Promise<void> {
   await db('build_steps').where({ build_id: buildId }).delete();
   if (drvPaths.length === 0) return;
@@ -49,4 +61,19 @@ export async function insertPlannedSteps(db: Queryable, buildId: string, drvPath
 /** Steps that never ran when the build ended (a dependency failed, or it was cancelled). */
 export async function closeUnfinishedSteps(db: Queryable, buildId: string, status: string): Promise<void> {
   await db('build_steps').where({ build_id: buildId }).whereIn('status', ['pending', 'running']).update({ status, completed_at: db.fn.now(), phase: null });
+}
+
+/**
+ * The build whose log receives the log of a derivation that a batch built without its own request (an
+ * input Nix built along with a member): the build of that derivation itself if it is one, else a build
+ * waiting on it as a step; undefined when no unfinished build has it as a step.
+ */
+export async function logBuildOfStep(db: Queryable, drvPath: string): Promise<string | undefined> {
+  const row = await db('build_steps as s')
+    .join('builds as b', 'b.id', 's.build_id')
+    .where('s.drv_path', drvPath)
+    .whereIn('s.status', ['pending', 'running'])
+    .orderByRaw('(b.drv_path = s.drv_path) desc')
+    .first<{ build_id: string } | undefined>('s.build_id');
+  return row?.build_id;
 }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assignSlots, backoffMs, builderMatches, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from '../../workflows/dispatch-policy';
+import { assignSlots, backoffMs, builderMatches, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from '../../workflows/dispatch-policy';
 
 const builder = (id: string, over: Partial<DispatchBuilder> = {}): DispatchBuilder => ({
   id,
@@ -80,5 +80,41 @@ describe('dispatch policy', () => {
     assert.equal(backoffMs(1), 10_000);
     assert.equal(backoffMs(2), 20_000);
     assert.equal(backoffMs(30), 3600_000);
+  });
+
+  describe('batches (issue 6)', () => {
+    const step = (drv: string, over: Partial<NonNullable<QueuedRequest['batch']>> = {}) => ({ drvPath: drv, logBuildId: 'b', timeoutSeconds: 3600, maxSilentSeconds: 600, ...over });
+
+    it("a batch takes every queued batchable step the builder can build and holds its free slots, at most one per member", () => {
+      const b = builder('local', { maxJobs: 4 });
+      const queue = [request('a', { batch: step('a') }), request('b', { batch: step('b') }), request('granted', {}), request('arm', { system: 'aarch64-linux', batch: step('arm') })];
+      assert.deepEqual(formBatch(b, queue, { local: 1 }, {}, 0), { builderId: 'local', slots: 2, requestIds: ['a', 'b'] });
+      assert.deepEqual(formBatch(b, queue.slice(0, 1), {}, {}, 0), { builderId: 'local', slots: 1, requestIds: ['a'] });
+    });
+
+    it('no batch without a free slot, on a builder backed off, or without a batchable step', () => {
+      const b = builder('local', { maxJobs: 2 });
+      const queue = [request('a', { batch: step('a') })];
+      assert.equal(formBatch(b, queue, { local: 2 }, {}, 0), undefined);
+      assert.equal(formBatch({ ...b, disabledUntil: 1000 }, queue, {}, {}, 0), undefined);
+      assert.equal(formBatch(b, [request('plain')], {}, {}, 0), undefined);
+    });
+
+    it('a batch holds one priority (a bumped step goes alone, ahead) and one set of time limits, in queue order', () => {
+      const b = builder('local', { maxJobs: 2 });
+      const queue = [
+        request('old', { batch: step('old') }),
+        request('bumped', { priority: 200, batch: step('bumped') }),
+        request('slow', { batch: step('slow', { timeoutSeconds: 60 }) }),
+        request('new', { batch: step('new') }),
+      ];
+      assert.deepEqual(formBatch(b, queue, {}, {}, 0)?.requestIds, ['bumped']);
+      assert.deepEqual(formBatch(b, queue.filter((r) => r.requestId !== 'bumped'), {}, {}, 0)?.requestIds, ['old', 'new']);
+    });
+
+    it('a batch has at most the given number of members', () => {
+      const queue = Array.from({ length: 5 }, (_, i) => request(`r${i}`, { batch: step(`r${i}`) }));
+      assert.deepEqual(formBatch(builder('local', { maxJobs: 8 }), queue, {}, {}, 0, 3), { builderId: 'local', slots: 3, requestIds: ['r0', 'r1', 'r2'] });
+    });
   });
 });
