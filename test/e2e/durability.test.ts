@@ -118,10 +118,11 @@ describe('the worker machine dies (kill -9) while builds run', () => {
     assert.deepEqual(statusesOf(builds), EXPECTED);
     assert.match(fs.readFileSync(builds.three.build_output_path, 'utf8'), / one two three/);
     // The killed step was retried once, by the new worker (after the 20 s heartbeat timeout).
-    // (In batches, later batches may realise its dependents: they ran once each.)
+    // (In batches, later batches may realise its dependents: they ran once each. Their activities are listed in
+    // the order they ended, so the killed batch's retry may come after a later batch.)
     const attempts = await realiseAttempts(stack, builds.one.drv_path, [builds.two.drv_path, builds.three.drv_path]);
-    assert.equal(attempts[0], 2, `attempts: ${attempts}`);
-    assert.ok(attempts.slice(1).every((a) => a === 1), `attempts: ${attempts}`);
+    assert.equal(attempts.filter((a) => a === 2).length, 1, `one realisation was retried once: attempts ${attempts}`);
+    assert.ok(attempts.every((a) => a === 1 || a === 2), `attempts: ${attempts}`);
     const step = await stack.db('build_steps').where({ build_id: builds.one.id, drv_path: builds.one.drv_path }).first();
     assert.ok(new Date(step.started_at).getTime() >= killedAt, 'the step that counted started after the kill');
     assert.equal(step.status, 'succeeded');
