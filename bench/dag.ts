@@ -56,8 +56,8 @@ async function main(): Promise<void> {
     console.log(`  ringmaster trigger → all built:            ${seconds.toFixed(2)} s  (${(seconds / nixBuildSeconds).toFixed(2)}× nix-build; goal ≤ ${goal}×)`);
     // Where the steps ran: a step row that another build's step realised has no builder of its own.
     const ran = await bench.stack.db('build_steps').whereNotNull('started_at').groupBy('builder_id').select('builder_id').count<{ builder_id: string | null; count: string }[]>('* as count');
-    const names = new Map([[registered?.id, 'the SSH builder']]);
-    console.log(`  step rows started (a build has one per derivation of its closure), by builder: ${ran.map((r) => `${names.get(r.builder_id ?? undefined) ?? r.builder_id ?? 'none'}: ${r.count}`).join(', ')}`);
+    const nameOf = (builderId: string | null) => (builderId === null ? "the worker's own Nix" : builderId === registered?.id ? 'the SSH builder' : builderId);
+    console.log(`  step rows started (a build has one per derivation of its closure), by builder: ${ran.map((r) => `${nameOf(r.builder_id ?? null)}: ${r.count}`).join(', ')}`);
   } finally {
     await bench.stop();
     await builder?.stop();
