@@ -164,7 +164,11 @@ describe('PostgreSQL restarts while 50 builds run', () => {
     let retried = 0;
     for (const row of rows) {
       const handle = stack.temporal.client.workflow.getHandle(buildWorkflowId(row.id));
-      const description = await handle.describe();
+      // The build's row is final one workflow task before its workflow closes (finishBuild runs in that task).
+      const description = await eventually(`${row.job_name}: its workflow to close`, async () => {
+        const d = await handle.describe();
+        return d.status.name === 'RUNNING' ? undefined : d;
+      }, 30_000, 100);
       assert.equal(description.status.name, 'COMPLETED', `${row.job_name}: workflow status`);
       const events = (await handle.fetchHistory()).events ?? [];
       const count = (type: temporal.api.enums.v1.EventType) => events.filter((e) => e.eventType === type).length;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { temporal } from '@temporalio/proto';
 import type { TestStack } from './stack';
 import { makeGitRepo, type GitFixtureRepo } from './git-fixture';
-import { buildsOf, sleep } from './pipeline';
+import { buildsOf, eventually, sleep } from './pipeline';
 import { buildWorkflowId } from '../../workflows/shared';
 
 /**
@@ -37,7 +37,11 @@ export async function assertFinishedOnce(stack: TestStack, evaluationId: string)
   const builds = await buildsOf(stack, evaluationId);
   for (const [job, build] of Object.entries(builds)) {
     const handle = stack.temporal.client.workflow.getHandle(buildWorkflowId(build.id));
-    const description = await handle.describe();
+    // The build's row is final one workflow task before its workflow closes (finishBuild runs in that task).
+    const description = await eventually(`${job}: its workflow to close`, async () => {
+      const d = await handle.describe();
+      return d.status.name === 'RUNNING' ? undefined : d;
+    }, 30_000, 100);
     assert.equal(description.status.name, 'COMPLETED', `${job}: workflow status`);
     const history = await handle.fetchHistory();
     const events = history.events ?? [];
