@@ -5,6 +5,7 @@ import { startApi } from '../api/server';
 import { createWorker, shutdownWorker } from '../worker/worker';
 import { componentLogger } from '../lib/logger';
 import { version } from '../lib/version';
+import { dispatcherTaskQueue } from '../lib/task-queues';
 
 function required(value: string | undefined, name: string): string {
   if (!value) throw new Error(`${name} is required to run this part on its own (see the README's configuration table)`);
@@ -44,7 +45,7 @@ export async function runWorkerProcess(config: RingmasterConfig = loadConfig()):
     taskQueue: config.taskQueue,
     deps: { db, config },
   });
-  componentLogger('worker').info(`polling task queue "${config.taskQueue}" on ${config.temporalAddress}`);
+  componentLogger('worker').info(`polling task queues "${config.taskQueue}" and "${dispatcherTaskQueue(config.taskQueue)}" on ${config.temporalAddress}`);
   const run = worker.run();
   onStopSignal(async () => shutdownWorker(worker, run));
   await run;

@@ -10,6 +10,7 @@ import { startApi } from '../api/server';
 import { createWorker, shutdownWorker } from '../worker/worker';
 import { openDatabase } from './database';
 import { version } from '../lib/version';
+import { dispatcherTaskQueue } from '../lib/task-queues';
 
 /** PostgreSQL's own lines worth an operator's attention (the rest is debug). */
 const POSTGRES_TROUBLE = /FATAL|ERROR|PANIC/;
@@ -94,7 +95,7 @@ export async function startStack(config: RingmasterConfig): Promise<void> {
       workerLog.error({ err: err.message }, `worker failed: ${err.message}`);
       void stopAll(1);
     });
-    workerLog.info(`polling task queue "${config.taskQueue}"`);
+    workerLog.info(`polling task queues "${config.taskQueue}" and "${dispatcherTaskQueue(config.taskQueue)}"`);
 
     const temporal = await connectTemporal(temporalAddress, config.temporalNamespace, config.taskQueue);
     stops.push({ part: 'api', stop: () => temporal.connection.close() });

@@ -37,6 +37,7 @@ import {
   builderCheckWorkflowId,
   publishBuildOutputsWorkflowId,
 } from './workflow-ids';
+import { dispatcherTaskQueue } from './task-queues';
 import { deliverNotificationSignal, type NotificationWorkflowInput, type QueuedNotification } from '../workflows/notification-shared';
 import { buildSearchAttributes, derivationSearchAttributes, RingmasterBuildId, RingmasterStatus, type BuildSearchContext } from './search-attributes';
 
@@ -264,10 +265,14 @@ export class RingmasterWorkflows {
     }
   }
 
-  /** Sends a signal to this task queue's dispatcher, starting it on first use. */
+  /**
+   * Sends a signal to this task queue's dispatcher, starting it on first use, on its own task queue
+   * (lib/task-queues.ts). A dispatcher that runs already keeps its queue: one started before the
+   * dispatcher had a queue of its own moves there by itself (workflows/dispatcher.ts).
+   */
   async signalDispatcher<A extends unknown[]>(signal: SignalDefinition<A>, args: A): Promise<void> {
     // The options type is conditional on A, which TypeScript cannot resolve for a generic A.
-    const options = { workflowId: dispatcherWorkflowId(this.taskQueue), taskQueue: this.taskQueue, signal, signalArgs: args } as unknown as WithWorkflowArgs<
+    const options = { workflowId: dispatcherWorkflowId(this.taskQueue), taskQueue: dispatcherTaskQueue(this.taskQueue), signal, signalArgs: args } as unknown as WithWorkflowArgs<
       Workflows['DispatcherWorkflow'],
       WorkflowSignalWithStartOptions<A>
     >;

@@ -27,8 +27,16 @@ export function derivationWorkflowId(taskQueue: string, drvPath: string): string
   return `drv-${taskQueue}-${base}`;
 }
 
+const DISPATCHER_WORKFLOW_ID_PREFIX = 'dispatcher-';
+
+/** DispatcherWorkflow: one per deployment, named after its main task queue (it runs on a queue of its own). */
 export function dispatcherWorkflowId(taskQueue: string): string {
-  return `dispatcher-${taskQueue}`;
+  return `${DISPATCHER_WORKFLOW_ID_PREFIX}${taskQueue}`;
+}
+
+/** The main task queue of the deployment a dispatcher serves, read back from its workflow ID. */
+export function taskQueueOfDispatcher(workflowId: string): string {
+  return workflowId.startsWith(DISPATCHER_WORKFLOW_ID_PREFIX) ? workflowId.slice(DISPATCHER_WORKFLOW_ID_PREFIX.length) : workflowId;
 }
 
 /** SystemProbeWorkflow behind GET /api/v1/admin/system: one per request. */

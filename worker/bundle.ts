@@ -11,7 +11,7 @@ const fingerprintPath = (bundlePath: string) => `${bundlePath}.sources-sha256`;
 /** Bundles the workflows once (npm start's setup step) so the worker starts without webpack. */
 export async function writeWorkflowBundle(target = prebuiltBundlePath, entry = workflowsPath): Promise<string> {
   const fingerprint = workflowSourceFingerprint(entry);
-  const { code } = await bundleWorkflowCode({ workflowsPath: entry, logger: quietLogger });
+  const { code } = await bundleWorkflowCode({ workflowsPath: entry, logger: quietBundleLogger });
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.writeFileSync(target, code);
   fs.writeFileSync(fingerprintPath(target), `${fingerprint}\n`);
@@ -70,7 +70,8 @@ export function currentPrebuiltBundle(bundlePath = prebuiltBundlePath, entry = w
   return recorded === workflowSourceFingerprint(entry) ? bundlePath : undefined;
 }
 
-const quietLogger = {
+/** Webpack's progress stays quiet; its warnings and errors are shown. */
+export const quietBundleLogger = {
   log: () => {},
   trace: () => {},
   debug: () => {},

@@ -1,11 +1,12 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import type { Db } from '../lib/db';
 import type { RingmasterConfig } from '../lib/config';
 import { createActivities } from '../activities';
 import { BuilderConnectionPool } from '../activities/realise/ssh-connection';
 import { rootLogger, type Logger } from '../lib/logger';
-import { currentPrebuiltBundle, workflowsPath } from './bundle';
+import { currentPrebuiltBundle, quietBundleLogger, workflowsPath } from './bundle';
+import { dispatcherTaskQueue } from '../lib/task-queues';
 import { RingmasterWorkflows } from '../lib/workflow-client';
 import { installRuntime } from './runtime';
 
@@ -19,20 +20,55 @@ export interface WorkerOptions {
 }
 
 /**
- * Stops a worker and waits for its run to end: asks it to shut down only while it runs (a second
- * request on a draining worker throws IllegalStateError), then waits for its activities to finish.
+ * Stops the worker process's workers and waits for their run to end (their activities finish first).
  */
-export async function shutdownWorker(worker: Worker, run: Promise<void> | undefined): Promise<void> {
-  if (worker.getState() === 'RUNNING') worker.shutdown();
+export async function shutdownWorker(worker: RingmasterWorker, run: Promise<void> | undefined): Promise<void> {
+  worker.shutdown();
   await run;
 }
 
+/**
+ * The worker process's two Temporal workers, run and stopped together:
+ * - `main` polls the deployment's task queue: evaluations, builds, derivations, notifications, and the
+ *   activities they run;
+ * - `dispatch` polls `<taskQueue>-dispatch` (lib/task-queues.ts), where only the DispatcherWorkflow runs
+ *   (with its local activities and its batches' `realiseBatch`). Its workflow tasks never queue behind
+ *   the builds' backlog, and its own workflow thread never waits for theirs.
+ */
+export class RingmasterWorker {
+  constructor(
+    readonly main: Worker,
+    readonly dispatch: Worker,
+  ) {}
+
+  /** Runs both; when one of them fails the other is stopped, and the failure is what `run` throws. */
+  async run(): Promise<void> {
+    const runs = [this.main, this.dispatch].map((w) =>
+      w.run().catch((err: unknown) => {
+        this.shutdown();
+        throw err;
+      }),
+    );
+    const settled = await Promise.allSettled(runs);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Asks both to stop (only those still running: a second request on a draining worker throws). */
+  shutdown(): void {
+    for (const w of [this.main, this.dispatch]) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+}
+
 export interface RunningWorkerParts {
-  worker: Worker;
+  worker: RingmasterWorker;
   connection: { close(): Promise<void> };
 }
 
-/** Creates the Ringmaster worker: the workflows from the bundle and the activities made from deps. */
+/**
+ * Creates the worker process's workers (the main one and the dispatcher's): the workflows from one
+ * bundle and the activities made from deps, shared by both.
+ */
 export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerParts> {
   const logger = opts.deps.logger ?? rootLogger();
   installRuntime({ logger, workerMetricsAddress: opts.deps.config.workerMetricsAddress });
@@ -40,13 +76,16 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
   const clientConnection = await Connection.connect({ address: opts.address });
   const client = new Client({ connection: clientConnection, namespace: opts.namespace });
   const builderPool = new BuilderConnectionPool();
-  const bundle = opts.fromSource ? undefined : currentPrebuiltBundle();
-  const worker = await Worker.create({
+  const prebuilt = opts.fromSource ? undefined : currentPrebuiltBundle();
+  // Bundled once for both workers when no current prebuilt bundle exists.
+  const workflowBundle = prebuilt ? { codePath: prebuilt } : { code: (await bundleWorkflowCode({ workflowsPath, logger: quietBundleLogger })).code };
+  const activities = createActivities({ ...opts.deps, logger, workflows: new RingmasterWorkflows(client, opts.taskQueue), builderPool });
+  const main = await Worker.create({
     connection: nativeConnection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: createActivities({ ...opts.deps, logger, workflows: new RingmasterWorkflows(client, opts.taskQueue), builderPool }),
-    ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath }),
+    activities,
+    workflowBundle,
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
     // Workflow tasks share one thread: with many in flight on a busy machine each waits for all the
@@ -57,8 +96,22 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     // Heartbeats reach the server within a second, so a cancelled build step is killed promptly.
     maxHeartbeatThrottleInterval: '1 second',
   });
+  const dispatch = await Worker.create({
+    connection: nativeConnection,
+    namespace: opts.namespace,
+    taskQueue: dispatcherTaskQueue(opts.taskQueue),
+    activities,
+    workflowBundle,
+    // One dispatcher per deployment: its run, and the one it continues as, are all this worker caches.
+    maxCachedWorkflows: 4,
+    maxConcurrentWorkflowTaskExecutions: 2,
+    maxConcurrentLocalActivityExecutions: 10,
+    // Its activities are the batches' realiseBatch: at most one per free slot of the worker's own Nix.
+    maxConcurrentActivityTaskExecutions: 50,
+    maxHeartbeatThrottleInterval: '1 second',
+  });
   return {
-    worker,
+    worker: new RingmasterWorker(main, dispatch),
     connection: {
       async close() {
         await builderPool.closeAll().catch(() => undefined);

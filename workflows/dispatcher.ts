@@ -5,6 +5,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
+  makeContinueAsNewFunc,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -29,6 +30,8 @@ import {
   type SlotRelease,
 } from './shared';
 import { inBatches } from './in-batches';
+import { dispatcherTaskQueue } from '../lib/task-queues';
+import { taskQueueOfDispatcher } from '../lib/workflow-ids';
 
 /**
  * patched() ID (issue 6): the slots a round assigns are granted all at once (one workflow task),
@@ -43,6 +46,15 @@ const GRANTS_AT_ONCE_PATCH = 'dispatcher-grants-at-once';
  * its result; its completion frees the slots.
  */
 const BATCHES_PATCH = 'dispatcher-realises-local-steps-in-batches';
+
+/**
+ * patched() ID (issue 6): the dispatcher runs on a task queue of its own (`<taskQueue>-dispatch`, polled
+ * by every worker process beside the main one), so its workflow tasks never wait behind the builds' and
+ * derivations' backlog. A run found on the main task queue (started before this change, or by an older
+ * client) continues as new onto its own queue at its next workflow task, once its running batches are
+ * done; every later continue-as-new keeps it there.
+ */
+const OWN_TASK_QUEUE_PATCH = 'dispatcher-runs-on-its-own-task-queue';
 
 const { loadDispatchBuilders, recordBuilderOutcome } = proxyLocalActivities<DispatchActivities>({
   startToCloseTimeout: '30 seconds',
@@ -70,7 +82,7 @@ export interface DispatcherState {
 const emptyState = (): DispatcherState => ({ queue: [], running: {}, usage: {}, seq: 0 });
 
 /**
- * One per task queue (ID `dispatcher-<queue>`): holds the queue of runnable derivation steps and the
+ * One per task queue (ID `dispatcher-<queue>`, running on `<queue>-dispatch`): holds the queue of runnable derivation steps and the
  * builders' slots. Derivation workflows ask for a slot by signal and get a `slotGranted` signal back;
  * they release it when their step ends. No polling: every change is a signal.
  */
@@ -81,6 +93,16 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
   const batches = batchesOn ? (state.batches ??= {}) : {};
   /** The running batches' activities, to stop one whose member was cancelled and to wait for before continuing as new. */
   const batchRuns = new Map<string, { scope: CancellationScope; done: Promise<void> }>();
+  const ownTaskQueue = dispatcherTaskQueue(taskQueueOfDispatcher(workflowInfo().workflowId));
+  const onOwnTaskQueue = workflowInfo().taskQueue === ownTaskQueue;
+  const continueOnOwnTaskQueue = makeContinueAsNewFunc<typeof DispatcherWorkflow>({ taskQueue: ownTaskQueue });
+  /** Ends this run with its state: a batch's activity belongs to the run, so the running ones are waited for (no new one starts meanwhile). */
+  const continueAsNewWithState = async (): Promise<never> => {
+    await Promise.all([...batchRuns.values()].map((r) => r.done));
+    await condition(allHandlersFinished);
+    if (onOwnTaskQueue || patched(OWN_TASK_QUEUE_PATCH)) return continueOnOwnTaskQueue(state);
+    return continueAsNew<typeof DispatcherWorkflow>(state);
+  };
 
   let builders: DispatchBuilder[] = await loadDispatchBuilders();
   let dirty = true;
@@ -193,6 +215,8 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
         b.disabledUntil = health.disabledUntil;
       }
     }
+    // Started on the main task queue: move to the dispatcher's own (the queue goes along in the state).
+    if (!onOwnTaskQueue && patched(OWN_TASK_QUEUE_PATCH)) await continueAsNewWithState();
 
     const grants: SlotGrant[] = [];
     const send = async (g: SlotGrant) => {
@@ -254,11 +278,6 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     }
     await inBatches(grants, grant);
 
-    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 4000) {
-      // A batch's activity belongs to this run: wait for the running ones (no new one starts meanwhile).
-      await Promise.all([...batchRuns.values()].map((r) => r.done));
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof DispatcherWorkflow>(state);
-    }
+    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 4000) await continueAsNewWithState();
   }
 }

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Worker } from '@temporalio/worker';
 import { loadConfig, type RingmasterConfig } from '../../lib/config';
 import { createDb, migrateLatest, type Db } from '../../lib/db';
 import { ensureDatabase } from '../../lib/embedded-postgres';
@@ -10,7 +9,7 @@ import { connectTemporal, type TemporalDeps } from '../../api/temporal';
 import { startApi, type RunningApi } from '../../api/server';
 import { createApiKey } from '../../api/queries/api-keys';
 import type { Role } from '../../api/route';
-import { createWorker } from '../../worker/worker';
+import { createWorker, shutdownWorker, type RingmasterWorker } from '../../worker/worker';
 import type { Logger } from '../../lib/logger';
 import { sharedServicesFromEnv, startTestServices, type TestServices } from './services';
 
@@ -88,7 +87,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   await migrateLatest(db);
   const temporal = await connectTemporal(shared.temporalAddress, config.temporalNamespace, taskQueue);
 
-  let worker: Worker | undefined;
+  let worker: RingmasterWorker | undefined;
   let workerRun: Promise<void> | undefined;
   let workerConnection: { close(): Promise<void> } | undefined;
   const startWorker = async () => {
@@ -99,8 +98,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   };
   const stopWorker = async () => {
     if (!worker) return;
-    worker.shutdown();
-    await workerRun?.catch(() => {});
+    await shutdownWorker(worker, workerRun?.catch(() => {}));
     await workerConnection?.close();
     worker = undefined;
   };
