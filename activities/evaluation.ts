@@ -5,6 +5,7 @@ import type { ActivityDeps } from './deps';
 import { logBuildFinished, logEvaluationFinished, logEvaluationStarted } from './operator-lines';
 import { fetchGitSource, inputsHash } from './nix/source';
 import { ConcurrentStarts } from './concurrent-starts';
+import { OpenBuildBound } from './open-build-bound';
 import { recordBuildsAlreadyBuilt } from './already-built';
 import { evaluateJobs, type EvalJob, type EvalJobError, type NixArg } from './nix/evaluate';
 import { BatchRecorder } from './batch-recorder';
@@ -19,6 +20,7 @@ import {
   insertAggregateConstituents,
   insertBuildDependencies,
   buildsWithoutWorkflow,
+  evaluationHasBuildsToStart,
   insertEvaluatedBuilds,
   markBuildWorkflowsStarted,
   markUnstartedBuildsCancelled,
@@ -280,10 +282,20 @@ export function createEvaluationActivities(deps: ActivityDeps) {
 
       // Workflow starts go out concurrently from a queue: reading Nix's output never waits for Temporal.
       // A started build's start row is deleted with the next batch.
+      // In the background mode these starts take their room under RINGMASTER_MAX_OPEN_BUILDS too; a build
+      // that finds none keeps its start row for startBuildWorkflowsOfEvaluation.
       let startedIds: string[] = [];
+      let startsInFlight = 0;
+      const bound = new OpenBuildBound(db, deps.config.maxOpenBuilds);
       const starts = new ConcurrentStarts<BuildToStart>(input.startsInBackground ? STARTS_WHILE_EVALUATING : STARTS_IN_FLIGHT, async (b) => {
-        await startBuildWorkflow(jobset, evaluation.id, b);
-        startedIds.push(b.id);
+        if (input.startsInBackground && !(await bound.tryClaim(() => startedIds.length + startsInFlight))) return;
+        startsInFlight++;
+        try {
+          await startBuildWorkflow(jobset, evaluation.id, b);
+          startedIds.push(b.id);
+        } finally {
+          startsInFlight--;
+        }
       });
       const startBuilds = (rows: BuildToStart[]) => starts.push(...rows);
       const forgetStarted = async () => {
@@ -434,24 +446,29 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Starts the BuildWorkflows of an evaluation's builds that have none yet, STARTS_IN_FLIGHT at a time,
-     * a page of START_PAGE builds after another, heartbeating. It reads what is left from
-     * `build_workflow_starts`, so after a crash it resumes where it stopped; a start of a workflow that
-     * exists already (started before the crash, even if closed since) changes nothing.
+     * Starts the BuildWorkflows of an evaluation's builds that have none yet, highest priority first,
+     * STARTS_IN_FLIGHT at a time, heartbeating, while fewer than RINGMASTER_MAX_OPEN_BUILDS build
+     * workflows are open (started and not finished): each round starts at most the room it counted
+     * (and at most START_PAGE), then counts again; with no room it waits for builds to finish. It reads
+     * what is left from `build_workflow_starts`, so after a crash it resumes where it stopped; a start of
+     * a workflow that exists already (started before the crash, even if closed since) changes nothing.
+     * A build bumped while it waits is started first by the next round.
      */
     async startBuildWorkflowsOfEvaluation(input: { evaluationId: string }): Promise<{ started: number }> {
       const ctx = Context.current();
       // Nothing to start (e.g. an evaluation that failed before recording a build): nothing to look up.
-      if ((await buildsWithoutWorkflow(db, input.evaluationId, 1)).length === 0) return { started: 0 };
+      if (!(await evaluationHasBuildsToStart(db, input.evaluationId))) return { started: 0 };
       const evaluation = await findEvaluation(db, input.evaluationId);
       if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
       const jobset = await findJobsetToEvaluate(db, evaluation.jobset_id);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
+      const bound = new OpenBuildBound(db, deps.config.maxOpenBuilds);
       let started = 0;
-      for (;;) {
-        const page = await buildsWithoutWorkflow(db, evaluation.id, START_PAGE);
-        if (page.length === 0) return { started };
-        // Started builds lose their start row MARK_EVERY at a time, so a crash repeats few starts.
+      while (await evaluationHasBuildsToStart(db, evaluation.id)) {
+        const room = await bound.waitForRoom(() => ctx.heartbeat({ started, waitingForRoom: true }), ctx.cancellationSignal);
+        const page = await buildsWithoutWorkflow(db, evaluation.id, Math.min(room, START_PAGE));
+        // Started builds lose their start row MARK_EVERY at a time, so a crash repeats few starts; all of
+        // them before the next count, which sees a build as open once its row is gone.
         let startedIds: string[] = [];
         let marking = Promise.resolve();
         const markStarted = () => {
@@ -474,6 +491,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await markStarted();
         }
       }
+      return { started };
     },
 
     async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {

@@ -18,6 +18,11 @@ export interface RingmasterConfig {
   requireAuthForReads: boolean;
   publicUrl: string | undefined;
   logLevel: string;
+  /**
+   * Build workflows the start activity keeps open at once (started and not finished); the rest wait,
+   * `pending`, for room. 0: no bound.
+   */
+  maxOpenBuilds: number;
   /** Slots of the worker's own Nix when no remote builder is configured (default: CPU count). */
   localMaxJobs: number | undefined;
   /** A build log larger than this ends the build as log_limit_exceeded. */
@@ -66,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     requireAuthForReads: boolFromEnv(env, 'RINGMASTER_REQUIRE_AUTH_FOR_READS', false),
     publicUrl: env.RINGMASTER_PUBLIC_URL || undefined,
     logLevel: env.LOG_LEVEL || 'info',
+    maxOpenBuilds: intFromEnv(env, 'RINGMASTER_MAX_OPEN_BUILDS', 500),
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
     logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),
     transferTimeoutSeconds: intFromEnv(env, 'RINGMASTER_TRANSFER_TIMEOUT_SECONDS', 1800),

@@ -23,10 +23,12 @@ const { evaluateAndRecord } = proxyActivities<EvaluationActivities>({
 /**
  * Starts the builds' workflows after the evaluation is `completed`, from `build_workflow_starts`, in an
  * activity that loops over pages (one activity whatever the number of builds). Retried without limit: a
- * Temporal outage delays the starts, it does not fail an evaluation that has recorded its builds.
+ * Temporal outage delays the starts, it does not fail an evaluation that has recorded its builds. It
+ * keeps at most RINGMASTER_MAX_OPEN_BUILDS build workflows open, so it lasts until the evaluation's last
+ * builds can start (hours for a big one): the heartbeat, not the start-to-close timeout, notices a dead worker.
  */
 const { startBuildWorkflowsOfEvaluation } = proxyActivities<EvaluationActivities>({
-  startToCloseTimeout: '2 hours',
+  startToCloseTimeout: '7 days',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['NotFound'] },
 });

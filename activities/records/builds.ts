@@ -101,15 +101,34 @@ export interface BuildToStart {
 
 /**
  * Up to `limit` builds of an evaluation whose workflow has not been started yet, aggregates last
- * (an aggregate's workflow reads its constituents, recorded when the evaluation ends).
+ * (an aggregate's workflow reads its constituents, recorded when the evaluation ends), then the highest
+ * priority first (a bumped build starts before the rest), then in the order they were recorded.
  */
 export async function buildsWithoutWorkflow(db: Queryable, evaluationId: string, limit: number): Promise<BuildToStart[]> {
   return db('build_workflow_starts as s')
     .join('builds as b', 'b.id', 's.build_id')
     .where('s.evaluation_id', evaluationId)
-    .orderBy([{ column: 'b.is_aggregate' }, { column: 's.build_id' }])
+    .orderBy([{ column: 'b.is_aggregate' }, { column: 'b.priority', order: 'desc' }, { column: 's.build_id' }])
     .limit(limit)
     .select('b.id', 'b.job_name', 'b.system');
+}
+
+/** Whether any build of the evaluation still waits for its workflow to start (its start row's index). */
+export async function evaluationHasBuildsToStart(db: Queryable, evaluationId: string): Promise<boolean> {
+  return (await db('build_workflow_starts').where({ evaluation_id: evaluationId }).first('build_id')) !== undefined;
+}
+
+/**
+ * Builds whose workflow has started and not finished: unfinished rows without a start row (a build
+ * still to start keeps one). This is what RINGMASTER_MAX_OPEN_BUILDS bounds. One index scan of the
+ * unfinished builds (`builds (status, created_at, id)`) and a probe of the start rows' key each.
+ */
+export async function countOpenBuildWorkflows(db: Queryable): Promise<number> {
+  const [{ count }] = await db('builds as b')
+    .whereIn('b.status', ACTIVE_BUILD_STATUSES)
+    .whereNotExists((q) => q.select(db.raw('1')).from('build_workflow_starts as s').whereRaw('s.build_id = b.id'))
+    .count<{ count: string }[]>('* as count');
+  return Number(count);
 }
 
 /** The builds whose workflows have started: nothing is left to start for them. */

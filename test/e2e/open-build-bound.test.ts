@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { startTestStack, type TestStack } from '../support/stack';
+import type { GitFixtureRepo } from '../support/git-fixture';
+import { buildsOf, createJobset, eventually, nonce, sleep, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
+import { makeReleaseRepo } from '../support/worker-process';
+import { buildWorkflowId } from '../../workflows/shared';
+
+/**
+ * Issue 6: the start activity keeps at most RINGMASTER_MAX_OPEN_BUILDS build workflows open (started and
+ * not finished); the other builds wait `pending`, without a workflow, and a bumped one starts first.
+ */
+const LIMIT = 4;
+const JOBS = 24;
+const RELEASE_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
+builtins.listToAttrs (builtins.genList (i: { name = "j\${toString i}"; value = derivation {
+  name = "j\${toString i}"; inherit nonce system; PATH = "/bin:/usr/bin"; builder = "/bin/sh";
+  args = [ "-c" "sleep 1; echo \${toString i} $nonce > $out" ]; }; }) ${JOBS})
+`;
+
+const ACTIVE = new Set(['pending', 'running']);
+
+describe(`an evaluation of ${JOBS} builds with at most ${LIMIT} build workflows open`, () => {
+  let stack: TestStack;
+  let repo: GitFixtureRepo;
+  let evaluationId: string;
+  let sampling = true;
+  const samples: number[] = [];
+  let sampler: Promise<void>;
+
+  /** Build workflows open now, as Temporal says: running, for a build whose row is not final yet. */
+  const openBuildWorkflows = async (): Promise<number> => {
+    let open = 0;
+    for (const build of Object.values(await buildsOf(stack, evaluationId))) {
+      const status = await stack.temporal.client.workflow.getHandle(buildWorkflowId(build.id)).describe().then(
+        (d) => d.status.name,
+        (err) => {
+          if (err instanceof WorkflowNotFoundError) return 'NOT_STARTED';
+          throw err;
+        },
+      );
+      if (status !== 'RUNNING') continue;
+      // Read after the describe: a build that finished meanwhile closes in the workflow task that wrote its row.
+      const row = await stack.db('builds').where({ id: build.id }).first('status');
+      if (ACTIVE.has(row.status)) open++;
+    }
+    return open;
+  };
+
+  before(async () => {
+    stack = await startTestStack({ worker: true, env: { RINGMASTER_MAX_OPEN_BUILDS: String(LIMIT), RINGMASTER_LOCAL_MAX_JOBS: '2' } });
+    repo = await makeReleaseRepo(RELEASE_NIX);
+    const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
+    evaluationId = (await trigger(stack, jobset.jobsetId)).id;
+    sampler = (async () => {
+      while (sampling) {
+        samples.push(await openBuildWorkflows());
+        await sleep(50);
+      }
+    })();
+  });
+  after(async () => {
+    sampling = false;
+    await sampler?.catch(() => undefined);
+    await stack?.stop();
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+  });
+
+  let bumped: { id: string; startedBefore: string[] };
+
+  it('the evaluation completes with every build recorded; builds beyond the bound wait pending, without a workflow', async () => {
+    assert.equal((await waitForEvaluation(stack, evaluationId)).status, 'completed');
+    const waiting = await stack.db('build_workflow_starts as s').join('builds as b', 'b.id', 's.build_id').where('s.evaluation_id', evaluationId).select('b.id', 'b.status');
+    assert.ok(waiting.length >= JOBS - LIMIT - 6, `${waiting.length} of ${JOBS} builds still to start once the evaluation completed`);
+    assert.ok(waiting.every((b) => b.status === 'pending'));
+    const shown = await stack.request('GET', `/api/v1/builds/${waiting[0].id}`);
+    assert.equal(shown.body.status, 'pending');
+
+    // The build that would start last (builds start in the order they were recorded), bumped: it starts next.
+    const last = waiting.map((b) => b.id).sort().at(-1)!;
+    const bump = await stack.request('POST', `/api/v1/builds/${last}/bump`, { key: stack.adminKey, body: {} });
+    assert.equal(bump.status, 200, bump.text);
+    const stillWaiting = await stack.db('build_workflow_starts').where({ evaluation_id: evaluationId }).whereNot({ build_id: last }).pluck('build_id');
+    bumped = { id: last, startedBefore: stillWaiting };
+    assert.ok(stillWaiting.length > LIMIT + 2, `${stillWaiting.length} builds waited beside the bumped one`);
+  });
+
+  it(`every build succeeds, and no sample saw more than ${LIMIT} build workflows open`, async () => {
+    const builds = await waitForBuilds(stack, evaluationId, { timeoutMs: 300_000 });
+    assert.deepEqual(Object.values(builds).filter((b) => b.status !== 'succeeded').map((b) => `${b.job_name}: ${b.status}`), []);
+    sampling = false;
+    await sampler;
+    console.error(`[open-build-bound] open build workflows, sampled: ${samples.join(' ')}`);
+    assert.ok(samples.length >= 10, `${samples.length} samples`);
+    assert.ok(Math.max(...samples) <= LIMIT, `at most ${LIMIT} open; samples ${samples.join(' ')}`);
+    assert.equal(Math.max(...samples), LIMIT, `the bound was reached; samples ${samples.join(' ')}`);
+    await eventually('every start row to be gone', async () => ((await stack.db('build_workflow_starts').where({ evaluation_id: evaluationId }).first()) ? undefined : true), 60_000);
+  });
+
+  it('the bumped build started before the builds waiting beside it, but for at most one round already under way', async () => {
+    const startOf = async (id: string) => (await stack.temporal.client.workflow.getHandle(buildWorkflowId(id)).describe()).startTime.getTime();
+    const bumpedStart = await startOf(bumped.id);
+    const earlier: string[] = [];
+    for (const id of bumped.startedBefore) if ((await startOf(id)) < bumpedStart) earlier.push(id);
+    console.error(`[open-build-bound] ${earlier.length} of the ${bumped.startedBefore.length} builds waiting beside the bumped one started before it`);
+    // A round takes at most the room it counted, which is at most the bound.
+    assert.ok(earlier.length <= LIMIT, `${earlier.length} of ${bumped.startedBefore.length} started before the bumped build`);
+  });
+});
