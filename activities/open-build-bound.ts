@@ -18,6 +18,7 @@ const RECOUNT_MS = 1_000;
 export class OpenBuildBound {
   private claimable = 0;
   private countedAt = -Infinity;
+  private recount: Promise<void> | undefined;
 
   constructor(
     private readonly db: Queryable,
@@ -50,9 +51,18 @@ export class OpenBuildBound {
    */
   async tryClaim(uncounted: () => number): Promise<boolean> {
     if (this.limit === 0) return true;
+    // Concurrent callers wait for the same count.
+    while (this.recount) await this.recount;
     if (this.claimable <= 0 && Date.now() - this.countedAt >= RECOUNT_MS) {
-      this.countedAt = Date.now();
-      this.claimable = (await this.room()) - uncounted();
+      this.recount = this.room()
+        .then((room) => {
+          this.claimable = room - uncounted();
+          this.countedAt = Date.now();
+        })
+        .finally(() => {
+          this.recount = undefined;
+        });
+      await this.recount;
     }
     if (this.claimable <= 0) return false;
     this.claimable--;

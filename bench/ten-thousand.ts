@@ -25,6 +25,7 @@ import { spawnRingmasterProcess, stopWorkerProcesses } from '../test/support/wor
 import { largestPayloadOf, listRunSizes, type LargestPayload, type RunSize } from './history-limits';
 import { megabytes, peakResidentBytes, residentBytes } from './process-memory';
 import { makeNixRepo, runBench, startBenchStack, timeNixBuild, trivialJobs } from './support';
+import { countOpenBuildWorkflows } from '../activities/records/builds';
 
 const EVENTS_GOAL = 10_240;
 const PAYLOAD_GOAL = 256 * 1024;
@@ -71,7 +72,8 @@ async function main(): Promise<void> {
         lastReport = Date.now();
         const line = `${((Date.now() - t0) / 1000).toFixed(0)} s: ${megabytes(residentBytes(workerPid))}`;
         rssTimeline.push(line);
-        console.log(`  progress at ${line} worker RSS; builds ${JSON.stringify(byStatus)}; load average ${os.loadavg()[0].toFixed(1)}`);
+        const openWorkflows = await countOpenBuildWorkflows(stack.db);
+        console.log(`  progress at ${line} worker RSS; builds ${JSON.stringify(byStatus)}; ${openWorkflows} build workflows open; load average ${os.loadavg()[0].toFixed(1)}`);
       }
       if (stoppedEarly) {
         console.log(`  stopped early, by a signal, at ${((Date.now() - t0) / 1000).toFixed(0)} s: builds ${JSON.stringify(byStatus)}`);

@@ -119,10 +119,13 @@ describe('the worker machine dies (kill -9) while builds run', () => {
     assert.match(fs.readFileSync(builds.three.build_output_path, 'utf8'), / one two three/);
     // The killed step was retried once, by the new worker (after the 20 s heartbeat timeout).
     // (In batches, later batches may realise its dependents: they ran once each. Their activities are listed in
-    // the order they ended, so the killed batch's retry may come after a later batch.)
+    // the order they ended, so the killed batch's retry may come after a later batch. Two batches may have
+    // been running at the kill, depending on when the chain's members queued: `one` alone, then the others,
+    // whose nix-store builds `one` along; each killed batch is retried once.)
     const attempts = await realiseAttempts(stack, builds.one.drv_path, [builds.two.drv_path, builds.three.drv_path]);
-    assert.equal(attempts.filter((a) => a === 2).length, 1, `one realisation was retried once: attempts ${attempts}`);
-    assert.ok(attempts.every((a) => a === 1 || a === 2), `attempts: ${attempts}`);
+    console.error(`[durability] attempts of the realisations of the chain: ${attempts.join(', ')}`);
+    assert.ok(attempts.some((a) => a === 2), `a killed realisation was retried: attempts ${attempts}`);
+    assert.ok(attempts.every((a) => a === 1 || a === 2), `none was retried more than once: attempts ${attempts}`);
     const step = await stack.db('build_steps').where({ build_id: builds.one.id, drv_path: builds.one.drv_path }).first();
     assert.ok(new Date(step.started_at).getTime() >= killedAt, 'the step that counted started after the kill');
     assert.equal(step.status, 'succeeded');
