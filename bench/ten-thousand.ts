@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { createJobset, isFinished, nonce, sleep, trigger, waitForEvaluation } from '../test/support/pipeline';
 import { spawnRingmasterProcess, stopWorkerProcesses } from '../test/support/worker-process';
 import { largestPayloadOf, listRunSizes, type LargestPayload, type RunSize } from './history-limits';
@@ -72,8 +73,10 @@ async function main(): Promise<void> {
         lastReport = Date.now();
         const line = `${((Date.now() - t0) / 1000).toFixed(0)} s: ${megabytes(residentBytes(workerPid))}`;
         rssTimeline.push(line);
+        const countStarted = performance.now();
         const openWorkflows = await countOpenBuildWorkflows(stack.db);
-        console.log(`  progress at ${line} worker RSS; builds ${JSON.stringify(byStatus)}; ${openWorkflows} build workflows open; load average ${os.loadavg()[0].toFixed(1)}`);
+        const countMs = performance.now() - countStarted;
+        console.log(`  progress at ${line} worker RSS; builds ${JSON.stringify(byStatus)}; ${openWorkflows} build workflows open (counted in ${countMs.toFixed(1)} ms); load average ${os.loadavg()[0].toFixed(1)}`);
       }
       if (stoppedEarly) {
         console.log(`  stopped early, by a signal, at ${((Date.now() - t0) / 1000).toFixed(0)} s: builds ${JSON.stringify(byStatus)}`);
