@@ -71,7 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     requireAuthForReads: boolFromEnv(env, 'RINGMASTER_REQUIRE_AUTH_FOR_READS', false),
     publicUrl: env.RINGMASTER_PUBLIC_URL || undefined,
     logLevel: env.LOG_LEVEL || 'info',
-    maxOpenBuilds: intFromEnv(env, 'RINGMASTER_MAX_OPEN_BUILDS', 500),
+    maxOpenBuilds: intFromEnv(env, 'RINGMASTER_MAX_OPEN_BUILDS', 200),
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
     logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),
     transferTimeoutSeconds: intFromEnv(env, 'RINGMASTER_TRANSFER_TIMEOUT_SECONDS', 1800),
