@@ -3,7 +3,7 @@ import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
 import type { ActivityDeps } from './deps';
 import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type BatchStep, type DerivationInput } from '../workflows/shared';
 import type { RealisePhase, StepPhase } from '../lib/statuses';
-import { readDerivation } from './nix/drv';
+import { readDerivation, type DerivationInfo } from './nix/drv';
 import { locallyInvalidPaths } from './realise/closure';
 import { realiseLocally } from './realise/local';
 import { realiseOnBuilder } from './realise/remote';
@@ -43,8 +43,10 @@ export type DerivationPlan =
       jobNames: Record<string, string>;
       workflowIds: Record<string, string>;
       /**
-       * The worker's own Nix builds (no remote builder is configured): the derivation may queue for a
-       * batch at once, before its inputs are built, since one Nix realises a batch in dependency order.
+       * The derivation may queue for a batch at once, before its inputs are built, since one Nix
+       * realises a batch in dependency order and builds missing inputs along: when the worker's own Nix
+       * builds (no remote builder is configured), or when every input still to build has the
+       * derivation's own system and required features (a builder that takes it can build them too).
        */
       runAhead?: boolean;
     };
@@ -61,6 +63,12 @@ export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & {
   /** The activity released the step's slot (see RealiseStepInput.slotRequestId). */
   slotReleased?: boolean;
 };
+
+/** Whether every builder that can build `drv` can build `input` too: the same system and required features. */
+function buildsWhereItDoes(input: DerivationInfo, drv: DerivationInfo): boolean {
+  const features = (d: DerivationInfo) => [...d.requiredSystemFeatures].sort().join(' ');
+  return input.system === drv.system && features(input) === features(drv);
+}
 
 export function createDerivationActivities(deps: ActivityDeps) {
   const { db } = deps;
@@ -138,7 +146,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         })),
         jobNames: Object.fromEntries(owners.map((o) => [o.drv_path, o.job_name])),
         workflowIds: Object.fromEntries(needed.map((i) => [i.path, deps.workflows.derivationWorkflowId(i.path)])),
-        runAhead: !(await anyRemoteBuilder(db)),
+        runAhead: needed.every((i) => buildsWhereItDoes(i.info, drv)) || !(await anyRemoteBuilder(db)),
       };
     },
 
