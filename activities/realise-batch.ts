@@ -28,8 +28,10 @@ interface StepInBatch {
   chain: Promise<void>;
   logBytes: number;
   failure?: { failure: NixBuildFailure; message: string };
-  /** Its build started in this batch: when a build ends, whether its outputs are valid says if it was this one. */
-  started?: boolean;
+  /** When its build started in this batch: when a build ends, whether its outputs are valid says if it was this one. */
+  started?: Date;
+  /** How many ends Nix had counted when it started: its own end is one of those counted after. */
+  endingsBefore?: number;
   outputs?: Promise<string[]>;
 }
 
@@ -82,6 +84,10 @@ export function createBatchActivities(deps: ActivityDeps) {
         const otherLines: string[] = [];
         let stop: Stop | undefined;
 
+        /** When Nix's count of ended builds grew, in order: a build ended at the first of these after its start. */
+        const endings: Date[] = [];
+        /** When a started build ended on the builder (not when its outputs arrived here): the first end Nix counted after its start. */
+        const endOf = (s: StepInBatch): Date => (s.endingsBefore !== undefined ? endings[s.endingsBefore] : undefined) ?? new Date();
         const stepOf = (drvPath: string): StepInBatch => {
           let s = steps.get(drvPath);
           if (!s) {
@@ -119,7 +125,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           if (final || status === 'interrupted' || status === 'builder_failure') {
             await whileDatabaseUnavailable(() =>
               markStepsOfDerivation(db, drvPath, final
-                ? { status, phase: null, builderId: recordedBuilderId, completedAt: new Date(), errorMessage }
+                ? { status, phase: null, builderId: recordedBuilderId, completedAt: endOf(s), errorMessage }
                 : { status: 'running', phase: 'queued', builderId: null }),
             );
           }
@@ -185,11 +191,12 @@ export function createBatchActivities(deps: ActivityDeps) {
           switch (event.kind) {
             case 'build_started': {
               const s = stepOf(event.drvPath);
-              s.started = true;
+              const startedAt = (s.started = new Date());
+              s.endingsBefore = endings.length;
               then(s, async () => {
                 const logBuildId = await s.logBuildId;
                 await whileDatabaseUnavailable(async () => {
-                  await markStepsOfDerivation(db, event.drvPath, { status: 'running', phase: 'building', builderId: recordedBuilderId, startedAt: new Date() });
+                  await markStepsOfDerivation(db, event.drvPath, { status: 'running', phase: 'building', builderId: recordedBuilderId, startedAt });
                   if (logBuildId) await assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: recordedBuilderId, logPath: liveLogPath(deps.config.dataDir, logBuildId) });
                 });
                 const what = members.has(event.drvPath) ? `in a batch of ${input.members.length}` : 'in a batch, as an input of its members';
@@ -220,6 +227,7 @@ export function createBatchActivities(deps: ActivityDeps) {
               releaseSpareSlots();
               return;
             case 'build_ended':
+              endings.push(new Date());
               ended = event.ended;
               releaseSpareSlots();
               if (!stop) checkStartedBuilds();

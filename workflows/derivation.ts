@@ -125,7 +125,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   /** The result a check settles (outputs valid, or a cached failure), or undefined when the derivation needs building. */
   const settledBy = (state: DerivationState | DerivationPlan): DerivationResult | undefined => {
     if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
-    if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+    if (state.kind === 'cached_failure') return state.failedAfterQueued ? { ...base, ...state.failedAfterQueued } : { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
     return undefined;
   };
   const result = await realise();
