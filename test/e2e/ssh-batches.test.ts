@@ -8,7 +8,7 @@ import { pidsWithCommandLine, startSshBuilder } from '../support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../support/builder-registration';
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
-import { dispatcherWorkflowId } from '../../workflows/shared';
+import { BATCH_DAG_NIX, cancelLongBesideShort, dispatcherWork, longBesideShortNix, realisationsOf } from '../support/batches';
 
 /**
  * Issue 6: an SSH builder realises batches too. One `realiseBatch` activity per batch copies what the
@@ -18,24 +18,6 @@ import { dispatcherWorkflowId } from '../../workflows/shared';
  */
 const marker = `ssh-batch-${nonce()}`;
 const mkLine = 'mk = name: script: extra: derivation ({ inherit name system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" script ]; } // extra);';
-const DAG_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
-let ${mkLine}
-in rec {
-  base = mk "base" "echo building base; echo base $nonce > $out" {};
-  middle = mk "middle" "echo building middle; cat $base > $out" { inherit base; };
-  top = mk "top" "echo building top; cat $middle > $out" { inherit middle; };
-  broken = mk "broken" "echo about to fail; exit 1" {};
-  dependent = mk "dependent" "cat $broken > $out" { inherit broken; };
-}
-`;
-/** Two jobs that queue together (one batch usually realises both); long is cancelled while it builds. */
-const CANCEL_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
-let ${mkLine}
-in {
-  long = mk "long" "echo ${marker}-long; sleep 120; echo > $out" {};
-  short = mk "short" "echo ${marker}-short; sleep 15; echo short $nonce > $out" {};
-}
-`;
 /** A batch still building when its builder dies: slow jobs, one with a dependent. */
 const LOST_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
 let ${mkLine}
@@ -69,7 +51,7 @@ describe('derivations realised in batches on an SSH builder', () => {
   before(async () => {
     stack = await startTestStack({ worker: true });
     builder = await registerSshBuilder(stack, await startSshBuilder({ name: 'batcher' }), { maxJobs: 2 });
-    const repo = await makeReleaseRepo(DAG_NIX);
+    const repo = await makeReleaseRepo(BATCH_DAG_NIX);
     repos.push(repo);
     evaluationId = await evaluate(stack, repo);
   });
@@ -96,38 +78,23 @@ describe('derivations realised in batches on an SSH builder', () => {
     assert.match(middleLog, new RegExp(`on builder ${builder.fixture.spec.name}, in a batch`));
     assert.doesNotMatch(middleLog, /building top/, "a member's log holds its own lines only");
     assert.match(await logOf(stack, done.broken.id), /about to fail/);
-    const steps = await stack.db('build_steps').whereIn('build_id', Object.values(done).map((b) => b.id)).where({ status: 'succeeded' }).whereNotNull('started_at').select('drv_path', 'started_at', 'builder_id');
-    const starts = new Map<string, Set<string>>();
-    for (const s of steps) {
-      assert.equal(s.builder_id, builder.id, `${s.drv_path}'s step records the builder`);
-      (starts.get(s.drv_path) ?? starts.set(s.drv_path, new Set()).get(s.drv_path)!).add(String(s.started_at));
+    for (const [drv, { starts, builderIds }] of await realisationsOf(stack, Object.values(done).map((b) => b.id))) {
+      assert.equal(starts.size, 1, `${drv} was realised once`);
+      assert.deepEqual([...builderIds], [builder.id], `${drv}'s steps record the builder`);
     }
-    for (const [drv, at] of starts) assert.equal(at.size, 1, `${drv} was realised once`);
   });
 
   it('the dispatcher realised them with batch activities, not one slot grant per derivation', async () => {
-    const history = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).fetchHistory();
-    const batches = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'realiseBatch').length;
-    const grants = (history.events ?? []).filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'slotGranted').length;
+    const { batches, grants } = await dispatcherWork(stack);
     assert.ok(batches >= 1, 'at least one batch');
     assert.equal(grants, 0, 'no slot was granted to a derivation');
   });
 
   it("a build cancelled while its derivation builds in a batch on the builder is killed there; the derivations that shared its nix-store are built all the same", async () => {
-    const repo = await makeReleaseRepo(CANCEL_NIX);
+    const repo = await makeReleaseRepo(longBesideShortNix(marker));
     repos.push(repo);
     const cancelEvaluationId = await evaluate(stack, repo);
-    const both = await eventually('long and short to be building on the builder', async () => {
-      const builds = await buildsOf(stack, cancelEvaluationId);
-      if (!builds.long || !builds.short) return undefined;
-      return pidsWithCommandLine(`${marker}-long`).length > 0 && pidsWithCommandLine(`${marker}-short`).length > 0 ? builds : undefined;
-    }, 120_000, 100);
-    const shared = pidsWithCommandLine(both.long.drv_path).some((pid) => pidsWithCommandLine(both.short.drv_path).includes(pid));
-    console.error(`[ssh-batches] long and short ${shared ? 'shared one remote nix-store' : 'were realised by separate remote nix-stores'}`);
-    const cancelled = await stack.request('POST', `/api/v1/builds/${both.long.id}/cancel`, { key: stack.adminKey });
-    assert.equal(cancelled.status, 200, cancelled.text);
-    await eventually("long's builder process to be killed on the builder", async () => (pidsWithCommandLine(`${marker}-long`).length === 0 ? true : undefined), 60_000);
-    const done = await waitForBuilds(stack, cancelEvaluationId, { timeoutMs: 180_000 });
+    const done = await cancelLongBesideShort(stack, cancelEvaluationId, marker, 'ssh-batches');
     assert.equal(done.long.status, 'cancelled');
     assert.equal(done.short.status, 'succeeded', done.short.error_message);
     assert.equal(done.short.builder_id, builder.id);
