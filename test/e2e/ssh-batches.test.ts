@@ -149,3 +149,42 @@ describe('an SSH builder lost in the middle of a batch', () => {
     assert.equal(done.slow.retry_count, 0, 'the build was not restarted: its derivation queued again');
   });
 });
+
+describe("a batch's limits on an SSH builder", () => {
+  const LOG_LIMIT_BYTES = 20_000;
+  let stack: TestStack;
+  let builder: RegisteredBuilder;
+  let repo: GitFixtureRepo;
+
+  before(async () => {
+    stack = await startTestStack({ worker: true, env: { RINGMASTER_LOG_LIMIT_BYTES: String(LOG_LIMIT_BYTES) } });
+    builder = await registerSshBuilder(stack, await startSshBuilder({ name: 'limits' }), { maxJobs: 2 });
+    repo = await makeReleaseRepo(`{ nonce ? "x", system ? builtins.currentSystem }:
+let ${mkLine}
+in {
+  sleepy = mk "sleepy" "sleep 20; echo late > $out" {} // { meta = { timeout = 2; }; };
+  loud = mk "loud" "i=0; while [ $i -lt 2000 ]; do echo \\"loud line $i: far more log than the limit allows\\"; i=$((i+1)); done; echo loud > $out" {};
+  quiet = mk "quiet" "echo quiet says $nonce; echo quiet > $out" {};
+}
+`);
+  });
+  after(async () => {
+    await stack?.stop();
+    await builder?.fixture.stop();
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+  });
+
+  it("a member past its meta.timeout ends as timeout (Nix's --timeout on the builder), one past the log limit as log_limit_exceeded; the others succeed", async () => {
+    const done = await waitForBuilds(stack, await evaluate(stack, repo), { timeoutMs: 120_000 });
+    assert.equal(done.sleepy.status, 'timeout', done.sleepy.error_message);
+    const sleptMs = new Date(done.sleepy.completed_at).getTime() - new Date(done.sleepy.started_at).getTime();
+    assert.ok(sleptMs < 15_000, `the 20 s sleep was stopped early (the build took ${sleptMs} ms)`);
+    assert.equal(done.loud.status, 'log_limit_exceeded', done.loud.error_message);
+    const loudLog = await logOf(stack, done.loud.id);
+    assert.match(loudLog, /loud line 0:/);
+    assert.ok(Buffer.byteLength(loudLog) < LOG_LIMIT_BYTES + 4096, `the stored log has ${Buffer.byteLength(loudLog)} bytes`);
+    assert.equal(done.quiet.status, 'succeeded', done.quiet.error_message);
+    assert.equal(done.quiet.builder_id, builder.id);
+    assert.equal(done.quiet.retry_count, 0, 'quiet was not restarted (had it shared the stopped nix-store, it queued again)');
+  });
+});
