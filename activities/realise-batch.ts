@@ -280,9 +280,11 @@ export function createBatchActivities(deps: ActivityDeps) {
         for (const drvPath of open) {
           const s = stepOf(drvPath);
           let settled: [StepRealisationStatus, string | null];
-          if (built.has(drvPath)) settled = ['succeeded', null];
+          // Over the log limit is that member's status even when its build ended before the kill reached it
+          // (over SSH the kill is a round trip away).
+          if (stop?.status === 'log_limit_exceeded' && stop.drvPath === drvPath) settled = ['log_limit_exceeded', `build log exceeded the limit of ${stop.limit} bytes`];
+          else if (built.has(drvPath)) settled = ['succeeded', null];
           else if (lost !== undefined) settled = ['builder_failure', lost];
-          else if (stop?.status === 'log_limit_exceeded' && stop.drvPath === drvPath) settled = ['log_limit_exceeded', `build log exceeded the limit of ${stop.limit} bytes`];
           else if (s.failure) settled = [s.failure.failure, s.failure.message];
           else if (stop) settled = ['interrupted', 'its batch was stopped'];
           else settled = ['failed', why];
