@@ -3,7 +3,7 @@ import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
 import type { ActivityDeps } from './deps';
 import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type BatchStep, type DerivationInput } from '../workflows/shared';
 import type { RealisePhase, StepPhase } from '../lib/statuses';
-import { readDerivation } from './nix/drv';
+import { readDerivation, type DerivationInfo } from './nix/drv';
 import { locallyInvalidPaths } from './realise/closure';
 import { realiseLocally } from './realise/local';
 import { realiseOnBuilder } from './realise/remote';
@@ -11,7 +11,7 @@ import type { BuilderSpec, RealiseResult } from './realise/types';
 import { builderSpecOf } from './realise/builder-spec';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation, markStepsQueued } from './records/steps';
-import { findCachedFailure, recordCachedFailure } from './records/cached-failures';
+import { findCachedFailure, findCachedFailureFor, recordCachedFailure } from './records/cached-failures';
 import { anyRemoteBuilder, findRemoteBuilder } from './records/builders';
 import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation } from './records/builds';
 import { logBuilderFailure } from './operator-lines';
@@ -32,7 +32,19 @@ export interface RealiseStepInput {
   slotRequestId?: string;
 }
 
-export type DerivationState = { kind: 'valid'; outputs: Record<string, string> } | { kind: 'cached_failure'; errorMessage: string } | { kind: 'needs_build' };
+export type DerivationState =
+  | { kind: 'valid'; outputs: Record<string, string> }
+  | {
+      kind: 'cached_failure';
+      errorMessage: string;
+      /**
+       * The failure was recorded after the build this derivation runs for was created: that build was
+       * waiting for it (it attached a moment after the derivation's last run closed), so for it this is
+       * its own failure, with this status (Hydra marks the builds queued on a failing step failed too).
+       */
+      failedAfterQueued?: { status: 'failed' | 'timeout' | 'log_limit_exceeded'; errorMessage: string | null };
+    }
+  | { kind: 'needs_build' };
 
 /** A derivation that plans its own inputs: its state, and when it needs building, the input derivations to wait on first. */
 export type DerivationPlan =
@@ -43,8 +55,10 @@ export type DerivationPlan =
       jobNames: Record<string, string>;
       workflowIds: Record<string, string>;
       /**
-       * The worker's own Nix builds (no remote builder is configured): the derivation may queue for a
-       * batch at once, before its inputs are built, since one Nix realises a batch in dependency order.
+       * The derivation may queue for a batch at once, before its inputs are built, since one Nix
+       * realises a batch in dependency order and builds missing inputs along: when the worker's own Nix
+       * builds (no remote builder is configured), or when every input still to build has the
+       * derivation's own system and required features (a builder that takes it can build them too).
        */
       runAhead?: boolean;
     };
@@ -62,14 +76,27 @@ export type RealiseStepOutcome = Omit<RealiseResult, 'logBytes'> & {
   slotReleased?: boolean;
 };
 
+/** Whether every builder that can build `drv` can build `input` too: the same system and required features. */
+function buildsWhereItDoes(input: DerivationInfo, drv: DerivationInfo): boolean {
+  const features = (d: DerivationInfo) => [...d.requiredSystemFeatures].sort().join(' ');
+  return input.system === drv.system && features(input) === features(drv);
+}
+
 export function createDerivationActivities(deps: ActivityDeps) {
   const { db } = deps;
   const signalDispatcher = deps.workflows.signalDispatcher.bind(deps.workflows);
 
-  /** The derivation's cached failure (it failed before and is not built again), if it has one. */
-  async function cachedFailureOf(drvPath: string): Promise<Extract<DerivationState, { kind: 'cached_failure' }> | undefined> {
-    const cached = await findCachedFailure(db, drvPath);
-    return cached ? { kind: 'cached_failure', errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` } : undefined;
+  /**
+   * The derivation's cached failure (it failed before and is not built again), if it has one; for
+   * `forBuildId`, whether that build was created before the failure was decided (it waited for it).
+   */
+  async function cachedFailureOf(drvPath: string, forBuildId?: string): Promise<Extract<DerivationState, { kind: 'cached_failure' }> | undefined> {
+    const cached = forBuildId === undefined ? await findCachedFailure(db, drvPath) : await findCachedFailureFor(db, drvPath, forBuildId);
+    if (!cached) return undefined;
+    const state = { kind: 'cached_failure' as const, errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
+    const status = cached.status;
+    if (!('decidedAfterBuild' in cached && cached.decidedAfterBuild) || (status !== 'failed' && status !== 'timeout' && status !== 'log_limit_exceeded')) return state;
+    return { ...state, failedAfterQueued: { status, errorMessage: cached.error_message } };
   }
 
   /** Whether the derivation's outputs are already valid in the server's store, or failed before. */
@@ -111,7 +138,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
      * Reads the .drv files directly; asks `nix-store` only about outputs that exist on disk.
      */
     async planDerivation(input: DerivationInput): Promise<DerivationPlan> {
-      const cached = await cachedFailureOf(input.drvPath);
+      const cached = await cachedFailureOf(input.drvPath, input.logBuildId);
       if (cached) return cached;
       const drv = await readDerivation(input.drvPath);
       const inputDrvs = await Promise.all(drv.inputDrvs.map(async (path) => ({ path, info: await readDerivation(path) })));
@@ -138,7 +165,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         })),
         jobNames: Object.fromEntries(owners.map((o) => [o.drv_path, o.job_name])),
         workflowIds: Object.fromEntries(needed.map((i) => [i.path, deps.workflows.derivationWorkflowId(i.path)])),
-        runAhead: !(await anyRemoteBuilder(db)),
+        runAhead: needed.every((i) => buildsWhereItDoes(i.info, drv)) || !(await anyRemoteBuilder(db)),
       };
     },
 

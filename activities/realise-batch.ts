@@ -2,13 +2,20 @@ import { Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import { releaseSlotSignal, type RealiseBatchInput, type StepRealisation, type StepRealisationStatus } from '../workflows/shared';
 import { readDerivation } from './nix/drv';
-import { locallyInvalidPaths } from './realise/closure';
-import { realiseBatchLocally } from './realise/local-batch';
+import { localBatchBuilder } from './realise/local-batch';
+import { RemoteBatchBuilder } from './realise/remote-batch';
+import type { BatchBuilder, BatchRun } from './realise/batch-run';
+import { BuilderConnectionError } from './realise/ssh-connection';
+import { builderSpecOf } from './realise/builder-spec';
 import type { NixBuildEvent, NixBuildFailure } from './realise/nix-json-log';
 import { lastErrorLines } from './realise/nix-process';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { logBuildOfStep, markStepsOfDerivation } from './records/steps';
 import { assignBuilderToBuildsOfDerivation } from './records/builds';
+import { findRemoteBuilder } from './records/builders';
+import { LOCAL_BUILDER } from '../workflows/shared';
+import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
+import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
 import { whileDatabaseUnavailable } from './database-retry';
 
@@ -21,25 +28,39 @@ interface StepInBatch {
   chain: Promise<void>;
   logBytes: number;
   failure?: { failure: NixBuildFailure; message: string };
-  /** Its build started in this batch: when a build ends, whether its outputs are valid says if it was this one. */
-  started?: boolean;
+  /** When its build started in this batch: when a build ends, whether its outputs are valid says if it was this one. */
+  started?: Date;
+  /** How many ends Nix had counted when it started: its own end is one of those counted after. */
+  endingsBefore?: number;
   outputs?: Promise<string[]>;
 }
 
 /** Why the batch's process was stopped before it ended by itself. */
-type Stop = { status: 'cancelled' } | { status: 'log_limit_exceeded'; drvPath: string; limit: number };
+type Stop = { status: 'cancelled' } | { status: 'log_limit_exceeded'; drvPath: string; limit: number } | { status: 'builder_failure'; message: string };
 
 export function createBatchActivities(deps: ActivityDeps) {
   const { db } = deps;
 
+  /** The builder a batch runs on: the worker's own Nix, or an SSH builder (its name, or why it cannot be used). */
+  async function batchBuilderFor(builderId: string): Promise<{ builder: BatchBuilder; name: string } | { failure: string }> {
+    if (builderId === LOCAL_BUILDER) return { builder: localBatchBuilder, name: LOCAL_BUILDER };
+    const row = await whileDatabaseUnavailable(() => findRemoteBuilder(db, builderId));
+    if (!row) return { failure: `builder ${builderId} no longer exists` };
+    const spec = builderSpecOf(row, secretBoxFor(secretKeyFileOf(deps.config)));
+    return { builder: new RemoteBatchBuilder(deps.builderPool, spec, deps.config.transferTimeoutSeconds), name: row.name };
+  }
+
   return {
     /**
-     * Realises a batch of queued derivations with one `nix-store --realise` on the worker's own Nix
-     * (issue 6), writing each one's step rows and log as Nix reports it, and telling each one's
-     * DerivationWorkflow its result (`stepRealised`) as soon as it ends, members and inputs that Nix
-     * built along alike. A cancel (a member was cancelled) or a member over the log limit stops the
-     * process; the members it interrupted are told so, and queue again. A retry (the worker died) runs
-     * the batch again: what was built is valid and reported at once.
+     * Realises a batch of queued derivations with one `nix-store --realise` (issue 6), on the worker's
+     * own Nix or on an SSH builder (its missing closure copied once, before), writing each one's step
+     * rows and log as Nix reports it, and telling each one's DerivationWorkflow its result
+     * (`stepRealised`) as soon as it ends (over SSH, once its outputs are here), members and inputs that
+     * Nix built along alike. A cancel (a member was cancelled) or a member over the log limit stops the
+     * process; the members it interrupted are told so, and queue again. A builder that fails (cannot be
+     * reached, the connection is lost) stops it too: the dispatcher hears of the failure first (the
+     * builder backs off), then the unfinished members (`builder_failure`), which queue again. A retry
+     * (the worker died) runs the batch again: what was built is valid and reported at once.
      */
     async realiseBatch(input: RealiseBatchInput): Promise<{ realised: number }> {
       const ctx = Context.current();
@@ -52,6 +73,9 @@ export function createBatchActivities(deps: ActivityDeps) {
 
       async function realiseMembers(): Promise<{ realised: number }> {
         const members = new Map(input.members.map((m) => [m.drvPath, m]));
+        const chosen = await batchBuilderFor(input.builderId);
+        const builder: BatchBuilder | undefined = 'builder' in chosen ? chosen.builder : undefined;
+        const recordedBuilderId = builder ? builder.recordedBuilderId : input.builderId;
         const logLimitBytes = (await liveConfigFile(deps.config.configFile).current()).builds?.log_limit_bytes ?? deps.config.logLimitBytes;
         const first = input.members[0];
         const steps = new Map<string, StepInBatch>();
@@ -60,6 +84,10 @@ export function createBatchActivities(deps: ActivityDeps) {
         const otherLines: string[] = [];
         let stop: Stop | undefined;
 
+        /** When Nix's count of ended builds grew, in order: a build ended at the first of these after its start. */
+        const endings: Date[] = [];
+        /** When a started build ended on the builder (not when its outputs arrived here): the first end Nix counted after its start. */
+        const endOf = (s: StepInBatch): Date => (s.endingsBefore !== undefined ? endings[s.endingsBefore] : undefined) ?? new Date();
         const stepOf = (drvPath: string): StepInBatch => {
           let s = steps.get(drvPath);
           if (!s) {
@@ -87,16 +115,17 @@ export function createBatchActivities(deps: ActivityDeps) {
           const s = stepOf(drvPath);
           const logBuildId = await s.logBuildId;
           const outputs = status === 'succeeded' ? (await readDerivation(drvPath)).outputs : {};
-          const writer = await s.writer;
+          const writer = await (status === 'builder_failure' ? writerOf(s) : s.writer);
           if (writer) {
             if (status === 'interrupted') await writer.append(`ringmaster: ${drvPath} was interrupted (its batch stopped for another derivation); it is queued again\n`);
+            if (status === 'builder_failure') await writer.append(`ringmaster: builder failure: ${errorMessage ?? 'unknown'}; the step will be retried elsewhere\n`);
             await writer.close();
           }
           const final = status === 'succeeded' || status === 'failed' || status === 'timeout' || status === 'log_limit_exceeded';
           if (final || status === 'interrupted' || status === 'builder_failure') {
             await whileDatabaseUnavailable(() =>
               markStepsOfDerivation(db, drvPath, final
-                ? { status, phase: null, builderId: null, completedAt: new Date(), errorMessage }
+                ? { status, phase: null, builderId: recordedBuilderId, completedAt: endOf(s), errorMessage }
                 : { status: 'running', phase: 'queued', builderId: null }),
             );
           }
@@ -128,35 +157,50 @@ export function createBatchActivities(deps: ActivityDeps) {
          */
         let checks: Promise<void> = Promise.resolve();
         let checkPending = false;
+        /** An error of the builder itself stops the batch as a builder failure; any other fails the activity (it is retried). */
+        const failed = (err: unknown) => {
+          if (!(err instanceof BuilderConnectionError)) {
+            errors.push(err);
+            return;
+          }
+          if (stop) return;
+          stop = { status: 'builder_failure', message: err.message };
+          run?.stop();
+        };
+        /** Of the derivations given, those whose outputs the builder now has, fetched here. */
+        const builtOnBuilder = async (open: string[]): Promise<Set<string>> => {
+          const outputs = await Promise.all(open.map((d) => (stepOf(d).outputs ??= readDerivation(d).then((drv) => Object.values(drv.outputs)))));
+          const invalid = await builder!.invalidPaths(outputs.flat());
+          const built = new Set(open.filter((_d, i) => outputs[i].every((o) => !invalid.has(o))));
+          const fetched = open.flatMap((d, i) => (built.has(d) ? outputs[i] : []));
+          if (fetched.length > 0) await builder!.fetch(fetched);
+          return built;
+        };
         const checkStartedBuilds = () => {
           if (checkPending) return;
           checkPending = true;
           checks = checks.then(async () => {
             checkPending = false;
-            const open = [...steps.entries()].filter(([d, s]) => s.started && !s.failure && !reported.has(d));
-            const outputs = await Promise.all(open.map(([d, s]) => (s.outputs ??= readDerivation(d).then((drv) => Object.values(drv.outputs)))));
-            const invalid = await locallyInvalidPaths(outputs.flat());
-            open.forEach(([d, s], i) => {
-              if (outputs[i].every((o) => !invalid.has(o))) then(s, () => finish(d, 'succeeded', null));
-            });
-          }).catch((err) => {
-            errors.push(err);
-          });
+            if (stop?.status === 'builder_failure') return;
+            const open = [...steps.entries()].filter(([d, s]) => s.started && !s.failure && !reported.has(d)).map(([d]) => d);
+            for (const d of await builtOnBuilder(open)) then(stepOf(d), () => finish(d, 'succeeded', null));
+          }).catch(failed);
         };
 
         const onEvent = (event: NixBuildEvent) => {
           switch (event.kind) {
             case 'build_started': {
               const s = stepOf(event.drvPath);
-              s.started = true;
+              const startedAt = (s.started = new Date());
+              s.endingsBefore = endings.length;
               then(s, async () => {
                 const logBuildId = await s.logBuildId;
                 await whileDatabaseUnavailable(async () => {
-                  await markStepsOfDerivation(db, event.drvPath, { status: 'running', phase: 'building', builderId: null, startedAt: new Date() });
-                  if (logBuildId) await assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: null, logPath: liveLogPath(deps.config.dataDir, logBuildId) });
+                  await markStepsOfDerivation(db, event.drvPath, { status: 'running', phase: 'building', builderId: recordedBuilderId, startedAt });
+                  if (logBuildId) await assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: recordedBuilderId, logPath: liveLogPath(deps.config.dataDir, logBuildId) });
                 });
                 const what = members.has(event.drvPath) ? `in a batch of ${input.members.length}` : 'in a batch, as an input of its members';
-                await (await writerOf(s))?.append(`ringmaster: building ${event.drvPath} on the worker's own Nix (no remote builders configured), ${what}\n`);
+                await (await writerOf(s))?.append(`ringmaster: building ${event.drvPath} ${builder!.where}, ${what}\n`);
               });
               return;
             }
@@ -166,7 +210,7 @@ export function createBatchActivities(deps: ActivityDeps) {
               s.logBytes += Buffer.byteLength(event.line) + 1;
               if (logLimitBytes > 0 && s.logBytes > logLimitBytes) {
                 stop = { status: 'log_limit_exceeded', drvPath: event.drvPath, limit: logLimitBytes };
-                run.stop();
+                run?.stop();
                 return;
               }
               then(s, async () => (await writerOf(s))?.append(`${event.line}\n`));
@@ -178,7 +222,14 @@ export function createBatchActivities(deps: ActivityDeps) {
               if (!stop) then(s, () => finish(event.drvPath, event.failure, event.message));
               return;
             }
+            case 'will_build':
+              willBuild = event.count;
+              releaseSpareSlots();
+              return;
             case 'build_ended':
+              endings.push(new Date());
+              ended = event.ended;
+              releaseSpareSlots();
               if (!stop) checkStartedBuilds();
               return;
             case 'other':
@@ -188,15 +239,25 @@ export function createBatchActivities(deps: ActivityDeps) {
           }
         };
 
-        const run = realiseBatchLocally([...members.keys()], { slots: input.slots, timeoutSeconds: first.timeoutSeconds, maxSilentSeconds: first.maxSilentSeconds, onEvent });
+        let run: BatchRun | undefined;
+        let exit: Awaited<BatchRun['finished']> = { exitCode: null, spawnError: null };
         const onAbort = () => {
           stop ??= { status: 'cancelled' };
-          run.stop();
+          run?.stop();
         };
         ctx.cancellationSignal.addEventListener('abort', onAbort, { once: true });
-        let exit: Awaited<typeof run.finished>;
         try {
-          exit = await run.finished;
+          if ('failure' in chosen) stop = { status: 'builder_failure', message: chosen.failure };
+          else {
+            // Whatever keeps the members' inputs from reaching the builder is a failure of that builder, as on the per-step path.
+            await builder!.prepare([...members.keys()]).catch((err: Error) => {
+              stop ??= { status: 'builder_failure', message: err instanceof BuilderConnectionError ? err.message : `while sending inputs: ${err.message}` };
+            });
+          }
+          if (!stop) {
+            run = builder!.realise([...members.keys()], { slots: input.slots, timeoutSeconds: first.timeoutSeconds, maxSilentSeconds: first.maxSilentSeconds, onEvent });
+            exit = await run.finished;
+          }
         } finally {
           ctx.cancellationSignal.removeEventListener('abort', onAbort);
         }
@@ -205,16 +266,25 @@ export function createBatchActivities(deps: ActivityDeps) {
 
         // Derivations Nix did not report ending: built before (or by another batch), failed, or cut short.
         const open = [...steps.keys(), ...members.keys()].filter((d, i, all) => !reported.has(d) && all.indexOf(d) === i);
-        const outputsOf = new Map(await Promise.all(open.map(async (d) => [d, (await readDerivation(d)).outputs] as const)));
-        const invalid = exit.spawnError ? new Set<string>() : await locallyInvalidPaths([...outputsOf.values()].flatMap((o) => Object.values(o)));
+        if (exit.spawnError && !stop) stop = { status: 'builder_failure', message: exit.spawnError };
+        const built = stop?.status === 'builder_failure' ? new Set<string>() : await builtOnBuilder(open).catch((err) => (failed(err), new Set<string>()));
+        const lost = stop?.status === 'builder_failure' ? stop.message : undefined;
+        if (builder?.recordedBuilderId !== null) {
+          // A remote builder's outcome, before its members queue again: a failure backs it off (its batch's slots are free).
+          if (lost !== undefined) logBuilderFailure(deps.logger, { id: input.builderId, name: 'name' in chosen ? chosen.name : input.builderId }, first.drvPath, lost);
+          await deps.workflows.signalDispatcher(releaseSlotSignal, [{ requestId: input.batchId, builderId: input.builderId, builderFailed: lost !== undefined, ...(lost !== undefined ? { failureMessage: lost } : {}) }]).catch((err) => {
+            log.warn('could not tell the dispatcher how the batch ended', { batchId: input.batchId, error: String(err) });
+          });
+        }
         const why = lastErrorLines(otherLines.join('\n')) ?? `nix-store exited with code ${exit.exitCode}`;
         for (const drvPath of open) {
           const s = stepOf(drvPath);
-          const valid = Object.values(outputsOf.get(drvPath) ?? {}).every((o) => !invalid.has(o));
           let settled: [StepRealisationStatus, string | null];
-          if (exit.spawnError) settled = ['builder_failure', exit.spawnError];
-          else if (valid) settled = ['succeeded', null];
-          else if (stop?.status === 'log_limit_exceeded' && stop.drvPath === drvPath) settled = ['log_limit_exceeded', `build log exceeded the limit of ${stop.limit} bytes`];
+          // Over the log limit is that member's status even when its build ended before the kill reached it
+          // (over SSH the kill is a round trip away).
+          if (stop?.status === 'log_limit_exceeded' && stop.drvPath === drvPath) settled = ['log_limit_exceeded', `build log exceeded the limit of ${stop.limit} bytes`];
+          else if (built.has(drvPath)) settled = ['succeeded', null];
+          else if (lost !== undefined) settled = ['builder_failure', lost];
           else if (s.failure) settled = [s.failure.failure, s.failure.message];
           else if (stop) settled = ['interrupted', 'its batch was stopped'];
           else settled = ['failed', why];

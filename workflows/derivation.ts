@@ -68,6 +68,13 @@ const STEP_RELEASES_SLOT_PATCH = 'realise-step-releases-its-slot';
  */
 const BATCH_PATCH = 'derivation-realised-in-local-batches';
 
+/**
+ * patched() ID (issue 6): a batch member that Nix left unbuilt because an input failed there, while that
+ * input's own workflow has since built it (on another builder: run-ahead over SSH), queues again
+ * instead of ending `dependency_failed`.
+ */
+const REQUEUE_AFTER_INPUTS_SUCCEEDED_PATCH = 'derivation-requeues-when-its-inputs-succeeded-after-a-batch';
+
 /** Builder failures (connection refused, host-key mismatch, builder killed) are retried elsewhere this many times. */
 const MAX_BUILDER_ATTEMPTS = 4;
 
@@ -118,7 +125,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   /** The result a check settles (outputs valid, or a cached failure), or undefined when the derivation needs building. */
   const settledBy = (state: DerivationState | DerivationPlan): DerivationResult | undefined => {
     if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
-    if (state.kind === 'cached_failure') return { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+    if (state.kind === 'cached_failure') return state.failedAfterQueued ? { ...base, ...state.failedAfterQueued } : { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
     return undefined;
   };
   const result = await realise();
@@ -382,6 +389,8 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
           await condition(() => failedInput() !== undefined || pending().length === 0, '10 minutes');
           const failure = failedInput();
           if (failure) return inputFailed(failure);
+          // Every input has succeeded since (the batch's Nix could not build one that its own workflow built elsewhere): queue again.
+          if (pending().length === 0 && ++builderFailures < MAX_BUILDER_ATTEMPTS && patched(REQUEUE_AFTER_INPUTS_SUCCEEDED_PATCH)) continue;
           return { ...base, status: 'dependency_failed', errorMessage: r.errorMessage, builderId: r.builderId, logPath: r.logPath };
         }
         case 'builder_failure':

@@ -101,6 +101,17 @@ export function backoffMs(consecutiveFailures: number): number {
   return Math.min(3600_000, 10_000 * 2 ** (consecutiveFailures - 1));
 }
 
+/**
+ * The builders that take batches, in the order they get them: the fastest first (speed factor), then
+ * the least loaded, then by id. Without `remote` only the worker's own Nix (`localId`) does.
+ */
+export function batchBuilderOrder(builders: DispatchBuilder[], running: Record<string, number>, remote: boolean, localId: string): DispatchBuilder[] {
+  const load = (b: DispatchBuilder) => (running[b.id] ?? 0) / Math.max(1, b.maxJobs);
+  return builders
+    .filter((b) => remote || b.id === localId)
+    .sort((x, y) => y.speedFactor - x.speedFactor || load(x) - load(y) || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+}
+
 /** The most derivations one batch's nix-store is given (its command line stays well under the limits). */
 export const MAX_BATCH_MEMBERS = 200;
 

@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { DispatchActivities } from '../activities/dispatch';
 import type { BatchActivities } from '../activities/realise-batch';
-import { assignSlots, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
+import { assignSlots, batchBuilderOrder, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
 import {
   LOCAL_BUILDER,
   stepRealisedSignal,
@@ -56,6 +56,13 @@ const BATCHES_PATCH = 'dispatcher-realises-local-steps-in-batches';
  */
 const OWN_TASK_QUEUE_PATCH = 'dispatcher-runs-on-its-own-task-queue';
 
+/**
+ * patched() ID (issue 6): SSH builders take batches too (one `realiseBatch` activity per batch: its
+ * missing closure copied once, one remote `nix-store --realise --max-jobs <slots>`), the fastest free
+ * builder first; before, only the worker's own Nix did.
+ */
+const REMOTE_BATCHES_PATCH = 'dispatcher-realises-remote-steps-in-batches';
+
 const { loadDispatchBuilders, recordBuilderOutcome } = proxyLocalActivities<DispatchActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
@@ -90,6 +97,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
   const state = initial ?? emptyState();
   const grantsAtOnce = patched(GRANTS_AT_ONCE_PATCH);
   const batchesOn = grantsAtOnce && patched(BATCHES_PATCH);
+  const remoteBatchesOn = batchesOn && patched(REMOTE_BATCHES_PATCH);
   const batches = batchesOn ? (state.batches ??= {}) : {};
   /** The running batches' activities, to stop one whose member was cancelled and to wait for before continuing as new. */
   const batchRuns = new Map<string, { scope: CancellationScope; done: Promise<void> }>();
@@ -232,7 +240,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     const running: Record<string, number> = {};
     for (const [id, list] of Object.entries(state.running)) running[id] = list.length;
     if (batchesOn) {
-      for (const builder of builders.filter((b) => b.id === LOCAL_BUILDER)) {
+      for (const builder of batchBuilderOrder(builders, running, remoteBatchesOn, LOCAL_BUILDER)) {
         for (let plan = formBatch(builder, state.queue, running, state.usage, Date.now()); plan; plan = formBatch(builder, state.queue, running, state.usage, Date.now())) {
           const requestIds = new Set(plan.requestIds);
           const members = state.queue.filter((q) => requestIds.has(q.requestId));

@@ -1,38 +1,18 @@
-import readline from 'node:readline';
 import { signalProcessGroup, spawnNixStore, waitForExit } from './nix-process';
-import { KILL_GRACE_MS, realiseArgs } from './supervision';
-import { NixJsonLogParser, type NixBuildEvent } from './nix-json-log';
-
-export interface LocalBatchOptions {
-  /** `--max-jobs`: the builder slots the batch holds. */
-  slots: number;
-  timeoutSeconds: number;
-  maxSilentSeconds: number;
-  /** Each derivation's start, log line, end and failure, in the order Nix reports them. */
-  onEvent: (event: NixBuildEvent) => void;
-}
-
-export interface LocalBatchRun {
-  /** Kills the process group (a cancel, a log limit): the run then ends with the process. */
-  stop(): void;
-  /** The exit of the process; `spawnError` when it could not run at all. */
-  finished: Promise<{ exitCode: number | null; spawnError: string | null }>;
-}
+import { KILL_GRACE_MS } from './supervision';
+import { batchRealiseArgs, nixJsonLogFeed, type BatchBuilder, type BatchRun, type BatchRunOptions } from './batch-run';
+import { locallyInvalidPaths } from './closure';
 
 /**
  * One `nix-store --realise d1 … dK --max-jobs <slots> --keep-going --log-format internal-json` in the
  * local store: Nix orders the derivations by their dependencies itself (a member whose inputs are in
  * the batch waits for them, and builds missing inputs that are not), and reports each one's progress.
  */
-export function realiseBatchLocally(drvPaths: string[], opts: LocalBatchOptions): LocalBatchRun {
-  const args = [...realiseArgs(drvPaths, opts), '--max-jobs', String(Math.max(1, opts.slots)), '--keep-going', '--log-format', 'internal-json'];
-  const child = spawnNixStore(args);
-  const parser = new NixJsonLogParser();
-  const lines = readline.createInterface({ input: child.stderr!, crlfDelay: Infinity });
-  const linesRead = new Promise<void>((resolve) => lines.once('close', resolve));
-  lines.on('line', (line) => {
-    for (const event of parser.parseLine(line)) opts.onEvent(event);
-  });
+export function realiseBatchLocally(drvPaths: string[], opts: BatchRunOptions): BatchRun {
+  const child = spawnNixStore(batchRealiseArgs(drvPaths, opts));
+  const feed = nixJsonLogFeed(opts.onEvent);
+  const linesRead = new Promise<void>((resolve) => child.stderr!.once('close', resolve));
+  child.stderr!.on('data', (chunk: Buffer) => feed.write(chunk));
   child.stdout!.resume();
   let killTimer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -47,6 +27,7 @@ export function realiseBatchLocally(drvPaths: string[], opts: LocalBatchOptions)
       const exit = await waitForExit(child);
       // Every line read before the process's end is parsed before the caller hears of it.
       await linesRead;
+      feed.end();
       return { exitCode: exit.code, spawnError: null };
     } catch (err) {
       return { exitCode: null, spawnError: `cannot run nix-store: ${(err as Error).message}` };
@@ -58,3 +39,13 @@ export function realiseBatchLocally(drvPaths: string[], opts: LocalBatchOptions)
   })();
   return { stop, finished };
 }
+
+/** The worker's own Nix as a batch's builder (Hydra's localhost fallback): nothing to copy either way. */
+export const localBatchBuilder: BatchBuilder = {
+  recordedBuilderId: null,
+  where: "on the worker's own Nix (no remote builders configured)",
+  prepare: async () => undefined,
+  realise: realiseBatchLocally,
+  invalidPaths: locallyInvalidPaths,
+  fetch: async () => undefined,
+};

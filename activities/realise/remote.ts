@@ -1,42 +1,50 @@
 import { copyClosureFrom, copyClosureTo, locallyInvalidPaths, remoteNixStore } from './closure';
 import { readDerivation, type DerivationInfo } from '../nix/drv';
-import { KILL_GRACE_MS, RealiseSupervision, realiseArgs } from './supervision';
+import { RealiseSupervision, realiseArgs } from './supervision';
+import { runRemoteProcessGroup, type RemoteProcessGroup } from './remote-process';
 import { statusFromNixExit } from './realise-status';
-import { type BuilderConnection, type BuilderConnectionPool } from './ssh-connection';
+import { BuilderConnectionError, type BuilderConnection, type BuilderConnectionPool } from './ssh-connection';
 import type { BuilderSpec, RealiseOptions, RealiseResult, RealiseStatus } from './types';
 import type { RealisePhase } from '../../lib/statuses';
 
-const PGID_MARKER = 'ringmaster-pgid';
-
 /**
- * The remote command line of a build, as an argument array: `setsid -w` puts the build in a process group
- * of its own (forking only when the login shell already leads one) and waits for it, passing its exit
- * status; the inner shell prints that group's id before it execs nix-store, so a cancel can kill the
- * whole group over a second channel.
+ * What must be on the builder before it builds `drvPaths`: their .drv closure plus the outputs of their
+ * input derivations that are valid here (each .drv read once, one validity check for all).
  */
-export function remoteBuildCommand(nixStoreArgs: string[]): string[] {
-  return ['setsid', '-w', 'sh', '-c', `echo ${PGID_MARKER} $$; exec "$@"`, 'sh', ...nixStoreArgs];
-}
-
-/** What must be on the builder before it builds: the .drv closure plus the outputs of its input derivations that exist here. */
-export async function buildInputsOf(drvPath: string, drv: DerivationInfo): Promise<string[]> {
-  const inputOutputs: string[] = [];
-  for (const [inputDrvPath, outputNames] of Object.entries(drv.inputDrvOutputs)) {
-    const inputDrv = await readDerivation(inputDrvPath);
-    for (const name of outputNames) {
-      const path = inputDrv.outputs[name];
-      if (path) inputOutputs.push(path);
+export async function buildInputsOf(drvPaths: string[]): Promise<string[]> {
+  const drvs = await Promise.all(drvPaths.map((d) => readDerivation(d)));
+  const inputs = [...new Set(drvs.flatMap((drv) => Object.keys(drv.inputDrvOutputs)))];
+  const inputDrvs = new Map(await Promise.all(inputs.map(async (d) => [d, await readDerivation(d)] as const)));
+  const inputOutputs = new Set<string>();
+  for (const drv of drvs) {
+    for (const [inputDrvPath, outputNames] of Object.entries(drv.inputDrvOutputs)) {
+      for (const name of outputNames) {
+        const path = inputDrvs.get(inputDrvPath)!.outputs[name];
+        if (path) inputOutputs.add(path);
+      }
     }
   }
-  const invalid = await locallyInvalidPaths(inputOutputs);
-  return [drvPath, ...inputOutputs.filter((p) => !invalid.has(p))];
+  const invalid = await locallyInvalidPaths([...inputOutputs]);
+  return [...drvPaths, ...[...inputOutputs].filter((p) => !invalid.has(p))];
 }
 
-async function killRemoteGroup(conn: BuilderConnection, pgid: number, signal: 'TERM' | 'KILL'): Promise<void> {
+/**
+ * Runs a transfer (or a connection) to a builder with a time limit: a stalled one (a pipe that never
+ * drains, a channel that never closes) must not hang its step or batch. After the limit the pooled
+ * connection is reset, which fails its channels, and the work fails with a BuilderConnectionError.
+ */
+export async function withTransferLimit<T>(pool: BuilderConnectionPool, builderId: string, limitSeconds: number, work: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      pool.drop(builderId);
+      reject(new BuilderConnectionError(`${what} took longer than ${limitSeconds} s; the connection was reset`));
+    }, limitSeconds * 1000);
+  });
   try {
-    await conn.exec(['kill', `-${signal}`, '--', `-${pgid}`], { urgent: true });
-  } catch {
-    /* the connection is gone: nothing more we can do from here */
+    return await Promise.race([work, stalled]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -60,23 +68,7 @@ export async function realiseOnBuilder(pool: BuilderConnectionPool, spec: Builde
     return result('failed', `cannot read derivation ${drvPath}: ${(err as Error).message}`, 0);
   }
 
-  // A stalled transfer (a pipe that never drains, a channel that never closes) must not hang the step:
-  // after the limit the pooled connection is reset, which fails its channels, and the step is retried.
-  const transferLimitMs = (opts.transferTimeoutSeconds ?? 1800) * 1000;
-  const guarded = async <T>(work: Promise<T>, what: string): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        pool.drop(spec.id);
-        reject(new Error(`${what} took longer than ${transferLimitMs / 1000} s; the connection was reset`));
-      }, transferLimitMs);
-    });
-    try {
-      return await Promise.race([work, stalled]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const guarded = <T>(work: Promise<T>, what: string): Promise<T> => withTransferLimit(pool, spec.id, opts.transferTimeoutSeconds ?? 1800, work, what);
 
   let phase: RealisePhase = 'connecting';
   let conn: BuilderConnection;
@@ -87,7 +79,7 @@ export async function realiseOnBuilder(pool: BuilderConnectionPool, spec: Builde
 
     phase = 'sending_inputs';
     opts.onPhase?.('sending_inputs');
-    await guarded(buildInputsOf(drvPath, drv).then((inputs) => copyClosureTo(conn, inputs, spec.remoteStore)), 'sending inputs');
+    await guarded(buildInputsOf([drvPath]).then((inputs) => copyClosureTo(conn, inputs, spec.remoteStore)), 'sending inputs');
     if (opts.signal?.aborted) return cancelled();
   } catch (err) {
     if (opts.signal?.aborted) return cancelled();
@@ -112,50 +104,14 @@ export async function realiseOnBuilder(pool: BuilderConnectionPool, spec: Builde
 }
 
 async function buildRemotely(conn: BuilderConnection, spec: BuilderSpec, drvPath: string, opts: RealiseOptions): Promise<RealiseResult> {
-  const command = remoteBuildCommand([...remoteNixStore(spec.remoteStore), ...realiseArgs(drvPath, opts)]);
-  const channelAbort = new AbortController();
-  let pgid: number | null = null;
-  let killing: Promise<void> | null = null;
-  let stdoutText = '';
-  let execDone: Promise<{ code: number | null; signal?: string } | Error> = Promise.resolve(new Error('not started'));
-
-  const killRemote = () => {
-    if (killing || pgid === null) return;
-    const group = pgid;
-    killing = (async () => {
-      await killRemoteGroup(conn, group, 'TERM');
-      const gone = await Promise.race([execDone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), KILL_GRACE_MS))]);
-      if (!gone) {
-        await killRemoteGroup(conn, group, 'KILL');
-        channelAbort.abort();
-      }
-    })();
-  };
-  // The group id may not have arrived yet when a stop fires: it is killed the moment it does (below).
-  const supervision = new RealiseSupervision(opts, () => {
-    if (pgid !== null) killRemote();
-  });
+  let group: RemoteProcessGroup | undefined;
+  const supervision = new RealiseSupervision(opts, () => group?.stop());
   const log = supervision.log;
-
-  execDone = conn
-    .exec(command, {
-      signal: channelAbort.signal,
-      onStderr: (b) => log.write(b),
-      onStdout: (b) => {
-        stdoutText += b.toString('utf8');
-        if (pgid === null) {
-          const m = new RegExp(`^${PGID_MARKER} (\\d+)\\n`).exec(stdoutText);
-          if (m) {
-            pgid = Number(m[1]);
-            if (supervision.stoppedAs) killRemote();
-          }
-        }
-      },
-    })
-    .catch((err: Error) => err);
-  const exit = await execDone;
+  group = runRemoteProcessGroup(conn, [...remoteNixStore(spec.remoteStore), ...realiseArgs(drvPath, opts)], (b) => log.write(b));
+  // Stopped already (a cancel that came first): the group is killed the moment its id arrives.
+  if (supervision.stoppedAs) group.stop();
+  const exit = await group.exit;
   supervision.close();
-  if (killing) await killing;
   log.end();
 
   if (supervision.stoppedAs) {

@@ -11,6 +11,18 @@ export async function findCachedFailure(db: Queryable, drvPath: string): Promise
   return db('cached_failures').where({ drv_path: drvPath }).first('drv_path', 'status', 'error_message');
 }
 
+/**
+ * The derivation's cached failure as a build sees it: `decidedAfterBuild` when it was recorded after the
+ * build was created (the build was waiting for that very failure, not queued onto one known before).
+ */
+export async function findCachedFailureFor(db: Queryable, drvPath: string, buildId: string): Promise<(CachedFailure & { decidedAfterBuild: boolean }) | undefined> {
+  const row = await db('cached_failures as f')
+    .leftJoin('builds as b', 'b.id', db.raw('?::uuid', [buildId]))
+    .where('f.drv_path', drvPath)
+    .first<(CachedFailure & { decided_after_build: boolean }) | undefined>('f.drv_path', 'f.status', 'f.error_message', db.raw('coalesce(f.created_at >= b.created_at, false) as decided_after_build'));
+  return row && { drv_path: row.drv_path, status: row.status, error_message: row.error_message, decidedAfterBuild: row.decided_after_build };
+}
+
 export async function recordCachedFailure(db: Queryable, failure: { drvPath: string; status: string; errorMessage: string | null }): Promise<void> {
   await db('cached_failures')
     .insert({ drv_path: failure.drvPath, status: failure.status, error_message: failure.errorMessage })

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { realiseBatchLocally } from '../../activities/realise/local-batch';
 import { NixJsonLogParser, type NixBuildEvent } from '../../activities/realise/nix-json-log';
+import { nixJsonLogFeed } from '../../activities/realise/batch-run';
 import { instantiateFixtures } from '../support/nix-fixtures';
 
 /** Realises a batch and returns what Nix reported, in order. */
@@ -35,6 +36,32 @@ describe('one nix-store realises a batch (issue 6)', () => {
     assert.equal((parser.parseLine(`@nix {"action":"msg","level":0,"msg":"error: building of '${drv}!*' from .drv file timed out after 2 seconds"}`)[0] as { failure: string }).failure, 'timeout');
     assert.equal((parser.parseLine(`@nix {"action":"msg","level":0,"msg":"error: 1 dependencies of derivation '${drv}' failed to build"}`)[0] as { failure: string }).failure, 'dependency_failed');
     assert.deepEqual(parser.parseLine('not json'), [{ kind: 'other', line: 'not json' }]);
+  });
+
+  it("reads Nix's stderr in chunks split anywhere (inside a line, inside a UTF-8 character), as it comes over SSH, into the same events", () => {
+    const drv = '/nix/store/aaaa-x.drv';
+    const text = [
+      `@nix {"action":"start","fields":["${drv}","",1,1],"id":7,"level":3,"text":"building","type":105}`,
+      '@nix {"action":"result","fields":["héllo ✓"],"id":7,"type":101}',
+      'a plain line\r',
+      '@nix {"action":"result","fields":["last, without a newline"],"id":7,"type":101}',
+    ].join('\n');
+    const bytes = Buffer.from(text, 'utf8');
+    const whole: NixBuildEvent[] = [];
+    const feedWhole = nixJsonLogFeed((e) => whole.push(e));
+    feedWhole.write(bytes);
+    feedWhole.end();
+    assert.deepEqual(whole, [
+      { kind: 'build_started', drvPath: drv },
+      { kind: 'log_line', drvPath: drv, line: 'héllo ✓' },
+      { kind: 'other', line: 'a plain line' },
+      { kind: 'log_line', drvPath: drv, line: 'last, without a newline' },
+    ]);
+    const split: NixBuildEvent[] = [];
+    const feedSplit = nixJsonLogFeed((e) => split.push(e));
+    for (let i = 0; i < bytes.length; i += 3) feedSplit.write(bytes.subarray(i, i + 3));
+    feedSplit.end();
+    assert.deepEqual(split, whole);
   });
 
   it('builds members and the inputs they need in dependency order; a failing member leaves the others built and its dependent not built', async () => {

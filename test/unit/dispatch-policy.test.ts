@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assignSlots, backoffMs, builderMatches, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from '../../workflows/dispatch-policy';
+import { assignSlots, backoffMs, batchBuilderOrder, builderMatches, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from '../../workflows/dispatch-policy';
 
 const builder = (id: string, over: Partial<DispatchBuilder> = {}): DispatchBuilder => ({
   id,
@@ -110,6 +110,23 @@ describe('dispatch policy', () => {
       ];
       assert.deepEqual(formBatch(b, queue, {}, {}, 0)?.requestIds, ['bumped']);
       assert.deepEqual(formBatch(b, queue.filter((r) => r.requestId !== 'bumped'), {}, {}, 0)?.requestIds, ['old', 'new']);
+    });
+
+    it('SSH builders take batches too, the fastest first, then the least loaded; before that patch only the local builder did', () => {
+      const builders = [builder('slow', { speedFactor: 1 }), builder('busy-fast', { speedFactor: 4, maxJobs: 2 }), builder('idle-fast', { speedFactor: 4, maxJobs: 2 }), builder('local')];
+      assert.deepEqual(batchBuilderOrder(builders, { 'busy-fast': 1 }, true, 'local').map((b) => b.id), ['idle-fast', 'busy-fast', 'local', 'slow']);
+      assert.deepEqual(batchBuilderOrder(builders, {}, false, 'local').map((b) => b.id), ['local']);
+    });
+
+    it('a batch for an SSH builder takes only the steps whose system and features it supports', () => {
+      const arm = builder('arm', { systems: ['aarch64-linux'], supportedFeatures: ['kvm'], maxJobs: 3 });
+      const queue = [
+        request('x86', { batch: step('x86') }),
+        request('arm', { system: 'aarch64-linux', batch: step('arm') }),
+        request('arm-kvm', { system: 'aarch64-linux', requiredFeatures: ['kvm'], batch: step('arm-kvm') }),
+        request('arm-gpu', { system: 'aarch64-linux', requiredFeatures: ['gpu'], batch: step('arm-gpu') }),
+      ];
+      assert.deepEqual(formBatch(arm, queue, { arm: 1 }, {}, 0), { builderId: 'arm', slots: 2, requestIds: ['arm', 'arm-kvm'] });
     });
 
     it('a batch has at most the given number of members', () => {

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import type { TestStack } from './stack';
+import { pidsWithCommandLine } from './sshd';
+import { buildsOf, eventually, waitForBuilds } from './pipeline';
+import { dispatcherWorkflowId } from '../../workflows/shared';
+
+/**
+ * What the batch tests (the worker's own Nix, SSH builders) check alike: how often each derivation was
+ * realised, how the dispatcher handed out work, and a cancel of one of two builds that may share a
+ * nix-store.
+ */
+
+/** Each derivation of these builds' succeeded steps → the distinct times its realisation started, and the builders recorded. */
+export async function realisationsOf(stack: TestStack, buildIds: string[]): Promise<Map<string, { starts: Set<string>; builderIds: Set<string | null> }>> {
+  const steps = await stack.db('build_steps').whereIn('build_id', buildIds).where({ status: 'succeeded' }).whereNotNull('started_at').select('drv_path', 'started_at', 'builder_id');
+  const out = new Map<string, { starts: Set<string>; builderIds: Set<string | null> }>();
+  for (const s of steps) {
+    const entry = out.get(s.drv_path) ?? { starts: new Set<string>(), builderIds: new Set<string | null>() };
+    entry.starts.add(String(s.started_at));
+    entry.builderIds.add(s.builder_id ?? null);
+    out.set(s.drv_path, entry);
+  }
+  return out;
+}
+
+/** How many `realiseBatch` activities the task queue's dispatcher scheduled, and how many slots it granted to single derivations. */
+export async function dispatcherWork(stack: TestStack): Promise<{ batches: number; grants: number }> {
+  const history = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).fetchHistory();
+  const events = history.events ?? [];
+  return {
+    batches: events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'realiseBatch').length,
+    grants: events.filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'slotGranted').length,
+  };
+}
+
+/**
+ * Waits until the evaluation's `long` and `short` jobs both build (their scripts echo `<marker>-long` and
+ * `<marker>-short`), cancels long, waits for its builder process to be gone, and answers every build once
+ * finished. Prints whether one nix-store realised both (usual: they queue together) or each its own.
+ */
+export async function cancelLongBesideShort(stack: TestStack, evaluationId: string, marker: string, label: string): Promise<Record<string, Record<string, any>>> {
+  const both = await eventually('long and short to be building', async () => {
+    const builds = await buildsOf(stack, evaluationId);
+    if (!builds.long || !builds.short) return undefined;
+    return pidsWithCommandLine(`${marker}-long`).length > 0 && pidsWithCommandLine(`${marker}-short`).length > 0 ? builds : undefined;
+  }, 120_000, 100);
+  const shared = pidsWithCommandLine(both.long.drv_path).some((pid) => pidsWithCommandLine(both.short.drv_path).includes(pid));
+  console.error(`[${label}] long and short ${shared ? 'shared one nix-store' : 'were realised by separate nix-stores'}`);
+  const cancelled = await stack.request('POST', `/api/v1/builds/${both.long.id}/cancel`, { key: stack.adminKey });
+  assert.equal(cancelled.status, 200, cancelled.text);
+  await eventually("long's builder process to be killed", async () => (pidsWithCommandLine(`${marker}-long`).length === 0 ? true : undefined), 60_000);
+  return waitForBuilds(stack, evaluationId, { timeoutMs: 180_000 });
+}
+
+/** Five jobs of a batch: a chain (base → middle → top) and a failing job with a dependent. */
+export const BATCH_DAG_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
+let
+  mk = name: script: extra: derivation ({ inherit name system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" script ]; } // extra);
+in rec {
+  base = mk "base" "echo building base; echo base $nonce > $out" {};
+  middle = mk "middle" "echo building middle; cat $base > $out" { inherit base; };
+  top = mk "top" "echo building top; cat $middle > $out" { inherit middle; };
+  broken = mk "broken" "echo about to fail; exit 1" {};
+  dependent = mk "dependent" "cat $broken > $out" { inherit broken; };
+}
+`;
+
+/** Two jobs for `cancelLongBesideShort`: they queue together, so one batch usually realises both. */
+export function longBesideShortNix(marker: string): string {
+  return `{ nonce ? "x", system ? builtins.currentSystem }:
+let
+  mk = name: script: derivation { inherit name system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" script ]; };
+in {
+  long = mk "long" "echo ${marker}-long; sleep 120; echo > $out";
+  short = mk "short" "echo ${marker}-short; sleep 15; echo short $nonce > $out";
+}
+`;
+}
