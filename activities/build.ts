@@ -5,7 +5,7 @@ import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import { logBuildFinished } from './operator-lines';
 import type { StepPlan } from '../workflows/build-outcome';
 import { readDerivation } from './nix/drv';
-import { closureSize, derivationsToBuild } from './realise/closure';
+import { derivationsToBuild } from './realise/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './realise/products';
 import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
 import { forgetCachedFailure } from './records/cached-failures';
@@ -20,7 +20,7 @@ import {
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
 import { notifyBuildEvent } from './notifications';
 import { promoteChannelsAfterBuild } from './channel-promotion';
-import { serveBuildOutputs } from './cache/serve-build-outputs';
+import { mustWakeOutputsServer, queueBuildOutputsToServe } from './records/outputs-to-serve';
 import { ConcurrentStarts } from './concurrent-starts';
 
 export interface PlannedStep extends StepPlan {
@@ -50,14 +50,18 @@ export type BuildPlan =
 export function createBuildActivities(deps: ActivityDeps) {
   const { db } = deps;
 
-  /** Records the build's result: outputs, products, metrics, closure size, its compressed log. */
+  /**
+   * Records the build's result: outputs, products, metrics, its compressed log. A succeeded build's
+   * outputs are queued to be served (closure size, GC roots, binary cache) by ServeBuildOutputsWorkflow,
+   * in batches, after the build has closed.
+   */
   async function finishBuild(input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }): Promise<void> {
     const { buildId, status, top } = input;
     const outputs = status === 'succeeded' && top ? top.outputs : {};
     const products: BuildProduct[] = await readBuildProductsOfOutputs(outputs).catch(() => []);
     const metrics: BuildMetric[] = [];
     for (const path of Object.values(outputs)) metrics.push(...(await readBuildMetrics(path).catch(() => [])));
-    const size = status === 'succeeded' && Object.keys(outputs).length > 0 ? await closureSize(Object.values(outputs)).catch(() => null) : null;
+    const served = Object.keys(outputs).length > 0;
 
     // The log: compress this build's own live log; a build that shared another build's realisation points at that log.
     let logPath: string | null = null;
@@ -72,12 +76,14 @@ export function createBuildActivities(deps: ActivityDeps) {
     const builderId = top?.builderId && top.builderId !== 'local' ? top.builderId : null;
 
     await db.transaction(async (trx) => {
-      await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: size, logPath, builderId });
+      // The closure size of served outputs is recorded when they are served; no outputs, no size.
+      await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: served ? undefined : null, logPath, builderId });
       await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
+      if (served) await queueBuildOutputsToServe(trx, buildId);
     });
     // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
     await promoteChannelsAfterBuild(db, buildId);
-    if (Object.keys(outputs).length > 0) await serveBuildOutputs({ db, gcRootsDir: deps.config.gcRootsDir, workflows: deps.workflows }, buildId, Object.values(outputs));
+    if (served && (await mustWakeOutputsServer(db, buildId))) await deps.workflows.wakeBuildOutputsServer();
     await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
     await notifyBuildEvent(deps, buildId, 'build_finished');
   }

@@ -181,7 +181,8 @@ export interface BuildResult {
   outputs: Record<string, string>;
   products: BuildProduct[];
   metrics: BuildMetric[];
-  closureSize: number | null;
+  /** Undefined leaves the recorded size as it is (it is recorded when the outputs are served). */
+  closureSize: number | null | undefined;
   logPath: string | null;
   builderId: string | null;
 }
@@ -209,7 +210,7 @@ export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<
     error_message: r.status === 'succeeded' ? null : r.errorMessage,
     outputs: JSON.stringify(outputs),
     build_output_path: outputs.out ?? Object.values(outputs)[0] ?? null,
-    closure_size: r.closureSize,
+    ...(r.closureSize !== undefined ? { closure_size: r.closureSize } : {}),
     // A finish recorded again (its local activity re-ran after a worker died) keeps the first completion time.
     completed_at: db.raw('coalesce(completed_at, now())'),
     updated_at: db.fn.now(),
