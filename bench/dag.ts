@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     // Where the steps ran: a step row that another build's step realised has no builder of its own.
     const ran = await bench.stack.db('build_steps').whereNotNull('started_at').groupBy('builder_id').select('builder_id').count<{ builder_id: string | null; count: string }[]>('* as count');
     const nameOf = (builderId: string | null) => (builderId === null ? "the worker's own Nix" : builderId === registered?.id ? 'the SSH builder' : builderId);
-    console.log(`  step rows started (a build has one per derivation of its closure), by builder: ${ran.map((r) => `${nameOf(r.builder_id ?? null)}: ${r.count}`).join(', ')}`);
+    console.log(`  step rows started (one per derivation realised, in the build that ran it), by builder: ${ran.map((r) => `${nameOf(r.builder_id ?? null)}: ${r.count}`).join(', ')}`);
     if (profile) {
       const cpuAfter = cpuOf(bench);
       const [steps] = await bench.stack.db('build_steps').count<{ count: string }[]>('* as count');
