@@ -48,6 +48,9 @@ export type BuildPlan =
       topPlansInputs?: boolean;
     };
 
+/** Rolls back a start whose build has finished meanwhile. */
+class FoundFinished extends Error {}
+
 export function createBuildActivities(deps: ActivityDeps) {
   const { db } = deps;
 
@@ -78,9 +81,10 @@ export function createBuildActivities(deps: ActivityDeps) {
 
     await db.transaction(async (trx) => {
       // The closure size of served outputs is recorded when they are served; no outputs, no size.
-      await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: served ? undefined : null, logPath, builderId });
       await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       if (served) await queueBuildOutputsToServe(trx, buildId);
+      // Last: the build row's update locks the jobset's rollup cells until the commit.
+      await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: served ? undefined : null, logPath, builderId });
     });
     // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
     await promoteChannelsAfterBuild(db, buildId);
@@ -162,18 +166,25 @@ export function createBuildActivities(deps: ActivityDeps) {
         return { kind: 'finished', status: 'aborted', priority: build.priority };
       }
 
-      const found = await db.transaction(async (trx) => {
-        const state = await markBuildRunning(trx, build.id);
-        if (state === 'finished') return state;
-        if (build.is_aggregate) {
-          await insertPlannedSteps(trx, build.id, steps.map((s) => s.drvPath));
-        } else {
-          // A restart lists its new run's steps only.
-          if (input.restart) await trx('build_steps').where({ build_id: build.id }).delete();
-          await recordSteps(trx, [{ buildId: build.id, drvPath: build.drv_path }]);
-        }
-        return state;
-      });
+      const found = await db
+        .transaction(async (trx) => {
+          if (build.is_aggregate) {
+            await insertPlannedSteps(trx, build.id, steps.map((s) => s.drvPath));
+          } else {
+            // A restart lists its new run's steps only.
+            if (input.restart) await trx('build_steps').where({ build_id: build.id }).delete();
+            await recordSteps(trx, [{ buildId: build.id, drvPath: build.drv_path }]);
+          }
+          // Last: marking the build running locks the jobset's rollup cells until the commit. A build
+          // found finished (a late run of this activity) takes its step rows back with the rollback.
+          const state = await markBuildRunning(trx, build.id);
+          if (state === 'finished') throw new FoundFinished();
+          return state;
+        })
+        .catch((err) => {
+          if (err instanceof FoundFinished) return 'finished' as const;
+          throw err;
+        });
       if (found === 'finished') {
         // A late run of this activity (its workflow task had timed out and was retried): the build has
         // finished meanwhile, and neither its row nor its notifications go back to running.
