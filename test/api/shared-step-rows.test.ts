@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
-import { fakeStorePath, seedBuild, seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
+import { fakeStorePath, seedBuild, seedEvaluationOfNewJobset, type Row } from '../support/seed';
 import { insertPlannedSteps, logBuildOfStep, markStepsOfDerivation, recordSteps } from '../../activities/records/steps';
 
 /**
@@ -17,9 +17,7 @@ describe('step rows of a derivation that another build is already building', () 
 
   before(async () => {
     stack = await startTestStack({ worker: false });
-    const project = await seedProject(stack.db);
-    const jobset = await seedJobset(stack.db, project.id);
-    evaluation = await seedEvaluation(stack.db, jobset.id);
+    evaluation = await seedEvaluationOfNewJobset(stack.db);
   });
   after(async () => stack?.stop());
 
@@ -65,9 +63,7 @@ describe('step rows recorded where each derivation is run', () => {
 
   before(async () => {
     stack = await startTestStack({ worker: false });
-    const project = await seedProject(stack.db);
-    const jobset = await seedJobset(stack.db, project.id);
-    evaluation = await seedEvaluation(stack.db, jobset.id);
+    evaluation = await seedEvaluationOfNewJobset(stack.db);
   });
   after(async () => stack?.stop());
 

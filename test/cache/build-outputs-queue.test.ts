@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
-import { fakeStorePath, seedBuild, seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
+import { fakeStorePath, seedBuild, seedEvaluationOfNewJobset, type Row } from '../support/seed';
 import { dropServedBuildOutputs, mustWakeOutputsServer, queueBuildOutputsToServe, queuedBuildOutputs } from '../../activities/records/outputs-to-serve';
 
 /**
@@ -22,9 +22,7 @@ describe('the queue of build outputs to serve', () => {
 
   before(async () => {
     stack = await startTestStack({ worker: false });
-    const project = await seedProject(stack.db);
-    const jobset = await seedJobset(stack.db, project.id);
-    evaluation = await seedEvaluation(stack.db, jobset.id);
+    evaluation = await seedEvaluationOfNewJobset(stack.db);
   });
   after(async () => stack?.stop());
 
