@@ -1,4 +1,5 @@
 import type { Db, Queryable } from '../../lib/db';
+import { ACTIVE_BUILD_STATUSES } from '../../lib/statuses';
 
 export interface StepUpdate {
   status?: string;
@@ -103,7 +104,8 @@ export async function closeUnfinishedSteps(db: Queryable, buildId: string, statu
  * The build whose log receives the log of a derivation that a batch built without its own request (an
  * input Nix built along with a member): the build of that derivation itself if it is one, else a build
  * waiting on it as a step. When no unfinished build has it as a step yet (its planner had not run), the
- * step is recorded in `fallbackBuildId` (the build of a member that needs it), which gets its log.
+ * step is recorded in the derivation's own unfinished build if it is a job, else in `fallbackBuildId` (the
+ * build of a member that needs it), which gets its log.
  */
 export async function logBuildOfStep(db: Db, drvPath: string, fallbackBuildId?: string): Promise<string | undefined> {
   const row = await db('build_steps as s')
@@ -113,6 +115,9 @@ export async function logBuildOfStep(db: Db, drvPath: string, fallbackBuildId?: 
     .orderByRaw('(b.drv_path = s.drv_path) desc')
     .first<{ build_id: string } | undefined>('s.build_id');
   if (row || !fallbackBuildId) return row?.build_id;
-  await recordSteps(db, [{ buildId: fallbackBuildId, drvPath }]);
-  return fallbackBuildId;
+  // The derivation's own unfinished build, if it is a job, records it (its start finds the row held); else the member's.
+  const own = await db('builds').where({ drv_path: drvPath }).whereIn('status', ACTIVE_BUILD_STATUSES).orderBy('created_at', 'desc').first<{ id: string } | undefined>('id');
+  const buildId = own?.id ?? fallbackBuildId;
+  await recordSteps(db, [{ buildId, drvPath }]);
+  return buildId;
 }

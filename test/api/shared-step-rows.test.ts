@@ -105,4 +105,12 @@ describe('step rows recorded where each derivation is run', () => {
     // Recorded once: asked again, the same build answers from its row.
     assert.equal(await logBuildOfStep(stack.db, along), member.id);
   });
+
+  it('an input built along that is a job itself gets its row, and its log, in its own build, whose start then keeps that row', async () => {
+    const member = await seedBuild(stack.db, { evaluation, status: 'running' });
+    const job = await seedBuild(stack.db, { evaluation, status: 'pending' });
+    assert.equal(await logBuildOfStep(stack.db, job.drv_path, member.id), job.id);
+    await recordSteps(stack.db, [{ buildId: job.id, drvPath: job.drv_path }]);
+    assert.equal((await stack.db('build_steps').where({ drv_path: job.drv_path })).length, 1);
+  });
 });
