@@ -4,7 +4,7 @@ import type { DerivationInput, DerivationResult, WaiterRef } from '../workflows/
 import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import { logBuildFinished } from './operator-lines';
 import type { StepPlan } from '../workflows/build-outcome';
-import { readDerivation } from './nix/drv';
+import { missingDerivationMessage, readDerivation } from './nix/drv';
 import { derivationsToBuild } from './realise/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './realise/products';
 import { closeUnfinishedSteps, insertPlannedSteps, recordSteps } from './records/steps';
@@ -159,9 +159,8 @@ export function createBuildActivities(deps: ActivityDeps) {
       } catch (err) {
         // A .drv gone from the store (garbage-collected since the evaluation, e.g. a restart of an old
         // build) cannot be realised however often this is retried: the build ends now, saying why.
-        const e = err as NodeJS.ErrnoException;
-        if (e.code !== 'ENOENT') throw err;
-        const errorMessage = `derivation ${e.path ?? build.drv_path} is not in the Nix store (garbage-collected since the evaluation?): evaluate the jobset again`;
+        const errorMessage = missingDerivationMessage(err, build.drv_path);
+        if (errorMessage === undefined) throw err;
         await finishBuild({ buildId: build.id, status: 'aborted', errorMessage, top: null });
         return { kind: 'finished', status: 'aborted', priority: build.priority };
       }

@@ -3,7 +3,7 @@ import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
 import type { ActivityDeps } from './deps';
 import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type BatchStep, type DerivationInput } from '../workflows/shared';
 import type { RealisePhase, StepPhase } from '../lib/statuses';
-import { readDerivation, type DerivationInfo } from './nix/drv';
+import { missingDerivationMessage, readDerivation, type DerivationInfo } from './nix/drv';
 import { locallyInvalidPaths } from './realise/closure';
 import { realiseLocally } from './realise/local';
 import { realiseOnBuilder } from './realise/remote';
@@ -123,10 +123,10 @@ export function createDerivationActivities(deps: ActivityDeps) {
         drv = await readDerivation(input.drvPath);
         inputDrvs = await Promise.all(drv.inputDrvs.map(async (path) => ({ path, info: await readDerivation(path) })));
       } catch (err) {
-        // A .drv gone from the store (garbage-collected) cannot be realised however often this is retried.
-        const e = err as NodeJS.ErrnoException;
-        if (e.code !== 'ENOENT') throw err;
-        return { kind: 'missing_derivation', errorMessage: `derivation ${e.path ?? input.drvPath} is not in the Nix store (garbage-collected since the evaluation?): evaluate the jobset again` };
+        // A .drv gone from the store cannot be realised however often this is retried.
+        const errorMessage = missingDerivationMessage(err, input.drvPath);
+        if (errorMessage === undefined) throw err;
+        return { kind: 'missing_derivation', errorMessage };
       }
       const own = Object.values(drv.outputs);
       const invalid = await locallyInvalidPaths([...own, ...inputDrvs.flatMap((i) => Object.values(i.info.outputs))]);
