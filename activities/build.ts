@@ -4,23 +4,24 @@ import type { DerivationInput, DerivationResult, WaiterRef } from '../workflows/
 import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import { logBuildFinished } from './operator-lines';
 import type { StepPlan } from '../workflows/build-outcome';
-import { readDerivation } from './nix/drv';
-import { closureSize, derivationsToBuild } from './realise/closure';
+import { missingDerivationMessage, readDerivation } from './nix/drv';
+import { derivationsToBuild } from './realise/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './realise/products';
-import { closeUnfinishedSteps, insertPlannedSteps } from './records/steps';
+import { closeUnfinishedSteps, insertPlannedSteps, recordSteps } from './records/steps';
 import { forgetCachedFailure } from './records/cached-failures';
 import {
   buildsOfEvaluationByDerivation,
   constituentsOfAggregate,
   findBuildToPlan,
   markBuildRunning,
+  type BuildToPlan,
   recordBuildResult,
   setBuildPriority,
 } from './records/builds';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
 import { notifyBuildEvent } from './notifications';
 import { promoteChannelsAfterBuild } from './channel-promotion';
-import { serveBuildOutputs } from './cache/serve-build-outputs';
+import { mustWakeOutputsServer, queueBuildOutputsToServe } from './records/outputs-to-serve';
 import { ConcurrentStarts } from './concurrent-starts';
 
 export interface PlannedStep extends StepPlan {
@@ -47,17 +48,24 @@ export type BuildPlan =
       topPlansInputs?: boolean;
     };
 
+/** Rolls back a start whose build has finished meanwhile. */
+class FoundFinished extends Error {}
+
 export function createBuildActivities(deps: ActivityDeps) {
   const { db } = deps;
 
-  /** Records the build's result: outputs, products, metrics, closure size, its compressed log. */
+  /**
+   * Records the build's result: outputs, products, metrics, its compressed log. A succeeded build's
+   * outputs are queued to be served (closure size, GC roots, binary cache) by ServeBuildOutputsWorkflow,
+   * in batches, after the build has closed.
+   */
   async function finishBuild(input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }): Promise<void> {
     const { buildId, status, top } = input;
     const outputs = status === 'succeeded' && top ? top.outputs : {};
     const products: BuildProduct[] = await readBuildProductsOfOutputs(outputs).catch(() => []);
     const metrics: BuildMetric[] = [];
     for (const path of Object.values(outputs)) metrics.push(...(await readBuildMetrics(path).catch(() => [])));
-    const size = status === 'succeeded' && Object.keys(outputs).length > 0 ? await closureSize(Object.values(outputs)).catch(() => null) : null;
+    const served = Object.keys(outputs).length > 0;
 
     // The log: compress this build's own live log; a build that shared another build's realisation points at that log.
     let logPath: string | null = null;
@@ -72,20 +80,69 @@ export function createBuildActivities(deps: ActivityDeps) {
     const builderId = top?.builderId && top.builderId !== 'local' ? top.builderId : null;
 
     await db.transaction(async (trx) => {
-      await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: size, logPath, builderId });
+      // The closure size of served outputs is recorded when they are served; no outputs, no size.
       await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
+      if (served) await queueBuildOutputsToServe(trx, buildId);
+      // Last: the build row's update locks the jobset's rollup cells until the commit.
+      await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: served ? undefined : null, logPath, builderId });
     });
     // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
     await promoteChannelsAfterBuild(db, buildId);
-    if (Object.keys(outputs).length > 0) await serveBuildOutputs({ db, gcRootsDir: deps.config.gcRootsDir, workflows: deps.workflows }, buildId, Object.values(outputs));
+    if (served && (await mustWakeOutputsServer(db, buildId))) await deps.workflows.wakeBuildOutputsServer();
     await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
     await notifyBuildEvent(deps, buildId, 'build_finished');
   }
 
+  /** The plan of a build that waits on its top derivation alone: that one step (one `.drv` read). */
+  async function planTop(build: BuildToPlan): Promise<PlannedStep> {
+    const d = await readDerivation(build.drv_path);
+    return { drvPath: build.drv_path, isTop: true, inputs: [], jobName: build.job_name, system: d.system, requiredFeatures: d.requiredSystemFeatures, logBuildId: build.id };
+  }
+
+  /**
+   * The plan of an aggregate: the derivations of its closure whose outputs are missing, and its
+   * constituents (each a step it waits on), dependencies first, the top last.
+   */
+  async function planClosure(build: BuildToPlan): Promise<PlannedStep[]> {
+    const { order: needed, parsed } = await derivationsToBuild(build.drv_path);
+    const constituents = await constituentsOfAggregate(db, build.id);
+    for (const c of constituents) {
+      if (!needed.includes(c.drv_path)) {
+        needed.unshift(c.drv_path);
+        if (!parsed.has(c.drv_path)) parsed.set(c.drv_path, await readDerivation(c.drv_path));
+      }
+    }
+    // Another build of the same evaluation that *is* a step's derivation gets that step's log.
+    const owners = await buildsOfEvaluationByDerivation(db, build.evaluation_id, needed);
+    const ownerOf = new Map(owners.map((o) => [o.drv_path, o]));
+    const neededSet = new Set(needed);
+    const steps: PlannedStep[] = needed.map((drv) => {
+      const d = parsed.get(drv)!;
+      const isTop = drv === build.drv_path;
+      const inputs = d.inputDrvs.filter((i) => neededSet.has(i) && i !== drv);
+      if (isTop) for (const c of constituents) if (c.drv_path !== drv && !inputs.includes(c.drv_path)) inputs.push(c.drv_path);
+      const owner = ownerOf.get(drv);
+      return {
+        drvPath: drv,
+        isTop,
+        inputs,
+        jobName: owner?.job_name ?? null,
+        system: d.system,
+        requiredFeatures: d.requiredSystemFeatures,
+        logBuildId: isTop ? build.id : owner?.id ?? build.id,
+      };
+    });
+    // Top last, dependencies in closure order.
+    return steps.sort((a, b) => (a.isTop === b.isTop ? 0 : a.isTop ? 1 : -1));
+  }
+
   return {
     /**
-     * Loads the build and plans its steps: every derivation in its closure whose outputs are not valid
-     * yet (dependencies first), plus an aggregate's constituents. Marks the build running.
+     * Loads the build, marks it running and plans it. A build waits on its top derivation alone, which
+     * plans its own inputs (issue 6): its plan is that one step, and its one step row (each derivation
+     * planned below it records its row where it runs, see recordSteps). An aggregate plans as before:
+     * every derivation of its closure whose outputs are not valid yet (dependencies first), plus its
+     * constituents, each a step it waits on.
      */
     async startBuild(input: { buildId: string; restart: boolean }): Promise<BuildPlan> {
       const build = await findBuildToPlan(db, input.buildId);
@@ -96,58 +153,37 @@ export function createBuildActivities(deps: ActivityDeps) {
         return { kind: 'finished', status: build.status, priority: build.priority };
       }
 
-      // The derivations realising it builds (those of its closure whose outputs are missing), dependencies first.
-      let closure: Awaited<ReturnType<typeof derivationsToBuild>>;
+      let steps: PlannedStep[];
       try {
-        closure = await derivationsToBuild(build.drv_path);
+        steps = build.is_aggregate ? await planClosure(build) : [await planTop(build)];
       } catch (err) {
         // A .drv gone from the store (garbage-collected since the evaluation, e.g. a restart of an old
         // build) cannot be realised however often this is retried: the build ends now, saying why.
-        const e = err as NodeJS.ErrnoException;
-        if (e.code !== 'ENOENT') throw err;
-        const errorMessage = `derivation ${e.path ?? build.drv_path} is not in the Nix store (garbage-collected since the evaluation?): evaluate the jobset again`;
+        const errorMessage = missingDerivationMessage(err, build.drv_path);
+        if (errorMessage === undefined) throw err;
         await finishBuild({ buildId: build.id, status: 'aborted', errorMessage, top: null });
         return { kind: 'finished', status: 'aborted', priority: build.priority };
       }
-      const { order: needed, parsed } = closure;
 
-      // An aggregate waits for its constituents' builds.
-      const constituents = build.is_aggregate ? await constituentsOfAggregate(db, build.id) : [];
-      for (const c of constituents) {
-        if (!needed.includes(c.drv_path)) {
-          needed.unshift(c.drv_path);
-          if (!parsed.has(c.drv_path)) parsed.set(c.drv_path, await readDerivation(c.drv_path));
-        }
-      }
-
-      // Another build of the same evaluation that *is* a step's derivation gets that step's log.
-      const owners = await buildsOfEvaluationByDerivation(db, build.evaluation_id, needed);
-      const ownerOf = new Map(owners.map((o) => [o.drv_path, o]));
-      const neededSet = new Set(needed);
-      const steps: PlannedStep[] = needed.map((drv) => {
-        const d = parsed.get(drv)!;
-        const isTop = drv === build.drv_path;
-        const inputs = d.inputDrvs.filter((i) => neededSet.has(i) && i !== drv);
-        if (isTop) for (const c of constituents) if (c.drv_path !== drv && !inputs.includes(c.drv_path)) inputs.push(c.drv_path);
-        const owner = ownerOf.get(drv);
-        return {
-          drvPath: drv,
-          isTop,
-          inputs,
-          jobName: owner?.job_name ?? null,
-          system: d.system,
-          requiredFeatures: d.requiredSystemFeatures,
-          logBuildId: isTop ? build.id : owner?.id ?? build.id,
-        };
-      });
-      // Top last, dependencies in closure order.
-      steps.sort((a, b) => (a.isTop === b.isTop ? 0 : a.isTop ? 1 : -1));
-
-      const found = await db.transaction(async (trx) => {
-        const state = await markBuildRunning(trx, build.id);
-        if (state !== 'finished') await insertPlannedSteps(trx, build.id, steps.map((s) => s.drvPath));
-        return state;
-      });
+      const found = await db
+        .transaction(async (trx) => {
+          if (build.is_aggregate) {
+            await insertPlannedSteps(trx, build.id, steps.map((s) => s.drvPath));
+          } else {
+            // A restart lists its new run's steps only.
+            if (input.restart) await trx('build_steps').where({ build_id: build.id }).delete();
+            await recordSteps(trx, [{ buildId: build.id, drvPath: build.drv_path }]);
+          }
+          // Last: marking the build running locks the jobset's rollup cells until the commit. A build
+          // found finished (a late run of this activity) takes its step rows back with the rollback.
+          const state = await markBuildRunning(trx, build.id);
+          if (state === 'finished') throw new FoundFinished();
+          return state;
+        })
+        .catch((err) => {
+          if (err instanceof FoundFinished) return 'finished' as const;
+          throw err;
+        });
       if (found === 'finished') {
         // A late run of this activity (its workflow task had timed out and was retried): the build has
         // finished meanwhile, and neither its row nor its notifications go back to running.
@@ -168,7 +204,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         timeoutSeconds: build.meta_timeout ?? build.build_timeout,
         maxSilentSeconds: build.meta_max_silent ?? build.max_silent,
         derivationWorkflowIds: Object.fromEntries(steps.map((s) => [s.drvPath, deps.workflows.derivationWorkflowId(s.drvPath)])),
-        topPlansInputs: constituents.length === 0,
+        topPlansInputs: !build.is_aggregate,
       };
     },
 

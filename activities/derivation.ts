@@ -3,14 +3,14 @@ import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
 import type { ActivityDeps } from './deps';
 import { LOCAL_BUILDER, releaseSlotSignal, reprioritizeSignal, requestSlotSignal, withdrawRequestSignal, type BatchStep, type DerivationInput } from '../workflows/shared';
 import type { RealisePhase, StepPhase } from '../lib/statuses';
-import { readDerivation, type DerivationInfo } from './nix/drv';
+import { missingDerivationMessage, readDerivation, type DerivationInfo } from './nix/drv';
 import { locallyInvalidPaths } from './realise/closure';
 import { realiseLocally } from './realise/local';
 import { realiseOnBuilder } from './realise/remote';
 import type { BuilderSpec, RealiseResult } from './realise/types';
 import { builderSpecOf } from './realise/builder-spec';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
-import { markStepsOfDerivation, markStepsQueued } from './records/steps';
+import { markStepsOfDerivation, markStepsQueued, recordSteps } from './records/steps';
 import { findCachedFailure, findCachedFailureFor, recordCachedFailure } from './records/cached-failures';
 import { anyRemoteBuilder, findRemoteBuilder } from './records/builders';
 import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation } from './records/builds';
@@ -46,9 +46,13 @@ export type DerivationState =
     }
   | { kind: 'needs_build' };
 
+/** A derivation whose `.drv` (or an input's) has left the store: it cannot be built (issue 6, planned by the derivation). */
+export type MissingDerivation = { kind: 'missing_derivation'; errorMessage: string };
+
 /** A derivation that plans its own inputs: its state, and when it needs building, the input derivations to wait on first. */
 export type DerivationPlan =
   | Exclude<DerivationState, { kind: 'needs_build' }>
+  | MissingDerivation
   | {
       kind: 'needs_build';
       inputs: DerivationInput[];
@@ -140,8 +144,17 @@ export function createDerivationActivities(deps: ActivityDeps) {
     async planDerivation(input: DerivationInput): Promise<DerivationPlan> {
       const cached = await cachedFailureOf(input.drvPath, input.logBuildId);
       if (cached) return cached;
-      const drv = await readDerivation(input.drvPath);
-      const inputDrvs = await Promise.all(drv.inputDrvs.map(async (path) => ({ path, info: await readDerivation(path) })));
+      let drv: DerivationInfo;
+      let inputDrvs: Array<{ path: string; info: DerivationInfo }>;
+      try {
+        drv = await readDerivation(input.drvPath);
+        inputDrvs = await Promise.all(drv.inputDrvs.map(async (path) => ({ path, info: await readDerivation(path) })));
+      } catch (err) {
+        // A .drv gone from the store cannot be realised however often this is retried.
+        const errorMessage = missingDerivationMessage(err, input.drvPath);
+        if (errorMessage === undefined) throw err;
+        return { kind: 'missing_derivation', errorMessage };
+      }
       const own = Object.values(drv.outputs);
       const invalid = await locallyInvalidPaths([...own, ...inputDrvs.flatMap((i) => Object.values(i.info.outputs))]);
       if (own.length > 0 && own.every((o) => !invalid.has(o))) return { kind: 'valid', outputs: drv.outputs };
@@ -149,6 +162,10 @@ export function createDerivationActivities(deps: ActivityDeps) {
       // An input that is a job of the same evaluation writes its log to that job's build, as planned builds do.
       const owners = await buildsOfSameEvaluationByDerivation(db, input.logBuildId, needed.map((i) => i.path));
       const ownerOf = new Map(owners.map((o) => [o.drv_path, o]));
+      const logBuildOf = (path: string) => ownerOf.get(path)?.id ?? input.logBuildId;
+      // Each input to build gets its step row now, in the build that runs it (before this derivation can be
+      // queued, so a batch that builds an input along finds its row): a closure is planned once, not per build.
+      await recordSteps(db, needed.map((i) => ({ buildId: logBuildOf(i.path), drvPath: i.path })));
       return {
         kind: 'needs_build',
         inputs: needed.map((i) => ({
@@ -158,7 +175,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
           priority: input.priority,
           jobsetId: input.jobsetId,
           shares: input.shares,
-          logBuildId: ownerOf.get(i.path)?.id ?? input.logBuildId,
+          logBuildId: logBuildOf(i.path),
           timeoutSeconds: input.timeoutSeconds,
           maxSilentSeconds: input.maxSilentSeconds,
           plansInputs: true,

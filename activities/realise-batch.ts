@@ -92,7 +92,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           let s = steps.get(drvPath);
           if (!s) {
             const member = members.get(drvPath);
-            s = { logBuildId: member ? Promise.resolve(member.logBuildId) : logBuildOfStep(db, drvPath).catch(() => undefined), writer: undefined, chain: Promise.resolve(), logBytes: 0 };
+            s = { logBuildId: member ? Promise.resolve(member.logBuildId) : logBuildOfStep(db, drvPath, first.logBuildId).catch(() => undefined), writer: undefined, chain: Promise.resolve(), logBytes: 0 };
             steps.set(drvPath, s);
           }
           return s;

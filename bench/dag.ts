@@ -9,12 +9,19 @@
  * - Without `--ssh` Ringmaster builds on the worker's own Nix (the local fallback, `max_jobs` 2). Goal ≤ 1.3×.
  * - With `--ssh` it builds on one SSH builder registered through the admin API: a real sshd on loopback,
  *   `max_jobs` 2, its own chroot store (so every input is copied to it and every output back). Goal ≤ 2×.
+ * - With `--profile` it then prints where the time went: per workflow type the workflow tasks, events,
+ *   local activities, activities and signals of every history; the CPU seconds of this process (worker
+ *   and API, with the Nix processes it spawned), the Temporal dev server and PostgreSQL; and how long
+ *   until the first derivation started and how busy the slots were.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { nonce } from '../test/support/pipeline';
 import { startSshBuilder, type SshBuilder } from '../test/support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../test/support/builder-registration';
-import { makeNixRepo, runBench, startBenchStack, timeNixBuild, triggerAndBuildAll } from './support';
+import { makeNixRepo, runBench, startBenchStack, timeNixBuild, triggerAndBuildAll, type BenchStack } from './support';
+import { cpuSecondsOfTree, printWorkflowProfile, profileWorkflows, slotUse } from './run-profile';
 
 function dagExpression(layers: number, width: number): string {
   const jobs: string[] = [];
@@ -36,6 +43,7 @@ ${jobs.join('\n')}
 async function main(): Promise<void> {
   const [layers, width] = [...process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number), 10, 20];
   const overSsh = process.argv.includes('--ssh');
+  const profile = process.argv.includes('--profile');
   const repo = await makeNixRepo(dagExpression(layers, width));
 
   const nixBuildSeconds = timeNixBuild(repo.file, nonce(), 2);
@@ -48,7 +56,9 @@ async function main(): Promise<void> {
       builder = await startSshBuilder({ name: 'bench-dag' });
       registered = await registerSshBuilder(bench.stack, builder, { maxJobs: 2 });
     }
-    const { seconds } = await triggerAndBuildAll(bench.stack, repo.url, { nonce: nonce() }, 3_600_000);
+    const cpuBefore = cpuOf(bench);
+    const nodeBefore = process.cpuUsage();
+    const { seconds, triggeredAt } = await triggerAndBuildAll(bench.stack, repo.url, { nonce: nonce() }, 3_600_000);
     const where = overSsh ? 'one SSH builder (loopback sshd, max_jobs 2, its own chroot store)' : 'local builder (max_jobs 2)';
     const goal = overSsh ? 2 : 1.3;
     console.log(`bench/dag: ${layers} layers × ${width} jobs (50 ms each, two dependencies each), ${where}, ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}`);
@@ -57,12 +67,31 @@ async function main(): Promise<void> {
     // Where the steps ran: a step row that another build's step realised has no builder of its own.
     const ran = await bench.stack.db('build_steps').whereNotNull('started_at').groupBy('builder_id').select('builder_id').count<{ builder_id: string | null; count: string }[]>('* as count');
     const nameOf = (builderId: string | null) => (builderId === null ? "the worker's own Nix" : builderId === registered?.id ? 'the SSH builder' : builderId);
-    console.log(`  step rows started (a build has one per derivation of its closure), by builder: ${ran.map((r) => `${nameOf(r.builder_id ?? null)}: ${r.count}`).join(', ')}`);
+    console.log(`  step rows started (one per derivation realised, in the build that ran it), by builder: ${ran.map((r) => `${nameOf(r.builder_id ?? null)}: ${r.count}`).join(', ')}`);
+    if (profile) {
+      const cpuAfter = cpuOf(bench);
+      const [steps] = await bench.stack.db('build_steps').count<{ count: string }[]>('* as count');
+      console.log(`  CPU seconds during the run: this process (worker, API, Nix) ${(cpuAfter.self - cpuBefore.self).toFixed(1)}, Temporal ${(cpuAfter.temporal - cpuBefore.temporal).toFixed(1)}, PostgreSQL ${(cpuAfter.postgres - cpuBefore.postgres).toFixed(1)}; of this process's, Node itself ${(cpuSince(nodeBefore)).toFixed(1)}; ${steps.count} step rows`);
+      console.log(`  ${await slotUse(bench.stack.db, triggeredAt, 2)}`);
+      printWorkflowProfile(await profileWorkflows(bench.stack.temporal.client));
+    }
   } finally {
     await bench.stop();
     await builder?.stop();
     repo.remove();
   }
+}
+
+function cpuSince(before: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1e6;
+}
+
+/** CPU seconds so far of this process (and what it spawned), the Temporal dev server and PostgreSQL. */
+function cpuOf(bench: BenchStack): { self: number; temporal: number; postgres: number } {
+  const postmaster = Number(fs.readFileSync(path.join(bench.services.dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const temporal = bench.services.temporal?.child.pid ?? -1;
+  return { self: cpuSecondsOfTree(process.pid, [temporal, postmaster]), temporal: cpuSecondsOfTree(temporal), postgres: cpuSecondsOfTree(postmaster) };
 }
 
 runBench(main);

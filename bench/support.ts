@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startTestServices } from '../test/support/services';
+import { startTestServices, type TestServices } from '../test/support/services';
 import { startTestStack, type TestStack, type TestStackOptions } from '../test/support/stack';
 import { makeGitRepo } from '../test/support/git-fixture';
 import { createJobset, trigger, waitForBuilds, waitForEvaluation } from '../test/support/pipeline';
@@ -26,6 +26,8 @@ export function runBench(main: () => Promise<void>, options: { exitAtEnd?: boole
 
 export interface BenchStack {
   stack: TestStack;
+  /** The Temporal dev server and PostgreSQL it runs on (their processes, for a profile's CPU figures). */
+  services: TestServices;
   /** Stops the stack, then its services. */
   stop(): Promise<void>;
 }
@@ -41,6 +43,7 @@ export async function startBenchStack(options: TestStackOptions): Promise<BenchS
   });
   return {
     stack,
+    services,
     stop: async () => {
       try {
         await stack.stop();
@@ -107,7 +110,7 @@ export async function waitForBuildWorkflowsStarted(stack: TestStack, evaluationI
 }
 
 /** A jobset of `url` with `inputs`, triggered: seconds from the trigger to every build succeeded. */
-export async function triggerAndBuildAll(stack: TestStack, url: string, inputs: Record<string, string>, timeoutMs: number): Promise<{ seconds: number; jobsetId: string }> {
+export async function triggerAndBuildAll(stack: TestStack, url: string, inputs: Record<string, string>, timeoutMs: number): Promise<{ seconds: number; jobsetId: string; triggeredAt: Date }> {
   const js = await createJobset(stack, url, { inputs });
   const t1 = Date.now();
   const evaluation = await trigger(stack, js.jobsetId);
@@ -116,5 +119,5 @@ export async function triggerAndBuildAll(stack: TestStack, url: string, inputs: 
   const seconds = (Date.now() - t1) / 1000;
   const failed = Object.values(builds).filter((b) => b.status !== 'succeeded');
   if (failed.length) throw new Error(`${failed.length} builds did not succeed: ${failed[0].status} ${failed[0].error_message}`);
-  return { seconds, jobsetId: js.jobsetId };
+  return { seconds, jobsetId: js.jobsetId, triggeredAt: new Date(t1) };
 }

@@ -16,6 +16,7 @@ import {
   addWaiterSignal,
   buildStatusQuery,
   buildersChangedSignal,
+  buildOutputsQueuedSignal,
   bumpBuildUpdate,
   stepRealisedSignal,
   type BuildStatusView,
@@ -35,7 +36,7 @@ import {
   scheduledCheckWorkflowId,
   systemProbeWorkflowId,
   builderCheckWorkflowId,
-  publishBuildOutputsWorkflowId,
+  serveBuildOutputsWorkflowId,
 } from './workflow-ids';
 import { dispatcherTaskQueue } from './task-queues';
 import { deliverNotificationSignal, type NotificationWorkflowInput, type QueuedNotification } from '../workflows/notification-shared';
@@ -321,21 +322,16 @@ export class RingmasterWorkflows {
 
   // ---- the binary cache ----
 
-  /** Starts publishing a succeeded build's outputs into the binary cache; a build already being published is left alone. */
-  async publishBuildOutputs(buildId: string, outputs: string[]): Promise<void> {
-    try {
-      await this.client.workflow.start<Workflows['PublishBuildOutputsWorkflow']>(workflowType('PublishBuildOutputsWorkflow'), {
-        taskQueue: this.taskQueue,
-        workflowId: publishBuildOutputsWorkflowId(buildId),
-        args: [{ buildId, outputs }],
-        typedSearchAttributes: [
-          { key: RingmasterBuildId, value: buildId },
-          { key: RingmasterStatus, value: 'running' },
-        ],
-      });
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    }
+
+  /** Wakes this task queue's ServeBuildOutputsWorkflow (starting it if none runs): builds' outputs are queued to be served. */
+  async wakeBuildOutputsServer(): Promise<void> {
+    await this.client.workflow.signalWithStart<Workflows['ServeBuildOutputsWorkflow'], []>(workflowType('ServeBuildOutputsWorkflow'), {
+      workflowId: serveBuildOutputsWorkflowId(this.taskQueue),
+      taskQueue: this.taskQueue,
+      args: [],
+      signal: buildOutputsQueuedSignal,
+      signalArgs: [],
+    });
   }
 
   // ---- builder checks ----

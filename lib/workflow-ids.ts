@@ -54,9 +54,9 @@ export function notificationWorkflowId(taskQueue: string, orderKeyHash: string):
   return `notify-${taskQueue}-${orderKeyHash}`;
 }
 
-/** PublishBuildOutputsWorkflow: compresses a succeeded build's output closures into the binary cache, once per build. */
-export function publishBuildOutputsWorkflowId(buildId: string): string {
-  return `publish-${buildId}`;
+/** ServeBuildOutputsWorkflow: serves succeeded builds' outputs (closure sizes, GC roots, binary cache) in batches, one per task queue. */
+export function serveBuildOutputsWorkflowId(taskQueue: string): string {
+  return `serve-outputs-${taskQueue}`;
 }
 
 /** The Temporal Schedule that checks a jobset on its interval. */

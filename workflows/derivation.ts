@@ -126,6 +126,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   const settledBy = (state: DerivationState | DerivationPlan): DerivationResult | undefined => {
     if (state.kind === 'valid') return { ...base, status: 'succeeded', outputs: state.outputs };
     if (state.kind === 'cached_failure') return state.failedAfterQueued ? { ...base, ...state.failedAfterQueued } : { ...base, status: 'cached_failure', errorMessage: state.errorMessage };
+    if (state.kind === 'missing_derivation') return { ...base, status: 'aborted', errorMessage: state.errorMessage };
     return undefined;
   };
   const result = await realise();

@@ -7,3 +7,4 @@ export { DispatcherWorkflow } from './dispatcher';
 export { BuilderCheckWorkflow } from './builder-check';
 export { NotificationWorkflow } from './notification';
 export { PublishBuildOutputsWorkflow } from './publish-build-outputs';
+export { ServeBuildOutputsWorkflow } from './serve-build-outputs';

@@ -9,8 +9,9 @@ const { publishBuildOutputsActivity } = proxyActivities<CacheActivities>({
 });
 
 /**
- * Puts a succeeded build's outputs, with their closures, into the binary cache. finishBuild starts it as
- * `publish-<build id>`, so the build itself finishes without waiting for the compression.
+ * Puts a succeeded build's outputs, with their closures, into the binary cache. finishBuild used to start
+ * it as `publish-<build id>` for each build; it queues the build for ServeBuildOutputsWorkflow now (issue 6,
+ * in batches). Still registered for the runs started before that change.
  */
 export async function PublishBuildOutputsWorkflow(input: { buildId: string; outputs: string[] }): Promise<{ published: number }> {
   return publishBuildOutputsActivity(input);

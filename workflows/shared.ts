@@ -192,3 +192,7 @@ export interface StepRealisation {
 
 /** Sent by a batch's activity to a derivation workflow as soon as its derivation has ended in the batch. */
 export const stepRealisedSignal = defineSignal<[StepRealisation]>('stepRealised');
+
+// ---- ServeBuildOutputsWorkflow ----
+/** Sent by finishBuild (signal-with-start) when it queued a build's outputs in an empty queue. */
+export const buildOutputsQueuedSignal = defineSignal('buildOutputsQueued');

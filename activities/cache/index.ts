@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from '../index';
 import { publishBuildOutputs } from './publish-build-outputs';
+import { serveQueuedBuildOutputs } from './serve-build-outputs';
 
 /** The binary cache's activities: publication runs in its own workflow, with a long timeout and heartbeats. */
 export function createCacheActivities(deps: ActivityDeps) {
@@ -12,6 +13,20 @@ export function createCacheActivities(deps: ActivityDeps) {
       try {
         const { published } = await publishBuildOutputs({ db: deps.db, dataDir: deps.config.dataDir }, input);
         return { published: published.length };
+      } finally {
+        clearInterval(beat);
+      }
+    },
+
+    /**
+     * Serves the outputs of every queued succeeded build, in rounds (see serveQueuedBuildOutputs):
+     * closure sizes, GC roots, binary cache. Run by ServeBuildOutputsWorkflow.
+     */
+    async serveQueuedBuildOutputsActivity(): Promise<{ served: number; retryLater: boolean }> {
+      const context = Context.current();
+      const beat = setInterval(() => context.heartbeat(), 10_000);
+      try {
+        return await serveQueuedBuildOutputs({ db: deps.db, dataDir: deps.config.dataDir, gcRootsDir: deps.config.gcRootsDir }, () => context.heartbeat());
       } finally {
         clearInterval(beat);
       }

@@ -12,12 +12,23 @@ import { storePathInfos } from './store-path-info';
  * narinfo whose references the cache lacks. Answers the paths it published now.
  */
 export async function publishBuildOutputs(deps: { db: Db; dataDir: string }, input: { buildId: string | null; outputs: string[] }): Promise<{ published: string[] }> {
-  const closure = await localClosure(input.outputs);
+  return publishOutputsOfBuilds(deps, [input]);
+}
+
+/**
+ * Publishes the outputs of several builds at once (one closure query and one `nix path-info` over all
+ * of them, as `publishBuildOutputs` does for one). A path is recorded as published for the first build
+ * whose outputs' closure holds it.
+ */
+export async function publishOutputsOfBuilds(deps: { db: Db; dataDir: string }, builds: Array<{ buildId: string | null; outputs: string[] }>): Promise<{ published: string[] }> {
+  const closure = await localClosure([...new Set(builds.flatMap((b) => b.outputs))]);
   const already = await publishedStorePaths(deps.db, closure);
   const missing = closure.filter((p) => !already.has(p));
   if (missing.length === 0) return { published: [] };
   const infos = await storePathInfos(missing);
-  for (const storePath of dependenciesFirst(missing, infos)) {
+  const ordered = dependenciesFirst(missing, infos);
+  const buildOf = owningBuilds(builds, ordered, infos);
+  for (const storePath of ordered) {
     const info = infos.get(storePath);
     if (!info) throw new Error(`nix path-info did not describe ${storePath}`);
     const file = await compressNar(deps.dataDir, storePath);
@@ -35,10 +46,21 @@ export async function publishBuildOutputs(deps: { db: Db; dataDir: string }, inp
       references: info.references,
       deriver: info.deriver,
       ca: info.ca,
-      buildId: input.buildId,
+      buildId: buildOf.get(storePath) ?? null,
     });
   }
   return { published: missing };
+}
+
+/** For each path (dependencies first), the first build whose outputs' closure holds it: referrers pass their build down. */
+function owningBuilds(builds: Array<{ buildId: string | null; outputs: string[] }>, ordered: string[], infos: Map<string, { references: string[] }>): Map<string, string | null> {
+  const owner = new Map<string, string | null>();
+  for (const b of builds) for (const o of b.outputs) if (!owner.has(o)) owner.set(o, b.buildId);
+  for (let i = ordered.length - 1; i >= 0; i--) {
+    const from = owner.get(ordered[i]) ?? null;
+    for (const ref of infos.get(ordered[i])?.references ?? []) if (!owner.has(ref)) owner.set(ref, from);
+  }
+  return owner;
 }
 
 /** Orders paths so that each comes after every path it refers to (self-references aside). */

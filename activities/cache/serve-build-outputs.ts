@@ -1,36 +1,72 @@
-import { Context, log } from '@temporalio/activity';
-import type { RingmasterWorkflows } from '../../lib/workflow-client';
+import { log } from '@temporalio/activity';
 import type { Db } from '../../lib/db';
 import { syncGcRoots } from '../../lib/gc-roots';
+import { closureSizes } from '../realise/closure';
+import { countFailedServing, dropServedBuildOutputs, queuedBuildOutputs, recordClosureSizes, type BuildOutputsToServe } from '../records/outputs-to-serve';
+import { publishOutputsOfBuilds } from './publish-build-outputs';
 
-/** Attempts of finishBuild that retry a failure here; after them the build finishes without it. */
-const ATTEMPTS = 3;
+/** Builds taken from the queue per round. */
+const ROUND = 200;
+/** Rounds whose publication of a build failed before it is given up (logged; the build stays succeeded). */
+export const MAX_SERVING_ATTEMPTS = 5;
+
+export interface ServeDeps {
+  db: Db;
+  dataDir: string;
+  gcRootsDir: string;
+}
 
 /**
- * After a build succeeded: brings the GC roots up to date at once (its outputs may need a root before the
- * next garbage collection), and starts `PublishBuildOutputsWorkflow` (`publish-<build id>`), which
- * compresses the outputs' closures into the binary cache. A failure is retried with the activity a few
- * times; after that it is logged and the build still finishes: the cache must not fail a good build.
+ * Serves the outputs of the queued succeeded builds (`build_outputs_to_serve`, filled by finishBuild), a
+ * round of up to 200 builds at a time until the queue is empty: their closure sizes (one closure query and
+ * one `nix-store --dump-db` per round), the GC roots brought up to date once per round (the outputs may
+ * need a root before the next garbage collection), and their closures published to the binary cache
+ * (one closure query and one `nix path-info` per round, then each unpublished path compressed once).
+ * A build whose publication fails stays queued for a later call (`retryLater`), up to 5 rounds; then it
+ * is logged and dropped: the cache must not fail a good build. `beat` is called between steps.
  */
-export async function serveBuildOutputs(
-  deps: { db: Db; gcRootsDir: string; workflows: RingmasterWorkflows },
-  buildId: string,
-  outputs: string[],
-): Promise<void> {
-  try {
-    await syncGcRoots(deps.db, deps.gcRootsDir);
-    await deps.workflows.publishBuildOutputs(buildId, outputs);
-  } catch (err) {
-    const attempt = currentAttempt();
-    if (attempt < ATTEMPTS) throw err;
-    log.error('could not update the GC roots or start publishing the build outputs to the binary cache', { buildId, attempt, error: (err as Error).message });
+export async function serveQueuedBuildOutputs(deps: ServeDeps, beat: () => void = () => undefined): Promise<{ served: number; retryLater: boolean }> {
+  let served = 0;
+  const failedNow = new Set<string>();
+  for (;;) {
+    const round = (await queuedBuildOutputs(deps.db, ROUND + failedNow.size)).filter((b) => !failedNow.has(b.buildId));
+    if (round.length === 0) return { served, retryLater: failedNow.size > 0 };
+    // A size that cannot be had (an output collected meanwhile) stays unknown, as it did when finishBuild measured it.
+    const sizes = await closureSizes(round.map((b) => b.outputs)).catch(() => undefined);
+    if (sizes) await recordClosureSizes(deps.db, round.map((b, i) => ({ buildId: b.buildId, closureSize: sizes[i] })));
+    beat();
+    await syncGcRoots(deps.db, deps.gcRootsDir).catch((err) => {
+      // The next round, a keep, a promotion or `ringmaster gc` brings them up to date.
+      log.error('could not update the GC roots', { error: (err as Error).message });
+    });
+    beat();
+    const failed = await publishRound(deps, round, beat);
+    const given = failed.filter((b) => b.attempts + 1 >= MAX_SERVING_ATTEMPTS);
+    for (const b of given) log.error('could not publish the build outputs to the binary cache; giving up', { buildId: b.buildId, attempts: b.attempts + 1 });
+    await countFailedServing(deps.db, failed.filter((b) => !given.includes(b)).map((b) => b.buildId));
+    for (const b of failed) if (!given.includes(b)) failedNow.add(b.buildId);
+    await dropServedBuildOutputs(deps.db, round.filter((b) => !failed.includes(b) || given.includes(b)).map((b) => b.buildId));
+    served += round.length - failed.length;
   }
 }
 
-function currentAttempt(): number {
+/** Publishes a round's outputs together; when that fails, each build alone, to find the ones that fail. Answers those. */
+async function publishRound(deps: ServeDeps, round: BuildOutputsToServe[], beat: () => void): Promise<BuildOutputsToServe[]> {
   try {
-    return Context.current().info.attempt;
-  } catch {
-    return 1; // called outside an activity: let the caller see the error
+    await publishOutputsOfBuilds(deps, round);
+    return [];
+  } catch (err) {
+    log.warn('publishing a round of build outputs failed; publishing them one build at a time', { builds: round.length, error: (err as Error).message });
   }
+  const failed: BuildOutputsToServe[] = [];
+  for (const b of round) {
+    beat();
+    try {
+      await publishOutputsOfBuilds(deps, [b]);
+    } catch (err) {
+      log.warn('could not publish the build outputs to the binary cache', { buildId: b.buildId, attempt: b.attempts + 1, error: (err as Error).message });
+      failed.push(b);
+    }
+  }
+  return failed;
 }

@@ -31,6 +31,16 @@ export interface ParsedDerivation {
 }
 
 /**
+ * Why a derivation whose `.drv` read failed with ENOENT cannot be built (garbage-collected since the
+ * evaluation, as happens to old builds), naming it; undefined for any other error.
+ */
+export function missingDerivationMessage(err: unknown, drvPath: string): string | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code !== 'ENOENT') return undefined;
+  return `derivation ${e.path ?? drvPath} is not in the Nix store (garbage-collected since the evaluation?): evaluate the jobset again`;
+}
+
+/**
  * Reads and parses a .drv file from the store. The one `.drv` parser: planning, evaluation and
  * realising steps (locally or on a builder) all read derivations through it.
  */

@@ -33,15 +33,6 @@ export async function localClosure(paths: string[]): Promise<string[]> {
   return closure;
 }
 
-/** Total NAR size in bytes of the local closure of `paths`. */
-export async function closureSize(paths: string[]): Promise<number> {
-  let total = 0;
-  for (const chunk of chunkPaths(await localClosure(paths))) {
-    for (const line of (await runNixStore(['--query', '--size', ...chunk])).split('\n')) if (line.trim()) total += Number(line);
-  }
-  return total;
-}
-
 /**
  * Whether the local store lives on this filesystem (the default store, directly or through the
  * daemon), so that a store path with no file is surely not valid. Not so for a chroot or remote store.

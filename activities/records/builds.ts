@@ -200,7 +200,8 @@ export interface BuildResult {
   outputs: Record<string, string>;
   products: BuildProduct[];
   metrics: BuildMetric[];
-  closureSize: number | null;
+  /** Undefined leaves the recorded size as it is (it is recorded when the outputs are served). */
+  closureSize: number | null | undefined;
   logPath: string | null;
   builderId: string | null;
 }
@@ -220,21 +221,14 @@ function buildProductRow(buildId: string, p: BuildProduct) {
   };
 }
 
-/** Records a build's end: its status, outputs, products and metrics (replacing those of an earlier run). Run it in a transaction. */
+/**
+ * Records a build's end: its status, outputs, products and metrics (replacing those of an earlier run). Run
+ * it in a transaction, as its last statements: the build row's update comes last because the rollup
+ * triggers on `builds` then lock the jobset's hourly cells until the transaction commits, and every build of
+ * the jobset that starts or finishes meanwhile waits for that lock.
+ */
 export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<void> {
   const { buildId, outputs } = r;
-  await db('builds').where({ id: buildId }).update({
-    status: r.status,
-    error_message: r.status === 'succeeded' ? null : r.errorMessage,
-    outputs: JSON.stringify(outputs),
-    build_output_path: outputs.out ?? Object.values(outputs)[0] ?? null,
-    closure_size: r.closureSize,
-    // A finish recorded again (its local activity re-ran after a worker died) keeps the first completion time.
-    completed_at: db.raw('coalesce(completed_at, now())'),
-    updated_at: db.fn.now(),
-    ...(r.logPath ? { log_path: r.logPath } : {}),
-    ...(r.builderId ? { builder_id: r.builderId } : {}),
-  });
   await db('build_outputs').where({ build_id: buildId }).delete();
   await db('build_products').where({ build_id: buildId }).delete();
   await db('build_metrics').where({ build_id: buildId }).delete();
@@ -249,6 +243,18 @@ export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<
   const seen = new Set<string>();
   const metricRows = r.metrics.filter((m) => (seen.has(m.name) ? false : (seen.add(m.name), true)));
   if (metricRows.length) await db('build_metrics').insert(metricRows.map((m) => ({ build_id: buildId, name: m.name, value: m.value, unit: m.unit })));
+  await db('builds').where({ id: buildId }).update({
+    status: r.status,
+    error_message: r.status === 'succeeded' ? null : r.errorMessage,
+    outputs: JSON.stringify(outputs),
+    build_output_path: outputs.out ?? Object.values(outputs)[0] ?? null,
+    ...(r.closureSize !== undefined ? { closure_size: r.closureSize } : {}),
+    // A finish recorded again (its local activity re-ran after a worker died) keeps the first completion time.
+    completed_at: db.raw('coalesce(completed_at, now())'),
+    updated_at: db.fn.now(),
+    ...(r.logPath ? { log_path: r.logPath } : {}),
+    ...(r.builderId ? { builder_id: r.builderId } : {}),
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
-import type { Queryable } from '../../lib/db';
+import type { Db, Queryable } from '../../lib/db';
+import { ACTIVE_BUILD_STATUSES } from '../../lib/statuses';
 
 export interface StepUpdate {
   status?: string;
@@ -44,8 +45,14 @@ export async function insertPlannedSteps(db: Queryable, buildId: string, drvPath
       drvPaths.slice(i, i + 500).map((drv, j) => ({ build_id: buildId, step_number: i + j + 1, drv_path: drv, status: 'pending' })),
     );
   }
-  // A derivation this build shares with another build may be building already: its realisation marked the
-  // step rows that existed then, so the new rows take the state of a running row of the same derivation.
+  await takeStateOfRunningRows(db, buildId, drvPaths);
+}
+
+/**
+ * A derivation this build shares with another build may be building already: its realisation marked the
+ * step rows that existed then, so the build's new rows take the state of a running row of the same derivation.
+ */
+async function takeStateOfRunningRows(db: Queryable, buildId: string, drvPaths: string[]): Promise<void> {
   await db.raw(
     `update build_steps s
         set status = r.status, phase = r.phase, builder_id = r.builder_id, started_at = r.started_at
@@ -58,6 +65,36 @@ export async function insertPlannedSteps(db: Queryable, buildId: string, drvPath
   );
 }
 
+/**
+ * Records steps where they are run (issue 6): each derivation to build gets one row, in the build that
+ * runs it (the build of that job, or the build whose derivation first needed it), as Hydra records a shared
+ * step once; a build that already holds a row of the derivation keeps it (a restart deletes the rows first). New rows follow the
+ * build's last step number and take the state of a running row of the same derivation. Each build's rows
+ * are written under an advisory lock of that build (builds in order), so concurrent planners neither
+ * repeat a row nor take the same step number.
+ */
+export async function recordSteps(db: Db, steps: Array<{ buildId: string; drvPath: string }>): Promise<void> {
+  const byBuild = new Map<string, string[]>();
+  for (const s of steps) {
+    const list = byBuild.get(s.buildId) ?? [];
+    if (!list.includes(s.drvPath)) list.push(s.drvPath);
+    byBuild.set(s.buildId, list);
+  }
+  if (byBuild.size === 0) return;
+  await db.transaction(async (trx) => {
+    for (const buildId of [...byBuild.keys()].sort()) {
+      const drvPaths = byBuild.get(buildId)!;
+      await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`build_steps:${buildId}`]);
+      const held = new Set<string>(await trx('build_steps').where({ build_id: buildId }).whereIn('drv_path', drvPaths).pluck('drv_path'));
+      const fresh = drvPaths.filter((d) => !held.has(d));
+      if (fresh.length === 0) continue;
+      const last = await trx('build_steps').where({ build_id: buildId }).max<{ max: number | null }>('step_number as max').first();
+      await trx('build_steps').insert(fresh.map((drv, i) => ({ build_id: buildId, step_number: (last?.max ?? 0) + i + 1, drv_path: drv, status: 'pending' })));
+      await takeStateOfRunningRows(trx, buildId, fresh);
+    }
+  });
+}
+
 /** Steps that never ran when the build ended (a dependency failed, or it was cancelled). */
 export async function closeUnfinishedSteps(db: Queryable, buildId: string, status: string): Promise<void> {
   await db('build_steps').where({ build_id: buildId }).whereIn('status', ['pending', 'running']).update({ status, completed_at: db.fn.now(), phase: null });
@@ -66,14 +103,21 @@ export async function closeUnfinishedSteps(db: Queryable, buildId: string, statu
 /**
  * The build whose log receives the log of a derivation that a batch built without its own request (an
  * input Nix built along with a member): the build of that derivation itself if it is one, else a build
- * waiting on it as a step; undefined when no unfinished build has it as a step.
+ * waiting on it as a step. When no unfinished build has it as a step yet (its planner had not run), the
+ * step is recorded in the derivation's own unfinished build if it is a job, else in `fallbackBuildId` (the
+ * build of a member that needs it), which gets its log.
  */
-export async function logBuildOfStep(db: Queryable, drvPath: string): Promise<string | undefined> {
+export async function logBuildOfStep(db: Db, drvPath: string, fallbackBuildId?: string): Promise<string | undefined> {
   const row = await db('build_steps as s')
     .join('builds as b', 'b.id', 's.build_id')
     .where('s.drv_path', drvPath)
     .whereIn('s.status', ['pending', 'running'])
     .orderByRaw('(b.drv_path = s.drv_path) desc')
     .first<{ build_id: string } | undefined>('s.build_id');
-  return row?.build_id;
+  if (row || !fallbackBuildId) return row?.build_id;
+  // The derivation's own unfinished build, if it is a job, records it (its start finds the row held); else the member's.
+  const own = await db('builds').where({ drv_path: drvPath }).whereIn('status', ACTIVE_BUILD_STATUSES).orderBy('created_at', 'desc').first<{ id: string } | undefined>('id');
+  const buildId = own?.id ?? fallbackBuildId;
+  await recordSteps(db, [{ buildId, drvPath }]);
+  return buildId;
 }

@@ -76,12 +76,10 @@ describe('the binary cache serves what Ringmaster built, and a real Nix 2.8 clie
     const evaluation = await trigger(stack, jobset.jobsetId);
     builds = await waitForBuilds(stack, evaluation.id);
     for (const job of ['lib', 'app', 'scratch']) assert.equal(builds[job]?.status, 'succeeded', `${job}: ${builds[job]?.error_message}`);
-    // Publication runs in its own workflow (publish-<build id>) once each build has finished.
-    for (const job of ['lib', 'app', 'scratch']) {
-      const handle = stack.temporal.client.workflow.getHandle(`publish-${builds[job].id}`);
-      await eventually(`the publish workflow of ${job}`, async () => (await handle.describe()).status.name, 60_000);
-      await handle.result();
-    }
+    // Publication runs after each build has finished, in batches (ServeBuildOutputsWorkflow): a build's
+    // row leaves build_outputs_to_serve once its closure size, GC roots and cache entries are written.
+    const ids = ['lib', 'app', 'scratch'].map((job) => builds[job].id);
+    await eventually('the builds\' outputs served', async () => ((await stack.db('build_outputs_to_serve').whereIn('build_id', ids)).length === 0 ? true : undefined), 60_000);
     const system = await stack.request('GET', '/api/v1/admin/system', { key: stack.adminKey });
     assert.equal(system.status, 200, system.text);
     publicKey = system.body.binary_cache.public_key;
@@ -98,6 +96,13 @@ describe('the binary cache serves what Ringmaster built, and a real Nix 2.8 clie
     assert.equal(fs.statSync(secretFile).mode & 0o777, 0o600);
     assert.equal(NixSigningKey.fromSecretKeyText(fs.readFileSync(secretFile, 'utf8')).publicKey, publicKey);
     assert.equal(fs.readFileSync(path.join(stack.dataDir, 'binary-cache', 'public-key'), 'utf8').trim(), publicKey);
+  });
+
+  it('a realised build\'s closure size is recorded once its outputs are served: app\'s closure holds lib\'s', async () => {
+    const rows = await stack.db('builds').whereIn('id', [builds.lib.id, builds.app.id]).select('id', 'closure_size');
+    const size = (id: string) => Number(rows.find((r) => r.id === id)?.closure_size);
+    assert.ok(size(builds.lib.id) > 0, `lib's closure size: ${size(builds.lib.id)}`);
+    assert.ok(size(builds.app.id) > size(builds.lib.id), `app's closure size ${size(builds.app.id)} holds lib's ${size(builds.lib.id)}`);
   });
 
   it('nix-cache-info answers GET and HEAD with the store dir and the cache priority', async () => {

@@ -40,6 +40,13 @@ export async function seedEvaluation(db: Db, jobsetId: string, fields: Row = {})
   return row;
 }
 
+/** An evaluation of a new jobset of a new project: the scaffold builds are seeded into. */
+export async function seedEvaluationOfNewJobset(db: Db): Promise<Row> {
+  const project = await seedProject(db);
+  const jobset = await seedJobset(db, project.id);
+  return seedEvaluation(db, jobset.id);
+}
+
 export interface SeedBuildFields extends Row {
   /** The evaluation row (or its id) the build belongs to; jobset_id and project_id follow from it. */
   evaluation: Row | string;

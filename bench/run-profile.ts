@@ -1,0 +1,206 @@
+// Where a bench run's time went: per workflow type, what the histories hold (workflow tasks, events,
+// local activities by name, activities, signals, timers, time spent inside workflow tasks); the CPU
+// each process used (from /proc); and how busy the builder's slots were (from the step rows).
+import fs from 'node:fs';
+import type { Client } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
+import type { Db } from '../lib/db';
+import { eventTypeName } from './history-limits';
+
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds (user + system) of a process, with its reaped children and its live descendants, leaving
+ * out the subtrees of `exclude` (e.g. servers it started, counted on their own).
+ */
+export function cpuSecondsOfTree(pid: number, exclude: number[] = []): number {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (!stat) continue;
+    const list = children.get(stat.ppid) ?? [];
+    list.push(Number(entry));
+    children.set(stat.ppid, list);
+  }
+  let total = 0;
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop()!;
+    if (exclude.includes(p)) continue;
+    const stat = readStat(p);
+    if (!stat) continue;
+    total += stat.ticks;
+    stack.push(...(children.get(p) ?? []));
+  }
+  return total / CLOCK_TICKS;
+}
+
+function readStat(pid: number): { ppid: number; ticks: number } | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the command name (which may hold spaces, inside parentheses).
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // state ppid … utime(14) stime(15) cutime(16) cstime(17), numbered from 1 over the whole line.
+  const at = (n: number) => Number(fields[n - 3]);
+  return { ppid: at(4), ticks: at(14) + at(15) + at(16) + at(17) };
+}
+
+export interface WorkflowTypeProfile {
+  type: string;
+  runs: number;
+  workflowTasks: number;
+  events: number;
+  /** Milliseconds from each workflow task's start to its completion, summed. */
+  taskMs: number;
+  localActivities: Map<string, number>;
+  activities: Map<string, number>;
+  signalsReceived: number;
+  signalsSent: number;
+  timers: number;
+  /** Per activity type, [scheduled, completed] in milliseconds since the epoch. */
+  activitySpans: Map<string, Array<[number, number]>>;
+}
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+function eventMs(e: HistoryEvent): number {
+  const t = e.eventTime;
+  if (!t) return 0;
+  return Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
+}
+
+/** The name of a local activity its marker records (the SDK's marker details carry it as JSON), or the marker's name. */
+function localActivityName(e: HistoryEvent): string {
+  const marker = e.markerRecordedEventAttributes?.markerName ?? '';
+  if (marker === 'core_patch') return 'patched() marker';
+  const details = e.markerRecordedEventAttributes?.details ?? {};
+  for (const payloads of Object.values(details)) {
+    for (const p of payloads.payloads ?? []) {
+      const text = Buffer.from(p.data ?? []).toString('utf8');
+      const match = text.match(/"activity_?[tT]ype"\s*:\s*"([^"]+)"/);
+      if (match) return match[1];
+    }
+  }
+  return marker || 'marker';
+}
+
+/** Reads every workflow run's history in the namespace and sums it up by workflow type. */
+export async function profileWorkflows(client: Client): Promise<WorkflowTypeProfile[]> {
+  const byType = new Map<string, WorkflowTypeProfile>();
+  const runs: Array<{ type: string; workflowId: string; runId: string }> = [];
+  for await (const info of client.workflow.list()) runs.push({ type: info.type, workflowId: info.workflowId, runId: info.runId });
+  for (let i = 0; i < runs.length; i += 16) {
+    await Promise.all(runs.slice(i, i + 16).map(async (run) => {
+      const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+      let p = byType.get(run.type);
+      if (!p) {
+        p = { type: run.type, runs: 0, workflowTasks: 0, events: 0, taskMs: 0, localActivities: new Map(), activities: new Map(), signalsReceived: 0, signalsSent: 0, timers: 0, activitySpans: new Map() };
+        byType.set(run.type, p);
+      }
+      p.runs++;
+      let taskStarted = 0;
+      const scheduled = new Map<number, { name: string; at: number }>();
+      for (const e of history.events ?? []) {
+        p.events++;
+        switch (eventTypeName(e)) {
+          case 'WORKFLOW_TASK_STARTED':
+            taskStarted = eventMs(e);
+            break;
+          case 'WORKFLOW_TASK_COMPLETED':
+            p.workflowTasks++;
+            p.taskMs += eventMs(e) - taskStarted;
+            break;
+          case 'MARKER_RECORDED': {
+            const name = localActivityName(e);
+            p.localActivities.set(name, (p.localActivities.get(name) ?? 0) + 1);
+            break;
+          }
+          case 'ACTIVITY_TASK_SCHEDULED': {
+            const name = e.activityTaskScheduledEventAttributes?.activityType?.name ?? 'activity';
+            p.activities.set(name, (p.activities.get(name) ?? 0) + 1);
+            scheduled.set(Number(e.eventId), { name, at: eventMs(e) });
+            break;
+          }
+          case 'ACTIVITY_TASK_COMPLETED':
+          case 'ACTIVITY_TASK_FAILED':
+          case 'ACTIVITY_TASK_CANCELED':
+          case 'ACTIVITY_TASK_TIMED_OUT': {
+            const attrs = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskCanceledEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+            const from = scheduled.get(Number(attrs?.scheduledEventId));
+            if (from) {
+              const spans = p.activitySpans.get(from.name) ?? [];
+              spans.push([from.at, eventMs(e)]);
+              p.activitySpans.set(from.name, spans);
+            }
+            break;
+          }
+          case 'WORKFLOW_EXECUTION_SIGNALED':
+            p.signalsReceived++;
+            break;
+          case 'SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED':
+            p.signalsSent++;
+            break;
+          case 'TIMER_STARTED':
+            p.timers++;
+            break;
+        }
+      }
+    }));
+  }
+  return [...byType.values()].sort((a, b) => b.workflowTasks - a.workflowTasks);
+}
+
+export function printWorkflowProfile(profiles: WorkflowTypeProfile[]): void {
+  const names = (m: Map<string, number>) => [...m.entries()].map(([k, v]) => `${k} ${v}`).join(', ') || '—';
+  let tasks = 0;
+  for (const p of profiles) {
+    tasks += p.workflowTasks;
+    console.log(
+      `  ${p.type}: ${p.runs} runs, ${p.workflowTasks} workflow tasks (${(p.workflowTasks / p.runs).toFixed(1)}/run, ${(p.taskMs / 1000).toFixed(1)} s inside them), ` +
+        `${p.events} events (${(p.events / p.runs).toFixed(1)}/run), signals in ${p.signalsReceived} / out ${p.signalsSent}, timers ${p.timers}`,
+    );
+    console.log(`      local activities: ${names(p.localActivities)}; activities: ${names(p.activities)}`);
+    for (const [name, spans] of p.activitySpans) {
+      const total = spans.reduce((sum, [a, b]) => sum + (b - a), 0);
+      console.log(`      ${name}: ${spans.length}, ${(total / spans.length / 1000).toFixed(2)} s each scheduled → closed; some running during ${(coveredMs(spans) / 1000).toFixed(1)} s of ${((Math.max(...spans.map((x) => x[1])) - Math.min(...spans.map((x) => x[0]))) / 1000).toFixed(1)} s`);
+    }
+  }
+  console.log(`  workflow tasks in all: ${tasks}`);
+}
+
+/** Milliseconds covered by the union of the spans. */
+function coveredMs(spans: Array<[number, number]>): number {
+  let covered = 0;
+  let end = -Infinity;
+  for (const [a, b] of [...spans].sort((x, y) => x[0] - y[0])) {
+    if (b <= end) continue;
+    covered += b - Math.max(a, end);
+    end = b;
+  }
+  return covered;
+}
+
+/**
+ * How the derivations' realisations spread over the run (one row per derivation, from its first step
+ * row): seconds from `since` to the first start and to the last end, and the mean number building at
+ * once between those two, against `slots`.
+ */
+export async function slotUse(db: Db, since: Date, slots: number): Promise<string> {
+  const rows: Array<{ started: Date; completed: Date }> = await db('build_steps')
+    .whereNotNull('started_at')
+    .whereNotNull('completed_at')
+    .groupBy('drv_path')
+    .select(db.raw('min(started_at) as started'), db.raw('max(completed_at) as completed'));
+  if (rows.length === 0) return 'no step started';
+  const first = Math.min(...rows.map((r) => r.started.getTime()));
+  const last = Math.max(...rows.map((r) => r.completed.getTime()));
+  const busy = rows.reduce((sum, r) => sum + (r.completed.getTime() - r.started.getTime()), 0);
+  const span = Math.max(1, last - first);
+  return `${rows.length} derivations realised; first started ${((first - since.getTime()) / 1000).toFixed(1)} s after the trigger, last ended ${((last - since.getTime()) / 1000).toFixed(1)} s; ` +
+    `on average ${(busy / span).toFixed(2)} building at once over that span (${slots} slots: ${((100 * busy) / span / slots).toFixed(0)} % busy)`;
+}
