@@ -86,7 +86,7 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[], writeEpoch: W
     const query = { ...ctx.query };
     const prefetched = prefetch ? page.prefetch?.({ params, query, deps }) : undefined;
     prefetched?.catch(() => {}); // awaited by render; a rejection is not unhandled meanwhile
-    return { params, query, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx, prefetched };
+    return { params, query, viewer: await viewerOf(ctx, deps, routes), deps, routes, koa: ctx, prefetched };
   };
 
   /** A page's answer to this request: signed in first when reads require it, then the page's render. */

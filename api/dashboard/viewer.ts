@@ -1,7 +1,6 @@
 import type { Context } from 'koa';
-import type { Db } from '../../lib/db';
 import { holdsRole, resolvePrincipal } from '../auth';
-import type { Principal, RouteDef } from '../route';
+import type { AppDeps, Principal, RouteDef } from '../route';
 
 /** Who looks at a page: the session's user (or nobody), and what the route table lets them call. */
 export interface Viewer {
@@ -12,11 +11,11 @@ export interface Viewer {
   may(method: RouteDef['method'], path: string): boolean;
 }
 
-export async function viewerOf(ctx: Context, db: Db, routes: RouteDef[]): Promise<Viewer> {
+export async function viewerOf(ctx: Context, deps: Pick<AppDeps, 'db' | 'config'>, routes: RouteDef[]): Promise<Viewer> {
   // Pages read the session cookie only: an Authorization header is the API's business.
   let principal: Principal | undefined;
   try {
-    principal = await resolvePrincipal(ctx, db);
+    principal = await resolvePrincipal(ctx, deps);
   } catch {
     principal = undefined;
   }
