@@ -104,7 +104,9 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[], writeEpoch: W
     const template = roleTemplateOf(input.viewer);
     const answer = await signedInPages.run(`${principal.role} ${ctx.origin}${ctx.url}`, async () => answerOf(await page.render({ ...input, viewer: template }), template));
     if ('redirect' in answer) return answer;
-    const parts = { [NAME_SLOT]: escapeHtml(principal.name), [CSRF_SLOT]: escapeHtml(csrfToken ?? ''), ...(await shared.personalParts(input)) };
+    // The page's own parts belong to the page itself, not to its 404 or 403 page (which has the layout's only).
+    const pageParts = answer.status === 200 ? await shared.personalParts(input) : {};
+    const parts = { [NAME_SLOT]: escapeHtml(principal.name), [CSRF_SLOT]: escapeHtml(csrfToken ?? ''), ...pageParts };
     return { status: answer.status, html: fillPersonalParts(answer.html, parts) };
   };
 
