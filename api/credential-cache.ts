@@ -4,7 +4,7 @@ interface Entry<T> {
   value: T;
   /** The write epoch at which its lookup started. */
   epoch: number;
-  /** Date.now() after which it is looked up again. */
+  /** The time (the cache's clock) after which it is looked up again. */
   until: number;
 }
 
@@ -33,12 +33,14 @@ export class CredentialCache<T> {
     private readonly epoch: WriteEpoch,
     private readonly ttlMs: number,
     private readonly maxEntries = 10_000,
+    /** The clock (milliseconds): Date.now, or a test's. */
+    private readonly clock: () => number = Date.now,
   ) {
     this.lookups = new SingleFlight(epoch);
   }
 
   async get(hash: string, lookup: () => Promise<T | undefined>, stillValid: (value: T, now: number) => boolean): Promise<T | undefined> {
-    const now = Date.now();
+    const now = this.clock();
     const entry = this.entries.get(hash);
     if (entry && entry.epoch === this.epoch.current && now < entry.until && stillValid(entry.value, now)) return entry.value;
     const epoch = this.epoch.current;

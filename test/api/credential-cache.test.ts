@@ -87,8 +87,8 @@ describe('remembered credentials: never past a write of this process', () => {
 
   it('a remembered key is still marked used once a minute, and a remembered session ends at its expiry', async () => {
     const created = (await stack.request('POST', '/api/v1/api-keys', { key: adminKey, body: { name: 'almost-a-minute' } })).body;
-    // Used 59.5 s ago: this use is not recorded (within the minute), and the row is remembered with that time.
-    await stack.db('api_keys').where({ id: created.id }).update({ last_used_at: stack.db.raw(`now() - make_interval(secs => ?)`, [LAST_USED_RESOLUTION_SECONDS - 0.5]) });
+    // Used 55 s ago: this use is not recorded (within the minute), and the row is remembered with that time.
+    await stack.db('api_keys').where({ id: created.id }).update({ last_used_at: stack.db.raw(`now() - make_interval(secs => ?)`, [LAST_USED_RESOLUTION_SECONDS - 5]) });
     assert.equal((await stack.request('GET', '/api/v1/me', { key: created.key })).status, 200);
     const remembered = (await stack.db('api_keys').where({ id: created.id }).first()).last_used_at as Date;
     await sleep(Math.max(0, remembered.getTime() + LAST_USED_RESOLUTION_SECONDS * 1000 - Date.now()) + 50);
@@ -98,8 +98,8 @@ describe('remembered credentials: never past a write of this process', () => {
 
     const id = await newUser('short-session');
     const session = await signIn(stack, 'short-session', 'short-session secret');
-    // A session that ends in a second, before anything remembered it.
-    const expiresAt = new Date(Date.now() + 1000);
+    // A session that ends in five seconds, before anything remembered it.
+    const expiresAt = new Date(Date.now() + 5000);
     await stack.db('sessions').where({ user_id: id }).update({ expires_at: expiresAt });
     assert.equal((await stack.request('GET', '/api/v1/me', { headers: sessionHeaders(session) })).status, 200);
     await sleep(Math.max(0, expiresAt.getTime() - Date.now()) + 50);

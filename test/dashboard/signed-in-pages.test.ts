@@ -1,10 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Knex } from 'knex';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedBuild, seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
 import { sessionHeaders, signIn, type BrowserSession } from '../support/session';
-import { eventually } from '../support/pipeline';
+import { heldReads } from '../support/held-reads';
 
 /**
  * Signed-in viewers of one role asking for the same build page at once share its render (PageDef.sharedByRole,
@@ -18,25 +17,14 @@ describe('dashboard: signed-in viewers of one role share a build page, each with
   let ann: BrowserSession;
   let bob: BrowserSession;
   let carol: BrowserSession;
-  let lock: Knex.Transaction | undefined;
 
   const page = async (session: BrowserSession) => {
     const res = await fetch(`${stack.url}/builds/${build.id}`, { headers: { cookie: session.cookie }, redirect: 'manual' });
     return { status: res.status, html: await res.text() };
   };
-  const waitingStatements = async (): Promise<number> => {
-    const r = await stack.db.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-    return r.rows[0].n as number;
-  };
-  const untilWaiting = (n: number) => eventually(`${n} renders waiting on the lock`, async () => ((await waitingStatements()) === n ? true : undefined), 20_000, 20);
-  const holdProducts = async () => {
-    lock = await stack.db.transaction();
-    await lock.raw('LOCK TABLE build_products IN ACCESS EXCLUSIVE MODE');
-  };
-  const release = async () => {
-    await lock?.rollback();
-    lock = undefined;
-  };
+  let held: ReturnType<typeof heldReads>;
+  const holdProducts = () => held.hold('build_products');
+  const release = () => held?.release();
   const user = async (username: string, role: string) => {
     const made = await stack.request('POST', '/api/v1/users', { key: stack.adminKey, body: { username, email: `${username}@example.org`, password: `${username} secret`, role } });
     assert.equal(made.status, 200, made.text);
@@ -46,6 +34,7 @@ describe('dashboard: signed-in viewers of one role share a build page, each with
 
   before(async () => {
     stack = await startTestStack({ worker: false });
+    held = heldReads(stack.db);
     const project = await seedProject(stack.db, { name: 'shared-by-role' });
     const evaluation = await seedEvaluation(stack.db, (await seedJobset(stack.db, project.id, { name: 'main' })).id);
     build = await seedBuild(stack.db, { evaluation, status: 'failed', job_name: 'hello', priority: 100, started_at: new Date(), completed_at: new Date() });
@@ -64,13 +53,13 @@ describe('dashboard: signed-in viewers of one role share a build page, each with
     await holdProducts();
     try {
       const first = page(ann);
-      await untilWaiting(1);
+      await held.untilWaiting(1);
       // Another process changes the build meanwhile: a viewer that made a page of their own would show it.
       await stack.db('builds').where({ id: build.id }).update({ priority: 250 });
       const joined = page(bob);
       const otherRole = page(carol);
-      await untilWaiting(2); // carol's render: a statement of its own
-      assert.equal(await waitingStatements(), 2, 'bob made no render of his own');
+      await held.untilWaiting(2); // carol's render: a statement of its own
+      assert.equal(await held.waitingStatements(), 2, 'bob made no render of his own');
       await release();
       const [annPage, bobPage, carolPage] = [await first, await joined, await otherRole];
       for (const p of [annPage, bobPage, carolPage]) {

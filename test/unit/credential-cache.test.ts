@@ -19,12 +19,14 @@ function countingLookup<T>(value: () => T | undefined) {
 
 describe('CredentialCache', () => {
   it('remembers a credential that was found for its time to live, then looks it up again', async () => {
-    const cache = new CredentialCache<string>(new WriteEpoch(), 100);
+    let now = 1_000;
+    const cache = new CredentialCache<string>(new WriteEpoch(), 100, 10, () => now);
     const lookup = countingLookup(() => 'alice');
     assert.equal(await cache.get('h', lookup, always), 'alice');
+    now += 99;
     assert.equal(await cache.get('h', lookup, always), 'alice');
     assert.equal(lookup.calls, 1);
-    await sleep(120);
+    now += 1;
     assert.equal(await cache.get('h', lookup, always), 'alice');
     assert.equal(lookup.calls, 2, 'looked up again once its time had passed');
   });
@@ -63,13 +65,15 @@ describe('CredentialCache', () => {
   });
 
   it('looks up again an entry its own facts refuse (an expired session, a key due to be marked used)', async () => {
-    const cache = new CredentialCache<{ until: number }>(new WriteEpoch(), 60_000);
-    const lookup = countingLookup(() => ({ until: Date.now() + 30 }));
-    const fresh = (v: { until: number }, now: number) => now < v.until;
+    let now = 1_000;
+    const cache = new CredentialCache<{ until: number }>(new WriteEpoch(), 60_000, 10, () => now);
+    const lookup = countingLookup(() => ({ until: now + 30 }));
+    const fresh = (v: { until: number }, at: number) => at < v.until;
     await cache.get('h', lookup, fresh);
+    now += 29;
     await cache.get('h', lookup, fresh);
     assert.equal(lookup.calls, 1);
-    await sleep(40);
+    now += 1;
     await cache.get('h', lookup, fresh);
     assert.equal(lookup.calls, 2);
   });
