@@ -172,7 +172,7 @@ function routeHandler(def: RouteDef, deps: AppDeps, allowed: AllowedMethods, fli
   return async (ctx: Context) => {
     (ctx.state as RouteState).route = def.path;
     refuseShadowedMethod(ctx, ownParams, allowed);
-    const principal = await resolvePrincipal(ctx, deps.db);
+    const principal = await resolvePrincipal(ctx, deps);
     // Only a public read by nobody needs to know (the config file is read live).
     const requireAuthForReads = def.access === 'public' && !principal && (await readsRequireSignIn(deps.config));
     authorize(def, principal, ctx, requireAuthForReads);

@@ -7,7 +7,8 @@
 // flight of its visibility class (api/flight-key.ts), which anonymous readers share.
 // Goal (issue 10): p99 ≤ 25 ms per route at 50 connections on the 1M-build database.
 // Run: node --import tsx bench/api.ts            (BENCH_SECONDS=10 per route, BENCH_CONNECTIONS=50, BENCH_PROJECTS=100,
-//                                                  BENCH_API_PROCESSES=1 API processes sharing the port)
+//                                                  BENCH_API_PROCESSES=1 API processes sharing the port,
+//                                                  BENCH_ONLY=duration,search: only the routes whose label holds one of these; the floor always)
 // BENCH_DIR=/some/dir keeps the seeded database there and reuses it on the next run (seeding is skipped).
 import { fork, type ChildProcess } from 'node:child_process';
 import cluster from 'node:cluster';
@@ -317,6 +318,8 @@ async function main(): Promise<void> {
       ['GET /api/v1/metrics/systems', '/api/v1/metrics/systems'],
       ['GET /prometheus', '/prometheus'],
     ];
+    const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
+    if (only) routes.splice(1, routes.length, ...routes.slice(1).filter(([label]) => only.some((word) => label.includes(word))));
     // Database time per request: the SQL each route runs now, beside the SQL main ran for it, in this run.
     const inProcess = await startApi({ db, config: { ...loadConfig({}), dataDir: path.join(dir, 'data'), databaseUrl }, temporal: undefined, startedAt: new Date(), version: 'bench' }, 0, '127.0.0.1');
     try {

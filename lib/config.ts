@@ -16,6 +16,11 @@ export interface RingmasterConfig {
   temporalPort: number;
   configFile: string;
   requireAuthForReads: boolean;
+  /**
+   * How long an API process remembers whom an API key or a session stands for (api/credential-cache.ts): the longest a
+   * revocation, role change or sign-out made through another process takes to reach this one; 0: looked up every time.
+   */
+  authCacheMs: number;
   publicUrl: string | undefined;
   logLevel: string;
   /**
@@ -69,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     temporalPort: intFromEnv(env, 'TEMPORAL_PORT', 7233),
     configFile: path.resolve(env.RINGMASTER_CONFIG_FILE || path.join(dataDir, 'ringmaster.json')),
     requireAuthForReads: boolFromEnv(env, 'RINGMASTER_REQUIRE_AUTH_FOR_READS', false),
+    authCacheMs: intFromEnv(env, 'RINGMASTER_AUTH_CACHE_MS', 2000),
     publicUrl: env.RINGMASTER_PUBLIC_URL || undefined,
     logLevel: env.LOG_LEVEL || 'info',
     maxOpenBuilds: intFromEnv(env, 'RINGMASTER_MAX_OPEN_BUILDS', 200),

@@ -31,6 +31,18 @@ export interface PageDef {
    */
   prefetch?(input: Pick<PageInput, 'params' | 'query' | 'deps'>): Promise<unknown>;
   render(input: PageInput): Promise<PageResult>;
+  /**
+   * Signed-in viewers (by session cookie) of one role share the page's render while it is being made, as visitors do
+   * (the router): it is rendered for their role (viewer.ts, roleTemplateOf), and what is one viewer's own is a
+   * personal slot there (personal-parts.ts), which `personalParts` fills for each request (the name and CSRF token of
+   * the layout are filled by the router). Only for a page whose render depends on nothing else of the viewer.
+   */
+  sharedByRole?: SharedByRole;
+}
+
+/** A page's parts that are one viewer's own, when it is shared by role: HTML by personal slot. */
+export interface SharedByRole {
+  personalParts(input: PageInput): Promise<Record<string, string>>;
 }
 
 /** The page's first read: what the router prefetched (PageDef.prefetch), or the read itself when it prefetched nothing. */
@@ -50,6 +62,8 @@ export interface RecordPageDef<T> {
   /** The page's first read, prefetched (PageDef.prefetch): the record (and what else needs only its ID), or none. */
   find(db: Db, id: string, query: Record<string, unknown>): Promise<T | null | undefined>;
   render(input: PageInput, record: T): Promise<PageResult>;
+  /** See PageDef.sharedByRole. */
+  sharedByRole?: SharedByRole;
 }
 
 /** A page of one record: a 404 page ("no such …") for an ID that is no UUID or finds nothing, else its render. */
@@ -58,6 +72,7 @@ export function defineRecordPage<T>(def: RecordPageDef<T>): PageDef {
   return definePage({
     path: def.path,
     prefetch: find,
+    sharedByRole: def.sharedByRole,
     async render(input) {
       const record = await firstRead(input, () => find(input));
       return record === undefined || record === null ? { notFound: `no such ${def.noun}` } : def.render(input, record);

@@ -5,10 +5,12 @@ import type { Context } from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import { h, type VNode } from 'preact';
-import type { AppDeps, RouteDef } from '../route';
-import type { PageDef, PageInput } from './page';
+import escapeHtml from 'escape-html';
+import type { AppDeps, Principal, RouteDef } from '../route';
+import type { PageDef, PageInput, SharedByRole } from './page';
 import { PAGES } from './pages';
-import { viewerOf } from './viewer';
+import { CSRF_SLOT, NAME_SLOT, roleTemplateOf, viewerOf } from './viewer';
+import { fillPersonalParts } from './personal-parts';
 import { ErrorPage } from './error-page';
 import { LoginForm, safeNext, signInProviders } from './pages/login';
 import { signInByForm, signOut } from './password-sign-in';
@@ -66,6 +68,8 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[], writeEpoch: W
   const router = new Router();
   /** Visitors' page answers in flight, by origin and URL (see the page routes below). */
   const visitorPages = new SingleFlight<PageAnswer>(writeEpoch);
+  /** Signed-in viewers' answers of pages shared by role in flight, by role, origin and URL (answerSharedByRole). */
+  const signedInPages = new SingleFlight<PageAnswer>(writeEpoch);
 
   const paramsOf = (ctx: Context, page: Pick<PageDef, 'path'>): Record<string, string> => {
     const params: Record<string, string> = {};
@@ -86,14 +90,35 @@ export function dashboardRouter(deps: AppDeps, routes: RouteDef[], writeEpoch: W
     const query = { ...ctx.query };
     const prefetched = prefetch ? page.prefetch?.({ params, query, deps }) : undefined;
     prefetched?.catch(() => {}); // awaited by render; a rejection is not unhandled meanwhile
-    return { params, query, viewer: await viewerOf(ctx, deps.db, routes), deps, routes, koa: ctx, prefetched };
+    return { params, query, viewer: await viewerOf(ctx, deps, routes), deps, routes, koa: ctx, prefetched };
+  };
+
+  /**
+   * A page shared by role (PageDef.sharedByRole), for a viewer signed in by session cookie: the answer rendered for
+   * their role at this origin and URL, made once for the requests of that role in flight together (never one begun
+   * before a write this process completed, as for visitors), then this viewer's name, CSRF token and the page's
+   * personal parts filled into it.
+   */
+  const answerSharedByRole = async (ctx: Context, page: PageDef, shared: SharedByRole, input: PageInput & { viewer: { principal: Principal } }): Promise<PageAnswer> => {
+    const { principal, csrfToken } = input.viewer;
+    const template = roleTemplateOf(input.viewer);
+    const answer = await signedInPages.run(`${principal.role} ${ctx.origin}${ctx.url}`, async () => answerOf(await page.render({ ...input, viewer: template }), template));
+    if ('redirect' in answer) return answer;
+    // The page's own parts belong to the page itself, not to its 404 or 403 page (which has the layout's only).
+    const pageParts = answer.status === 200 ? await shared.personalParts(input) : {};
+    const parts = { [NAME_SLOT]: escapeHtml(principal.name), [CSRF_SLOT]: escapeHtml(csrfToken ?? ''), ...pageParts };
+    return { status: answer.status, html: fillPersonalParts(answer.html, parts) };
   };
 
   /** A page's answer to this request: signed in first when reads require it, then the page's render. */
   const answerPage = async (ctx: Context, page: PageDef, signInFirst: boolean): Promise<PageAnswer> => {
-    // A page's first read runs beside the session lookup when anyone may read the page (see PageDef.prefetch).
-    const input = await inputOf(ctx, page, !signInFirst);
+    const sharedByRole = page.sharedByRole && ctx.cookies.get(SESSION_COOKIE) && !ctx.get('authorization') ? page.sharedByRole : undefined;
+    // A page's first read runs beside the session lookup when anyone may read the page (see PageDef.prefetch), but
+    // not where signed-in viewers share renders: a request that joins one reads nothing of the page.
+    const input = await inputOf(ctx, page, !signInFirst && !sharedByRole);
     if (signInFirst && !input.viewer.principal) return { redirect: `/login?next=${encodeURIComponent(ctx.url)}` };
+    const { principal } = input.viewer;
+    if (sharedByRole && principal?.viaCookie) return answerSharedByRole(ctx, page, sharedByRole, { ...input, viewer: { ...input.viewer, principal } });
     return answerOf(await page.render(input), input.viewer);
   };
 

@@ -55,8 +55,11 @@ export async function revokeApiKey(db: Db, id: string): Promise<boolean> {
  */
 export const LAST_USED_RESOLUTION_SECONDS = 60;
 
-/** The key's row if the presented secret is a live key; marks it used (see LAST_USED_RESOLUTION_SECONDS). */
-export async function authenticateApiKey(db: Db, secret: string): Promise<ApiKeyRow | undefined> {
+/**
+ * The key's row if the presented secret (given by its SHA-256, hashSecret) is a live key; marks it used (see
+ * LAST_USED_RESOLUTION_SECONDS).
+ */
+export async function authenticateApiKeyHash(db: Db, keyHash: string): Promise<ApiKeyRow | undefined> {
   const r = await db.raw(
     `WITH live AS (SELECT ${columns.join(', ')} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL),
           used AS (UPDATE api_keys SET last_used_at = now()
@@ -64,7 +67,7 @@ export async function authenticateApiKey(db: Db, secret: string): Promise<ApiKey
                      AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => ?))
                    RETURNING last_used_at)
      SELECT ${columns.filter((c) => c !== 'last_used_at').join(', ')}, coalesce((SELECT last_used_at FROM used), live.last_used_at) AS last_used_at FROM live`,
-    [hashSecret(secret), LAST_USED_RESOLUTION_SECONDS],
+    [keyHash, LAST_USED_RESOLUTION_SECONDS],
   );
   return r.rows[0] as ApiKeyRow | undefined;
 }

@@ -23,12 +23,17 @@ export async function createSession(db: Db, userId: string): Promise<{ token: st
 }
 
 export async function findSession(db: Db, token: string): Promise<SessionPrincipalRow | undefined> {
+  return findSessionByHash(db, hashSecret(token));
+}
+
+/** findSession, given the token's SHA-256 (hashSecret); with the session's expiry. */
+export async function findSessionByHash(db: Db, tokenHash: string): Promise<(SessionPrincipalRow & { expires_at: Date }) | undefined> {
   return db('sessions as s')
     .join('users as u', 'u.id', 's.user_id')
-    .where('s.token_hash', hashSecret(token))
+    .where('s.token_hash', tokenHash)
     .where('s.expires_at', '>', db.fn.now())
     .where('u.enabled', true)
-    .first('s.id as session_id', 's.csrf_token', 'u.id as user_id', 'u.username', 'u.role');
+    .first('s.id as session_id', 's.csrf_token', 's.expires_at', 'u.id as user_id', 'u.username', 'u.role');
 }
 
 export async function deleteSession(db: Db, token: string): Promise<void> {

@@ -80,6 +80,16 @@ export async function findStarOfJob(db: Db, userId: string, jobsetId: string, jo
   return row?.id;
 }
 
+/** A build's job, with the user's star of it (null when they have none); undefined for no such build. */
+export async function findStarOfBuildJob(db: Db, userId: string, buildId: string): Promise<(StarTarget & { star_id: string | null }) | undefined> {
+  return db('builds as b')
+    .leftJoin('starred_jobs as s', function () {
+      this.on('s.jobset_id', 'b.jobset_id').andOn('s.job_name', 'b.job_name').andOnVal('s.user_id', userId);
+    })
+    .where('b.id', buildId)
+    .first('b.project_id', 'b.jobset_id', 'b.job_name', 's.id as star_id');
+}
+
 /** Whether the jobset belongs to the project and has ever had a build of that job: what "the job exists" means. */
 export async function jobExists(db: Db, target: StarTarget): Promise<boolean> {
   const row = await db('builds as b')

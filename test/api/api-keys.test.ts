@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { LAST_USED_RESOLUTION_SECONDS } from '../../api/queries/api-keys';
+import { writeEpochOf } from '../../api/single-flight';
 
 describe('API keys', () => {
   let stack: TestStack;
@@ -64,6 +65,8 @@ describe('API keys', () => {
     assert.equal(((await stack.db('api_keys').where({ id: created.id }).first()).last_used_at as Date).getTime(), first.getTime(), 'not rewritten within the minute');
     // Older than the resolution: the next use records it again.
     await stack.db('api_keys').where({ id: created.id }).update({ last_used_at: stack.db.raw(`now() - interval '${LAST_USED_RESOLUTION_SECONDS + 1} seconds'`) });
+    // A minute passing, written behind the app's back: tell it, as a write through it would (api/credential-cache.ts).
+    writeEpochOf(stack.db).bump();
     const stale = (await stack.db('api_keys').where({ id: created.id }).first()).last_used_at as Date;
     assert.equal((await stack.request('GET', '/api/v1/me', { key: created.key })).status, 200);
     const again = (await stack.db('api_keys').where({ id: created.id }).first()).last_used_at as Date;

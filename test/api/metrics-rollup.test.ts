@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
 import { seededRandom } from '../support/seeded-random';
-import { foldPeriodRows, wholeServerPeriodOf } from '../../api/queries/metrics';
+import { FOLD_PERIODS_ABOVE_EXTRA_ROWS, foldPeriodRows, histogramPercentiles, wholeServerPeriodOf } from '../../api/queries/metrics';
 import { BUCKET_SECONDS, cachedSeries } from '../../api/routes/metrics';
 import { writeEpochOf } from '../../api/single-flight';
 
@@ -268,5 +268,72 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily pe
       throw err;
     }
     await compare('two concurrent finishes in one period and bin');
+  });
+
+  it('picks each bucket\'s percentiles in SQL exactly as histogramPercentiles does over the same bins read whole, for the periods, the hourly cells and a jobset', async () => {
+    const evaluation = await seedEvaluation(stack.db, (await seedJobset(stack.db, projects[0].id)).id);
+    const rand = seededRandom(23);
+    const start = Date.parse('2025-12-01T00:00:00Z');
+    // Three days: many builds with ties (whole seconds) and zero durations over two, three builds 7 hours apart on the third.
+    const rows = Array.from({ length: 400 }, (_, i) => {
+      const completed = i < 3 ? start + 2 * 86400_000 + i * 7 * 3600_000 : start + Math.floor(rand() * 2 * 86400_000);
+      const seconds = i % 37 === 0 ? 0 : Math.round(1 + rand() * rand() * 3000);
+      return {
+        evaluation_id: evaluation.id, jobset_id: evaluation.jobset_id, project_id: projects[0].id, job_name: `ranked-${i}`,
+        drv_path: `/nix/store/${crypto.randomBytes(16).toString('hex')}-ranked-${i}.drv`, system: 'x86_64-linux', status: 'succeeded',
+        created_at: new Date(completed - seconds * 1000 - 60_000), started_at: new Date(completed - seconds * 1000), completed_at: new Date(completed),
+      };
+    });
+    await stack.db('builds').insert(rows);
+    const from = '2025-12-01T00:00:00Z';
+    const to = '2025-12-04T00:00:00Z';
+    for (const [bucket, scope] of [['1d', {}], ['6h', {}], ['1h', {}], ['1h', { jobset_id: evaluation.jobset_id }], ['1d', { project_id: projects[0].id }]] as const) {
+      const bucketSeconds = BUCKET_SECONDS[bucket];
+      const r = await stack.request('GET', `/api/v1/metrics/timeseries/duration?${q({ from, to, bucket, ...scope })}`);
+      assert.equal(r.status, 200, r.text);
+      // The reference: every bin of every bucket, summed from the hourly cells in this test, then histogramPercentiles.
+      const bins = await stack.db.raw(
+        `SELECT date_bin(make_interval(secs => ?), hour, ?::timestamptz) AS bucket, bin, sum(builds)::int AS n FROM build_hourly_durations
+         WHERE hour >= ? AND hour < ? AND (?::uuid IS NULL OR jobset_id = ?::uuid) AND (?::uuid IS NULL OR project_id = ?::uuid)
+         GROUP BY 1, 2 ORDER BY 1, 2`,
+        [bucketSeconds, from, from, to, scope.jobset_id ?? null, scope.jobset_id ?? null, scope.project_id ?? null, scope.project_id ?? null],
+      );
+      const byBucket = new Map<string, Array<{ bin: number; n: number }>>();
+      for (const row of bins.rows as Array<{ bucket: Date; bin: number; n: number }>) {
+        const key = new Date(row.bucket).toISOString();
+        byBucket.set(key, [...(byBucket.get(key) ?? []), { bin: row.bin, n: row.n }]);
+      }
+      assert.ok([...byBucket.values()].some((b) => b.reduce((s, x) => s + x.n, 0) <= 3), `${bucket}: some bucket holds 3 builds or fewer`);
+      assert.equal(r.body.points.length, (Date.parse(to) - Date.parse(from)) / 1000 / bucketSeconds);
+      for (const point of r.body.points as Array<Row>) {
+        const histogram = byBucket.get(point.time) ?? [];
+        const [p50, p90, p99] = histogramPercentiles(histogram, [0.5, 0.9, 0.99]);
+        assert.deepEqual(
+          { count: point.count, p50: point.p50, p90: point.p90, p99: point.p99 },
+          { count: histogram.reduce((s, b) => s + b.n, 0), p50, p90, p99 },
+          `${bucket} ${JSON.stringify(scope)} ${point.time}`,
+        );
+      }
+    }
+  });
+
+  it('a duration read that finds the rows of deltas piled up in its range folds them, with the same answer', async () => {
+    const range = { from: '2025-12-01T00:00:00Z', to: '2025-12-04T00:00:00Z', bucket: '1d' };
+    const url = `/api/v1/metrics/timeseries/duration?${q(range)}`;
+    const before = await stack.request('GET', url);
+    assert.equal(before.status, 200, before.text);
+    // Rows of deltas that sum to nothing, as writers of builds that come and go leave them.
+    const pairs = FOLD_PERIODS_ABOVE_EXTRA_ROWS;
+    await stack.db.raw(
+      `INSERT INTO build_period_durations (period_seconds, period_start, bin, builds)
+       SELECT 86400, '2025-12-02T00:00:00Z'::timestamptz, 100, sign FROM generate_series(1, ?) n CROSS JOIN (VALUES (1), (-1)) AS s(sign)`,
+      [pairs],
+    );
+    const rowsIn = async () => Number((await stack.db.raw(`SELECT count(*) AS n FROM build_period_durations WHERE period_seconds = 86400 AND period_start >= ? AND period_start < ?`, [range.from, range.to])).rows[0].n);
+    assert.ok((await rowsIn()) >= 2 * pairs);
+    const after = await stack.request('GET', url);
+    assert.deepEqual(after.body, before.body);
+    const cells = Number((await stack.db.raw(`SELECT count(DISTINCT (period_start, bin)) AS n FROM build_period_durations WHERE period_seconds = 86400 AND period_start >= ? AND period_start < ?`, [range.from, range.to])).rows[0].n);
+    assert.equal(await rowsIn(), cells, 'one row per cell after the read');
   });
 });

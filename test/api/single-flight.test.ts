@@ -10,6 +10,7 @@ import { visibilityClassOf } from '../../api/flight-key';
 import { createApiKey } from '../../api/queries/api-keys';
 import { createSession, SESSION_COOKIE } from '../../api/queries/sessions';
 import { insertUser } from '../../api/queries/users';
+import { writeEpochOf } from '../../api/single-flight';
 
 /**
  * Coalesced reads (single-flight.ts) through the real app on the real database: a read whose flight is held open
@@ -163,6 +164,8 @@ describe('single flight: concurrent identical reads share one run, never across 
   it('reads with API keys of one visibility class share a flight with anonymous ones; each key\'s use is still recorded', async () => {
     runs.length = 0;
     await stack.db('api_keys').update({ last_used_at: null });
+    // Written behind the app's back: tell it, as a write through it would (api/credential-cache.ts).
+    writeEpochOf(stack.db).bump();
     const first = get('/flight/news-count?tag=keys', { authorization: `Bearer ${readerKeys[0]}` });
     await runsStarted(1);
     const second = get('/flight/news-count?tag=keys', { authorization: `Bearer ${readerKeys[1]}` });

@@ -1,10 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Knex } from 'knex';
 import { startTestStack, type TestStack } from '../support/stack';
 import { seedJobset, seedProject, type Row } from '../support/seed';
 import { signIn, type BrowserSession } from '../support/session';
-import { eventually } from '../support/pipeline';
+import { heldReads } from '../support/held-reads';
 
 /**
  * Visitors' identical page requests share one answer while it is being made (api/dashboard/router.ts), through the
@@ -15,31 +14,22 @@ describe('dashboard pages: visitors asking for the same page at once share its a
   let stack: TestStack;
   let project: Row;
   let session: BrowserSession;
-  let lock: Knex.Transaction | undefined;
 
   const page = async (path: string, cookie?: string) => {
     const res = await fetch(`${stack.url}${path}`, { headers: cookie ? { cookie } : {}, redirect: 'manual' });
     return { status: res.status, html: await res.text(), setCookie: res.headers.getSetCookie() };
   };
-  /** Statements of this test's database waiting on a lock: one per page answer being made. */
-  const waitingStatements = async (): Promise<number> => {
-    const r = await stack.db.raw(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-    return r.rows[0].n as number;
-  };
-  const untilWaiting = (n: number) => eventually(`${n} page answers waiting on the lock`, async () => ((await waitingStatements()) === n ? true : undefined), 20_000, 20);
+  let held: ReturnType<typeof heldReads>;
   /** Holds every read of jobsets back until release(). */
-  const holdJobsets = async () => {
-    lock = await stack.db.transaction();
-    await lock.raw('LOCK TABLE jobsets IN ACCESS EXCLUSIVE MODE');
-  };
-  const release = async () => {
-    await lock?.rollback();
-    lock = undefined;
-  };
+  const holdJobsets = () => held.hold('jobsets');
+  const release = () => held?.release();
+  const waitingStatements = () => held.waitingStatements();
+  const untilWaiting = (n: number) => held.untilWaiting(n);
   const setDescription = (description: string) => stack.db('projects').where({ id: project.id }).update({ description });
 
   before(async () => {
     stack = await startTestStack({ worker: false });
+    held = heldReads(stack.db);
     const made = await stack.request('POST', '/api/v1/users', { key: stack.adminKey, body: { username: 'ada', email: 'ada@example.org', password: 'ada secret', role: 'admin' } });
     assert.equal(made.status, 200, made.text);
     session = await signIn(stack, 'ada', 'ada secret');

@@ -6,7 +6,9 @@ import { findBuilder } from '../../queries/builders';
 import { buildWaitFacts } from '../build-wait-facts';
 import { whyBuildWaits } from '../why-build-waits';
 import { isActiveBuildStatus } from '../../../lib/statuses';
-import { StarToggle } from './starred';
+import { StarToggle, StarToggleOfBuild } from './starred';
+import { render as renderHtml } from 'preact-render-to-string';
+import { personalSlot } from '../personal-parts';
 
 /** The most dependencies, and dependents, listed; the heading counts them all. */
 const RELATED_SHOWN = 50;
@@ -21,11 +23,23 @@ function bytes(n: number | null): string {
   return n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** A build: status, timing, builder, steps, why it waits, live log, products, dependencies, actions, its workflow. */
+/** Where a render shared by role leaves the viewer's star toggle of the build's job. */
+const STAR_SLOT = personalSlot('star');
+
+/**
+ * A build: status, timing, builder, steps, why it waits, live log, products, dependencies, actions, its workflow.
+ * Signed-in viewers of one role share its render; their star toggle is filled in per request.
+ */
 export const buildPage = defineRecordPage({
   path: '/builds/{id}',
   noun: 'build',
   find: (db, id) => findBuildWithNames(db, id),
+  sharedByRole: {
+    personalParts: async ({ deps, viewer, params }) => {
+      const star = await StarToggleOfBuild(deps.db, viewer, params.id);
+      return { [STAR_SLOT]: star ? renderHtml(star) : '' };
+    },
+  },
   async render(input, row) {
     const { deps, viewer } = input;
     const dependenciesRead = relatedBuilds(deps.db, row.id, 'dependencies', { limit: RELATED_SHOWN });
@@ -35,7 +49,7 @@ export const buildPage = defineRecordPage({
       dependenciesRead,
       relatedBuilds(deps.db, row.id, 'dependents', { limit: RELATED_SHOWN }),
       row.builder_id ? findBuilder(deps.db, row.builder_id) : Promise.resolve(undefined),
-      StarToggle(deps.db, viewer, row),
+      viewer.sharedByRole ? STAR_SLOT : StarToggle(deps.db, viewer, row),
       row.status === 'pending' ? buildWaitFacts(deps.db, deps.config, row, dependenciesRead) : Promise.resolve(undefined),
     ]);
     const waits = waitFacts ? whyBuildWaits(waitFacts) : [];

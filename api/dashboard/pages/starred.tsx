@@ -2,7 +2,7 @@ import { definePage } from '../page';
 import { Layout } from '../layout';
 import { ApiButton, Empty, Pager, Status, Table, Time } from '../components';
 import { cutPage, pageWindow } from '../paging';
-import { findStarOfJob, listStarredJobs } from '../../queries/starred-jobs';
+import { findStarOfBuildJob, findStarOfJob, listStarredJobs, type StarTarget } from '../../queries/starred-jobs';
 import type { Viewer } from '../viewer';
 import type { Db } from '../../../lib/db';
 
@@ -48,10 +48,27 @@ export const starredPage = definePage({
 });
 
 /** Star or unstar a build's job, for a signed-in user (nothing for a visitor or a key without a user). */
-export async function StarToggle(db: Db, viewer: Viewer, job: { project_id: string; jobset_id: string; job_name: string }) {
+export async function StarToggle(db: Db, viewer: Viewer, job: StarTarget) {
+  const userId = mayStar(viewer);
+  if (!userId) return null;
+  return <StarButton job={job} starId={await findStarOfJob(db, userId, job.jobset_id, job.job_name)} />;
+}
+
+/** StarToggle of the job of a build, read by the build's id (for a page that fills it per viewer). */
+export async function StarToggleOfBuild(db: Db, viewer: Viewer, buildId: string) {
+  const userId = mayStar(viewer);
+  const job = userId ? await findStarOfBuildJob(db, userId, buildId) : undefined;
+  return job ? <StarButton job={job} starId={job.star_id ?? undefined} /> : null;
+}
+
+/** The viewer's user id when they may star jobs. */
+function mayStar(viewer: Viewer): string | undefined {
   const userId = viewer.principal?.userId;
-  if (!userId || !viewer.may('POST', '/api/v1/me/starred-jobs')) return null;
-  const starId = await findStarOfJob(db, userId, job.jobset_id, job.job_name);
+  return userId && viewer.may('POST', '/api/v1/me/starred-jobs') ? userId : undefined;
+}
+
+/** Unstar when the viewer has starred the job (`starId`), else Star. */
+function StarButton({ job, starId }: { job: StarTarget; starId: string | undefined }) {
   return starId ? (
     <ApiButton method="DELETE" path={`/api/v1/me/starred-jobs/${starId}`} label="Unstar job" name="unstar" tone="plain" />
   ) : (
