@@ -22,8 +22,11 @@ const RETRY_FAILED_AFTER = '30 seconds';
  * the closure sizes, updates the GC roots and publishes to the binary cache, round after round, until
  * the queue is empty.
  */
-export async function ServeBuildOutputsWorkflow(): Promise<{ served: number }> {
-  let queued = false;
+export async function ServeBuildOutputsWorkflow(
+  /** Serve at once: a wake that arrived, or a retry that was due, before the previous run continued as new. */
+  wakeAtStart = false,
+): Promise<{ served: number }> {
+  let queued = wakeAtStart;
   setHandler(buildOutputsQueuedSignal, () => {
     queued = true;
   });
@@ -39,7 +42,7 @@ export async function ServeBuildOutputsWorkflow(): Promise<{ served: number }> {
     }
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 2000) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof ServeBuildOutputsWorkflow>();
+      await continueAsNew<typeof ServeBuildOutputsWorkflow>(queued);
     }
   }
 }
