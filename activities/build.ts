@@ -8,7 +8,7 @@ import { missingDerivationMessage, readDerivation } from './nix/drv';
 import { derivationsToBuild } from './realise/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './realise/products';
 import { closeUnfinishedSteps, insertPlannedSteps, recordSteps } from './records/steps';
-import { forgetCachedFailure } from './records/cached-failures';
+import { forgetCachedFailure, resultAsBuildSees } from './records/cached-failures';
 import {
   buildsOfEvaluationByDerivation,
   constituentsOfAggregate,
@@ -60,7 +60,10 @@ export function createBuildActivities(deps: ActivityDeps) {
    * in batches, after the build has closed.
    */
   async function finishBuild(input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }): Promise<void> {
-    const { buildId, status, top } = input;
+    const { buildId, top } = input;
+    // A cached failure decided after this build was created is this build's own failure.
+    const seen = await resultAsBuildSees(db, buildId, top?.drvPath, { status: input.status, errorMessage: input.errorMessage });
+    const status = seen.status as BuildStatus;
     const outputs = status === 'succeeded' && top ? top.outputs : {};
     const products: BuildProduct[] = await readBuildProductsOfOutputs(outputs).catch(() => []);
     const metrics: BuildMetric[] = [];
@@ -84,7 +87,7 @@ export function createBuildActivities(deps: ActivityDeps) {
       await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       if (served) await queueBuildOutputsToServe(trx, buildId);
       // Last: the build row's update locks the jobset's rollup cells until the commit.
-      await recordBuildResult(trx, { buildId, status, errorMessage: input.errorMessage, outputs, products, metrics, closureSize: served ? undefined : null, logPath, builderId });
+      await recordBuildResult(trx, { buildId, status, errorMessage: seen.errorMessage, outputs, products, metrics, closureSize: served ? undefined : null, logPath, builderId });
     });
     // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
     await promoteChannelsAfterBuild(db, buildId);

@@ -103,9 +103,12 @@ export function createDerivationActivities(deps: ActivityDeps) {
     return { ...state, failedAfterQueued: { status, errorMessage: cached.error_message } };
   }
 
-  /** Whether the derivation's outputs are already valid in the server's store, or failed before. */
-  async function checkDerivation(input: { drvPath: string }): Promise<DerivationState> {
-    const cached = await cachedFailureOf(input.drvPath);
+  /**
+   * Whether the derivation's outputs are already valid in the server's store, or failed before; the
+   * failure as `logBuildId`'s build sees it (failed, when it was decided after that build was created).
+   */
+  async function checkDerivation(input: { drvPath: string; logBuildId?: string }): Promise<DerivationState> {
+    const cached = await cachedFailureOf(input.drvPath, input.logBuildId);
     if (cached) return cached;
     const drv = await readDerivation(input.drvPath);
     const missing = await locallyInvalidPaths(Object.values(drv.outputs));
@@ -190,9 +193,9 @@ export function createDerivationActivities(deps: ActivityDeps) {
      * A derivation's way into the queue in one local activity: (when `check`) whether it is already
      * valid or a cached failure, and if it needs building its steps marked queued and its slot asked for.
      */
-    async queueDerivation(input: { check: boolean; request: SlotRequestInput & { batch?: BatchStep } }): Promise<DerivationState> {
+    async queueDerivation(input: { check: boolean; logBuildId?: string; request: SlotRequestInput & { batch?: BatchStep } }): Promise<DerivationState> {
       if (input.check) {
-        const state = await checkDerivation({ drvPath: input.request.drvPath });
+        const state = await checkDerivation({ drvPath: input.request.drvPath, logBuildId: input.logBuildId });
         if (state.kind !== 'needs_build') return state;
       }
       // Marked first: a database error then fails the activity before the dispatcher has the request,

@@ -166,7 +166,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   async function realise(): Promise<DerivationResult> {
     const slotRequest = (avoidBuilders: string[]) => ({ requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders });
     if (!atOnce) {
-      const settled = settledBy(await checkDerivation({ drvPath: input.drvPath }));
+      const settled = settledBy(await checkDerivation({ drvPath: input.drvPath, logBuildId: input.logBuildId }));
       if (settled) return settled;
     }
     // Planned here (and so checked): the queueing below need not check again.
@@ -195,7 +195,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       let lastPriority = priority;
       if (atOnce) {
         // Checked on the first attempt only: a retry after a builder failure still needs its build.
-        const settled = settledBy(await queueDerivation({ check: attempt === 1 && !planned, request: slotRequest(avoid) }));
+        const settled = settledBy(await queueDerivation({ check: attempt === 1 && !planned, logBuildId: input.logBuildId, request: slotRequest(avoid) }));
         if (settled) return settled;
       } else {
         await requestBuilderSlot(slotRequest(avoid));

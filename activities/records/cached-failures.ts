@@ -25,12 +25,32 @@ export async function findCachedFailureFor(db: Queryable, drvPath: string, build
 
 export async function recordCachedFailure(db: Queryable, failure: { drvPath: string; status: string; errorMessage: string | null }): Promise<void> {
   await db('cached_failures')
-    .insert({ drv_path: failure.drvPath, status: failure.status, error_message: failure.errorMessage })
+    .insert({ drv_path: failure.drvPath, status: failure.status, error_message: failure.errorMessage, created_at: db.fn.now() })
     .onConflict('drv_path')
-    .merge();
+    // Failing again is a new decision: the builds waiting on this run take it as their own (`resultAsBuildSees`).
+    .merge(['status', 'error_message', 'created_at']);
 }
 
 /** A restart builds the derivation again instead of answering the cached failure. */
 export async function forgetCachedFailure(db: Queryable, drvPath: string): Promise<void> {
   await db('cached_failures').where({ drv_path: drvPath }).delete();
+}
+
+/**
+ * What a build's `cached_failure` result means for that build (Hydra fails the builds queued on a step
+ * when it fails): its own failure, with the step's status, when the failure was decided after the build
+ * was created (the build waited for it, and only heard of it late: it attached while the derivation's
+ * workflow was telling its waiters, or after that workflow closed); a cached failure otherwise. Other
+ * results are unchanged.
+ */
+export async function resultAsBuildSees(
+  db: Queryable,
+  buildId: string,
+  drvPath: string | null | undefined,
+  result: { status: string; errorMessage: string | null },
+): Promise<{ status: string; errorMessage: string | null }> {
+  if (result.status !== 'cached_failure' || !drvPath) return result;
+  const cached = await findCachedFailureFor(db, drvPath, buildId);
+  if (!cached?.decidedAfterBuild || !['failed', 'timeout', 'log_limit_exceeded'].includes(cached.status)) return result;
+  return { status: cached.status, errorMessage: cached.error_message };
 }
