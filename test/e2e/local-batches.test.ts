@@ -5,7 +5,7 @@ import { startTestStack, type TestStack } from '../support/stack';
 import type { GitFixtureRepo } from '../support/git-fixture';
 import { createJobset, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
-import { BATCH_DAG_NIX, cancelLongBesideShort, dispatcherWork, longBesideShortNix, realisationsOf } from '../support/batches';
+import { BATCH_DAG_NIX, cancelLongBesideShort, dispatcherWork, waitForIdleBuilders, longBesideShortNix, realisationsOf } from '../support/batches';
 
 /**
  * Issue 6: on the worker's own Nix, queued derivations are realised in batches, one `nix-store
@@ -56,6 +56,8 @@ describe('derivations realised in batches on the local builder', () => {
     const repo = await makeReleaseRepo(longBesideShortNix(marker));
     repos.push(repo);
     const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
+    // Both jobs queue with every slot free, so both build at once however Nix orders a batch.
+    await waitForIdleBuilders(stack);
     const cancelEvaluationId = (await trigger(stack, jobset.jobsetId)).id;
     assert.equal((await waitForEvaluation(stack, cancelEvaluationId)).status, 'completed');
     const done = await cancelLongBesideShort(stack, cancelEvaluationId, marker, 'local-batches');

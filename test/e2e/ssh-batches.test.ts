@@ -8,7 +8,7 @@ import { pidsWithCommandLine, startSshBuilder } from '../support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../support/builder-registration';
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
-import { BATCH_DAG_NIX, cancelLongBesideShort, dispatcherWork, longBesideShortNix, realisationsOf } from '../support/batches';
+import { BATCH_DAG_NIX, cancelLongBesideShort, dispatcherWork, waitForIdleBuilders, longBesideShortNix, realisationsOf } from '../support/batches';
 
 /**
  * Issue 6: an SSH builder realises batches too. One `realiseBatch` activity per batch copies what the
@@ -93,6 +93,8 @@ describe('derivations realised in batches on an SSH builder', () => {
   it("a build cancelled while its derivation builds in a batch on the builder is killed there; the derivations that shared its nix-store are built all the same", async () => {
     const repo = await makeReleaseRepo(longBesideShortNix(marker));
     repos.push(repo);
+    // Both jobs queue with every slot free, so both build at once however Nix orders a batch.
+    await waitForIdleBuilders(stack);
     const cancelEvaluationId = await evaluate(stack, repo);
     const done = await cancelLongBesideShort(stack, cancelEvaluationId, marker, 'ssh-batches');
     assert.equal(done.long.status, 'cancelled');

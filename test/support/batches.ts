@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { TestStack } from './stack';
 import { pidsWithCommandLine } from './sshd';
 import { buildsOf, eventually, waitForBuilds } from './pipeline';
-import { dispatcherWorkflowId } from '../../workflows/shared';
+import { dispatcherStateQuery, dispatcherWorkflowId } from '../../workflows/shared';
 
 /**
  * What the batch tests (the worker's own Nix, SSH builders) check alike: how often each derivation was
@@ -31,6 +31,19 @@ export async function dispatcherWork(stack: TestStack): Promise<{ batches: numbe
     batches: events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'realiseBatch').length,
     grants: events.filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'slotGranted').length,
   };
+}
+
+/**
+ * Waits until no batch or step holds a slot of any builder: a batch's `--max-jobs` is fixed when its
+ * nix-store starts, so two jobs queued while an earlier batch still holds a slot go into one batch with
+ * the one slot left, and Nix builds them one after the other (`cancelLongBesideShort` needs both slots).
+ */
+export async function waitForIdleBuilders(stack: TestStack): Promise<void> {
+  const dispatcher = stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue));
+  await eventually('every builder slot to be free', async () => {
+    const state = await dispatcher.query(dispatcherStateQuery);
+    return state.queue.length === 0 && state.builders.every((b) => b.running === 0) ? true : undefined;
+  }, 120_000, 200);
 }
 
 /**
