@@ -64,6 +64,8 @@ export interface WorkflowTypeProfile {
   timers: number;
   /** Per activity type, [scheduled, completed] in milliseconds since the epoch. */
   activitySpans: Map<string, Array<[number, number]>>;
+  /** Each realiseBatch: when it was scheduled and closed, its slots (`--max-jobs`) and members. */
+  batches: Array<{ at: number; end: number; slots: number; members: number }>;
 }
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -99,12 +101,12 @@ export async function profileWorkflows(client: Client): Promise<WorkflowTypeProf
       const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
       let p = byType.get(run.type);
       if (!p) {
-        p = { type: run.type, runs: 0, workflowTasks: 0, events: 0, taskMs: 0, localActivities: new Map(), activities: new Map(), signalsReceived: 0, signalsSent: 0, timers: 0, activitySpans: new Map() };
+        p = { type: run.type, runs: 0, workflowTasks: 0, events: 0, taskMs: 0, localActivities: new Map(), activities: new Map(), signalsReceived: 0, signalsSent: 0, timers: 0, activitySpans: new Map(), batches: [] };
         byType.set(run.type, p);
       }
       p.runs++;
       let taskStarted = 0;
-      const scheduled = new Map<number, { name: string; at: number }>();
+      const scheduled = new Map<number, { name: string; at: number; batch?: { slots: number; members: number } }>();
       for (const e of history.events ?? []) {
         p.events++;
         switch (eventTypeName(e)) {
@@ -123,7 +125,16 @@ export async function profileWorkflows(client: Client): Promise<WorkflowTypeProf
           case 'ACTIVITY_TASK_SCHEDULED': {
             const name = e.activityTaskScheduledEventAttributes?.activityType?.name ?? 'activity';
             p.activities.set(name, (p.activities.get(name) ?? 0) + 1);
-            scheduled.set(Number(e.eventId), { name, at: eventMs(e) });
+            let batch: { slots: number; members: number } | undefined;
+            if (name === 'realiseBatch') {
+              try {
+                const arg = JSON.parse(Buffer.from(e.activityTaskScheduledEventAttributes?.input?.payloads?.[0]?.data ?? []).toString('utf8'));
+                batch = { slots: arg.slots, members: arg.members?.length ?? 0 };
+              } catch {
+                /* not JSON: no detail */
+              }
+            }
+            scheduled.set(Number(e.eventId), { name, at: eventMs(e), batch });
             break;
           }
           case 'ACTIVITY_TASK_COMPLETED':
@@ -136,6 +147,7 @@ export async function profileWorkflows(client: Client): Promise<WorkflowTypeProf
               const spans = p.activitySpans.get(from.name) ?? [];
               spans.push([from.at, eventMs(e)]);
               p.activitySpans.set(from.name, spans);
+              if (from.batch) p.batches.push({ at: from.at, end: eventMs(e), ...from.batch });
             }
             break;
           }
@@ -169,6 +181,12 @@ export function printWorkflowProfile(profiles: WorkflowTypeProfile[]): void {
       const total = spans.reduce((sum, [a, b]) => sum + (b - a), 0);
       console.log(`      ${name}: ${spans.length}, ${(total / spans.length / 1000).toFixed(2)} s each scheduled → closed; some running during ${(coveredMs(spans) / 1000).toFixed(1)} s of ${((Math.max(...spans.map((x) => x[1])) - Math.min(...spans.map((x) => x[0]))) / 1000).toFixed(1)} s`);
     }
+  }
+  for (const p of profiles) {
+    if (p.batches.length === 0) continue;
+    const t0 = Math.min(...p.batches.map((b) => b.at));
+    const line = [...p.batches].sort((a, b) => a.at - b.at).map((b) => `+${((b.at - t0) / 1000).toFixed(1)}s ${b.members}m/${b.slots}s ${((b.end - b.at) / 1000).toFixed(1)}s`);
+    console.log(`      batches (start, members/slots, duration): ${line.join('; ')}`);
   }
   console.log(`  workflow tasks in all: ${tasks}`);
 }

@@ -128,7 +128,7 @@ export interface BatchPlan {
  * the priority of the first one (Nix orders a batch by dependencies only, so a bumped step goes in a
  * batch of its own, ahead of the rest) and the same time limits (Nix applies `--timeout` and
  * `--max-silent-time` to every derivation of a process), at most `maxMembers`; it holds the builder's
- * free slots, at most one per member. Undefined when the builder has no free slot or no such request waits.
+ * free slots, at most one per member and per input a member queued ahead of (`pendingInputs`). Undefined when the builder has no free slot or no such request waits.
  */
 export function formBatch(
   builder: DispatchBuilder,
@@ -148,5 +148,8 @@ export function formBatch(
   const members = candidates
     .filter((r) => r.priority === first.priority && r.batch!.timeoutSeconds === first.batch!.timeoutSeconds && r.batch!.maxSilentSeconds === first.batch!.maxSilentSeconds)
     .slice(0, maxMembers);
-  return { builderId: builder.id, slots: Math.min(free, members.length), requestIds: members.map((r) => r.requestId) };
+  // A member that queued ahead of its inputs brings them along: a slot for each, as far as the free ones go
+  // (the batch gives back at once what its Nix says it will not use).
+  const derivations = members.reduce((n, r) => n + 1 + (r.batch!.pendingInputs ?? 0), 0);
+  return { builderId: builder.id, slots: Math.min(free, derivations), requestIds: members.map((r) => r.requestId) };
 }

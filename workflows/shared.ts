@@ -127,6 +127,12 @@ export interface BatchStep {
   logBuildId: string;
   timeoutSeconds: number;
   maxSilentSeconds: number;
+  /**
+   * Its input derivations still unbuilt when it queued (it queued ahead of them: the batch's Nix builds
+   * them along). A batch holds a slot for each of those too, up to the builder's free slots: a member
+   * that brings its closure along is not built one derivation at a time.
+   */
+  pendingInputs?: number;
 }
 
 export interface SlotGrant {

@@ -12,6 +12,9 @@ export function realiseArgs(drvPaths: string | string[], opts: Pick<RealiseOptio
   return [
     '--realise', ...(typeof drvPaths === 'string' ? [drvPaths] : drvPaths), '--no-gc-warning',
     ...noSubstitutersArgs,
+    // A derivation another nix-store is building (another batch realising the same closure) is waited
+    // for by polling its lock: every second instead of Nix's default five.
+    '--option', 'build-poll-interval', '1',
     ...nixOptionArgs(opts.nixOptions),
     '--timeout', String(Math.max(0, Math.floor(opts.timeoutSeconds))),
     '--max-silent-time', String(Math.max(0, Math.floor(opts.maxSilentSeconds))),

@@ -92,6 +92,14 @@ describe('dispatch policy', () => {
       assert.deepEqual(formBatch(b, queue.slice(0, 1), {}, {}, 0), { builderId: 'local', slots: 1, requestIds: ['a'] });
     });
 
+    it('a member queued ahead of its unbuilt inputs gets a slot for each of them too, as far as the free slots go', () => {
+      const b = builder('local', { maxJobs: 4 });
+      const ahead = request('top', { batch: step('top', { pendingInputs: 2 }) });
+      assert.deepEqual(formBatch(b, [ahead], {}, {}, 0), { builderId: 'local', slots: 3, requestIds: ['top'] });
+      assert.deepEqual(formBatch(b, [ahead, request('leaf', { batch: step('leaf', { pendingInputs: 0 }) })], {}, {}, 0), { builderId: 'local', slots: 4, requestIds: ['top', 'leaf'] });
+      assert.deepEqual(formBatch(b, [ahead], { local: 3 }, {}, 0), { builderId: 'local', slots: 1, requestIds: ['top'] });
+    });
+
     it('no batch without a free slot, on a builder backed off, or without a batchable step', () => {
       const b = builder('local', { maxJobs: 2 });
       const queue = [request('a', { batch: step('a') })];
