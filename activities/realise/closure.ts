@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { chunkPaths, NixCommandError, runNixStore, spawnNixStore, storePathLines, waitForExit } from './nix-process';
 import { BuilderConnectionError, type BuilderConnection } from './ssh-connection';
 import { readDerivation, type DerivationInfo } from '../nix/drv';
+import { CoalescedQuery } from '../../lib/coalesced-query';
 
 /** `nix-store --store X` on the builder, or plain `nix-store` for its default store. */
 export function remoteNixStore(remoteStore: string | null | undefined): string[] {
@@ -57,11 +58,23 @@ export async function locallyInvalidPaths(paths: string[]): Promise<Set<string>>
       else invalid.add(p);
     }
   }
-  for (const chunk of chunkPaths(toAsk)) {
+  for (const p of await invalidAmongExisting.ask(toAsk)) invalid.add(p);
+  return invalid;
+}
+
+/**
+ * `nix-store --check-validity` of paths that exist on disk, for every concurrent caller at once: while
+ * one process runs, the next callers' paths wait and go together in the next one (many derivations
+ * planned at the same moment spawn a few processes, not one each; each spawn of the worker blocks its
+ * event loop for a fork).
+ */
+const invalidAmongExisting = new CoalescedQuery<string>(async (paths) => {
+  const invalid = new Set<string>();
+  for (const chunk of chunkPaths(paths)) {
     for (const p of storePathLines(await runNixStore(['--check-validity', '--print-invalid', ...chunk]))) invalid.add(p);
   }
   return invalid;
-}
+});
 
 /** Which of `paths` are not valid in the builder's store. */
 export async function remotelyInvalidPaths(conn: BuilderConnection, paths: string[], remoteStore?: string | null): Promise<Set<string>> {
