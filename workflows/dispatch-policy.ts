@@ -153,3 +153,33 @@ export function formBatch(
   const derivations = members.reduce((n, r) => n + 1 + (r.batch!.pendingInputs ?? 0), 0);
   return { builderId: builder.id, slots: Math.min(free, derivations), requestIds: members.map((r) => r.requestId) };
 }
+
+/**
+ * The queued requests `builder` may take in its batches this round when builders after it (`later`, in
+ * `batchBuilderOrder`) have free slots for some of them too (issue 6: several SSH builders): the members
+ * whose inputs are built (nothing to bring along) are split among them in proportion to free slots
+ * times speed factor, this builder getting the first of them in queue order, and at least one per free
+ * slot; the members queued ahead of their inputs (`pendingInputs`) all stay with it, so the inputs they
+ * share are built once, by one Nix. Undefined: no later builder can take any of them, so it takes all.
+ */
+export function batchShare(
+  builder: DispatchBuilder,
+  later: DispatchBuilder[],
+  queue: QueuedRequest[],
+  running: Record<string, number>,
+  usage: Record<string, number>,
+  now: number,
+): Set<string> | undefined {
+  const freeOf = (b: DispatchBuilder) => (isAvailable(b, now) ? Math.max(0, b.maxJobs - (running[b.id] ?? 0)) : 0);
+  const free = freeOf(builder);
+  if (free === 0) return undefined;
+  const mine = queue.filter((r) => r.batch !== undefined && builderMatches(builder, r.system, r.requiredFeatures));
+  const independent = mine.filter((r) => !(r.batch!.pendingInputs ?? 0)).sort((a, b) => compareRequests(a, b, usage));
+  const weight = (b: DispatchBuilder) => freeOf(b) * Math.max(b.speedFactor, 0.01);
+  const othersWeight = later
+    .filter((b) => freeOf(b) > 0 && independent.some((r) => builderMatches(b, r.system, r.requiredFeatures)))
+    .reduce((sum, b) => sum + weight(b), 0);
+  if (othersWeight === 0) return undefined;
+  const share = Math.max(free, Math.ceil((independent.length * weight(builder)) / (weight(builder) + othersWeight)));
+  return new Set([...mine.filter((r) => (r.batch!.pendingInputs ?? 0) > 0), ...independent.slice(0, share)].map((r) => r.requestId));
+}

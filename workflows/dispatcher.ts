@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { DispatchActivities } from '../activities/dispatch';
 import type { BatchActivities } from '../activities/realise-batch';
-import { assignSlots, batchBuilderOrder, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
+import { assignSlots, batchBuilderOrder, batchShare, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
 import {
   LOCAL_BUILDER,
   stepRealisedSignal,
@@ -63,6 +63,13 @@ const OWN_TASK_QUEUE_PATCH = 'dispatcher-runs-on-its-own-task-queue';
  */
 const REMOTE_BATCHES_PATCH = 'dispatcher-realises-remote-steps-in-batches';
 
+/**
+ * patched() ID (issue 6): when several builders take batches, the members whose inputs are built are
+ * split among the builders with free slots (in proportion to free slots × speed, `batchShare`) instead
+ * of all going to the first one while the others idle; members queued ahead of their inputs stay together.
+ */
+const SPLIT_BATCHES_PATCH = 'dispatcher-splits-batches-among-builders';
+
 const { loadDispatchBuilders, recordBuilderOutcome } = proxyLocalActivities<DispatchActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
@@ -98,6 +105,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
   const grantsAtOnce = patched(GRANTS_AT_ONCE_PATCH);
   const batchesOn = grantsAtOnce && patched(BATCHES_PATCH);
   const remoteBatchesOn = batchesOn && patched(REMOTE_BATCHES_PATCH);
+  const splitBatches = remoteBatchesOn && patched(SPLIT_BATCHES_PATCH);
   const batches = batchesOn ? (state.batches ??= {}) : {};
   /** The running batches' activities, to stop one whose member was cancelled and to wait for before continuing as new. */
   const batchRuns = new Map<string, { scope: CancellationScope; done: Promise<void> }>();
@@ -240,8 +248,11 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     const running: Record<string, number> = {};
     for (const [id, list] of Object.entries(state.running)) running[id] = list.length;
     if (batchesOn) {
-      for (const builder of batchBuilderOrder(builders, running, remoteBatchesOn, LOCAL_BUILDER)) {
-        for (let plan = formBatch(builder, state.queue, running, state.usage, Date.now()); plan; plan = formBatch(builder, state.queue, running, state.usage, Date.now())) {
+      const order = batchBuilderOrder(builders, running, remoteBatchesOn, LOCAL_BUILDER);
+      for (const [turn, builder] of order.entries()) {
+        const share = splitBatches ? batchShare(builder, order.slice(turn + 1), state.queue, running, state.usage, Date.now()) : undefined;
+        const open = () => (share ? state.queue.filter((q) => share.has(q.requestId)) : state.queue);
+        for (let plan = formBatch(builder, open(), running, state.usage, Date.now()); plan; plan = formBatch(builder, open(), running, state.usage, Date.now())) {
           const requestIds = new Set(plan.requestIds);
           const members = state.queue.filter((q) => requestIds.has(q.requestId));
           state.queue = state.queue.filter((q) => !requestIds.has(q.requestId));

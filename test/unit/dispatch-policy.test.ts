@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assignSlots, backoffMs, batchBuilderOrder, builderMatches, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from '../../workflows/dispatch-policy';
+import { assignSlots, backoffMs, batchBuilderOrder, batchShare, builderMatches, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from '../../workflows/dispatch-policy';
 
 const builder = (id: string, over: Partial<DispatchBuilder> = {}): DispatchBuilder => ({
   id,
@@ -90,6 +90,25 @@ describe('dispatch policy', () => {
       const queue = [request('a', { batch: step('a') }), request('b', { batch: step('b') }), request('granted', {}), request('arm', { system: 'aarch64-linux', batch: step('arm') })];
       assert.deepEqual(formBatch(b, queue, { local: 1 }, {}, 0), { builderId: 'local', slots: 2, requestIds: ['a', 'b'] });
       assert.deepEqual(formBatch(b, queue.slice(0, 1), {}, {}, 0), { builderId: 'local', slots: 1, requestIds: ['a'] });
+    });
+
+    it('with several builders free, members whose inputs are built are split in proportion to free slots × speed; members queued ahead of their inputs stay together', () => {
+      const fast = builder('fast', { maxJobs: 2, speedFactor: 2 });
+      const slow = builder('slow', { maxJobs: 2 });
+      const ready = Array.from({ length: 9 }, (_, i) => request(`r${i}`, { batch: step(`r${i}`, { pendingInputs: 0 }) }));
+      const ahead = [request('top1', { batch: step('top1', { pendingInputs: 2 }) }), request('top2', { batch: step('top2', { pendingInputs: 1 }) })];
+      const queue = [...ready, ...ahead];
+      // fast weighs 2 × 2 against slow's 2 × 1: two thirds of the nine ready ones (the oldest), and both run-ahead members.
+      const share = batchShare(fast, [slow], queue, {}, {}, 0)!;
+      assert.deepEqual([...share].sort(), ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'top1', 'top2']);
+      // The last builder, or one with no free builder after it, takes all it can.
+      assert.equal(batchShare(slow, [], queue, {}, {}, 0), undefined);
+      assert.equal(batchShare(fast, [slow], queue, { slow: 2 }, {}, 0), undefined, 'slow has no free slot');
+      assert.equal(batchShare(fast, [{ ...slow, disabledUntil: 1000 }], queue, {}, {}, 0), undefined, 'slow is backed off');
+      assert.equal(batchShare(fast, [builder('arm', { systems: ['aarch64-linux'], maxJobs: 4 })], queue, {}, {}, 0), undefined, 'arm builds none of them');
+      // At least one member per free slot of its own.
+      const two = ready.slice(0, 2);
+      assert.deepEqual([...batchShare(builder('one', { maxJobs: 2 }), [builder('big', { maxJobs: 8 })], two, {}, {}, 0)!].sort(), ['r0', 'r1']);
     });
 
     it('a member queued ahead of its unbuilt inputs gets a slot for each of them too, as far as the free slots go', () => {
