@@ -59,7 +59,7 @@ export function createBuildActivities(deps: ActivityDeps) {
    * outputs are queued to be served (closure size, GC roots, binary cache) by ServeBuildOutputsWorkflow,
    * in batches, after the build has closed.
    */
-  async function finishBuild(input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }): Promise<void> {
+  async function finishBuild(input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }): Promise<{ status: BuildStatus }> {
     const { buildId, top } = input;
     // A cached failure decided after this build was created is this build's own failure.
     const seen = await resultAsBuildSees(db, buildId, top?.drvPath, { status: input.status, errorMessage: input.errorMessage });
@@ -94,6 +94,7 @@ export function createBuildActivities(deps: ActivityDeps) {
     if (served && (await mustWakeOutputsServer(db, buildId))) await deps.workflows.wakeBuildOutputsServer();
     await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
     await notifyBuildEvent(deps, buildId, 'build_finished');
+    return { status };
   }
 
   /** The plan of a build that waits on its top derivation alone: that one step (one `.drv` read). */

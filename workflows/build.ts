@@ -142,12 +142,15 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
 
   view.phase = 'finished';
   view.waitingFor = null;
-  await CancellationScope.nonCancellable(() =>
+  const recorded = await CancellationScope.nonCancellable(() =>
     acts.finishBuild({ buildId: input.buildId, status: outcome.status, errorMessage: outcome.errorMessage, top: outcome.top }),
   );
-  setStatus(outcome.status);
+  // What was recorded: a cached failure decided after the build was created is its own failure (older
+  // histories recorded no answer).
+  const status = recorded?.status ?? outcome.status;
+  setStatus(status);
   await condition(allHandlersFinished);
-  return { status: outcome.status };
+  return { status };
 
   async function detachAll(): Promise<void> {
     for (const drv of attached) {
