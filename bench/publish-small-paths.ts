@@ -7,7 +7,8 @@
 // The process first holds BALLAST_MIB of live heap, as big as the worker is in a `bench/dag.ts` run (a fork
 // copies the page tables of all of it), and a timer ticks every millisecond as the worker's other work would.
 // The paths are PATHS small files (a line of text each, like the DAG's outputs), added to the store in one
-// `nix-store --add`. The two ways alternate in ROUNDS rounds, each into a fresh data folder.
+// `nix-store --add` and deleted again at the end. The two ways alternate in ROUNDS rounds, each into a fresh
+// data folder.
 // Run: node --import tsx bench/publish-small-paths.ts [PATHS=200] [ROUNDS=3] [BALLAST_MIB=400]
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -77,6 +78,15 @@ const figures = (rounds: RoundFigures[]) =>
 async function main(): Promise<void> {
   const ballast = holdBallast(BALLAST_MIB);
   const paths = makeSmallStorePaths();
+  try {
+    await comparePublishing(paths);
+  } finally {
+    execFileSync('nix-store', ['--delete', ...paths], { stdio: 'ignore' });
+  }
+  if (ballast.length !== BALLAST_MIB) throw new Error('the ballast was collected');
+}
+
+async function comparePublishing(paths: string[]): Promise<void> {
   const infos = await storePathInfos(paths);
   const narSize = (p: string) => infos.get(p)!.narSize;
   const rss = process.memoryUsage().rss / 2 ** 20;
@@ -91,7 +101,6 @@ async function main(): Promise<void> {
   console.log(`  spawned nix-store --dump | xz -3 (baseline): ${figures(spawned)}`);
   console.log(`  in-process NAR writer + liblzma:            ${figures(inProcess)}`);
   console.log(`  in-process / spawned: ${(mean(inProcess.map((r) => r.msPerPath)) / mean(spawned.map((r) => r.msPerPath))).toFixed(3)}× the time per path, ${(mean(inProcess.map((r) => r.p99DelayMs)) / mean(spawned.map((r) => r.p99DelayMs))).toFixed(3)}× the p99 event-loop delay`);
-  if (ballast.length !== BALLAST_MIB) throw new Error('the ballast was collected');
 }
 
 runBench(main);
