@@ -31,7 +31,7 @@ export async function publishOutputsOfBuilds(deps: { db: Db; dataDir: string }, 
   for (const storePath of ordered) {
     const info = infos.get(storePath);
     if (!info) throw new Error(`nix path-info did not describe ${storePath}`);
-    const file = await compressNar(deps.dataDir, storePath);
+    const file = await compressNar(deps.dataDir, storePath, info.narSize);
     if (file.narHash !== info.narHash || file.narSize !== info.narSize) {
       throw new Error(`${storePath}: its NAR hashes to ${file.narHash} (${file.narSize} bytes) but the store records ${info.narHash} (${info.narSize} bytes)`);
     }
