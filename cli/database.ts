@@ -16,9 +16,9 @@ export function embeddedPostgresPort(): number {
 
 /** DATABASE_URL, or the embedded PostgreSQL in the data folder (reused if `npm start` already runs it). */
 export async function openDatabase(config: RingmasterConfig, log: (l: string) => void): Promise<{ db: Db; url: string; pg?: RunningPostgres }> {
-  if (config.databaseUrl) return { db: createDb(config.databaseUrl), url: config.databaseUrl };
+  if (config.databaseUrl) return { db: createDb(config.databaseUrl, { max: config.dbPoolMax }), url: config.databaseUrl };
   fs.mkdirSync(config.dataDir, { recursive: true });
   const pg = await startEmbeddedPostgres(embeddedPostgresDir(config), embeddedPostgresPort(), (l) => log(`[postgres] ${l}`));
   const url = await ensureDatabase(pg.baseUrl, EMBEDDED_DATABASE);
-  return { db: createDb(url), url, pg };
+  return { db: createDb(url, { max: config.dbPoolMax }), url, pg };
 }

@@ -25,7 +25,7 @@ function onStopSignal(stop: () => Promise<void>): void {
 
 /** `npm run api`: the API alone, against the addresses it is given. */
 export async function runApiProcess(config: RingmasterConfig = loadConfig()): Promise<void> {
-  const db = createDb(required(config.databaseUrl, 'DATABASE_URL'));
+  const db = createDb(required(config.databaseUrl, 'DATABASE_URL'), { max: config.dbPoolMax });
   const temporal = await connectTemporal(required(config.temporalAddress, 'TEMPORAL_ADDRESS'), config.temporalNamespace, config.taskQueue);
   const api = await startApi({ db, config, temporal, startedAt: new Date(), version }, config.port, config.host, (l) => console.error(l));
   componentLogger('api').info(`listening on ${api.url}`);
@@ -38,7 +38,7 @@ export async function runApiProcess(config: RingmasterConfig = loadConfig()): Pr
 
 /** `npm run worker`: one worker alone, against the addresses it is given. */
 export async function runWorkerProcess(config: RingmasterConfig = loadConfig()): Promise<void> {
-  const db = createDb(required(config.databaseUrl, 'DATABASE_URL'));
+  const db = createDb(required(config.databaseUrl, 'DATABASE_URL'), { max: config.dbPoolMax });
   const { worker, connection } = await createWorker({
     address: required(config.temporalAddress, 'TEMPORAL_ADDRESS'),
     namespace: config.temporalNamespace,

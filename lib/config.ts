@@ -1,5 +1,8 @@
 import path from 'node:path';
 
+/** PostgreSQL connections per process unless RINGMASTER_DB_POOL_MAX says otherwise (bench/dag: 10 left planned derivations queueing for a connection). */
+export const DEFAULT_DB_POOL_MAX = 20;
+
 /** Every environment variable Ringmaster reads, in one place (the README's configuration table). */
 export interface RingmasterConfig {
   port: number;
@@ -28,6 +31,13 @@ export interface RingmasterConfig {
    * `pending`, for room. 0: no bound.
    */
   maxOpenBuilds: number;
+  /**
+   * Workflow tasks one worker runs at once. A task holds its slot while its local activities (database,
+   * signals) run, so few slots left planned derivations waiting in line with the CPU idle.
+   */
+  workflowTaskSlots: number;
+  /** Connections in each process's PostgreSQL pool (the worker's activities and the API share one per process). */
+  dbPoolMax: number;
   /** Slots of the worker's own Nix when no remote builder is configured (default: CPU count). */
   localMaxJobs: number | undefined;
   /** A build log larger than this ends the build as log_limit_exceeded. */
@@ -78,6 +88,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     publicUrl: env.RINGMASTER_PUBLIC_URL || undefined,
     logLevel: env.LOG_LEVEL || 'info',
     maxOpenBuilds: intFromEnv(env, 'RINGMASTER_MAX_OPEN_BUILDS', 200),
+    workflowTaskSlots: Math.max(1, intFromEnv(env, 'RINGMASTER_WORKFLOW_TASK_SLOTS', 40)),
+    dbPoolMax: Math.max(2, intFromEnv(env, 'RINGMASTER_DB_POOL_MAX', DEFAULT_DB_POOL_MAX)),
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
     logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),
     transferTimeoutSeconds: intFromEnv(env, 'RINGMASTER_TRANSFER_TIMEOUT_SECONDS', 1800),

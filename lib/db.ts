@@ -2,6 +2,7 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type { BuildStatus, EvaluationStatus } from './statuses';
+import { DEFAULT_DB_POOL_MAX } from './config';
 
 // bigint columns (sizes) come back as numbers; they stay far below 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));
@@ -15,7 +16,7 @@ export function createDb(databaseUrl: string, pool: { min?: number; max?: number
   return knexFactory({
     client: 'pg',
     connection: databaseUrl,
-    pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
+    pool: { min: pool.min ?? 0, max: pool.max ?? DEFAULT_DB_POOL_MAX },
   });
 }
 

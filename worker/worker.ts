@@ -88,10 +88,12 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     workflowBundle,
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
-    // Workflow tasks share one thread: with many in flight on a busy machine each waits for all the
-    // others, overruns its 10 s timeout ("Task not found when completing") and is done again, so
-    // load turned into a retry storm. Fewer at once keeps each one short; throughput stays the same.
-    maxConcurrentWorkflowTaskExecutions: 10,
+    // A workflow task holds its slot while its local activities run (database, signals): with 10 slots
+    // bench/dag's planned derivations queued behind each other with the CPU half idle (40 slots and a
+    // pool of 20 connections: 3.6x nix-build instead of 5.2x, same load). Workflow code itself runs
+    // on one thread, a few ms per task. Far more (hundreds) on a busy machine let tasks overrun their
+    // 10 s timeout ("Task not found when completing") and be done again: a retry storm.
+    maxConcurrentWorkflowTaskExecutions: opts.deps.config.workflowTaskSlots,
     maxCachedWorkflows: 2000,
     // Heartbeats reach the server within a second, so a cancelled build step is killed promptly.
     maxHeartbeatThrottleInterval: '1 second',
