@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestStack, type TestStack } from '../support/stack';
+import type { GitFixtureRepo } from '../support/git-fixture';
+import { startSshBuilder } from '../support/sshd';
+import { registerSshBuilder, type RegisteredBuilder } from '../support/builder-registration';
+import { buildsOf, eventually, nonce, waitForBuilds } from '../support/pipeline';
+import { descendantsOf, makeReleaseRepo } from '../support/worker-process';
+import { builderBuildingSlow, evaluateRelease, lostBatchNix, runsBelow } from '../support/batches';
+
+/**
+ * Issue 6: a builder that becomes unreachable in the middle of a batch, without dying: it hangs (its sshd
+ * and every process under it stopped, while its host's TCP stack still holds the connection, so nothing
+ * closes it). The worker gives the silent connection up after its SSH keepalives go unanswered (15 s
+ * apart, 3 missed) and retries the unfinished members on the other builder. (A file of its own: the
+ * keepalive wait makes it long.)
+ */
+const marker = `ssh-frozen-${nonce()}`;
+
+describe('an SSH builder that stops answering in the middle of a batch', () => {
+  let stack: TestStack;
+  const builders: RegisteredBuilder[] = [];
+  let repo: GitFixtureRepo;
+  let evaluationId: string;
+  let frozen: RegisteredBuilder;
+  let survivor: RegisteredBuilder;
+  /** The jobs whose builds ran on the builder when it hung. */
+  let hungJobs: string[] = [];
+
+  before(async () => {
+    stack = await startTestStack({ worker: true });
+    for (const name of ['hung', 'spare']) builders.push(await registerSshBuilder(stack, await startSshBuilder({ name }), { maxJobs: 2 }));
+    repo = await makeReleaseRepo(lostBatchNix(marker));
+    evaluationId = await evaluateRelease(stack, repo);
+  });
+  after(async () => {
+    await stack?.stop();
+    await Promise.allSettled(builders.map((b) => b.fixture.stop()));
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+  });
+
+  it('the batch is found building on one builder, which then hangs (sshd and every process under it stopped)', async () => {
+    ({ building: frozen, other: survivor } = await builderBuildingSlow(stack, evaluationId, builders, marker));
+    await frozen.fixture.freeze();
+    hungJobs = ['slow', 'beside'].filter((job) => runsBelow(frozen, `${marker}-${job}`));
+    assert.ok(hungJobs.includes('slow'));
+    const alongElsewhere = runsBelow(survivor, `${marker}-slow`);
+    console.error(`[ssh-frozen] building on the hung builder: ${hungJobs.join(', ')}; slow also building on the other builder (an input of its dependent's batch there): ${alongElsewhere}`);
+  });
+
+  it('once the worker gives the silent connection up (a builder failure, backing the builder off), the members that ran there succeed on the other builder', async () => {
+    const done = await waitForBuilds(stack, evaluationId, { timeoutMs: 200_000 });
+    for (const job of ['slow', 'after', 'beside']) assert.equal(done[job].status, 'succeeded', `${job}: ${done[job].error_message}`);
+    for (const job of [...hungJobs, 'after']) assert.equal(done[job].builder_id, survivor.id, `${job} was built on the other builder`);
+    assert.match(fs.readFileSync(done.after.build_output_path, 'utf8'), /^slow .*\nafter/);
+    const row = (await stack.request('GET', `/api/v1/admin/builders/${frozen.id}`, { key: stack.adminKey })).body;
+    assert.ok(row.consecutive_failures >= 1, `consecutive_failures is ${row.consecutive_failures}`);
+    assert.match(row.last_failure ?? '', /keepalive/i, 'the failure is the unanswered keepalives');
+    for (const job of ['slow', 'after', 'beside']) assert.equal(done[job].retry_count, 0, `${job} was not restarted: its derivation queued again`);
+  });
+
+  it('when the builder answers again, the batch abandoned there is stopped, not built to its end', async () => {
+    const builds = await buildsOf(stack, evaluationId);
+    frozen.fixture.thaw();
+    // sshd finds the session the worker closed; the build's watcher sees its channel end and stops the group.
+    const abandoned = () => descendantsOf(frozen.fixture.pid).filter((p) => p.cmdline.startsWith('nix-store ') || p.cmdline.includes(marker));
+    await eventually('no nix-store or build left below the thawed builder\'s sshd', async () => (abandoned().length === 0 ? true : undefined), 30_000, 100);
+    assert.ok(!fs.existsSync(path.join(frozen.fixture.storeRoot, builds.slow.build_output_path)), 'slow was not built to its end on the hung builder');
+  });
+});
