@@ -11,7 +11,6 @@ import { registerSshBuilder, type RegisteredBuilder } from '../support/builder-r
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import {
   assertFinishedOnce,
-  descendantsOf,
   isGone,
   killLikeAPowerCut,
   makeReleaseRepo,
@@ -19,7 +18,6 @@ import {
   spawnWorkerProcess,
   statusesOf,
   tearDownKillTest,
-  type ProcInfo,
 } from '../support/worker-process';
 import { BATCH_EXPECTED, BATCH_RELEASE_NIX, BATCH_SIZE } from '../support/batch-of-jobs';
 import { readDerivation } from '../../activities/nix/drv';
@@ -32,9 +30,9 @@ import { readDerivation } from '../../activities/nix/drv';
  * and the new worker must report what the builder had already built without building it again.
  */
 
-/** The remote `nix-store --realise` processes of a batch, below the builder's sshd. */
-function remoteRealisations(builder: RegisteredBuilder): ProcInfo[] {
-  return descendantsOf(builder.fixture.pid).filter((p) => p.cmdline.startsWith('nix-store ') && p.cmdline.includes(' --realise '));
+/** The remote `nix-store --realise` processes of a batch on the builder. */
+function remoteRealisations(builder: RegisteredBuilder): Array<{ pid: number; cmdline: string }> {
+  return builder.fixture.processes().filter((p) => p.cmdline.startsWith('nix-store ') && p.cmdline.includes(' --realise '));
 }
 
 /** Whether a store path is valid in the builder's chroot store (its outputs are written there). */
@@ -54,8 +52,8 @@ describe('the worker machine dies (kill -9) while an SSH builder realises a batc
   let killedAt = 0;
   /** Jobs whose output was valid on the builder when the worker died. */
   let builtBeforeKill = new Set<string>();
-  /** Every process below the builder's sshd when the worker died: the killed worker's session and its batch. */
-  let sessionAtKill: ProcInfo[] = [];
+  /** The builder's processes but its sshd listener when the worker died: the killed worker's session, its batch and their sandboxed builds. */
+  let sessionAtKill: Array<{ pid: number; cmdline: string }> = [];
   /** Jobs whose build had succeeded when the worker died. */
   let succeededBeforeKill = new Set<string>();
 
@@ -81,7 +79,7 @@ describe('the worker machine dies (kill -9) while an SSH builder realises a batc
       jobOfDrv.set(build.drv_path, build.job_name);
       if (BATCH_EXPECTED[build.job_name] === 'succeeded') outputOf.set(build.job_name, (await readDerivation(build.drv_path)).outputs.out);
     }
-    const unbuiltMembers = (p: ProcInfo) => [...jobOfDrv].filter(([drv, job]) => p.cmdline.includes(drv) && outputOf.has(job) && !onBuilder(builder, outputOf.get(job)!));
+    const unbuiltMembers = (p: { cmdline: string }) => [...jobOfDrv].filter(([drv, job]) => p.cmdline.includes(drv) && outputOf.has(job) && !onBuilder(builder, outputOf.get(job)!));
     await eventually('a batch with 8 unbuilt members on the builder, after a build succeeded and 5 were built there, one not yet recorded', async () => {
       const builtThere = [...outputOf.values()].filter((out) => onBuilder(builder, out)).length;
       if (builtThere < 5 || !remoteRealisations(builder).some((p) => unbuiltMembers(p).length >= 8)) return undefined;
@@ -91,7 +89,7 @@ describe('the worker machine dies (kill -9) while an SSH builder realises a batc
       const builtUnrecorded = builds.some((b) => b.status !== 'succeeded' && outputOf.has(b.job_name) && onBuilder(builder, outputOf.get(b.job_name)!));
       return succeeded >= 1 && builtUnrecorded ? true : undefined;
     }, 150_000, 50);
-    sessionAtKill = descendantsOf(builder.fixture.pid);
+    sessionAtKill = builder.fixture.processes().filter((p) => p.pid !== builder.fixture.pid);
     builtBeforeKill = new Set([...outputOf].filter(([, out]) => onBuilder(builder, out)).map(([job]) => job));
     killedAt = Date.now();
     await killLikeAPowerCut(workers[0]);

@@ -7,8 +7,8 @@ import type { GitFixtureRepo } from '../support/git-fixture';
 import { startSshBuilder } from '../support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../support/builder-registration';
 import { buildsOf, eventually, nonce, waitForBuilds } from '../support/pipeline';
-import { descendantsOf, makeReleaseRepo } from '../support/worker-process';
-import { builderBuildingSlow, evaluateRelease, lostBatchNix, runsBelow } from '../support/batches';
+import { makeReleaseRepo } from '../support/worker-process';
+import { builderBuildingSlow, evaluateRelease, lostBatchNix, runsOn } from '../support/batches';
 
 /**
  * Issue 6: a builder that becomes unreachable in the middle of a batch, without dying: it hangs (its sshd
@@ -44,9 +44,9 @@ describe('an SSH builder that stops answering in the middle of a batch', () => {
   it('the batch is found building on one builder, which then hangs (sshd and every process under it stopped)', async () => {
     ({ building: frozen, other: survivor } = await builderBuildingSlow(stack, evaluationId, builders, marker));
     await frozen.fixture.freeze();
-    hungJobs = ['slow', 'beside'].filter((job) => runsBelow(frozen, `${marker}-${job}`));
+    hungJobs = ['slow', 'beside'].filter((job) => runsOn(frozen, `${marker}-${job}`));
     assert.ok(hungJobs.includes('slow'));
-    const alongElsewhere = runsBelow(survivor, `${marker}-slow`);
+    const alongElsewhere = runsOn(survivor, `${marker}-slow`);
     console.error(`[ssh-frozen] building on the hung builder: ${hungJobs.join(', ')}; slow also building on the other builder (an input of its dependent's batch there): ${alongElsewhere}`);
   });
 
@@ -63,10 +63,11 @@ describe('an SSH builder that stops answering in the middle of a batch', () => {
 
   it('when the builder answers again, the batch abandoned there is stopped, not built to its end', async () => {
     const builds = await buildsOf(stack, evaluationId);
-    frozen.fixture.thaw();
     // sshd finds the session the worker closed; the build's watcher sees its channel end and stops the group.
-    const abandoned = () => descendantsOf(frozen.fixture.pid).filter((p) => p.cmdline.startsWith('nix-store ') || p.cmdline.includes(marker));
-    await eventually('no nix-store or build left below the thawed builder\'s sshd', async () => (abandoned().length === 0 ? true : undefined), 30_000, 100);
+    const abandoned = () => frozen.fixture.processes().filter((p) => p.cmdline.startsWith('nix-store ') || p.cmdline.includes(marker));
+    assert.ok(abandoned().some((p) => p.cmdline.includes(`${marker}-slow`)), 'slow was still building there, frozen');
+    frozen.fixture.thaw();
+    await eventually('no nix-store or build left on the thawed builder', async () => (abandoned().length === 0 ? true : undefined), 30_000, 100);
     assert.ok(!fs.existsSync(path.join(frozen.fixture.storeRoot, builds.slow.build_output_path)), 'slow was not built to its end on the hung builder');
   });
 });

@@ -4,7 +4,6 @@ import { pidsWithCommandLine } from './sshd';
 import type { RegisteredBuilder } from './builder-registration';
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from './pipeline';
 import type { GitFixtureRepo } from './git-fixture';
-import { descendantsOf } from './worker-process';
 import { dispatcherStateQuery, dispatcherWorkflowId } from '../../workflows/shared';
 
 /**
@@ -111,30 +110,32 @@ in {
 
 /**
  * A batch still building when its builder is lost: two slow jobs (their scripts echo `<marker>-slow` and
- * `<marker>-beside`), one with a dependent.
+ * `<marker>-beside`, then take ten 1 s sleeps, so a builder stopped and continued still has most of them
+ * ahead), one with a dependent.
  */
 export function lostBatchNix(marker: string): string {
   return `{ nonce ? "x", system ? builtins.currentSystem }:
 let
   mk = name: script: extra: derivation ({ inherit name system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" script ]; } // extra);
+  tenSeconds = "i=0; while [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done";
 in rec {
-  slow = mk "slow" "echo ${marker}-slow; sleep 10; echo slow $nonce > $out" {};
+  slow = mk "slow" "echo ${marker}-slow; \${tenSeconds}; echo slow $nonce > $out" {};
   after = mk "after" "cat $slow > $out; echo after >> $out" { inherit slow; };
-  beside = mk "beside" "echo ${marker}-beside; sleep 10; echo beside $nonce > $out" {};
+  beside = mk "beside" "echo ${marker}-beside; \${tenSeconds}; echo beside $nonce > $out" {};
 }
 `;
 }
 
 /**
  * Waits until the evaluation's `slow` job (of `lostBatchNix`) builds on one of the two builders: its step
- * running and building there, its script running below that builder's sshd. Answers that builder and the other one.
+ * running and building there, its script running on that builder. Answers that builder and the other one.
  */
 export async function builderBuildingSlow(stack: TestStack, evaluationId: string, builders: RegisteredBuilder[], marker: string): Promise<{ building: RegisteredBuilder; other: RegisteredBuilder }> {
   const slow = await eventually('slow to be building on a builder', async () => {
     const builds = await buildsOf(stack, evaluationId);
     const row = builds.slow && (await stack.db('build_steps').where({ build_id: builds.slow.id, drv_path: builds.slow.drv_path }).first());
     const where = builders.find((b) => b.id === row?.builder_id);
-    return row?.status === 'running' && row.phase === 'building' && where && runsBelow(where, `${marker}-slow`) ? row : undefined;
+    return row?.status === 'running' && row.phase === 'building' && where && runsOn(where, `${marker}-slow`) ? row : undefined;
   }, 120_000, 100);
   const building = builders.find((b) => b.id === slow.builder_id);
   const other = builders.find((b) => b.id !== slow.builder_id);
@@ -142,7 +143,7 @@ export async function builderBuildingSlow(stack: TestStack, evaluationId: string
   return { building, other };
 }
 
-/** Whether a process whose command line holds `needle` runs below the builder's sshd. */
-export function runsBelow(builder: RegisteredBuilder, needle: string): boolean {
-  return descendantsOf(builder.fixture.pid).some((p) => p.cmdline.includes(needle));
+/** Whether a process of the builder (below its sshd, or sandboxed in its store) has `needle` in its command line. */
+export function runsOn(builder: RegisteredBuilder, needle: string): boolean {
+  return builder.fixture.processes().some((p) => p.cmdline.includes(needle));
 }

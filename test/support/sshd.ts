@@ -31,9 +31,12 @@ export interface SshBuilder {
   pid: number;
   /** SIGKILLs sshd and every process below it (sessions, nix-store): a builder that died. */
   kill(): Promise<void>;
+  /** The builder's processes: sshd and everything below it (sessions, nix-store, the builds in its sandbox). */
+  processes(): Array<{ pid: number; cmdline: string }>;
   /**
    * SIGSTOPs sshd and every process below it (until no new one appears): a builder that hangs, answering
-   * nothing over SSH while its host's TCP stack still holds the connections.
+   * nothing over SSH while its host's TCP stack still holds the connections. (A `sleep` stopped past its
+   * end returns as soon as it is continued: the kernel keeps its deadline.)
    */
   freeze(): Promise<void>;
   /** SIGCONTs every process that `freeze` stopped. */
@@ -68,6 +71,15 @@ export function descendantPids(rootPid: number): number[] {
     }
   }
   return out;
+}
+
+/** The command line of a process, its arguments joined by spaces ('' once it has exited). */
+export function commandLineOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return '';
+  }
 }
 
 /** PIDs of processes whose command line contains `needle` (e.g. a fixture's nonce). */
@@ -218,6 +230,7 @@ export async function startSshBuilder(opts: { name?: string; /** false: a nix.co
       await killTree('SIGKILL');
       await exited;
     },
+    processes: () => [pid, ...descendantPids(pid)].map((p) => ({ pid: p, cmdline: commandLineOf(p) })).filter((p) => p.cmdline !== ''),
     freeze,
     thaw,
     async stop() {
