@@ -8,7 +8,7 @@ import { startSshBuilder } from '../support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../support/builder-registration';
 import { nonce, waitForBuilds } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
-import { BATCH_DAG_NIX, buildLogOf, builderBuildingSlow, cancelLongBesideShort, dispatcherWork, evaluateRelease, lostBatchNix, waitForIdleBuilders, longBesideShortNix, realisationsOf } from '../support/batches';
+import { BATCH_DAG_NIX, buildLogOf, builderBuildingSlow, cancelLongBesideShort, dispatcherWork, evaluateRelease, waitForIdleBuilders, longBesideShortNix, realisationsOf, startLostBatchStand, type LostBatchStand } from '../support/batches';
 
 /**
  * Issue 6: an SSH builder realises batches too. One `realiseBatch` activity per batch copies what the
@@ -82,27 +82,20 @@ describe('derivations realised in batches on an SSH builder', () => {
 });
 
 describe('an SSH builder lost in the middle of a batch', () => {
+  let stand: LostBatchStand;
   let stack: TestStack;
-  const builders: RegisteredBuilder[] = [];
-  let repo: GitFixtureRepo;
   let evaluationId: string;
   let killed: RegisteredBuilder;
   let survivor: RegisteredBuilder;
 
   before(async () => {
-    stack = await startTestStack({ worker: true });
-    for (const name of ['doomed', 'spare']) builders.push(await registerSshBuilder(stack, await startSshBuilder({ name }), { maxJobs: 2 }));
-    repo = await makeReleaseRepo(lostBatchNix(marker));
-    evaluationId = await evaluateRelease(stack, repo);
+    stand = await startLostBatchStand(['doomed', 'spare'], marker);
+    ({ stack, evaluationId } = stand);
   });
-  after(async () => {
-    await stack?.stop();
-    await Promise.allSettled(builders.map((b) => b.fixture.stop()));
-    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
-  });
+  after(() => stand?.stop());
 
   it('the batch is found building on one builder, which is then killed (sshd and every process under it)', async () => {
-    ({ building: killed, other: survivor } = await builderBuildingSlow(stack, evaluationId, builders, marker));
+    ({ building: killed, other: survivor } = await builderBuildingSlow(stack, evaluationId, stand.builders, marker));
     await killed.fixture.kill();
   });
 

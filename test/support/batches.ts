@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
-import type { TestStack } from './stack';
-import { pidsWithCommandLine } from './sshd';
-import type { RegisteredBuilder } from './builder-registration';
+import { startTestStack, type TestStack } from './stack';
+import { pidsWithCommandLine, startSshBuilder } from './sshd';
+import { registerSshBuilder, type RegisteredBuilder } from './builder-registration';
+import { makeReleaseRepo } from './worker-process';
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from './pipeline';
 import type { GitFixtureRepo } from './git-fixture';
 import { dispatcherStateQuery, dispatcherWorkflowId } from '../../workflows/shared';
@@ -124,6 +126,35 @@ in rec {
   beside = mk "beside" "echo ${marker}-beside; \${tenSeconds}; echo beside $nonce > $out" {};
 }
 `;
+}
+
+/** A stack (with its worker) and two SSH builders, `max_jobs` 2 each, on which `lostBatchNix(marker)` was evaluated. */
+export interface LostBatchStand {
+  stack: TestStack;
+  builders: RegisteredBuilder[];
+  evaluationId: string;
+  /** Stops the stack and the builders and removes the repository; whatever of them was started. */
+  stop(): Promise<void>;
+}
+
+export async function startLostBatchStand(builderNames: [string, string], marker: string): Promise<LostBatchStand> {
+  const builders: RegisteredBuilder[] = [];
+  let stack: TestStack | undefined;
+  let repo: GitFixtureRepo | undefined;
+  const stop = async () => {
+    await stack?.stop();
+    await Promise.allSettled(builders.map((b) => b.fixture.stop()));
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+  };
+  try {
+    stack = await startTestStack({ worker: true });
+    for (const name of builderNames) builders.push(await registerSshBuilder(stack, await startSshBuilder({ name }), { maxJobs: 2 }));
+    repo = await makeReleaseRepo(lostBatchNix(marker));
+    return { stack, builders, evaluationId: await evaluateRelease(stack, repo), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 /**
