@@ -45,8 +45,12 @@ describe('an SSH builder that stops answering in the middle of a batch', () => {
     for (const job of ['slow', 'after', 'beside']) assert.equal(done[job].status, 'succeeded', `${job}: ${done[job].error_message}`);
     for (const job of [...hungJobs, 'after']) assert.equal(done[job].builder_id, survivor.id, `${job} was built on the other builder`);
     assert.match(fs.readFileSync(done.after.build_output_path, 'utf8'), /^slow .*\nafter/);
-    const row = (await stack.request('GET', `/api/v1/admin/builders/${frozen.id}`, { key: stack.adminKey })).body;
-    assert.ok(row.consecutive_failures >= 1, `consecutive_failures is ${row.consecutive_failures}`);
+    // The builds may all end before the worker gives the hung builder up: when slow was built there as an
+    // input of another builder's batch too (docs/architecture.md, run-ahead's known limit), that one reported it.
+    const row = await eventually('the hung builder to be given up as a builder failure', async () => {
+      const res = await stack.request('GET', `/api/v1/admin/builders/${frozen.id}`, { key: stack.adminKey });
+      return res.body.consecutive_failures >= 1 ? res.body : undefined;
+    }, 150_000, 500);
     assert.match(row.last_failure ?? '', /keepalive/i, 'the failure is the unanswered keepalives');
     for (const job of ['slow', 'after', 'beside']) assert.equal(done[job].retry_count, 0, `${job} was not restarted: its derivation queued again`);
   });
