@@ -4,13 +4,35 @@ import type { BuilderConnection, ExecResult } from './ssh-connection';
 const PGID_MARKER = 'ringmaster-pgid';
 
 /**
- * The remote command line of a build, as an argument array: `setsid -w` puts the build in a process group
- * of its own (forking only when the login shell already leads one) and waits for it, passing its exit
- * status; the inner shell prints that group's id before it execs nix-store, so a cancel can kill the
- * whole group over a second channel.
+ * The remote shell script around a build (its arguments are the build's command line):
+ * - the build runs in a process group of its own (`setsid`; a background job is never a group leader, so
+ *   setsid does not fork and `$!` is the group's id), which prints that id before it execs nix-store, so a
+ *   cancel can kill the whole group over a second channel;
+ * - a watcher reads the channel's stdin, which the worker holds open and never writes: it sees EOF only
+ *   when the SSH session is gone (the worker died, or the connection was lost), and then stops the group,
+ *   TERM and KILL after the grace period. sshd itself signals nothing to a command without a terminal
+ *   when its session ends, and Nix ignores a stderr nobody reads, so without it a dead worker's batch
+ *   went on building on the builder, beside the batch its retry started;
+ * - the script ends as the build did: its exit status, or the same signal (a build killed on the builder
+ *   is reported as one, not as an exit code).
  */
+const REMOTE_BUILD_SCRIPT = [
+  'exec 3<&0',
+  `setsid sh -c 'echo ${PGID_MARKER} $$; exec "$@"' sh "$@" </dev/null 3<&- &`,
+  'build=$!',
+  `{ while read -r _; do :; done; kill -TERM -$build; sleep ${KILL_GRACE_MS / 1000}; kill -KILL -$build; } <&3 >/dev/null 2>&1 &`,
+  'watcher=$!',
+  'exec 3<&-',
+  'wait $build',
+  'status=$?',
+  'kill $watcher 2>/dev/null',
+  '[ $status -gt 128 ] && kill -$((status - 128)) $$',
+  'exit $status',
+].join('\n');
+
+/** The remote command line of a build, as an argument array: `REMOTE_BUILD_SCRIPT` run by `sh`, the build's command its arguments. */
 export function remoteBuildCommand(nixStoreArgs: string[]): string[] {
-  return ['setsid', '-w', 'sh', '-c', `echo ${PGID_MARKER} $$; exec "$@"`, 'sh', ...nixStoreArgs];
+  return ['sh', '-c', REMOTE_BUILD_SCRIPT, 'sh', ...nixStoreArgs];
 }
 
 async function killRemoteGroup(conn: BuilderConnection, pgid: number, signal: 'TERM' | 'KILL'): Promise<void> {
@@ -57,6 +79,7 @@ export function runRemoteProcessGroup(conn: BuilderConnection, nixStoreArgs: str
   execDone = conn
     .exec(remoteBuildCommand(nixStoreArgs), {
       signal: channelAbort.signal,
+      holdStdinOpen: true,
       onStderr,
       onStdout: (b) => {
         if (pgid !== null) return;

@@ -14,6 +14,11 @@ export class BuilderConnectionError extends Error {
 export interface ExecOptions {
   /** Sent to the remote command's stdin; the channel gets EOF when it ends. */
   stdin?: NodeJS.ReadableStream;
+  /**
+   * Without `stdin`: keep the remote stdin open (never written) instead of sending EOF at once, so the
+   * remote command sees EOF only when the channel or the whole session is gone (see remote-process.ts).
+   */
+  holdStdinOpen?: boolean;
   /** The remote stdout is piped here (with backpressure) instead of, or as well as, going to onStdout. */
   stdout?: Writable;
   onStdout?: (chunk: Buffer) => void;
@@ -210,7 +215,7 @@ export class BuilderConnection {
       if (opts.onStderr) channel.stderr.on('data', opts.onStderr);
       else channel.stderr.resume();
       if (opts.stdin) (opts.stdin as Readable).pipe(channel);
-      else channel.end();
+      else if (!opts.holdStdinOpen) channel.end();
     });
   }
 

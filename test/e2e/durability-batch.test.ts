@@ -17,27 +17,12 @@ import {
   makeReleaseRepo,
   tearDownKillTest,
 } from '../support/worker-process';
+import { BATCH_EXPECTED, BATCH_RELEASE_NIX, BATCH_SIZE } from '../support/batch-of-jobs';
 
 /**
  * Durability at scale (issue 6): kill -9 of the worker machine in the middle of 50 builds. (A file of
  * its own: with the other durability cases it would outlast the runner's 300 s per file.)
  */
-
-/** 50 independent jobs that each sleep half a second; every tenth fails. */
-const BATCH_SIZE = 50;
-const BATCH_RELEASE_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
-let
-  job = i: derivation {
-    name = "b\${toString i}";
-    inherit system nonce;
-    PATH = "/bin:/usr/bin";
-    builder = "/bin/sh";
-    args = [ "-c" (if i - (i / 10) * 10 == 9 then "sleep 0.5; exit 1" else "sleep 0.5; echo \${toString i} $nonce > $out") ];
-  };
-in
-builtins.listToAttrs (builtins.genList (i: { name = "b\${toString i}"; value = job i; }) ${BATCH_SIZE})
-`;
-const BATCH_EXPECTED = Object.fromEntries(Array.from({ length: BATCH_SIZE }, (_, i) => [`b${i}`, i % 10 === 9 ? 'failed' : 'succeeded']));
 
 describe('the worker machine dies (kill -9) in the middle of a batch of 50 builds', () => {
   let stack: TestStack;

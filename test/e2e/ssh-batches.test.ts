@@ -4,11 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import type { GitFixtureRepo } from '../support/git-fixture';
-import { pidsWithCommandLine, startSshBuilder } from '../support/sshd';
+import { startSshBuilder } from '../support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../support/builder-registration';
-import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
+import { nonce, waitForBuilds } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
-import { BATCH_DAG_NIX, cancelLongBesideShort, dispatcherWork, waitForIdleBuilders, longBesideShortNix, realisationsOf } from '../support/batches';
+import { BATCH_DAG_NIX, buildLogOf, builderBuildingSlow, cancelLongBesideShort, dispatcherWork, evaluateRelease, waitForIdleBuilders, longBesideShortNix, realisationsOf, startLostBatchStand, type LostBatchStand } from '../support/batches';
 
 /**
  * Issue 6: an SSH builder realises batches too. One `realiseBatch` activity per batch copies what the
@@ -18,29 +18,6 @@ import { BATCH_DAG_NIX, cancelLongBesideShort, dispatcherWork, waitForIdleBuilde
  */
 const marker = `ssh-batch-${nonce()}`;
 const mkLine = 'mk = name: script: extra: derivation ({ inherit name system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" script ]; } // extra);';
-/** A batch still building when its builder dies: slow jobs, one with a dependent. */
-const LOST_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
-let ${mkLine}
-in rec {
-  slow = mk "slow" "echo ${marker}-slow; sleep 10; echo slow $nonce > $out" {};
-  after = mk "after" "cat $slow > $out; echo after >> $out" { inherit slow; };
-  beside = mk "beside" "echo ${marker}-beside; sleep 10; echo beside $nonce > $out" {};
-}
-`;
-
-async function evaluate(stack: TestStack, repo: GitFixtureRepo): Promise<string> {
-  const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
-  const evaluationId = (await trigger(stack, jobset.jobsetId)).id;
-  const evaluation = await waitForEvaluation(stack, evaluationId);
-  assert.equal(evaluation.status, 'completed', evaluation.error_message);
-  return evaluationId;
-}
-
-async function logOf(stack: TestStack, buildId: string): Promise<string> {
-  const res = await stack.request('GET', `/api/v1/builds/${buildId}/log`);
-  assert.equal(res.status, 200, res.text);
-  return res.text;
-}
 
 describe('derivations realised in batches on an SSH builder', () => {
   let stack: TestStack;
@@ -53,7 +30,7 @@ describe('derivations realised in batches on an SSH builder', () => {
     builder = await registerSshBuilder(stack, await startSshBuilder({ name: 'batcher' }), { maxJobs: 2 });
     const repo = await makeReleaseRepo(BATCH_DAG_NIX);
     repos.push(repo);
-    evaluationId = await evaluate(stack, repo);
+    evaluationId = await evaluateRelease(stack, repo);
   });
   after(async () => {
     await stack?.stop();
@@ -73,11 +50,11 @@ describe('derivations realised in batches on an SSH builder', () => {
     assert.equal(done.broken.status, 'failed');
     assert.equal(done.dependent.status, 'dependency_failed');
     assert.match(done.dependent.error_message ?? '', /broken/);
-    const middleLog = await logOf(stack, done.middle.id);
+    const middleLog = await buildLogOf(stack, done.middle.id);
     assert.match(middleLog, /building middle/);
     assert.match(middleLog, new RegExp(`on builder ${builder.fixture.spec.name}, in a batch`));
     assert.doesNotMatch(middleLog, /building top/, "a member's log holds its own lines only");
-    assert.match(await logOf(stack, done.broken.id), /about to fail/);
+    assert.match(await buildLogOf(stack, done.broken.id), /about to fail/);
     for (const [drv, { starts, builderIds }] of await realisationsOf(stack, Object.values(done).map((b) => b.id))) {
       assert.equal(starts.size, 1, `${drv} was realised once`);
       assert.deepEqual([...builderIds], [builder.id], `${drv}'s steps record the builder`);
@@ -95,7 +72,7 @@ describe('derivations realised in batches on an SSH builder', () => {
     repos.push(repo);
     // Both jobs queue with every slot free, so both build at once however Nix orders a batch.
     await waitForIdleBuilders(stack);
-    const cancelEvaluationId = await evaluate(stack, repo);
+    const cancelEvaluationId = await evaluateRelease(stack, repo);
     const done = await cancelLongBesideShort(stack, cancelEvaluationId, marker, 'ssh-batches');
     assert.equal(done.long.status, 'cancelled');
     assert.equal(done.short.status, 'succeeded', done.short.error_message);
@@ -105,34 +82,20 @@ describe('derivations realised in batches on an SSH builder', () => {
 });
 
 describe('an SSH builder lost in the middle of a batch', () => {
+  let stand: LostBatchStand;
   let stack: TestStack;
-  const builders: RegisteredBuilder[] = [];
-  let repo: GitFixtureRepo;
   let evaluationId: string;
   let killed: RegisteredBuilder;
   let survivor: RegisteredBuilder;
 
   before(async () => {
-    stack = await startTestStack({ worker: true });
-    for (const name of ['doomed', 'spare']) builders.push(await registerSshBuilder(stack, await startSshBuilder({ name }), { maxJobs: 2 }));
-    repo = await makeReleaseRepo(LOST_NIX);
-    evaluationId = await evaluate(stack, repo);
+    stand = await startLostBatchStand(['doomed', 'spare'], marker);
+    ({ stack, evaluationId } = stand);
   });
-  after(async () => {
-    await stack?.stop();
-    await Promise.allSettled(builders.map((b) => b.fixture.stop()));
-    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
-  });
+  after(() => stand?.stop());
 
   it('the batch is found building on one builder, which is then killed (sshd and every process under it)', async () => {
-    const slow = await eventually('slow to be building on a builder', async () => {
-      const builds = await buildsOf(stack, evaluationId);
-      const row = builds.slow && (await stack.db('build_steps').where({ build_id: builds.slow.id, drv_path: builds.slow.drv_path }).first());
-      return row?.status === 'running' && row.phase === 'building' && row.builder_id && pidsWithCommandLine(`${marker}-slow`).length > 0 ? row : undefined;
-    }, 120_000, 100);
-    killed = builders.find((b) => b.id === slow.builder_id)!;
-    survivor = builders.find((b) => b.id !== slow.builder_id)!;
-    assert.ok(killed && survivor, 'slow builds on one of the registered builders');
+    ({ building: killed, other: survivor } = await builderBuildingSlow(stack, evaluationId, stand.builders, marker));
     await killed.fixture.kill();
   });
 
@@ -142,7 +105,7 @@ describe('an SSH builder lost in the middle of a batch', () => {
     assert.equal(done.slow.builder_id, survivor.id, 'slow ran again on the surviving builder');
     assert.equal(done.after.builder_id, survivor.id, 'its dependent too');
     assert.match(fs.readFileSync(done.after.build_output_path, 'utf8'), /^slow .*\nafter/);
-    const slowLog = await logOf(stack, done.slow.id);
+    const slowLog = await buildLogOf(stack, done.slow.id);
     assert.match(slowLog, /builder failure: .*retried elsewhere/);
     assert.match(slowLog, new RegExp(`on builder ${survivor.fixture.spec.name}\\b`));
     const row = (await stack.request('GET', `/api/v1/admin/builders/${killed.id}`, { key: stack.adminKey })).body;
@@ -177,12 +140,12 @@ in {
   });
 
   it("a member past its meta.timeout ends as timeout (Nix's --timeout on the builder), one past the log limit as log_limit_exceeded; the others succeed", async () => {
-    const done = await waitForBuilds(stack, await evaluate(stack, repo), { timeoutMs: 120_000 });
+    const done = await waitForBuilds(stack, await evaluateRelease(stack, repo), { timeoutMs: 120_000 });
     assert.equal(done.sleepy.status, 'timeout', done.sleepy.error_message);
     const sleptMs = new Date(done.sleepy.completed_at).getTime() - new Date(done.sleepy.started_at).getTime();
     assert.ok(sleptMs < 15_000, `the 20 s sleep was stopped early (the build took ${sleptMs} ms)`);
     assert.equal(done.loud.status, 'log_limit_exceeded', done.loud.error_message);
-    const loudLog = await logOf(stack, done.loud.id);
+    const loudLog = await buildLogOf(stack, done.loud.id);
     assert.match(loudLog, /loud line 0:/);
     assert.ok(Buffer.byteLength(loudLog) < LOG_LIMIT_BYTES + 4096, `the stored log has ${Buffer.byteLength(loudLog)} bytes`);
     assert.equal(done.quiet.status, 'succeeded', done.quiet.error_message);

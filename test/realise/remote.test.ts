@@ -150,6 +150,23 @@ describe('realiseOnBuilder over a real sshd with a chroot store', () => {
     }
   });
 
+  it("a remote build whose worker's SSH session ends (the worker died: no kill was sent) is stopped on the builder, not left running", async () => {
+    const n = nonce();
+    const { forever } = await instantiateFixtures(`forever = mk "forever" "echo orphaned-${n}; while :; do /bin/sleep 1; done";`, n);
+    const workerPool = new BuilderConnectionPool();
+    const opts = options();
+    try {
+      const running = realiseOnBuilder(workerPool, builder.spec, forever, opts);
+      await waitFor(() => opts.log().includes(`orphaned-${n}`));
+      assert.ok(pidsWithCommandLine(forever).length > 0, 'the remote nix-store runs before the session ends');
+      await workerPool.closeAll();
+      assert.equal((await running).status, 'builder_failure');
+      await waitFor(() => pidsWithCommandLine(`orphaned-${n}`).length === 0 && pidsWithCommandLine(forever).length === 0);
+    } finally {
+      killLeftovers(`orphaned-${n}`);
+    }
+  });
+
   it('a pinned host key that does not match is refused as builder_failure', async () => {
     const { x } = await instantiateFixtures(`x = mk "x" "echo x > $out";`);
     const otherKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnk7Kkm1pHf3RzJKqJ9q4QfXrJ8wQzZpY0Z1x2y3z4A';

@@ -1,7 +1,11 @@
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
-import type { TestStack } from './stack';
-import { pidsWithCommandLine } from './sshd';
-import { buildsOf, eventually, waitForBuilds } from './pipeline';
+import { startTestStack, type TestStack } from './stack';
+import { pidsWithCommandLine, startSshBuilder } from './sshd';
+import { registerSshBuilder, type RegisteredBuilder } from './builder-registration';
+import { makeReleaseRepo } from './worker-process';
+import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from './pipeline';
+import type { GitFixtureRepo } from './git-fixture';
 import { dispatcherStateQuery, dispatcherWorkflowId } from '../../workflows/shared';
 
 /**
@@ -9,6 +13,22 @@ import { dispatcherStateQuery, dispatcherWorkflowId } from '../../workflows/shar
  * realised, how the dispatcher handed out work, and a cancel of one of two builds that may share a
  * nix-store.
  */
+
+/** A project and jobset on the repository's `release.nix` (a fresh `nonce` input), evaluated: the evaluation's id, once it completed. */
+export async function evaluateRelease(stack: TestStack, repo: GitFixtureRepo): Promise<string> {
+  const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
+  const evaluationId = (await trigger(stack, jobset.jobsetId)).id;
+  const evaluation = await waitForEvaluation(stack, evaluationId);
+  assert.equal(evaluation.status, 'completed', evaluation.error_message);
+  return evaluationId;
+}
+
+/** A build's log, as the API serves it. */
+export async function buildLogOf(stack: TestStack, buildId: string): Promise<string> {
+  const res = await stack.request('GET', `/api/v1/builds/${buildId}/log`);
+  assert.equal(res.status, 200, res.text);
+  return res.text;
+}
 
 /** Each derivation of these builds' succeeded steps → the distinct times its realisation started, and the builders recorded. */
 export async function realisationsOf(stack: TestStack, buildIds: string[]): Promise<Map<string, { starts: Set<string>; builderIds: Set<string | null> }>> {
@@ -88,4 +108,73 @@ in {
   short = mk "short" "echo ${marker}-short; sleep 15; echo short $nonce > $out";
 }
 `;
+}
+
+/**
+ * A batch still building when its builder is lost: two slow jobs (their scripts echo `<marker>-slow` and
+ * `<marker>-beside`, then take ten 1 s sleeps, so a builder stopped and continued still has most of them
+ * ahead), one with a dependent.
+ */
+export function lostBatchNix(marker: string): string {
+  return `{ nonce ? "x", system ? builtins.currentSystem }:
+let
+  mk = name: script: extra: derivation ({ inherit name system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" script ]; } // extra);
+  tenSeconds = "i=0; while [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done";
+in rec {
+  slow = mk "slow" "echo ${marker}-slow; \${tenSeconds}; echo slow $nonce > $out" {};
+  after = mk "after" "cat $slow > $out; echo after >> $out" { inherit slow; };
+  beside = mk "beside" "echo ${marker}-beside; \${tenSeconds}; echo beside $nonce > $out" {};
+}
+`;
+}
+
+/** A stack (with its worker) and two SSH builders, `max_jobs` 2 each, on which `lostBatchNix(marker)` was evaluated. */
+export interface LostBatchStand {
+  stack: TestStack;
+  builders: RegisteredBuilder[];
+  evaluationId: string;
+  /** Stops the stack and the builders and removes the repository; whatever of them was started. */
+  stop(): Promise<void>;
+}
+
+export async function startLostBatchStand(builderNames: [string, string], marker: string): Promise<LostBatchStand> {
+  const builders: RegisteredBuilder[] = [];
+  let stack: TestStack | undefined;
+  let repo: GitFixtureRepo | undefined;
+  const stop = async () => {
+    await stack?.stop();
+    await Promise.allSettled(builders.map((b) => b.fixture.stop()));
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+  };
+  try {
+    stack = await startTestStack({ worker: true });
+    for (const name of builderNames) builders.push(await registerSshBuilder(stack, await startSshBuilder({ name }), { maxJobs: 2 }));
+    repo = await makeReleaseRepo(lostBatchNix(marker));
+    return { stack, builders, evaluationId: await evaluateRelease(stack, repo), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * Waits until the evaluation's `slow` job (of `lostBatchNix`) builds on one of the two builders: its step
+ * running and building there, its script running on that builder. Answers that builder and the other one.
+ */
+export async function builderBuildingSlow(stack: TestStack, evaluationId: string, builders: RegisteredBuilder[], marker: string): Promise<{ building: RegisteredBuilder; other: RegisteredBuilder }> {
+  const slow = await eventually('slow to be building on a builder', async () => {
+    const builds = await buildsOf(stack, evaluationId);
+    const row = builds.slow && (await stack.db('build_steps').where({ build_id: builds.slow.id, drv_path: builds.slow.drv_path }).first());
+    const where = builders.find((b) => b.id === row?.builder_id);
+    return row?.status === 'running' && row.phase === 'building' && where && runsOn(where, `${marker}-slow`) ? row : undefined;
+  }, 120_000, 100);
+  const building = builders.find((b) => b.id === slow.builder_id);
+  const other = builders.find((b) => b.id !== slow.builder_id);
+  assert.ok(building && other, 'slow builds on one of the registered builders');
+  return { building, other };
+}
+
+/** Whether a process of the builder (below its sshd, or sandboxed in its store) has `needle` in its command line. */
+export function runsOn(builder: RegisteredBuilder, needle: string): boolean {
+  return builder.fixture.processes().some((p) => p.cmdline.includes(needle));
 }

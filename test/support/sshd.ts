@@ -31,6 +31,16 @@ export interface SshBuilder {
   pid: number;
   /** SIGKILLs sshd and every process below it (sessions, nix-store): a builder that died. */
   kill(): Promise<void>;
+  /** The builder's processes: sshd and everything below it (sessions, nix-store, the builds in its sandbox). */
+  processes(): Array<{ pid: number; cmdline: string }>;
+  /**
+   * SIGSTOPs sshd and every process below it (until no new one appears): a builder that hangs, answering
+   * nothing over SSH while its host's TCP stack still holds the connections. (A `sleep` stopped past its
+   * end returns as soon as it is continued: the kernel keeps its deadline.)
+   */
+  freeze(): Promise<void>;
+  /** SIGCONTs every process that `freeze` stopped. */
+  thaw(): void;
   /** Stops sshd and its sessions and removes the builder's files. */
   stop(): Promise<void>;
   /** What sshd wrote to stderr (for diagnosing a failing test). */
@@ -61,6 +71,15 @@ export function descendantPids(rootPid: number): number[] {
     }
   }
   return out;
+}
+
+/** The command line of a process, its arguments joined by spaces ('' once it has exited). */
+export function commandLineOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return '';
+  }
 }
 
 /** PIDs of processes whose command line contains `needle` (e.g. a fixture's nonce). */
@@ -175,6 +194,25 @@ export async function startSshBuilder(opts: { name?: string; /** false: a nix.co
     await waitUntil(() => pids.every((p) => !alive(p)), 5_000);
   };
 
+  const frozen = new Set<number>();
+  const freeze = async () => {
+    for (let stable = 0; stable < 2; ) {
+      const fresh = [pid, ...descendantPids(pid)].filter((p) => !frozen.has(p));
+      stable = fresh.length === 0 ? stable + 1 : 0;
+      for (const p of fresh) {
+        try { process.kill(p, 'SIGSTOP'); } catch { /* gone */ }
+        frozen.add(p);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const thaw = () => {
+    for (const p of frozen) {
+      try { process.kill(p, 'SIGCONT'); } catch { /* gone */ }
+    }
+    frozen.clear();
+  };
+
   let stopped = false;
   return {
     spec: {
@@ -192,9 +230,13 @@ export async function startSshBuilder(opts: { name?: string; /** false: a nix.co
       await killTree('SIGKILL');
       await exited;
     },
+    processes: () => [pid, ...descendantPids(pid)].map((p) => ({ pid: p, cmdline: commandLineOf(p) })).filter((p) => p.cmdline !== ''),
+    freeze,
+    thaw,
     async stop() {
       if (stopped) return;
       stopped = true;
+      thaw();
       if (alive(pid)) {
         await killTree('SIGTERM');
         await killTree('SIGKILL');
