@@ -339,7 +339,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       realised = undefined;
       grant = undefined;
       let sentPriority = priority;
-      await queueDerivation({ check: false, request: { requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: [], batch: { ...batch, pendingInputs: pending().length } } });
+      await queueDerivation({ check: false, request: { requestId: self, drvPath: input.drvPath, system: input.system, requiredFeatures: input.requiredFeatures, priority, jobsetId: input.jobsetId, shares: input.shares, avoidBuilders: [], batch: { ...batch, pendingInputs: pending().map((i) => i.drvPath) } } });
       for (;;) {
         await condition(() => realised !== undefined || grant !== undefined || waiters.size === 0 || failedInput() !== undefined || priority > sentPriority);
         if (realised !== undefined || grant !== undefined || waiters.size === 0 || failedInput() !== undefined) break;

@@ -150,7 +150,7 @@ export function formBatch(
     .slice(0, maxMembers);
   // A member that queued ahead of its inputs brings them along: a slot for each, as far as the free ones go
   // (the batch gives back at once what its Nix says it will not use).
-  const derivations = members.reduce((n, r) => n + 1 + (r.batch!.pendingInputs ?? 0), 0);
+  const derivations = members.reduce((n, r) => n + 1 + aheadOf(r).length, 0);
   return { builderId: builder.id, slots: Math.min(free, derivations), requestIds: members.map((r) => r.requestId) };
 }
 
@@ -159,8 +159,8 @@ export function formBatch(
  * `batchBuilderOrder`) have free slots for some of them too (issue 6: several SSH builders): the members
  * whose inputs are built (nothing to bring along) are split among them in proportion to free slots
  * times speed factor, this builder getting the first of them in queue order, and at least one per free
- * slot; the members queued ahead of their inputs (`pendingInputs`) all stay with it, so the inputs they
- * share are built once, by one Nix. Undefined: no later builder can take any of them, so it takes all.
+ * slot; the members queued ahead of their inputs (`pendingInputs`) all stay with it, and so do those
+ * inputs' own requests, so the inputs they share are built once, by one Nix. Undefined: no later builder can take any of them, so it takes all.
  */
 export function batchShare(
   builder: DispatchBuilder,
@@ -174,12 +174,30 @@ export function batchShare(
   const free = freeOf(builder);
   if (free === 0) return undefined;
   const mine = queue.filter((r) => r.batch !== undefined && builderMatches(builder, r.system, r.requiredFeatures));
-  const independent = mine.filter((r) => !(r.batch!.pendingInputs ?? 0)).sort((a, b) => compareRequests(a, b, usage));
+  // Members queued ahead of their inputs, and those inputs' own requests, stay together.
+  const together = new Set(mine.flatMap((r) => aheadOf(r)));
+  const staysHere = (r: QueuedRequest) => aheadOf(r).length > 0 || together.has(r.batch!.drvPath);
+  const independent = mine.filter((r) => !staysHere(r)).sort((a, b) => compareRequests(a, b, usage));
   const weight = (b: DispatchBuilder) => freeOf(b) * Math.max(b.speedFactor, 0.01);
   const othersWeight = later
     .filter((b) => freeOf(b) > 0 && independent.some((r) => builderMatches(b, r.system, r.requiredFeatures)))
     .reduce((sum, b) => sum + weight(b), 0);
   if (othersWeight === 0) return undefined;
   const share = Math.max(free, Math.ceil((independent.length * weight(builder)) / (weight(builder) + othersWeight)));
-  return new Set([...mine.filter((r) => (r.batch!.pendingInputs ?? 0) > 0), ...independent.slice(0, share)].map((r) => r.requestId));
+  return new Set([...mine.filter(staysHere), ...independent.slice(0, share)].map((r) => r.requestId));
+}
+
+/** The unbuilt inputs a batchable request queued ahead of (their .drv paths). */
+export function aheadOf(r: QueuedRequest): string[] {
+  return r.batch?.pendingInputs ?? [];
+}
+
+/**
+ * Queued requests that no batch may take now: derivations that a running batch on another builder
+ * builds along, as inputs its members queued ahead of (`running`: builder id → those .drv paths).
+ * Their own requests wait until that batch ends; built there, they leave the queue.
+ */
+export function builtAlongElsewhere(builderId: string, queue: QueuedRequest[], running: Array<{ builderId: string; inputs: string[] }>): Set<string> {
+  const elsewhere = new Set(running.filter((b) => b.builderId !== builderId).flatMap((b) => b.inputs));
+  return new Set(queue.filter((q) => q.batch !== undefined && elsewhere.has(q.batch.drvPath)).map((q) => q.requestId));
 }

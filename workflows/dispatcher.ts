@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { DispatchActivities } from '../activities/dispatch';
 import type { BatchActivities } from '../activities/realise-batch';
-import { assignSlots, batchBuilderOrder, batchShare, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
+import { aheadOf, assignSlots, batchBuilderOrder, batchShare, builtAlongElsewhere, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
 import {
   LOCAL_BUILDER,
   stepRealisedSignal,
@@ -89,8 +89,11 @@ export interface DispatcherState {
   /** grants per jobset, for fair sharing */
   usage: Record<string, number>;
   seq: number;
-  /** batch id → the builder it runs on and the requests it realises (its id holds its slots in `running`). */
-  batches?: Record<string, { builderId: string; requestIds: string[] }>;
+  /**
+   * batch id → the builder it runs on, the requests it realises (its id holds its slots in `running`),
+   * and the inputs its members queued ahead of, which it builds along (`inputs`).
+   */
+  batches?: Record<string, { builderId: string; requestIds: string[]; inputs?: string[] }>;
 }
 
 const emptyState = (): DispatcherState => ({ queue: [], running: {}, usage: {}, seq: 0 });
@@ -251,13 +254,16 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
       const order = batchBuilderOrder(builders, running, remoteBatchesOn, LOCAL_BUILDER);
       for (const [turn, builder] of order.entries()) {
         const share = splitBatches ? batchShare(builder, order.slice(turn + 1), state.queue, running, state.usage, Date.now()) : undefined;
-        const open = () => (share ? state.queue.filter((q) => share.has(q.requestId)) : state.queue);
+        // Inputs that a batch on another builder builds along wait for it to end (never built twice at once).
+        const elsewhere = builtAlongElsewhere(builder.id, state.queue, Object.values(batches).map((b) => ({ builderId: b.builderId, inputs: b.inputs ?? [] })));
+        const open = () => state.queue.filter((q) => (!share || share.has(q.requestId)) && !elsewhere.has(q.requestId));
         for (let plan = formBatch(builder, open(), running, state.usage, Date.now()); plan; plan = formBatch(builder, open(), running, state.usage, Date.now())) {
           const requestIds = new Set(plan.requestIds);
           const members = state.queue.filter((q) => requestIds.has(q.requestId));
           state.queue = state.queue.filter((q) => !requestIds.has(q.requestId));
           const batchId = `batch-${state.seq++}`;
-          batches[batchId] = { builderId: plan.builderId, requestIds: [...plan.requestIds] };
+          const inputs = [...new Set(members.flatMap(aheadOf))];
+          batches[batchId] = { builderId: plan.builderId, requestIds: [...plan.requestIds], ...(inputs.length > 0 ? { inputs } : {}) };
           for (let i = 0; i < plan.slots; i++) (state.running[plan.builderId] ??= []).push(batchId);
           running[plan.builderId] = (running[plan.builderId] ?? 0) + plan.slots;
           for (const m of members) state.usage[m.jobsetId] = (state.usage[m.jobsetId] ?? 0) + 1;

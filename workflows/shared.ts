@@ -128,11 +128,12 @@ export interface BatchStep {
   timeoutSeconds: number;
   maxSilentSeconds: number;
   /**
-   * Its input derivations still unbuilt when it queued (it queued ahead of them: the batch's Nix builds
-   * them along). A batch holds a slot for each of those too, up to the builder's free slots: a member
-   * that brings its closure along is not built one derivation at a time.
+   * Its input derivations (.drv paths) still unbuilt when it queued (it queued ahead of them: the
+   * batch's Nix builds them along). A batch holds a slot for each of those too, up to the builder's
+   * free slots, so a member that brings its closure along is not built one derivation at a time; and
+   * while it runs, their own requests go to no other builder (they would be built twice at once).
    */
-  pendingInputs?: number;
+  pendingInputs?: string[];
 }
 
 export interface SlotGrant {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assignSlots, backoffMs, batchBuilderOrder, batchShare, builderMatches, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from '../../workflows/dispatch-policy';
+import { assignSlots, backoffMs, batchBuilderOrder, batchShare, builderMatches, builtAlongElsewhere, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from '../../workflows/dispatch-policy';
 
 const builder = (id: string, over: Partial<DispatchBuilder> = {}): DispatchBuilder => ({
   id,
@@ -95,8 +95,8 @@ describe('dispatch policy', () => {
     it('with several builders free, members whose inputs are built are split in proportion to free slots × speed; members queued ahead of their inputs stay together', () => {
       const fast = builder('fast', { maxJobs: 2, speedFactor: 2 });
       const slow = builder('slow', { maxJobs: 2 });
-      const ready = Array.from({ length: 9 }, (_, i) => request(`r${i}`, { batch: step(`r${i}`, { pendingInputs: 0 }) }));
-      const ahead = [request('top1', { batch: step('top1', { pendingInputs: 2 }) }), request('top2', { batch: step('top2', { pendingInputs: 1 }) })];
+      const ready = Array.from({ length: 9 }, (_, i) => request(`r${i}`, { batch: step(`r${i}`, { pendingInputs: [] }) }));
+      const ahead = [request('top1', { batch: step('top1', { pendingInputs: ['in1', 'in2'] }) }), request('top2', { batch: step('top2', { pendingInputs: ['in2'] }) })];
       const queue = [...ready, ...ahead];
       // fast weighs 2 × 2 against slow's 2 × 1: two thirds of the nine ready ones (the oldest), and both run-ahead members.
       const share = batchShare(fast, [slow], queue, {}, {}, 0)!;
@@ -106,16 +106,29 @@ describe('dispatch policy', () => {
       assert.equal(batchShare(fast, [slow], queue, { slow: 2 }, {}, 0), undefined, 'slow has no free slot');
       assert.equal(batchShare(fast, [{ ...slow, disabledUntil: 1000 }], queue, {}, {}, 0), undefined, 'slow is backed off');
       assert.equal(batchShare(fast, [builder('arm', { systems: ['aarch64-linux'], maxJobs: 4 })], queue, {}, {}, 0), undefined, 'arm builds none of them');
+      // The inputs the run-ahead members wait for stay with them too (their shared inputs built by one Nix).
+      const inputs = [request('in1', { batch: step('in1') }), request('in2', { batch: step('in2') })];
+      const withInputs = batchShare(fast, [slow], [...inputs, ...queue], {}, {}, 0)!;
+      assert.ok(withInputs.has('in1') && withInputs.has('in2') && withInputs.has('top1'));
+      assert.ok(!batchShare(slow, [], [...inputs, ...queue], {}, {}, 0), 'the last builder is not restricted');
       // At least one member per free slot of its own.
       const two = ready.slice(0, 2);
       assert.deepEqual([...batchShare(builder('one', { maxJobs: 2 }), [builder('big', { maxJobs: 8 })], two, {}, {}, 0)!].sort(), ['r0', 'r1']);
     });
 
+    it('a derivation that a running batch on another builder builds along waits for that batch; on the same builder it may go', () => {
+      const queue = [request('in1', { batch: step('in1') }), request('other', { batch: step('other') }), request('plain')];
+      const running = [{ builderId: 'a', inputs: ['in1', 'in9'] }];
+      assert.deepEqual([...builtAlongElsewhere('b', queue, running)], ['in1']);
+      assert.deepEqual([...builtAlongElsewhere('a', queue, running)], []);
+      assert.deepEqual([...builtAlongElsewhere('b', queue, [])], []);
+    });
+
     it('a member queued ahead of its unbuilt inputs gets a slot for each of them too, as far as the free slots go', () => {
       const b = builder('local', { maxJobs: 4 });
-      const ahead = request('top', { batch: step('top', { pendingInputs: 2 }) });
+      const ahead = request('top', { batch: step('top', { pendingInputs: ['in1', 'in2'] }) });
       assert.deepEqual(formBatch(b, [ahead], {}, {}, 0), { builderId: 'local', slots: 3, requestIds: ['top'] });
-      assert.deepEqual(formBatch(b, [ahead, request('leaf', { batch: step('leaf', { pendingInputs: 0 }) })], {}, {}, 0), { builderId: 'local', slots: 4, requestIds: ['top', 'leaf'] });
+      assert.deepEqual(formBatch(b, [ahead, request('leaf', { batch: step('leaf', { pendingInputs: [] }) })], {}, {}, 0), { builderId: 'local', slots: 4, requestIds: ['top', 'leaf'] });
       assert.deepEqual(formBatch(b, [ahead], { local: 3 }, {}, 0), { builderId: 'local', slots: 1, requestIds: ['top'] });
     });
 
