@@ -15,6 +15,15 @@ import { waitForExit } from '../realise/nix-process';
 export const XZ_PRESET = 3;
 
 /**
+ * xz preset for NARs compressed in-process (at most IN_PROCESS_NAR_MAX_BYTES): preset 0's 256 KiB
+ * dictionary needs about 3 MiB of encoder memory where preset 3 takes about 32 MiB, which the C
+ * allocator of each thread-pool thread then kept (the worker's peak RSS in `bench/ten-thousand.ts 500`:
+ * 717 MB with preset 3, against 569 MB spawning xz). A small NAR hardly compresses better with a
+ * larger dictionary.
+ */
+export const SMALL_NAR_XZ_PRESET = 0;
+
+/**
  * A store path whose NAR (its `narSize` in `nix path-info`) is at most this many bytes is serialised and
  * compressed inside the worker: spawning `nix-store --dump` and `xz` forks the whole worker process and
  * stalls its event loop for every path, which costs far more than the work on a small path.
@@ -32,8 +41,8 @@ export interface CompressedNar {
 }
 
 /**
- * Serialises `storePath` as a NAR and compresses it with xz (preset 3, CRC64, one thread: the same
- * settings either way) into the cache's NAR folder, named by the compressed file's hash. The NAR's own
+ * Serialises `storePath` as a NAR and compresses it with xz (CRC64, one thread; preset 3, or 0 for a
+ * small NAR compressed in-process) into the cache's NAR folder, named by the compressed file's hash. The NAR's own
  * hash and size are measured on the way, so the caller can check them against the store's.
  * `narSize` (the store's) chooses how: in-process up to IN_PROCESS_NAR_MAX_BYTES, spawned and streamed beyond.
  */
@@ -46,7 +55,7 @@ async function compressNarInProcess(dataDir: string, storePath: string): Promise
   const temp = scratchFile(dataDir, storePath);
   try {
     const nar = await narOfPath(storePath);
-    const compressed = await xzAsync(nar, { preset: XZ_PRESET, check: xzCheck.CRC64, threads: 1 });
+    const compressed = await xzAsync(nar, { preset: SMALL_NAR_XZ_PRESET, check: xzCheck.CRC64, threads: 1 });
     await fsp.writeFile(temp, compressed, { mode: 0o644 });
     return moveIntoCache(dataDir, temp, { narHash: nixSha256(nar), narSize: nar.length, fileHash: nixSha256(compressed), fileSize: compressed.length });
   } catch (err) {
