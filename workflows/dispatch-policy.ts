@@ -137,6 +137,7 @@ export function formBatch(
   usage: Record<string, number>,
   now: number,
   maxMembers = MAX_BATCH_MEMBERS,
+  fitToFreeSlots = false,
 ): BatchPlan | undefined {
   const free = builder.maxJobs - (running[builder.id] ?? 0);
   if (free <= 0 || !isAvailable(builder, now)) return undefined;
@@ -145,9 +146,19 @@ export function formBatch(
     .sort((a, b) => compareRequests(a, b, usage));
   if (candidates.length === 0) return undefined;
   const first = candidates[0];
-  const members = candidates
+  let members = candidates
     .filter((r) => r.priority === first.priority && r.batch!.timeoutSeconds === first.batch!.timeoutSeconds && r.batch!.maxSilentSeconds === first.batch!.maxSilentSeconds)
     .slice(0, maxMembers);
+  if (fitToFreeSlots && free < builder.maxJobs) {
+    // Other batches hold some of the builder's slots: this one's `--max-jobs` could not grow when they
+    // free theirs, so it takes only what its slots build at once (at least one member); the rest wait for
+    // the next batch, which gets the slots freed meanwhile.
+    let weight = 0;
+    members = members.filter((r, i) => {
+      weight += 1 + aheadOf(r).length;
+      return i === 0 || weight <= free;
+    });
+  }
   // A member that queued ahead of its inputs brings them along: a slot for each, as far as the free ones go
   // (the batch gives back at once what its Nix says it will not use).
   const derivations = members.reduce((n, r) => n + 1 + aheadOf(r).length, 0);
