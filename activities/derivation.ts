@@ -11,7 +11,7 @@ import type { BuilderSpec, RealiseResult } from './realise/types';
 import { builderSpecOf } from './realise/builder-spec';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation, markStepsQueued, recordSteps } from './records/steps';
-import { findCachedFailure, findCachedFailureFor, recordCachedFailure } from './records/cached-failures';
+import { findCachedFailure, findCachedFailureFor, ownFailureOf, recordCachedFailure, type OwnFailureStatus } from './records/cached-failures';
 import { anyRemoteBuilder, findRemoteBuilder } from './records/builders';
 import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation } from './records/builds';
 import { logBuilderFailure } from './operator-lines';
@@ -42,7 +42,7 @@ export type DerivationState =
        * waiting for it (it attached a moment after the derivation's last run closed), so for it this is
        * its own failure, with this status (Hydra marks the builds queued on a failing step failed too).
        */
-      failedAfterQueued?: { status: 'failed' | 'timeout' | 'log_limit_exceeded'; errorMessage: string | null };
+      failedAfterQueued?: { status: OwnFailureStatus; errorMessage: string | null };
     }
   | { kind: 'needs_build' };
 
@@ -98,9 +98,9 @@ export function createDerivationActivities(deps: ActivityDeps) {
     const cached = forBuildId === undefined ? await findCachedFailure(db, drvPath) : await findCachedFailureFor(db, drvPath, forBuildId);
     if (!cached) return undefined;
     const state = { kind: 'cached_failure' as const, errorMessage: `cached failure (${cached.status})${cached.error_message ? `: ${cached.error_message}` : ''}` };
-    const status = cached.status;
-    if (!('decidedAfterBuild' in cached && cached.decidedAfterBuild) || (status !== 'failed' && status !== 'timeout' && status !== 'log_limit_exceeded')) return state;
-    return { ...state, failedAfterQueued: { status, errorMessage: cached.error_message } };
+    // Found without a build, a failure is no build's own.
+    const own = ownFailureOf({ decidedAfterBuild: false, ...cached });
+    return own ? { ...state, failedAfterQueued: own } : state;
   }
 
   /**

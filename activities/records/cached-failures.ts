@@ -51,6 +51,20 @@ export async function resultAsBuildSees(
 ): Promise<{ status: string; errorMessage: string | null }> {
   if (result.status !== 'cached_failure' || !drvPath) return result;
   const cached = await findCachedFailureFor(db, drvPath, buildId);
-  if (!cached?.decidedAfterBuild || !['failed', 'timeout', 'log_limit_exceeded'].includes(cached.status)) return result;
-  return { status: cached.status, errorMessage: cached.error_message };
+  return (cached && ownFailureOf(cached)) ?? result;
+}
+
+/** The statuses of a derivation's own failure, which a build waiting on it takes as its own. */
+export type OwnFailureStatus = 'failed' | 'timeout' | 'log_limit_exceeded';
+
+/**
+ * A cached failure as the build it was found for sees it: that build's own failure (status and message)
+ * when the failure was decided after the build was created, and the step itself failed; undefined when
+ * it is a cached failure for that build.
+ */
+export function ownFailureOf(cached: CachedFailure & { decidedAfterBuild: boolean }): { status: OwnFailureStatus; errorMessage: string | null } | undefined {
+  if (!cached.decidedAfterBuild) return undefined;
+  const status = cached.status;
+  if (status !== 'failed' && status !== 'timeout' && status !== 'log_limit_exceeded') return undefined;
+  return { status, errorMessage: cached.error_message };
 }
