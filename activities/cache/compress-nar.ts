@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { check as xzCheck, xzAsync } from 'node-liblzma';
-import { toNixBase32 } from '../../lib/binary-cache/nix-base32';
+import { nixSha256Hash } from '../../lib/binary-cache/nix-base32';
 import { narFilePath } from '../../lib/binary-cache/nar-files';
 import { narOfPath } from '../../lib/binary-cache/nar-writer';
 import { waitForExit } from '../realise/nix-process';
@@ -109,7 +109,7 @@ function moveIntoCache(dataDir: string, temp: string, sums: Omit<CompressedNar, 
 }
 
 function nixSha256(bytes: Buffer): string {
-  return `sha256:${toNixBase32(crypto.createHash('sha256').update(bytes).digest())}`;
+  return nixSha256Hash(crypto.createHash('sha256').update(bytes).digest());
 }
 
 /** Passes bytes through, hashing and counting them. */
@@ -122,6 +122,6 @@ class HashingCounter extends Transform {
     done(null, chunk);
   }
   nixHash(): string {
-    return `sha256:${toNixBase32(this.hash.digest())}`;
+    return nixSha256Hash(this.hash.digest());
   }
 }

@@ -23,10 +23,15 @@ export function isNixBase32(text: string, length: number): boolean {
   return true;
 }
 
+/** A SHA-256 digest as narinfo writes it: `sha256:<nix-base32>`. */
+export function nixSha256Hash(digest: Uint8Array): string {
+  return `sha256:${toNixBase32(digest)}`;
+}
+
 /** `sha256-<base64>` (SRI, as `nix path-info --json` prints it) → `sha256:<nix-base32>` (as narinfo wants it). */
 export function sriToNixHash(sri: string): string {
   const m = /^sha256-([A-Za-z0-9+/]+={0,2})$/.exec(sri);
-  if (m) return `sha256:${toNixBase32(Buffer.from(m[1], 'base64'))}`;
+  if (m) return nixSha256Hash(Buffer.from(m[1], 'base64'));
   if (/^sha256:[0-9a-df-np-sv-z]{52}$/.test(sri)) return sri;
   throw new Error(`not a SHA-256 hash: ${sri}`);
 }

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { narOfPath } from '../../lib/binary-cache/nar-writer';
-import { toNixBase32 } from '../../lib/binary-cache/nix-base32';
+import { nixSha256Hash } from '../../lib/binary-cache/nix-base32';
 import { narFilePath } from '../../lib/binary-cache/nar-files';
 import { compressNar, IN_PROCESS_NAR_MAX_BYTES } from '../../activities/cache/compress-nar';
 import { storePathInfos } from '../../activities/cache/store-path-info';
@@ -23,7 +23,7 @@ const narString = (bytes: Buffer) => {
 };
 /** A file name that is not UTF-8: NAR names are bytes. */
 const NOT_UTF8_NAME = Buffer.from([0x6e, 0xff]);
-const nixSha256 = (bytes: Buffer) => `sha256:${toNixBase32(crypto.createHash('sha256').update(bytes).digest())}`;
+const nixSha256 = (bytes: Buffer) => nixSha256Hash(crypto.createHash('sha256').update(bytes).digest());
 
 describe('the in-process NAR writer and compressor (small paths published without spawning)', () => {
   const scratch: string[] = [];
