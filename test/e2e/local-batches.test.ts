@@ -3,9 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import type { GitFixtureRepo } from '../support/git-fixture';
-import { createJobset, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
+import { nonce, waitForBuilds } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
-import { BATCH_DAG_NIX, cancelLongBesideShort, dispatcherWork, waitForIdleBuilders, longBesideShortNix, realisationsOf } from '../support/batches';
+import { BATCH_DAG_NIX, assertRealisedByBatchesOnly, cancelLongBesideShort, evaluateRelease, longBesideShortNix, realisationsOf } from '../support/batches';
 
 /**
  * Issue 6: on the worker's own Nix, queued derivations are realised in batches, one `nix-store
@@ -22,9 +22,7 @@ describe('derivations realised in batches on the local builder', () => {
     stack = await startTestStack({ worker: true, env: { RINGMASTER_LOCAL_MAX_JOBS: '2' } });
     const repo = await makeReleaseRepo(BATCH_DAG_NIX);
     repos.push(repo);
-    const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
-    evaluationId = (await trigger(stack, jobset.jobsetId)).id;
-    assert.equal((await waitForEvaluation(stack, evaluationId)).status, 'completed');
+    evaluationId = await evaluateRelease(stack, repo);
   });
   after(async () => {
     await stack?.stop();
@@ -47,20 +45,13 @@ describe('derivations realised in batches on the local builder', () => {
   });
 
   it('the dispatcher realised them with batch activities, not one slot grant per derivation', async () => {
-    const { batches, grants } = await dispatcherWork(stack);
-    assert.ok(batches >= 1, 'at least one batch');
-    assert.equal(grants, 0, 'no slot was granted to a derivation');
+    await assertRealisedByBatchesOnly(stack);
   });
 
   it('a build cancelled while its derivation builds in a batch is killed; the derivations that shared its nix-store are built all the same', async () => {
     const repo = await makeReleaseRepo(longBesideShortNix(marker));
     repos.push(repo);
-    const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
-    // Both jobs queue with every slot free, so both build at once however Nix orders a batch.
-    await waitForIdleBuilders(stack);
-    const cancelEvaluationId = (await trigger(stack, jobset.jobsetId)).id;
-    assert.equal((await waitForEvaluation(stack, cancelEvaluationId)).status, 'completed');
-    const done = await cancelLongBesideShort(stack, cancelEvaluationId, marker, 'local-batches');
+    const done = await cancelLongBesideShort(stack, repo, marker, 'local-batches');
     assert.equal(done.long.status, 'cancelled');
     assert.equal(done.short.status, 'succeeded', done.short.error_message);
     assert.equal(done.short.retry_count, 0, 'short was not restarted: an interrupted derivation is queued again, unseen by its build');

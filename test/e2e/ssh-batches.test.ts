@@ -8,7 +8,7 @@ import { startSshBuilder } from '../support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../support/builder-registration';
 import { nonce, waitForBuilds } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
-import { BATCH_DAG_NIX, buildLogOf, builderBuildingSlow, cancelLongBesideShort, dispatcherWork, evaluateRelease, waitForIdleBuilders, longBesideShortNix, realisationsOf, startLostBatchStand, type LostBatchStand } from '../support/batches';
+import { BATCH_DAG_NIX, assertRealisedByBatchesOnly, buildLogOf, builderBuildingSlow, cancelLongBesideShort, evaluateRelease, longBesideShortNix, realisationsOf, startLostBatchStand, type LostBatchStand } from '../support/batches';
 
 /**
  * Issue 6: an SSH builder realises batches too. One `realiseBatch` activity per batch copies what the
@@ -62,18 +62,13 @@ describe('derivations realised in batches on an SSH builder', () => {
   });
 
   it('the dispatcher realised them with batch activities, not one slot grant per derivation', async () => {
-    const { batches, grants } = await dispatcherWork(stack);
-    assert.ok(batches >= 1, 'at least one batch');
-    assert.equal(grants, 0, 'no slot was granted to a derivation');
+    await assertRealisedByBatchesOnly(stack);
   });
 
   it("a build cancelled while its derivation builds in a batch on the builder is killed there; the derivations that shared its nix-store are built all the same", async () => {
     const repo = await makeReleaseRepo(longBesideShortNix(marker));
     repos.push(repo);
-    // Both jobs queue with every slot free, so both build at once however Nix orders a batch.
-    await waitForIdleBuilders(stack);
-    const cancelEvaluationId = await evaluateRelease(stack, repo);
-    const done = await cancelLongBesideShort(stack, cancelEvaluationId, marker, 'ssh-batches');
+    const done = await cancelLongBesideShort(stack, repo, marker, 'ssh-batches');
     assert.equal(done.long.status, 'cancelled');
     assert.equal(done.short.status, 'succeeded', done.short.error_message);
     assert.equal(done.short.builder_id, builder.id);

@@ -43,6 +43,13 @@ export async function realisationsOf(stack: TestStack, buildIds: string[]): Prom
   return out;
 }
 
+/** The task queue's dispatcher realised derivations with at least one `realiseBatch` activity and granted no slot to a single derivation. */
+export async function assertRealisedByBatchesOnly(stack: TestStack): Promise<void> {
+  const { batches, grants } = await dispatcherWork(stack);
+  assert.ok(batches >= 1, 'at least one batch');
+  assert.equal(grants, 0, 'no slot was granted to a derivation');
+}
+
 /** How many `realiseBatch` activities the task queue's dispatcher scheduled, and how many slots it granted to single derivations. */
 export async function dispatcherWork(stack: TestStack): Promise<{ batches: number; grants: number }> {
   const history = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).fetchHistory();
@@ -54,11 +61,11 @@ export async function dispatcherWork(stack: TestStack): Promise<{ batches: numbe
 }
 
 /**
- * Waits until no batch or step holds a slot of any builder: a batch's `--max-jobs` is fixed when its
- * nix-store starts, so two jobs queued while an earlier batch still holds a slot go into one batch with
- * the one slot left, and Nix builds them one after the other (`cancelLongBesideShort` needs both slots).
+ * Waits until no batch or step holds a slot of any builder: `cancelLongBesideShort` needs both slots at
+ * once, and a batch of an earlier test still holding one would keep one of its jobs waiting for it (before
+ * `dispatcher-fits-batches-to-free-slots`, both went in one batch on the one free slot, one after the other).
  */
-export async function waitForIdleBuilders(stack: TestStack): Promise<void> {
+async function waitForIdleBuilders(stack: TestStack): Promise<void> {
   const dispatcher = stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue));
   await eventually('every builder slot to be free', async () => {
     const state = await dispatcher.query(dispatcherStateQuery);
@@ -67,11 +74,15 @@ export async function waitForIdleBuilders(stack: TestStack): Promise<void> {
 }
 
 /**
- * Waits until the evaluation's `long` and `short` jobs both build (their scripts echo `<marker>-long` and
- * `<marker>-short`), cancels long, waits for its builder process to be gone, and answers every build once
- * finished. Prints whether one nix-store realised both (usual: they queue together) or each its own.
+ * Evaluates `repo` (from `longBesideShortNix(marker)`) once every builder slot is free, so both jobs
+ * build at once however Nix orders a batch; waits until its `long` and `short` jobs both build (their
+ * scripts echo `<marker>-long` and `<marker>-short`), cancels long, waits for its builder process to be
+ * gone, and answers every build once finished. Prints whether one nix-store realised both (usual: they
+ * queue together) or each its own.
  */
-export async function cancelLongBesideShort(stack: TestStack, evaluationId: string, marker: string, label: string): Promise<Record<string, Record<string, any>>> {
+export async function cancelLongBesideShort(stack: TestStack, repo: GitFixtureRepo, marker: string, label: string): Promise<Record<string, Record<string, any>>> {
+  await waitForIdleBuilders(stack);
+  const evaluationId = await evaluateRelease(stack, repo);
   const both = await eventually('long and short to be building', async () => {
     const builds = await buildsOf(stack, evaluationId);
     if (!builds.long || !builds.short) return undefined;
