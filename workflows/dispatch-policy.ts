@@ -136,8 +136,7 @@ export function formBatch(
   running: Record<string, number>,
   usage: Record<string, number>,
   now: number,
-  maxMembers = MAX_BATCH_MEMBERS,
-  fitToFreeSlots = false,
+  { maxMembers = MAX_BATCH_MEMBERS, fitToFreeSlots = false }: { maxMembers?: number; fitToFreeSlots?: boolean } = {},
 ): BatchPlan | undefined {
   const free = builder.maxJobs - (running[builder.id] ?? 0);
   if (free <= 0 || !isAvailable(builder, now)) return undefined;
@@ -155,13 +154,13 @@ export function formBatch(
     // the next batch, which gets the slots freed meanwhile.
     let weight = 0;
     members = members.filter((r, i) => {
-      weight += 1 + aheadOf(r).length;
+      weight += derivationsOf(r);
       return i === 0 || weight <= free;
     });
   }
   // A member that queued ahead of its inputs brings them along: a slot for each, as far as the free ones go
   // (the batch gives back at once what its Nix says it will not use).
-  const derivations = members.reduce((n, r) => n + 1 + aheadOf(r).length, 0);
+  const derivations = members.reduce((n, r) => n + derivationsOf(r), 0);
   return { builderId: builder.id, slots: Math.min(free, derivations), requestIds: members.map((r) => r.requestId) };
 }
 
@@ -203,9 +202,14 @@ export function aheadOf(r: QueuedRequest): string[] {
   return r.batch?.pendingInputs ?? [];
 }
 
+/** The derivations a batch builds for this member: itself and the inputs it queued ahead of. */
+function derivationsOf(r: QueuedRequest): number {
+  return 1 + aheadOf(r).length;
+}
+
 /**
- * Queued requests that no batch may take now: derivations that a running batch on another builder
- * builds along, as inputs its members queued ahead of (`running`: builder id → those .drv paths).
+ * Queued requests that no batch on `builderId` may take now: derivations that a running batch on another
+ * builder builds along, as inputs its members queued ahead of (`running`: each batch's builder and those .drv paths).
  * Their own requests wait until that batch ends; built there, they leave the queue.
  */
 export function builtAlongElsewhere(builderId: string, queue: QueuedRequest[], running: Array<{ builderId: string; inputs: string[] }>): Set<string> {

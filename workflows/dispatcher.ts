@@ -265,7 +265,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
         // Inputs that a batch on another builder builds along wait for it to end (never built twice at once).
         const elsewhere = builtAlongElsewhere(builder.id, state.queue, Object.values(batches).map((b) => ({ builderId: b.builderId, inputs: b.inputs ?? [] })));
         const open = () => state.queue.filter((q) => (!share || share.has(q.requestId)) && !elsewhere.has(q.requestId));
-        const form = () => formBatch(builder, open(), running, state.usage, Date.now(), undefined, fitBatches);
+        const form = () => formBatch(builder, open(), running, state.usage, Date.now(), { fitToFreeSlots: fitBatches });
         for (let plan = form(); plan; plan = form()) {
           const requestIds = new Set(plan.requestIds);
           const members = state.queue.filter((q) => requestIds.has(q.requestId));

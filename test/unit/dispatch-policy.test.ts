@@ -120,12 +120,12 @@ describe('dispatch policy', () => {
       const b = builder('local', { maxJobs: 2 });
       const queue = [request('long', { batch: step('long') }), request('short', { batch: step('short') }), request('third', { batch: step('third') })];
       // One slot free: one member (before, all three on --max-jobs 1, built one after the other).
-      assert.deepEqual(formBatch(b, queue, { local: 1 }, {}, 0, undefined, true), { builderId: 'local', slots: 1, requestIds: ['long'] });
+      assert.deepEqual(formBatch(b, queue, { local: 1 }, {}, 0, { fitToFreeSlots: true }), { builderId: 'local', slots: 1, requestIds: ['long'] });
       // A member with its inputs to build along counts them: first in the queue, it goes alone.
       const ahead = request('top', { seq: -1, batch: step('top', { pendingInputs: ['in1', 'in2'] }) });
-      assert.deepEqual(formBatch(builder('local', { maxJobs: 3 }), [ahead, ...queue], { local: 1 }, {}, 0, undefined, true), { builderId: 'local', slots: 2, requestIds: ['top'] });
+      assert.deepEqual(formBatch(builder('local', { maxJobs: 3 }), [ahead, ...queue], { local: 1 }, {}, 0, { fitToFreeSlots: true }), { builderId: 'local', slots: 2, requestIds: ['top'] });
       // Every slot free: the batch takes every waiting member, as before.
-      assert.deepEqual(formBatch(b, queue, {}, {}, 0, undefined, true), { builderId: 'local', slots: 2, requestIds: ['long', 'short', 'third'] });
+      assert.deepEqual(formBatch(b, queue, {}, {}, 0, { fitToFreeSlots: true }), { builderId: 'local', slots: 2, requestIds: ['long', 'short', 'third'] });
       // Without the rule (histories recorded before it): all of them on the one slot.
       assert.deepEqual(formBatch(b, queue, { local: 1 }, {}, 0), { builderId: 'local', slots: 1, requestIds: ['long', 'short', 'third'] });
     });
@@ -185,7 +185,7 @@ describe('dispatch policy', () => {
 
     it('a batch has at most the given number of members', () => {
       const queue = Array.from({ length: 5 }, (_, i) => request(`r${i}`, { batch: step(`r${i}`) }));
-      assert.deepEqual(formBatch(builder('local', { maxJobs: 8 }), queue, {}, {}, 0, 3), { builderId: 'local', slots: 3, requestIds: ['r0', 'r1', 'r2'] });
+      assert.deepEqual(formBatch(builder('local', { maxJobs: 8 }), queue, {}, {}, 0, { maxMembers: 3 }), { builderId: 'local', slots: 3, requestIds: ['r0', 'r1', 'r2'] });
     });
   });
 });
