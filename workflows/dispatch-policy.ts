@@ -136,7 +136,7 @@ export function formBatch(
   running: Record<string, number>,
   usage: Record<string, number>,
   now: number,
-  { maxMembers = MAX_BATCH_MEMBERS, fitToFreeSlots = false }: { maxMembers?: number; fitToFreeSlots?: boolean } = {},
+  { maxMembers = MAX_BATCH_MEMBERS }: { maxMembers?: number } = {},
 ): BatchPlan | undefined {
   const free = builder.maxJobs - (running[builder.id] ?? 0);
   if (free <= 0 || !isAvailable(builder, now)) return undefined;
@@ -145,22 +145,12 @@ export function formBatch(
     .sort((a, b) => compareRequests(a, b, usage));
   if (candidates.length === 0) return undefined;
   const first = candidates[0];
-  let members = candidates
+  const members = candidates
     .filter((r) => r.priority === first.priority && r.batch!.timeoutSeconds === first.batch!.timeoutSeconds && r.batch!.maxSilentSeconds === first.batch!.maxSilentSeconds)
     .slice(0, maxMembers);
-  if (fitToFreeSlots && free < builder.maxJobs) {
-    // Other batches hold some of the builder's slots: this one's `--max-jobs` could not grow when they
-    // free theirs, so it takes only what its slots build at once (at least one member); the rest wait for
-    // the next batch, which gets the slots freed meanwhile.
-    let weight = 0;
-    members = members.filter((r, i) => {
-      weight += derivationsOf(r);
-      return i === 0 || weight <= free;
-    });
-  }
   // A member that queued ahead of its inputs brings them along: a slot for each, as far as the free ones go
   // (the batch gives back at once what its Nix says it will not use).
-  const derivations = members.reduce((n, r) => n + derivationsOf(r), 0);
+  const derivations = members.reduce((n, r) => n + 1 + aheadOf(r).length, 0);
   return { builderId: builder.id, slots: Math.min(free, derivations), requestIds: members.map((r) => r.requestId) };
 }
 
@@ -202,10 +192,7 @@ export function aheadOf(r: QueuedRequest): string[] {
   return r.batch?.pendingInputs ?? [];
 }
 
-/** The derivations a batch builds for this member: itself and the inputs it queued ahead of. */
-function derivationsOf(r: QueuedRequest): number {
-  return 1 + aheadOf(r).length;
-}
+
 
 /**
  * Queued requests that no batch on `builderId` may take now: derivations that a running batch on another

@@ -70,13 +70,6 @@ const REMOTE_BATCHES_PATCH = 'dispatcher-realises-remote-steps-in-batches';
  */
 const SPLIT_BATCHES_PATCH = 'dispatcher-splits-batches-among-builders';
 
-/**
- * patched() ID (issue 6): a batch formed while other batches hold some of its builder's slots takes only
- * the members its free slots build at once (its `--max-jobs` cannot grow when the others end): before,
- * it took every waiting member and built them one after the other on the one slot it got.
- */
-const FIT_BATCHES_PATCH = 'dispatcher-fits-batches-to-free-slots';
-
 const { loadDispatchBuilders, recordBuilderOutcome } = proxyLocalActivities<DispatchActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
@@ -116,7 +109,6 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
   const batchesOn = grantsAtOnce && patched(BATCHES_PATCH);
   const remoteBatchesOn = batchesOn && patched(REMOTE_BATCHES_PATCH);
   const splitBatches = remoteBatchesOn && patched(SPLIT_BATCHES_PATCH);
-  const fitBatches = batchesOn && patched(FIT_BATCHES_PATCH);
   const batches = batchesOn ? (state.batches ??= {}) : {};
   /** The running batches' activities, to stop one whose member was cancelled and to wait for before continuing as new. */
   const batchRuns = new Map<string, { scope: CancellationScope; done: Promise<void> }>();
@@ -265,7 +257,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
         // Inputs that a batch on another builder builds along wait for it to end (never built twice at once).
         const elsewhere = builtAlongElsewhere(builder.id, state.queue, Object.values(batches).map((b) => ({ builderId: b.builderId, inputs: b.inputs ?? [] })));
         const open = () => state.queue.filter((q) => (!share || share.has(q.requestId)) && !elsewhere.has(q.requestId));
-        const form = () => formBatch(builder, open(), running, state.usage, Date.now(), { fitToFreeSlots: fitBatches });
+        const form = () => formBatch(builder, open(), running, state.usage, Date.now());
         for (let plan = form(); plan; plan = form()) {
           const requestIds = new Set(plan.requestIds);
           const members = state.queue.filter((q) => requestIds.has(q.requestId));

@@ -61,9 +61,9 @@ export async function dispatcherWork(stack: TestStack): Promise<{ batches: numbe
 }
 
 /**
- * Waits until no batch or step holds a slot of any builder: `cancelLongBesideShort` needs both slots at
- * once, and a batch of an earlier test still holding one would keep one of its jobs waiting for it (before
- * `dispatcher-fits-batches-to-free-slots`, both went in one batch on the one free slot, one after the other).
+ * Waits until no batch or step holds a slot of any builder: a batch's `--max-jobs` is fixed when its
+ * nix-store starts, so two jobs queued while an earlier batch still holds a slot go into one batch with
+ * the one slot left, and Nix builds them one after the other (`cancelLongBesideShort` needs both slots).
  */
 async function waitForIdleBuilders(stack: TestStack): Promise<void> {
   const dispatcher = stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue));

@@ -116,20 +116,6 @@ describe('dispatch policy', () => {
       assert.deepEqual([...batchShare(builder('one', { maxJobs: 2 }), [builder('big', { maxJobs: 8 })], two, {}, {}, 0)!].sort(), ['r0', 'r1']);
     });
 
-    it('a batch formed while other batches hold some of the slots takes only what its free slots build at once', () => {
-      const b = builder('local', { maxJobs: 2 });
-      const queue = [request('long', { batch: step('long') }), request('short', { batch: step('short') }), request('third', { batch: step('third') })];
-      // One slot free: one member (before, all three on --max-jobs 1, built one after the other).
-      assert.deepEqual(formBatch(b, queue, { local: 1 }, {}, 0, { fitToFreeSlots: true }), { builderId: 'local', slots: 1, requestIds: ['long'] });
-      // A member with its inputs to build along counts them: first in the queue, it goes alone.
-      const ahead = request('top', { seq: -1, batch: step('top', { pendingInputs: ['in1', 'in2'] }) });
-      assert.deepEqual(formBatch(builder('local', { maxJobs: 3 }), [ahead, ...queue], { local: 1 }, {}, 0, { fitToFreeSlots: true }), { builderId: 'local', slots: 2, requestIds: ['top'] });
-      // Every slot free: the batch takes every waiting member, as before.
-      assert.deepEqual(formBatch(b, queue, {}, {}, 0, { fitToFreeSlots: true }), { builderId: 'local', slots: 2, requestIds: ['long', 'short', 'third'] });
-      // Without the rule (histories recorded before it): all of them on the one slot.
-      assert.deepEqual(formBatch(b, queue, { local: 1 }, {}, 0), { builderId: 'local', slots: 1, requestIds: ['long', 'short', 'third'] });
-    });
-
     it('a derivation that a running batch on another builder builds along waits for that batch; on the same builder it may go', () => {
       const queue = [request('in1', { batch: step('in1') }), request('other', { batch: step('other') }), request('plain')];
       const running = [{ builderId: 'a', inputs: ['in1', 'in9'] }];
