@@ -9,6 +9,7 @@ import { currentPrebuiltBundle, quietBundleLogger, workflowsPath } from './bundl
 import { dispatcherTaskQueue } from '../lib/task-queues';
 import { RingmasterWorkflows } from '../lib/workflow-client';
 import { installRuntime } from './runtime';
+import { localStore } from '../activities/nix/store-serve';
 
 export interface WorkerOptions {
   address: string;
@@ -117,6 +118,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     connection: {
       async close() {
         await builderPool.closeAll().catch(() => undefined);
+        localStore.close();
         await clientConnection.close().catch(() => undefined);
         await nativeConnection.close().catch(() => undefined);
       },

@@ -1,5 +1,5 @@
 import type { Db } from '../../lib/db';
-import { localClosure } from '../realise/closure';
+import { localStore } from '../nix/store-serve';
 import { storePathHashPart } from '../../lib/binary-cache/narinfo';
 import { insertCachedPath, publishedStorePaths } from '../../api/queries/binary-cache';
 import { compressNar } from './compress-nar';
@@ -16,12 +16,12 @@ export async function publishBuildOutputs(deps: { db: Db; dataDir: string }, inp
 }
 
 /**
- * Publishes the outputs of several builds at once (one closure query and one `nix path-info` over all
+ * Publishes the outputs of several builds at once (one closure question and one path-info question over all
  * of them, as `publishBuildOutputs` does for one). A path is recorded as published for the first build
  * whose outputs' closure holds it.
  */
 export async function publishOutputsOfBuilds(deps: { db: Db; dataDir: string }, builds: Array<{ buildId: string | null; outputs: string[] }>): Promise<{ published: string[] }> {
-  const closure = await localClosure([...new Set(builds.flatMap((b) => b.outputs))]);
+  const closure = await localStore.closure([...new Set(builds.flatMap((b) => b.outputs))]);
   const already = await publishedStorePaths(deps.db, closure);
   const missing = closure.filter((p) => !already.has(p));
   if (missing.length === 0) return { published: [] };
@@ -30,7 +30,7 @@ export async function publishOutputsOfBuilds(deps: { db: Db; dataDir: string }, 
   const buildOf = owningBuilds(builds, ordered, infos);
   for (const storePath of ordered) {
     const info = infos.get(storePath);
-    if (!info) throw new Error(`nix path-info did not describe ${storePath}`);
+    if (!info) throw new Error(`the store did not describe ${storePath}`);
     const file = await compressNar(deps.dataDir, storePath, info.narSize);
     if (file.narHash !== info.narHash || file.narSize !== info.narSize) {
       throw new Error(`${storePath}: its NAR hashes to ${file.narHash} (${file.narSize} bytes) but the store records ${info.narHash} (${info.narSize} bytes)`);

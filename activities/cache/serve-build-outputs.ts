@@ -18,10 +18,11 @@ export interface ServeDeps {
 
 /**
  * Serves the outputs of the queued succeeded builds (`build_outputs_to_serve`, filled by finishBuild), a
- * round of up to 200 builds at a time until the queue is empty: their closure sizes (one closure query and
- * one `nix-store --dump-db` per round), the GC roots brought up to date once per round (the outputs may
- * need a root before the next garbage collection), and their closures published to the binary cache
- * (one closure query and one `nix path-info` per round, then each unpublished path compressed once).
+ * round of up to 200 builds at a time until the queue is empty: their closure sizes, the GC roots brought
+ * up to date once per round (the outputs may need a root before the next garbage collection), and their
+ * closures published to the binary cache, each unpublished path compressed once. Store metadata comes
+ * from two questions to the local store's `nix-store --serve` per use (closure, then path infos), not
+ * from processes spawned per round.
  * A build whose publication fails stays queued for a later call (`retryLater`), up to 5 rounds; then it
  * is logged and dropped: the cache must not fail a good build. `beat` is called between steps.
  */

@@ -4,6 +4,7 @@ import { chunkPaths, NixCommandError, runNixStore, spawnNixStore, storePathLines
 import { BuilderConnectionError, type BuilderConnection } from './ssh-connection';
 import { readDerivation, type DerivationInfo } from '../nix/drv';
 import { CoalescedQuery } from '../../lib/coalesced-query';
+import { localStore } from '../nix/store-serve';
 
 /** `nix-store --store X` on the builder, or plain `nix-store` for its default store. */
 export function remoteNixStore(remoteStore: string | null | undefined): string[] {
@@ -63,17 +64,13 @@ export async function locallyInvalidPaths(paths: string[]): Promise<Set<string>>
 }
 
 /**
- * `nix-store --check-validity` of paths that exist on disk, for every concurrent caller at once: while
- * one process runs, the next callers' paths wait and go together in the next one (many derivations
- * planned at the same moment spawn a few processes, not one each; each spawn of the worker blocks its
- * event loop for a fork).
+ * The validity of paths that exist on disk, asked of the local store's `nix-store --serve` for every
+ * concurrent caller at once: while one question is out, the next callers' paths wait and go together
+ * in the next one (many derivations planned at the same moment ask a few questions, not one each).
  */
 const invalidAmongExisting = new CoalescedQuery<string>(async (paths) => {
-  const invalid = new Set<string>();
-  for (const chunk of chunkPaths(paths)) {
-    for (const p of storePathLines(await runNixStore(['--check-validity', '--print-invalid', ...chunk]))) invalid.add(p);
-  }
-  return invalid;
+  const valid = await localStore.validPaths(paths);
+  return new Set(paths.filter((p) => !valid.has(p)));
 });
 
 /** Which of `paths` are not valid in the builder's store. */
@@ -169,24 +166,11 @@ export async function copyClosureFrom(conn: BuilderConnection, paths: string[], 
 }
 
 /**
- * The NAR size of each set's closure, with one closure query and one `nix-store --dump-db` over the
+ * The NAR size of each set's closure, with one closure question and one path-info question over the
  * union of all sets (instead of two processes per set).
  */
 export async function closureSizes(sets: string[][]): Promise<number[]> {
-  const union = await localClosure([...new Set(sets.flat())]);
-  const info = new Map<string, { size: number; refs: string[] }>();
-  for (const chunk of chunkPaths(union)) {
-    // Per path: path, NAR hash, NAR size, deriver, reference count, the references.
-    const lines = (await runNixStore(['--dump-db', ...chunk])).split('\n');
-    for (let i = 0; i + 4 < lines.length; ) {
-      const p = lines[i];
-      const size = Number(lines[i + 2]);
-      const count = Number(lines[i + 4]);
-      if (!p.startsWith('/') || !Number.isFinite(size) || !Number.isInteger(count)) break;
-      info.set(p, { size, refs: lines.slice(i + 5, i + 5 + count) });
-      i += 5 + count;
-    }
-  }
+  const info = await localStore.pathInfos(await localStore.closure([...new Set(sets.flat())]));
   return sets.map((set) => {
     const seen = new Set<string>();
     const stack = [...set];
@@ -197,8 +181,8 @@ export async function closureSizes(sets: string[][]): Promise<number[]> {
       seen.add(p);
       const i = info.get(p);
       if (!i) continue;
-      total += i.size;
-      stack.push(...i.refs);
+      total += i.narSize;
+      stack.push(...i.references);
     }
     return total;
   });

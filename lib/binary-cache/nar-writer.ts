@@ -1,11 +1,13 @@
 import fsp from 'node:fs/promises';
+import { wireString } from '../nix-wire';
 
 /**
  * Nix's archive format (NAR) written in-process: the bytes `nix-store --dump <path>` writes, for a tree of
  * regular files (with their executable bit), symbolic links and directories. No npm package writes NARs
  * on Node 20, and the format is small:
  *
- * - every token is a string: its length as 8 bytes little-endian, its bytes, zeros up to a multiple of 8;
+ * - every token is a string framed the wire way (`lib/nix-wire.ts`): its length as 8 bytes little-endian,
+ *   its bytes, zeros up to a multiple of 8;
  * - the archive is `nix-archive-1` and one node;
  * - a node is `( type regular [executable ""] contents <bytes> )`, `( type symlink target <target> )` or
  *   `( type directory (entry ( name <name> node <node> ))* )`, entries ordered by their names' bytes.
@@ -26,13 +28,7 @@ class NarTokens {
   private size = 0;
 
   token(value: string | Buffer): void {
-    const bytes = typeof value === 'string' ? Buffer.from(value) : value;
-    const header = Buffer.alloc(8);
-    header.writeBigUInt64LE(BigInt(bytes.length));
-    this.push(header);
-    this.push(bytes);
-    const padding = (8 - (bytes.length % 8)) % 8;
-    if (padding > 0) this.push(Buffer.alloc(padding));
+    for (const chunk of wireString(value)) this.push(chunk);
   }
 
   bytes(): Buffer {

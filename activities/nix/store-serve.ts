@@ -1,0 +1,177 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { WireReader, wireInt, wireStrings } from '../../lib/nix-wire';
+import { noSubstitutersArgs } from '../realise/nix-process';
+
+/**
+ * Questions to the local store through one long-lived `nix-store --serve` process (the protocol Hydra's
+ * queue runner speaks to its builders), instead of a `nix-store` process per question: each spawn of
+ * the worker forks a large process and blocks its event loop for tens of milliseconds, and a busy queue
+ * asks hundreds of validity questions a minute.
+ *
+ * The process is started on the first question and again after it dies; questions go one at a time.
+ * Nix's in-memory path-info cache is switched off (both TTLs 0), so an answer is never older than the
+ * question: a path built or collected meanwhile is seen as it is now.
+ */
+
+const SERVE_MAGIC_1 = 0x390c9deb;
+const SERVE_MAGIC_2 = 0x5452eecb;
+/** Protocol 2.6: path infos carry the NAR hash, content address and signatures (Nix 2.8 speaks 2.7). */
+const CLIENT_VERSION = 0x206;
+const CMD_QUERY_VALID_PATHS = 1;
+const CMD_QUERY_PATH_INFOS = 2;
+const CMD_QUERY_CLOSURE = 7;
+/** A question that takes longer than this stops the process (it is started again for the next one). */
+const QUESTION_TIMEOUT_MS = 120_000;
+
+/** What the store records of a valid path. */
+export interface ServedPathInfo {
+  path: string;
+  deriver: string | null;
+  references: string[];
+  narSize: number;
+  /** `sha256:<base32>`, as narinfo files write it. */
+  narHash: string;
+  ca: string | null;
+}
+
+/** A syntactically valid store path (a malformed one makes `nix-store --serve` exit). */
+const STORE_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/;
+
+export function isStorePathName(path: string): boolean {
+  return STORE_PATH.test(path);
+}
+
+interface Session {
+  child: ChildProcess;
+  reader: WireReader;
+  stderr: string[];
+}
+
+export class LocalStoreServe {
+  private session: Session | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** `storeArgs`: which store, when not this process's default one (e.g. `['--store', '/some/root']`). */
+  constructor(private readonly storeArgs: readonly string[] = []) {}
+
+  /** The paths among `paths` that are valid in the local store. */
+  async validPaths(paths: string[]): Promise<Set<string>> {
+    const asked = paths.filter(isStorePathName);
+    if (asked.length === 0) return new Set();
+    return new Set(await this.ask([wireInt(CMD_QUERY_VALID_PATHS), wireInt(0), wireInt(0), ...wireStrings(asked)], (r) => r.strings()));
+  }
+
+  /** What the store records of each valid path among `paths` (invalid ones are left out). */
+  async pathInfos(paths: string[]): Promise<Map<string, ServedPathInfo>> {
+    const asked = paths.filter(isStorePathName);
+    const infos = new Map<string, ServedPathInfo>();
+    if (asked.length === 0) return infos;
+    await this.ask([wireInt(CMD_QUERY_PATH_INFOS), ...wireStrings(asked)], async (r) => {
+      for (;;) {
+        const path = await r.string();
+        if (path === '') return;
+        const deriver = await r.string();
+        const references = await r.strings();
+        await r.int(); // download size (the NAR size here)
+        const narSize = await r.int();
+        const narHash = await r.string();
+        const ca = await r.string();
+        await r.strings(); // signatures
+        infos.set(path, { path, deriver: deriver || null, references, narSize, narHash, ca: ca || null });
+      }
+    });
+    return infos;
+  }
+
+  /** The closure of `paths` (every path they refer to, transitively, and themselves), in no particular order. */
+  async closure(paths: string[]): Promise<string[]> {
+    const asked = paths.filter(isStorePathName);
+    if (asked.length === 0) return [];
+    return this.ask([wireInt(CMD_QUERY_CLOSURE), wireInt(0), ...wireStrings(asked)], (r) => r.strings());
+  }
+
+  /** Stops the process, by its PID. */
+  close(): void {
+    const session = this.session;
+    this.session = undefined;
+    if (session) stopSession(session);
+  }
+
+  /** Sends one question and reads its answer, after every question asked before it. */
+  private ask<T>(question: Buffer[], answer: (reader: WireReader) => Promise<T>): Promise<T> {
+    const run = async () => {
+      const session = await this.open();
+      const timer = setTimeout(() => session.reader.end(new Error(`nix-store --serve gave no answer in ${QUESTION_TIMEOUT_MS / 1000} s`)), QUESTION_TIMEOUT_MS);
+      // Held open while a question waits: between questions the process does not keep this one alive.
+      const stdout = session.child.stdout as unknown as { ref(): void; unref(): void };
+      stdout.ref();
+      try {
+        session.child.stdin!.write(Buffer.concat(question));
+        return await answer(session.reader);
+      } catch (err) {
+        // The conversation is out of step or the process is gone: the next question starts a new one.
+        if (this.session === session) this.close();
+        const stderr = session.stderr.join('').trim().slice(-500);
+        throw new Error(`nix-store --serve: ${(err as Error).message}${stderr ? `: ${stderr}` : ''}`);
+      } finally {
+        clearTimeout(timer);
+        stdout.unref();
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async open(): Promise<Session> {
+    if (this.session) return this.session;
+    const child = spawn('nix-store', ['--serve', ...this.storeArgs, ...noSubstitutersArgs, '--option', 'narinfo-cache-negative-ttl', '0', '--option', 'narinfo-cache-positive-ttl', '0'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const session: Session = { child, reader: new WireReader(child.stdout!), stderr: [] };
+    child.stderr!.on('data', (chunk: Buffer) => {
+      session.stderr.push(chunk.toString());
+      if (session.stderr.length > 20) session.stderr.shift();
+    });
+    child.on('error', (err) => session.reader.end(err));
+    child.on('exit', (code, signal) => {
+      session.reader.end(new Error(`the process exited with ${code ?? signal}`));
+      if (this.session === session) this.session = undefined;
+    });
+    child.stdin!.on('error', () => undefined);
+    // Neither the process nor its pipes keep this one alive; when this one exits, its stdin closes and it ends.
+    child.unref();
+    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
+    this.session = session;
+    const stdout = child.stdout as unknown as { ref(): void; unref(): void };
+    stdout.ref();
+    try {
+      child.stdin!.write(wireInt(SERVE_MAGIC_1));
+      const magic = await session.reader.int();
+      if (magic !== SERVE_MAGIC_2) throw new Error(`protocol mismatch (magic ${magic.toString(16)})`);
+      await session.reader.int(); // the server's protocol version
+      child.stdin!.write(wireInt(CLIENT_VERSION));
+      return session;
+    } catch (err) {
+      if (this.session === session) this.close();
+      throw err;
+    } finally {
+      stdout.unref();
+    }
+  }
+}
+
+function stopSession(session: Session): void {
+  session.reader.end(new Error('closed'));
+  session.child.stdin?.end();
+  if (session.child.exitCode === null && session.child.signalCode === null && session.child.pid !== undefined) {
+    try {
+      process.kill(session.child.pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** This process's one connection to its local store. */
+export const localStore = new LocalStoreServe();
