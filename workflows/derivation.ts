@@ -75,6 +75,14 @@ const BATCH_PATCH = 'derivation-realised-in-local-batches';
  */
 const REQUEUE_AFTER_INPUTS_SUCCEEDED_PATCH = 'derivation-requeues-when-its-inputs-succeeded-after-a-batch';
 
+/**
+ * patched() ID (issue 6): a derivation queued for a batch attaches to its inputs as a waiter that hears of
+ * their failures only (`failuresOnly`): it learns its own result from the batch, so each input's success
+ * no longer costs it a signal and a workflow task. When the batch leaves it unbuilt for a failed input,
+ * it attaches again to hear every result.
+ */
+const INPUT_FAILURES_ONLY_PATCH = 'batch-member-hears-only-its-inputs-failures';
+
 /** Builder failures (connection refused, host-key mismatch, builder killed) are retried elsewhere this many times. */
 const MAX_BUILDER_ATTEMPTS = 4;
 
@@ -86,6 +94,8 @@ const MAX_BUILDER_ATTEMPTS = 4;
  */
 export async function DerivationWorkflow(input: DerivationInput): Promise<DerivationResult> {
   const waiters = new Map<string, number>();
+  /** Waiters that hear of a failure only (`failuresOnly`). */
+  const hearFailuresOnly = new Set<string>();
   const notified = new Set<string>();
   let priority = input.priority;
   let grant: SlotGrant | undefined;
@@ -93,6 +103,8 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
 
   setHandler(addWaiterSignal, (w) => {
     waiters.set(w.workflowId, w.priority);
+    if (w.failuresOnly) hearFailuresOnly.add(w.workflowId);
+    else if (hearFailuresOnly.delete(w.workflowId)) notified.delete(w.workflowId); // now asks for every result: tell it even a success already passed over
     everHadWaiter = true;
     if (w.priority > priority) priority = w.priority;
   });
@@ -144,8 +156,10 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
     // A derivation realised in a batch does not linger: a build that attaches after it closed starts a
     // new run, which finds the outputs valid (or the cached failure) and answers at once.
     if (!unnotified() && (batched || !(await condition(unnotified, '2 seconds')))) break;
-    const pending = [...waiters.keys()].filter((w) => !notified.has(w));
+    let pending = [...waiters.keys()].filter((w) => !notified.has(w));
     for (const w of pending) notified.add(w);
+    // Only waiters that asked (failuresOnly, sent by current code only) go untold of a success.
+    if (result.status === 'succeeded') pending = pending.filter((w) => !hearFailuresOnly.has(w));
     const tell = (w: string) => getExternalWorkflowHandle(w).signal(derivationFinishedSignal, decidedFor.has(w) || !cachedFailure ? result : cachedFailure);
     if (atOnce) {
       // The signals go out together (in batches); a waiter that is gone is no concern.
@@ -328,7 +342,10 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       return dependencyResult(failure, jobNames[failure.drvPath]);
     };
     batched = true;
-    if (inputs.length > 0) await attachToDerivations({ derivations: inputs.map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority } });
+    const failuresOnly = inputs.length > 0 && patched(INPUT_FAILURES_ONLY_PATCH);
+    // With failuresOnly, an input's success is not heard: `pending()` then also holds inputs that have
+    // succeeded (a retried member names them to the dispatcher again, which finds them built).
+    if (inputs.length > 0) await attachToDerivations({ derivations: inputs.map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority, ...(failuresOnly ? { failuresOnly: true } : {}) } });
     if (!everHadWaiter) await condition(() => everHadWaiter, '1 minute');
     const batch = { drvPath: input.drvPath, logBuildId: input.logBuildId, timeoutSeconds: input.timeoutSeconds, maxSilentSeconds: input.maxSilentSeconds };
     for (let builderFailures = 0; ; ) {
@@ -386,7 +403,9 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
           await recordCachedFailure({ drvPath: input.drvPath, status: r.status, errorMessage: r.errorMessage });
           return { ...base, status: r.status, errorMessage: r.errorMessage, builderId: r.builderId, logPath: r.logPath };
         case 'dependency_failed': {
-          // Nix did not build it: the input that failed says which (its own workflow reports it).
+          // Nix did not build it: the input that failed says which (its own workflow reports it). Attached
+          // to hear failures only, it now asks to hear every result (a closed input's new run answers at once).
+          if (failuresOnly) await attachToDerivations({ derivations: pending().map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority } });
           await condition(() => failedInput() !== undefined || pending().length === 0, '10 minutes');
           const failure = failedInput();
           if (failure) return inputFailed(failure);

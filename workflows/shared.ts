@@ -90,6 +90,12 @@ export interface DerivationResult {
 export interface WaiterRef {
   workflowId: string;
   priority: number;
+  /**
+   * The waiter hears of a result other than `succeeded` only (issue 6): a derivation queued for a batch
+   * before its inputs were built learns its own result from the batch, and needs an input's result only
+   * when that input failed. Each success told to such a waiter cost a signal and a workflow task.
+   */
+  failuresOnly?: boolean;
 }
 
 export const addWaiterSignal = defineSignal<[WaiterRef]>('addWaiter');

@@ -5,6 +5,7 @@ import { startTestStack, type TestStack } from '../support/stack';
 import type { GitFixtureRepo } from '../support/git-fixture';
 import { nonce, waitForBuilds } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
+import { derivationWorkflowId } from '../../lib/workflow-ids';
 import { BATCH_DAG_NIX, assertRealisedByBatchesOnly, cancelLongBesideShort, evaluateRelease, longBesideShortNix, realisationsOf } from '../support/batches';
 
 /**
@@ -42,6 +43,17 @@ describe('derivations realised in batches on the local builder', () => {
     // Each derivation's step rows record one realisation, on the local builder.
     // (A row planned while the derivation built and closed with its build, never marked started, is not a realisation.)
     for (const [drv, { starts }] of await realisationsOf(stack, Object.values(done).map((b) => b.id))) assert.equal(starts.size, 1, `${drv} was realised once`);
+  });
+
+  it("a derivation queued for a batch hears its inputs' failures, never their successes (a signal and a workflow task saved per edge)", async () => {
+    const done = await waitForBuilds(stack, evaluationId, { timeoutMs: 180_000 });
+    const heard = async (job: string) => {
+      const history = await stack.temporal.client.workflow.getHandle(derivationWorkflowId(stack.taskQueue, done[job].drv_path)).fetchHistory();
+      return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'derivationFinished').length;
+    };
+    assert.equal(await heard('middle'), 0, 'middle was not told that base succeeded');
+    assert.equal(await heard('top'), 0, 'top was not told that middle succeeded');
+    assert.equal(await heard('dependent'), 1, 'dependent was told that broken failed');
   });
 
   it('the dispatcher realised them with batch activities, not one slot grant per derivation', async () => {
