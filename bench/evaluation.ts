@@ -23,6 +23,7 @@ import { createJobset, nonce, trigger, waitForEvaluation } from '../test/support
 import { evaluationWorkflowId } from '../workflows/shared';
 import { markUnstartedBuildsCancelled } from '../activities/records/builds';
 import { eventTypeName } from './history-limits';
+import { cpuOfBenchStack } from './run-profile';
 import { makeNixRepo, runBench, startBenchStack, trivialJobs, waitForBuildWorkflowsStarted } from './support';
 
 async function main(): Promise<void> {
@@ -135,6 +136,7 @@ async function main(): Promise<void> {
       try {
         const baseline = timeInstantiateOf(again.file);
         const jobset = await createJobset(stack, again.url, { inputs: { nonce: nonce() } });
+        const cpu0 = cpuOfBenchStack(bench);
         const t = Date.now();
         const e = await trigger(stack, jobset.jobsetId);
         const d = await waitForEvaluation(stack, e.id, 3_600_000);
@@ -142,9 +144,11 @@ async function main(): Promise<void> {
         await cancelBuildsOf(e.id);
         const r = await stack.db('evaluations').where({ id: e.id }).first('started_at', 'completed_at');
         const completed = (r.completed_at.getTime() - t) / 1000;
+        // CPU, less moved by the machine's load than the seconds: this process with what it spawned (the evaluator's Nix), PostgreSQL, Temporal.
+        const cpu1 = cpuOfBenchStack(bench);
         const ratio = completed / baseline;
         ratios.push(ratio);
-        console.log(`  round ${round} (warm): trigger → completed_at ${completed.toFixed(2)} s (evaluator running at ${((r.started_at.getTime() - t) / 1000).toFixed(2)} s), nix-instantiate ${baseline.toFixed(2)} s: ${ratio.toFixed(2)}×, load ${os.loadavg()[0].toFixed(1)}`);
+        console.log(`  round ${round} (warm): trigger → completed_at ${completed.toFixed(2)} s (evaluator running at ${((r.started_at.getTime() - t) / 1000).toFixed(2)} s), nix-instantiate ${baseline.toFixed(2)} s: ${ratio.toFixed(2)}×, load ${os.loadavg()[0].toFixed(1)}; CPU s: API + worker + Nix ${(cpu1.self - cpu0.self).toFixed(2)}, PostgreSQL ${(cpu1.postgres - cpu0.postgres).toFixed(2)}, Temporal ${(cpu1.temporal - cpu0.temporal).toFixed(2)}`);
       } finally {
         again.remove();
       }
