@@ -36,6 +36,7 @@ import {
   insertEvaluation,
   insertEvaluationErrors,
   insertUnfetchableEvaluation,
+  markEvaluationCompleted,
   markEvaluationRunning,
   markEvaluationSuperseded,
   olderActiveEvaluations,
@@ -161,13 +162,17 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       const wantedBranch: string | null = input.ref ?? jobset.branch ?? null;
       const pullRequest = input.pullRequest ? { pr_number: input.pullRequest.number, pr_head: input.pullRequest.head, pr_base: input.pullRequest.base } : {};
       try {
-        const src = await fetchGitSource({ url: jobset.repository_url, branch: wantedBranch, revision: input.commitHash ?? null, cacheDir: gitCache() });
-        phasesMs.sourceFetched = Date.now() - t0;
+        // The jobset's source and its inputs are fetched side by side (git serialises work on one mirror).
+        const [src, resolved] = await Promise.all([
+          fetchGitSource({ url: jobset.repository_url, branch: wantedBranch, revision: input.commitHash ?? null, cacheDir: gitCache() }).finally(() => {
+            phasesMs.sourceFetched = Date.now() - t0;
+          }),
+          resolveInputs(jobset.id, heartbeat),
+        ]);
+        phasesMs.inputsResolved = Date.now() - t0;
         commit = src.commit;
         branch = src.branch ?? wantedBranch;
-        heartbeat();
-        inputs = await resolveInputs(jobset.id, heartbeat);
-        phasesMs.inputsResolved = Date.now() - t0;
+        inputs = resolved;
       } catch (err) {
         const message = (err as Error).message;
         const evaluationId = await insertUnfetchableEvaluation(db, {
@@ -212,9 +217,10 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      * Each batch's BuildWorkflows start while the evaluation goes on, from a queue the reader never
      * waits for. With `startsInBackground`, at most STARTS_WHILE_EVALUATING at once and only while the
      * evaluator has been silent for LINGER_MS (builds running during the evaluation compete with the
-     * evaluator for the CPU), and the activity returns once every
-     * build is recorded: each new build has its `build_workflow_starts` row until its workflow starts,
-     * and `startBuildWorkflowsOfEvaluation` starts what is left once the evaluation is `completed`.
+     * evaluator for the CPU), and the activity marks the evaluation `completed` in the transaction of its
+     * last writes (edges, constituents, counts) and returns: each new build has its
+     * `build_workflow_starts` row until its workflow starts, and `startBuildWorkflowsOfEvaluation` starts
+     * what is left once the workflow has done the bookkeeping of completion (finishEvaluation).
      * Without it (an evaluation whose workflow predates that change), STARTS_IN_FLIGHT at once,
      * aggregates last, and the activity waits for every start.
      */
@@ -225,10 +231,15 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       const phases: Record<string, number> = {};
       const mark = (name: string) => (phases[name] ??= Date.now() - t0);
       const batchMs = { insert: 0, alreadyBuilt: 0, other: 0, batches: 0 };
+      // The evaluation's inputs are read beside the evaluation: the evaluator waits for both.
+      const storedInputs = inputsOfEvaluation(db, input.evaluationId);
+      storedInputs.catch(() => undefined);
       const evaluation = await findEvaluation(db, input.evaluationId);
       if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
       const jobset = await findJobsetToEvaluate(db, evaluation.jobset_id);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
+      // A retry of an attempt that recorded every build and completed the evaluation (its report was lost): nothing is left to do.
+      if (input.startsInBackground && evaluation.status === 'completed') return { jobs: evaluation.nr_jobs ?? 0, errors: evaluation.nr_errors ?? 0 };
       // The evaluation is marked running, and its start logged and notified, beside the checkout and
       // while the evaluator starts: the evaluator waits for none of it. Every path out of this activity,
       // and the first batch of builds, waits for it first (so `running` never comes after a finish, nor
@@ -254,7 +265,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       // Git inputs are checked out again (from the cache) at their recorded revision.
       const inputs: ResolvedInput[] = [];
       try {
-        const stored = await inputsOfEvaluation(db, evaluation.id);
+        const stored = await storedInputs;
         for (const i of stored) {
           if (i.input_type === 'git') {
             const [url] = String(i.value).split(/\s+/);
@@ -418,7 +429,6 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (dep && dep !== e.buildId) edges.push({ build_id: e.buildId, dependency_build_id: dep });
         }
       }
-      await insertBuildDependencies(db, edges);
       const constituentRows: Array<{ aggregate_build_id: string; constituent_build_id: string }> = [];
       for (const a of aggregates) {
         for (const name of a.constituents) {
@@ -426,19 +436,28 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (c && c !== a.buildId) constituentRows.push({ aggregate_build_id: a.buildId, constituent_build_id: c });
         }
       }
-      await insertAggregateConstituents(db, constituentRows);
-      mark('edgesWritten');
       if (input.startsInBackground) {
-        // What is still queued is left to startBuildWorkflowsOfEvaluation; the starts in flight finish here.
+        // The edges, the counts and the `completed` mark are one transaction: the evaluation completes
+        // as its last writes commit, and the workflow's bookkeeping (notifications, channels) follows.
+        // What is still queued is left to startBuildWorkflowsOfEvaluation; the starts in flight finish after.
         starts.abandon();
+        await db.transaction(async (trx) => {
+          await insertBuildDependencies(trx, edges);
+          await insertAggregateConstituents(trx, constituentRows);
+          await recordEvaluationCounts(trx, evaluation.id, { jobs, errors });
+          await markEvaluationCompleted(trx, evaluation.id);
+        });
+        mark('completed');
         await starts.drain().catch((err) => log.warn('a build workflow start failed; it is retried after the evaluation', { error: (err as Error).message }));
+        await forgetStarted();
       } else {
+        await insertBuildDependencies(db, edges);
+        await insertAggregateConstituents(db, constituentRows);
         startBuilds(aggregates.map((a) => ({ id: a.buildId, job_name: a.jobName, system: a.system })));
         await whileHeartbeating(ctx, () => ({ jobs, errors, waitingStarts: starts.waiting }), () => starts.drain());
+        await forgetStarted();
+        await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
       }
-      await forgetStarted();
-
-      await recordEvaluationCounts(db, evaluation.id, { jobs, errors });
       mark('done');
       batchMs.other -= batchMs.insert + batchMs.alreadyBuilt;
       log.info('evaluation recorded', { evaluationId: evaluation.id, jobs, errors, seconds: (Date.now() - started) / 1000, phasesMs: phases, batchMs, evaluatorLoopUtilization });

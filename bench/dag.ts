@@ -14,14 +14,12 @@
  *   and API, with the Nix processes it spawned), the Temporal dev server and PostgreSQL; and how long
  *   until the first derivation started and how busy the slots were.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { nonce } from '../test/support/pipeline';
 import { startSshBuilder, type SshBuilder } from '../test/support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../test/support/builder-registration';
-import { makeNixRepo, runBench, startBenchStack, timeNixBuild, triggerAndBuildAll, type BenchStack } from './support';
-import { cpuSecondsOfTree, printWorkflowProfile, profileWorkflows, slotUse } from './run-profile';
+import { makeNixRepo, runBench, startBenchStack, timeNixBuild, triggerAndBuildAll } from './support';
+import { cpuOfBenchStack as cpuOf, printWorkflowProfile, profileWorkflows, slotUse } from './run-profile';
 
 function dagExpression(layers: number, width: number): string {
   const jobs: string[] = [];
@@ -87,11 +85,5 @@ function cpuSince(before: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1e6;
 }
 
-/** CPU seconds so far of this process (and what it spawned), the Temporal dev server and PostgreSQL. */
-function cpuOf(bench: BenchStack): { self: number; temporal: number; postgres: number } {
-  const postmaster = Number(fs.readFileSync(path.join(bench.services.dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const temporal = bench.services.temporal?.child.pid ?? -1;
-  return { self: cpuSecondsOfTree(process.pid, [temporal, postmaster]), temporal: cpuSecondsOfTree(temporal), postgres: cpuSecondsOfTree(postmaster) };
-}
 
 runBench(main);

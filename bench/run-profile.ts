@@ -2,10 +2,12 @@
 // local activities by name, activities, signals, timers, time spent inside workflow tasks); the CPU
 // each process used (from /proc); and how busy the builder's slots were (from the step rows).
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { Db } from '../lib/db';
 import { eventTypeName } from './history-limits';
+import type { BenchStack } from './support';
 
 const CLOCK_TICKS = 100;
 
@@ -34,6 +36,13 @@ export function cpuSecondsOfTree(pid: number, exclude: number[] = []): number {
     stack.push(...(children.get(p) ?? []));
   }
   return total / CLOCK_TICKS;
+}
+
+/** CPU seconds so far of this process (and what it spawned: Nix, git), the bench stack's Temporal dev server and its PostgreSQL. */
+export function cpuOfBenchStack(bench: BenchStack): { self: number; temporal: number; postgres: number } {
+  const postmaster = Number(fs.readFileSync(path.join(bench.services.dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const temporal = bench.services.temporal?.child.pid ?? -1;
+  return { self: cpuSecondsOfTree(process.pid, [temporal, postmaster]), temporal: cpuSecondsOfTree(temporal), postgres: cpuSecondsOfTree(postmaster) };
 }
 
 function readStat(pid: number): { ppid: number; ticks: number } | undefined {

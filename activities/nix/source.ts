@@ -132,15 +132,8 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** Brings the bare mirror of `url` up to date (cloning it the first time). */
-async function updateMirror(url: string, mirrorDir: string, what: string): Promise<void> {
-  if (await exists(path.join(mirrorDir, 'HEAD'))) {
-    const fetched = await git(['--git-dir', mirrorDir, 'fetch', '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
-      // Where forges publish pull/merge request heads (fork requests included), for webhook evaluations.
-      '+refs/pull/*/head:refs/pull/*/head', '+refs/merge-requests/*/head:refs/merge-requests/*/head']);
-    if (fetched.code !== 0) throw new GitSourceError(`cannot fetch ${what}: ${firstLines(fetched.stderr)}`);
-    return;
-  }
+/** Clones the bare mirror of `url` (the first fetch of a URL): every ref, and HEAD naming the remote's default branch. */
+async function cloneMirror(url: string, mirrorDir: string, what: string): Promise<void> {
   const temporary = `${mirrorDir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const cloned = await git(['clone', '--mirror', '--quiet', '--', url, temporary]);
   if (cloned.code !== 0) {
@@ -150,14 +143,37 @@ async function updateMirror(url: string, mirrorDir: string, what: string): Promi
   await rename(temporary, mirrorDir);
 }
 
-/** The branch the remote's HEAD points at, or null when the remote does not say. */
-async function remoteDefaultBranch(url: string, mirrorDir: string): Promise<string | null> {
+/** Brings an existing bare mirror of `url` up to date. */
+async function fetchIntoMirror(url: string, mirrorDir: string, what: string): Promise<void> {
+  const fetched = await git(['--git-dir', mirrorDir, 'fetch', '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
+    // Where forges publish pull/merge request heads (fork requests included), for webhook evaluations.
+    '+refs/pull/*/head:refs/pull/*/head', '+refs/merge-requests/*/head:refs/merge-requests/*/head']);
+  if (fetched.code !== 0) throw new GitSourceError(`cannot fetch ${what}: ${firstLines(fetched.stderr)}`);
+}
+
+/** The remote's HEAD: the branch it points at and its commit, from one `ls-remote` (nulls where the remote does not say). */
+async function remoteHead(url: string): Promise<{ branch: string | null; commit: string | null }> {
   const listed = await git(['ls-remote', '--symref', '--', url, 'HEAD']);
-  const match = /^ref: refs\/heads\/(\S+)\s+HEAD$/m.exec(listed.stdout);
-  if (match) return match[1];
+  if (listed.code !== 0) return { branch: null, commit: null };
+  const branch = /^ref: refs\/heads\/(\S+)\s+HEAD$/m.exec(listed.stdout)?.[1] ?? null;
+  const commit = /^([0-9a-f]{40,64})\s+HEAD$/m.exec(listed.stdout)?.[1] ?? null;
+  return { branch, commit };
+}
+
+/** The branch the mirror's HEAD points at (a fresh clone's HEAD is the remote's), or null. */
+async function mirrorDefaultBranch(mirrorDir: string): Promise<string | null> {
   const local = await git(['--git-dir', mirrorDir, 'symbolic-ref', '--quiet', 'HEAD']);
-  const fromMirror = /^refs\/heads\/(\S+)$/.exec(local.stdout.trim());
-  return fromMirror ? fromMirror[1] : null;
+  return /^refs\/heads\/(\S+)$/.exec(local.stdout.trim())?.[1] ?? null;
+}
+
+/** The branch the remote's HEAD points at, or (when the remote does not say) the mirror's, or null. */
+async function remoteDefaultBranch(url: string, mirrorDir: string): Promise<string | null> {
+  return (await remoteHead(url)).branch ?? (await mirrorDefaultBranch(mirrorDir));
+}
+
+/** Whether `commit`, a full hash, is a commit the mirror holds already. */
+async function mirrorHolds(mirrorDir: string, commit: string): Promise<boolean> {
+  return /^[0-9a-f]{40,64}$/.test(commit) && (await resolveCommit(mirrorDir, commit)) === commit;
 }
 
 async function resolveCommit(mirrorDir: string, rev: string): Promise<string | null> {
@@ -216,8 +232,24 @@ export async function fetchGitSource(opts: FetchGitSourceOptions): Promise<GitSo
       const valid = await git(['check-ref-format', '--branch', opts.branch]);
       if (valid.code !== 0) throw new GitSourceError(`${what}: ${JSON.stringify(opts.branch)} is not a valid branch name`);
     }
-    await updateMirror(url, mirrorDir, what);
-    const branch = opts.branch || (await remoteDefaultBranch(url, mirrorDir));
+    // Each remote round trip is on the trigger path: a fresh mirror has every ref and the remote's HEAD
+    // already, and a commit the mirror holds needs no fetch.
+    let branch = opts.branch || null;
+    if (!(await exists(path.join(mirrorDir, 'HEAD')))) {
+      await cloneMirror(url, mirrorDir, what);
+      branch ??= await mirrorDefaultBranch(mirrorDir);
+    } else if (opts.revision && (await mirrorHolds(mirrorDir, opts.revision))) {
+      return { commit: opts.revision, branch: branch ?? (await remoteDefaultBranch(url, mirrorDir)) };
+    } else if (!branch) {
+      // The default branch's name and commit in one round trip: unchanged since the last fetch, no fetch.
+      const head = await remoteHead(url);
+      branch = head.branch;
+      if (!opts.revision && branch && head.commit && (await mirrorHolds(mirrorDir, head.commit))) return { commit: head.commit, branch };
+      await fetchIntoMirror(url, mirrorDir, what);
+      branch ??= await mirrorDefaultBranch(mirrorDir);
+    } else {
+      await fetchIntoMirror(url, mirrorDir, what);
+    }
     if (opts.revision) {
       const commit = await resolveCommit(mirrorDir, opts.revision);
       if (!commit) throw new GitSourceError(`${what}: the revision ${opts.revision} is not in the repository`);

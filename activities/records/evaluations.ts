@@ -80,11 +80,22 @@ export async function recordEvaluationCounts(db: Queryable, evaluationId: string
   });
 }
 
+/**
+ * An evaluation that has recorded every build is `completed` from now on: the activity that recorded
+ * them marks it in the transaction of its last writes, before the workflow's bookkeeping
+ * (finishEvaluationRecord, notifications, channels). One that is no longer running (superseded
+ * meanwhile) is left as it is.
+ */
+export async function markEvaluationCompleted(db: Queryable, evaluationId: string): Promise<void> {
+  await db('evaluations').where({ id: evaluationId, status: 'running' }).update({ status: 'completed', error_message: null, completed_at: db.fn.now(), updated_at: db.fn.now() });
+}
+
+/** The evaluation's final status; one marked `completed` already (markEvaluationCompleted) keeps the time it completed. */
 export async function finishEvaluationRecord(db: Queryable, evaluationId: string, status: EvaluationStatus, errorMessage: string | null): Promise<void> {
   await db('evaluations').where({ id: evaluationId }).update({
     status,
     error_message: errorMessage,
-    completed_at: db.fn.now(),
+    completed_at: db.raw('coalesce(case when status = ? then completed_at end, now())', [status]),
     updated_at: db.fn.now(),
   });
 }

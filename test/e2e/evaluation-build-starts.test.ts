@@ -102,6 +102,18 @@ describe('the worker dies (kill -9) while the workflows of a completed evaluatio
     assert.deepEqual(new Set(runs.keys()), new Set(rows.map((r) => buildWorkflowId(r.id))));
   });
 
+  it('the evaluation completed as its builds were recorded: completed_at comes before the recording activity reported, and the bookkeeping after kept it', async () => {
+    const history = await stack.temporal.client.workflow.getHandle(evaluationWorkflowId(evaluationId)).fetchHistory();
+    const EventType = temporal.api.enums.v1.EventType;
+    const recorded = (history.events ?? []).find((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
+    assert.ok(recorded?.eventTime, 'evaluateAndRecord completed');
+    const reportedAt = Number(recorded.eventTime.seconds) * 1000 + Math.floor((recorded.eventTime.nanos ?? 0) / 1e6);
+    const evaluation = await stack.db('evaluations').where({ id: evaluationId }).first();
+    assert.equal(evaluation.status, 'completed');
+    assert.equal(evaluation.nr_jobs, JOBS);
+    assert.ok(evaluation.completed_at.getTime() <= reportedAt, `completed at ${evaluation.completed_at.toISOString()}, evaluateAndRecord reported at ${new Date(reportedAt).toISOString()}`);
+  });
+
   it("the evaluation's history does not grow with its builds", async () => {
     const history = await stack.temporal.client.workflow.getHandle(evaluationWorkflowId(evaluationId)).fetchHistory();
     const events = history.events ?? [];

@@ -1,8 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { fetchGitSource, inputsHash } from '../../activities/nix/source';
 import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
 
@@ -76,6 +78,46 @@ describe('git sources', () => {
     await assert.rejects(fetchGitSource({ url: gone, branch: 'main', revision: repo.commit, cacheDir }), 'without fetchedBefore, the remote is asked');
     const again = await fetchGitSource({ url: gone, branch: 'main', revision: repo.commit, cacheDir, fetchedBefore: true });
     assert.deepEqual(again, { path: fetched.path, commit: repo.commit, branch: 'main' });
+  });
+
+  it('a default branch unchanged since the last fetch is answered from the mirror, and a moved one is fetched', async () => {
+    const fresh = await mkdtemp(path.join(os.tmpdir(), 'ringmaster-source-cache-'));
+    const tagsOfMirror = async () => {
+      const [mirror] = await readdir(path.join(fresh, 'mirrors'));
+      return spawnSync('git', ['--git-dir', path.join(fresh, 'mirrors', mirror), 'tag', '--list'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    };
+    try {
+      const first = await fetchGitSource({ url: repo.url, cacheDir: fresh });
+      // A ref the remote gains while its default branch stays put: only a fetch would bring it.
+      assert.equal(spawnSync('git', ['-C', repo.dir, 'tag', 'unchanged-probe'], { encoding: 'utf8' }).status, 0);
+      const unchanged = await fetchGitSource({ url: repo.url, cacheDir: fresh });
+      assert.deepEqual(unchanged, first);
+      assert.deepEqual(await tagsOfMirror(), [], 'the unchanged branch was answered without a fetch');
+      const moved = await repo.commitChange('unchanged-probe', 'moved\n');
+      const after = await fetchGitSource({ url: repo.url, cacheDir: fresh });
+      assert.deepEqual([after.commit, after.branch], [moved, 'main']);
+      assert.deepEqual(await tagsOfMirror(), ['unchanged-probe'], 'the moved branch was fetched');
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
+
+  it('a full revision the mirror holds already is answered without reaching the remote', async () => {
+    const fresh = await mkdtemp(path.join(os.tmpdir(), 'ringmaster-source-cache-'));
+    const copy = await mkdtemp(path.join(os.tmpdir(), 'ringmaster-source-copy-'));
+    try {
+      await cp(repo.dir, copy, { recursive: true });
+      const url = pathToFileURL(copy).href;
+      const first = await fetchGitSource({ url, branch: 'main', cacheDir: fresh });
+      // The remote goes away: only an answer from the mirror can succeed now.
+      await rm(copy, { recursive: true, force: true });
+      const again = await fetchGitSource({ url, branch: 'main', revision: first.commit, cacheDir: fresh });
+      assert.deepEqual(again, first);
+      await assert.rejects(fetchGitSource({ url, branch: 'main', revision: 'f'.repeat(40), cacheDir: fresh }), /cannot fetch/, 'a revision the mirror lacks is fetched');
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 
   it('a checkout that is already there is reused', async () => {
