@@ -5,7 +5,7 @@ import type { RingmasterConfig } from '../lib/config';
 import { createActivities } from '../activities';
 import { BuilderConnectionPool } from '../activities/realise/ssh-connection';
 import { rootLogger, type Logger } from '../lib/logger';
-import { currentPrebuiltBundle, quietBundleLogger, workflowsPath } from './bundle';
+import { currentOrRebuiltBundle, quietBundleLogger, workflowsPath } from './bundle';
 import { dispatcherTaskQueue } from '../lib/task-queues';
 import { RingmasterWorkflows } from '../lib/workflow-client';
 import { installRuntime } from './runtime';
@@ -15,7 +15,7 @@ export interface WorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: { db: Db; config: RingmasterConfig; logger?: Logger };
-  /** Bundle the workflows from source even if a prebuilt bundle exists (tests). */
+  /** Bundle the workflows in this process, from source, even if a prebuilt bundle exists. */
   fromSource?: boolean;
 }
 
@@ -76,9 +76,8 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
   const clientConnection = await Connection.connect({ address: opts.address });
   const client = new Client({ connection: clientConnection, namespace: opts.namespace });
   const builderPool = new BuilderConnectionPool();
-  const prebuilt = opts.fromSource ? undefined : currentPrebuiltBundle();
-  // Bundled once for both workers when no current prebuilt bundle exists.
-  const workflowBundle = prebuilt ? { codePath: prebuilt } : { code: (await bundleWorkflowCode({ workflowsPath, logger: quietBundleLogger })).code };
+  // One bundle for both workers: the prebuilt file (rebuilt by a child process when stale), or bundled here.
+  const workflowBundle = opts.fromSource ? { code: (await bundleWorkflowCode({ workflowsPath, logger: quietBundleLogger })).code } : { codePath: await currentOrRebuiltBundle() };
   const activities = createActivities({ ...opts.deps, logger, workflows: new RingmasterWorkflows(client, opts.taskQueue), builderPool });
   const main = await Worker.create({
     connection: nativeConnection,
