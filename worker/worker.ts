@@ -9,6 +9,7 @@ import { currentOrRebuiltBundle, quietBundleLogger, workflowsPath } from './bund
 import { dispatcherTaskQueue } from '../lib/task-queues';
 import { RingmasterWorkflows } from '../lib/workflow-client';
 import { installRuntime } from './runtime';
+import { favourMemoryOverSpeed } from './v8-heap';
 
 export interface WorkerOptions {
   address: string;
@@ -72,6 +73,7 @@ export interface RunningWorkerParts {
 export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerParts> {
   const logger = opts.deps.logger ?? rootLogger();
   installRuntime({ logger, workerMetricsAddress: opts.deps.config.workerMetricsAddress });
+  if (opts.deps.config.workerOptimizeForSize) favourMemoryOverSpeed();
   const nativeConnection = await NativeConnection.connect({ address: opts.address });
   const clientConnection = await Connection.connect({ address: opts.address });
   const client = new Client({ connection: clientConnection, namespace: opts.namespace });
@@ -93,7 +95,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     // on one thread, a few ms per task. Far more (hundreds) on a busy machine let tasks overrun their
     // 10 s timeout ("Task not found when completing") and be done again: a retry storm.
     maxConcurrentWorkflowTaskExecutions: opts.deps.config.workflowTaskSlots,
-    maxCachedWorkflows: 2000,
+    maxCachedWorkflows: opts.deps.config.maxCachedWorkflows,
     // Heartbeats reach the server within a second, so a cancelled build step is killed promptly.
     maxHeartbeatThrottleInterval: '1 second',
   });
