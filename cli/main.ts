@@ -1,19 +1,25 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type RingmasterConfig } from '../lib/config';
-import { createDb, migrateLatest, type Db } from '../lib/db';
 import { findTemporalCli, installTemporalCli, MISSING_CLI_MESSAGE, ensureNamespaceReady } from '../lib/temporal-dev-server';
-import { ROLES, type Role } from '../api/route';
-import { createApiKey } from '../api/queries/api-keys';
-import { writeAuditEntry } from '../api/queries/audit-log';
-import { allRoutes } from '../api/routes';
-import { apiMarkdown } from '../api/openapi';
 import { writeWorkflowBundle } from '../worker/bundle';
-import { startStack } from './stack';
-import { openDatabase } from './database';
-import { runApiProcess, runWorkerProcess } from './parts';
-import { gcCommand } from './gc';
-import { sealStoredSecretsStep, secretKeyCommand } from './secret-key';
+
+// Each command's modules are loaded when it runs (required, not imported: tsx's CommonJS hook serves
+// require alone), so a worker process does not hold the API's routes, pages and queries, nor the API the
+// activities (~15 MB of a worker's resident memory).
+const commandModules = {
+  stack: (): typeof import('./stack') => require('./stack'),
+  api: (): typeof import('./api-process') => require('./api-process'),
+  worker: (): typeof import('./worker-process') => require('./worker-process'),
+  database: (): typeof import('./database') => require('./database'),
+  db: (): typeof import('../lib/db') => require('../lib/db'),
+  apiKey: (): typeof import('./api-key') => require('./api-key'),
+  roles: (): typeof import('../api/route') => require('../api/route'),
+  routes: (): typeof import('../api/routes') => require('../api/routes'),
+  openapi: (): typeof import('../api/openapi') => require('../api/openapi'),
+  gc: (): typeof import('./gc') => require('./gc'),
+  secretKey: (): typeof import('./secret-key') => require('./secret-key'),
+};
 
 const USAGE = `usage: ringmaster <command>
 
@@ -37,25 +43,15 @@ function flag(args: string[], name: string): string | undefined {
   return eq?.slice(name.length + 3);
 }
 
-async function apiKeyCommand(args: string[]): Promise<void> {
+async function apiKeyCommand(config: RingmasterConfig, args: string[]): Promise<void> {
   const sub = args[0];
   if (sub !== 'create') throw new Error('usage: ringmaster api-key create --name NAME [--role ROLE]');
+  const { ROLES } = commandModules.roles();
   const name = flag(args, 'name');
-  const role = (flag(args, 'role') ?? 'read-only') as Role;
+  const role = flag(args, 'role') ?? 'read-only';
   if (!name) throw new Error('--name is required');
-  if (!ROLES.includes(role)) throw new Error(`--role must be one of ${ROLES.join(', ')}`);
-  const config = loadConfig();
-  const { db, pg } = await openDatabase(config, () => {});
-  try {
-    await migrateLatest(db);
-    const key = await createApiKey(db, { name, role });
-    await writeAuditEntry(db, { actorKind: 'cli', actorId: null, actorName: process.env.USER ?? 'cli', action: 'api-key create', targetKind: 'api_key', targetId: key.id, details: { name, role }, remoteAddr: null });
-    console.log(`Created API key "${name}" (${role}), id ${key.id}. It is shown only once:`);
-    console.log(key.key);
-  } finally {
-    await db.destroy();
-    if (pg?.owned) await pg.stop();
-  }
+  if (!(ROLES as readonly string[]).includes(role)) throw new Error(`--role must be one of ${ROLES.join(', ')}`);
+  await commandModules.apiKey().createApiKeyCommand(config, name, role as (typeof ROLES)[number]);
 }
 
 export async function setupCommand(config: RingmasterConfig): Promise<void> {
@@ -77,17 +73,17 @@ export async function main(argv: string[]): Promise<void> {
   const config = loadConfig();
   switch (command) {
     case 'start':
-      return startStack(config);
+      return commandModules.stack().startStack(config);
     case 'api':
-      return runApiProcess(config);
+      return commandModules.api().runApiProcess(config);
     case 'worker':
-      return runWorkerProcess(config);
+      return commandModules.worker().runWorkerProcess(config);
     case 'migrate': {
-      const { db, pg } = await openDatabase(config, () => {});
+      const { db, pg } = await commandModules.database().openDatabase(config, () => {});
       try {
-        const applied = await migrateLatest(db);
+        const applied = await commandModules.db().migrateLatest(db);
         console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
-        await sealStoredSecretsStep(db, config, (l) => console.log(l));
+        await commandModules.secretKey().sealStoredSecretsStep(db, config, (l) => console.log(l));
       } finally {
         await db.destroy();
         if (pg?.owned) await pg.stop();
@@ -103,16 +99,16 @@ export async function main(argv: string[]): Promise<void> {
       const out = flag(rest, 'out');
       const target = out ? path.resolve(out) : path.resolve(__dirname, '..', 'docs', 'API.md');
       fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.writeFileSync(target, apiMarkdown(allRoutes()));
+      fs.writeFileSync(target, commandModules.openapi().apiMarkdown(commandModules.routes().allRoutes()));
       console.log(`wrote ${path.relative(process.cwd(), target)}`);
       return;
     }
     case 'api-key':
-      return apiKeyCommand(rest);
+      return apiKeyCommand(config, rest);
     case 'gc':
-      return gcCommand(config, flag(rest, 'store'));
+      return commandModules.gc().gcCommand(config, flag(rest, 'store'));
     case 'secret-key':
-      return secretKeyCommand(config, rest);
+      return commandModules.secretKey().secretKeyCommand(config, rest);
     case 'temporal-ready': {
       // Used by deployments: wait for a namespace and register the search attributes.
       if (!config.temporalAddress) throw new Error('TEMPORAL_ADDRESS is required');

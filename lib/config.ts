@@ -3,6 +3,13 @@ import path from 'node:path';
 /** PostgreSQL connections per process unless RINGMASTER_DB_POOL_MAX says otherwise (bench/dag: 10 left planned derivations queueing for a connection). */
 export const DEFAULT_DB_POOL_MAX = 20;
 
+/**
+ * Workflow runs a worker caches unless RINGMASTER_MAX_CACHED_WORKFLOWS says otherwise: above the ~400 runs open
+ * at the default RINGMASTER_MAX_OPEN_BUILDS (a BuildWorkflow and its DerivationWorkflow each), so none is
+ * evicted there, and at ~0.15–0.35 MB a run at most ~100–175 MB above an idle worker however many are open.
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 500;
+
 /** Every environment variable Ringmaster reads, in one place (the README's configuration table). */
 export interface RingmasterConfig {
   port: number;
@@ -36,6 +43,13 @@ export interface RingmasterConfig {
    * signals) run, so few slots left planned derivations waiting in line with the CPU idle.
    */
   workflowTaskSlots: number;
+  /**
+   * Workflow runs the main worker keeps in its sticky cache (their state in its workflow thread's V8 heap); an
+   * evicted run replays its history on its next workflow task.
+   */
+  maxCachedWorkflows: number;
+  /** A worker process runs V8 with `--optimize-for-size` (worker/v8-heap.ts): heaps grow less between full GCs. */
+  workerOptimizeForSize: boolean;
   /** Connections in each process's PostgreSQL pool (the worker's activities and the API share one per process). */
   dbPoolMax: number;
   /** Slots of the worker's own Nix when no remote builder is configured (default: CPU count). */
@@ -89,6 +103,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     logLevel: env.LOG_LEVEL || 'info',
     maxOpenBuilds: intFromEnv(env, 'RINGMASTER_MAX_OPEN_BUILDS', 200),
     workflowTaskSlots: Math.max(1, intFromEnv(env, 'RINGMASTER_WORKFLOW_TASK_SLOTS', 40)),
+    maxCachedWorkflows: intFromEnv(env, 'RINGMASTER_MAX_CACHED_WORKFLOWS', DEFAULT_MAX_CACHED_WORKFLOWS),
+    workerOptimizeForSize: boolFromEnv(env, 'RINGMASTER_WORKER_OPTIMIZE_FOR_SIZE', true),
     dbPoolMax: Math.max(2, intFromEnv(env, 'RINGMASTER_DB_POOL_MAX', DEFAULT_DB_POOL_MAX)),
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
     logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),

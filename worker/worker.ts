@@ -5,18 +5,19 @@ import type { RingmasterConfig } from '../lib/config';
 import { createActivities } from '../activities';
 import { BuilderConnectionPool } from '../activities/realise/ssh-connection';
 import { rootLogger, type Logger } from '../lib/logger';
-import { currentPrebuiltBundle, quietBundleLogger, workflowsPath } from './bundle';
+import { currentOrRebuiltBundle, quietBundleLogger, workflowsPath } from './bundle';
 import { dispatcherTaskQueue } from '../lib/task-queues';
 import { RingmasterWorkflows } from '../lib/workflow-client';
 import { installRuntime } from './runtime';
 import { localStore } from '../activities/nix/store-serve';
+import { favourMemoryOverSpeed } from './v8-heap';
 
 export interface WorkerOptions {
   address: string;
   namespace: string;
   taskQueue: string;
   deps: { db: Db; config: RingmasterConfig; logger?: Logger };
-  /** Bundle the workflows from source even if a prebuilt bundle exists (tests). */
+  /** Bundle the workflows in this process, from source, even if a prebuilt bundle exists. */
   fromSource?: boolean;
 }
 
@@ -73,13 +74,13 @@ export interface RunningWorkerParts {
 export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerParts> {
   const logger = opts.deps.logger ?? rootLogger();
   installRuntime({ logger, workerMetricsAddress: opts.deps.config.workerMetricsAddress });
+  if (opts.deps.config.workerOptimizeForSize) favourMemoryOverSpeed();
   const nativeConnection = await NativeConnection.connect({ address: opts.address });
   const clientConnection = await Connection.connect({ address: opts.address });
   const client = new Client({ connection: clientConnection, namespace: opts.namespace });
   const builderPool = new BuilderConnectionPool();
-  const prebuilt = opts.fromSource ? undefined : currentPrebuiltBundle();
-  // Bundled once for both workers when no current prebuilt bundle exists.
-  const workflowBundle = prebuilt ? { codePath: prebuilt } : { code: (await bundleWorkflowCode({ workflowsPath, logger: quietBundleLogger })).code };
+  // One bundle for both workers: the prebuilt file (rebuilt by a child process when stale), or bundled here.
+  const workflowBundle = opts.fromSource ? { code: (await bundleWorkflowCode({ workflowsPath, logger: quietBundleLogger })).code } : { codePath: await currentOrRebuiltBundle() };
   const activities = createActivities({ ...opts.deps, logger, workflows: new RingmasterWorkflows(client, opts.taskQueue), builderPool });
   const main = await Worker.create({
     connection: nativeConnection,
@@ -95,7 +96,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     // on one thread, a few ms per task. Far more (hundreds) on a busy machine let tasks overrun their
     // 10 s timeout ("Task not found when completing") and be done again: a retry storm.
     maxConcurrentWorkflowTaskExecutions: opts.deps.config.workflowTaskSlots,
-    maxCachedWorkflows: 2000,
+    maxCachedWorkflows: opts.deps.config.maxCachedWorkflows,
     // Heartbeats reach the server within a second, so a cancelled build step is killed promptly.
     maxHeartbeatThrottleInterval: '1 second',
   });

@@ -18,6 +18,8 @@ describe('loadConfig', () => {
     assert.equal(config.configFile, path.resolve('.data', 'ringmaster.json'));
     assert.equal(config.requireAuthForReads, false);
     assert.equal(config.logLevel, 'info');
+    assert.equal(config.maxCachedWorkflows, 500);
+    assert.equal(config.workerOptimizeForSize, true);
   });
 
   it('reads every setting from the environment it is given, not only process.env', () => {
@@ -34,6 +36,8 @@ describe('loadConfig', () => {
       RINGMASTER_REQUIRE_AUTH_FOR_READS: 'yes',
       RINGMASTER_PUBLIC_URL: 'https://ci.example.org',
       LOG_LEVEL: 'debug',
+      RINGMASTER_MAX_CACHED_WORKFLOWS: '1200',
+      RINGMASTER_WORKER_OPTIMIZE_FOR_SIZE: 'false',
     });
     assert.equal(config.port, 4100);
     assert.equal(config.host, '127.0.0.1');
@@ -48,6 +52,8 @@ describe('loadConfig', () => {
     assert.equal(config.requireAuthForReads, true);
     assert.equal(config.publicUrl, 'https://ci.example.org');
     assert.equal(config.logLevel, 'debug');
+    assert.equal(config.maxCachedWorkflows, 1200);
+    assert.equal(config.workerOptimizeForSize, false);
   });
 
   it('a port that is not a number is refused, naming the variable', () => {
