@@ -94,8 +94,9 @@ const MAX_BUILDER_ATTEMPTS = 4;
  */
 export async function DerivationWorkflow(input: DerivationInput): Promise<DerivationResult> {
   const waiters = new Map<string, number>();
-  /** Waiters that hear of a failure only (`failuresOnly`). */
+  /** Waiters that hear of a failure only (`failuresOnly`), and those of them passed over on a success. */
   const hearFailuresOnly = new Set<string>();
+  const passedOver = new Set<string>();
   const notified = new Set<string>();
   let priority = input.priority;
   let grant: SlotGrant | undefined;
@@ -104,7 +105,11 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
   setHandler(addWaiterSignal, (w) => {
     waiters.set(w.workflowId, w.priority);
     if (w.failuresOnly) hearFailuresOnly.add(w.workflowId);
-    else if (hearFailuresOnly.delete(w.workflowId)) notified.delete(w.workflowId); // now asks for every result: tell it even a success already passed over
+    else {
+      hearFailuresOnly.delete(w.workflowId);
+      // Now it asks for every result: tell it a success it was passed over on.
+      if (passedOver.delete(w.workflowId)) notified.delete(w.workflowId);
+    }
     everHadWaiter = true;
     if (w.priority > priority) priority = w.priority;
   });
@@ -159,7 +164,10 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
     let pending = [...waiters.keys()].filter((w) => !notified.has(w));
     for (const w of pending) notified.add(w);
     // Only waiters that asked (failuresOnly, sent by current code only) go untold of a success.
-    if (result.status === 'succeeded') pending = pending.filter((w) => !hearFailuresOnly.has(w));
+    if (result.status === 'succeeded') {
+      for (const w of pending) if (hearFailuresOnly.has(w)) passedOver.add(w);
+      pending = pending.filter((w) => !hearFailuresOnly.has(w));
+    }
     const tell = (w: string) => getExternalWorkflowHandle(w).signal(derivationFinishedSignal, decidedFor.has(w) || !cachedFailure ? result : cachedFailure);
     if (atOnce) {
       // The signals go out together (in batches); a waiter that is gone is no concern.
@@ -346,6 +354,17 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
     // With failuresOnly, an input's success is not heard: `pending()` then also holds inputs that have
     // succeeded (a retried member names them to the dispatcher again, which finds them built).
     if (inputs.length > 0) await attachToDerivations({ derivations: inputs.map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority, ...(failuresOnly ? { failuresOnly: true } : {}) } });
+    /**
+     * Before waiting for its inputs to succeed, a member attached to hear failures only attaches again to
+     * hear every result (an input that has closed starts a new run, which answers at once; a running one
+     * that already passed over it tells it again).
+     */
+    let hearsEveryResult = !failuresOnly;
+    const hearEveryResult = async () => {
+      if (hearsEveryResult) return;
+      hearsEveryResult = true;
+      if (pending().length > 0) await attachToDerivations({ derivations: pending().map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority } });
+    };
     if (!everHadWaiter) await condition(() => everHadWaiter, '1 minute');
     const batch = { drvPath: input.drvPath, logBuildId: input.logBuildId, timeoutSeconds: input.timeoutSeconds, maxSilentSeconds: input.maxSilentSeconds };
     for (let builderFailures = 0; ; ) {
@@ -382,6 +401,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
         }
         // A slot of a builder that does not realise batches: give it back until the inputs have succeeded.
         await releaseBuilderSlot({ requestId: self, builderId: granted!.builderId, builderFailed: false });
+        await hearEveryResult();
         await condition(() => pending().length === 0 || failedInput() !== undefined || waiters.size === 0);
         const late = failedInput();
         if (late) return inputFailed(late);
@@ -403,9 +423,8 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
           await recordCachedFailure({ drvPath: input.drvPath, status: r.status, errorMessage: r.errorMessage });
           return { ...base, status: r.status, errorMessage: r.errorMessage, builderId: r.builderId, logPath: r.logPath };
         case 'dependency_failed': {
-          // Nix did not build it: the input that failed says which (its own workflow reports it). Attached
-          // to hear failures only, it now asks to hear every result (a closed input's new run answers at once).
-          if (failuresOnly) await attachToDerivations({ derivations: pending().map((i) => ({ ...i, priority })), waiter: { workflowId: self, priority } });
+          // Nix did not build it: the input that failed says which (its own workflow reports it).
+          await hearEveryResult();
           await condition(() => failedInput() !== undefined || pending().length === 0, '10 minutes');
           const failure = failedInput();
           if (failure) return inputFailed(failure);

@@ -53,7 +53,9 @@ describe('derivations realised in batches on the local builder', () => {
     };
     assert.equal(await heard('middle'), 0, 'middle was not told that base succeeded');
     assert.equal(await heard('top'), 0, 'top was not told that middle succeeded');
-    assert.equal(await heard('dependent'), 1, 'dependent was told that broken failed');
+    // At least once: when its batch leaves it unbuilt it also attaches again to hear every result, and a
+    // new run of broken (if it had closed) answers that with its cached failure.
+    assert.ok((await heard('dependent')) >= 1, 'dependent was told that broken failed');
   });
 
   it('the dispatcher realised them with batch activities, not one slot grant per derivation', async () => {
