@@ -45,7 +45,12 @@ interface Session {
   child: ChildProcess;
   reader: WireReader;
   stderr: string[];
+  /** Settles when the process has exited and its output streams have closed. */
+  closed: Promise<void>;
 }
+
+/** How long a failed question waits for the process's last words on stderr (its stdout may end first). */
+const LAST_WORDS_MS = 1_000;
 
 export class LocalStoreServe {
   private session: Session | undefined;
@@ -111,6 +116,7 @@ export class LocalStoreServe {
       } catch (err) {
         // The conversation is out of step or the process is gone: the next question starts a new one.
         if (this.session === session) this.close();
+        await Promise.race([session.closed, new Promise((resolve) => setTimeout(resolve, LAST_WORDS_MS).unref())]);
         const stderr = session.stderr.join('').trim().slice(-500);
         throw new Error(`nix-store --serve: ${(err as Error).message}${stderr ? `: ${stderr}` : ''}`);
       } finally {
@@ -128,7 +134,7 @@ export class LocalStoreServe {
     const child = spawn('nix-store', ['--serve', ...this.storeArgs, ...noSubstitutersArgs, '--option', 'narinfo-cache-negative-ttl', '0', '--option', 'narinfo-cache-positive-ttl', '0'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const session: Session = { child, reader: new WireReader(child.stdout!), stderr: [] };
+    const session: Session = { child, reader: new WireReader(child.stdout!), stderr: [], closed: new Promise((resolve) => child.once('close', () => resolve())) };
     child.stderr!.on('data', (chunk: Buffer) => {
       session.stderr.push(chunk.toString());
       if (session.stderr.length > 20) session.stderr.shift();
