@@ -183,7 +183,10 @@ export function createBatchActivities(deps: ActivityDeps) {
             checkPending = false;
             if (stop?.status === 'builder_failure') return;
             const open = [...steps.entries()].filter(([d, s]) => s.started && !s.failure && !reported.has(d)).map(([d]) => d);
-            for (const d of await builtOnBuilder(open)) then(stepOf(d), () => finish(d, 'succeeded', null));
+            // A build over the log limit may be found built before its last lines are read (over SSH the
+            // log lags behind the builder): it is left to the end, where it gets log_limit_exceeded.
+            const overLimit = (d: string) => stop?.status === 'log_limit_exceeded' && stop.drvPath === d;
+            for (const d of await builtOnBuilder(open)) then(stepOf(d), async () => (overLimit(d) ? undefined : finish(d, 'succeeded', null)));
           }).catch(failed);
         };
 
