@@ -83,6 +83,8 @@ export function createBatchActivities(deps: ActivityDeps) {
         const errors: unknown[] = [];
         const otherLines: string[] = [];
         let stop: Stop | undefined;
+        /** The stop, when the batch was stopped for this member's log going over the limit. */
+        const logLimitStopOf = (drvPath: string) => (stop?.status === 'log_limit_exceeded' && stop.drvPath === drvPath ? stop : undefined);
 
         /** When Nix's count of ended builds grew, in order: a build ended at the first of these after its start. */
         const endings: Date[] = [];
@@ -185,8 +187,7 @@ export function createBatchActivities(deps: ActivityDeps) {
             const open = [...steps.entries()].filter(([d, s]) => s.started && !s.failure && !reported.has(d)).map(([d]) => d);
             // A build over the log limit may be found built before its last lines are read (over SSH the
             // log lags behind the builder): it is left to the end, where it gets log_limit_exceeded.
-            const overLimit = (d: string) => stop?.status === 'log_limit_exceeded' && stop.drvPath === d;
-            for (const d of await builtOnBuilder(open)) then(stepOf(d), async () => (overLimit(d) ? undefined : finish(d, 'succeeded', null)));
+            for (const d of await builtOnBuilder(open)) then(stepOf(d), async () => (logLimitStopOf(d) ? undefined : finish(d, 'succeeded', null)));
           }).catch(failed);
         };
 
@@ -285,7 +286,8 @@ export function createBatchActivities(deps: ActivityDeps) {
           let settled: [StepRealisationStatus, string | null];
           // Over the log limit is that member's status even when its build ended before the kill reached it
           // (over SSH the kill is a round trip away).
-          if (stop?.status === 'log_limit_exceeded' && stop.drvPath === drvPath) settled = ['log_limit_exceeded', `build log exceeded the limit of ${stop.limit} bytes`];
+          const overLimit = logLimitStopOf(drvPath);
+          if (overLimit) settled = ['log_limit_exceeded', `build log exceeded the limit of ${overLimit.limit} bytes`];
           else if (built.has(drvPath)) settled = ['succeeded', null];
           else if (lost !== undefined) settled = ['builder_failure', lost];
           else if (s.failure) settled = [s.failure.failure, s.failure.message];
