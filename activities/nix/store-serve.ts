@@ -107,12 +107,11 @@ export class LocalStoreServe {
     const run = async () => {
       const session = await this.open();
       const timer = setTimeout(() => session.reader.end(new Error(`nix-store --serve gave no answer in ${QUESTION_TIMEOUT_MS / 1000} s`)), QUESTION_TIMEOUT_MS);
-      // Held open while a question waits: between questions the process does not keep this one alive.
-      const stdout = session.child.stdout as unknown as { ref(): void; unref(): void };
-      stdout.ref();
       try {
-        session.child.stdin!.write(Buffer.concat(question));
-        return await answer(session.reader);
+        return await whileAwaitingAnswer(session.child, () => {
+          session.child.stdin!.write(Buffer.concat(question));
+          return answer(session.reader);
+        });
       } catch (err) {
         // The conversation is out of step or the process is gone: the next question starts a new one.
         if (this.session === session) this.close();
@@ -121,7 +120,6 @@ export class LocalStoreServe {
         throw new Error(`nix-store --serve: ${(err as Error).message}${stderr ? `: ${stderr}` : ''}`);
       } finally {
         clearTimeout(timer);
-        stdout.unref();
       }
     };
     const result = this.queue.then(run, run);
@@ -149,21 +147,30 @@ export class LocalStoreServe {
     child.unref();
     for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
     this.session = session;
-    const stdout = child.stdout as unknown as { ref(): void; unref(): void };
-    stdout.ref();
     try {
-      child.stdin!.write(wireInt(SERVE_MAGIC_1));
-      const magic = await session.reader.int();
-      if (magic !== SERVE_MAGIC_2) throw new Error(`protocol mismatch (magic ${magic.toString(16)})`);
-      await session.reader.int(); // the server's protocol version
-      child.stdin!.write(wireInt(CLIENT_VERSION));
+      await whileAwaitingAnswer(child, async () => {
+        child.stdin!.write(wireInt(SERVE_MAGIC_1));
+        const magic = await session.reader.int();
+        if (magic !== SERVE_MAGIC_2) throw new Error(`protocol mismatch (magic ${magic.toString(16)})`);
+        await session.reader.int(); // the server's protocol version
+        child.stdin!.write(wireInt(CLIENT_VERSION));
+      });
       return session;
     } catch (err) {
       if (this.session === session) this.close();
       throw err;
-    } finally {
-      stdout.unref();
     }
+  }
+}
+
+/** Runs `work` with the process's stdout holding this one's event loop open: between questions it does not. */
+async function whileAwaitingAnswer<T>(child: ChildProcess, work: () => Promise<T>): Promise<T> {
+  const stdout = child.stdout as unknown as { ref(): void; unref(): void };
+  stdout.ref();
+  try {
+    return await work();
+  } finally {
+    stdout.unref();
   }
 }
 
