@@ -5,10 +5,10 @@ import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import { logBuildFinished } from './operator-lines';
 import type { StepPlan } from '../workflows/build-outcome';
 import { missingDerivationMessage, readDerivation } from './nix/drv';
-import { derivationsToBuild } from './realise/closure';
+import { derivationsToBuild, locallyInvalidPaths } from './realise/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './realise/products';
 import { closeUnfinishedSteps, insertPlannedSteps, recordSteps } from './records/steps';
-import { forgetCachedFailure, resultAsBuildSees } from './records/cached-failures';
+import { findCachedFailure, forgetCachedFailure, resultAsBuildSees } from './records/cached-failures';
 import {
   buildsOfEvaluationByDerivation,
   constituentsOfAggregate,
@@ -46,6 +46,12 @@ export type BuildPlan =
        * Not for an aggregate, whose constituents are steps beside the top derivation's own inputs.
        */
       topPlansInputs?: boolean;
+      /**
+       * The top derivation's outputs, when they are all valid already and it has no cached failure (issue 6:
+       * a batch built it ahead of its turn, or another build did): the build succeeds without attaching to
+       * its derivation's workflow. Not for an aggregate.
+       */
+      topBuilt?: Record<string, string>;
     };
 
 /** Rolls back a start whose build has finished meanwhile. */
@@ -97,10 +103,18 @@ export function createBuildActivities(deps: ActivityDeps) {
     return { status };
   }
 
-  /** The plan of a build that waits on its top derivation alone: that one step (one `.drv` read). */
-  async function planTop(build: BuildToPlan): Promise<PlannedStep> {
+  /** The plan of a build that waits on its top derivation alone: that one step (one `.drv` read), and the derivation's outputs. */
+  async function planTop(build: BuildToPlan): Promise<{ step: PlannedStep; outputs: Record<string, string> }> {
     const d = await readDerivation(build.drv_path);
-    return { drvPath: build.drv_path, isTop: true, inputs: [], jobName: build.job_name, system: d.system, requiredFeatures: d.requiredSystemFeatures, logBuildId: build.id };
+    return { step: { drvPath: build.drv_path, isTop: true, inputs: [], jobName: build.job_name, system: d.system, requiredFeatures: d.requiredSystemFeatures, logBuildId: build.id }, outputs: d.outputs };
+  }
+
+  /** The outputs when every one is valid here and the derivation has no cached failure (which its workflow would answer). */
+  async function validOutputsOf(outputs: Record<string, string>, drvPath: string): Promise<Record<string, string> | undefined> {
+    const paths = Object.values(outputs);
+    if (paths.length === 0 || paths.some((p) => p === '')) return undefined;
+    if ((await locallyInvalidPaths(paths)).size > 0) return undefined;
+    return (await findCachedFailure(db, drvPath)) ? undefined : outputs;
   }
 
   /**
@@ -158,8 +172,14 @@ export function createBuildActivities(deps: ActivityDeps) {
       }
 
       let steps: PlannedStep[];
+      let topBuilt: Record<string, string> | undefined;
       try {
-        steps = build.is_aggregate ? await planClosure(build) : [await planTop(build)];
+        if (build.is_aggregate) steps = await planClosure(build);
+        else {
+          const top = await planTop(build);
+          steps = [top.step];
+          topBuilt = await validOutputsOf(top.outputs, build.drv_path);
+        }
       } catch (err) {
         // A .drv gone from the store (garbage-collected since the evaluation, e.g. a restart of an old
         // build) cannot be realised however often this is retried: the build ends now, saying why.
@@ -209,6 +229,7 @@ export function createBuildActivities(deps: ActivityDeps) {
         maxSilentSeconds: build.meta_max_silent ?? build.max_silent,
         derivationWorkflowIds: Object.fromEntries(steps.map((s) => [s.drvPath, deps.workflows.derivationWorkflowId(s.drvPath)])),
         topPlansInputs: !build.is_aggregate,
+        ...(topBuilt ? { topBuilt } : {}),
       };
     },
 

@@ -1,6 +1,6 @@
 import { Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
-import { releaseSlotSignal, type RealiseBatchInput, type StepRealisation, type StepRealisationStatus } from '../workflows/shared';
+import { batchExtrasSignal, releaseSlotSignal, type RealiseBatchInput, type StepRealisation, type StepRealisationStatus } from '../workflows/shared';
 import { readDerivation } from './nix/drv';
 import { localBatchBuilder } from './realise/local-batch';
 import { RemoteBatchBuilder } from './realise/remote-batch';
@@ -11,7 +11,9 @@ import type { NixBuildEvent, NixBuildFailure } from './realise/nix-json-log';
 import { lastErrorLines } from './realise/nix-process';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { logBuildOfStep, markStepsOfDerivation } from './records/steps';
-import { assignBuilderToBuildsOfDerivation } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, waitingDerivationsOfSameEvaluation } from './records/builds';
+import { locallyInvalidPaths } from './realise/closure';
+import { recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
 import { LOCAL_BUILDER } from '../workflows/shared';
 import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
@@ -50,6 +52,33 @@ export function createBatchActivities(deps: ActivityDeps) {
     return { builder: new RemoteBatchBuilder(deps.builderPool, spec, deps.config.transferTimeoutSeconds), name: row.name };
   }
 
+  /**
+   * The batch's extras (`BatchExtras`): the waiting derivations of its first member's evaluation that
+   * need no system feature and are not built here yet, members left out.
+   */
+  async function chooseExtras(input: RealiseBatchInput, members: Map<string, unknown>): Promise<string[]> {
+    const spec = input.extras;
+    const first = input.members[0];
+    if (!spec || !first?.logBuildId) return [];
+    const candidates = (
+      await whileDatabaseUnavailable(() =>
+        waitingDerivationsOfSameEvaluation(db, {
+          buildId: first.logBuildId,
+          system: spec.system,
+          priority: spec.priority,
+          timeoutSeconds: first.timeoutSeconds,
+          maxSilentSeconds: first.maxSilentSeconds,
+          limit: spec.limit + members.size,
+        }),
+      )
+    ).filter((d) => !members.has(d));
+    const drvs = await Promise.all(candidates.map((d) => readDerivation(d).catch(() => undefined)));
+    const plain = candidates.flatMap((d, i) => (drvs[i] && drvs[i].requiredSystemFeatures.length === 0 ? [{ drvPath: d, outputs: Object.values(drvs[i].outputs) }] : []));
+    // Built already (here: a build realised elsewhere is fetched here): its own build finds it valid.
+    const invalid = await locallyInvalidPaths(plain.flatMap((c) => c.outputs));
+    return plain.filter((c) => c.outputs.some((o) => invalid.has(o))).slice(0, spec.limit).map((c) => c.drvPath);
+  }
+
   return {
     /**
      * Realises a batch of queued derivations with one `nix-store --realise` (issue 6), on the worker's
@@ -73,6 +102,8 @@ export function createBatchActivities(deps: ActivityDeps) {
 
       async function realiseMembers(): Promise<{ realised: number }> {
         const members = new Map(input.members.map((m) => [m.drvPath, m]));
+        /** The batch's extras (`BatchExtras`), once chosen. */
+        const extras = new Set<string>();
         const chosen = await batchBuilderFor(input.builderId);
         const builder: BatchBuilder | undefined = 'builder' in chosen ? chosen.builder : undefined;
         const recordedBuilderId = builder ? builder.recordedBuilderId : input.builderId;
@@ -130,6 +161,11 @@ export function createBatchActivities(deps: ActivityDeps) {
                 ? { status, phase: null, builderId: recordedBuilderId, completedAt: endOf(s), errorMessage }
                 : { status: 'running', phase: 'queued', builderId: null }),
             );
+          }
+          // A derivation built along (an input or an extra) may have no workflow listening yet, or one that
+          // queues later: its failure is cached here, so its own build takes it instead of building it again.
+          if (!members.has(drvPath) && (status === 'failed' || status === 'timeout' || status === 'log_limit_exceeded')) {
+            await whileDatabaseUnavailable(() => recordCachedFailure(db, { drvPath, status, errorMessage }));
           }
           const result: StepRealisation = { drvPath, status, outputs, errorMessage, builderId: input.builderId, logPath: logBuildId ? liveLogPath(deps.config.dataDir, logBuildId) : null, ...(members.has(drvPath) ? {} : { alongInput: true }) };
           await deps.workflows.tellStepRealised(drvPath, result);
@@ -203,7 +239,11 @@ export function createBatchActivities(deps: ActivityDeps) {
                   await markStepsOfDerivation(db, event.drvPath, { status: 'running', phase: 'building', builderId: recordedBuilderId, startedAt });
                   if (logBuildId) await assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: recordedBuilderId, logPath: liveLogPath(deps.config.dataDir, logBuildId) });
                 });
-                const what = members.has(event.drvPath) ? `in a batch of ${input.members.length}` : 'in a batch, as an input of its members';
+                const what = members.has(event.drvPath)
+                  ? `in a batch of ${input.members.length}`
+                  : extras.has(event.drvPath)
+                    ? 'in a batch, ahead of its own turn (a derivation of the same evaluation waiting to be queued)'
+                    : 'in a batch, as an input of its members';
                 await (await writerOf(s))?.append(`ringmaster: building ${event.drvPath} ${builder!.where}, ${what}\n`);
               });
               return;
@@ -243,6 +283,8 @@ export function createBatchActivities(deps: ActivityDeps) {
           }
         };
 
+        /** What the batch's Nix realises: its members, then its extras (chosen just before it starts). */
+        const targets = [...members.keys()];
         let run: BatchRun | undefined;
         let exit: Awaited<BatchRun['finished']> = { exitCode: null, spawnError: null };
         const onAbort = () => {
@@ -254,12 +296,23 @@ export function createBatchActivities(deps: ActivityDeps) {
           if ('failure' in chosen) stop = { status: 'builder_failure', message: chosen.failure };
           else {
             // Whatever keeps the members' inputs from reaching the builder is a failure of that builder, as on the per-step path.
-            await builder!.prepare([...members.keys()]).catch((err: Error) => {
+            // Extras only speed things up: without them the batch realises its members as before.
+            const chosenExtras = await chooseExtras(input, members).catch((err) => {
+              log.warn('could not choose the batch extras', { batchId: input.batchId, error: String(err) });
+              return [];
+            });
+            for (const d of chosenExtras) extras.add(d);
+            targets.push(...chosenExtras);
+            // Before Nix starts: the cancel of an extra's build reaches this batch through the dispatcher.
+            if (chosenExtras.length > 0) {
+              await deps.workflows.signalDispatcher(batchExtrasSignal, [{ batchId: input.batchId, requestIds: chosenExtras.map((d) => deps.workflows.derivationWorkflowId(d)) }]);
+            }
+            await builder!.prepare(targets).catch((err: Error) => {
               stop ??= { status: 'builder_failure', message: err instanceof BuilderConnectionError ? err.message : `while sending inputs: ${err.message}` };
             });
           }
           if (!stop) {
-            run = builder!.realise([...members.keys()], { slots: input.slots, timeoutSeconds: first.timeoutSeconds, maxSilentSeconds: first.maxSilentSeconds, onEvent });
+            run = builder!.realise(targets, { slots: input.slots, timeoutSeconds: first.timeoutSeconds, maxSilentSeconds: first.maxSilentSeconds, onEvent });
             exit = await run.finished;
           }
         } finally {

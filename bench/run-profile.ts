@@ -74,6 +74,9 @@ export interface WorkflowTypeProfile {
   /** Per activity type, [scheduled, completed] in milliseconds since the epoch. */
   activitySpans: Map<string, Array<[number, number]>>;
   /** Each realiseBatch: when it was scheduled and closed, its slots (`--max-jobs`) and members. */
+  /** When runs of this type started, and (dispatcher) when slot requests arrived. */
+  starts: number[];
+  requests: number[];
   batches: Array<{ at: number; end: number; slots: number; members: number }>;
 }
 
@@ -110,7 +113,7 @@ export async function profileWorkflows(client: Client): Promise<WorkflowTypeProf
       const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
       let p = byType.get(run.type);
       if (!p) {
-        p = { type: run.type, runs: 0, workflowTasks: 0, events: 0, taskMs: 0, localActivities: new Map(), activities: new Map(), signalsReceived: 0, signalsSent: 0, timers: 0, activitySpans: new Map(), batches: [] };
+        p = { type: run.type, runs: 0, workflowTasks: 0, events: 0, taskMs: 0, localActivities: new Map(), activities: new Map(), signalsReceived: 0, signalsSent: 0, timers: 0, activitySpans: new Map(), batches: [], starts: [], requests: [] };
         byType.set(run.type, p);
       }
       p.runs++;
@@ -162,6 +165,13 @@ export async function profileWorkflows(client: Client): Promise<WorkflowTypeProf
           }
           case 'WORKFLOW_EXECUTION_SIGNALED':
             p.signalsReceived++;
+            if (e.workflowExecutionSignaledEventAttributes?.signalName === 'requestSlot') {
+              const text = Buffer.from(e.workflowExecutionSignaledEventAttributes.input?.payloads?.[0]?.data ?? []).toString('utf8');
+              if (!text.includes('"reprioritizeOnly":true')) p.requests.push(eventMs(e));
+            }
+            break;
+          case 'WORKFLOW_EXECUTION_STARTED':
+            p.starts.push(eventMs(e));
             break;
           case 'SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED':
             p.signalsSent++;
@@ -196,6 +206,21 @@ export function printWorkflowProfile(profiles: WorkflowTypeProfile[]): void {
     const t0 = Math.min(...p.batches.map((b) => b.at));
     const line = [...p.batches].sort((a, b) => a.at - b.at).map((b) => `+${((b.at - t0) / 1000).toFixed(1)}s ${b.members}m/${b.slots}s ${((b.end - b.at) / 1000).toFixed(1)}s`);
     console.log(`      batches (start, members/slots, duration): ${line.join('; ')}`);
+    const perHalfSecond = (times: number[]) => {
+      const counts: number[] = [];
+      for (const t of times) {
+        const i = Math.floor((t - t0) / 500);
+        if (i < 0) continue;
+        while (counts.length <= i) counts.push(0);
+        counts[i]++;
+      }
+      return counts.join(' ');
+    };
+    const before = (times: number[]) => `${times.filter((t) => t < t0).length}, the first ${((Math.min(...times) - t0) / 1000).toFixed(1)} s`;
+    for (const q of profiles) {
+      if (q.type === 'BuildWorkflow' || q.type === 'DerivationWorkflow') console.log(`      ${q.type} starts per 0.5 s from the first batch (${before(q.starts)} before it): ${perHalfSecond(q.starts)}`);
+    }
+    console.log(`      slot requests per 0.5 s from the first batch (${before(p.requests)} before it): ${perHalfSecond(p.requests)}`);
   }
   console.log(`  workflow tasks in all: ${tasks}`);
 }
@@ -228,6 +253,16 @@ export async function slotUse(db: Db, since: Date, slots: number): Promise<strin
   const last = Math.max(...rows.map((r) => r.completed.getTime()));
   const busy = rows.reduce((sum, r) => sum + (r.completed.getTime() - r.started.getTime()), 0);
   const span = Math.max(1, last - first);
+  // Building at once per half second of the span, to show where slots sat idle.
+  const bucketMs = 500;
+  const buckets = new Array<number>(Math.ceil(span / bucketMs)).fill(0);
+  for (const r of rows) {
+    const [a, b] = [r.started.getTime() - first, r.completed.getTime() - first];
+    for (let i = Math.floor(a / bucketMs); i < buckets.length && i * bucketMs < b; i++) {
+      buckets[i] += (Math.min(b, (i + 1) * bucketMs) - Math.max(a, i * bucketMs)) / bucketMs;
+    }
+  }
+  const timeline = buckets.map((x) => x.toFixed(1)).join(' ');
   return `${rows.length} derivations realised; first started ${((first - since.getTime()) / 1000).toFixed(1)} s after the trigger, last ended ${((last - since.getTime()) / 1000).toFixed(1)} s; ` +
-    `on average ${(busy / span).toFixed(2)} building at once over that span (${slots} slots: ${((100 * busy) / span / slots).toFixed(0)} % busy)`;
+    `on average ${(busy / span).toFixed(2)} building at once over that span (${slots} slots: ${((100 * busy) / span / slots).toFixed(0)} % busy)\n  building at once per 0.5 s from the first start: ${timeline}`;
 }

@@ -26,6 +26,9 @@ import {
   requestSlotSignal,
   slotGrantedSignal,
   withdrawRequestSignal,
+  batchExtrasSignal,
+  type BatchExtras,
+  type RealiseBatchInput,
   type SlotGrant,
   type SlotRelease,
 } from './shared';
@@ -70,6 +73,17 @@ const REMOTE_BATCHES_PATCH = 'dispatcher-realises-remote-steps-in-batches';
  */
 const SPLIT_BATCHES_PATCH = 'dispatcher-splits-batches-among-builders';
 
+/**
+ * patched() ID (issue 6): a batch on the only enabled builder, when no other running batch does so, also
+ * realises the derivations of its first member's evaluation that wait for their turn (`BatchExtras`),
+ * with all the builder's free slots: Nix realises the evaluation at its own pace while the builds'
+ * workflows catch up, instead of batches as small as what those workflows had queued.
+ */
+const EXTRAS_PATCH = 'batch-realises-its-evaluations-waiting-derivations';
+
+/** The most extras one batch takes beside its members. */
+const MAX_BATCH_EXTRAS = 200;
+
 const { loadDispatchBuilders, recordBuilderOutcome } = proxyLocalActivities<DispatchActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
@@ -93,7 +107,7 @@ export interface DispatcherState {
    * batch id → the builder it runs on, the requests it realises (its id holds its slots in `running`),
    * and the inputs its members queued ahead of, which it builds along (`inputs`).
    */
-  batches?: Record<string, { builderId: string; requestIds: string[]; inputs?: string[] }>;
+  batches?: Record<string, { builderId: string; requestIds: string[]; inputs?: string[]; extras?: boolean; extraIds?: string[] }>;
 }
 
 const emptyState = (): DispatcherState => ({ queue: [], running: {}, usage: {}, seq: 0 });
@@ -109,6 +123,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
   const batchesOn = grantsAtOnce && patched(BATCHES_PATCH);
   const remoteBatchesOn = batchesOn && patched(REMOTE_BATCHES_PATCH);
   const splitBatches = remoteBatchesOn && patched(SPLIT_BATCHES_PATCH);
+  const extrasOn = batchesOn && patched(EXTRAS_PATCH);
   const batches = batchesOn ? (state.batches ??= {}) : {};
   /** The running batches' activities, to stop one whose member was cancelled and to wait for before continuing as new. */
   const batchRuns = new Map<string, { scope: CancellationScope; done: Promise<void> }>();
@@ -168,7 +183,14 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     const batchId = leaveBatch(requestId);
     if (batchId === undefined) removeRunning(requestId);
     else if (kill) batchRuns.get(batchId)?.scope.cancel();
+    // A cancelled derivation that a batch realises as an extra stops that batch too.
+    const asExtra = batchId === undefined && kill ? Object.entries(batches).find(([, b]) => b.extraIds?.includes(requestId)) : undefined;
+    if (asExtra) batchRuns.get(asExtra[0])?.scope.cancel();
     dirty = true;
+  });
+  setHandler(batchExtrasSignal, ({ batchId, requestIds }) => {
+    const b = batches[batchId];
+    if (b) b.extraIds = requestIds;
   });
   setHandler(releaseSlotSignal, (release) => {
     if (batches[release.requestId] && release.slots !== undefined) {
@@ -264,11 +286,19 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
           state.queue = state.queue.filter((q) => !requestIds.has(q.requestId));
           const batchId = `batch-${state.seq++}`;
           const inputs = [...new Set(members.flatMap(aheadOf))];
-          batches[batchId] = { builderId: plan.builderId, requestIds: [...plan.requestIds], ...(inputs.length > 0 ? { inputs } : {}) };
-          for (let i = 0; i < plan.slots; i++) (state.running[plan.builderId] ??= []).push(batchId);
-          running[plan.builderId] = (running[plan.builderId] ?? 0) + plan.slots;
+          const lead = members.find((m) => m.requestId === plan.requestIds[0])!;
+          // Extras: only where no other builder could take the same derivations, and one such batch at a time.
+          const extras: BatchExtras | undefined =
+            extrasOn && builders.filter((b) => b.enabled).length === 1 && !Object.values(batches).some((b) => b.builderId === plan.builderId && b.extras)
+              ? { system: lead.system, priority: lead.priority, limit: MAX_BATCH_EXTRAS }
+              : undefined;
+          // A batch with extras holds every free slot (it gives back at once what its Nix will not use).
+          const slots = extras ? Math.max(plan.slots, builder.maxJobs - (running[plan.builderId] ?? 0)) : plan.slots;
+          batches[batchId] = { builderId: plan.builderId, requestIds: [...plan.requestIds], ...(inputs.length > 0 ? { inputs } : {}), ...(extras ? { extras: true } : {}) };
+          for (let i = 0; i < slots; i++) (state.running[plan.builderId] ??= []).push(batchId);
+          running[plan.builderId] = (running[plan.builderId] ?? 0) + slots;
           for (const m of members) state.usage[m.jobsetId] = (state.usage[m.jobsetId] ?? 0) + 1;
-          const input = { batchId, builderId: plan.builderId, slots: plan.slots, members: members.map((m) => ({ ...m.batch!, requestId: m.requestId })) };
+          const input: RealiseBatchInput = { batchId, builderId: plan.builderId, slots, members: members.map((m) => ({ ...m.batch!, requestId: m.requestId })), ...(extras ? { extras } : {}) };
           const scope = new CancellationScope();
           const done = scope
             .run(() => realiseBatch(input))

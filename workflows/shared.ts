@@ -164,6 +164,11 @@ export const requestSlotSignal = defineSignal<[SlotRequest]>('requestSlot');
  * (the derivation was cancelled) stops that batch, whose other unfinished members are queued again.
  */
 export const withdrawRequestSignal = defineSignal<[{ requestId: string; kill?: boolean }]>('withdrawRequest');
+/**
+ * A batch's extras (`BatchExtras`), by their derivation workflows' IDs, as its activity chose them: a
+ * `withdrawRequest` with `kill` for one of them (its build was cancelled) stops that batch too.
+ */
+export const batchExtrasSignal = defineSignal<[{ batchId: string; requestIds: string[] }]>('batchExtras');
 export const releaseSlotSignal = defineSignal<[SlotRelease]>('releaseSlot');
 export const reprioritizeSignal = defineSignal<[{ requestId: string; priority: number }]>('reprioritize');
 export const buildersChangedSignal = defineSignal('buildersChanged');
@@ -183,6 +188,25 @@ export interface RealiseBatchInput {
   slots: number;
   /** Each member's request ID is its derivation workflow's ID. */
   members: Array<BatchStep & { requestId: string }>;
+  /**
+   * Set when the batch may also realise other derivations of its first member's evaluation that wait
+   * for their turn (issue 6, `BatchExtras`): only when its builder is the only enabled one and no other
+   * running batch takes such extras.
+   */
+  extras?: BatchExtras;
+}
+
+/**
+ * Which other derivations a batch realises beside its members ("extras"): the top derivations of the
+ * unfinished builds of its first member's evaluation with the same system, priority and time limits,
+ * no required system features and no cached failure, whose outputs are not valid, at most `limit`.
+ * Built there, each is told to its own workflow as an input built along is (or found valid when its
+ * build plans it): Nix realises the evaluation at its own pace while the builds' workflows catch up.
+ */
+export interface BatchExtras {
+  system: string;
+  priority: number;
+  limit: number;
 }
 
 /**

@@ -37,6 +37,30 @@ export async function buildsOfSameEvaluationByDerivation(db: Queryable, buildId:
     .select('b.id', 'b.drv_path', 'b.job_name');
 }
 
+/**
+ * A batch's candidate extras (issue 6, `BatchExtras`): the top derivations of the unfinished builds of
+ * `buildId`'s evaluation with the given system, priority and time limits (the build's own, else its
+ * jobset's), not aggregates, without a cached failure, oldest first, at most `limit`.
+ */
+export async function waitingDerivationsOfSameEvaluation(
+  db: Queryable,
+  q: { buildId: string; system: string; priority: number; timeoutSeconds: number; maxSilentSeconds: number; limit: number },
+): Promise<string[]> {
+  const rows: Array<{ drv_path: string }> = await db('builds as b')
+    .join('builds as o', 'o.evaluation_id', 'b.evaluation_id')
+    .join('jobsets as j', 'j.id', 'b.jobset_id')
+    .where('o.id', q.buildId)
+    .whereIn('b.status', ACTIVE_BUILD_STATUSES)
+    .where({ 'b.system': q.system, 'b.priority': q.priority, 'b.is_aggregate': false })
+    .whereRaw('coalesce(b.meta_timeout, j.build_timeout) = ?', [q.timeoutSeconds])
+    .whereRaw('coalesce(b.meta_max_silent, j.max_silent) = ?', [q.maxSilentSeconds])
+    .whereNotExists(db('cached_failures as f').whereRaw('f.drv_path = b.drv_path').select(db.raw('1')))
+    .orderBy([{ column: 'b.created_at' }, { column: 'b.id' }])
+    .limit(q.limit)
+    .select('b.drv_path');
+  return [...new Set(rows.map((r) => r.drv_path))];
+}
+
 /** The newest succeeded build of a job (a `build` input: "project:jobset:job"). */
 export async function newestSucceededBuildOfJob(db: Queryable, job: { project: string; jobset: string; job: string }): Promise<{ id: string; build_output_path: string | null } | undefined> {
   return db('builds as b')

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { startTestStack, type TestStack } from '../support/stack';
 import type { GitFixtureRepo } from '../support/git-fixture';
 import { nonce, waitForBuilds } from '../support/pipeline';
@@ -48,7 +49,11 @@ describe('derivations realised in batches on the local builder', () => {
   it("a derivation queued for a batch hears its inputs' failures, never their successes (a signal and a workflow task saved per edge)", async () => {
     const done = await waitForBuilds(stack, evaluationId, { timeoutMs: 180_000 });
     const heard = async (job: string) => {
-      const history = await stack.temporal.client.workflow.getHandle(derivationWorkflowId(stack.taskQueue, done[job].drv_path)).fetchHistory();
+      // A job that a batch built before its build started has no derivation workflow at all (batch-extras.test.ts).
+      const history = await stack.temporal.client.workflow.getHandle(derivationWorkflowId(stack.taskQueue, done[job].drv_path)).fetchHistory().catch((err) => {
+        if (err instanceof WorkflowNotFoundError) return { events: [] };
+        throw err;
+      });
       return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'derivationFinished').length;
     };
     assert.equal(await heard('middle'), 0, 'middle was not told that base succeeded');

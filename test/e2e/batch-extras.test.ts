@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { startTestStack, type TestStack } from '../support/stack';
+import type { GitFixtureRepo } from '../support/git-fixture';
+import { nonce, waitForBuilds } from '../support/pipeline';
+import { makeReleaseRepo } from '../support/worker-process';
+import { derivationWorkflowId, dispatcherWorkflowId } from '../../lib/workflow-ids';
+import { buildLogOf, evaluateRelease, realisationsOf } from '../support/batches';
+
+/**
+ * Issue 6: a batch on the only builder also realises the derivations of its evaluation that wait for
+ * their turn ("extras"), and a build whose derivation is built already when it starts succeeds without
+ * the derivation's workflow. With one build workflow open at a time (RINGMASTER_MAX_OPEN_BUILDS=1), the
+ * first build's batch is the one that builds the other jobs, before their builds start.
+ */
+const marker = `extras-${nonce()}`;
+const EXTRAS_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
+let
+  mk = name: script: derivation { inherit name system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" script ]; };
+in {
+  a = mk "a" "echo building a; sleep 1; echo a $nonce > $out";
+  b = mk "b" "echo building b; echo b $nonce > $out";
+  c = mk "c" "echo building c; echo c $nonce > $out";
+  d = mk "d" "echo ${marker}-d-fails; exit 1";
+}
+`;
+
+/** The dispatcher's first `realiseBatch` input. */
+async function firstBatchInput(stack: TestStack): Promise<{ members: unknown[]; extras?: unknown }> {
+  const history = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).fetchHistory();
+  const scheduled = (history.events ?? []).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'realiseBatch');
+  return JSON.parse(Buffer.from(scheduled!.activityTaskScheduledEventAttributes!.input!.payloads![0].data!).toString('utf8'));
+}
+
+/** The extras the first batch's activity chose (its `batchExtras` signal to the dispatcher). */
+async function extrasOfFirstBatch(stack: TestStack): Promise<string[]> {
+  const history = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).fetchHistory();
+  const signal = (history.events ?? []).find((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'batchExtras');
+  return signal ? JSON.parse(Buffer.from(signal.workflowExecutionSignaledEventAttributes!.input!.payloads![0].data!).toString('utf8')).requestIds : [];
+}
+
+describe('a batch realises the waiting derivations of its evaluation (extras)', () => {
+  let stack: TestStack;
+  let repo: GitFixtureRepo;
+  let done: Record<string, Record<string, any>>;
+
+  before(async () => {
+    stack = await startTestStack({ worker: true, env: { RINGMASTER_LOCAL_MAX_JOBS: '2', RINGMASTER_MAX_OPEN_BUILDS: '1' } });
+    repo = await makeReleaseRepo(EXTRAS_NIX);
+    done = await waitForBuilds(stack, await evaluateRelease(stack, repo), { timeoutMs: 180_000 });
+  });
+  after(async () => {
+    await stack?.stop();
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+  });
+
+  it('the first batch built every job, each once; the failing one fails its own build, never built again', async () => {
+    for (const job of ['a', 'b', 'c']) assert.equal(done[job].status, 'succeeded', `${job}: ${done[job].error_message}`);
+    // d failed in the first build's batch, before its own build started: its build takes that failure as its own.
+    assert.equal(done.d.status, 'failed', done.d.error_message);
+    assert.ok(await stack.db('cached_failures').where({ drv_path: done.d.drv_path }).first(), 'the failure is cached');
+    const log = await buildLogOf(stack, done.d.id);
+    assert.equal(log.split(`${marker}-d-fails`).length - 1, 1, `d was built once:\n${log}`);
+    // The first batch took the other jobs as extras. (A build that starts while its derivation still builds
+    // there queues it too: a second batch then waits on Nix's lock and finds it built.)
+    const first = await firstBatchInput(stack);
+    assert.ok(first.extras, 'the first batch takes extras');
+    assert.equal(first.members.length + (await extrasOfFirstBatch(stack)).length, 4, 'the first batch realised all four: its members and its extras');
+    for (const [drv, { starts }] of await realisationsOf(stack, Object.values(done).map((b) => b.id))) assert.equal(starts.size, 1, `${drv} was realised once`);
+  });
+
+  it("each job's log is its own, and says it was built ahead of its turn", async () => {
+    const ahead: string[] = [];
+    for (const job of ['a', 'b', 'c']) {
+      const log = await buildLogOf(stack, done[job].id);
+      assert.match(log, new RegExp(`building ${job}\\b`));
+      for (const other of ['a', 'b', 'c'].filter((o) => o !== job)) assert.doesNotMatch(log, new RegExp(`building ${other}\\b`), `${job}'s log holds its own lines`);
+      if (/ahead of its own turn/.test(log)) ahead.push(job);
+    }
+    assert.ok(ahead.length >= 2, `at least two of a, b, c were built ahead of their turn (one may be the batch's member): ${ahead.join(', ')}`);
+  });
+
+  it('a build whose derivation was built before it started succeeded without a derivation workflow', async () => {
+    const without: string[] = [];
+    for (const job of ['a', 'b', 'c']) {
+      try {
+        await stack.temporal.client.workflow.getHandle(derivationWorkflowId(stack.taskQueue, done[job].drv_path)).describe();
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        without.push(job);
+      }
+    }
+    // With one build workflow open at a time, the next build starts once the first has finished: by then the
+    // quick jobs built ahead are valid (a sleeps a second, and may still be building).
+    assert.ok(without.length >= 1, `a job built ahead had no derivation workflow: ${without.join(', ') || 'none'}`);
+  });
+});
