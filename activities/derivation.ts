@@ -13,7 +13,7 @@ import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation, markStepsQueued, recordSteps } from './records/steps';
 import { findCachedFailure, findCachedFailureFor, ownFailureOf, recordCachedFailure, type OwnFailureStatus } from './records/cached-failures';
 import { anyRemoteBuilder, findRemoteBuilder } from './records/builders';
-import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation, isBatchExtra } from './records/builds';
 import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
 import { whileDatabaseUnavailable } from './database-retry';
@@ -65,6 +65,11 @@ export type DerivationPlan =
        * derivation's own system and required features (a builder that takes it can build them too).
        */
       runAhead?: boolean;
+      /**
+       * A running batch realises it as an extra (`batch_extras`): the derivation waits for that batch's word
+       * (`stepRealised`) before it attaches to its inputs and queues.
+       */
+      extraOfRunningBatch?: boolean;
     };
 
 /** What the dispatcher needs to place a derivation: its DerivationInput's scheduling fields, and more. */
@@ -186,6 +191,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         jobNames: Object.fromEntries(owners.map((o) => [o.drv_path, o.job_name])),
         workflowIds: Object.fromEntries(needed.map((i) => [i.path, deps.workflows.derivationWorkflowId(i.path)])),
         runAhead: needed.every((i) => buildsWhereItDoes(i.info, drv)) || !(await anyRemoteBuilder(db)),
+        ...((await isBatchExtra(db, input.drvPath)) ? { extraOfRunningBatch: true } : {}),
       };
     },
 

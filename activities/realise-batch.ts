@@ -11,7 +11,7 @@ import type { NixBuildEvent, NixBuildFailure } from './realise/nix-json-log';
 import { lastErrorLines } from './realise/nix-process';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { logBuildOfStep, markStepsOfDerivation } from './records/steps';
-import { assignBuilderToBuildsOfDerivation, waitingDerivationsOfSameEvaluation } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, forgetBatchExtras, recordBatchExtras, waitingDerivationsOfSameEvaluation } from './records/builds';
 import { locallyInvalidPaths } from './realise/closure';
 import { recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
@@ -169,6 +169,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           }
           const result: StepRealisation = { drvPath, status, outputs, errorMessage, builderId: input.builderId, logPath: logBuildId ? liveLogPath(deps.config.dataDir, logBuildId) : null, ...(members.has(drvPath) ? {} : { alongInput: true }) };
           await deps.workflows.tellStepRealised(drvPath, result);
+          if (extras.has(drvPath)) await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
         };
 
         /**
@@ -303,9 +304,11 @@ export function createBatchActivities(deps: ActivityDeps) {
             });
             for (const d of chosenExtras) extras.add(d);
             targets.push(...chosenExtras);
-            // Before Nix starts: the cancel of an extra's build reaches this batch through the dispatcher.
+            // Before Nix starts: the cancel of an extra's build reaches this batch through the dispatcher, and a
+            // derivation workflow that plans an extra waits for this batch's word instead of queueing it.
             if (chosenExtras.length > 0) {
               await deps.workflows.signalDispatcher(batchExtrasSignal, [{ batchId: input.batchId, requestIds: chosenExtras.map((d) => deps.workflows.derivationWorkflowId(d)) }]);
+              await whileDatabaseUnavailable(() => recordBatchExtras(db, input.batchId, chosenExtras));
             }
             await builder!.prepare(targets).catch((err: Error) => {
               stop ??= { status: 'builder_failure', message: err instanceof BuilderConnectionError ? err.message : `while sending inputs: ${err.message}` };
@@ -323,8 +326,10 @@ export function createBatchActivities(deps: ActivityDeps) {
 
         // Derivations Nix did not report ending: built before (or by another batch), failed, or cut short.
         const open = [...steps.keys(), ...members.keys()].filter((d, i, all) => !reported.has(d) && all.indexOf(d) === i);
+        // Extras Nix never started (the batch stopped first, or they were valid already).
+        const unstarted = [...extras].filter((d) => !steps.has(d) && !reported.has(d));
         if (exit.spawnError && !stop) stop = { status: 'builder_failure', message: exit.spawnError };
-        const built = stop?.status === 'builder_failure' ? new Set<string>() : await builtOnBuilder(open).catch((err) => (failed(err), new Set<string>()));
+        const built = stop?.status === 'builder_failure' ? new Set<string>() : await builtOnBuilder([...open, ...unstarted]).catch((err) => (failed(err), new Set<string>()));
         const lost = stop?.status === 'builder_failure' ? stop.message : undefined;
         if (builder?.recordedBuilderId !== null) {
           // A remote builder's outcome, before its members queue again: a failure backs it off (its batch's slots are free).
@@ -348,7 +353,17 @@ export function createBatchActivities(deps: ActivityDeps) {
           else settled = ['failed', why];
           then(s, () => finish(drvPath, ...settled));
         }
+        // An unstarted extra built meanwhile succeeded like the rest; the others' workflows, if they wait for
+        // this batch, hear `interrupted` (no step row: nothing was attempted) and queue as usual.
+        for (const drvPath of unstarted) {
+          if (built.has(drvPath)) then(stepOf(drvPath), () => finish(drvPath, 'succeeded', null));
+          else {
+            const result: StepRealisation = { drvPath, status: 'interrupted', outputs: {}, errorMessage: 'its batch ended before building it', builderId: input.builderId, logPath: null, alongInput: true };
+            await deps.workflows.tellStepRealised(drvPath, result).catch((err) => errors.push(err));
+          }
+        }
         await Promise.all([...steps.values()].map((s) => s.chain));
+        if (extras.size > 0) await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId));
         if (errors.length > 0) throw errors[0];
         if (stop?.status === 'cancelled') log.info('batch stopped for a cancelled member', { batchId: input.batchId });
         return { realised: reported.size };

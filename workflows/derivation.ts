@@ -198,7 +198,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       const settled = settledBy(plan);
       if (settled) return settled;
       if (plan.kind === 'needs_build' && plan.runAhead && patched(BATCH_PATCH)) {
-        const inBatch = await realiseInBatches(plan.inputs, plan.jobNames, plan.workflowIds);
+        const inBatch = await realiseInBatches(plan.inputs, plan.jobNames, plan.workflowIds, plan.extraOfRunningBatch === true);
         if (inBatch) return inBatch;
         // Else a slot on another builder was granted: the inputs have succeeded, build on the per-step path.
       } else if (plan.kind === 'needs_build' && plan.inputs.length > 0) {
@@ -341,7 +341,7 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
    * failure, queues it again. Undefined when the dispatcher granted a slot of another builder instead
    * (remote builders were added meanwhile): the inputs have succeeded then, and the per-step path builds.
    */
-  async function realiseInBatches(inputs: DerivationInput[], jobNames: Record<string, string>, workflowIds: Record<string, string>): Promise<DerivationResult | undefined> {
+  async function realiseInBatches(inputs: DerivationInput[], jobNames: Record<string, string>, workflowIds: Record<string, string>, extraOfRunningBatch: boolean): Promise<DerivationResult | undefined> {
     const pending = () => inputs.filter((i) => !inputResults.has(i.drvPath));
     const failedInput = () => inputs.map((i) => inputResults.get(i.drvPath)).find((r) => r !== undefined && r.status !== 'succeeded');
     const detach = () => inBatches(pending(), (i) => getExternalWorkflowHandle(workflowIds[i.drvPath]).signal(removeWaiterSignal, { workflowId: self }).catch(() => undefined));
@@ -350,6 +350,22 @@ export async function DerivationWorkflow(input: DerivationInput): Promise<Deriva
       return dependencyResult(failure, jobNames[failure.drvPath]);
     };
     batched = true;
+    // A running batch realises it as an extra (issue 6): it waits for that batch's word before it attaches to
+    // its inputs and queues (no patched() gate: only plans recorded by this code say so). A cancel in the
+    // meantime stops that batch (the dispatcher knows its extras); no word within a minute, or a word other
+    // than its result (the batch stopped or lost its builder first), and it goes the usual way below.
+    if (extraOfRunningBatch) {
+      if (!everHadWaiter) await condition(() => everHadWaiter, '1 minute');
+      await condition(() => realised !== undefined || waiters.size === 0, '1 minute');
+      const r = realised as StepRealisation | undefined;
+      if (r === undefined && waiters.size === 0) {
+        await releaseBuilderSlot({ requestId: self, builderId: null, builderFailed: false, kill: true });
+        return unwanted;
+      }
+      if (r?.status === 'succeeded') return { ...base, status: 'succeeded', outputs: r.outputs, builderId: r.builderId, logPath: r.logPath };
+      // The batch cached the failure already (a derivation built along).
+      if (r?.status === 'failed' || r?.status === 'timeout' || r?.status === 'log_limit_exceeded') return { ...base, status: r.status, errorMessage: r.errorMessage, builderId: r.builderId, logPath: r.logPath };
+    }
     const failuresOnly = inputs.length > 0 && patched(INPUT_FAILURES_ONLY_PATCH);
     // With failuresOnly, an input's success is not heard: `pending()` then also holds inputs that have
     // succeeded (a retried member names them to the dispatcher again, which finds them built).

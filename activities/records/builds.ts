@@ -337,3 +337,23 @@ export async function recordBuildsFoundBuilt(db: Queryable, results: Array<Omit<
   for (let i = 0; i < metricRows.length; i += 500) await db('build_metrics').insert(metricRows.slice(i, i + 500));
   return [...ids];
 }
+
+/** A batch's extras, written before its Nix starts (`batch_extras`): a later batch's choice takes a derivation over. */
+export async function recordBatchExtras(db: Queryable, batchId: string, drvPaths: string[]): Promise<void> {
+  if (drvPaths.length === 0) return;
+  await db('batch_extras')
+    .insert(drvPaths.map((d) => ({ drv_path: d, batch_id: batchId, created_at: db.fn.now() })))
+    .onConflict('drv_path')
+    .merge(['batch_id', 'created_at']);
+}
+
+/** An extra ended (or the whole batch did, `drvPath` omitted): its row goes, unless another batch has taken it since. */
+export async function forgetBatchExtras(db: Queryable, batchId: string, drvPath?: string): Promise<void> {
+  await db('batch_extras').where({ batch_id: batchId, ...(drvPath ? { drv_path: drvPath } : {}) }).delete();
+}
+
+/** Whether a running batch realises the derivation as an extra. */
+export async function isBatchExtra(db: Queryable, drvPath: string): Promise<boolean> {
+  // A row a day old is of a batch abandoned for good (its activity gave up): not waited for.
+  return (await db('batch_extras').where({ drv_path: drvPath }).whereRaw("created_at > now() - interval '1 day'").first('drv_path')) !== undefined;
+}

@@ -20,9 +20,9 @@ const EXTRAS_NIX = `{ nonce ? "x", system ? builtins.currentSystem }:
 let
   mk = name: script: derivation { inherit name system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" script ]; };
 in {
-  a = mk "a" "echo building a; sleep 1; echo a $nonce > $out";
-  b = mk "b" "echo building b; echo b $nonce > $out";
-  c = mk "c" "echo building c; echo c $nonce > $out";
+  a = mk "a" "echo building a; sleep 5; echo a $nonce > $out";
+  b = mk "b" "echo building b; sleep 5; echo b $nonce > $out";
+  c = mk "c" "echo building c; sleep 5; echo c $nonce > $out";
   d = mk "d" "echo ${marker}-d-fails; exit 1";
 }
 `;
@@ -47,7 +47,7 @@ describe('a batch realises the waiting derivations of its evaluation (extras)', 
   let done: Record<string, Record<string, any>>;
 
   before(async () => {
-    stack = await startTestStack({ worker: true, env: { RINGMASTER_LOCAL_MAX_JOBS: '2', RINGMASTER_MAX_OPEN_BUILDS: '1' } });
+    stack = await startTestStack({ worker: true, env: { RINGMASTER_LOCAL_MAX_JOBS: '1', RINGMASTER_MAX_OPEN_BUILDS: '1' } });
     repo = await makeReleaseRepo(EXTRAS_NIX);
     done = await waitForBuilds(stack, await evaluateRelease(stack, repo), { timeoutMs: 180_000 });
   });
@@ -80,6 +80,26 @@ describe('a batch realises the waiting derivations of its evaluation (extras)', 
       if (/ahead of its own turn/.test(log)) ahead.push(job);
     }
     assert.ok(ahead.length >= 2, `at least two of a, b, c were built ahead of their turn (one may be the batch's member): ${ahead.join(', ')}`);
+  });
+
+  it('a derivation planned while the batch builds it as an extra waits for that batch instead of queueing it again', async () => {
+    // One slot, three 5 s jobs: the next build starts once the first has finished, while the batch still builds the others.
+    const history = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).fetchHistory();
+    const requests = (history.events ?? [])
+      .filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'requestSlot')
+      .map((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0].data!).toString('utf8')).requestId as string);
+    const members = ((await firstBatchInput(stack)).members as Array<{ requestId: string }>).map((m) => m.requestId);
+    assert.deepEqual([...new Set(requests)], members, "only the first batch's member asked for a slot");
+    // A job's build that started while the batch still built it (or had it to build) has a derivation
+    // workflow: that workflow heard its result from the batch, without queueing. (One whose build started
+    // after it was built has none: the last case below. Which jobs are which depends on Nix's order.)
+    for (const job of ['a', 'b', 'c']) {
+      const id = derivationWorkflowId(stack.taskQueue, done[job].drv_path);
+      if (members.includes(id)) continue;
+      const events = await stack.temporal.client.workflow.getHandle(id).fetchHistory().then((h) => h.events ?? [], () => []);
+      if (events.length === 0) continue;
+      assert.ok(events.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'stepRealised'), `${job}'s derivation workflow heard its result from the batch`);
+    }
   });
 
   it('a build whose derivation was built before it started succeeded without a derivation workflow', async () => {
