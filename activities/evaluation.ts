@@ -9,7 +9,7 @@ import { OpenBuildBound } from './open-build-bound';
 import { recordBuildsAlreadyBuilt } from './already-built';
 import { evaluateJobs, type EvalJob, type EvalJobError, type NixArg } from './nix/evaluate';
 import { BatchRecorder } from './batch-recorder';
-import type { CheckJobsetInput } from '../workflows/shared';
+import { realiseEvaluationSignal, type CheckJobsetInput } from '../workflows/shared';
 import type { EvaluationStatus } from '../lib/statuses';
 import { evaluationSearchAttributes } from '../lib/search-attributes';
 import type { SearchAttributePair } from '@temporalio/common';
@@ -481,6 +481,11 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       if (!evaluation) throw ApplicationFailure.nonRetryable(`evaluation ${input.evaluationId} not found`, 'NotFound');
       const jobset = await findJobsetToEvaluate(db, evaluation.jobset_id);
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
+      // Issue 6: the builder, if free, starts on the evaluation's waiting derivations now, while their builds'
+      // workflows start and catch up (a dispatcher that cannot take it drops the word; it only saves time).
+      await deps.workflows.signalDispatcher(realiseEvaluationSignal, [{ evaluationId: evaluation.id }]).catch((err) => {
+        log.warn('could not ask for a batch of the evaluation', { evaluationId: evaluation.id, error: String(err) });
+      });
       const bound = new OpenBuildBound(db, deps.config.maxOpenBuilds);
       let started = 0;
       while (await evaluationHasBuildsToStart(db, evaluation.id)) {

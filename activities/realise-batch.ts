@@ -11,7 +11,7 @@ import type { NixBuildEvent, NixBuildFailure } from './realise/nix-json-log';
 import { lastErrorLines } from './realise/nix-process';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { logBuildOfStep, markStepsOfDerivation } from './records/steps';
-import { assignBuilderToBuildsOfDerivation, forgetBatchExtras, recordBatchExtras, waitingDerivationsOfSameEvaluation } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
 import { locallyInvalidPaths } from './realise/closure';
 import { recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
@@ -56,16 +56,15 @@ export function createBatchActivities(deps: ActivityDeps) {
    * The batch's extras (`BatchExtras`): the waiting derivations of its first member's evaluation that
    * need no system feature and are not built here yet, members left out.
    */
-  async function chooseExtras(input: RealiseBatchInput, members: Map<string, unknown>): Promise<string[]> {
+  async function chooseExtras(input: RealiseBatchInput, members: Map<string, unknown>, first: BatchLead): Promise<string[]> {
     const spec = input.extras;
-    const first = input.members[0];
-    if (!spec || !first?.logBuildId) return [];
+    if (!spec || !first.logBuildId) return [];
     const candidates = (
       await whileDatabaseUnavailable(() =>
         waitingDerivationsOfSameEvaluation(db, {
           buildId: first.logBuildId,
-          system: spec.system,
-          priority: spec.priority,
+          system: 'system' in spec ? spec.system : first.system ?? '',
+          priority: 'system' in spec ? spec.priority : first.priority ?? 0,
           timeoutSeconds: first.timeoutSeconds,
           maxSilentSeconds: first.maxSilentSeconds,
           limit: spec.limit + members.size,
@@ -108,7 +107,10 @@ export function createBatchActivities(deps: ActivityDeps) {
         const builder: BatchBuilder | undefined = 'builder' in chosen ? chosen.builder : undefined;
         const recordedBuilderId = builder ? builder.recordedBuilderId : input.builderId;
         const logLimitBytes = (await liveConfigFile(deps.config.configFile).current()).builds?.log_limit_bytes ?? deps.config.logLimitBytes;
-        const first = input.members[0];
+        // The member whose limits the batch's Nix applies; a batch of an evaluation's waiting derivations
+        // (no member) takes those of its first waiting build, and has nothing to do without one.
+        const first: BatchLead | undefined = input.members[0] ?? (input.extras && 'evaluationId' in input.extras ? await whileDatabaseUnavailable(() => firstWaitingBuildOfEvaluation(db, (input.extras as { evaluationId: string }).evaluationId)) : undefined);
+        if (!first) return { realised: 0 };
         const steps = new Map<string, StepInBatch>();
         const reported = new Set<string>();
         const errors: unknown[] = [];
@@ -298,7 +300,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           else {
             // Whatever keeps the members' inputs from reaching the builder is a failure of that builder, as on the per-step path.
             // Extras only speed things up: without them the batch realises its members as before.
-            const chosenExtras = await chooseExtras(input, members).catch((err) => {
+            const chosenExtras = await chooseExtras(input, members, first).catch((err) => {
               log.warn('could not choose the batch extras', { batchId: input.batchId, error: String(err) });
               return [];
             });
@@ -314,7 +316,7 @@ export function createBatchActivities(deps: ActivityDeps) {
               stop ??= { status: 'builder_failure', message: err instanceof BuilderConnectionError ? err.message : `while sending inputs: ${err.message}` };
             });
           }
-          if (!stop) {
+          if (!stop && targets.length > 0) {
             run = builder!.realise(targets, { slots: input.slots, timeoutSeconds: first.timeoutSeconds, maxSilentSeconds: first.maxSilentSeconds, onEvent });
             exit = await run.finished;
           }

@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { DispatchActivities } from '../activities/dispatch';
 import type { BatchActivities } from '../activities/realise-batch';
-import { aheadOf, assignSlots, batchBuilderOrder, batchShare, builtAlongElsewhere, formBatch, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
+import { aheadOf, assignSlots, batchBuilderOrder, batchShare, builtAlongElsewhere, formBatch, isAvailable, unsupportedRequests, type DispatchBuilder, type QueuedRequest } from './dispatch-policy';
 import {
   LOCAL_BUILDER,
   stepRealisedSignal,
@@ -27,6 +27,7 @@ import {
   slotGrantedSignal,
   withdrawRequestSignal,
   batchExtrasSignal,
+  realiseEvaluationSignal,
   type BatchExtras,
   type RealiseBatchInput,
   type SlotGrant,
@@ -188,6 +189,13 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     if (asExtra) batchRuns.get(asExtra[0])?.scope.cancel();
     dirty = true;
   });
+  /** Evaluations that recorded their builds, for a batch of their waiting derivations when the builder is free (not kept across continue-as-new). */
+  const evaluationsToRealise: string[] = [];
+  setHandler(realiseEvaluationSignal, ({ evaluationId }) => {
+    if (!extrasOn || evaluationsToRealise.includes(evaluationId)) return;
+    evaluationsToRealise.push(evaluationId);
+    dirty = true;
+  });
   setHandler(batchExtrasSignal, ({ batchId, requestIds }) => {
     const b = batches[batchId];
     if (b) b.extraIds = requestIds;
@@ -228,6 +236,40 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
       dirty = true;
     }
   };
+
+  /** Starts a batch's activity on `builderId`, holding `slots` of its slots until it ends. */
+  const startBatch = (b: { builderId: string; slots: number; members: QueuedRequest[]; requestIds: string[]; inputs: string[]; extras: BatchExtras | undefined }) => {
+    const batchId = `batch-${state.seq++}`;
+    batches[batchId] = { builderId: b.builderId, requestIds: [...b.requestIds], ...(b.inputs.length > 0 ? { inputs: b.inputs } : {}), ...(b.extras ? { extras: true } : {}) };
+    for (let i = 0; i < b.slots; i++) (state.running[b.builderId] ??= []).push(batchId);
+    running[b.builderId] = (running[b.builderId] ?? 0) + b.slots;
+    const input: RealiseBatchInput = { batchId, builderId: b.builderId, slots: b.slots, members: b.members.map((m) => ({ ...m.batch!, requestId: m.requestId })), ...(b.extras ? { extras: b.extras } : {}) };
+    const scope = new CancellationScope();
+    const done = scope
+      .run(() => realiseBatch(input))
+      .then(
+        () => undefined,
+        async (err) => {
+          if (isCancellation(err)) return;
+          // The activity gave up (its retries spent): the members still waiting hear of a builder
+          // failure and ask again; members told already ignore it.
+          const message = (err as Error).message ?? 'the batch failed';
+          await inBatches(input.members, (m) =>
+            getExternalWorkflowHandle(m.requestId)
+              .signal(stepRealisedSignal, { drvPath: m.drvPath, status: 'builder_failure', outputs: {}, errorMessage: message, builderId: input.builderId, logPath: null })
+              .catch(() => undefined),
+          );
+        },
+      )
+      .finally(() => {
+        batchRuns.delete(batchId);
+        endBatch(batchId);
+        dirty = true;
+      });
+    batchRuns.set(batchId, { scope, done });
+  };
+  /** Slots in use per builder, this round (recounted from `state.running` at the start of each). */
+  let running: Record<string, number> = {};
 
   for (;;) {
     const now = Date.now();
@@ -270,7 +312,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
       await send({ requestId: r.requestId, builderId: null, unsupported: why });
     }
 
-    const running: Record<string, number> = {};
+    running = {};
     for (const [id, list] of Object.entries(state.running)) running[id] = list.length;
     if (batchesOn) {
       const order = batchBuilderOrder(builders, running, remoteBatchesOn, LOCAL_BUILDER);
@@ -284,8 +326,6 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
           const requestIds = new Set(plan.requestIds);
           const members = state.queue.filter((q) => requestIds.has(q.requestId));
           state.queue = state.queue.filter((q) => !requestIds.has(q.requestId));
-          const batchId = `batch-${state.seq++}`;
-          const inputs = [...new Set(members.flatMap(aheadOf))];
           const lead = members.find((m) => m.requestId === plan.requestIds[0])!;
           // Extras: only where no other builder could take the same derivations, and one such batch at a time.
           const extras: BatchExtras | undefined =
@@ -294,36 +334,20 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
               : undefined;
           // A batch with extras holds every free slot (it gives back at once what its Nix will not use).
           const slots = extras ? Math.max(plan.slots, builder.maxJobs - (running[plan.builderId] ?? 0)) : plan.slots;
-          batches[batchId] = { builderId: plan.builderId, requestIds: [...plan.requestIds], ...(inputs.length > 0 ? { inputs } : {}), ...(extras ? { extras: true } : {}) };
-          for (let i = 0; i < slots; i++) (state.running[plan.builderId] ??= []).push(batchId);
-          running[plan.builderId] = (running[plan.builderId] ?? 0) + slots;
           for (const m of members) state.usage[m.jobsetId] = (state.usage[m.jobsetId] ?? 0) + 1;
-          const input: RealiseBatchInput = { batchId, builderId: plan.builderId, slots, members: members.map((m) => ({ ...m.batch!, requestId: m.requestId })), ...(extras ? { extras } : {}) };
-          const scope = new CancellationScope();
-          const done = scope
-            .run(() => realiseBatch(input))
-            .then(
-              () => undefined,
-              async (err) => {
-                if (isCancellation(err)) return;
-                // The activity gave up (its retries spent): the members still waiting hear of a builder
-                // failure and ask again; members told already ignore it.
-                const message = (err as Error).message ?? 'the batch failed';
-                await inBatches(input.members, (m) =>
-                  getExternalWorkflowHandle(m.requestId)
-                    .signal(stepRealisedSignal, { drvPath: m.drvPath, status: 'builder_failure', outputs: {}, errorMessage: message, builderId: input.builderId, logPath: null })
-                    .catch(() => undefined),
-                );
-              },
-            )
-            .finally(() => {
-              batchRuns.delete(batchId);
-              endBatch(batchId);
-              dirty = true;
-            });
-          batchRuns.set(batchId, { scope, done });
+          startBatch({ builderId: plan.builderId, slots, members, requestIds: plan.requestIds, inputs: [...new Set(members.flatMap(aheadOf))], extras });
         }
       }
+    }
+    // A batch of an evaluation's waiting derivations, on the only enabled builder when it has free slots and no
+    // other batch with extras (its members' requests, if any, formed batches above first).
+    for (let evaluationId = evaluationsToRealise.shift(); evaluationId !== undefined; evaluationId = evaluationsToRealise.shift()) {
+      const enabled = builders.filter((b) => b.enabled);
+      const builder = enabled.length === 1 && batchBuilderOrder(builders, running, remoteBatchesOn, LOCAL_BUILDER).find((b) => b.id === enabled[0].id);
+      if (!builder || !isAvailable(builder, Date.now())) continue;
+      const free = builder.maxJobs - (running[builder.id] ?? 0);
+      if (free <= 0 || Object.values(batches).some((b) => b.builderId === builder.id && b.extras)) continue;
+      startBatch({ builderId: builder.id, slots: free, members: [], requestIds: [], inputs: [], extras: { evaluationId, limit: MAX_BATCH_EXTRAS } });
     }
     for (const a of assignSlots(builders, state.queue, running, state.usage, Date.now())) {
       const request = state.queue.find((q) => q.requestId === a.requestId)!;

@@ -203,11 +203,15 @@ export interface RealiseBatchInput {
  * Built there, each is told to its own workflow as an input built along is (or found valid when its
  * build plans it): Nix realises the evaluation at its own pace while the builds' workflows catch up.
  */
-export interface BatchExtras {
-  system: string;
-  priority: number;
-  limit: number;
-}
+export type BatchExtras = { limit: number } & ({ system: string; priority: number } | { evaluationId: string });
+
+/**
+ * An evaluation has recorded its builds (sent as their workflows start to): when the only enabled builder
+ * is free, the dispatcher starts a batch of that evaluation's waiting derivations at once, a batch with
+ * extras and no member (`BatchExtras` with `evaluationId`: the system, priority and time limits of its
+ * first waiting build), instead of waiting for the first build's derivation to queue.
+ */
+export const realiseEvaluationSignal = defineSignal<[{ evaluationId: string }]>('realiseEvaluation');
 
 /**
  * How a batch's nix-store left one derivation. Besides a realisation's own statuses:

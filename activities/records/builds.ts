@@ -338,6 +338,29 @@ export async function recordBuildsFoundBuilt(db: Queryable, results: Array<Omit<
   return [...ids];
 }
 
+/** What a batch's Nix is run with when it has no member: its first waiting build's (issue 6, `realiseEvaluation`). */
+export interface BatchLead {
+  drvPath: string;
+  logBuildId: string;
+  timeoutSeconds: number;
+  maxSilentSeconds: number;
+  system?: string;
+  priority?: number;
+}
+
+/** An evaluation's unfinished non-aggregate build that goes first (highest priority, then oldest), for a batch of its waiting derivations. */
+export async function firstWaitingBuildOfEvaluation(db: Queryable, evaluationId: string): Promise<(BatchLead & { system: string; priority: number }) | undefined> {
+  const row = await db('builds as b')
+    .join('jobsets as j', 'j.id', 'b.jobset_id')
+    .where({ 'b.evaluation_id': evaluationId, 'b.is_aggregate': false })
+    .whereIn('b.status', ACTIVE_BUILD_STATUSES)
+    .orderBy([{ column: 'b.priority', order: 'desc' }, { column: 'b.created_at' }, { column: 'b.id' }])
+    .first<{ id: string; drv_path: string; system: string; priority: number; timeout: number; max_silent: number } | undefined>(
+      'b.id', 'b.drv_path', 'b.system', 'b.priority', db.raw('coalesce(b.meta_timeout, j.build_timeout) as timeout'), db.raw('coalesce(b.meta_max_silent, j.max_silent) as max_silent'),
+    );
+  return row && { drvPath: row.drv_path, logBuildId: row.id, timeoutSeconds: Number(row.timeout), maxSilentSeconds: Number(row.max_silent), system: row.system, priority: row.priority };
+}
+
 /** A batch's extras, written before its Nix starts (`batch_extras`): a later batch's choice takes a derivation over. */
 export async function recordBatchExtras(db: Queryable, batchId: string, drvPaths: string[]): Promise<void> {
   if (drvPaths.length === 0) return;
