@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { ActivityDeps } from './deps';
-import { withdrawRequestSignal, type DerivationInput, type DerivationResult, type WaiterRef } from '../workflows/shared';
+import type { DerivationInput, DerivationResult, WaiterRef } from '../workflows/shared';
 import { isFinishedBuildStatus, type BuildStatus } from '../lib/statuses';
 import { logBuildFinished } from './operator-lines';
 import type { StepPlan } from '../workflows/build-outcome';
@@ -13,7 +13,6 @@ import {
   buildsOfEvaluationByDerivation,
   constituentsOfAggregate,
   findBuildToPlan,
-  isBatchExtra,
   markBuildRunning,
   type BuildToPlan,
   recordBuildResult,
@@ -53,11 +52,6 @@ export type BuildPlan =
        * its derivation's workflow. Not for an aggregate.
        */
       topBuilt?: Record<string, string>;
-      /**
-       * A running batch realises the top derivation as an extra (`batch_extras`): the build waits for that
-       * batch's word (`extraRealised`) instead of attaching to the derivation's workflow. Not for an aggregate.
-       */
-      topExtra?: boolean;
     };
 
 /** Rolls back a start whose build has finished meanwhile. */
@@ -179,14 +173,12 @@ export function createBuildActivities(deps: ActivityDeps) {
 
       let steps: PlannedStep[];
       let topBuilt: Record<string, string> | undefined;
-      let topExtra = false;
       try {
         if (build.is_aggregate) steps = await planClosure(build);
         else {
           const top = await planTop(build);
           steps = [top.step];
           topBuilt = await validOutputsOf(top.outputs, build.drv_path);
-          topExtra = !topBuilt && (await isBatchExtra(db, build.drv_path, build.id));
         }
       } catch (err) {
         // A .drv gone from the store (garbage-collected since the evaluation, e.g. a restart of an old
@@ -238,7 +230,6 @@ export function createBuildActivities(deps: ActivityDeps) {
         derivationWorkflowIds: Object.fromEntries(steps.map((s) => [s.drvPath, deps.workflows.derivationWorkflowId(s.drvPath)])),
         topPlansInputs: !build.is_aggregate,
         ...(topBuilt ? { topBuilt } : {}),
-        ...(topExtra ? { topExtra } : {}),
       };
     },
 
@@ -253,11 +244,6 @@ export function createBuildActivities(deps: ActivityDeps) {
       const starts = new ConcurrentStarts<DerivationInput>(32, (d) => deps.workflows.attachToDerivation(d, input.waiter));
       starts.push(...input.derivations);
       await starts.drain();
-    },
-
-    /** A build cancelled while it waited for a batch that realises its derivation as an extra: that batch is stopped (`batchExtras`). */
-    async stopExtra(input: { drvPath: string }): Promise<void> {
-      await deps.workflows.signalDispatcher(withdrawRequestSignal, [{ requestId: deps.workflows.derivationWorkflowId(input.drvPath), kill: true }]);
     },
 
     async setBuildPriority(input: { buildId: string; priority: number }): Promise<void> {

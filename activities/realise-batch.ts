@@ -56,7 +56,7 @@ export function createBatchActivities(deps: ActivityDeps) {
    * The batch's extras (`BatchExtras`): the waiting derivations of its first member's evaluation that
    * need no system feature and are not built here yet, members left out.
    */
-  async function chooseExtras(input: RealiseBatchInput, members: Map<string, unknown>, first: BatchLead): Promise<Array<{ drvPath: string; buildIds: string[] }>> {
+  async function chooseExtras(input: RealiseBatchInput, members: Map<string, unknown>, first: BatchLead): Promise<string[]> {
     const spec = input.extras;
     if (!spec || !first.logBuildId) return [];
     const candidates = (
@@ -70,12 +70,12 @@ export function createBatchActivities(deps: ActivityDeps) {
           limit: spec.limit + members.size,
         }),
       )
-    ).filter((c) => !members.has(c.drvPath));
-    const drvs = await Promise.all(candidates.map((c) => readDerivation(c.drvPath).catch(() => undefined)));
-    const plain = candidates.flatMap((c, i) => (drvs[i] && drvs[i].requiredSystemFeatures.length === 0 ? [{ ...c, outputs: Object.values(drvs[i].outputs) }] : []));
+    ).filter((d) => !members.has(d));
+    const drvs = await Promise.all(candidates.map((d) => readDerivation(d).catch(() => undefined)));
+    const plain = candidates.flatMap((d, i) => (drvs[i] && drvs[i].requiredSystemFeatures.length === 0 ? [{ drvPath: d, outputs: Object.values(drvs[i].outputs) }] : []));
     // Built already (here: a build realised elsewhere is fetched here): its own build finds it valid.
     const invalid = await locallyInvalidPaths(plain.flatMap((c) => c.outputs));
-    return plain.filter((c) => c.outputs.some((o) => invalid.has(o))).slice(0, spec.limit).map(({ drvPath, buildIds }) => ({ drvPath, buildIds }));
+    return plain.filter((c) => c.outputs.some((o) => invalid.has(o))).slice(0, spec.limit).map((c) => c.drvPath);
   }
 
   return {
@@ -101,8 +101,8 @@ export function createBatchActivities(deps: ActivityDeps) {
 
       async function realiseMembers(): Promise<{ realised: number }> {
         const members = new Map(input.members.map((m) => [m.drvPath, m]));
-        /** The batch's extras (`BatchExtras`), once chosen: each with the builds that want it (they hear its end). */
-        const extras = new Map<string, string[]>();
+        /** The batch's extras (`BatchExtras`), once chosen. */
+        const extras = new Set<string>();
         const chosen = await batchBuilderFor(input.builderId);
         const builder: BatchBuilder | undefined = 'builder' in chosen ? chosen.builder : undefined;
         const recordedBuilderId = builder ? builder.recordedBuilderId : input.builderId;
@@ -170,11 +170,8 @@ export function createBatchActivities(deps: ActivityDeps) {
             await whileDatabaseUnavailable(() => recordCachedFailure(db, { drvPath, status, errorMessage }));
           }
           const result: StepRealisation = { drvPath, status, outputs, errorMessage, builderId: input.builderId, logPath: logBuildId ? liveLogPath(deps.config.dataDir, logBuildId) : null, ...(members.has(drvPath) ? {} : { alongInput: true }) };
-          // An extra's row goes first: a build or derivation that plans it after this does not wait for a word
-          // already sent; one that planned before is running, and hears it.
-          if (extras.has(drvPath)) await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
           await deps.workflows.tellStepRealised(drvPath, result);
-          if (extras.has(drvPath)) await deps.workflows.tellBuildsOfExtra(extras.get(drvPath)!, result);
+          if (extras.has(drvPath)) await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
         };
 
         /**
@@ -307,13 +304,13 @@ export function createBatchActivities(deps: ActivityDeps) {
               log.warn('could not choose the batch extras', { batchId: input.batchId, error: String(err) });
               return [];
             });
-            for (const c of chosenExtras) extras.set(c.drvPath, c.buildIds);
-            targets.push(...extras.keys());
+            for (const d of chosenExtras) extras.add(d);
+            targets.push(...chosenExtras);
             // Before Nix starts: the cancel of an extra's build reaches this batch through the dispatcher, and a
-            // derivation workflow or a build that plans an extra waits for this batch's word instead of queueing it.
-            if (extras.size > 0) {
-              await deps.workflows.signalDispatcher(batchExtrasSignal, [{ batchId: input.batchId, requestIds: [...extras.keys()].map((d) => deps.workflows.derivationWorkflowId(d)) }]);
-              await whileDatabaseUnavailable(() => recordBatchExtras(db, input.batchId, extras));
+            // derivation workflow that plans an extra waits for this batch's word instead of queueing it.
+            if (chosenExtras.length > 0) {
+              await deps.workflows.signalDispatcher(batchExtrasSignal, [{ batchId: input.batchId, requestIds: chosenExtras.map((d) => deps.workflows.derivationWorkflowId(d)) }]);
+              await whileDatabaseUnavailable(() => recordBatchExtras(db, input.batchId, chosenExtras));
             }
             await builder!.prepare(targets).catch((err: Error) => {
               stop ??= { status: 'builder_failure', message: err instanceof BuilderConnectionError ? err.message : `while sending inputs: ${err.message}` };
@@ -332,7 +329,7 @@ export function createBatchActivities(deps: ActivityDeps) {
         // Derivations Nix did not report ending: built before (or by another batch), failed, or cut short.
         const open = [...steps.keys(), ...members.keys()].filter((d, i, all) => !reported.has(d) && all.indexOf(d) === i);
         // Extras Nix never started (the batch stopped first, or they were valid already).
-        const unstarted = [...extras.keys()].filter((d) => !steps.has(d) && !reported.has(d));
+        const unstarted = [...extras].filter((d) => !steps.has(d) && !reported.has(d));
         if (exit.spawnError && !stop) stop = { status: 'builder_failure', message: exit.spawnError };
         const built = stop?.status === 'builder_failure' ? new Set<string>() : await builtOnBuilder([...open, ...unstarted]).catch((err) => (failed(err), new Set<string>()));
         const lost = stop?.status === 'builder_failure' ? stop.message : undefined;
@@ -360,13 +357,11 @@ export function createBatchActivities(deps: ActivityDeps) {
         }
         // An unstarted extra built meanwhile succeeded like the rest; the others' workflows, if they wait for
         // this batch, hear `interrupted` (no step row: nothing was attempted) and queue as usual.
-        if (unstarted.length > 0) await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId));
         for (const drvPath of unstarted) {
           if (built.has(drvPath)) then(stepOf(drvPath), () => finish(drvPath, 'succeeded', null));
           else {
             const result: StepRealisation = { drvPath, status: 'interrupted', outputs: {}, errorMessage: 'its batch ended before building it', builderId: input.builderId, logPath: null, alongInput: true };
             await deps.workflows.tellStepRealised(drvPath, result).catch((err) => errors.push(err));
-            await deps.workflows.tellBuildsOfExtra(extras.get(drvPath)!, result).catch((err) => errors.push(err));
           }
         }
         await Promise.all([...steps.values()].map((s) => s.chain));

@@ -19,7 +19,6 @@ import {
   buildOutputsQueuedSignal,
   bumpBuildUpdate,
   stepRealisedSignal,
-  extraRealisedSignal,
   type BuildStatusView,
   type StepRealisation,
   type CheckJobsetInput,
@@ -265,19 +264,6 @@ export class RingmasterWorkflows {
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
-  }
-
-  /** Tells the builds that wait for an extra of a batch how it ended there; a build whose workflow is not running is no concern. */
-  async tellBuildsOfExtra(buildIds: string[], result: StepRealisation): Promise<void> {
-    await Promise.all(
-      buildIds.map(async (id) => {
-        try {
-          await this.client.workflow.getHandle(buildWorkflowId(id)).signal(extraRealisedSignal, result);
-        } catch (err) {
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
-        }
-      }),
-    );
   }
 
   /**

@@ -16,7 +16,6 @@ import {
   buildStatusQuery,
   bumpBuildUpdate,
   derivationFinishedSignal,
-  extraRealisedSignal,
   raisePrioritySignal,
   removeWaiterSignal,
   stepProgressSignal,
@@ -24,7 +23,6 @@ import {
   type BuildStatusView,
   type DerivationInput,
   type DerivationResult,
-  type StepRealisation,
 } from './shared';
 import type { BuildStatus, StepPhase } from '../lib/statuses';
 import { decideBuildOutcome } from './build-outcome';
@@ -80,11 +78,6 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
   setHandler(derivationFinishedSignal, (r) => {
     results.set(r.drvPath, r);
   });
-  // How the batch that realises its top derivation as an extra left it (plans with `topExtra`).
-  let extraWord: StepRealisation | undefined;
-  setHandler(extraRealisedSignal, (r) => {
-    extraWord = r;
-  });
   setHandler(stepProgressSignal, (p) => {
     progress.set(p.drvPath, { phase: p.phase, builderId: p.builderId });
     if (steps.find((s) => s.drvPath === p.drvPath)?.isTop) {
@@ -138,21 +131,15 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
 
   let outcome: { status: BuildStatus; errorMessage: string | null; top: DerivationResult | null };
   const topBuilt = plan.topBuilt;
-  /** While it waits for the batch that realises its derivation as an extra: a cancel stops that batch. */
-  let waitingOnExtra = false;
   try {
-    // Its derivation is built already (issue 6): it succeeds in this task, without the derivation's workflow;
-    // or a batch realises it as an extra: the build waits for that batch's word. No patched() gate: only
-    // plans recorded by this code carry topBuilt or topExtra.
+    // Its derivation is built already (issue 6): it succeeds in this task, without the derivation's workflow.
+    // No patched() gate: only plans recorded by this code carry topBuilt.
     outcome = topBuilt
       ? { status: 'succeeded', errorMessage: null, top: { drvPath: steps[0].drvPath, status: 'succeeded', outputs: topBuilt, errorMessage: null, builderId: null, logPath: null } }
-      : plan.topExtra
-        ? await fromBatchOrSteps()
-        : await runSteps();
+      : await runSteps();
   } catch (err) {
     if (!isCancellation(err)) throw err;
     outcome = await CancellationScope.nonCancellable(async () => {
-      if (waitingOnExtra) await acts.stopExtra({ drvPath: steps[0].drvPath });
       await detachAll();
       return { status: 'cancelled' as BuildStatus, errorMessage: 'cancelled', top: null };
     });
@@ -232,26 +219,6 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
         await attach(steps.filter((s) => attached.has(s.drvPath) && !results.has(s.drvPath)));
       }
     }
-  }
-
-  /**
-   * The batch's word on its top derivation, realised there as an extra: a success or a failure of it is the
-   * build's outcome; any other word (the batch stopped, lost its builder, or an input failed), or none
-   * within a minute, and the build attaches to the derivation's workflow as usual.
-   */
-  async function fromBatchOrSteps(): Promise<{ status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }> {
-    const top = steps[0];
-    view.waitingFor = 'builder slot or build';
-    view.phase = 'waiting';
-    waitingOnExtra = true;
-    await condition(() => extraWord?.drvPath === top.drvPath, '1 minute');
-    waitingOnExtra = false;
-    const r = extraWord?.drvPath === top.drvPath ? extraWord : undefined;
-    if (r && (r.status === 'succeeded' || r.status === 'failed' || r.status === 'timeout' || r.status === 'log_limit_exceeded')) {
-      results.set(top.drvPath, { drvPath: top.drvPath, status: r.status, outputs: r.outputs, errorMessage: r.errorMessage, builderId: r.builderId, logPath: r.logPath });
-      return decideBuildOutcome(steps, results)!;
-    }
-    return runSteps();
   }
 
   /** The top derivation realises the whole plan (its inputs first, each by its own derivation workflow): the build waits on it alone. */

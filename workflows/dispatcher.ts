@@ -78,8 +78,7 @@ const SPLIT_BATCHES_PATCH = 'dispatcher-splits-batches-among-builders';
  * patched() ID (issue 6): a batch on the only enabled builder, when no other running batch does so, also
  * realises the derivations of its first member's evaluation that wait for their turn (`BatchExtras`),
  * with all the builder's free slots: Nix realises the evaluation at its own pace while the builds'
- * workflows catch up, instead of batches as small as what those workflows had queued. An evaluation that
- * asks (`realiseEvaluation`, as its builds start) gets such a batch with no member when the builder is free.
+ * workflows catch up, instead of batches as small as what those workflows had queued.
  */
 const EXTRAS_PATCH = 'batch-realises-its-evaluations-waiting-derivations';
 

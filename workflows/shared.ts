@@ -105,12 +105,6 @@ export const raisePrioritySignal = defineSignal<[{ priority: number }]>('raisePr
 export const slotGrantedSignal = defineSignal<[SlotGrant]>('slotGranted');
 /** Sent by a derivation workflow to each waiter: a build, or a derivation that has it as an input. */
 export const derivationFinishedSignal = defineSignal<[DerivationResult]>('derivationFinished');
-/**
- * Sent by a batch to the builds whose top derivation it realises as an extra (issue 6), when that
- * derivation ends there (or the batch ends without building it: `interrupted`). A build whose plan said
- * so (`topExtra`) waits for it instead of attaching to the derivation's workflow.
- */
-export const extraRealisedSignal = defineSignal<[StepRealisation]>('extraRealised');
 /** Sent by a derivation workflow to a build when its phase changes. */
 export const stepProgressSignal = defineSignal<[{ drvPath: string; phase: StepPhase; builderId: string | null }]>('stepProgress');
 

@@ -40,14 +40,13 @@ export async function buildsOfSameEvaluationByDerivation(db: Queryable, buildId:
 /**
  * A batch's candidate extras (issue 6, `BatchExtras`): the top derivations of the unfinished builds of
  * `buildId`'s evaluation with the given system, priority and time limits (the build's own, else its
- * jobset's), not aggregates, without a cached failure, oldest first (at most `limit` builds), each with
- * those builds.
+ * jobset's), not aggregates, without a cached failure, oldest first, at most `limit`.
  */
 export async function waitingDerivationsOfSameEvaluation(
   db: Queryable,
   q: { buildId: string; system: string; priority: number; timeoutSeconds: number; maxSilentSeconds: number; limit: number },
-): Promise<Array<{ drvPath: string; buildIds: string[] }>> {
-  const rows: Array<{ drv_path: string; id: string }> = await db('builds as b')
+): Promise<string[]> {
+  const rows: Array<{ drv_path: string }> = await db('builds as b')
     .join('builds as o', 'o.evaluation_id', 'b.evaluation_id')
     .join('jobsets as j', 'j.id', 'b.jobset_id')
     .where('o.id', q.buildId)
@@ -58,10 +57,8 @@ export async function waitingDerivationsOfSameEvaluation(
     .whereNotExists(db('cached_failures as f').whereRaw('f.drv_path = b.drv_path').select(db.raw('1')))
     .orderBy([{ column: 'b.created_at' }, { column: 'b.id' }])
     .limit(q.limit)
-    .select('b.drv_path', 'b.id');
-  const byDrv = new Map<string, string[]>();
-  for (const r of rows) byDrv.set(r.drv_path, [...(byDrv.get(r.drv_path) ?? []), r.id]);
-  return [...byDrv.entries()].map(([drvPath, buildIds]) => ({ drvPath, buildIds }));
+    .select('b.drv_path');
+  return [...new Set(rows.map((r) => r.drv_path))];
 }
 
 /** The newest succeeded build of a job (a `build` input: "project:jobset:job"). */
@@ -365,12 +362,12 @@ export async function firstWaitingBuildOfEvaluation(db: Queryable, evaluationId:
 }
 
 /** A batch's extras, written before its Nix starts (`batch_extras`): a later batch's choice takes a derivation over. */
-export async function recordBatchExtras(db: Queryable, batchId: string, extras: Map<string, string[]>): Promise<void> {
-  if (extras.size === 0) return;
+export async function recordBatchExtras(db: Queryable, batchId: string, drvPaths: string[]): Promise<void> {
+  if (drvPaths.length === 0) return;
   await db('batch_extras')
-    .insert([...extras].map(([drvPath, buildIds]) => ({ drv_path: drvPath, batch_id: batchId, build_ids: buildIds, created_at: db.fn.now() })))
+    .insert(drvPaths.map((d) => ({ drv_path: d, batch_id: batchId, created_at: db.fn.now() })))
     .onConflict('drv_path')
-    .merge(['batch_id', 'build_ids', 'created_at']);
+    .merge(['batch_id', 'created_at']);
 }
 
 /** An extra ended (or the whole batch did, `drvPath` omitted): its row goes, unless another batch has taken it since. */
@@ -378,14 +375,8 @@ export async function forgetBatchExtras(db: Queryable, batchId: string, drvPath?
   await db('batch_extras').where({ batch_id: batchId, ...(drvPath ? { drv_path: drvPath } : {}) }).delete();
 }
 
-/**
- * Whether a running batch realises the derivation as an extra; with `buildId`, whether it also tells that
- * build of its end (a build of another evaluation with the same derivation is not told: it attaches to the
- * derivation's workflow, which is).
- */
-export async function isBatchExtra(db: Queryable, drvPath: string, buildId?: string): Promise<boolean> {
+/** Whether a running batch realises the derivation as an extra. */
+export async function isBatchExtra(db: Queryable, drvPath: string): Promise<boolean> {
   // A row a day old is of a batch abandoned for good (its activity gave up): not waited for.
-  const q = db('batch_extras').where({ drv_path: drvPath }).whereRaw("created_at > now() - interval '1 day'");
-  if (buildId !== undefined) q.whereRaw('?::uuid = any(build_ids)', [buildId]);
-  return (await q.first('drv_path')) !== undefined;
+  return (await db('batch_extras').where({ drv_path: drvPath }).whereRaw("created_at > now() - interval '1 day'").first('drv_path')) !== undefined;
 }
