@@ -90,6 +90,10 @@ export function createBuildActivities(deps: ActivityDeps) {
 
     await db.transaction(async (trx) => {
       // The closure size of served outputs is recorded when they are served; no outputs, no size.
+      // A build's own failure decided before its step row existed (its derivation failed in a batch, built
+      // along or as an extra, before the build started) closes that step with the failure, not as skipped.
+      const ownFailure = status === 'failed' || status === 'timeout' || status === 'log_limit_exceeded';
+      if (ownFailure && top) await closeUnfinishedSteps(trx, buildId, status, top.drvPath);
       await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       if (served) await queueBuildOutputsToServe(trx, buildId);
       // Last: the build row's update locks the jobset's rollup cells until the commit.

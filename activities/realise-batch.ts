@@ -13,7 +13,7 @@ import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { logBuildOfStep, markStepsOfDerivation } from './records/steps';
 import { assignBuilderToBuildsOfDerivation, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
 import { locallyInvalidPaths } from './realise/closure';
-import { recordCachedFailure } from './records/cached-failures';
+import { cachedFailuresAmong, recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
 import { LOCAL_BUILDER } from '../workflows/shared';
 import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
@@ -298,6 +298,12 @@ export function createBatchActivities(deps: ActivityDeps) {
         try {
           if ('failure' in chosen) stop = { status: 'builder_failure', message: chosen.failure };
           else {
+            // A member whose failure was cached after it queued (built along, or as an extra, in another batch
+            // meanwhile: its own word may still be on its way) is not built again: it ends with that failure.
+            for (const f of await whileDatabaseUnavailable(() => cachedFailuresAmong(db, [...members.keys()]))) {
+              targets.splice(targets.indexOf(f.drv_path), 1);
+              then(stepOf(f.drv_path), () => finish(f.drv_path, f.status as StepRealisationStatus, f.error_message));
+            }
             // Whatever keeps the members' inputs from reaching the builder is a failure of that builder, as on the per-step path.
             // Extras only speed things up: without them the batch realises its members as before.
             const chosenExtras = await chooseExtras(input, members, first).catch((err) => {

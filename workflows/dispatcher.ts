@@ -314,13 +314,17 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
 
     running = {};
     for (const [id, list] of Object.entries(state.running)) running[id] = list.length;
+    // A queued derivation that a running batch realises as an extra waits for that batch (never two Nix
+    // processes on one derivation, its log written twice): built there, its request leaves the queue;
+    // interrupted there, it asks again once that batch has ended.
+    const extraOfRunning = new Set(Object.values(batches).flatMap((b) => b.extraIds ?? []));
     if (batchesOn) {
       const order = batchBuilderOrder(builders, running, remoteBatchesOn, LOCAL_BUILDER);
       for (const [turn, builder] of order.entries()) {
         const share = splitBatches ? batchShare(builder, order.slice(turn + 1), state.queue, running, state.usage, Date.now()) : undefined;
         // Inputs that a batch on another builder builds along wait for it to end (never built twice at once).
         const elsewhere = builtAlongElsewhere(builder.id, state.queue, Object.values(batches).map((b) => ({ builderId: b.builderId, inputs: b.inputs ?? [] })));
-        const open = () => state.queue.filter((q) => (!share || share.has(q.requestId)) && !elsewhere.has(q.requestId));
+        const open = () => state.queue.filter((q) => (!share || share.has(q.requestId)) && !elsewhere.has(q.requestId) && !extraOfRunning.has(q.requestId));
         const form = () => formBatch(builder, open(), running, state.usage, Date.now());
         for (let plan = form(); plan; plan = form()) {
           const requestIds = new Set(plan.requestIds);
@@ -349,7 +353,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
       if (free <= 0 || Object.values(batches).some((b) => b.builderId === builder.id && b.extras)) continue;
       startBatch({ builderId: builder.id, slots: free, members: [], requestIds: [], inputs: [], extras: { evaluationId, limit: MAX_BATCH_EXTRAS } });
     }
-    for (const a of assignSlots(builders, state.queue, running, state.usage, Date.now())) {
+    for (const a of assignSlots(builders, state.queue.filter((q) => !extraOfRunning.has(q.requestId)), running, state.usage, Date.now())) {
       const request = state.queue.find((q) => q.requestId === a.requestId)!;
       state.queue = state.queue.filter((q) => q.requestId !== a.requestId);
       (state.running[a.builderId] ??= []).push(a.requestId);

@@ -11,6 +11,12 @@ export async function findCachedFailure(db: Queryable, drvPath: string): Promise
   return db('cached_failures').where({ drv_path: drvPath }).first('drv_path', 'status', 'error_message');
 }
 
+/** The cached failures among `drvPaths`. */
+export async function cachedFailuresAmong(db: Queryable, drvPaths: string[]): Promise<CachedFailure[]> {
+  if (drvPaths.length === 0) return [];
+  return db('cached_failures').whereIn('drv_path', drvPaths).select('drv_path', 'status', 'error_message');
+}
+
 /**
  * The derivation's cached failure as a build sees it: `decidedAfterBuild` when it was recorded after the
  * build was created (the build was waiting for that very failure, not queued onto one known before).

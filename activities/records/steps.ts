@@ -96,8 +96,11 @@ export async function recordSteps(db: Db, steps: Array<{ buildId: string; drvPat
 }
 
 /** Steps that never ran when the build ended (a dependency failed, or it was cancelled). */
-export async function closeUnfinishedSteps(db: Queryable, buildId: string, status: string): Promise<void> {
-  await db('build_steps').where({ build_id: buildId }).whereIn('status', ['pending', 'running']).update({ status, completed_at: db.fn.now(), phase: null });
+export async function closeUnfinishedSteps(db: Queryable, buildId: string, status: string, drvPath?: string): Promise<void> {
+  await db('build_steps')
+    .where({ build_id: buildId, ...(drvPath ? { drv_path: drvPath } : {}) })
+    .whereIn('status', ['pending', 'running'])
+    .update({ status, completed_at: db.fn.now(), phase: null });
 }
 
 /**
