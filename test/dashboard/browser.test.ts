@@ -138,6 +138,8 @@ describe('the dashboard in Chromium: from sign-in to live logs, cancel and resta
     release('release-ticker');
     await badgeOf(page, ids.builds!.ticker).filter({ hasText: 'succeeded' }).waitFor({ timeout: STEP_TIMEOUT_MS });
     assert.ok(await stillUntouched(page), 'the status changed without a reload');
+    // The log stream's `end` and the status change come on separate streams: the end follows shortly.
+    await page.waitForFunction((el) => el?.getAttribute('data-state') === 'ended', await log.elementHandle(), { timeout: 30_000 });
     assert.equal(await log.getAttribute('data-state'), 'ended');
   });
 
