@@ -237,6 +237,15 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     }
   };
 
+  /**
+   * Whether a batch on `builderId` may take extras (`BatchExtras`): it is the only enabled builder, so no
+   * other builder could take the same derivations, and no other batch with extras runs there.
+   */
+  const mayTakeExtras = (builderId: string): boolean => {
+    const enabled = builders.filter((b) => b.enabled);
+    return enabled.length === 1 && enabled[0].id === builderId && !Object.values(batches).some((b) => b.builderId === builderId && b.extras);
+  };
+
   /** Starts a batch's activity on `builderId`, holding `slots` of its slots until it ends. */
   const startBatch = (b: { builderId: string; slots: number; members: QueuedRequest[]; requestIds: string[]; inputs: string[]; extras: BatchExtras | undefined }) => {
     const batchId = `batch-${state.seq++}`;
@@ -332,10 +341,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
           state.queue = state.queue.filter((q) => !requestIds.has(q.requestId));
           const lead = members.find((m) => m.requestId === plan.requestIds[0])!;
           // Extras: only where no other builder could take the same derivations, and one such batch at a time.
-          const extras: BatchExtras | undefined =
-            extrasOn && builders.filter((b) => b.enabled).length === 1 && !Object.values(batches).some((b) => b.builderId === plan.builderId && b.extras)
-              ? { system: lead.system, priority: lead.priority, limit: MAX_BATCH_EXTRAS }
-              : undefined;
+          const extras: BatchExtras | undefined = extrasOn && mayTakeExtras(plan.builderId) ? { system: lead.system, priority: lead.priority, limit: MAX_BATCH_EXTRAS } : undefined;
           // A batch with extras holds every free slot (it gives back at once what its Nix will not use).
           const slots = extras ? Math.max(plan.slots, builder.maxJobs - (running[plan.builderId] ?? 0)) : plan.slots;
           for (const m of members) state.usage[m.jobsetId] = (state.usage[m.jobsetId] ?? 0) + 1;
@@ -346,11 +352,10 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     // A batch of an evaluation's waiting derivations, on the only enabled builder when it has free slots and no
     // other batch with extras (its members' requests, if any, formed batches above first).
     for (let evaluationId = evaluationsToRealise.shift(); evaluationId !== undefined; evaluationId = evaluationsToRealise.shift()) {
-      const enabled = builders.filter((b) => b.enabled);
-      const builder = enabled.length === 1 && batchBuilderOrder(builders, running, remoteBatchesOn, LOCAL_BUILDER).find((b) => b.id === enabled[0].id);
+      const builder = batchBuilderOrder(builders, running, remoteBatchesOn, LOCAL_BUILDER).find((b) => mayTakeExtras(b.id));
       if (!builder || !isAvailable(builder, Date.now())) continue;
       const free = builder.maxJobs - (running[builder.id] ?? 0);
-      if (free <= 0 || Object.values(batches).some((b) => b.builderId === builder.id && b.extras)) continue;
+      if (free <= 0) continue;
       startBatch({ builderId: builder.id, slots: free, members: [], requestIds: [], inputs: [], extras: { evaluationId, limit: MAX_BATCH_EXTRAS } });
     }
     for (const a of assignSlots(builders, state.queue.filter((q) => !extraOfRunning.has(q.requestId)), running, state.usage, Date.now())) {
