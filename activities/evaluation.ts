@@ -21,6 +21,8 @@ import {
   insertBuildDependencies,
   buildsWithoutWorkflow,
   evaluationHasBuildsToStart,
+  evaluationHasHeldBuilds,
+  extraOfCancelledBuild,
   insertEvaluatedBuilds,
   markBuildWorkflowsStarted,
   markUnstartedBuildsCancelled,
@@ -44,6 +46,7 @@ import {
   type EvaluationInputRecord,
 } from './records/evaluations';
 import { notifyBuildEvent, notifyEvaluationEvent } from './notifications';
+import { listRemoteBuilders } from './records/builders';
 
 const BATCH = 100;
 /** Workflow starts in flight at once: bounded starts beat firing them all (../PERFORMANCE.md). */
@@ -66,6 +69,13 @@ const STARTS_WHILE_EVALUATING = 4;
 const START_PAGE = 500;
 /** Started builds whose start rows are deleted at once. */
 const MARK_EVERY = 100;
+/**
+ * How long the start of an evaluation's remaining builds waits for the evaluation's batch to say which
+ * derivations it realises (it writes them within moments of being asked, when the builder takes it).
+ */
+const BATCH_WORD_MS = 2_000;
+/** How often builds held back for a running batch are looked at again. */
+const HOLD_POLL_MS = 100;
 
 type ResolvedInput = EvaluationInputRecord;
 
@@ -483,14 +493,37 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       if (!jobset) throw ApplicationFailure.nonRetryable(`jobset ${evaluation.jobset_id} not found`, 'NotFound');
       // Issue 6: the builder, if free, starts on the evaluation's waiting derivations now, while their builds'
       // workflows start and catch up (a dispatcher that cannot take it drops the word; it only saves time).
-      await deps.workflows.signalDispatcher(realiseEvaluationSignal, [{ evaluationId: evaluation.id }]).catch((err) => {
-        log.warn('could not ask for a batch of the evaluation', { evaluationId: evaluation.id, error: String(err) });
-      });
+      const asked = await deps.workflows.signalDispatcher(realiseEvaluationSignal, [{ evaluationId: evaluation.id }]).then(
+        () => true,
+        (err) => {
+          log.warn('could not ask for a batch of the evaluation', { evaluationId: evaluation.id, error: String(err) });
+          return false;
+        },
+      );
+      // A build whose derivation a running batch realises as an extra (the evaluation's own batch, or a later
+      // one that takes its waiting derivations) is held back: its workflow starts once that derivation has
+      // ended, finds it built (or its failure cached) and finishes in its first task, instead of a build and
+      // a derivation workflow that plan, queue and wait beside the batch's Nix, on the same cores. Only the
+      // only enabled builder takes extras (the dispatcher's `mayTakeExtras`), so only then is the batch's
+      // word awaited.
+      const remote = await listRemoteBuilders(db);
+      if (asked && (remote.length === 0 || remote.filter((r) => r.enabled).length === 1)) {
+        for (const t0 = Date.now(); Date.now() - t0 < BATCH_WORD_MS && !(await evaluationHasHeldBuilds(db, evaluation.id)); ) {
+          ctx.heartbeat({ started: 0, waitingForBatch: true });
+          await ctx.sleep(HOLD_POLL_MS);
+        }
+      }
       const bound = new OpenBuildBound(db, deps.config.maxOpenBuilds);
       let started = 0;
       while (await evaluationHasBuildsToStart(db, evaluation.id)) {
         const room = await bound.waitForRoom(() => ctx.heartbeat({ started, waitingForRoom: true }), ctx.cancellationSignal);
-        const page = await buildsWithoutWorkflow(db, evaluation.id, Math.min(room, START_PAGE));
+        const page = await buildsWithoutWorkflow(db, evaluation.id, Math.min(room, START_PAGE), { notHeld: true });
+        if (page.length === 0) {
+          // Every build left is held back for a running batch: its rows go as its derivations end.
+          ctx.heartbeat({ started, held: true });
+          await ctx.sleep(HOLD_POLL_MS);
+          continue;
+        }
         // Started builds lose their start row MARK_EVERY at a time, so a crash repeats few starts; all of
         // them before the next count, which sees a build as open once its row is gone.
         let startedIds: string[] = [];
@@ -553,7 +586,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
             if (await deps.workflows.cancelBuild(b.id)) cancelledBuilds++;
             // No workflow yet (its evaluation still starts them): the row says cancelled, and the
             // workflow, once started, finds the build finished.
-            else cancelledBuilds += await markUnstartedBuildsCancelled(db, [b.id], `superseded by evaluation ${current.id}`);
+            else {
+              cancelledBuilds += await markUnstartedBuildsCancelled(db, [b.id], `superseded by evaluation ${current.id}`);
+              // Held back while a running batch builds its derivation as an extra: that batch stops.
+              const extra = await extraOfCancelledBuild(db, b.id);
+              if (extra) await deps.workflows.stopBatchOfExtra(extra);
+            }
           }),
         );
       }

@@ -11,7 +11,7 @@ import type { NixBuildEvent, NixBuildFailure } from './realise/nix-json-log';
 import { lastErrorLines } from './realise/nix-process';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { logBuildOfStep, markStepsOfDerivation } from './records/steps';
-import { assignBuilderToBuildsOfDerivation, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, BATCH_TOUCH_MS, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, touchBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
 import { locallyInvalidPaths } from './realise/closure';
 import { cachedFailuresAmong, recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
@@ -93,10 +93,13 @@ export function createBatchActivities(deps: ActivityDeps) {
     async realiseBatch(input: RealiseBatchInput): Promise<{ realised: number }> {
       const ctx = Context.current();
       const ticker = setInterval(() => ctx.heartbeat(), 1_000);
+      /** Touches the batch's extras while it runs, until their rows are forgotten. */
+      let aliveTicker: NodeJS.Timeout | undefined;
       try {
         return await realiseMembers();
       } finally {
         clearInterval(ticker);
+        clearInterval(aliveTicker);
       }
 
       async function realiseMembers(): Promise<{ realised: number }> {
@@ -317,6 +320,10 @@ export function createBatchActivities(deps: ActivityDeps) {
             if (chosenExtras.length > 0) {
               await deps.workflows.signalDispatcher(batchExtrasSignal, [{ batchId: input.batchId, requestIds: chosenExtras.map((d) => deps.workflows.derivationWorkflowId(d)) }]);
               await whileDatabaseUnavailable(() => recordBatchExtras(db, input.batchId, chosenExtras));
+              // Alive while it runs: the rows of a batch whose worker died hold nothing a minute later.
+              aliveTicker = setInterval(() => {
+                touchBatchExtras(db, input.batchId).catch((err) => log.warn('could not touch the batch extras', { batchId: input.batchId, error: String(err) }));
+              }, BATCH_TOUCH_MS);
             }
             await builder!.prepare(targets).catch((err: Error) => {
               stop ??= { status: 'builder_failure', message: err instanceof BuilderConnectionError ? err.message : `while sending inputs: ${err.message}` };

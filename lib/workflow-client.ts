@@ -19,6 +19,7 @@ import {
   buildOutputsQueuedSignal,
   bumpBuildUpdate,
   stepRealisedSignal,
+  withdrawRequestSignal,
   type BuildStatusView,
   type StepRealisation,
   type CheckJobsetInput,
@@ -255,6 +256,15 @@ export class RingmasterWorkflows {
 
   derivationWorkflowId(drvPath: string): string {
     return derivationWorkflowId(this.taskQueue, drvPath);
+  }
+
+  /**
+   * Stops the batch that realises `drvPath` as an extra (issue 6): the build that wanted it was cancelled
+   * before its workflow started (held back while the batch builds it). As a cancelled member does, it
+   * interrupts the batch's other derivations, which queue again.
+   */
+  async stopBatchOfExtra(drvPath: string): Promise<void> {
+    await this.signalDispatcher(withdrawRequestSignal, [{ requestId: derivationWorkflowId(this.taskQueue, drvPath), kill: true }]);
   }
 
   /** Tells a derivation workflow how its derivation ended in a batch; one that has closed meanwhile is no concern. */

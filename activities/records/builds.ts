@@ -128,10 +128,13 @@ export interface BuildToStart {
  * (an aggregate's workflow reads its constituents, recorded when the evaluation ends), then the highest
  * priority first (a bumped build starts before the rest), then in the order they were recorded.
  */
-export async function buildsWithoutWorkflow(db: Queryable, evaluationId: string, limit: number): Promise<BuildToStart[]> {
+export async function buildsWithoutWorkflow(db: Queryable, evaluationId: string, limit: number, { notHeld = false }: { notHeld?: boolean } = {}): Promise<BuildToStart[]> {
   return db('build_workflow_starts as s')
     .join('builds as b', 'b.id', 's.build_id')
     .where('s.evaluation_id', evaluationId)
+    .modify((q) => {
+      if (notHeld) q.whereNotExists((e) => e.select(db.raw('1')).from('batch_extras as e').whereRaw('e.drv_path = b.drv_path').whereRaw(BATCH_ALIVE));
+    })
     .orderBy([{ column: 'b.is_aggregate' }, { column: 'b.priority', order: 'desc' }, { column: 's.build_id' }])
     .limit(limit)
     .select('b.id', 'b.job_name', 'b.system');
@@ -365,9 +368,9 @@ export async function firstWaitingBuildOfEvaluation(db: Queryable, evaluationId:
 export async function recordBatchExtras(db: Queryable, batchId: string, drvPaths: string[]): Promise<void> {
   if (drvPaths.length === 0) return;
   await db('batch_extras')
-    .insert(drvPaths.map((d) => ({ drv_path: d, batch_id: batchId, created_at: db.fn.now() })))
+    .insert(drvPaths.map((d) => ({ drv_path: d, batch_id: batchId, created_at: db.fn.now(), alive_at: db.fn.now() })))
     .onConflict('drv_path')
-    .merge(['batch_id', 'created_at']);
+    .merge(['batch_id', 'created_at', 'alive_at']);
 }
 
 /** An extra ended (or the whole batch did, `drvPath` omitted): its row goes, unless another batch has taken it since. */
@@ -375,8 +378,53 @@ export async function forgetBatchExtras(db: Queryable, batchId: string, drvPath?
   await db('batch_extras').where({ batch_id: batchId, ...(drvPath ? { drv_path: drvPath } : {}) }).delete();
 }
 
-/** Whether a running batch realises the derivation as an extra. */
+/**
+ * A batch's rows are alive while its activity touches them (`touchBatchExtras`, every BATCH_TOUCH_MS):
+ * the rows of a batch whose worker died, or whose activity gave up, hold nothing a minute later.
+ */
+const BATCH_ALIVE = "e.alive_at > now() - interval '60 seconds'";
+/** How often a running batch touches its rows. */
+export const BATCH_TOUCH_MS = 15_000;
+
+/** A running batch says it is alive. */
+export async function touchBatchExtras(db: Queryable, batchId: string): Promise<void> {
+  await db('batch_extras').where({ batch_id: batchId }).update({ alive_at: db.fn.now() });
+}
+
+/** Whether a running batch (alive) realises the derivation as an extra. */
 export async function isBatchExtra(db: Queryable, drvPath: string): Promise<boolean> {
-  // A row a day old is of a batch abandoned for good (its activity gave up): not waited for.
-  return (await db('batch_extras').where({ drv_path: drvPath }).whereRaw("created_at > now() - interval '1 day'").first('drv_path')) !== undefined;
+  return (await db('batch_extras as e').where({ 'e.drv_path': drvPath }).whereRaw(BATCH_ALIVE).first('e.drv_path')) !== undefined;
+}
+
+/**
+ * Whether a build of the evaluation still waits for its workflow while a running batch realises its
+ * derivation as an extra: its workflow starts once that derivation has ended (`startBuildWorkflowsOfEvaluation`).
+ */
+export async function evaluationHasHeldBuilds(db: Queryable, evaluationId: string): Promise<boolean> {
+  const row = await db('build_workflow_starts as s')
+    .join('builds as b', 'b.id', 's.build_id')
+    .join('batch_extras as e', 'e.drv_path', 'b.drv_path')
+    .where('s.evaluation_id', evaluationId)
+    .whereRaw(BATCH_ALIVE)
+    .first('s.build_id');
+  return row !== undefined;
+}
+
+/**
+ * The derivation of a build cancelled before its workflow started, when a running batch realises it as an
+ * extra and no other unfinished build has it for its own or (in its evaluation) needs it as an input: that
+ * batch is to be stopped, as for a cancelled build whose derivation's workflow waits for the batch.
+ */
+export async function extraOfCancelledBuild(db: Queryable, buildId: string): Promise<string | undefined> {
+  const row = await db('builds as b')
+    .join('batch_extras as e', 'e.drv_path', 'b.drv_path')
+    .where('b.id', buildId)
+    .whereRaw(BATCH_ALIVE)
+    .whereNotExists((q) => q.select(db.raw('1')).from('builds as o').whereRaw('o.drv_path = b.drv_path').whereNot('o.id', buildId).whereIn('o.status', ACTIVE_BUILD_STATUSES))
+    // Nor an unfinished build of its evaluation that needs it as an input.
+    .whereNotExists((q) =>
+      q.select(db.raw('1')).from('build_dependencies as d').join('builds as o', 'o.id', 'd.build_id').whereRaw('d.dependency_build_id = b.id').whereIn('o.status', ACTIVE_BUILD_STATUSES),
+    )
+    .first<{ drv_path: string } | undefined>('b.drv_path');
+  return row?.drv_path;
 }
