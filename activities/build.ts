@@ -223,6 +223,15 @@ export function createBuildActivities(deps: ActivityDeps) {
       if (input.restart) {
         for (const p of [liveLogPath(deps.config.dataDir, build.id), compressedLogPath(deps.config.dataDir, build.id)]) fs.rmSync(p, { force: true });
       }
+      // Built already (a batch realised it while the build was held back, or another build did): the build
+      // records its result here, and its workflow ends with this answer (issue 6: one local activity and one
+      // status change less per build). Plans recorded by older code carried topBuilt to the workflow, which
+      // finishes the build itself: replay reads those answers from the history.
+      if (topBuilt) {
+        const top: DerivationResult = { drvPath: build.drv_path, status: 'succeeded', outputs: topBuilt, errorMessage: null, builderId: null, logPath: null };
+        const { status } = await finishBuild({ buildId: build.id, status: 'succeeded', errorMessage: null, top });
+        return { kind: 'finished', status, priority: build.priority };
+      }
       return {
         kind: 'plan',
         steps,

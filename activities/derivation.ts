@@ -17,6 +17,7 @@ import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation, 
 import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
 import { whileDatabaseUnavailable } from './database-retry';
+import { notifyBuildEvent } from './notifications';
 
 export interface RealiseStepInput {
   drvPath: string;
@@ -247,7 +248,9 @@ export function createDerivationActivities(deps: ActivityDeps) {
       // below follow this one in order, and the step's last mark waits for them all.
       const started = whileDatabaseUnavailable(async () => {
         await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
-        await assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
+        return assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
+      }).then(async (startedBuilds) => {
+        for (const id of startedBuilds) await notifyBuildEvent(deps, id, 'build_started');
       });
       let marks: Promise<unknown> = started.catch(() => undefined);
 

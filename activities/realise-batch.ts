@@ -20,6 +20,7 @@ import { secretBoxFor, secretKeyFileOf } from '../lib/secret-box';
 import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
 import { whileDatabaseUnavailable } from './database-retry';
+import { notifyBuildEvent } from './notifications';
 
 /** One derivation as the batch sees it: where its log goes, what Nix said of it. */
 interface StepInBatch {
@@ -241,10 +242,11 @@ export function createBatchActivities(deps: ActivityDeps) {
               s.endingsBefore = endings.length;
               then(s, async () => {
                 const logBuildId = await s.logBuildId;
-                await whileDatabaseUnavailable(async () => {
+                const startedBuilds = await whileDatabaseUnavailable(async () => {
                   await markStepsOfDerivation(db, event.drvPath, { status: 'running', phase: 'building', builderId: recordedBuilderId, startedAt });
-                  if (logBuildId) await assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: recordedBuilderId, logPath: liveLogPath(deps.config.dataDir, logBuildId) });
+                  return logBuildId ? assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: recordedBuilderId, logPath: liveLogPath(deps.config.dataDir, logBuildId) }) : [];
                 });
+                for (const id of startedBuilds) await notifyBuildEvent(deps, id, 'build_started');
                 const what = members.has(event.drvPath)
                   ? `in a batch of ${input.members.length}`
                   : extras.has(event.drvPath)

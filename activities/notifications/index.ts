@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from '../deps';
 import { liveConfigFile } from '../../lib/live-config-file';
-import { DEFAULT_RETRY_BACKOFF_SECONDS, notificationTargets } from '../../lib/notifications/targets';
+import { DEFAULT_RETRY_BACKOFF_SECONDS, notificationTargets, targetWantsKind, type NotificationEventKind } from '../../lib/notifications/targets';
 import type { NotificationEvent } from '../../lib/notifications/messages';
 import { findNotificationTask, markAttemptFailed, markAttemptStarted, markDelivered, markGivenUp, markSuperseded } from '../../lib/notifications/task-records';
 import { enqueueNotifications, type NotificationDeps } from './enqueue';
@@ -12,9 +12,15 @@ function notificationDeps(deps: ActivityDeps): NotificationDeps {
   return { db: deps.db, workflows: deps.workflows, configFile: deps.config.configFile, publicUrl: deps.config.publicUrl };
 }
 
-/** Queues the notifications of an event; a failure is logged and never fails the build or evaluation that raised it. */
-async function notifyQuietly(deps: ActivityDeps, load: () => Promise<NotificationEvent | undefined>): Promise<void> {
+/**
+ * Queues the notifications of an event; a failure is logged and never fails the build or evaluation that
+ * raised it. The event is read from the database only when a configured target wants its kind (issue 6:
+ * two queries per build saved where nothing is to be sent).
+ */
+async function notifyQuietly(deps: ActivityDeps, kind: NotificationEventKind, load: () => Promise<NotificationEvent | undefined>): Promise<void> {
   try {
+    const settings = (await liveConfigFile(deps.config.configFile).current()).notifications;
+    if (!notificationTargets(settings).some((t) => targetWantsKind(t, kind))) return;
     const event = await load();
     if (event) await enqueueNotifications(notificationDeps(deps), event);
   } catch (err) {
@@ -24,12 +30,12 @@ async function notifyQuietly(deps: ActivityDeps, load: () => Promise<Notificatio
 
 /** Build started (running) or finished: called by the build activities once the row says so. */
 export function notifyBuildEvent(deps: ActivityDeps, buildId: string, kind: 'build_started' | 'build_finished'): Promise<void> {
-  return notifyQuietly(deps, () => buildEvent(deps.db, buildId, kind));
+  return notifyQuietly(deps, kind, () => buildEvent(deps.db, buildId, kind));
 }
 
 /** Evaluation started (running) or finished: called by the evaluation activities once the row says so. */
 export function notifyEvaluationEvent(deps: ActivityDeps, evaluationId: string, kind: 'evaluation_started' | 'evaluation_finished'): Promise<void> {
-  return notifyQuietly(deps, () => evaluationEvent(deps.db, evaluationId, kind));
+  return notifyQuietly(deps, kind, () => evaluationEvent(deps.db, evaluationId, kind));
 }
 
 export function createNotificationActivities(deps: ActivityDeps) {

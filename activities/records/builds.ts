@@ -214,9 +214,18 @@ export async function setBuildPriority(db: Queryable, buildId: string, priority:
   await db('builds').where({ id: buildId }).update({ priority, updated_at: db.fn.now() });
 }
 
-/** The unfinished builds of a derivation get the builder that realises it, and the log it writes. */
-export async function assignBuilderToBuildsOfDerivation(db: Queryable, drvPath: string, assignment: { builderId: string | null; logPath: string }): Promise<void> {
+/**
+ * The unfinished builds of a derivation get the builder that realises it, and the log it writes. Those
+ * still pending (held back while a batch builds their derivation, or waiting for room to start) are
+ * running from now on, as a build is while its derivation builds: their ids are answered, for their
+ * `build_started` notifications (their workflows, when they start, find them running and send none).
+ */
+export async function assignBuilderToBuildsOfDerivation(db: Queryable, drvPath: string, assignment: { builderId: string | null; logPath: string }): Promise<string[]> {
   await db('builds').whereIn('status', ACTIVE_BUILD_STATUSES).where({ drv_path: drvPath }).update({ builder_id: assignment.builderId, log_path: assignment.logPath });
+  const started: Array<{ id: string }> = await db('builds')
+    .where({ drv_path: drvPath, status: 'pending' })
+    .update({ status: 'running', started_at: db.fn.now(), updated_at: db.fn.now() }, ['id']);
+  return started.map((r) => r.id);
 }
 
 /** What a finished build recorded. */

@@ -174,9 +174,13 @@ export function duplicateTargetNames(section: NotificationsConfigSection | undef
 }
 
 export function targetWants(t: NotificationTarget, event: NotificationEventKind, project: string): boolean {
+  return targetWantsKind(t, event) && (!t.projects || t.projects.includes(project));
+}
+
+/** Whether the target wants events of this kind, of some project. */
+export function targetWantsKind(t: NotificationTarget, event: NotificationEventKind): boolean {
   const events = t.events ?? (t.type === 'email' ? ['build_finished'] : NOTIFICATION_EVENTS);
-  if (!events.includes(event)) return false;
-  return !t.projects || t.projects.includes(project);
+  return events.includes(event);
 }
 
 export function isForgeStatus(t: NotificationTarget): t is ForgeStatusTargetConfig & { name: string } {

@@ -55,7 +55,12 @@ async function realiseAttempts(stack: TestStack, drvPath: string, dependents: st
   // a realiseBatch activity of the dispatcher whose members include it, or one of its dependents (Nix
   // builds a member's missing inputs along), or by the evaluation's own batch, which takes it as an extra.
   const attemptsIn = async (workflowId: string, realises: (e: temporal.api.history.v1.IHistoryEvent) => boolean) => {
-    const events = (await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    // A build held back while a batch built its derivation has no derivation workflow (gRPC NOT_FOUND).
+    const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory().catch((err) => {
+      if ((err as { code?: number }).code === 5) return { events: [] };
+      throw err;
+    });
+    const events = history.events ?? [];
     const scheduled = new Set(events.filter(realises).map((e) => String(e.eventId)));
     return events
       .filter((e) => e.activityTaskStartedEventAttributes && scheduled.has(String(e.activityTaskStartedEventAttributes.scheduledEventId)))
