@@ -86,7 +86,9 @@ describe('two worker processes on the same Temporal and PostgreSQL, one of them 
     const byDrv = new Map<string, typeof steps>();
     for (const st of steps) byDrv.set(st.drv_path, [...(byDrv.get(st.drv_path) ?? []), st]);
     const base = [...byDrv.entries()].find(([drv]) => drv.endsWith('-base.drv'));
-    assert.ok(base && base[1].length > 1, 'several builds waited on the shared dependency');
+    // Its builds wait on it through their derivations' workflows, or are held back while a batch builds it
+    // with the rest (issue 6: then only base's own build has a row of it).
+    assert.ok(base && base[1].length >= 1, 'the shared dependency was realised');
     for (const [drv, rows] of byDrv) {
       assert.ok(rows.every((r) => r.status === 'succeeded'), `${drv}: every step succeeded`);
       // The rows a realisation marked share its start and its end. (A build that planned after the
