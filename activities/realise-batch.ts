@@ -10,7 +10,7 @@ import { builderSpecOf } from './realise/builder-spec';
 import type { NixBuildEvent, NixBuildFailure } from './realise/nix-json-log';
 import { lastErrorLines } from './realise/nix-process';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
-import { logBuildOfStep, markStepsOfDerivation } from './records/steps';
+import { logBuildOfStep, markStepsOfDerivation, recordStepsOfExtras } from './records/steps';
 import { assignBuilderToBuildsOfDerivation, BATCH_TOUCH_MS, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, touchBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
 import { locallyInvalidPaths } from './realise/closure';
 import { cachedFailuresAmong, recordCachedFailure } from './records/cached-failures';
@@ -321,7 +321,10 @@ export function createBatchActivities(deps: ActivityDeps) {
             // derivation workflow that plans an extra waits for this batch's word instead of queueing it.
             if (chosenExtras.length > 0) {
               await deps.workflows.signalDispatcher(batchExtrasSignal, [{ batchId: input.batchId, requestIds: chosenExtras.map((d) => deps.workflows.derivationWorkflowId(d)) }]);
-              await whileDatabaseUnavailable(() => recordBatchExtras(db, input.batchId, chosenExtras));
+              await whileDatabaseUnavailable(async () => {
+                await recordBatchExtras(db, input.batchId, chosenExtras);
+                await recordStepsOfExtras(db, chosenExtras);
+              });
               // Alive while it runs: the rows of a batch whose worker died hold nothing a minute later.
               aliveTicker = setInterval(() => {
                 touchBatchExtras(db, input.batchId).catch((err) => log.warn('could not touch the batch extras', { batchId: input.batchId, error: String(err) }));

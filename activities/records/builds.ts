@@ -171,10 +171,15 @@ export async function markBuildWorkflowsStarted(db: Queryable, buildIds: string[
  */
 export async function markUnstartedBuildsCancelled(db: Queryable, buildIds: string[], message: string): Promise<number> {
   if (buildIds.length === 0) return 0;
-  return db('builds')
+  const cancelled: Array<{ id: string }> = await db('builds')
     .whereIn('id', buildIds)
     .whereIn('status', ACTIVE_BUILD_STATUSES)
-    .update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() });
+    .update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() }, ['id']);
+  // Their step rows, if a batch recorded them while they were held back, end with them.
+  if (cancelled.length > 0) {
+    await db('build_steps').whereIn('build_id', cancelled.map((r) => r.id)).whereIn('status', ['pending', 'running']).update({ status: 'cancelled', completed_at: db.fn.now(), phase: null });
+  }
+  return cancelled.length;
 }
 
 /** Dependency edges between builds of one evaluation, 500 at a time; an edge recorded before is kept. */

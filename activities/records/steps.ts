@@ -104,6 +104,27 @@ export async function closeUnfinishedSteps(db: Queryable, buildId: string, statu
 }
 
 /**
+ * The step rows of a batch's extras, in one statement before its Nix starts (issue 6): each extra's own
+ * unfinished build (the newest, as `logBuildOfStep` picks it) that has no step row yet gets its first,
+ * pending. So the held builds show their step while they wait, and `logBuildOfStep` finds each row at
+ * once instead of recording it (about eight statements each). A build that has rows already is left to
+ * `logBuildOfStep`; a row recorded meanwhile by the build's own start wins (no second step 1).
+ */
+export async function recordStepsOfExtras(db: Queryable, drvPaths: string[]): Promise<void> {
+  if (drvPaths.length === 0) return;
+  await db.raw(
+    `insert into build_steps (build_id, step_number, drv_path, status)
+     select distinct on (b.drv_path) b.id, 1, b.drv_path, 'pending'
+       from builds b
+      where b.drv_path = any(?) and b.status = any(?)
+        and not exists (select 1 from build_steps s where s.build_id = b.id)
+      order by b.drv_path, b.created_at desc
+     on conflict (build_id, step_number) do nothing`,
+    [drvPaths, [...ACTIVE_BUILD_STATUSES]],
+  );
+}
+
+/**
  * The build whose log receives the log of a derivation that a batch built without its own request (an
  * input Nix built along with a member): the build of that derivation itself if it is one, else a build
  * waiting on it as a step. When no unfinished build has it as a step yet (its planner had not run), the

@@ -77,6 +77,10 @@ describe('derivations realised in batches on the local builder', () => {
     repos.push(repo);
     const done = await cancelLongBesideShort(stack, repo, marker, 'local-batches');
     assert.equal(done.long.status, 'cancelled');
+    // Held back while the evaluation's batch built it (no workflow of its own yet) or not: no step of the
+    // cancelled build is left pending or running.
+    const open = await stack.db('build_steps').where({ build_id: done.long.id }).whereIn('status', ['pending', 'running']);
+    assert.deepEqual(open, [], 'the cancelled build has no unfinished step');
     assert.equal(done.short.status, 'succeeded', done.short.error_message);
     assert.equal(done.short.retry_count, 0, 'short was not restarted: an interrupted derivation is queued again, unseen by its build');
   });
