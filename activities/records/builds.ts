@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { BuildRow, Db, Queryable } from '../../lib/db';
 import { ACTIVE_BUILD_STATUSES, type BuildStatus } from '../../lib/statuses';
+import { closeUnfinishedSteps } from './steps';
 import { BUILD_WORKFLOW_ID_PREFIX } from '../../lib/workflow-ids';
 import type { BuildMetric, BuildProduct } from '../realise/products';
 
@@ -176,9 +177,7 @@ export async function markUnstartedBuildsCancelled(db: Queryable, buildIds: stri
     .whereIn('status', ACTIVE_BUILD_STATUSES)
     .update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() }, ['id']);
   // Their step rows, if a batch recorded them while they were held back, end with them.
-  if (cancelled.length > 0) {
-    await db('build_steps').whereIn('build_id', cancelled.map((r) => r.id)).whereIn('status', ['pending', 'running']).update({ status: 'cancelled', completed_at: db.fn.now(), phase: null });
-  }
+  for (const { id } of cancelled) await closeUnfinishedSteps(db, id, 'cancelled');
   return cancelled.length;
 }
 

@@ -37,14 +37,6 @@ export async function resetBuildForRestart(db: Db, buildId: string): Promise<voi
     });
 }
 
-/** Marks a queued or running build cancelled; answers whether it was (false: it had finished already). */
-export async function markBuildCancelled(db: Db, buildId: string, message: string): Promise<boolean> {
-  const cancelled = (await db('builds').where({ id: buildId }).whereIn('status', ACTIVE_BUILD_STATUSES).update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() })) > 0;
-  // Its step rows, if a batch recorded them while it was held back, end with it.
-  if (cancelled) await db('build_steps').where({ build_id: buildId }).whereIn('status', ['pending', 'running']).update({ status: 'cancelled', completed_at: db.fn.now(), phase: null });
-  return cancelled;
-}
-
 /**
  * A queued build's new priority in the read model: a build whose workflow has not started yet (its
  * evaluation starts them after completing) plans with it when it starts. Answers whether it was queued.

@@ -9,7 +9,6 @@ import {
   findEvaluationRow,
   findJobsetRow,
   frontPriority,
-  markBuildCancelled,
   resetBuildForRestart,
   setQueuedBuildPriority,
   transitiveDependents,
@@ -17,7 +16,7 @@ import {
 import { isActiveBuildStatus, isFinishedBuildStatus } from '../../lib/statuses';
 import { buildEvent } from '../../activities/notifications/events';
 import { enqueueNotifications } from '../../activities/notifications/enqueue';
-import { extraOfCancelledBuild } from '../../activities/records/builds';
+import { extraOfCancelledBuild, markUnstartedBuildsCancelled } from '../../activities/records/builds';
 
 function temporalOf(rc: RequestContext): TemporalDeps {
   if (!rc.deps.temporal) throw new ApiError('SERVICE_UNAVAILABLE', 'Temporal is not configured');
@@ -34,7 +33,7 @@ const evaluationResponse = { type: 'object', required: ['id', 'jobset_id', 'stat
  */
 async function cancelBuildWorkflow(rc: RequestContext, temporal: TemporalDeps, buildId: string, why: string): Promise<void> {
   if (await temporal.workflows.cancelBuild(buildId)) return;
-  if (!(await markBuildCancelled(rc.db, buildId, why))) return;
+  if ((await markUnstartedBuildsCancelled(rc.db, [buildId], why)) === 0) return;
   // Held back while a running batch builds its derivation as an extra: that batch stops (its process killed).
   const extra = await extraOfCancelledBuild(rc.db, buildId);
   if (extra) await temporal.workflows.stopBatchOfExtra(extra);
