@@ -65,7 +65,10 @@ export function createBuildActivities(deps: ActivityDeps) {
    * outputs are queued to be served (closure size, GC roots, binary cache) by ServeBuildOutputsWorkflow,
    * in batches, after the build has closed.
    */
-  async function finishBuild(input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null }): Promise<{ status: BuildStatus }> {
+  async function finishBuild(
+    input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null },
+    { onlyUnfinished = false }: { onlyUnfinished?: boolean } = {},
+  ): Promise<{ status: BuildStatus }> {
     const { buildId, top } = input;
     // A cached failure decided after this build was created is this build's own failure.
     const seen = await resultAsBuildSees(db, buildId, top?.drvPath, { status: input.status, errorMessage: input.errorMessage });
@@ -88,7 +91,7 @@ export function createBuildActivities(deps: ActivityDeps) {
     }
     const builderId = top?.builderId && top.builderId !== 'local' ? top.builderId : null;
 
-    await db.transaction(async (trx) => {
+    const recorded = await db.transaction(async (trx) => {
       // The closure size of served outputs is recorded when they are served; no outputs, no size.
       // A build's own failure decided before its step row existed (its derivation failed in a batch, built
       // along or as an extra, before the build started) closes that step with the failure, not as skipped.
@@ -97,8 +100,18 @@ export function createBuildActivities(deps: ActivityDeps) {
       await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
       if (served) await queueBuildOutputsToServe(trx, buildId);
       // Last: the build row's update locks the jobset's rollup cells until the commit.
-      await recordBuildResult(trx, { buildId, status, errorMessage: seen.errorMessage, outputs, products, metrics, closureSize: served ? undefined : null, logPath, builderId });
+      const changed = await recordBuildResult(trx, { buildId, status, errorMessage: seen.errorMessage, outputs, products, metrics, closureSize: served ? undefined : null, logPath, builderId }, { onlyUnfinished });
+      // Only when asked: a build found finished meanwhile keeps its result (the rollback takes this one back).
+      if (!changed && onlyUnfinished) throw new FoundFinished();
+      return true;
+    }).catch((err) => {
+      if (err instanceof FoundFinished) return false;
+      throw err;
     });
+    if (!recorded) {
+      const now = await findBuildToPlan(db, buildId);
+      return { status: now && isFinishedBuildStatus(now.status) ? now.status : 'aborted' };
+    }
     // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
     await promoteChannelsAfterBuild(db, buildId);
     if (served && (await mustWakeOutputsServer(db, buildId))) await deps.workflows.wakeBuildOutputsServer();
@@ -191,6 +204,17 @@ export function createBuildActivities(deps: ActivityDeps) {
         if (errorMessage === undefined) throw err;
         await finishBuild({ buildId: build.id, status: 'aborted', errorMessage, top: null });
         return { kind: 'finished', status: 'aborted', priority: build.priority };
+      }
+
+      // Built already, on a first start (issue 6: a batch realised it while the build was held back, or
+      // another build did): the build records its result in one transaction, without a step row or a
+      // running state of its own. A held build is running already, with the step row its batch recorded; one
+      // found built otherwise has no step, as a build found built at its evaluation. A late run of this
+      // activity (the build finished meanwhile) changes nothing and answers the recorded status.
+      if (topBuilt && !input.restart) {
+        const top: DerivationResult = { drvPath: build.drv_path, status: 'succeeded', outputs: topBuilt, errorMessage: null, builderId: null, logPath: null };
+        const { status } = await finishBuild({ buildId: build.id, status: 'succeeded', errorMessage: null, top }, { onlyUnfinished: true });
+        return { kind: 'finished', status, priority: build.priority };
       }
 
       const found = await db

@@ -243,8 +243,12 @@ export function createBatchActivities(deps: ActivityDeps) {
               then(s, async () => {
                 const logBuildId = await s.logBuildId;
                 const startedBuilds = await whileDatabaseUnavailable(async () => {
-                  await markStepsOfDerivation(db, event.drvPath, { status: 'running', phase: 'building', builderId: recordedBuilderId, startedAt });
-                  return logBuildId ? assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: recordedBuilderId, logPath: liveLogPath(deps.config.dataDir, logBuildId) }) : [];
+                  if (!logBuildId) {
+                    await markStepsOfDerivation(db, event.drvPath, { status: 'running', phase: 'building', builderId: recordedBuilderId, startedAt });
+                    return [];
+                  }
+                  // The step rows and the builds in one statement.
+                  return assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: recordedBuilderId, logPath: liveLogPath(deps.config.dataDir, logBuildId), stepsStartedAt: startedAt });
                 });
                 for (const id of startedBuilds) await notifyBuildEvent(deps, id, 'build_started');
                 const what = members.has(event.drvPath)

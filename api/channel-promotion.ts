@@ -5,7 +5,7 @@ import { ApiError, conflict, invalidField, notFound } from './errors';
 import { channelVerdict } from './channel-verdict';
 import { writeAuditEntry } from './queries/audit-log';
 import {
-  evaluationOfBuild,
+  evaluationOfBuildWithChannels,
   evaluationOutcome,
   findChannel,
   findPromotableEvaluation,
@@ -136,7 +136,8 @@ export async function autoPromoteEvaluation(db: Db, evaluationId: string): Promi
 
 /** After a build finished: promotes its evaluation where it is now good. */
 export async function autoPromoteAfterBuild(db: Db, buildId: string): Promise<AutoPromotion[]> {
-  const evaluationId = await evaluationOfBuild(db, buildId);
+  // One statement for the build of a jobset without channels, as most are (issue 6: statements per build).
+  const evaluationId = await evaluationOfBuildWithChannels(db, buildId);
   return evaluationId ? autoPromoteEvaluation(db, evaluationId) : [];
 }
 

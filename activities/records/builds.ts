@@ -202,16 +202,20 @@ export async function insertAggregateConstituents(db: Queryable, rows: Array<{ a
  * finished build never goes back to running. Answers which of the three it found.
  */
 export async function markBuildRunning(db: Queryable, buildId: string): Promise<'started' | 'already_running' | 'finished'> {
-  const started = await db('builds').where({ id: buildId, status: 'pending' }).update({
-    status: 'running',
-    started_at: db.fn.now(),
-    completed_at: null,
-    error_message: null,
-    updated_at: db.fn.now(),
-  });
-  if (started > 0) return 'started';
-  const row = await db('builds').where({ id: buildId }).first('status');
-  return row?.status === 'running' ? 'already_running' : 'finished';
+  // One statement (issue 6): the update, and otherwise the status as it was when the statement began.
+  const { rows } = await db.raw(
+    `with started as (
+       update builds set status = 'running', started_at = now(), completed_at = null, error_message = null, updated_at = now()
+        where id = ? and status = 'pending' returning id)
+     select (select count(*) from started) > 0 as started, (select status from builds where id = ?) as status`,
+    [buildId, buildId],
+  );
+  const row: { started: boolean; status: string | null } | undefined = rows[0];
+  if (row?.started) return 'started';
+  // Pending when the statement began, yet not updated: another transaction changed it meanwhile (a batch
+  // that began building its derivation, or a cancel). Its status now says which.
+  const status = row?.status === 'pending' ? (await db('builds').where({ id: buildId }).first('status'))?.status : row?.status;
+  return status === 'running' ? 'already_running' : 'finished';
 }
 
 export async function setBuildPriority(db: Queryable, buildId: string, priority: number): Promise<void> {
@@ -224,12 +228,38 @@ export async function setBuildPriority(db: Queryable, buildId: string, priority:
  * running from now on, as a build is while its derivation builds: their ids are answered, for their
  * `build_started` notifications (their workflows, when they start, find them running and send none).
  */
-export async function assignBuilderToBuildsOfDerivation(db: Queryable, drvPath: string, assignment: { builderId: string | null; logPath: string }): Promise<string[]> {
-  await db('builds').whereIn('status', ACTIVE_BUILD_STATUSES).where({ drv_path: drvPath }).update({ builder_id: assignment.builderId, log_path: assignment.logPath });
-  const started: Array<{ id: string }> = await db('builds')
-    .where({ drv_path: drvPath, status: 'pending' })
-    .update({ status: 'running', started_at: db.fn.now(), updated_at: db.fn.now() }, ['id']);
-  return started.map((r) => r.id);
+export async function assignBuilderToBuildsOfDerivation(
+  db: Queryable,
+  drvPath: string,
+  assignment: { builderId: string | null; logPath: string; stepsStartedAt?: Date },
+): Promise<string[]> {
+  // One statement (issue 6): the unfinished builds, locked, then updated, each saying whether it was pending;
+  // with stepsStartedAt, the derivation's unfinished step rows are marked building in it too.
+  const steps = assignment.stepsStartedAt
+    ? `building as (
+         update build_steps set status = 'running', phase = 'building', builder_id = ?, started_at = ?
+          where drv_path = ? and status in ('pending', 'running')),`
+    : '';
+  const { rows } = await db.raw(
+    `with ${steps} unfinished as (
+       select id, status from builds where drv_path = ? and status = any(?) for update)
+     update builds b
+        set builder_id = ?, log_path = ?,
+            status = case when u.status = 'pending' then 'running' else b.status end,
+            started_at = case when u.status = 'pending' then now() else b.started_at end,
+            updated_at = case when u.status = 'pending' then now() else b.updated_at end
+       from unfinished u
+      where b.id = u.id
+     returning b.id, u.status = 'pending' as started`,
+    [
+      ...(assignment.stepsStartedAt ? [assignment.builderId, assignment.stepsStartedAt, drvPath] : []),
+      drvPath,
+      [...ACTIVE_BUILD_STATUSES],
+      assignment.builderId,
+      assignment.logPath,
+    ],
+  );
+  return (rows as Array<{ id: string; started: boolean }>).filter((r) => r.started).map((r) => r.id);
 }
 
 /** What a finished build recorded. */
@@ -267,11 +297,14 @@ function buildProductRow(buildId: string, p: BuildProduct) {
  * triggers on `builds` then lock the jobset's hourly cells until the transaction commits, and every build of
  * the jobset that starts or finishes meanwhile waits for that lock.
  */
-export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<void> {
+export async function recordBuildResult(db: Queryable, r: BuildResult, { onlyUnfinished = false }: { onlyUnfinished?: boolean } = {}): Promise<boolean> {
   const { buildId, outputs } = r;
-  await db('build_outputs').where({ build_id: buildId }).delete();
-  await db('build_products').where({ build_id: buildId }).delete();
-  await db('build_metrics').where({ build_id: buildId }).delete();
+  // An earlier run's outputs, products and metrics, in one statement.
+  await db.raw(
+    `with o as (delete from build_outputs where build_id = ?), p as (delete from build_products where build_id = ?)
+     delete from build_metrics where build_id = ?`,
+    [buildId, buildId, buildId],
+  );
   const outputRows = Object.entries(outputs).map(([name, path]) => ({ build_id: buildId, name, path }));
   if (outputRows.length) await db('build_outputs').insert(outputRows);
   if (r.products.length) {
@@ -283,8 +316,14 @@ export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<
   const seen = new Set<string>();
   const metricRows = r.metrics.filter((m) => (seen.has(m.name) ? false : (seen.add(m.name), true)));
   if (metricRows.length) await db('build_metrics').insert(metricRows.map((m) => ({ build_id: buildId, name: m.name, value: m.value, unit: m.unit })));
-  await db('builds').where({ id: buildId }).update({
+  const changed = await db('builds')
+    .where({ id: buildId })
+    .modify((q) => {
+      if (onlyUnfinished) q.whereIn('status', ACTIVE_BUILD_STATUSES);
+    })
+    .update({
     status: r.status,
+    ...(onlyUnfinished ? { started_at: db.raw('coalesce(started_at, now())') } : {}),
     error_message: r.status === 'succeeded' ? null : r.errorMessage,
     outputs: JSON.stringify(outputs),
     build_output_path: outputs.out ?? Object.values(outputs)[0] ?? null,
@@ -295,6 +334,7 @@ export async function recordBuildResult(db: Queryable, r: BuildResult): Promise<
     ...(r.logPath ? { log_path: r.logPath } : {}),
     ...(r.builderId ? { builder_id: r.builderId } : {}),
   });
+  return changed > 0;
 }
 
 /**

@@ -96,8 +96,12 @@ export async function recentCompletedEvaluationIds(db: Db, jobsetId: string, lim
   return (await recentCompletedEvaluations(db, jobsetId, limit)).map((r) => r.id);
 }
 
-export async function evaluationOfBuild(db: Db, buildId: string): Promise<string | undefined> {
-  const row: { evaluation_id: string } | undefined = await db('builds').where({ id: buildId }).first('evaluation_id');
+/** The build's evaluation when its jobset has a channel (one statement); undefined otherwise. */
+export async function evaluationOfBuildWithChannels(db: Db, buildId: string): Promise<string | undefined> {
+  const row: { evaluation_id: string } | undefined = await db('builds as b')
+    .where('b.id', buildId)
+    .whereExists((q) => q.select(db.raw('1')).from('channels as c').whereRaw('c.jobset_id = b.jobset_id'))
+    .first('b.evaluation_id');
   return row?.evaluation_id;
 }
 
