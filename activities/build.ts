@@ -7,7 +7,7 @@ import type { StepPlan } from '../workflows/build-outcome';
 import { missingDerivationMessage, readDerivation } from './nix/drv';
 import { derivationsToBuild, locallyInvalidPaths } from './realise/closure';
 import { readBuildMetrics, readBuildProductsOfOutputs, type BuildMetric, type BuildProduct } from './realise/products';
-import { closeUnfinishedSteps, insertPlannedSteps, recordSteps } from './records/steps';
+import { insertPlannedSteps, recordSteps } from './records/steps';
 import { findCachedFailure, forgetCachedFailure, resultAsBuildSees } from './records/cached-failures';
 import {
   buildsOfEvaluationByDerivation,
@@ -20,8 +20,8 @@ import {
 } from './records/builds';
 import { BuildLogWriter, compressedLogPath, liveLogPath } from '../lib/build-log';
 import { notifyBuildEvent } from './notifications';
-import { promoteChannelsAfterBuild } from './channel-promotion';
-import { mustWakeOutputsServer, queueBuildOutputsToServe } from './records/outputs-to-serve';
+import { promoteChannelsOfEvaluation } from './channel-promotion';
+import { mustWakeOutputsServer } from './records/outputs-to-serve';
 import { ConcurrentStarts } from './concurrent-starts';
 
 export interface PlannedStep extends StepPlan {
@@ -91,31 +91,36 @@ export function createBuildActivities(deps: ActivityDeps) {
     }
     const builderId = top?.builderId && top.builderId !== 'local' ? top.builderId : null;
 
-    const recorded = await db.transaction(async (trx) => {
-      // The closure size of served outputs is recorded when they are served; no outputs, no size.
-      // A build's own failure decided before its step row existed (its derivation failed in a batch, built
-      // along or as an extra, before the build started) closes that step with the failure, not as skipped.
-      const ownFailure = status === 'failed' || status === 'timeout' || status === 'log_limit_exceeded';
-      if (ownFailure && top) await closeUnfinishedSteps(trx, buildId, status, top.drvPath);
-      await closeUnfinishedSteps(trx, buildId, status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped');
-      if (served) await queueBuildOutputsToServe(trx, buildId);
-      // Last: the build row's update locks the jobset's rollup cells until the commit.
-      const changed = await recordBuildResult(trx, { buildId, status, errorMessage: seen.errorMessage, outputs, products, metrics, closureSize: served ? undefined : null, logPath, builderId }, { onlyUnfinished });
-      // Only when asked: a build found finished meanwhile keeps its result (the rollback takes this one back).
-      if (!changed && onlyUnfinished) throw new FoundFinished();
-      return true;
-    }).catch((err) => {
-      if (err instanceof FoundFinished) return false;
-      throw err;
-    });
+    // A build's own failure decided before its step row existed (its derivation failed in a batch, built
+    // along or as an extra, before the build started) closes that step with the failure, not as skipped.
+    // The closure size of served outputs is recorded when they are served; no outputs, no size.
+    const ownFailure = status === 'failed' || status === 'timeout' || status === 'log_limit_exceeded';
+    const recorded = await recordBuildResult(
+      db,
+      {
+        buildId,
+        status,
+        errorMessage: seen.errorMessage,
+        outputs,
+        products,
+        metrics,
+        closureSize: served ? undefined : null,
+        logPath,
+        builderId,
+        steps: { status: status === 'succeeded' ? 'succeeded' : status === 'cancelled' ? 'cancelled' : 'skipped', ...(ownFailure && top ? { own: { drvPath: top.drvPath, status } } : {}) },
+        queueOutputs: served,
+      },
+      { onlyUnfinished },
+    );
     if (!recorded) {
+      // Only with onlyUnfinished: a build found finished meanwhile keeps its result.
       const now = await findBuildToPlan(db, buildId);
       return { status: now && isFinishedBuildStatus(now.status) ? now.status : 'aborted' };
     }
     // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
-    await promoteChannelsAfterBuild(db, buildId);
+    if (recorded.has_channels) await promoteChannelsOfEvaluation(db, recorded.evaluation_id);
     if (served && (await mustWakeOutputsServer(db, buildId))) await deps.workflows.wakeBuildOutputsServer();
-    await logBuildFinished(deps.logger, db, buildId).catch(() => undefined);
+    await logBuildFinished(deps.logger, db, buildId, recorded).catch(() => undefined);
     await notifyBuildEvent(deps, buildId, 'build_finished');
     return { status };
   }

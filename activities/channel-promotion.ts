@@ -1,6 +1,6 @@
 import { log } from '@temporalio/activity';
 import type { Db } from '../lib/db';
-import { autoPromoteAfterBuild, autoPromoteEvaluation, type AutoPromotion } from '../api/channel-promotion';
+import { autoPromoteEvaluation, type AutoPromotion } from '../api/channel-promotion';
 
 /**
  * Channel auto-promotion, hooked into the activities that record results. A failure to promote is
@@ -16,11 +16,6 @@ async function promoting(what: Record<string, string>, run: () => Promise<AutoPr
   } catch (err) {
     log.warn('channel auto-promotion failed', { ...what, error: (err as Error)?.message ?? String(err) });
   }
-}
-
-/** After a build's result is recorded: its evaluation may now be complete and good. */
-export async function promoteChannelsAfterBuild(db: Db, buildId: string): Promise<void> {
-  await promoting({ buildId }, () => autoPromoteAfterBuild(db, buildId));
 }
 
 /** After an evaluation completed: every build may have finished before it did. */

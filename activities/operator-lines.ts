@@ -37,13 +37,31 @@ export async function logEvaluationFinished(logger: Logger, db: Db, evaluationId
   else logger.warn(fields, `${summary}${e.error_message ? ` (${e.error_message})` : ''}`);
 }
 
-export async function logBuildFinished(logger: Logger, db: Db, buildId: string): Promise<void> {
-  const b = await db('builds as b')
-    .join('jobsets as j', 'j.id', 'b.jobset_id')
-    .join('projects as p', 'p.id', 'j.project_id')
-    .leftJoin('remote_builders as r', 'r.id', 'b.builder_id')
-    .where('b.id', buildId)
-    .first(db.raw("p.name || '/' || j.name as jobset"), 'b.job_name', 'b.status', 'b.error_message', 'b.created_at', 'b.started_at', 'b.completed_at', 'b.evaluation_id', 'r.name as builder');
+/** What the line of a finished build says (`BUILD_FINISHED_FACTS` selects it). */
+export interface BuildFinishedFacts {
+  jobset: string;
+  job_name: string;
+  status: string;
+  error_message: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+  evaluation_id: string;
+  builder: string | null;
+}
+
+/** The columns of BuildFinishedFacts, over builds `b`, jobsets `j`, projects `p` and remote_builders `r`. */
+export const BUILD_FINISHED_FACTS = "p.name || '/' || j.name as jobset, b.job_name, b.status, b.error_message, b.created_at, b.started_at, b.completed_at, b.evaluation_id, r.name as builder";
+
+export async function logBuildFinished(logger: Logger, db: Db, buildId: string, known?: BuildFinishedFacts): Promise<void> {
+  const b: BuildFinishedFacts | undefined =
+    known ??
+    (await db('builds as b')
+      .join('jobsets as j', 'j.id', 'b.jobset_id')
+      .join('projects as p', 'p.id', 'j.project_id')
+      .leftJoin('remote_builders as r', 'r.id', 'b.builder_id')
+      .where('b.id', buildId)
+      .first(db.raw(BUILD_FINISHED_FACTS)));
   if (!b) return;
   const seconds = secondsBetween(b.started_at ?? b.created_at, b.completed_at);
   const builder = b.builder ?? 'local';

@@ -96,11 +96,14 @@ export function createBatchActivities(deps: ActivityDeps) {
       const ticker = setInterval(() => ctx.heartbeat(), 1_000);
       /** Touches the batch's extras while it runs, until their rows are forgotten. */
       let aliveTicker: NodeJS.Timeout | undefined;
+      /** The batch's builder, once chosen: closed at the end (over SSH, its store session). */
+      let usedBuilder: BatchBuilder | undefined;
       try {
         return await realiseMembers();
       } finally {
         clearInterval(ticker);
         clearInterval(aliveTicker);
+        usedBuilder?.close?.();
       }
 
       async function realiseMembers(): Promise<{ realised: number }> {
@@ -109,6 +112,7 @@ export function createBatchActivities(deps: ActivityDeps) {
         const extras = new Set<string>();
         const chosen = await batchBuilderFor(input.builderId);
         const builder: BatchBuilder | undefined = 'builder' in chosen ? chosen.builder : undefined;
+        usedBuilder = builder;
         const recordedBuilderId = builder ? builder.recordedBuilderId : input.builderId;
         const logLimitBytes = (await liveConfigFile(deps.config.configFile).current()).builds?.log_limit_bytes ?? deps.config.logLimitBytes;
         // The member whose limits the batch's Nix applies; a batch of an evaluation's waiting derivations

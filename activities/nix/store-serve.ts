@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { WireReader, wireInt, wireStrings } from '../../lib/nix-wire';
 import { noSubstitutersArgs } from '../realise/nix-process';
 
@@ -41,23 +42,40 @@ export function isStorePathName(path: string): boolean {
   return STORE_PATH.test(path);
 }
 
-interface Session {
-  child: ChildProcess;
-  reader: WireReader;
+/**
+ * Where a `nix-store --serve` runs: a local child process, or a channel to a builder (see
+ * remote-store-serve.ts). Questions go to `input`; answers come from `output`.
+ */
+export interface ServeTransport {
+  input: Writable;
+  output: Readable;
+  /** Its last words (stderr), kept short. */
   stderr: string[];
-  /** Settles when the process has exited and its output streams have closed. */
+  /** Settles when the process has ended and its streams have closed. */
   closed: Promise<void>;
+  /** Stops it (a local one by its PID). */
+  stop(): void;
+  /** Keeps this process's event loop open while an answer is awaited (between questions it need not). */
+  hold?(): () => void;
 }
+
+interface Session {
+  transport: ServeTransport;
+  reader: WireReader;
+}
+
+/** Options every served store gets: Nix's in-memory path-info cache off (both TTLs 0), no substituters. */
+export const SERVE_OPTIONS: readonly string[] = [...noSubstitutersArgs, '--option', 'narinfo-cache-negative-ttl', '0', '--option', 'narinfo-cache-positive-ttl', '0'];
 
 /** How long a failed question waits for the process's last words on stderr (its stdout may end first). */
 const LAST_WORDS_MS = 1_000;
 
-export class LocalStoreServe {
+/** Questions to one `nix-store --serve`, one at a time; it is started on the first and again after it ends. */
+export class StoreServe {
   private session: Session | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** `storeArgs`: which store, when not this process's default one (e.g. `['--store', '/some/root']`). */
-  constructor(private readonly storeArgs: readonly string[] = []) {}
+  constructor(private readonly start: () => ServeTransport) {}
 
   /** The paths among `paths` that are valid in the local store. */
   async validPaths(paths: string[]): Promise<Set<string>> {
@@ -95,7 +113,7 @@ export class LocalStoreServe {
     return this.ask([wireInt(CMD_QUERY_CLOSURE), wireInt(0), ...wireStrings(asked)], (r) => r.strings());
   }
 
-  /** Stops the process, by its PID. */
+  /** Stops the process. */
   close(): void {
     const session = this.session;
     this.session = undefined;
@@ -108,15 +126,15 @@ export class LocalStoreServe {
       const session = await this.open();
       const timer = setTimeout(() => session.reader.end(new Error(`nix-store --serve gave no answer in ${QUESTION_TIMEOUT_MS / 1000} s`)), QUESTION_TIMEOUT_MS);
       try {
-        return await whileAwaitingAnswer(session.child, () => {
-          session.child.stdin!.write(Buffer.concat(question));
+        return await whileAwaitingAnswer(session.transport, () => {
+          session.transport.input.write(Buffer.concat(question));
           return answer(session.reader);
         });
       } catch (err) {
         // The conversation is out of step or the process is gone: the next question starts a new one.
         if (this.session === session) this.close();
-        await Promise.race([session.closed, new Promise((resolve) => setTimeout(resolve, LAST_WORDS_MS).unref())]);
-        const stderr = session.stderr.join('').trim().slice(-500);
+        await Promise.race([session.transport.closed, new Promise((resolve) => setTimeout(resolve, LAST_WORDS_MS).unref())]);
+        const stderr = session.transport.stderr.join('').trim().slice(-500);
         throw new Error(`nix-store --serve: ${(err as Error).message}${stderr ? `: ${stderr}` : ''}`);
       } finally {
         clearTimeout(timer);
@@ -129,31 +147,20 @@ export class LocalStoreServe {
 
   private async open(): Promise<Session> {
     if (this.session) return this.session;
-    const child = spawn('nix-store', ['--serve', ...this.storeArgs, ...noSubstitutersArgs, '--option', 'narinfo-cache-negative-ttl', '0', '--option', 'narinfo-cache-positive-ttl', '0'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const session: Session = { child, reader: new WireReader(child.stdout!), stderr: [], closed: new Promise((resolve) => child.once('close', () => resolve())) };
-    child.stderr!.on('data', (chunk: Buffer) => {
-      session.stderr.push(chunk.toString());
-      if (session.stderr.length > 20) session.stderr.shift();
-    });
-    child.on('error', (err) => session.reader.end(err));
-    child.on('exit', (code, signal) => {
-      session.reader.end(new Error(`the process exited with ${code ?? signal}`));
+    const transport = this.start();
+    const session: Session = { transport, reader: new WireReader(transport.output) };
+    void transport.closed.then(() => {
+      session.reader.end(new Error('the process ended'));
       if (this.session === session) this.session = undefined;
     });
-    child.stdin!.on('error', () => undefined);
-    // Neither the process nor its pipes keep this one alive; when this one exits, its stdin closes and it ends.
-    child.unref();
-    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
     this.session = session;
     try {
-      await whileAwaitingAnswer(child, async () => {
-        child.stdin!.write(wireInt(SERVE_MAGIC_1));
+      await whileAwaitingAnswer(transport, async () => {
+        transport.input.write(wireInt(SERVE_MAGIC_1));
         const magic = await session.reader.int();
         if (magic !== SERVE_MAGIC_2) throw new Error(`protocol mismatch (magic ${magic.toString(16)})`);
         await session.reader.int(); // the server's protocol version
-        child.stdin!.write(wireInt(CLIENT_VERSION));
+        transport.input.write(wireInt(CLIENT_VERSION));
       });
       return session;
     } catch (err) {
@@ -163,27 +170,65 @@ export class LocalStoreServe {
   }
 }
 
-/** Runs `work` with the process's stdout holding this one's event loop open: between questions it does not. */
-async function whileAwaitingAnswer<T>(child: ChildProcess, work: () => Promise<T>): Promise<T> {
-  const stdout = child.stdout as unknown as { ref(): void; unref(): void };
-  stdout.ref();
+/** A `nix-store --serve` child of this process. `storeArgs`: which store, when not the default one (e.g. `['--store', '/some/root']`). */
+function localServeTransport(storeArgs: readonly string[]): ServeTransport {
+  const child = spawn('nix-store', ['--serve', ...storeArgs, ...SERVE_OPTIONS], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderr: string[] = [];
+  const output = child.stdout!;
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr.push(chunk.toString());
+    if (stderr.length > 20) stderr.shift();
+  });
+  // A failure to spawn ends the answers (the reader hears the stream's error).
+  child.on('error', (err) => output.destroy(err));
+  child.stdin!.on('error', () => undefined);
+  // Neither the process nor its pipes keep this one alive; when this one exits, its stdin closes and it ends.
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
+  return {
+    input: child.stdin!,
+    output,
+    stderr,
+    closed,
+    stop() {
+      child.stdin?.end();
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        try {
+          process.kill(child.pid, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+      }
+    },
+    hold() {
+      const stdout = output as unknown as { ref(): void; unref(): void };
+      stdout.ref();
+      return () => stdout.unref();
+    },
+  };
+}
+
+/** The local store (or the one `storeArgs` name) through a `nix-store --serve` child of this process. */
+export class LocalStoreServe extends StoreServe {
+  constructor(storeArgs: readonly string[] = []) {
+    super(() => localServeTransport(storeArgs));
+  }
+}
+
+/** Runs `work` with the transport holding this one's event loop open: between questions it does not. */
+async function whileAwaitingAnswer<T>(transport: ServeTransport, work: () => Promise<T>): Promise<T> {
+  const release = transport.hold?.();
   try {
     return await work();
   } finally {
-    stdout.unref();
+    release?.();
   }
 }
 
 function stopSession(session: Session): void {
   session.reader.end(new Error('closed'));
-  session.child.stdin?.end();
-  if (session.child.exitCode === null && session.child.signalCode === null && session.child.pid !== undefined) {
-    try {
-      process.kill(session.child.pid, 'SIGTERM');
-    } catch {
-      /* already gone */
-    }
-  }
+  session.transport.stop();
 }
 
 /** This process's one connection to its local store. */

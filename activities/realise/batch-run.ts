@@ -42,6 +42,8 @@ export interface BatchBuilder {
   invalidPaths(paths: string[]): Promise<Set<string>>;
   /** Brings `paths` (valid in the builder's store) and their closure into the local store. */
   fetch(paths: string[]): Promise<void>;
+  /** Releases what the batch held on the builder (over SSH, its store session). */
+  close?(): void;
 }
 
 /** `nix-store` arguments of a batch: the members, its slots as `--max-jobs`, `--keep-going`, and Nix's JSON log. */

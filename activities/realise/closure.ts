@@ -4,7 +4,7 @@ import { chunkPaths, NixCommandError, runNixStore, spawnNixStore, storePathLines
 import { BuilderConnectionError, type BuilderConnection } from './ssh-connection';
 import { readDerivation, type DerivationInfo } from '../nix/drv';
 import { CoalescedQuery } from '../../lib/coalesced-query';
-import { localStore } from '../nix/store-serve';
+import { localStore, type StoreServe } from '../nix/store-serve';
 
 /** `nix-store --store X` on the builder, or plain `nix-store` for its default store. */
 export function remoteNixStore(remoteStore: string | null | undefined): string[] {
@@ -118,24 +118,43 @@ export async function copyClosureTo(conn: BuilderConnection, paths: string[], re
   return { sent: missing };
 }
 
+/** `paths` ordered so that each comes after those of its references that are among them. */
+export function dependenciesFirst(paths: string[], infos: Map<string, { references: string[] }>): string[] {
+  const among = new Set(paths);
+  const done = new Set<string>();
+  const order: string[] = [];
+  // Store references form no cycles (a path's reference to itself aside).
+  const visit = (p: string) => {
+    if (done.has(p)) return;
+    done.add(p);
+    for (const r of infos.get(p)?.references ?? []) if (r !== p && among.has(r)) visit(r);
+    order.push(p);
+  };
+  for (const p of paths) visit(p);
+  return order;
+}
+
 /**
  * Fetches the closure of `paths` (valid in the builder's store) into the local store: only the paths
  * missing here travel, as `nix-store --export` there piped into `nix-store --import` here.
  */
-export async function copyClosureFrom(conn: BuilderConnection, paths: string[], remoteStore?: string | null): Promise<{ received: string[] }> {
+export async function copyClosureFrom(conn: BuilderConnection, paths: string[], remoteStore?: string | null, served?: StoreServe): Promise<{ received: string[] }> {
   if (paths.length === 0) return { received: [] };
   const closure: string[] = [];
   const seen = new Set<string>();
-  for (const chunk of chunkPaths(paths)) {
-    for (const p of storePathLines(await remoteCollect(conn, [...remoteNixStore(remoteStore), '--query', '--requisites', ...chunk]))) {
-      if (!seen.has(p)) {
-        seen.add(p);
-        closure.push(p);
-      }
+  const add = (p: string) => {
+    if (!seen.has(p)) {
+      seen.add(p);
+      closure.push(p);
     }
-  }
+  };
+  // The builder's store session answers without a process per question; `--import` needs each path's
+  // references valid before it, so what travels is put in dependency order from their path infos.
+  if (served) for (const p of await served.closure(paths)) add(p);
+  else for (const chunk of chunkPaths(paths)) for (const p of storePathLines(await remoteCollect(conn, [...remoteNixStore(remoteStore), '--query', '--requisites', ...chunk]))) add(p);
   const invalid = await locallyInvalidPaths(closure);
-  const missing = closure.filter((p) => invalid.has(p));
+  let missing = closure.filter((p) => invalid.has(p));
+  if (served && missing.length > 1) missing = dependenciesFirst(missing, await served.pathInfos(missing));
   for (const chunk of chunkPaths(missing)) {
     const importer = spawnNixStore(['--import'], ['pipe', 'ignore', 'pipe']);
     const stderr: Buffer[] = [];
@@ -143,9 +162,11 @@ export async function copyClosureFrom(conn: BuilderConnection, paths: string[], 
     importer.stdin!.on('error', () => undefined); // reported through the exit code
     const imported = waitForExit(importer);
     // If the local import ends first (an error), nothing reads the channel any more and it would never
-    // close: give it a moment to finish on its own, then abort the remote export.
+    // close: give it a moment to finish on its own, then abort the remote export. An import that
+    // succeeded read the stream to its end marker: every path arrived, and the channel is not waited for
+    // (its close sometimes lagged by seconds behind the remote command's end).
     const stalled = new AbortController();
-    void imported.then(() => setTimeout(() => stalled.abort(), 5000).unref());
+    void imported.then(({ code }) => setTimeout(() => stalled.abort(), code === 0 ? 200 : 5000).unref());
     const remoteErr: Buffer[] = [];
     let exported;
     try {
@@ -154,7 +175,7 @@ export async function copyClosureFrom(conn: BuilderConnection, paths: string[], 
       importer.kill('SIGKILL');
       throw err;
     }
-    if (exported.code !== 0) {
+    if (exported.code !== 0 && !(stalled.signal.aborted && (await imported).code === 0)) {
       importer.kill('SIGKILL');
       await imported;
       throw new BuilderConnectionError(`nix-store --export on the builder exited with ${exported.code ?? exported.signal ?? 'no status'}: ${Buffer.concat(remoteErr).toString('utf8').trim().slice(-500)}`);

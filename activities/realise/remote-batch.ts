@@ -1,5 +1,6 @@
 import { batchRealiseArgs, nixJsonLogFeed, type BatchBuilder, type BatchRun, type BatchRunOptions } from './batch-run';
-import { copyClosureFrom, copyClosureTo, remotelyInvalidPaths, remoteNixStore } from './closure';
+import { copyClosureFrom, copyClosureTo, remoteNixStore } from './closure';
+import { RemoteStoreServe } from './remote-store-serve';
 import { buildInputsOf, withTransferLimit } from './remote';
 import { runRemoteProcessGroup } from './remote-process';
 import { BuilderConnectionError, type BuilderConnection, type BuilderConnectionPool } from './ssh-connection';
@@ -33,6 +34,8 @@ export class RemoteBatchBuilder implements BatchBuilder {
   readonly recordedBuilderId: string;
   readonly where: string;
   private connection: BuilderConnection | undefined;
+  /** The builder's store, for the questions asked each time a derivation ends (one `nix-store --serve`). */
+  private store: RemoteStoreServe | undefined;
 
   constructor(
     private readonly pool: BuilderConnectionPool,
@@ -62,11 +65,21 @@ export class RemoteBatchBuilder implements BatchBuilder {
     return realiseBatchRemotely(this.conn, this.spec, drvPaths, opts);
   }
 
-  invalidPaths(paths: string[]): Promise<Set<string>> {
-    return remotelyInvalidPaths(this.conn, paths, this.spec.remoteStore);
+  private get served(): RemoteStoreServe {
+    return (this.store ??= new RemoteStoreServe(this.conn, this.spec.remoteStore));
+  }
+
+  async invalidPaths(paths: string[]): Promise<Set<string>> {
+    const valid = await this.limited(this.served.validPaths(paths), 'asking which outputs are built');
+    return new Set(paths.filter((p) => !valid.has(p)));
   }
 
   async fetch(paths: string[]): Promise<void> {
-    await this.limited(copyClosureFrom(this.conn, paths, this.spec.remoteStore), 'receiving outputs');
+    await this.limited(copyClosureFrom(this.conn, paths, this.spec.remoteStore, this.served), 'receiving outputs');
+  }
+
+  close(): void {
+    this.store?.close();
+    this.store = undefined;
   }
 }

@@ -1,9 +1,11 @@
 import crypto from 'node:crypto';
+import type { Knex } from 'knex';
 import type { BuildRow, Db, Queryable } from '../../lib/db';
 import { ACTIVE_BUILD_STATUSES, type BuildStatus } from '../../lib/statuses';
 import { closeUnfinishedSteps } from './steps';
 import { BUILD_WORKFLOW_ID_PREFIX } from '../../lib/workflow-ids';
 import type { BuildMetric, BuildProduct } from '../realise/products';
+import { BUILD_FINISHED_FACTS, type BuildFinishedFacts } from '../operator-lines';
 
 /** A build with what planning it needs from its jobset (shares, timeouts). */
 export type BuildToPlan = BuildRow & { scheduling_shares: number; build_timeout: number; max_silent: number };
@@ -291,50 +293,99 @@ function buildProductRow(buildId: string, p: BuildProduct) {
   };
 }
 
+/** How a build's unfinished step rows close when it ends. */
+export interface StepsClosing {
+  /** The status of the step rows still pending or running. */
+  status: string;
+  /** This derivation's row takes `ownStatus` instead (the build's own failure decided before the row existed). */
+  own?: { drvPath: string; status: string };
+}
+
 /**
- * Records a build's end: its status, outputs, products and metrics (replacing those of an earlier run). Run
- * it in a transaction, as its last statements: the build row's update comes last because the rollup
- * triggers on `builds` then lock the jobset's hourly cells until the transaction commits, and every build of
- * the jobset that starts or finishes meanwhile waits for that lock.
+ * Records a build's end in one statement (issue 6): its unfinished step rows closed, its status, outputs,
+ * products and metrics (replacing those of an earlier run), and its outputs queued to be served when
+ * `queueOutputs`. One statement, so the rollup cells of the jobset that its row's update locks (the
+ * triggers on `builds`) are held for that statement only, not across round trips of a transaction.
+ * With `onlyUnfinished`, a build found finished changes nothing (a late run): it answers undefined.
+ * Otherwise it answers what the operator's line of a finished build says, and whether its jobset has
+ * channels to promote.
  */
-export async function recordBuildResult(db: Queryable, r: BuildResult, { onlyUnfinished = false }: { onlyUnfinished?: boolean } = {}): Promise<boolean> {
+export async function recordBuildResult(
+  db: Queryable,
+  r: BuildResult & { steps: StepsClosing; queueOutputs: boolean },
+  { onlyUnfinished = false }: { onlyUnfinished?: boolean } = {},
+): Promise<(BuildFinishedFacts & { has_channels: boolean }) | undefined> {
   const { buildId, outputs } = r;
-  // An earlier run's outputs, products and metrics, in one statement.
-  await db.raw(
-    `with o as (delete from build_outputs where build_id = ?), p as (delete from build_products where build_id = ?)
-     delete from build_metrics where build_id = ?`,
-    [buildId, buildId, buildId],
-  );
-  const outputRows = Object.entries(outputs).map(([name, path]) => ({ build_id: buildId, name, path }));
-  if (outputRows.length) await db('build_outputs').insert(outputRows);
-  if (r.products.length) {
-    await db('build_products').insert(
-      r.products.map((p) => buildProductRow(buildId, p)),
-    );
-  }
-  // One value per metric name: the first output that reports it wins.
+  const names = Object.keys(outputs);
   const seen = new Set<string>();
-  const metricRows = r.metrics.filter((m) => (seen.has(m.name) ? false : (seen.add(m.name), true)));
-  if (metricRows.length) await db('build_metrics').insert(metricRows.map((m) => ({ build_id: buildId, name: m.name, value: m.value, unit: m.unit })));
-  const changed = await db('builds')
-    .where({ id: buildId })
-    .modify((q) => {
-      if (onlyUnfinished) q.whereIn('status', ACTIVE_BUILD_STATUSES);
-    })
-    .update({
-    status: r.status,
-    ...(onlyUnfinished ? { started_at: db.raw('coalesce(started_at, now())') } : {}),
-    error_message: r.status === 'succeeded' ? null : r.errorMessage,
-    outputs: JSON.stringify(outputs),
-    build_output_path: outputs.out ?? Object.values(outputs)[0] ?? null,
-    ...(r.closureSize !== undefined ? { closure_size: r.closureSize } : {}),
+  // One value per metric name: the first output that reports it wins.
+  const metrics = r.metrics.filter((m) => (seen.has(m.name) ? false : (seen.add(m.name), true)));
+  const products = r.products.map((p) => buildProductRow(buildId, p));
+  const set: string[] = [
+    'status = ?',
+    'error_message = ?',
+    'outputs = ?::jsonb',
+    'build_output_path = ?',
     // A finish recorded again (its local activity re-ran after a worker died) keeps the first completion time.
-    completed_at: db.raw('coalesce(completed_at, now())'),
-    updated_at: db.fn.now(),
-    ...(r.logPath ? { log_path: r.logPath } : {}),
-    ...(r.builderId ? { builder_id: r.builderId } : {}),
-  });
-  return changed > 0;
+    'completed_at = coalesce(b.completed_at, now())',
+    'updated_at = now()',
+  ];
+  const setValues: Knex.Value[] = [r.status, r.status === 'succeeded' ? null : r.errorMessage, JSON.stringify(outputs), outputs.out ?? Object.values(outputs)[0] ?? null];
+  if (onlyUnfinished) set.push('started_at = coalesce(b.started_at, now())');
+  if (r.closureSize !== undefined) (set.push('closure_size = ?'), setValues.push(r.closureSize));
+  if (r.logPath) (set.push('log_path = ?'), setValues.push(r.logPath));
+  if (r.builderId) (set.push('builder_id = ?'), setValues.push(r.builderId));
+  const { rows } = await db.raw(
+    `with target as (
+       select id from builds where id = ? ${onlyUnfinished ? 'and status = any(?)' : ''} for update),
+     steps as (
+       update build_steps set status = case when ?::text is not null and drv_path = ?::text then ?::text else ?::text end, completed_at = now(), phase = null
+        where build_id in (select id from target) and status in ('pending', 'running')),
+     old_outputs as (delete from build_outputs where build_id in (select id from target) and not (name = any(?::text[]))),
+     new_outputs as (
+       insert into build_outputs (build_id, name, path)
+       select t.id, o.name, o.path from target t, unnest(?::text[], ?::text[]) as o(name, path)
+       on conflict (build_id, name) do update set path = excluded.path),
+     old_products as (delete from build_products where build_id in (select id from target)),
+     new_products as (
+       insert into build_products (build_id, product_type, subtype, name, path, sha256_hash, file_size, content_type, is_directory)
+       select t.id, p.product_type, p.subtype, p.name, p.path, p.sha256_hash, p.file_size, p.content_type, p.is_directory
+         from target t, jsonb_to_recordset(?::jsonb) as p(product_type text, subtype text, name text, path text, sha256_hash text, file_size bigint, content_type text, is_directory boolean)),
+     old_metrics as (delete from build_metrics where build_id in (select id from target) and not (name = any(?::text[]))),
+     new_metrics as (
+       insert into build_metrics (build_id, name, value, unit)
+       select t.id, m.name, m.value, m.unit from target t, jsonb_to_recordset(?::jsonb) as m(name text, value float8, unit text)
+       on conflict (build_id, name) do update set value = excluded.value, unit = excluded.unit),
+     queued as (
+       insert into build_outputs_to_serve (build_id) select id from target where ?::boolean
+       on conflict (build_id) do nothing),
+     updated as (
+       update builds b set ${set.join(', ')} from target t where b.id = t.id
+       returning b.*)
+     select ${BUILD_FINISHED_FACTS},
+            exists (select 1 from channels c where c.jobset_id = b.jobset_id) as has_channels
+       from updated b
+       join jobsets j on j.id = b.jobset_id
+       join projects p on p.id = j.project_id
+       left join remote_builders r on r.id = b.builder_id`,
+    [
+      buildId,
+      ...(onlyUnfinished ? [[...ACTIVE_BUILD_STATUSES]] : []),
+      r.steps.own?.drvPath ?? null,
+      r.steps.own?.drvPath ?? null,
+      r.steps.own?.status ?? null,
+      r.steps.status,
+      names,
+      names,
+      names.map((n) => outputs[n]),
+      JSON.stringify(products),
+      metrics.map((m) => m.name),
+      JSON.stringify(metrics.map((m) => ({ name: m.name, value: m.value, unit: m.unit }))),
+      r.queueOutputs,
+      ...setValues,
+    ],
+  );
+  return rows[0];
 }
 
 /**

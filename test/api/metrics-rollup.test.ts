@@ -7,6 +7,7 @@ import { seededRandom } from '../support/seeded-random';
 import { FOLD_PERIODS_ABOVE_EXTRA_ROWS, foldPeriodRows, histogramPercentiles, wholeServerPeriodOf } from '../../api/queries/metrics';
 import { BUCKET_SECONDS, cachedSeries } from '../../api/routes/metrics';
 import { writeEpochOf } from '../../api/single-flight';
+import { assignBuilderToBuildsOfDerivation, markBuildRunning, recordBuildResult } from '../../activities/records/builds';
 
 const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
 const HOUR = `date_bin('1 hour'::interval, %s, '2000-01-01T00:00:00Z'::timestamptz)`;
@@ -109,6 +110,24 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily pe
     await compare('created_at moved to another hour');
     await stack.db('builds').where({ status: 'cancelled' }).update({ keep: true });
     await compare('an update that changes no cell');
+
+    // The worker's own writers, whose updates of builds run inside WITH queries (issue 6: one statement each).
+    const pending = await stack.db('builds').where({ status: 'pending' }).orderBy('id').limit(6).select('id', 'drv_path');
+    assert.equal(pending.length, 6, 'restarted builds are pending');
+    assert.equal(await markBuildRunning(stack.db, pending[0].id), 'started');
+    assert.equal(await markBuildRunning(stack.db, pending[0].id), 'already_running');
+    await compare('markBuildRunning');
+    assert.deepEqual(await assignBuilderToBuildsOfDerivation(stack.db, pending[1].drv_path, { builderId: null, logPath: '/tmp/log', stepsStartedAt: new Date() }), [pending[1].id]);
+    await compare('a batch starting a derivation (its step rows and builds)');
+    for (const [i, status] of [[0, 'succeeded'], [1, 'failed'], [2, 'succeeded']] as const) {
+      const result = { buildId: pending[i].id, status, errorMessage: status === 'failed' ? 'it failed' : null, outputs: { out: `/nix/store/${'a'.repeat(32)}-out${i}` }, products: [], metrics: [{ name: 'm', value: 1, unit: null }] };
+      const recorded = await recordBuildResult(stack.db, { ...result, closureSize: null, logPath: null, builderId: null, steps: { status: 'skipped' }, queueOutputs: false }, { onlyUnfinished: i === 2 });
+      assert.equal(recorded?.status, status);
+    }
+    // A finished build is not finished again when only an unfinished one may be.
+    assert.equal(await recordBuildResult(stack.db, { buildId: pending[0].id, status: 'aborted', errorMessage: null, outputs: {}, products: [], metrics: [], closureSize: null, logPath: null, builderId: null, steps: { status: 'skipped' }, queueOutputs: false }, { onlyUnfinished: true }), undefined);
+    assert.equal((await stack.db('builds').where({ id: pending[0].id }).first('status')).status, 'succeeded');
+    await compare('recordBuildResult (one statement)');
 
     await stack.db('builds').whereIn('id', (await stack.db('builds').orderBy('id').limit(25).select('id')).map((b) => b.id)).delete();
     await compare('deleting builds');

@@ -6,6 +6,7 @@ import { realiseLocally } from '../../activities/realise/local';
 import { realiseOnBuilder } from '../../activities/realise/remote';
 import { copyClosureFrom, copyClosureTo } from '../../activities/realise/closure';
 import { BuilderConnectionPool } from '../../activities/realise/ssh-connection';
+import { RemoteStoreServe } from '../../activities/realise/remote-store-serve';
 import { instantiateFixtures, nonce, recordingRealiseOptions, waitUntil } from '../support/nix-fixtures';
 import { pidsWithCommandLine, startSshBuilder, type SshBuilder } from '../support/sshd';
 
@@ -83,6 +84,41 @@ describe('realiseOnBuilder over a real sshd with a chroot store', () => {
     assert.equal(built.status, 'succeeded', built.errorMessage ?? '');
     const fetchedAgain = await copyClosureFrom(conn, [built.outputs.out], builder.spec.remoteStore);
     assert.deepEqual(fetchedAgain.received, [], 'outputs already here are not fetched again');
+  });
+
+  it("answers questions about the builder's store through one nix-store --serve on one channel, and fetches a chain built there in dependency order", async () => {
+    const n = nonce();
+    const drvs = await instantiateFixtures(
+      `low = mk "low" "echo low-${n} > $out";
+       mid = mk "mid" "echo \${low} > $out";
+       high = mk "high" "echo \${mid} > $out";`,
+      n,
+    );
+    const conn = await pool.get(builder.spec);
+    await copyClosureTo(conn, [drvs.high], builder.spec.remoteStore);
+    // Built there only: nothing of the chain is in this store (each output holds the path of the one below: a reference).
+    const realised = await conn.execCollect(['nix-store', '--store', builder.spec.remoteStore!, '--realise', drvs.high]);
+    assert.equal(realised.code, 0, realised.stderr);
+    const [low, mid, high] = [drvs.low, drvs.mid, drvs.high].map(outputOf);
+    assert.ok(![low, mid, high].some((o) => fs.existsSync(o)), 'the outputs are on the builder only');
+
+    const served = new RemoteStoreServe(conn, builder.spec.remoteStore);
+    try {
+      const missing = `/nix/store/${'0'.repeat(32)}-never-built-${n}`;
+      assert.deepEqual([...(await served.validPaths([high, missing, 'not a store path']))], [high]);
+      assert.deepEqual(new Set(await served.closure([high])), new Set([low, mid, high]));
+      assert.deepEqual((await served.pathInfos([mid])).get(mid)?.references, [low]);
+      const channels = pidsWithCommandLine('--serve').length;
+      assert.ok(channels >= 1, 'one nix-store --serve runs on the builder');
+      const fetched = await copyClosureFrom(conn, [high], builder.spec.remoteStore, served);
+      assert.deepEqual(new Set(fetched.received), new Set([low, mid, high]));
+      assert.equal(fs.readFileSync(high, 'utf8'), `${mid}\n`);
+      assert.equal(fs.readFileSync(low, 'utf8'), `low-${n}\n`);
+      assert.equal(pidsWithCommandLine('--serve').length, channels, 'the questions went to the same process');
+    } finally {
+      served.close();
+    }
+    await waitFor(() => !pidsWithCommandLine(`${builder.spec.remoteStore} --serve`).length);
   });
 
   it('reuses one pooled connection per builder, and reconnects after it is dropped', async () => {
