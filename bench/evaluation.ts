@@ -70,6 +70,17 @@ async function main(): Promise<void> {
     const ids = await stack.db('build_workflow_starts').where({ evaluation_id: evaluationId }).pluck('build_id');
     await markUnstartedBuildsCancelled(stack.db, ids, 'cancelled by bench/evaluation between rounds');
     await stack.db('build_workflow_starts').whereIn('build_id', ids).delete();
+    // The one build workflow started meanwhile may have begun a batch that realises the evaluation's other
+    // derivations as extras: it is stopped as the API's cancel stops it, and waited for, so it does not
+    // build during the next round.
+    for (let waited = 0; waited < 120_000; waited += 250) {
+      const extras: string[] = await stack.db('batch_extras').pluck('drv_path');
+      const running = Number((await stack.db('builds').where({ evaluation_id: evaluationId, status: 'running' }).count<{ count: string }[]>('* as count'))[0].count);
+      if (extras.length === 0 && running === 0) return;
+      if (extras.length > 0) await stack.temporal.workflows.stopBatchOfExtra(extras[0]);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    console.log('  (the batch of the cancelled builds did not end within 2 minutes)');
   };
   try {
     if (warm) {
