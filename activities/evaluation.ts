@@ -22,10 +22,9 @@ import {
   buildsWithoutWorkflow,
   evaluationHasBuildsToStart,
   evaluationHasHeldBuilds,
-  extraOfCancelledBuild,
+  cancelUnstartedBuild,
   insertEvaluatedBuilds,
   markBuildWorkflowsStarted,
-  markUnstartedBuildsCancelled,
   newestSucceededBuildOfJob,
   type BuildToStart,
   type EvaluatedBuild,
@@ -46,7 +45,7 @@ import {
   type EvaluationInputRecord,
 } from './records/evaluations';
 import { notifyBuildEvent, notifyEvaluationEvent } from './notifications';
-import { listRemoteBuilders } from './records/builders';
+import { countRemoteBuilders } from './records/builders';
 
 const BATCH = 100;
 /** Workflow starts in flight at once: bounded starts beat firing them all (../PERFORMANCE.md). */
@@ -506,8 +505,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       // a derivation workflow that plan, queue and wait beside the batch's Nix, on the same cores. Only the
       // only enabled builder takes extras (the dispatcher's `mayTakeExtras`), so only then is the batch's
       // word awaited.
-      const remote = await listRemoteBuilders(db);
-      if (asked && (remote.length === 0 || remote.filter((r) => r.enabled).length === 1)) {
+      const remote = await countRemoteBuilders(db);
+      if (asked && (remote.all === 0 || remote.enabled === 1)) {
         for (const t0 = Date.now(); Date.now() - t0 < BATCH_WORD_MS && !(await evaluationHasHeldBuilds(db, evaluation.id)); ) {
           ctx.heartbeat({ started: 0, waitingForBatch: true });
           await ctx.sleep(HOLD_POLL_MS);
@@ -587,10 +586,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
             // No workflow yet (its evaluation still starts them): the row says cancelled, and the
             // workflow, once started, finds the build finished.
             else {
-              cancelledBuilds += await markUnstartedBuildsCancelled(db, [b.id], `superseded by evaluation ${current.id}`);
               // Held back while a running batch builds its derivation as an extra: that batch stops.
-              const extra = await extraOfCancelledBuild(db, b.id);
-              if (extra) await deps.workflows.stopBatchOfExtra(extra);
+              if (await cancelUnstartedBuild(db, deps.workflows, b.id, `superseded by evaluation ${current.id}`)) cancelledBuilds++;
             }
           }),
         );

@@ -23,6 +23,12 @@ export async function listRemoteBuilders(db: Queryable): Promise<RemoteBuilderRo
   return db('remote_builders').select('*').orderBy('name');
 }
 
+/** How many remote builders are configured, and how many of them are enabled (one statement). */
+export async function countRemoteBuilders(db: Queryable): Promise<{ all: number; enabled: number }> {
+  const row: { all: string | number; enabled: string | number } | undefined = await db('remote_builders').first(db.raw('count(*) as "all"'), db.raw('count(*) filter (where enabled) as enabled'));
+  return { all: Number(row?.all ?? 0), enabled: Number(row?.enabled ?? 0) };
+}
+
 /** Whether any remote builder is configured (else the worker's own Nix builds: the local fallback). */
 export async function anyRemoteBuilder(db: Queryable): Promise<boolean> {
   return (await db('remote_builders').first('id')) !== undefined;

@@ -88,6 +88,7 @@ export interface RecordedBuild {
   drv_path: string;
   system: string;
   is_aggregate: boolean;
+  priority: number;
   inserted: boolean;
 }
 
@@ -107,11 +108,11 @@ export async function insertEvaluatedBuilds(db: Db, rows: EvaluatedBuild[]): Pro
       .onConflict(['evaluation_id', 'job_name'])
       .merge(['drv_path'])
       // xmax is 0 for a row this statement inserted, and set for one it updated.
-      .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate', trx.raw('(xmax = 0) as inserted')]);
+      .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate', 'priority', trx.raw('(xmax = 0) as inserted')]);
     const fresh = recorded.filter((r) => r.inserted);
     if (fresh.length > 0) {
       await trx('build_workflow_starts')
-        .insert(fresh.map((r) => ({ build_id: r.id, evaluation_id: rows[0].evaluation_id })))
+        .insert(fresh.map((r) => ({ build_id: r.id, evaluation_id: rows[0].evaluation_id, is_aggregate: r.is_aggregate, priority: r.priority })))
         .onConflict('build_id')
         .ignore();
     }
@@ -132,13 +133,14 @@ export interface BuildToStart {
  * priority first (a bumped build starts before the rest), then in the order they were recorded.
  */
 export async function buildsWithoutWorkflow(db: Queryable, evaluationId: string, limit: number, { notHeld = false }: { notHeld?: boolean } = {}): Promise<BuildToStart[]> {
+  // The start rows' own order and its index (`build_workflow_starts_order_index`): the first rows, not a sort of all.
   return db('build_workflow_starts as s')
     .join('builds as b', 'b.id', 's.build_id')
     .where('s.evaluation_id', evaluationId)
     .modify((q) => {
       if (notHeld) q.whereNotExists((e) => e.select(db.raw('1')).from('batch_extras as e').whereRaw('e.drv_path = b.drv_path').whereRaw(BATCH_ALIVE));
     })
-    .orderBy([{ column: 'b.is_aggregate' }, { column: 'b.priority', order: 'desc' }, { column: 's.build_id' }])
+    .orderBy([{ column: 's.is_aggregate' }, { column: 's.priority', order: 'desc' }, { column: 's.build_id' }])
     .limit(limit)
     .select('b.id', 'b.job_name', 'b.system');
 }
@@ -222,6 +224,7 @@ export async function markBuildRunning(db: Queryable, buildId: string): Promise<
 
 export async function setBuildPriority(db: Queryable, buildId: string, priority: number): Promise<void> {
   await db('builds').where({ id: buildId }).update({ priority, updated_at: db.fn.now() });
+  await db('build_workflow_starts').where({ build_id: buildId }).update({ priority });
 }
 
 /**
@@ -531,4 +534,17 @@ export async function extraOfCancelledBuild(db: Queryable, buildId: string): Pro
     )
     .first<{ drv_path: string } | undefined>('b.drv_path');
   return row?.drv_path;
+}
+
+/**
+ * Cancels a build whose workflow has not started (its evaluation still starts them, or it is held back):
+ * its row says cancelled, and when a live batch realises its derivation as an extra that nothing else
+ * wants, that batch is stopped (`stopBatchOfExtra`, as for a cancelled member). Answers whether the row
+ * changed (false: the build had finished, or its workflow had started meanwhile).
+ */
+export async function cancelUnstartedBuild(db: Queryable, workflows: { stopBatchOfExtra(drvPath: string): Promise<void> }, buildId: string, why: string): Promise<boolean> {
+  if ((await markUnstartedBuildsCancelled(db, [buildId], why)) === 0) return false;
+  const extra = await extraOfCancelledBuild(db, buildId);
+  if (extra) await workflows.stopBatchOfExtra(extra);
+  return true;
 }

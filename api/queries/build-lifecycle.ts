@@ -42,7 +42,10 @@ export async function resetBuildForRestart(db: Db, buildId: string): Promise<voi
  * evaluation starts them after completing) plans with it when it starts. Answers whether it was queued.
  */
 export async function setQueuedBuildPriority(db: Db, buildId: string, priority: number): Promise<boolean> {
-  return (await db('builds').where({ id: buildId }).whereIn('status', ACTIVE_BUILD_STATUSES).update({ priority, updated_at: db.fn.now() })) > 0;
+  const queued = (await db('builds').where({ id: buildId }).whereIn('status', ACTIVE_BUILD_STATUSES).update({ priority, updated_at: db.fn.now() })) > 0;
+  // Its workflow, if still to start, starts in the new order.
+  if (queued) await db('build_workflow_starts').where({ build_id: buildId }).update({ priority });
+  return queued;
 }
 
 /** The priority that puts a build in front of every queued one. */

@@ -16,7 +16,7 @@ import {
 import { isActiveBuildStatus, isFinishedBuildStatus } from '../../lib/statuses';
 import { buildEvent } from '../../activities/notifications/events';
 import { enqueueNotifications } from '../../activities/notifications/enqueue';
-import { extraOfCancelledBuild, markUnstartedBuildsCancelled } from '../../activities/records/builds';
+import { cancelUnstartedBuild } from '../../activities/records/builds';
 
 function temporalOf(rc: RequestContext): TemporalDeps {
   if (!rc.deps.temporal) throw new ApiError('SERVICE_UNAVAILABLE', 'Temporal is not configured');
@@ -33,10 +33,8 @@ const evaluationResponse = { type: 'object', required: ['id', 'jobset_id', 'stat
  */
 async function cancelBuildWorkflow(rc: RequestContext, temporal: TemporalDeps, buildId: string, why: string): Promise<void> {
   if (await temporal.workflows.cancelBuild(buildId)) return;
-  if ((await markUnstartedBuildsCancelled(rc.db, [buildId], why)) === 0) return;
   // Held back while a running batch builds its derivation as an extra: that batch stops (its process killed).
-  const extra = await extraOfCancelledBuild(rc.db, buildId);
-  if (extra) await temporal.workflows.stopBatchOfExtra(extra);
+  if (!(await cancelUnstartedBuild(rc.db, temporal.workflows, buildId, why))) return;
   const event = await buildEvent(rc.db, buildId, 'build_finished');
   if (event) await enqueueNotifications({ db: rc.db, workflows: temporal.workflows, configFile: rc.deps.config.configFile, publicUrl: rc.deps.config.publicUrl }, event);
 }
