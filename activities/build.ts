@@ -60,6 +60,12 @@ class FoundFinished extends Error {}
 export function createBuildActivities(deps: ActivityDeps) {
   const { db } = deps;
 
+  /** The status a build found finished by a late run of an activity keeps ('aborted' if it is not finished after all). */
+  async function recordedFinalStatus(buildId: string): Promise<BuildStatus> {
+    const now = await findBuildToPlan(db, buildId);
+    return now && isFinishedBuildStatus(now.status) ? now.status : 'aborted';
+  }
+
   /**
    * Records the build's result: outputs, products, metrics, its compressed log. A succeeded build's
    * outputs are queued to be served (closure size, GC roots, binary cache) by ServeBuildOutputsWorkflow,
@@ -112,11 +118,8 @@ export function createBuildActivities(deps: ActivityDeps) {
       },
       { onlyUnfinished },
     );
-    if (!recorded) {
-      // Only with onlyUnfinished: a build found finished meanwhile keeps its result.
-      const now = await findBuildToPlan(db, buildId);
-      return { status: now && isFinishedBuildStatus(now.status) ? now.status : 'aborted' };
-    }
+    // Only with onlyUnfinished: a build found finished meanwhile keeps its result.
+    if (!recorded) return { status: await recordedFinalStatus(buildId) };
     // Promotion first: the GC roots that serving recomputes then include a channel's new evaluation.
     if (recorded.has_channels) await promoteChannelsOfEvaluation(db, recorded.evaluation_id);
     if (served && (await mustWakeOutputsServer(db, buildId))) await deps.workflows.wakeBuildOutputsServer();
@@ -244,8 +247,7 @@ export function createBuildActivities(deps: ActivityDeps) {
       if (found === 'finished') {
         // A late run of this activity (its workflow task had timed out and was retried): the build has
         // finished meanwhile, and neither its row nor its notifications go back to running.
-        const now = await findBuildToPlan(db, input.buildId);
-        return { kind: 'finished', status: now && isFinishedBuildStatus(now.status) ? now.status : 'aborted', priority: build.priority };
+        return { kind: 'finished', status: await recordedFinalStatus(input.buildId), priority: build.priority };
       }
       // Started once per run: a repeated start sends no second pending after the final status.
       if (found === 'started') await notifyBuildEvent(deps, build.id, 'build_started');

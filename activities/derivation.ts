@@ -246,10 +246,10 @@ export function createDerivationActivities(deps: ActivityDeps) {
       const logPath = liveLogPath(deps.config.dataDir, input.logBuildId);
       // The rows are marked running while the Nix process starts (not before it): the phase marks
       // below follow this one in order, and the step's last mark waits for them all.
-      const started = whileDatabaseUnavailable(async () => {
-        await markStepsOfDerivation(db, input.drvPath, { status: 'running', phase: 'connecting', builderId: remoteId, startedAt: new Date() });
-        return assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath });
-      }).then(async (startedBuilds) => {
+      const started = whileDatabaseUnavailable(() =>
+        // The step rows and the builds in one statement.
+        assignBuilderToBuildsOfDerivation(db, input.drvPath, { builderId: remoteId, logPath, steps: { phase: 'connecting', startedAt: new Date() } }),
+      ).then(async (startedBuilds) => {
         for (const id of startedBuilds) await notifyBuildEvent(deps, id, 'build_started');
       });
       let marks: Promise<unknown> = started.catch(() => undefined);

@@ -252,7 +252,7 @@ export function createBatchActivities(deps: ActivityDeps) {
                     return [];
                   }
                   // The step rows and the builds in one statement.
-                  return assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: recordedBuilderId, logPath: liveLogPath(deps.config.dataDir, logBuildId), stepsStartedAt: startedAt });
+                  return assignBuilderToBuildsOfDerivation(db, event.drvPath, { builderId: recordedBuilderId, logPath: liveLogPath(deps.config.dataDir, logBuildId), steps: { phase: 'building', startedAt } });
                 });
                 for (const id of startedBuilds) await notifyBuildEvent(deps, id, 'build_started');
                 const what = members.has(event.drvPath)

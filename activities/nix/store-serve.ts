@@ -67,6 +67,12 @@ interface Session {
 /** Options every served store gets: Nix's in-memory path-info cache off (both TTLs 0), no substituters. */
 export const SERVE_OPTIONS: readonly string[] = [...noSubstitutersArgs, '--option', 'narinfo-cache-negative-ttl', '0', '--option', 'narinfo-cache-positive-ttl', '0'];
 
+/** Keeps a process's last words: the latest 20 chunks of its stderr. */
+export function keepLastWords(lastWords: string[], chunk: Buffer): void {
+  lastWords.push(chunk.toString());
+  if (lastWords.length > 20) lastWords.shift();
+}
+
 /** How long a failed question waits for the process's last words on stderr (its stdout may end first). */
 const LAST_WORDS_MS = 1_000;
 
@@ -176,10 +182,7 @@ function localServeTransport(storeArgs: readonly string[]): ServeTransport {
   const stderr: string[] = [];
   const output = child.stdout!;
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr.push(chunk.toString());
-    if (stderr.length > 20) stderr.shift();
-  });
+  child.stderr!.on('data', (chunk: Buffer) => keepLastWords(stderr, chunk));
   // A failure to spawn ends the answers (the reader hears the stream's error).
   child.on('error', (err) => output.destroy(err));
   child.stdin!.on('error', () => undefined);

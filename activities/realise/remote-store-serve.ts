@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { SERVE_OPTIONS, StoreServe, type ServeTransport } from '../nix/store-serve';
+import { keepLastWords, SERVE_OPTIONS, StoreServe, type ServeTransport } from '../nix/store-serve';
 import { remoteNixStore } from './closure';
 import type { BuilderConnection } from './ssh-connection';
 
@@ -24,10 +24,7 @@ function remoteServeTransport(conn: BuilderConnection, remoteStore: string | nul
     .exec([...remoteNixStore(remoteStore), '--serve', ...SERVE_OPTIONS], {
       stdin: input,
       onStdout: (chunk) => output.write(chunk),
-      onStderr: (chunk) => {
-        stderr.push(chunk.toString());
-        if (stderr.length > 20) stderr.shift();
-      },
+      onStderr: (chunk) => keepLastWords(stderr, chunk),
       signal: stopped.signal,
     })
     .then(

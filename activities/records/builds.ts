@@ -181,7 +181,7 @@ export async function markUnstartedBuildsCancelled(db: Queryable, buildIds: stri
     .whereIn('status', ACTIVE_BUILD_STATUSES)
     .update({ status: 'cancelled', error_message: message, completed_at: db.fn.now(), updated_at: db.fn.now() }, ['id']);
   // Their step rows, if a batch recorded them while they were held back, end with them.
-  for (const { id } of cancelled) await closeUnfinishedSteps(db, id, 'cancelled');
+  await closeUnfinishedSteps(db, cancelled.map((b) => b.id), 'cancelled');
   return cancelled.length;
 }
 
@@ -236,13 +236,13 @@ export async function setBuildPriority(db: Queryable, buildId: string, priority:
 export async function assignBuilderToBuildsOfDerivation(
   db: Queryable,
   drvPath: string,
-  assignment: { builderId: string | null; logPath: string; stepsStartedAt?: Date },
+  assignment: { builderId: string | null; logPath: string; steps?: { phase: string; startedAt: Date } },
 ): Promise<string[]> {
   // One statement (issue 6): the unfinished builds, locked, then updated, each saying whether it was pending;
-  // with stepsStartedAt, the derivation's unfinished step rows are marked building in it too.
-  const steps = assignment.stepsStartedAt
-    ? `building as (
-         update build_steps set status = 'running', phase = 'building', builder_id = ?, started_at = ?
+  // with `steps`, the derivation's unfinished step rows are marked running in that phase in it too.
+  const steps = assignment.steps
+    ? `steps as (
+         update build_steps set status = 'running', phase = ?, builder_id = ?, started_at = ?
           where drv_path = ? and status in ('pending', 'running')),`
     : '';
   const { rows } = await db.raw(
@@ -257,7 +257,7 @@ export async function assignBuilderToBuildsOfDerivation(
       where b.id = u.id
      returning b.id, u.status = 'pending' as started`,
     [
-      ...(assignment.stepsStartedAt ? [assignment.builderId, assignment.stepsStartedAt, drvPath] : []),
+      ...(assignment.steps ? [assignment.steps.phase, assignment.builderId, assignment.steps.startedAt, drvPath] : []),
       drvPath,
       [...ACTIVE_BUILD_STATUSES],
       assignment.builderId,

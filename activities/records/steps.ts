@@ -96,9 +96,10 @@ export async function recordSteps(db: Db, steps: Array<{ buildId: string; drvPat
 }
 
 /** Steps that never ran when the build ended (a dependency failed, or it was cancelled). */
-export async function closeUnfinishedSteps(db: Queryable, buildId: string, status: string, drvPath?: string): Promise<void> {
+export async function closeUnfinishedSteps(db: Queryable, buildIds: string[], status: string): Promise<void> {
+  if (buildIds.length === 0) return;
   await db('build_steps')
-    .where({ build_id: buildId, ...(drvPath ? { drv_path: drvPath } : {}) })
+    .whereIn('build_id', buildIds)
     .whereIn('status', ['pending', 'running'])
     .update({ status, completed_at: db.fn.now(), phase: null });
 }

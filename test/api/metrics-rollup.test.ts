@@ -117,7 +117,7 @@ describe('metrics: the hourly rollup and the whole server\'s 6-hour and daily pe
     assert.equal(await markBuildRunning(stack.db, pending[0].id), 'started');
     assert.equal(await markBuildRunning(stack.db, pending[0].id), 'already_running');
     await compare('markBuildRunning');
-    assert.deepEqual(await assignBuilderToBuildsOfDerivation(stack.db, pending[1].drv_path, { builderId: null, logPath: '/tmp/log', stepsStartedAt: new Date() }), [pending[1].id]);
+    assert.deepEqual(await assignBuilderToBuildsOfDerivation(stack.db, pending[1].drv_path, { builderId: null, logPath: '/tmp/log', steps: { phase: 'building', startedAt: new Date() } }), [pending[1].id]);
     await compare('a batch starting a derivation (its step rows and builds)');
     for (const [i, status] of [[0, 'succeeded'], [1, 'failed'], [2, 'succeeded']] as const) {
       const result = { buildId: pending[i].id, status, errorMessage: status === 'failed' ? 'it failed' : null, outputs: { out: `/nix/store/${'a'.repeat(32)}-out${i}` }, products: [], metrics: [{ name: 'm', value: 1, unit: null }] };
