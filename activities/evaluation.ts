@@ -482,7 +482,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      * a workflow that exists already (started before the crash, even if closed since) changes nothing.
      * A build bumped while it waits is started first by the next round.
      */
-    async startBuildWorkflowsOfEvaluation(input: { evaluationId: string }): Promise<{ started: number }> {
+    async startBuildWorkflowsOfEvaluation(input: { evaluationId: string }): Promise<{ started: number; eagerly?: number }> {
       const ctx = Context.current();
       // Nothing to start (e.g. an evaluation that failed before recording a build): nothing to look up.
       if (!(await evaluationHasBuildsToStart(db, input.evaluationId))) return { started: 0 };
@@ -514,6 +514,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       }
       const bound = new OpenBuildBound(db, deps.config.maxOpenBuilds);
       let started = 0;
+      // Starts whose first workflow task the server handed straight to this worker (lib/eager-starts.ts).
+      let eagerly = 0;
       while (await evaluationHasBuildsToStart(db, evaluation.id)) {
         const room = await bound.waitForRoom(() => ctx.heartbeat({ started, waitingForRoom: true }), ctx.cancellationSignal);
         const page = await buildsWithoutWorkflow(db, evaluation.id, Math.min(room, START_PAGE), { notHeld: true });
@@ -535,7 +537,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           return marking;
         };
         const starts = new ConcurrentStarts<BuildToStart>(STARTS_IN_FLIGHT, async (b) => {
-          await startBuildWorkflow(jobset, evaluation.id, b);
+          if ((await startBuildWorkflow(jobset, evaluation.id, b)).eagerly) eagerly++;
           startedIds.push(b.id);
           if (startedIds.length >= MARK_EVERY) await markStarted();
         });
@@ -547,7 +549,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await markStarted();
         }
       }
-      return { started };
+      return { started, eagerly };
     },
 
     async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {

@@ -10,6 +10,8 @@ import {
   type WorkflowSignalWithStartOptions,
 } from '@temporalio/client';
 import type { SignalDefinition, WithWorkflowArgs } from '@temporalio/common';
+import { optionalTsToDate } from '@temporalio/common/lib/time';
+import { liveWorkerIdentities, type EagerStartShare } from './eager-starts';
 // Types only: the workflow code runs in the worker's sandbox, never in the API or an activity.
 import type * as workflows from '../workflows';
 import {
@@ -76,23 +78,45 @@ export class RingmasterWorkflows {
   constructor(
     readonly client: Client,
     readonly taskQueue: string,
+    /**
+     * In the worker process, whose client shares the worker's NativeConnection: which build starts ask
+     * the server to hand the first workflow task straight back to this worker (lib/eager-starts.ts).
+     */
+    readonly eagerStarts?: EagerStartShare,
   ) {}
+
+  /** Worker processes polling Ringmaster's workflow task queue now (distinct identities heard from lately). */
+  async countWorkflowWorkers(): Promise<number> {
+    const r = await this.client.workflowService.describeTaskQueue({
+      namespace: this.client.options.namespace,
+      taskQueue: { name: this.taskQueue },
+      taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
+    });
+    return liveWorkerIdentities((r.pollers ?? []).map((p) => ({ identity: p.identity, lastAccessTime: optionalTsToDate(p.lastAccessTime) })), new Date());
+  }
 
   // ---- builds ----
 
-  /** Starts a build's first run; a build whose workflow already started is left alone. */
-  async startBuild(build: BuildSearchContext): Promise<void> {
+  /**
+   * Starts a build's first run; a build whose workflow already started is left alone. Answers whether
+   * the server handed its first workflow task straight to this process's worker (an eager start).
+   */
+  async startBuild(build: BuildSearchContext): Promise<{ eagerly: boolean }> {
+    const requestEagerStart = (await this.eagerStarts?.next()) ?? false;
     try {
-      await this.client.workflow.start<Workflows['BuildWorkflow']>(workflowType('BuildWorkflow'), {
+      const handle = await this.client.workflow.start<Workflows['BuildWorkflow']>(workflowType('BuildWorkflow'), {
         taskQueue: this.taskQueue,
         workflowId: buildWorkflowId(build.buildId),
         args: [{ buildId: build.buildId }],
         // A build's first run starts once: a start repeated after a crash finds it, even closed (restart uses ALLOW_DUPLICATE).
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         typedSearchAttributes: buildSearchAttributes(build),
+        requestEagerStart,
       });
+      return { eagerly: handle.eagerlyStarted };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      return { eagerly: false };
     }
   }
 

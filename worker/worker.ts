@@ -1,5 +1,6 @@
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { EagerStartShare } from '../lib/eager-starts';
 import type { Db } from '../lib/db';
 import type { RingmasterConfig } from '../lib/config';
 import { createActivities } from '../activities';
@@ -76,12 +77,14 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
   installRuntime({ logger, workerMetricsAddress: opts.deps.config.workerMetricsAddress });
   if (opts.deps.config.workerOptimizeForSize) favourMemoryOverSpeed();
   const nativeConnection = await NativeConnection.connect({ address: opts.address });
-  const clientConnection = await Connection.connect({ address: opts.address });
-  const client = new Client({ connection: clientConnection, namespace: opts.namespace });
+  const client = new Client({ connection: nativeConnection, namespace: opts.namespace });
   const builderPool = new BuilderConnectionPool();
   // One bundle for both workers: the prebuilt file (rebuilt by a child process when stale), or bundled here.
   const workflowBundle = opts.fromSource ? { code: (await bundleWorkflowCode({ workflowsPath, logger: quietBundleLogger })).code } : { codePath: await currentOrRebuiltBundle() };
-  const activities = createActivities({ ...opts.deps, logger, workflows: new RingmasterWorkflows(client, opts.taskQueue), builderPool });
+  // Build starts from this process may hand their first workflow task straight to its worker (its share of them).
+  const eagerStarts: EagerStartShare = new EagerStartShare((): Promise<number> => workflows.countWorkflowWorkers());
+  const workflows = new RingmasterWorkflows(client, opts.taskQueue, eagerStarts);
+  const activities = createActivities({ ...opts.deps, logger, workflows, builderPool });
   const main = await Worker.create({
     connection: nativeConnection,
     namespace: opts.namespace,
@@ -120,7 +123,6 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
       async close() {
         await builderPool.closeAll().catch(() => undefined);
         localStore.close();
-        await clientConnection.close().catch(() => undefined);
         await nativeConnection.close().catch(() => undefined);
       },
     },

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
+import { makeReleaseRepo } from '../support/worker-process';
 
 /**
  * A build whose outputs are valid in the store already costs no step: its evaluation checks the whole
@@ -97,5 +98,49 @@ describe('builds whose outputs are already valid', () => {
       assert.equal(result.status.name, 'COMPLETED');
       assert.deepEqual(await handle.result(), { status: 'succeeded' });
     }
+  });
+});
+
+describe('eager build starts, one worker', () => {
+  let stack: TestStack;
+  let repo: GitFixtureRepo;
+  let evaluationId: string;
+
+  before(async () => {
+    stack = await startTestStack({ worker: true });
+    repo = await makeReleaseRepo(
+      [
+        '{ nonce ? "none" }:',
+        'let job = name: derivation { inherit name nonce; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo $name $nonce > $out" ]; };',
+        'in { a = job "a"; b = job "b"; c = job "c"; }',
+        '',
+      ].join('\n'),
+    );
+    const jobset = await createJobset(stack, repo.url, { inputs: { nonce: nonce() } });
+    evaluationId = (await trigger(stack, jobset.jobsetId)).id;
+    await waitForEvaluation(stack, evaluationId);
+    await waitForBuilds(stack, evaluationId, { timeoutMs: 120_000 });
+  });
+  after(async () => {
+    await stack?.stop();
+    if (repo) fs.rmSync(repo.dir, { recursive: true, force: true });
+  });
+
+  it("the only worker's start activity got each build's first workflow task in the start's answer", async () => {
+    const history = await stack.temporal.client.workflow.getHandle(`eval-${evaluationId}`).fetchHistory();
+    const scheduled = new Map<string, string>();
+    let result: { started: number; eagerly?: number } | undefined;
+    for (const e of history.events ?? []) {
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
+      const c = e.activityTaskCompletedEventAttributes;
+      if (c && scheduled.get(String(c.scheduledEventId)) === 'startBuildWorkflowsOfEvaluation') {
+        result = JSON.parse(Buffer.from(c.result!.payloads![0].data!).toString('utf8'));
+      }
+    }
+    assert.ok(result, 'startBuildWorkflowsOfEvaluation completed');
+    assert.equal(result.started, 3);
+    assert.equal(result.eagerly, 3);
+    for (const b of Object.values(await buildsOf(stack, evaluationId))) assert.equal(b.status, 'succeeded');
   });
 });
