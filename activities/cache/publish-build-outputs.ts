@@ -1,9 +1,13 @@
 import type { Db } from '../../lib/db';
 import { localStore } from '../nix/store-serve';
 import { storePathHashPart } from '../../lib/binary-cache/narinfo';
-import { insertCachedPath, publishedStorePaths } from '../../api/queries/binary-cache';
+import { insertCachedPaths, publishedStorePaths } from '../../api/queries/binary-cache';
 import { compressNar } from './compress-nar';
 import { storePathInfos } from './store-path-info';
+import { dependenciesFirst } from '../nix/dependencies-first';
+
+/** Published paths recorded per statement: a round of small builds' outputs is one statement. */
+const PUBLISH_ROWS_AT_ONCE = 200;
 
 /**
  * Puts a finished build's outputs, with their whole closures, into the binary cache: every path of the
@@ -28,27 +32,38 @@ export async function publishOutputsOfBuilds(deps: { db: Db; dataDir: string }, 
   const infos = await storePathInfos(missing);
   const ordered = dependenciesFirst(missing, infos);
   const buildOf = owningBuilds(builds, ordered, infos);
-  for (const storePath of ordered) {
-    const info = infos.get(storePath);
-    if (!info) throw new Error(`the store did not describe ${storePath}`);
-    const file = await compressNar(deps.dataDir, storePath, info.narSize);
-    if (file.narHash !== info.narHash || file.narSize !== info.narSize) {
-      throw new Error(`${storePath}: its NAR hashes to ${file.narHash} (${file.narSize} bytes) but the store records ${info.narHash} (${info.narSize} bytes)`);
+  // Rows go in dependency order, PUBLISH_ROWS_AT_ONCE to a statement, each statement's rows visible together.
+  const rows: Parameters<typeof insertCachedPaths>[1] = [];
+  const flush = async () => insertCachedPaths(deps.db, rows.splice(0));
+  try {
+    for (const storePath of ordered) {
+      const info = infos.get(storePath);
+      if (!info) throw new Error(`the store did not describe ${storePath}`);
+      const file = await compressNar(deps.dataDir, storePath, info.narSize);
+      if (file.narHash !== info.narHash || file.narSize !== info.narSize) {
+        throw new Error(`${storePath}: its NAR hashes to ${file.narHash} (${file.narSize} bytes) but the store records ${info.narHash} (${info.narSize} bytes)`);
+      }
+      rows.push({
+        storePath,
+        hashPart: storePathHashPart(storePath),
+        narHash: info.narHash,
+        narSize: info.narSize,
+        fileHash: file.fileHash,
+        fileSize: file.fileSize,
+        compression: file.compression,
+        references: info.references,
+        deriver: info.deriver,
+        ca: info.ca,
+        buildId: buildOf.get(storePath) ?? null,
+      });
+      if (rows.length >= PUBLISH_ROWS_AT_ONCE) await flush();
     }
-    await insertCachedPath(deps.db, {
-      storePath,
-      hashPart: storePathHashPart(storePath),
-      narHash: info.narHash,
-      narSize: info.narSize,
-      fileHash: file.fileHash,
-      fileSize: file.fileSize,
-      compression: file.compression,
-      references: info.references,
-      deriver: info.deriver,
-      ca: info.ca,
-      buildId: buildOf.get(storePath) ?? null,
-    });
+  } catch (err) {
+    // What was compressed before the failure is still recorded (its dependencies are among it).
+    await flush().catch(() => undefined);
+    throw err;
   }
+  await flush();
   return { published: missing };
 }
 
@@ -61,30 +76,4 @@ function owningBuilds(builds: Array<{ buildId: string | null; outputs: string[] 
     for (const ref of infos.get(ordered[i])?.references ?? []) if (!owner.has(ref)) owner.set(ref, from);
   }
   return owner;
-}
-
-/** Orders paths so that each comes after every path it refers to (self-references aside). */
-export function dependenciesFirst(paths: string[], infos: Map<string, { references: string[] }>): string[] {
-  const wanted = new Set(paths);
-  const ordered: string[] = [];
-  const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (root: string) => {
-    // Iterative depth-first walk: closures can be deep.
-    const stack: Array<{ path: string; refs: string[] }> = [{ path: root, refs: [...(infos.get(root)?.references ?? [])] }];
-    state.set(root, 'visiting');
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1];
-      const next = top.refs.pop();
-      if (next === undefined) {
-        stack.pop();
-        state.set(top.path, 'done');
-        ordered.push(top.path);
-      } else if (wanted.has(next) && !state.has(next)) {
-        state.set(next, 'visiting');
-        stack.push({ path: next, refs: [...(infos.get(next)?.references ?? [])] });
-      }
-    }
-  };
-  for (const p of paths) if (!state.has(p)) visit(p);
-  return ordered;
 }

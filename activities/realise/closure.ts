@@ -5,6 +5,7 @@ import { BuilderConnectionError, type BuilderConnection } from './ssh-connection
 import { readDerivation, type DerivationInfo } from '../nix/drv';
 import { CoalescedQuery } from '../../lib/coalesced-query';
 import { localStore, type StoreServe } from '../nix/store-serve';
+import { dependenciesFirst } from '../nix/dependencies-first';
 
 /** `nix-store --store X` on the builder, or plain `nix-store` for its default store. */
 export function remoteNixStore(remoteStore: string | null | undefined): string[] {
@@ -116,22 +117,6 @@ export async function copyClosureTo(conn: BuilderConnection, paths: string[], re
     if (code !== 0) throw new NixCommandError(['--export'], code, Buffer.concat(stderr).toString('utf8'));
   }
   return { sent: missing };
-}
-
-/** `paths` ordered so that each comes after those of its references that are among them. */
-export function dependenciesFirst(paths: string[], infos: Map<string, { references: string[] }>): string[] {
-  const among = new Set(paths);
-  const done = new Set<string>();
-  const order: string[] = [];
-  // Store references form no cycles (a path's reference to itself aside).
-  const visit = (p: string) => {
-    if (done.has(p)) return;
-    done.add(p);
-    for (const r of infos.get(p)?.references ?? []) if (r !== p && among.has(r)) visit(r);
-    order.push(p);
-  };
-  for (const p of paths) visit(p);
-  return order;
 }
 
 /**

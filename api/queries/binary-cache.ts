@@ -46,22 +46,28 @@ export async function publishedStorePaths(db: Db, storePaths: string[]): Promise
   return found;
 }
 
-/** Records a published path; a concurrent publisher of the same path wins quietly. */
-export async function insertCachedPath(db: Db, info: CachedPathInfo & { hashPart: string; buildId: string | null }): Promise<void> {
+/**
+ * Records published paths in one statement (all visible at once); a concurrent publisher of the same
+ * path wins quietly.
+ */
+export async function insertCachedPaths(db: Db, infos: Array<CachedPathInfo & { hashPart: string; buildId: string | null }>): Promise<void> {
+  if (infos.length === 0) return;
   await db('binary_cache_paths')
-    .insert({
-      store_path: info.storePath,
-      hash_part: info.hashPart,
-      nar_hash: info.narHash,
-      nar_size: info.narSize,
-      file_hash: info.fileHash,
-      file_size: info.fileSize,
-      compression: info.compression,
-      references: info.references,
-      deriver: info.deriver,
-      ca: info.ca,
-      build_id: info.buildId,
-    })
+    .insert(
+      infos.map((info) => ({
+        store_path: info.storePath,
+        hash_part: info.hashPart,
+        nar_hash: info.narHash,
+        nar_size: info.narSize,
+        file_hash: info.fileHash,
+        file_size: info.fileSize,
+        compression: info.compression,
+        references: info.references,
+        deriver: info.deriver,
+        ca: info.ca,
+        build_id: info.buildId,
+      })),
+    )
     .onConflict('store_path')
     .ignore();
 }

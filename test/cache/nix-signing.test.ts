@@ -10,7 +10,7 @@ import { toNixBase32, sriToNixHash } from '../../lib/binary-cache/nix-base32';
 import { NixSigningKey, loadOrCreateSigningKey } from '../../lib/binary-cache/nix-signing-key';
 import { narFingerprint, renderNarInfo, type CachedPathInfo } from '../../lib/binary-cache/narinfo';
 import { parseNarFileName } from '../../lib/binary-cache/nar-files';
-import { dependenciesFirst } from '../../activities/cache/publish-build-outputs';
+import { dependenciesFirst } from '../../activities/nix/dependencies-first';
 import { nixString } from '../support/nix-fixtures';
 
 const execFileAsync = promisify(execFile);

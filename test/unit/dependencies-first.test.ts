@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { dependenciesFirst } from '../../activities/realise/closure';
+import { dependenciesFirst } from '../../activities/nix/dependencies-first';
 
 describe('dependenciesFirst: the order in which fetched paths are imported', () => {
   const p = (name: string) => `/nix/store/${name.padEnd(32, '0')}-${name}`;
