@@ -7,6 +7,12 @@ import { publishOutputsOfBuilds } from './publish-build-outputs';
 
 /** Builds taken from the queue per round. */
 const ROUND = 200;
+/**
+ * A round starts at least this long after the previous one began (issue 6): while a batch finishes builds
+ * one after another, a round per build or two (each with its GC-root update) took CPU from the builds
+ * themselves; now the builds that finish meanwhile wait and go together.
+ */
+export const ROUND_INTERVAL_MS = 1_000;
 /** Rounds whose publication of a build failed before it is given up (logged; the build stays succeeded). */
 export const MAX_SERVING_ATTEMPTS = 5;
 
@@ -29,7 +35,11 @@ export interface ServeDeps {
 export async function serveQueuedBuildOutputs(deps: ServeDeps, beat: () => void = () => undefined): Promise<{ served: number; retryLater: boolean }> {
   let served = 0;
   const failedNow = new Set<string>();
+  let roundStarted: number | undefined;
   for (;;) {
+    const wait = roundStarted === undefined ? 0 : roundStarted + ROUND_INTERVAL_MS - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    roundStarted = Date.now();
     const round = (await queuedBuildOutputs(deps.db, ROUND + failedNow.size)).filter((b) => !failedNow.has(b.buildId));
     if (round.length === 0) return { served, retryLater: failedNow.size > 0 };
     // A size that cannot be had (an output collected meanwhile) stays unknown, as it did when finishBuild measured it.
