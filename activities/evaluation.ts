@@ -10,7 +10,7 @@ import { recordBuildsAlreadyBuilt } from './already-built';
 import { evaluateJobs, type EvalJob, type EvalJobError, type NixArg } from './nix/evaluate';
 import { BatchRecorder } from './batch-recorder';
 import { realiseEvaluationSignal, type CheckJobsetInput } from '../workflows/shared';
-import type { EvaluationStatus } from '../lib/statuses';
+import { isFinishedBuildStatus, type EvaluationStatus } from '../lib/statuses';
 import { evaluationSearchAttributes } from '../lib/search-attributes';
 import type { SearchAttributePair } from '@temporalio/common';
 import { findJobsetToEvaluate, jobsetInputsOf, markJobsetChecked } from './records/jobsets';
@@ -104,7 +104,16 @@ export function createEvaluationActivities(deps: ActivityDeps) {
 
   /** Starts a build's workflow with its search attributes; a workflow that exists already is left alone. */
   const startBuildWorkflow = (jobset: { project_name: string; name: string }, evaluationId: string, b: BuildToStart) =>
-    deps.workflows.startBuild({ projectName: jobset.project_name, jobsetName: jobset.name, jobName: b.job_name, system: b.system, buildId: b.id, evaluationId });
+    deps.workflows.startBuild({
+      projectName: jobset.project_name,
+      jobsetName: jobset.name,
+      jobName: b.job_name,
+      system: b.system,
+      buildId: b.id,
+      evaluationId,
+      // Finished before its workflow (found built, realised by a batch while held, or cancelled): the workflow ends at once.
+      ...(b.status && isFinishedBuildStatus(b.status) ? { recorded: b.status } : {}),
+    });
   const gitCache = () => path.join(deps.config.dataDir, 'git');
 
   async function resolveInputs(jobsetId: string, heartbeat: () => void): Promise<ResolvedInput[]> {
@@ -379,7 +388,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await notifyBuildEvent(deps, buildId, 'build_finished');
         }
         // In the background mode a job recorded by an earlier attempt is left to startBuildWorkflowsOfEvaluation.
-        startBuilds(input.startsInBackground ? fresh.filter((r) => r.inserted) : fresh);
+        const toStart = fresh.map((r) => (found.has(r.id) ? { ...r, status: 'succeeded' as const } : r));
+        startBuilds(input.startsInBackground ? toStart.filter((r) => r.inserted) : toStart);
         ctx.heartbeat({ jobs, errors });
         batchMs.other += Date.now() - tb;
       };

@@ -1,6 +1,6 @@
 import { Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
-import { batchExtrasSignal, releaseSlotSignal, type RealiseBatchInput, type StepRealisation, type StepRealisationStatus } from '../workflows/shared';
+import { batchExtrasSignal, releaseSlotSignal, type DerivationResult, type RealiseBatchInput, type StepRealisation, type StepRealisationStatus } from '../workflows/shared';
 import { readDerivation } from './nix/drv';
 import { localBatchBuilder } from './realise/local-batch';
 import { RemoteBatchBuilder } from './realise/remote-batch';
@@ -11,7 +11,8 @@ import type { NixBuildEvent, NixBuildFailure } from './realise/nix-json-log';
 import { lastErrorLines } from './realise/nix-process';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { logBuildOfStep, markStepsOfDerivation, recordStepsOfExtras } from './records/steps';
-import { assignBuilderToBuildsOfDerivation, BATCH_TOUCH_MS, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, touchBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
+import { createBuildActivities } from './build';
+import { assignBuilderToBuildsOfDerivation, unstartedBuildsOfDerivation, BATCH_TOUCH_MS, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, touchBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
 import { locallyInvalidPaths } from './realise/closure';
 import { cachedFailuresAmong, recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
@@ -43,6 +44,7 @@ type Stop = { status: 'cancelled' } | { status: 'log_limit_exceeded'; drvPath: s
 
 export function createBatchActivities(deps: ActivityDeps) {
   const { db } = deps;
+  const { finishBuild } = createBuildActivities(deps);
 
   /** The builder a batch runs on: the worker's own Nix, or an SSH builder (its name, or why it cannot be used). */
   async function batchBuilderFor(builderId: string): Promise<{ builder: BatchBuilder; name: string } | { failure: string }> {
@@ -176,6 +178,15 @@ export function createBatchActivities(deps: ActivityDeps) {
           // queues later: its failure is cached here, so its own build takes it instead of building it again.
           if (!members.has(drvPath) && (status === 'failed' || status === 'timeout' || status === 'log_limit_exceeded')) {
             await whileDatabaseUnavailable(() => recordCachedFailure(db, { drvPath, status, errorMessage }));
+          }
+          // The builds of a derivation built here whose workflow has not started (held back for this batch, or
+          // still to start) get their result now, before the batch lets them start: their workflows then start
+          // with it recorded and end at once. Builds whose workflow runs hear it from their derivation or find it.
+          if (status === 'succeeded') {
+            const top: DerivationResult = { drvPath, status: 'succeeded', outputs, errorMessage: null, builderId: null, logPath: null };
+            for (const buildId of await whileDatabaseUnavailable(() => unstartedBuildsOfDerivation(db, drvPath))) {
+              await whileDatabaseUnavailable(() => finishBuild({ buildId, status: 'succeeded', errorMessage: null, top }, { onlyUnfinished: true }));
+            }
           }
           const result: StepRealisation = { drvPath, status, outputs, errorMessage, builderId: input.builderId, logPath: logBuildId ? liveLogPath(deps.config.dataDir, logBuildId) : null, ...(members.has(drvPath) ? {} : { alongInput: true }) };
           await deps.workflows.tellStepRealised(drvPath, result);

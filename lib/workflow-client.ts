@@ -43,6 +43,7 @@ import {
 } from './workflow-ids';
 import { dispatcherTaskQueue } from './task-queues';
 import { deliverNotificationSignal, type NotificationWorkflowInput, type QueuedNotification } from '../workflows/notification-shared';
+import type { BuildStatus } from './statuses';
 import { buildSearchAttributes, derivationSearchAttributes, RingmasterBuildId, RingmasterStatus, type BuildSearchContext } from './search-attributes';
 
 type Workflows = typeof workflows;
@@ -101,16 +102,16 @@ export class RingmasterWorkflows {
    * Starts a build's first run; a build whose workflow already started is left alone. Answers whether
    * the server handed its first workflow task straight to this process's worker (an eager start).
    */
-  async startBuild(build: BuildSearchContext): Promise<{ eagerly: boolean }> {
+  async startBuild(build: BuildSearchContext & { recorded?: BuildStatus }): Promise<{ eagerly: boolean }> {
     const requestEagerStart = (await this.eagerStarts?.next()) ?? false;
     try {
       const handle = await this.client.workflow.start<Workflows['BuildWorkflow']>(workflowType('BuildWorkflow'), {
         taskQueue: this.taskQueue,
         workflowId: buildWorkflowId(build.buildId),
-        args: [{ buildId: build.buildId }],
+        args: [{ buildId: build.buildId, ...(build.recorded ? { recorded: build.recorded } : {}) }],
         // A build's first run starts once: a start repeated after a crash finds it, even closed (restart uses ALLOW_DUPLICATE).
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        typedSearchAttributes: buildSearchAttributes(build),
+        typedSearchAttributes: buildSearchAttributes(build, build.recorded),
         requestEagerStart,
       });
       return { eagerly: handle.eagerlyStarted };

@@ -106,6 +106,14 @@ export async function BuildWorkflow(input: BuildInput): Promise<{ status: BuildS
     upsertSearchAttributes([{ key: RingmasterStatus, value: status }]);
   };
 
+  // Finished before its workflow started (issue 6: found built at its evaluation, or realised by a batch while
+  // held back): its result is recorded and its status search attribute was set at the start. Only starts by
+  // this code carry `recorded`, so histories recorded before replay the path below.
+  if (input.recorded && !input.restart) {
+    view = { ...view, status: input.recorded, phase: 'finished' };
+    return { status: input.recorded };
+  }
+
   let plan: Awaited<ReturnType<BuildActivities['startBuild']>>;
   try {
     plan = await acts.startBuild({ buildId: input.buildId, restart: input.restart ?? false });

@@ -41,6 +41,12 @@ export interface EvaluationInput {
 export interface BuildInput {
   buildId: string;
   restart?: boolean;
+  /**
+   * The build's final status, recorded before its workflow started (issue 6: found built at its evaluation,
+   * or its derivation realised by a batch while the build was held back): the workflow ends at once with
+   * it, without a local activity. Set only by the first start of a build whose row was read finished.
+   */
+  recorded?: BuildStatus;
 }
 
 export interface BuildStatusView {

@@ -125,6 +125,8 @@ export interface BuildToStart {
   id: string;
   job_name: string;
   system: string;
+  /** Its status when read: a final one was recorded before its workflow (found built, or realised in a batch while held). */
+  status?: BuildStatus;
 }
 
 /**
@@ -142,7 +144,21 @@ export async function buildsWithoutWorkflow(db: Queryable, evaluationId: string,
     })
     .orderBy([{ column: 's.is_aggregate' }, { column: 's.priority', order: 'desc' }, { column: 's.build_id' }])
     .limit(limit)
-    .select('b.id', 'b.job_name', 'b.system');
+    .select('b.id', 'b.job_name', 'b.system', 'b.status');
+}
+
+/**
+ * The unfinished builds of a derivation whose workflow has not started (held back while a batch realises
+ * it, or still to start): when a batch has built it, it records their results itself (issue 6), and their
+ * workflows start with the result recorded. Aggregates are left to their workflows (their constituents).
+ */
+export async function unstartedBuildsOfDerivation(db: Queryable, drvPath: string): Promise<string[]> {
+  const rows: Array<{ id: string }> = await db('builds as b')
+    .join('build_workflow_starts as s', 's.build_id', 'b.id')
+    .where({ 'b.drv_path': drvPath, 'b.is_aggregate': false })
+    .whereIn('b.status', ACTIVE_BUILD_STATUSES)
+    .select('b.id');
+  return rows.map((r) => r.id);
 }
 
 /** Whether any build of the evaluation still waits for its workflow to start (its start row's index). */
