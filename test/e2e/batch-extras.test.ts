@@ -8,6 +8,7 @@ import { nonce, waitForBuilds } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
 import { buildWorkflowId, derivationWorkflowId, dispatcherWorkflowId } from '../../lib/workflow-ids';
 import { buildLogOf, evaluateRelease, realisationsOf } from '../support/batches';
+import { RingmasterStatus } from '../../lib/search-attributes';
 
 /**
  * Issue 6: a batch on the only builder also realises the derivations of its evaluation that wait for
@@ -120,6 +121,24 @@ describe('a batch realises the waiting derivations of its evaluation (extras)', 
     }
     assert.ok(held.length >= 3, `at least three builds started after their derivation had ended in the batch: ${held.join(', ')}`);
     // d's build, held back while its derivation failed in the batch, took that failure as its own (first case).
+  });
+
+  it('the batch recorded the result of a held build it built: the workflow started with it, its status attribute final, and ran no local activity', async () => {
+    const recordedByBatch: string[] = [];
+    for (const job of ['a', 'b', 'c']) {
+      const handle = stack.temporal.client.workflow.getHandle(buildWorkflowId(done[job].id));
+      const d = await handle.describe();
+      if (new Date(done[job].completed_at).getTime() > d.startTime.getTime()) continue;
+      const events = (await handle.fetchHistory()).events ?? [];
+      const input = JSON.parse(Buffer.from(events[0].workflowExecutionStartedEventAttributes!.input!.payloads![0].data!).toString('utf8'));
+      assert.equal(input.recorded, 'succeeded', `${job}'s workflow started with its recorded status`);
+      assert.equal(d.typedSearchAttributes.get(RingmasterStatus), 'succeeded', `${job}'s status attribute`);
+      assert.ok(!events.some((e) => e.markerRecordedEventAttributes), `${job}'s workflow ran no local activity`);
+      assert.equal(await handle.result().then((r) => r.status), 'succeeded');
+      recordedByBatch.push(job);
+    }
+    // One build may start while the evaluator still runs, before the batch exists.
+    assert.ok(recordedByBatch.length >= 2, `builds finished by the batch before their workflow started: ${recordedByBatch.join(', ') || 'none'}`);
   });
 
   it('a build whose derivation was built before it started succeeded without a derivation workflow', async () => {
