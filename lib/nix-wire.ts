@@ -65,6 +65,24 @@ export class WireReader {
     return values;
   }
 
+  /** Reads exactly `n` raw bytes (no framing), handing them to `sink` as they arrive, without joining them. */
+  async forward(n: number, sink: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+    let left = n;
+    while (left > 0) {
+      while (this.buffered === 0) {
+        if (this.ended) throw this.ended;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+      const first = this.chunks[0];
+      const piece = first.length <= left ? first : first.subarray(0, left);
+      if (piece === first) this.chunks.shift();
+      else this.chunks[0] = first.subarray(left);
+      this.buffered -= piece.length;
+      left -= piece.length;
+      await sink(piece);
+    }
+  }
+
   private async take(n: number): Promise<Buffer> {
     if (n === 0) return Buffer.alloc(0);
     while (this.buffered < n) {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { WireReader, wireInt, wireStrings } from '../../lib/nix-wire';
+import { WireReader, wireInt, wireString, wireStrings } from '../../lib/nix-wire';
 import { noSubstitutersArgs } from '../realise/nix-process';
 
 /**
@@ -20,7 +20,11 @@ const SERVE_MAGIC_2 = 0x5452eecb;
 const CLIENT_VERSION = 0x206;
 const CMD_QUERY_VALID_PATHS = 1;
 const CMD_QUERY_PATH_INFOS = 2;
+const CMD_DUMP_STORE_PATH = 3;
+const CMD_IMPORT_PATHS = 4;
 const CMD_QUERY_CLOSURE = 7;
+/** Ends each path's metadata in the `nix-store --export` format that `cmdImportPaths` reads. */
+const EXPORT_MAGIC = 0x4558494e;
 /** A question that takes longer than this stops the process (it is started again for the next one). */
 const QUESTION_TIMEOUT_MS = 120_000;
 
@@ -119,6 +123,39 @@ export class StoreServe {
     return this.ask([wireInt(CMD_QUERY_CLOSURE), wireInt(0), ...wireStrings(asked)], (r) => r.strings());
   }
 
+  /**
+   * Streams the NAR of a valid path to `sink`, as the store serialises it: exactly `narSize` bytes (its
+   * path info's), which is how the answer's end is known.
+   */
+  async dumpPath(path: string, narSize: number, sink: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+    if (!isStorePathName(path)) throw new Error(`not a store path: ${path}`);
+    await this.converse(async ({ write, reader }) => {
+      await write([wireInt(CMD_DUMP_STORE_PATH), ...wireString(path)]);
+      await reader.forward(narSize, sink);
+      // A transfer takes as long as it takes: the caller limits it (a builder's transfer timeout).
+    }, null);
+  }
+
+  /**
+   * Imports paths into this store (the process must serve with `--write`), in the order given (each
+   * after its references), their NARs streamed by `nar`, in the `nix-store --export` format; answers
+   * once the store has added them all. Paths it holds already are left as they are.
+   */
+  async importPaths(infos: ServedPathInfo[], nar: (info: ServedPathInfo, sink: (chunk: Buffer) => Promise<void>) => Promise<void>): Promise<void> {
+    if (infos.length === 0) return;
+    await this.converse(async ({ write, reader }) => {
+      await write([wireInt(CMD_IMPORT_PATHS)]);
+      for (const info of infos) {
+        await write([wireInt(1)]);
+        await nar(info, (chunk) => write([chunk]));
+        await write([wireInt(EXPORT_MAGIC), ...wireString(info.path), ...wireStrings(info.references), ...wireString(info.deriver ?? ''), wireInt(0)]);
+      }
+      await write([wireInt(0)]);
+      const done = await reader.int();
+      if (done !== 1) throw new Error(`the import answered ${done}`);
+    }, null);
+  }
+
   /** Stops the process. */
   close(): void {
     const session = this.session;
@@ -128,14 +165,42 @@ export class StoreServe {
 
   /** Sends one question and reads its answer, after every question asked before it. */
   private ask<T>(question: Buffer[], answer: (reader: WireReader) => Promise<T>): Promise<T> {
+    return this.converse(async ({ write, reader }) => {
+      await write(question);
+      return answer(reader);
+    });
+  }
+
+  /**
+   * One exchange with the process, after every exchange begun before it: what `talk` writes (waiting while
+   * the process's input is full) and reads. A failure ends the process (the conversation is out of step).
+   */
+  private converse<T>(talk: (io: { write: (parts: Buffer[]) => Promise<void>; reader: WireReader }) => Promise<T>, timeoutMs: number | null = QUESTION_TIMEOUT_MS): Promise<T> {
     const run = async () => {
       const session = await this.open();
-      const timer = setTimeout(() => session.reader.end(new Error(`nix-store --serve gave no answer in ${QUESTION_TIMEOUT_MS / 1000} s`)), QUESTION_TIMEOUT_MS);
-      try {
-        return await whileAwaitingAnswer(session.transport, () => {
-          session.transport.input.write(Buffer.concat(question));
-          return answer(session.reader);
+      const timer = timeoutMs === null ? undefined : setTimeout(() => session.reader.end(new Error(`nix-store --serve gave no answer in ${timeoutMs / 1000} s`)), timeoutMs);
+      const input = session.transport.input;
+      const write = async (parts: Buffer[]) => {
+        if (input.write(parts.length === 1 ? parts[0] : Buffer.concat(parts))) return;
+        await new Promise<void>((resolve, reject) => {
+          const onDrain = () => {
+            cleanup();
+            resolve();
+          };
+          const onClose = () => {
+            cleanup();
+            reject(new Error('its input closed'));
+          };
+          const cleanup = () => {
+            input.off('drain', onDrain);
+            input.off('close', onClose);
+          };
+          input.on('drain', onDrain);
+          input.on('close', onClose);
         });
+      };
+      try {
+        return await whileAwaitingAnswer(session.transport, () => talk({ write, reader: session.reader }));
       } catch (err) {
         // The conversation is out of step or the process is gone: the next question starts a new one.
         if (this.session === session) this.close();
@@ -236,3 +301,6 @@ function stopSession(session: Session): void {
 
 /** This process's one connection to its local store. */
 export const localStore = new LocalStoreServe();
+
+/** The local store's `nix-store --serve --write`, which imports what builders send back (started on first use). */
+export const localStoreWriter = new LocalStoreServe(['--write']);

@@ -4,7 +4,7 @@ import { chunkPaths, NixCommandError, runNixStore, spawnNixStore, storePathLines
 import { BuilderConnectionError, type BuilderConnection } from './ssh-connection';
 import { readDerivation, type DerivationInfo } from '../nix/drv';
 import { CoalescedQuery } from '../../lib/coalesced-query';
-import { localStore, type StoreServe } from '../nix/store-serve';
+import { localStore, localStoreWriter, type StoreServe } from '../nix/store-serve';
 import { dependenciesFirst } from '../nix/dependencies-first';
 
 /** `nix-store --store X` on the builder, or plain `nix-store` for its default store. */
@@ -138,8 +138,18 @@ export async function copyClosureFrom(conn: BuilderConnection, paths: string[], 
   if (served) for (const p of await served.closure(paths)) add(p);
   else for (const chunk of chunkPaths(paths)) for (const p of storePathLines(await remoteCollect(conn, [...remoteNixStore(remoteStore), '--query', '--requisites', ...chunk]))) add(p);
   const invalid = await locallyInvalidPaths(closure);
-  let missing = closure.filter((p) => invalid.has(p));
-  if (served && missing.length > 1) missing = dependenciesFirst(missing, await served.pathInfos(missing));
+  const missing = closure.filter((p) => invalid.has(p));
+  if (served && missing.length > 0) {
+    // Through the two sessions (issue 6): each NAR dumped by the builder's `nix-store --serve` goes straight
+    // into the local `nix-store --serve --write`, framed as `--export` frames it, with the path info the
+    // builder gave; no process on either side per fetch.
+    const infos = await served.pathInfos(missing);
+    const lost = missing.find((p) => !infos.has(p));
+    if (lost) throw new BuilderConnectionError(`the builder no longer has ${lost}`);
+    const ordered = dependenciesFirst(missing, infos).map((p) => infos.get(p)!);
+    await localStoreWriter.importPaths(ordered, (info, sink) => served.dumpPath(info.path, info.narSize, sink));
+    return { received: missing };
+  }
   for (const chunk of chunkPaths(missing)) {
     const importer = spawnNixStore(['--import'], ['pipe', 'ignore', 'pipe']);
     const stderr: Buffer[] = [];

@@ -1,12 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { realiseLocally } from '../../activities/realise/local';
 import { realiseOnBuilder } from '../../activities/realise/remote';
 import { copyClosureFrom, copyClosureTo } from '../../activities/realise/closure';
 import { BuilderConnectionPool } from '../../activities/realise/ssh-connection';
 import { RemoteStoreServe } from '../../activities/realise/remote-store-serve';
+import { localStore } from '../../activities/nix/store-serve';
 import { instantiateFixtures, nonce, recordingRealiseOptions, waitUntil } from '../support/nix-fixtures';
 import { pidsWithCommandLine, startSshBuilder, type SshBuilder } from '../support/sshd';
 
@@ -108,13 +109,25 @@ describe('realiseOnBuilder over a real sshd with a chroot store', () => {
       assert.deepEqual([...(await served.validPaths([high, missing, 'not a store path']))], [high]);
       assert.deepEqual(new Set(await served.closure([high])), new Set([low, mid, high]));
       assert.deepEqual((await served.pathInfos([mid])).get(mid)?.references, [low]);
-      const channels = pidsWithCommandLine('--serve').length;
+      const onBuilder = `${builder.spec.remoteStore}\0--serve`;
+      const channels = pidsWithCommandLine(onBuilder).length;
       assert.ok(channels >= 1, 'one nix-store --serve runs on the builder');
+      const infos = await served.pathInfos([low, mid, high]);
       const fetched = await copyClosureFrom(conn, [high], builder.spec.remoteStore, served);
       assert.deepEqual(new Set(fetched.received), new Set([low, mid, high]));
       assert.equal(fs.readFileSync(high, 'utf8'), `${mid}\n`);
       assert.equal(fs.readFileSync(low, 'utf8'), `low-${n}\n`);
-      assert.equal(pidsWithCommandLine('--serve').length, channels, 'the questions went to the same process');
+      assert.equal(pidsWithCommandLine(onBuilder).length, channels, 'the questions and the NARs went through the same process');
+      // Dumped by that session and imported by the local `nix-store --serve --write`: each path valid here with
+      // the NAR hash and references the builder recorded (no --export/--import process).
+      assert.ok(pidsWithCommandLine('--serve\0--write').length >= 1, 'the local store imported through nix-store --serve --write');
+      for (const p of [low, mid, high]) {
+        const here = (await localStore.pathInfos([p])).get(p);
+        assert.equal(here?.narHash, infos.get(p)!.narHash, `${p}: the NAR hash the builder recorded`);
+        assert.deepEqual(here?.references, infos.get(p)!.references, `${p}: its references`);
+      }
+      const verified = spawnSync('nix-store', ['--verify-path', low, mid, high], { encoding: 'utf8' });
+      assert.equal(verified.status, 0, verified.stderr);
     } finally {
       served.close();
     }
