@@ -86,14 +86,19 @@ export class RingmasterWorkflows {
     readonly eagerStarts?: EagerStartShare,
   ) {}
 
-  /** Worker processes polling Ringmaster's workflow task queue now (distinct identities heard from lately). */
-  async countWorkflowWorkers(): Promise<number> {
+  /** The pollers of Ringmaster's workflow task queue as the server lists them, each with when it last polled. */
+  async workflowPollers(): Promise<Array<{ identity: string | null; lastAccessTime: Date | undefined }>> {
     const r = await this.client.workflowService.describeTaskQueue({
       namespace: this.client.options.namespace,
       taskQueue: { name: this.taskQueue },
       taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
     });
-    return liveWorkerIdentities((r.pollers ?? []).map((p) => ({ identity: p.identity, lastAccessTime: optionalTsToDate(p.lastAccessTime) })), new Date());
+    return (r.pollers ?? []).map((p) => ({ identity: p.identity ?? null, lastAccessTime: optionalTsToDate(p.lastAccessTime) }));
+  }
+
+  /** Worker processes polling Ringmaster's workflow task queue now (distinct identities heard from lately). */
+  async countWorkflowWorkers(): Promise<number> {
+    return liveWorkerIdentities(await this.workflowPollers(), new Date());
   }
 
   // ---- builds ----

@@ -121,7 +121,8 @@ export async function copyClosureTo(conn: BuilderConnection, paths: string[], re
 
 /**
  * Fetches the closure of `paths` (valid in the builder's store) into the local store: only the paths
- * missing here travel, as `nix-store --export` there piped into `nix-store --import` here.
+ * missing here travel, through the builder's store session (`served`) into the local
+ * `nix-store --serve --write`, or without one as `nix-store --export` there piped into `nix-store --import` here.
  */
 export async function copyClosureFrom(conn: BuilderConnection, paths: string[], remoteStore?: string | null, served?: StoreServe): Promise<{ received: string[] }> {
   if (paths.length === 0) return { received: [] };

@@ -45,16 +45,8 @@ export async function workerStatus(deps: AppDeps): Promise<ComponentStatus & { p
   if (!t) return { status: 'down', error: 'Temporal not configured' };
   let pollers = 0;
   const s = await timed(async () => {
-    const r = await t.connection.workflowService.describeTaskQueue({
-      namespace: t.namespace,
-      taskQueue: { name: t.taskQueue },
-      taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
-    });
     const cutoff = Date.now() - 5 * 60_000;
-    pollers = (r.pollers ?? []).filter((p) => {
-      const seconds = Number(p.lastAccessTime?.seconds ?? 0);
-      return seconds * 1000 >= cutoff;
-    }).length;
+    pollers = (await t.workflows.workflowPollers()).filter((p) => (p.lastAccessTime?.getTime() ?? 0) >= cutoff).length;
     if (pollers === 0) throw new Error(`no worker polls task queue "${t.taskQueue}"`);
   }, 3000);
   return { ...s, pollers };
