@@ -127,7 +127,10 @@ describe('eager build starts, one worker', () => {
   });
 
   it("the only worker's start activity got each build's first workflow task in the start's answer", async () => {
-    const history = await stack.temporal.client.workflow.getHandle(`eval-${evaluationId}`).fetchHistory();
+    // The evaluation's workflow closes once its start activity has reported (its builds may finish before).
+    const evaluationWorkflow = stack.temporal.client.workflow.getHandle(`eval-${evaluationId}`);
+    await evaluationWorkflow.result();
+    const history = await evaluationWorkflow.fetchHistory();
     const scheduled = new Map<string, string>();
     let result: { started: number; eagerly?: number } | undefined;
     for (const e of history.events ?? []) {

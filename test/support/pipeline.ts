@@ -69,12 +69,19 @@ export async function buildsOf(stack: TestStack, evaluationId: string): Promise<
   return Object.fromEntries(rows.map((r) => [r.job_name, r]));
 }
 
-/** Waits until every build of the evaluation (except those named) has finished. */
+/**
+ * Waits until every build of the evaluation (except those named) has finished and has its workflow
+ * started: a batch records the result of a build whose workflow has not started yet (issue 6), and that
+ * workflow starts a moment later (its `build_workflow_starts` row goes once it has).
+ */
 export async function waitForBuilds(stack: TestStack, evaluationId: string, opts: { except?: string[]; timeoutMs?: number } = {}): Promise<Record<string, Record<string, any>>> {
   return eventually(`builds of evaluation ${evaluationId}`, async () => {
     const builds = await buildsOf(stack, evaluationId);
-    const open = Object.values(builds).filter((b) => !(opts.except ?? []).includes(b.job_name) && !FINISHED.has(b.status));
+    const waited = Object.values(builds).filter((b) => !(opts.except ?? []).includes(b.job_name));
+    const open = waited.filter((b) => !FINISHED.has(b.status));
     if (open.length > 0) throw new Error(`still open: ${open.map((b) => `${b.job_name} (${b.status})`).join(', ')}`);
+    const unstarted: Array<{ build_id: string }> = waited.length > 0 ? await stack.db('build_workflow_starts').whereIn('build_id', waited.map((b) => b.id)).select('build_id') : [];
+    if (unstarted.length > 0) throw new Error(`finished, workflow not started yet: ${unstarted.length} build(s)`);
     return Object.keys(builds).length > 0 ? builds : undefined;
   }, opts.timeoutMs ?? 240_000, 400);
 }
