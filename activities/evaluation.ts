@@ -75,6 +75,11 @@ const MARK_EVERY = 100;
 const BATCH_WORD_MS = 2_000;
 /** How often builds held back for a running batch are looked at again. */
 const HOLD_POLL_MS = 100;
+/**
+ * How old the count of open build workflows may be for a start round (OpenBuildBound.recentRoom): the
+ * rounds of an evaluation whose builds a batch releases one by one come every HOLD_POLL_MS or so.
+ */
+const ROOM_RECOUNT_MS = 1_000;
 
 type ResolvedInput = EvaluationInputRecord;
 
@@ -526,15 +531,24 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let started = 0;
       // Starts whose first workflow task the server handed straight to this worker (lib/eager-starts.ts).
       let eagerly = 0;
-      while (await evaluationHasBuildsToStart(db, evaluation.id)) {
-        const room = await bound.waitForRoom(() => ctx.heartbeat({ started, waitingForRoom: true }), ctx.cancellationSignal);
-        const page = await buildsWithoutWorkflow(db, evaluation.id, Math.min(room, START_PAGE), { notHeld: true });
-        if (page.length === 0) {
+      for (;;) {
+        // The page first: a round that finds every build left held back (or none left) needs no count.
+        const candidates = await buildsWithoutWorkflow(db, evaluation.id, START_PAGE, { notHeld: true });
+        if (candidates.length === 0) {
+          if (!(await evaluationHasBuildsToStart(db, evaluation.id))) break;
           // Every build left is held back for a running batch: its rows go as its derivations end.
           ctx.heartbeat({ started, held: true });
           await ctx.sleep(HOLD_POLL_MS);
           continue;
         }
+        const room = await bound.recentRoom(ROOM_RECOUNT_MS);
+        if (room <= 0) {
+          // The page is read again once there is room: a build bumped meanwhile goes first.
+          await bound.waitForRoom(() => ctx.heartbeat({ started, waitingForRoom: true }), ctx.cancellationSignal);
+          continue;
+        }
+        const page = candidates.slice(0, room);
+        bound.took(page.length);
         // Started builds lose their start row MARK_EVERY at a time, so a crash repeats few starts; all of
         // them before the next count, which sees a build as open once its row is gone.
         let startedIds: string[] = [];
