@@ -12,7 +12,7 @@ import { lastErrorLines } from './realise/nix-process';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { logBuildOfStep, markStepsOfDerivation, recordStepsOfExtras } from './records/steps';
 import { createBuildActivities } from './build';
-import { assignBuilderToBuildsOfDerivation, unstartedBuildsOfDerivation, BATCH_TOUCH_MS, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, touchBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, endStepsOfDerivation, BATCH_TOUCH_MS, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, touchBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
 import { locallyInvalidPaths } from './realise/closure';
 import { cachedFailuresAmong, recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
@@ -122,6 +122,8 @@ export function createBatchActivities(deps: ActivityDeps) {
         const first: BatchLead | undefined = input.members[0] ?? (input.extras && 'evaluationId' in input.extras ? await whileDatabaseUnavailable(() => firstWaitingBuildOfEvaluation(db, (input.extras as { evaluationId: string }).evaluationId)) : undefined);
         if (!first) return { realised: 0 };
         const steps = new Map<string, StepInBatch>();
+        /** The build that gets an extra's log, where the batch recorded that build's step row itself (`recordStepsOfExtras`). */
+        let logBuildOfExtra = new Map<string, string>();
         const reported = new Set<string>();
         const errors: unknown[] = [];
         const otherLines: string[] = [];
@@ -137,7 +139,9 @@ export function createBatchActivities(deps: ActivityDeps) {
           let s = steps.get(drvPath);
           if (!s) {
             const member = members.get(drvPath);
-            s = { logBuildId: member ? Promise.resolve(member.logBuildId) : logBuildOfStep(db, drvPath, first.logBuildId).catch(() => undefined), writer: undefined, chain: Promise.resolve(), logBytes: 0 };
+            const extraLog = logBuildOfExtra.get(drvPath);
+            const logBuildId = member ? Promise.resolve(member.logBuildId) : extraLog !== undefined ? Promise.resolve(extraLog) : logBuildOfStep(db, drvPath, first.logBuildId).catch(() => undefined);
+            s = { logBuildId, writer: undefined, chain: Promise.resolve(), logBytes: 0 };
             steps.set(drvPath, s);
           }
           return s;
@@ -167,12 +171,14 @@ export function createBatchActivities(deps: ActivityDeps) {
             await writer.close();
           }
           const final = status === 'succeeded' || status === 'failed' || status === 'timeout' || status === 'log_limit_exceeded';
-          if (final || status === 'interrupted' || status === 'builder_failure') {
-            await whileDatabaseUnavailable(() =>
-              markStepsOfDerivation(db, drvPath, final
-                ? { status, phase: null, builderId: recordedBuilderId, completedAt: endOf(s), errorMessage }
-                : { status: 'running', phase: 'queued', builderId: null }),
+          /** With a success, the builds of the derivation whose workflow has not started (in the same statement as its steps' end). */
+          let unstarted: string[] = [];
+          if (final) {
+            unstarted = await whileDatabaseUnavailable(() =>
+              endStepsOfDerivation(db, drvPath, { status, builderId: recordedBuilderId, completedAt: endOf(s), errorMessage }, { unstarted: status === 'succeeded' }),
             );
+          } else if (status === 'interrupted' || status === 'builder_failure') {
+            await whileDatabaseUnavailable(() => markStepsOfDerivation(db, drvPath, { status: 'running', phase: 'queued', builderId: null }));
           }
           // A derivation built along (an input or an extra) may have no workflow listening yet, or one that
           // queues later: its failure is cached here, so its own build takes it instead of building it again.
@@ -182,9 +188,9 @@ export function createBatchActivities(deps: ActivityDeps) {
           // The builds of a derivation built here whose workflow has not started (held back for this batch, or
           // still to start) get their result now, before the batch lets them start: their workflows then start
           // with it recorded and end at once. Builds whose workflow runs hear it from their derivation or find it.
-          if (status === 'succeeded') {
+          if (unstarted.length > 0) {
             const top: DerivationResult = { drvPath, status: 'succeeded', outputs, errorMessage: null, builderId: null, logPath: null };
-            for (const buildId of await whileDatabaseUnavailable(() => unstartedBuildsOfDerivation(db, drvPath))) {
+            for (const buildId of unstarted) {
               await whileDatabaseUnavailable(() => finishBuild({ buildId, status: 'succeeded', errorMessage: null, top }, { onlyUnfinished: true }));
             }
           }
@@ -342,7 +348,7 @@ export function createBatchActivities(deps: ActivityDeps) {
               await deps.workflows.signalDispatcher(batchExtrasSignal, [{ batchId: input.batchId, requestIds: chosenExtras.map((d) => deps.workflows.derivationWorkflowId(d)) }]);
               await whileDatabaseUnavailable(async () => {
                 await recordBatchExtras(db, input.batchId, chosenExtras);
-                await recordStepsOfExtras(db, chosenExtras);
+                logBuildOfExtra = await recordStepsOfExtras(db, chosenExtras);
               });
               // Alive while it runs: the rows of a batch whose worker died hold nothing a minute later.
               aliveTicker = setInterval(() => {

@@ -148,17 +148,29 @@ export async function buildsWithoutWorkflow(db: Queryable, evaluationId: string,
 }
 
 /**
- * The unfinished builds of a derivation whose workflow has not started (held back while a batch realises
- * it, or still to start): when a batch has built it, it records their results itself (issue 6), and their
- * workflows start with the result recorded. Aggregates are left to their workflows (their constituents).
+ * A derivation a batch realised ended with a final status (issue 6): its unfinished step rows end with
+ * it, and, with `unstarted` (it succeeded), the statement also answers its unfinished builds whose
+ * workflow has not started (held back while the batch realised it, or still to start): the batch records
+ * their results itself, and their workflows start with the result recorded. Aggregates are left to
+ * their workflows (their constituents). One statement for both, for each derivation of a batch.
  */
-export async function unstartedBuildsOfDerivation(db: Queryable, drvPath: string): Promise<string[]> {
-  const rows: Array<{ id: string }> = await db('builds as b')
-    .join('build_workflow_starts as s', 's.build_id', 'b.id')
-    .where({ 'b.drv_path': drvPath, 'b.is_aggregate': false })
-    .whereIn('b.status', ACTIVE_BUILD_STATUSES)
-    .select('b.id');
-  return rows.map((r) => r.id);
+export async function endStepsOfDerivation(
+  db: Queryable,
+  drvPath: string,
+  end: { status: string; builderId: string | null; completedAt: Date; errorMessage: string | null },
+  { unstarted }: { unstarted: boolean },
+): Promise<string[]> {
+  const { rows } = await db.raw(
+    `with steps as (
+       update build_steps set status = ?, phase = null, builder_id = ?, completed_at = ?, error_message = ?
+        where drv_path = ? and status in ('pending', 'running'))
+     select b.id
+       from builds b
+       join build_workflow_starts s on s.build_id = b.id
+      where ?::boolean and b.drv_path = ? and not b.is_aggregate and b.status = any(?)`,
+    [end.status, end.builderId, end.completedAt, end.errorMessage, drvPath, unstarted, drvPath, [...ACTIVE_BUILD_STATUSES]],
+  );
+  return (rows as Array<{ id: string }>).map((r) => r.id);
 }
 
 /** Whether any build of the evaluation still waits for its workflow to start (its start row's index). */

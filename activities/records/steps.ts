@@ -110,19 +110,23 @@ export async function closeUnfinishedSteps(db: Queryable, buildIds: string[], st
  * pending. So the held builds show their step while they wait, and `logBuildOfStep` finds each row at
  * once instead of recording it (about eight statements each). A build that has rows already is left to
  * `logBuildOfStep`; a row recorded meanwhile by the build's own start wins (no second step 1).
+ * Answers the build of each row it recorded, by derivation: that build gets the derivation's log, as
+ * `logBuildOfStep` would answer, without asking it.
  */
-export async function recordStepsOfExtras(db: Queryable, drvPaths: string[]): Promise<void> {
-  if (drvPaths.length === 0) return;
-  await db.raw(
+export async function recordStepsOfExtras(db: Queryable, drvPaths: string[]): Promise<Map<string, string>> {
+  if (drvPaths.length === 0) return new Map();
+  const { rows } = await db.raw(
     `insert into build_steps (build_id, step_number, drv_path, status)
      select distinct on (b.drv_path) b.id, 1, b.drv_path, 'pending'
        from builds b
       where b.drv_path = any(?) and b.status = any(?)
         and not exists (select 1 from build_steps s where s.build_id = b.id)
       order by b.drv_path, b.created_at desc
-     on conflict (build_id, step_number) do nothing`,
+     on conflict (build_id, step_number) do nothing
+     returning build_id, drv_path`,
     [drvPaths, [...ACTIVE_BUILD_STATUSES]],
   );
+  return new Map((rows as Array<{ build_id: string; drv_path: string }>).map((r) => [r.drv_path, r.build_id]));
 }
 
 /**
