@@ -86,13 +86,8 @@ export function createBuildActivities(deps: ActivityDeps) {
     const served = Object.keys(outputs).length > 0;
 
     // The log: compress this build's own live log; a build that shared another build's realisation points at that log.
-    let logPath: string | null = null;
-    if (fs.existsSync(liveLogPath(deps.config.dataDir, buildId))) {
-      const writer = await BuildLogWriter.open(deps.config.dataDir, buildId);
-      logPath = await writer.finish();
-    } else if (fs.existsSync(compressedLogPath(deps.config.dataDir, buildId))) {
-      logPath = compressedLogPath(deps.config.dataDir, buildId);
-    } else if (top?.logPath) {
+    let logPath: string | null = (await BuildLogWriter.compressLive(deps.config.dataDir, buildId)) ?? null;
+    if (logPath === null && top?.logPath) {
       logPath = fs.existsSync(top.logPath) ? top.logPath : fs.existsSync(`${top.logPath}.gz`) ? `${top.logPath}.gz` : top.logPath;
     }
     const builderId = top?.builderId && top.builderId !== 'local' ? top.builderId : null;

@@ -3,7 +3,14 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+
+const gzip = promisify(zlib.gzip);
+/** A live log up to this size is compressed in memory (one read, one write); a larger one is streamed. */
+const COMPRESS_IN_MEMORY_BYTES = 4 * 1024 * 1024;
+/** Log folders made by this process: a folder is made once, not before each log. */
+const madeDirectories = new Set<string>();
 
 /**
  * Where build logs live, the one place that knows it:
@@ -59,8 +66,17 @@ export class BuildLogWriter {
   /** Opens (or continues, for a retried activity) the live log of a build. */
   static async open(dataDir: string, buildId: string): Promise<BuildLogWriter> {
     const live = liveLogPath(dataDir, buildId);
-    await fsp.mkdir(path.dirname(live), { recursive: true });
-    const handle = await fsp.open(live, 'a');
+    const dir = path.dirname(live);
+    if (!madeDirectories.has(dir)) {
+      await fsp.mkdir(dir, { recursive: true });
+      madeDirectories.add(dir);
+    }
+    const handle = await fsp.open(live, 'a').catch(async (err: NodeJS.ErrnoException) => {
+      // The folder went away (a data directory cleaned by hand): made again.
+      if (err.code !== 'ENOENT') throw err;
+      await fsp.mkdir(dir, { recursive: true });
+      return fsp.open(live, 'a');
+    });
     const { size } = await handle.stat();
     return new BuildLogWriter(dataDir, buildId, handle, size);
   }
@@ -98,19 +114,40 @@ export class BuildLogWriter {
    * live file. Returns the compressed path (to store in builds.log_path). Safe to call twice.
    */
   async finish(): Promise<string> {
-    const gz = compressedLogPath(this.dataDir, this.buildId);
     if (!this.closed) {
       this.closed = true;
       await this.tail;
       await this.handle.close();
     }
-    const live = this.livePath;
-    if (!(await exists(live))) {
-      if (await exists(gz)) return gz;
-      throw new Error(`the log of build ${this.buildId} has neither a live file nor a compressed one`);
+    const gz = await BuildLogWriter.compressLive(this.dataDir, this.buildId);
+    if (gz === undefined) throw new Error(`the log of build ${this.buildId} has neither a live file nor a compressed one`);
+    return gz;
+  }
+
+  /**
+   * Writes a build's closed live log as `<id>.log.gz` (atomically, via a temporary file), then deletes
+   * the live file; answers the compressed path, also when only that is left (finished before), and
+   * undefined when the build has neither. What `finish()` does once the writer is closed, without
+   * opening the live file for writing first.
+   */
+  static async compressLive(dataDir: string, buildId: string): Promise<string | undefined> {
+    const live = liveLogPath(dataDir, buildId);
+    const gz = compressedLogPath(dataDir, buildId);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(live, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return (await exists(gz)) ? gz : undefined;
     }
     const tmp = `${gz}.${process.pid}.tmp`;
-    await pipeline(fs.createReadStream(live), zlib.createGzip(), fs.createWriteStream(tmp));
+    try {
+      const { size } = await handle.stat();
+      if (size <= COMPRESS_IN_MEMORY_BYTES) await fsp.writeFile(tmp, await gzip(await handle.readFile()));
+      else await pipeline(handle.createReadStream({ autoClose: false }), zlib.createGzip(), fs.createWriteStream(tmp));
+    } finally {
+      await handle.close();
+    }
     await fsp.rename(tmp, gz);
     await fsp.rm(live, { force: true });
     return gz;
