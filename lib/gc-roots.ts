@@ -57,3 +57,38 @@ export async function syncGcRoots(db: Db, rootsDir: string): Promise<GcRootsSync
     return { roots: wanted, added, removed: removed.filter((p) => !byName.has(path.basename(p))) };
   });
 }
+
+/**
+ * Adds the roots that these outputs need, as `syncGcRoots` would add them, and records their products'
+ * roots, without reading the rest of the roots folder or touching other products: what a serving round
+ * does for its new outputs (issue 6), so a round costs what its own outputs cost, not what every kept
+ * output does. Roots that are no longer wanted go with the next `syncGcRoots` (a keep, a channel's
+ * promotion, `ringmaster gc` before it collects). Runs under the same advisory lock. Answers the roots it added.
+ */
+export async function addGcRoots(db: Db, rootsDir: string, outputs: string[]): Promise<string[]> {
+  if (outputs.length === 0) return [];
+  return db.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(?)', [GC_ROOTS_LOCK]);
+    const wanted = await gcRootStorePaths(trx as unknown as Db, [...new Set(outputs)]);
+    if (wanted.length === 0) return [];
+    fs.mkdirSync(rootsDir, { recursive: true });
+    const added: string[] = [];
+    for (const storePath of wanted) {
+      const link = path.join(rootsDir, path.basename(storePath));
+      let target: string | null = null;
+      try {
+        target = fs.readlinkSync(link);
+      } catch {
+        /* missing, or not a symlink: made below */
+      }
+      if (target === storePath) continue;
+      const temp = `${link}.tmp-${process.pid}`;
+      fs.rmSync(temp, { force: true });
+      fs.symlinkSync(storePath, temp);
+      fs.renameSync(temp, link);
+      added.push(storePath);
+    }
+    await recordProductRoots(trx as unknown as Db, new Map(wanted.map((p) => [p, path.join(rootsDir, path.basename(p))])), { clearOthers: false });
+    return added;
+  });
+}

@@ -1,6 +1,6 @@
 import { log } from '@temporalio/activity';
 import type { Db } from '../../lib/db';
-import { syncGcRoots } from '../../lib/gc-roots';
+import { addGcRoots } from '../../lib/gc-roots';
 import { closureSizes } from '../realise/closure';
 import { countFailedServing, dropServedBuildOutputs, queuedBuildOutputs, recordClosureSizes, type BuildOutputsToServe } from '../records/outputs-to-serve';
 import { publishOutputsOfBuilds } from './publish-build-outputs';
@@ -24,8 +24,8 @@ export interface ServeDeps {
 
 /**
  * Serves the outputs of the queued succeeded builds (`build_outputs_to_serve`, filled by finishBuild), a
- * round of up to 200 builds at a time until the queue is empty: their closure sizes, the GC roots brought
- * up to date once per round (the outputs may need a root before the next garbage collection), and their
+ * round of up to 200 builds at a time until the queue is empty: their closure sizes, the GC roots their
+ * outputs need, added once per round (before the next garbage collection; `addGcRoots`), and their
  * closures published to the binary cache, each unpublished path compressed once. Store metadata comes
  * from two questions to the local store's `nix-store --serve` per use (closure, then path infos), not
  * from processes spawned per round.
@@ -46,8 +46,8 @@ export async function serveQueuedBuildOutputs(deps: ServeDeps, beat: () => void 
     const sizes = await closureSizes(round.map((b) => b.outputs)).catch(() => undefined);
     if (sizes) await recordClosureSizes(deps.db, round.map((b, i) => ({ buildId: b.buildId, closureSize: sizes[i] })));
     beat();
-    await syncGcRoots(deps.db, deps.gcRootsDir).catch((err) => {
-      // The next round, a keep, a promotion or `ringmaster gc` brings them up to date.
+    await addGcRoots(deps.db, deps.gcRootsDir, round.flatMap((b) => b.outputs)).catch((err) => {
+      // A keep, a promotion or `ringmaster gc` brings them up to date.
       log.error('could not update the GC roots', { error: (err as Error).message });
     });
     beat();

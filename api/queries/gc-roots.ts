@@ -8,12 +8,15 @@ import type { BuildProductRow, BuildRow } from './builds';
  * - each jobset's latest `keep_nr` evaluations that have builds (Hydra's keepnr);
  * - every channel's current evaluation.
  */
-export async function gcRootStorePaths(db: Db): Promise<string[]> {
+export async function gcRootStorePaths(db: Db, among?: string[]): Promise<string[]> {
+  // With `among`, only those of these paths (a serving round's outputs), ranking only their jobsets' evaluations.
+  const onlyAmong = among !== undefined;
   const rows = (await db.raw(
     `select distinct bo.path
        from build_outputs bo
        join builds b on b.id = bo.build_id
-      where b.keep
+      where (not ?::boolean or bo.path = any(?))
+        and (b.keep
          or b.evaluation_id in (
               select ranked.id from (
                 select e.id, j.keep_nr,
@@ -21,22 +24,26 @@ export async function gcRootStorePaths(db: Db): Promise<string[]> {
                   from evaluations e
                   join jobsets j on j.id = e.jobset_id
                  where exists (select 1 from builds x where x.evaluation_id = e.id)
+                   and (not ?::boolean or e.jobset_id in (
+                         select b2.jobset_id from build_outputs bo2 join builds b2 on b2.id = bo2.build_id where bo2.path = any(?)))
               ) ranked
              where ranked.position <= ranked.keep_nr)
-         or b.evaluation_id in (select c.current_evaluation_id from channels c where c.current_evaluation_id is not null)
+         or b.evaluation_id in (select c.current_evaluation_id from channels c where c.current_evaluation_id is not null))
       order by bo.path`,
+    [onlyAmong, among ?? [], onlyAmong, among ?? []],
   )).rows as { path: string }[];
   return rows.map((r) => r.path);
 }
 
 /**
  * Records on each product which root protects it (the root of the output that holds it), and clears
- * the column on products no root protects any more. `rootOf` maps an output path to its root link.
+ * the column on products no root protects any more; with `clearOthers: false` (roots only added), only
+ * the products of these outputs are touched. `rootOf` maps an output path to its root link.
  */
-export async function recordProductRoots(db: Db, rootOf: Map<string, string>): Promise<void> {
+export async function recordProductRoots(db: Db, rootOf: Map<string, string>, { clearOthers = true }: { clearOthers?: boolean } = {}): Promise<void> {
   const outputs = [...rootOf.keys()];
   await db.transaction(async (trx) => {
-    await trx('build_products').whereNotNull('gc_root_path').update({ gc_root_path: null });
+    if (clearOthers) await trx('build_products').whereNotNull('gc_root_path').update({ gc_root_path: null });
     for (let i = 0; i < outputs.length; i += 500) {
       const chunk = outputs.slice(i, i + 500);
       const products = (await trx('build_products as bp')

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { fakeStorePath, seedBuild, seedEvaluation, seedJobset, seedProject, type Row } from '../support/seed';
-import { syncGcRoots } from '../../lib/gc-roots';
+import { addGcRoots, syncGcRoots } from '../../lib/gc-roots';
 
 /** A succeeded build with one output recorded, as finishBuild leaves it. */
 async function succeededBuild(stack: TestStack, evaluation: Row, name: string, fields: Row = {}): Promise<{ build: Row; out: string }> {
@@ -89,5 +89,35 @@ describe('GC roots: which outputs Ringmaster keeps', () => {
     const bad = await stack.request('GET', '/api/v1/admin/pinned-build-products?limit=0', { key: stack.adminKey });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.details[0].field, 'query.limit');
+  });
+  it('a serving round adds only the wanted roots of its own outputs, records their products, and removes nothing', async () => {
+    const project = await seedProject(stack.db);
+    const jobset = await seedJobset(stack.db, project.id, { keep_nr: 1 });
+    const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+    const older = await succeededBuild(stack, await seedEvaluation(stack.db, jobset.id, { created_at: at(20) }), 'round-older');
+    const newest = await succeededBuild(stack, await seedEvaluation(stack.db, jobset.id, { created_at: at(10) }), 'round-newest');
+    const [product] = await stack.db('build_products').insert({ build_id: newest.build.id, name: 'f', path: `${newest.out}/f`, product_type: 'file', subtype: 'binary-dist' }).returning('*');
+    // A root no longer wanted, and another product's root: a round leaves both as they are.
+    const stale = fakeStorePath('round-stale');
+    fs.symlinkSync(stale, path.join(rootsDir, path.basename(stale)));
+    const other = await succeededBuild(stack, await seedEvaluation(stack.db, (await seedJobset(stack.db, project.id, { keep_nr: 1 })).id), 'round-other');
+    const [otherProduct] = await stack.db('build_products').insert({ build_id: other.build.id, name: 'g', path: other.out, product_type: 'file', subtype: 'binary-dist', gc_root_path: '/somewhere/recorded-before' }).returning('*');
+
+    // Only the newest evaluation of the jobset is kept: of the round's two outputs, one is rooted.
+    const added = await addGcRoots(stack.db, rootsDir, [older.out, newest.out]);
+    assert.deepEqual(added, [newest.out]);
+    assert.equal(fs.readlinkSync(path.join(rootsDir, path.basename(newest.out))), newest.out);
+    assert.ok(!rootNames().includes(path.basename(older.out)));
+    assert.ok(!rootNames().includes(path.basename(other.out)), 'an output outside the round is not rooted by it');
+    assert.equal(fs.readlinkSync(path.join(rootsDir, path.basename(stale))), stale, 'nothing is removed');
+    assert.equal((await stack.db('build_products').where({ id: product.id }).first()).gc_root_path, path.join(rootsDir, path.basename(newest.out)));
+    assert.equal((await stack.db('build_products').where({ id: otherProduct.id }).first()).gc_root_path, '/somewhere/recorded-before');
+    // Again: the link is there already.
+    assert.deepEqual(await addGcRoots(stack.db, rootsDir, [newest.out]), []);
+
+    // The full sync then removes what is not wanted.
+    await syncGcRoots(stack.db, rootsDir);
+    assert.ok(!rootNames().includes(path.basename(stale)));
+    assert.ok(rootNames().includes(path.basename(newest.out)) && rootNames().includes(path.basename(other.out)));
   });
 });
