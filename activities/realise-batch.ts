@@ -1,7 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import { batchExtrasSignal, releaseSlotSignal, type DerivationResult, type RealiseBatchInput, type StepRealisation, type StepRealisationStatus } from '../workflows/shared';
-import { readDerivation } from './nix/drv';
+import { readDerivation, type DerivationInfo } from './nix/drv';
 import { localBatchBuilder } from './realise/local-batch';
 import { RemoteBatchBuilder } from './realise/remote-batch';
 import type { BatchBuilder, BatchRun } from './realise/batch-run';
@@ -59,7 +59,7 @@ export function createBatchActivities(deps: ActivityDeps) {
    * The batch's extras (`BatchExtras`): the waiting derivations of its first member's evaluation that
    * need no system feature and are not built here yet, members left out.
    */
-  async function chooseExtras(input: RealiseBatchInput, members: Map<string, unknown>, first: BatchLead): Promise<string[]> {
+  async function chooseExtras(input: RealiseBatchInput, members: Map<string, unknown>, first: BatchLead, derivationOf: (drvPath: string) => Promise<DerivationInfo>): Promise<string[]> {
     const spec = input.extras;
     if (!spec || !first.logBuildId) return [];
     const candidates = (
@@ -74,7 +74,7 @@ export function createBatchActivities(deps: ActivityDeps) {
         }),
       )
     ).filter((d) => !members.has(d));
-    const drvs = await Promise.all(candidates.map((d) => readDerivation(d).catch(() => undefined)));
+    const drvs = await Promise.all(candidates.map((d) => derivationOf(d).catch(() => undefined)));
     const plain = candidates.flatMap((d, i) => (drvs[i] && drvs[i].requiredSystemFeatures.length === 0 ? [{ drvPath: d, outputs: Object.values(drvs[i].outputs) }] : []));
     // Built already (here: a build realised elsewhere is fetched here): its own build finds it valid.
     const invalid = await locallyInvalidPaths(plain.flatMap((c) => c.outputs));
@@ -122,6 +122,13 @@ export function createBatchActivities(deps: ActivityDeps) {
         const first: BatchLead | undefined = input.members[0] ?? (input.extras && 'evaluationId' in input.extras ? await whileDatabaseUnavailable(() => firstWaitingBuildOfEvaluation(db, (input.extras as { evaluationId: string }).evaluationId)) : undefined);
         if (!first) return { realised: 0 };
         const steps = new Map<string, StepInBatch>();
+        /** Each `.drv` the batch reads, read once (a store path's content never changes). */
+        const derivations = new Map<string, Promise<DerivationInfo>>();
+        const derivationOf = (drvPath: string): Promise<DerivationInfo> => {
+          let read = derivations.get(drvPath);
+          if (!read) derivations.set(drvPath, (read = readDerivation(drvPath)));
+          return read;
+        };
         /** The build that gets an extra's log, where the batch recorded that build's step row itself (`recordStepsOfExtras`). */
         let logBuildOfExtra = new Map<string, string>();
         const reported = new Set<string>();
@@ -163,7 +170,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           reported.add(drvPath);
           const s = stepOf(drvPath);
           const logBuildId = await s.logBuildId;
-          const outputs = status === 'succeeded' ? (await readDerivation(drvPath)).outputs : {};
+          const outputs = status === 'succeeded' ? (await derivationOf(drvPath)).outputs : {};
           const writer = await (status === 'builder_failure' ? writerOf(s) : s.writer);
           if (writer) {
             if (status === 'interrupted') await writer.append(`ringmaster: ${drvPath} was interrupted (its batch stopped for another derivation); it is queued again\n`);
@@ -235,7 +242,7 @@ export function createBatchActivities(deps: ActivityDeps) {
         };
         /** Of the derivations given, those whose outputs the builder now has, fetched here. */
         const builtOnBuilder = async (open: string[]): Promise<Set<string>> => {
-          const outputs = await Promise.all(open.map((d) => (stepOf(d).outputs ??= readDerivation(d).then((drv) => Object.values(drv.outputs)))));
+          const outputs = await Promise.all(open.map((d) => (stepOf(d).outputs ??= derivationOf(d).then((drv) => Object.values(drv.outputs)))));
           const invalid = await builder!.invalidPaths(outputs.flat());
           const built = new Set(open.filter((_d, i) => outputs[i].every((o) => !invalid.has(o))));
           const fetched = open.flatMap((d, i) => (built.has(d) ? outputs[i] : []));
@@ -336,7 +343,7 @@ export function createBatchActivities(deps: ActivityDeps) {
             }
             // Whatever keeps the members' inputs from reaching the builder is a failure of that builder, as on the per-step path.
             // Extras only speed things up: without them the batch realises its members as before.
-            const chosenExtras = await chooseExtras(input, members, first).catch((err) => {
+            const chosenExtras = await chooseExtras(input, members, first, derivationOf).catch((err) => {
               log.warn('could not choose the batch extras', { batchId: input.batchId, error: String(err) });
               return [];
             });
