@@ -18,6 +18,7 @@ import {
   addWaiterSignal,
   buildStatusQuery,
   buildersChangedSignal,
+  dispatcherStateQuery,
   buildOutputsQueuedSignal,
   bumpBuildUpdate,
   stepRealisedSignal,
@@ -318,6 +319,16 @@ export class RingmasterWorkflows {
       WorkflowSignalWithStartOptions<A>
     >;
     await this.client.workflow.signalWithStart<Workflows['DispatcherWorkflow'], A>(workflowType('DispatcherWorkflow'), options);
+  }
+
+  /**
+   * Starts this task queue's dispatcher if none runs (a running one is told to reload its builders, which
+   * changes nothing), and returns once it has run a workflow task: a query is answered only after the
+   * workflow's first task (the worker's warm-up, worker/worker.ts).
+   */
+  async startDispatcher(): Promise<void> {
+    await this.signalDispatcher(buildersChangedSignal, []);
+    await this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);
   }
 
   /** Tells a running dispatcher that the builders changed; false when none runs (it loads them when it starts). */
