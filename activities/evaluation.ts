@@ -46,6 +46,7 @@ import {
 } from './records/evaluations';
 import { notifyBuildEvent, notifyEvaluationEvent } from './notifications';
 import { countRemoteBuilders } from './records/builders';
+import { untilHeldBuildsReleased } from './held-builds';
 
 const BATCH = 100;
 /** Workflow starts in flight at once: bounded starts beat firing them all (../PERFORMANCE.md). */
@@ -73,8 +74,10 @@ const MARK_EVERY = 100;
  * derivations it realises (it writes them within moments of being asked, when the builder takes it).
  */
 const BATCH_WORD_MS = 2_000;
-/** How often builds held back for a running batch are looked at again. */
+/** How often builds held back for a running batch are looked at again (at once when a batch of this process releases some). */
 const HOLD_POLL_MS = 100;
+/** At least this long between two looks for released builds, when a release wakes the start loop early. */
+const HELD_ROUND_MIN_MS = 50;
 /**
  * How old the count of open build workflows may be for a start round (OpenBuildBound.recentRoom): the
  * rounds of an evaluation whose builds a batch releases one by one come every HOLD_POLL_MS or so.
@@ -532,13 +535,17 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       // Starts whose first workflow task the server handed straight to this worker (lib/eager-starts.ts).
       let eagerly = 0;
       for (;;) {
+        const roundStarted = Date.now();
         // The page first: a round that finds every build left held back (or none left) needs no count.
         const candidates = await buildsWithoutWorkflow(db, evaluation.id, START_PAGE, { notHeld: true });
         if (candidates.length === 0) {
           if (!(await evaluationHasBuildsToStart(db, evaluation.id))) break;
           // Every build left is held back for a running batch: its rows go as its derivations end.
           ctx.heartbeat({ started, held: true });
-          await ctx.sleep(HOLD_POLL_MS);
+          await untilHeldBuildsReleased(ctx.sleep(HOLD_POLL_MS));
+          // Woken by a release: derivations that end together (Nix's slots) go in one round.
+          const early = roundStarted + HELD_ROUND_MIN_MS - Date.now();
+          if (early > 0) await ctx.sleep(early);
           continue;
         }
         const room = await bound.recentRoom(ROOM_RECOUNT_MS);

@@ -22,6 +22,7 @@ import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
 import { whileDatabaseUnavailable } from './database-retry';
 import { notifyBuildEvent } from './notifications';
+import { heldBuildsReleased } from './held-builds';
 
 /** One derivation as the batch sees it: where its log goes, what Nix said of it. */
 interface StepInBatch {
@@ -203,7 +204,10 @@ export function createBatchActivities(deps: ActivityDeps) {
           }
           const result: StepRealisation = { drvPath, status, outputs, errorMessage, builderId: input.builderId, logPath: logBuildId ? liveLogPath(deps.config.dataDir, logBuildId) : null, ...(members.has(drvPath) ? {} : { alongInput: true }) };
           await deps.workflows.tellStepRealised(drvPath, result);
-          if (extras.has(drvPath)) await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
+          if (extras.has(drvPath)) {
+            await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
+            heldBuildsReleased();
+          }
         };
 
         /**
@@ -415,7 +419,10 @@ export function createBatchActivities(deps: ActivityDeps) {
           }
         }
         await Promise.all([...steps.values()].map((s) => s.chain));
-        if (extras.size > 0) await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId));
+        if (extras.size > 0) {
+          await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId));
+          heldBuildsReleased();
+        }
         if (errors.length > 0) throw errors[0];
         if (stop?.status === 'cancelled') log.info('batch stopped for a cancelled member', { batchId: input.batchId });
         return { realised: reported.size };
