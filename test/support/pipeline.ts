@@ -57,11 +57,11 @@ export async function trigger(stack: TestStack, jobsetId: string, commitHash?: s
   return res.body;
 }
 
-export async function waitForEvaluation(stack: TestStack, evaluationId: string, timeoutMs = 120_000): Promise<Record<string, any>> {
+export async function waitForEvaluation(stack: TestStack, evaluationId: string, timeoutMs = 120_000, everyMs = 250): Promise<Record<string, any>> {
   return eventually(`evaluation ${evaluationId}`, async () => {
     const row = await stack.db('evaluations').where({ id: evaluationId }).first();
     return row && !['pending', 'running'].includes(row.status) ? row : undefined;
-  }, timeoutMs);
+  }, timeoutMs, everyMs);
 }
 
 export async function buildsOf(stack: TestStack, evaluationId: string): Promise<Record<string, Record<string, any>>> {
