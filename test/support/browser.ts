@@ -21,7 +21,16 @@ export const SCREENSHOT_DIR = path.resolve(__dirname, '..', '..', 'test-artifact
 /** Keeps a full-page screenshot as a test artifact (test-artifacts/screenshots/<name>.png, git-ignored). */
 export async function keepScreenshot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+  const take = () => page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+  try {
+    await take();
+  } catch (err) {
+    // Headless Chromium on a loaded machine sometimes answers a full-page capture with "Unable to capture
+    // screenshot" (a frame not ready): tried once more, after a moment, before it fails the test.
+    if (!/Unable to capture screenshot/.test((err as Error).message)) throw err;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await take();
+  }
 }
 
 export interface AxeFinding {
