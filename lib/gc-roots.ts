@@ -46,11 +46,7 @@ export async function syncGcRoots(db: Db, rootsDir: string): Promise<GcRootsSync
     }
     for (const [name, storePath] of byName) {
       if (present.get(name) === storePath) continue;
-      const link = path.join(rootsDir, name);
-      const temp = `${link}.tmp-${process.pid}`;
-      fs.rmSync(temp, { force: true });
-      fs.symlinkSync(storePath, temp);
-      fs.renameSync(temp, link);
+      linkRoot(rootsDir, storePath);
       added.push(storePath);
     }
     await recordProductRoots(trx as unknown as Db, new Map(wanted.map((p) => [p, path.join(rootsDir, path.basename(p))])));
@@ -82,13 +78,19 @@ export async function addGcRoots(db: Db, rootsDir: string, outputs: string[]): P
         /* missing, or not a symlink: made below */
       }
       if (target === storePath) continue;
-      const temp = `${link}.tmp-${process.pid}`;
-      fs.rmSync(temp, { force: true });
-      fs.symlinkSync(storePath, temp);
-      fs.renameSync(temp, link);
+      linkRoot(rootsDir, storePath);
       added.push(storePath);
     }
     await recordProductRoots(trx as unknown as Db, new Map(wanted.map((p) => [p, path.join(rootsDir, path.basename(p))])), { clearOthers: false });
     return added;
   });
+}
+
+/** Points `<rootsDir>/<hash>-<name>` at the store path, replacing what was there in one rename. */
+function linkRoot(rootsDir: string, storePath: string): void {
+  const link = path.join(rootsDir, path.basename(storePath));
+  const temp = `${link}.tmp-${process.pid}`;
+  fs.rmSync(temp, { force: true });
+  fs.symlinkSync(storePath, temp);
+  fs.renameSync(temp, link);
 }
