@@ -500,7 +500,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      * a workflow that exists already (started before the crash, even if closed since) changes nothing.
      * A build bumped while it waits is started first by the next round.
      */
-    async startBuildWorkflowsOfEvaluation(input: { evaluationId: string }): Promise<{ started: number; eagerly?: number }> {
+    async startBuildWorkflowsOfEvaluation(input: { evaluationId: string }): Promise<{ started: number; eagerly?: number; waitedForBatch?: boolean }> {
       const ctx = Context.current();
       // Nothing to start (e.g. an evaluation that failed before recording a build): nothing to look up.
       if (!(await evaluationHasBuildsToStart(db, input.evaluationId))) return { started: 0 };
@@ -523,8 +523,13 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       // a derivation workflow that plan, queue and wait beside the batch's Nix, on the same cores. Only the
       // only enabled builder takes extras (the dispatcher's `mayTakeExtras`), so only then is the batch's
       // word awaited.
+      // A dispatcher whose builder had no free slot dropped the word: nothing is held, and nothing is awaited.
       const remote = await countRemoteBuilders(db);
-      if (asked && (remote.all === 0 || remote.enabled === 1)) {
+      const taken = asked && (remote.all === 0 || remote.enabled === 1)
+        ? await deps.workflows.dispatcherRealisesEvaluation(evaluation.id).catch(() => undefined)
+        : false;
+      const waitedForBatch = taken !== false;
+      if (waitedForBatch) {
         for (const t0 = Date.now(); Date.now() - t0 < BATCH_WORD_MS && !(await evaluationHasHeldBuilds(db, evaluation.id)); ) {
           ctx.heartbeat({ started: 0, waitingForBatch: true });
           await ctx.sleep(HOLD_POLL_MS);
@@ -580,7 +585,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           await markStarted();
         }
       }
-      return { started, eagerly };
+      return { started, eagerly, waitedForBatch };
     },
 
     async finishEvaluation(input: { evaluationId: string; status: EvaluationStatus; errorMessage: string | null }): Promise<void> {

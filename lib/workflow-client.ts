@@ -331,6 +331,17 @@ export class RingmasterWorkflows {
     await this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);
   }
 
+  /**
+   * Whether a batch of the dispatcher realises the evaluation's waiting derivations now (asked for with
+   * `realiseEvaluation`, which a dispatcher whose builder is busy drops). Asked after that signal, the
+   * answer includes it: a query waits for the workflow task that took the signal. Undefined when the
+   * dispatcher does not say (older code).
+   */
+  async dispatcherRealisesEvaluation(evaluationId: string): Promise<boolean | undefined> {
+    const view = await this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);
+    return view.evaluationBatches === undefined ? undefined : view.evaluationBatches.includes(evaluationId);
+  }
+
   /** Tells a running dispatcher that the builders changed; false when none runs (it loads them when it starts). */
   async notifyDispatcherOfBuilders(): Promise<boolean> {
     try {

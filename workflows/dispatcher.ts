@@ -189,6 +189,8 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     if (asExtra) batchRuns.get(asExtra[0])?.scope.cancel();
     dirty = true;
   });
+  /** The evaluation of each running batch of an evaluation's waiting derivations, by batch (for the state query only; not kept across continue-as-new). */
+  const evaluationOfBatch: Record<string, string> = {};
   /** Evaluations that recorded their builds, for a batch of their waiting derivations when the builder is free (not kept across continue-as-new). */
   const evaluationsToRealise: string[] = [];
   setHandler(realiseEvaluationSignal, ({ evaluationId }) => {
@@ -225,6 +227,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
     queue: state.queue,
     running: state.running,
     builders: builders.map((b) => ({ id: b.id, maxJobs: b.maxJobs, running: state.running[b.id]?.length ?? 0, disabledUntil: b.disabledUntil })),
+    evaluationBatches: Object.values(evaluationOfBatch),
   }));
 
   const grant = async (g: SlotGrant) => {
@@ -250,6 +253,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
   const startBatch = (b: { builderId: string; slots: number; members: QueuedRequest[]; requestIds: string[]; inputs: string[]; extras: BatchExtras | undefined }) => {
     const batchId = `batch-${state.seq++}`;
     batches[batchId] = { builderId: b.builderId, requestIds: [...b.requestIds], ...(b.inputs.length > 0 ? { inputs: b.inputs } : {}), ...(b.extras ? { extras: true } : {}) };
+    if (b.extras && 'evaluationId' in b.extras) evaluationOfBatch[batchId] = b.extras.evaluationId;
     for (let i = 0; i < b.slots; i++) (state.running[b.builderId] ??= []).push(batchId);
     running[b.builderId] = (running[b.builderId] ?? 0) + b.slots;
     const input: RealiseBatchInput = { batchId, builderId: b.builderId, slots: b.slots, members: b.members.map((m) => ({ ...m.batch!, requestId: m.requestId })), ...(b.extras ? { extras: b.extras } : {}) };
@@ -271,6 +275,7 @@ export async function DispatcherWorkflow(initial?: DispatcherState): Promise<voi
         },
       )
       .finally(() => {
+        delete evaluationOfBatch[batchId];
         batchRuns.delete(batchId);
         endBatch(batchId);
         dirty = true;

@@ -183,6 +183,11 @@ export interface DispatcherView {
   queue: Array<SlotRequest & { seq: number }>;
   running: Record<string, string[]>;
   builders: Array<{ id: string; maxJobs: number; running: number; disabledUntil: number | null }>;
+  /**
+   * The evaluations whose waiting derivations a running batch of this dispatcher run realises (asked for
+   * with `realiseEvaluation`); absent from dispatchers of older code. Not kept across continue-as-new.
+   */
+  evaluationBatches?: string[];
 }
 export const dispatcherStateQuery = defineQuery<DispatcherView>('state');
 

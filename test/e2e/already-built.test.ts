@@ -8,6 +8,7 @@ import { startTestStack, type TestStack } from '../support/stack';
 import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
 import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
+import { startActivityResultOf } from '../support/batches';
 
 /**
  * A build whose outputs are valid in the store already costs no step: its evaluation checks the whole
@@ -128,19 +129,7 @@ describe('eager build starts, one worker', () => {
 
   it("the only worker's start activity got each build's first workflow task in the start's answer", async () => {
     // The evaluation's workflow closes once its start activity has reported (its builds may finish before).
-    const evaluationWorkflow = stack.temporal.client.workflow.getHandle(`eval-${evaluationId}`);
-    await evaluationWorkflow.result();
-    const history = await evaluationWorkflow.fetchHistory();
-    const scheduled = new Map<string, string>();
-    let result: { started: number; eagerly?: number } | undefined;
-    for (const e of history.events ?? []) {
-      const s = e.activityTaskScheduledEventAttributes;
-      if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
-      const c = e.activityTaskCompletedEventAttributes;
-      if (c && scheduled.get(String(c.scheduledEventId)) === 'startBuildWorkflowsOfEvaluation') {
-        result = JSON.parse(Buffer.from(c.result!.payloads![0].data!).toString('utf8'));
-      }
-    }
+    const result = await startActivityResultOf(stack, evaluationId);
     assert.ok(result, 'startBuildWorkflowsOfEvaluation completed');
     assert.equal(result.started, 3);
     assert.equal(result.eagerly, 3);

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { startTestStack, type TestStack } from '../support/stack';
 import type { GitFixtureRepo } from '../support/git-fixture';
-import { nonce, waitForBuilds } from '../support/pipeline';
+import { createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import { makeReleaseRepo } from '../support/worker-process';
 import { buildWorkflowId, derivationWorkflowId, dispatcherWorkflowId } from '../../lib/workflow-ids';
-import { buildLogOf, evaluateRelease, realisationsOf } from '../support/batches';
+import { buildLogOf, evaluateRelease, realisationsOf, startActivityResultOf } from '../support/batches';
 import { RingmasterStatus } from '../../lib/search-attributes';
 
 /**
@@ -155,5 +155,35 @@ describe('a batch realises the waiting derivations of its evaluation (extras)', 
     // quick jobs built ahead are valid (a sleeps a second, and may still be building).
     // Held back while the batch built them (the case above), at least two of the three have none.
     assert.ok(without.length >= 2, `jobs built ahead had no derivation workflow: ${without.join(', ') || 'none'}`);
+  });
+  it("an evaluation waits for its batch when the builder takes it, and not when the builder's only slot is busy (the dispatcher drops the word)", async () => {
+    // The first evaluation found the slot free: its start activity waited for its batch's word.
+    assert.equal((await startActivityResultOf(stack, done.a.evaluation_id))?.waitedForBatch, true);
+
+    // A jobset whose one job holds the only slot for 8 s.
+    const busyRepo = await makeReleaseRepo(`{ nonce ? "x", system ? builtins.currentSystem }:
+{ busy = derivation { name = "busy"; inherit system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" "sleep 8; echo busy $nonce > $out" ]; }; }
+`);
+    const quickRepo = await makeReleaseRepo(`{ nonce ? "x", system ? builtins.currentSystem }:
+{ quick = derivation { name = "quick"; inherit system nonce; PATH = "/bin:/usr/bin"; builder = "/bin/sh"; args = [ "-c" "echo quick $nonce > $out" ]; }; }
+`);
+    try {
+      const busy = await trigger(stack, (await createJobset(stack, busyRepo.url, { inputs: { nonce: nonce() } })).jobsetId);
+      await eventually('the busy job to hold the slot', async () => {
+        const step = await stack.db('build_steps as s').join('builds as b', 'b.id', 's.build_id').where('b.evaluation_id', busy.id).where('s.phase', 'building').first('s.build_id');
+        return step ? true : undefined;
+      }, 60_000, 100);
+      const quick = await trigger(stack, (await createJobset(stack, quickRepo.url, { inputs: { nonce: nonce() } })).jobsetId);
+      await waitForEvaluation(stack, quick.id);
+      const result = await startActivityResultOf(stack, quick.id);
+      assert.equal(result?.waitedForBatch, false, 'no batch took the evaluation: its builds started without waiting for one');
+      assert.equal(result?.started, 1);
+      const built = await waitForBuilds(stack, quick.id, { timeoutMs: 120_000 });
+      assert.equal(built.quick.status, 'succeeded');
+      await waitForBuilds(stack, busy.id, { timeoutMs: 120_000 });
+    } finally {
+      fs.rmSync(busyRepo.dir, { recursive: true, force: true });
+      fs.rmSync(quickRepo.dir, { recursive: true, force: true });
+    }
   });
 });

@@ -189,3 +189,17 @@ export async function builderBuildingSlow(stack: TestStack, evaluationId: string
 export function runsOn(builder: RegisteredBuilder, needle: string): boolean {
   return builder.fixture.processes().some((p) => p.cmdline.includes(needle));
 }
+
+/** The result of an evaluation's `startBuildWorkflowsOfEvaluation` activity, once its workflow has closed. */
+export async function startActivityResultOf(stack: TestStack, evaluationId: string): Promise<{ started: number; eagerly?: number; waitedForBatch?: boolean } | undefined> {
+  const evaluationWorkflow = stack.temporal.client.workflow.getHandle(`eval-${evaluationId}`);
+  await evaluationWorkflow.result();
+  const scheduled = new Map<string, string>();
+  for (const e of (await evaluationWorkflow.fetchHistory()).events ?? []) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
+    const c = e.activityTaskCompletedEventAttributes;
+    if (c && scheduled.get(String(c.scheduledEventId)) === 'startBuildWorkflowsOfEvaluation') return JSON.parse(Buffer.from(c.result!.payloads![0].data!).toString('utf8'));
+  }
+  return undefined;
+}
