@@ -42,6 +42,8 @@ export async function startBenchStack(options: TestStackOptions): Promise<BenchS
     await services.stop();
     throw err;
   });
+  // As a deployment is by the time its first jobset is triggered: the worker has run its first tasks.
+  await stack.workerWarmedUp();
   return {
     stack,
     services,

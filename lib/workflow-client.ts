@@ -322,6 +322,16 @@ export class RingmasterWorkflows {
     await this.client.workflow.signalWithStart<Workflows['DispatcherWorkflow'], A>(workflowType('DispatcherWorkflow'), options);
   }
 
+  /**
+   * Starts this task queue's dispatcher if none runs (a running one is told to reload its builders, which
+   * changes nothing), and returns once it has run a workflow task: a query is answered only after the
+   * workflow's first task (the worker's warm-up, worker/worker.ts).
+   */
+  async startDispatcher(): Promise<void> {
+    await this.signalDispatcher(buildersChangedSignal, []);
+    await this.dispatcherState();
+  }
+
   /** The dispatcher's state, as its query answers it (after any workflow task in flight). */
   private dispatcherState(): Promise<DispatcherView> {
     return this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);

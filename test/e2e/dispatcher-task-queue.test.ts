@@ -43,7 +43,24 @@ describe("the dispatcher's own task queue", () => {
     assert.deepEqual(Object.fromEntries(Object.entries(builds).map(([job, b]) => [job, b.status])), { one: 'succeeded', two: 'succeeded' });
   };
 
-  it('the dispatcher that the first queued derivation starts runs on <taskQueue>-dispatch, and grants the builds their slots', async () => {
+  it('a worker that starts runs its first workflow tasks before any work: the dispatcher runs on <taskQueue>-dispatch, and a system probe completed on the main queue', async () => {
+    await stack.workerWarmedUp();
+    const description = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).describe();
+    assert.equal(description.status.name, 'RUNNING');
+    assert.equal(description.taskQueue, dispatcherTaskQueue(stack.taskQueue));
+    // Its first task has run: it loaded the builders (a local activity) before any build asked for a slot.
+    const history = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).fetchHistory();
+    assert.ok(history.events!.some((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED), 'the dispatcher ran a workflow task');
+    assert.equal(await stack.db('builds').count('* as n').first().then((r) => Number(r!.n)), 0, 'no build exists yet');
+    const probes = await eventually('the probe to be listed', async () => {
+      const found: string[] = [];
+      for await (const wf of stack.temporal.client.workflow.list({ query: `WorkflowType = 'SystemProbeWorkflow' AND TaskQueue = '${stack.taskQueue}'` })) found.push(wf.status.name);
+      return found.length > 0 ? found : undefined;
+    }, 30_000, 300);
+    assert.deepEqual(probes, ['COMPLETED']);
+  });
+
+  it('the dispatcher that the worker started runs on <taskQueue>-dispatch, and grants the builds their slots', async () => {
     await buildAJobset();
     const description = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).describe();
     assert.equal(description.status.name, 'RUNNING');

@@ -46,6 +46,8 @@ export interface TestStack {
   /** Starts the worker (again, e.g. after stopWorker). */
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
+  /** Settles once the worker's warm-up after it started has ended (its first workflow tasks; worker/worker.ts). */
+  workerWarmedUp(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -137,6 +139,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     request,
     startWorker,
     stopWorker,
+    workerWarmedUp: async () => worker?.warmedUp(),
     async stop() {
       await api.close().catch(() => {});
       await stopWorker().catch(() => {});
