@@ -80,6 +80,10 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
     // WAL and synchronous=normal double the SQLite file's throughput (../PERFORMANCE.md: 14.7 → 28.7 workflows/s).
     args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
   }
+  // Eager activity execution (issue 6): an activity a workflow task schedules on this worker's own task
+  // queue comes back in the answer to that task's completion, neither queued nor matched to a poll
+  // (deploy/temporal-dynamicconfig.yaml sets the same for docker compose).
+  args.push('--dynamic-config-value', 'system.enableActivityEagerExecution=true');
   if (opts.headless) args.push('--headless');
   else if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
   if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
