@@ -32,10 +32,31 @@ export class OpenBuildBound {
     return Math.max(0, this.limit - (await countOpenBuildWorkflows(this.db)));
   }
 
+  /** The last count's room, less what was taken since (`took`), and when it was counted. */
+  private counted: { room: number; at: number } | undefined;
+
+  /**
+   * The room, counted again only when the last count is older than `maxAgeMs` or used up (`took`): for
+   * a start loop that goes round often, one count every `maxAgeMs` instead of one per round. The room
+   * it answers between counts is what was counted less what this caller started since; builds that
+   * finished meanwhile are seen by the next count.
+   */
+  async recentRoom(maxAgeMs: number): Promise<number> {
+    if (this.limit === 0) return Infinity;
+    if (!this.counted || this.counted.room <= 0 || Date.now() - this.counted.at >= maxAgeMs) this.counted = { room: await this.room(), at: Date.now() };
+    return this.counted.room;
+  }
+
+  /** Builds the caller started out of `recentRoom`'s answer. */
+  took(n: number): void {
+    if (this.counted) this.counted.room -= n;
+  }
+
   /** Waits until there is room (counting again every RECOUNT_MS, calling `tick` meanwhile, e.g. to heartbeat); answers it. */
   async waitForRoom(tick: () => void, signal?: AbortSignal): Promise<number> {
     for (;;) {
       const room = await this.room();
+      this.counted = { room, at: Date.now() };
       if (room > 0) return room;
       tick();
       if (signal?.aborted) throw signal.reason ?? new Error('cancelled');

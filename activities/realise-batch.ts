@@ -130,11 +130,6 @@ export function createBatchActivities(deps: ActivityDeps) {
           if (!read) derivations.set(drvPath, (read = readDerivation(drvPath)));
           return read;
         };
-        /** Drops the batch's rows of one extra (or all): the builds held back for it may start; a start loop of this process looks at once. */
-        const forgetExtras = async (drvPath?: string) => {
-          await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
-          heldBuildsReleased();
-        };
         /** The build that gets an extra's log, where the batch recorded that build's step row itself (`recordStepsOfExtras`). */
         let logBuildOfExtra = new Map<string, string>();
         const reported = new Set<string>();
@@ -209,7 +204,10 @@ export function createBatchActivities(deps: ActivityDeps) {
           }
           const result: StepRealisation = { drvPath, status, outputs, errorMessage, builderId: input.builderId, logPath: logBuildId ? liveLogPath(deps.config.dataDir, logBuildId) : null, ...(members.has(drvPath) ? {} : { alongInput: true }) };
           await deps.workflows.tellStepRealised(drvPath, result);
-          if (extras.has(drvPath)) await forgetExtras(drvPath);
+          if (extras.has(drvPath)) {
+            await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
+            heldBuildsReleased();
+          }
         };
 
         /**
@@ -421,7 +419,10 @@ export function createBatchActivities(deps: ActivityDeps) {
           }
         }
         await Promise.all([...steps.values()].map((s) => s.chain));
-        if (extras.size > 0) await forgetExtras();
+        if (extras.size > 0) {
+          await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId));
+          heldBuildsReleased();
+        }
         if (errors.length > 0) throw errors[0];
         if (stop?.status === 'cancelled') log.info('batch stopped for a cancelled member', { batchId: input.batchId });
         return { realised: reported.size };

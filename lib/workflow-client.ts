@@ -24,7 +24,6 @@ import {
   stepRealisedSignal,
   withdrawRequestSignal,
   type BuildStatusView,
-  type DispatcherView,
   type StepRealisation,
   type CheckJobsetInput,
   type CheckJobsetResult,
@@ -329,12 +328,7 @@ export class RingmasterWorkflows {
    */
   async startDispatcher(): Promise<void> {
     await this.signalDispatcher(buildersChangedSignal, []);
-    await this.dispatcherState();
-  }
-
-  /** The dispatcher's state, as its query answers it (after any workflow task in flight). */
-  private dispatcherState(): Promise<DispatcherView> {
-    return this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);
+    await this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);
   }
 
   /**
@@ -344,7 +338,7 @@ export class RingmasterWorkflows {
    * dispatcher does not say (older code).
    */
   async dispatcherRealisesEvaluation(evaluationId: string): Promise<boolean | undefined> {
-    const view = await this.dispatcherState();
+    const view = await this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);
     return view.evaluationBatches === undefined ? undefined : view.evaluationBatches.includes(evaluationId);
   }
 
