@@ -323,9 +323,11 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       // that finds none keeps its start row for startBuildWorkflowsOfEvaluation.
       let startedIds: string[] = [];
       let startsInFlight = 0;
+      // Started builds whose start rows are being deleted: the count cannot see them open yet either.
+      let beingMarked = 0;
       const bound = new OpenBuildBound(db, deps.config.maxOpenBuilds);
       const starts = new ConcurrentStarts<BuildToStart>(input.startsInBackground ? STARTS_WHILE_EVALUATING : STARTS_IN_FLIGHT, async (b) => {
-        if (input.startsInBackground && !(await bound.tryClaim(() => startedIds.length + startsInFlight))) return;
+        if (input.startsInBackground && !(await bound.tryClaim(() => startedIds.length + startsInFlight + beingMarked))) return;
         startsInFlight++;
         try {
           await startBuildWorkflow(jobset, evaluation.id, b);
@@ -338,7 +340,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       const forgetStarted = async () => {
         const ids = startedIds;
         startedIds = [];
-        await markBuildWorkflowsStarted(db, ids);
+        beingMarked += ids.length;
+        try {
+          await markBuildWorkflowsStarted(db, ids);
+        } finally {
+          beingMarked -= ids.length;
+        }
       };
 
       const recordBatch = async (items: Array<EvalJob | EvalJobError>) => {

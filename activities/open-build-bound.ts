@@ -75,9 +75,12 @@ export class OpenBuildBound {
     // Concurrent callers wait for the same count.
     while (this.recount) await this.recount;
     if (this.claimable <= 0 && Date.now() - this.countedAt >= RECOUNT_MS) {
+      // Builds uncounted when the count began may have become countable before its snapshot, or after it:
+      // both sides are subtracted (a few too many at worst, until the next count), never neither.
+      const uncountedBefore = uncounted();
       this.recount = this.room()
         .then((room) => {
-          this.claimable = room - uncounted();
+          this.claimable = room - uncountedBefore - uncounted();
           this.countedAt = Date.now();
         })
         .finally(() => {

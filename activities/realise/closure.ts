@@ -12,8 +12,22 @@ export function remoteNixStore(remoteStore: string | null | undefined): string[]
   return remoteStore ? ['nix-store', '--store', remoteStore] : ['nix-store'];
 }
 
+/**
+ * Nix (2.8 and later, NixOS/nix#15987) can fail at once with "SQLite database '…' is busy" while it opens
+ * the builder's database and another Nix process there (a batch's `--realise`) holds it: a moment's
+ * contention, not a fault of the builder. The read-only questions below ask again, a few times.
+ */
+const SQLITE_BUSY = /SQLite database '[^']*' is busy/;
+const BUSY_RETRIES = [100, 300, 1_000, 3_000];
+
+/** Runs a read-only `nix-store` question on the builder: its stdout, or a builder error. */
 async function remoteCollect(conn: BuilderConnection, args: string[]): Promise<string> {
-  const result = await conn.execCollect(args);
+  let result = await conn.execCollect(args);
+  for (const delayMs of BUSY_RETRIES) {
+    if (result.code === 0 || !SQLITE_BUSY.test(result.stderr)) break;
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    result = await conn.execCollect(args);
+  }
   if (result.code !== 0) {
     throw new BuilderConnectionError(`on the builder, ${args.slice(0, 5).join(' ')}… exited with ${result.code ?? result.signal ?? 'no status'}: ${result.stderr.trim().slice(-500)}`);
   }

@@ -267,3 +267,64 @@ describe('a builder that dies', () => {
     await pool.closeAll();
   });
 });
+
+describe("a builder whose Nix database is busy for a moment (Nix's \"SQLite database '…' is busy\")", () => {
+  // The builder's nix-store is wrapped: while busy-left holds a number above 0, a --check-validity fails as
+  // Nix does when another Nix process there holds the database as it opens it, and counts down; every call
+  // is written to `calls`; while `broken` exists, it fails with another error. Everything else is the real nix-store.
+  let builder: SshBuilder;
+  let dir: string;
+  const pool = new BuilderConnectionPool();
+  const checks = () => fs.readFileSync(`${dir}/calls`, 'utf8').split('\n').filter((l) => l.includes('--check-validity')).length;
+
+  before(async () => {
+    dir = fs.mkdtempSync('/tmp/ringmaster-busy-nix-');
+    fs.writeFileSync(
+      `${dir}/nix-store`,
+      [
+        '#!/bin/sh',
+        `echo "$*" >> ${dir}/calls`,
+        'case "$*" in *--check-validity*)',
+        `  left=$(cat ${dir}/busy-left 2>/dev/null || echo 0)`,
+        `  if [ -e ${dir}/broken ]; then echo "error: getting status of '/builder/nix/var/nix/db': Permission denied" >&2; exit 1; fi`,
+        `  if [ "$left" -gt 0 ]; then echo $((left - 1)) > ${dir}/busy-left; echo "error: SQLite database '/builder/nix/var/nix/db/db.sqlite' is busy" >&2; exit 1; fi;;`,
+        'esac',
+        'exec /usr/bin/nix-store "$@"',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    builder = await startSshBuilder({ name: 'busy-db', pathPrefix: dir });
+  });
+  after(async () => {
+    await pool.closeAll();
+    await builder?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('asks again, and sends the closure once the database answers', async () => {
+    const { p } = await instantiateFixtures(`p = mk "p" "echo p > $out";`);
+    const conn = await pool.get(builder.spec);
+    fs.writeFileSync(`${dir}/calls`, '');
+    fs.writeFileSync(`${dir}/busy-left`, '2');
+    const { sent } = await copyClosureTo(conn, [p], builder.spec.remoteStore);
+    assert.deepEqual(sent, [p]);
+    assert.equal(checks(), 3, 'two busy answers, then the question that was answered');
+    assert.ok(inBuilderStore(builder, p));
+  });
+
+  it('a database busy for longer is a builder error, after a bounded number of questions; another error is not asked again', async () => {
+    const { q } = await instantiateFixtures(`q = mk "q" "echo q > $out";`);
+    const conn = await pool.get(builder.spec);
+    fs.writeFileSync(`${dir}/calls`, '');
+    fs.writeFileSync(`${dir}/busy-left`, '100');
+    await assert.rejects(copyClosureTo(conn, [q], builder.spec.remoteStore), /is busy/);
+    assert.equal(checks(), 5, 'the first question and four more');
+
+    fs.writeFileSync(`${dir}/calls`, '');
+    fs.writeFileSync(`${dir}/busy-left`, '0');
+    fs.writeFileSync(`${dir}/broken`, '');
+    await assert.rejects(copyClosureTo(conn, [q], builder.spec.remoteStore), /Permission denied/);
+    assert.equal(checks(), 1, 'no question asked again');
+  });
+});

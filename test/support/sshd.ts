@@ -120,7 +120,15 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boole
  * generated client key authorised for root, and its own chroot store (`remoteStore`) with a nix.conf
  * (no substituters, sandbox paths for /bin/sh builders) given to sessions through NIX_CONF_DIR.
  */
-export async function startSshBuilder(opts: { name?: string; /** false: a nix.conf without sandbox-paths (a misconfigured chroot-store builder). */ sandboxPaths?: boolean } = {}): Promise<SshBuilder> {
+export async function startSshBuilder(
+  opts: {
+    name?: string;
+    /** false: a nix.conf without sandbox-paths (a misconfigured chroot-store builder). */
+    sandboxPaths?: boolean;
+    /** A folder searched before the system's on the builder's PATH (a fault-injecting wrapper of a command). */
+    pathPrefix?: string;
+  } = {},
+): Promise<SshBuilder> {
   const name = opts.name ?? 'builder';
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), `ringmaster-sshd-${name}-`));
   const storeRoot = path.join(dir, 'store-root');
@@ -162,7 +170,7 @@ export async function startSshBuilder(opts: { name?: string; /** false: a nix.co
       'LogLevel ERROR',
       // SHLVL=1 keeps bash from sourcing root's ~/.bashrc for every SSH command (bash does so when it sees
       // SSH_CLIENT at shell level 1); this machine's .bashrc costs ~130 ms per command.
-      `SetEnv NIX_CONF_DIR=${nixConfDir} PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin SHLVL=1`,
+      `SetEnv NIX_CONF_DIR=${nixConfDir} PATH=${opts.pathPrefix ? `${opts.pathPrefix}:` : ''}/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin SHLVL=1`,
       '',
     ].join('\n'),
   );
