@@ -78,11 +78,6 @@ const BATCH_WORD_MS = 2_000;
 const HOLD_POLL_MS = 100;
 /** At least this long between two looks for released builds, when a release wakes the start loop early. */
 const HELD_ROUND_MIN_MS = 50;
-/**
- * How old the count of open build workflows may be for a start round (OpenBuildBound.recentRoom): the
- * rounds of an evaluation whose builds a batch releases one by one come every HOLD_POLL_MS or so.
- */
-const ROOM_RECOUNT_MS = 1_000;
 
 type ResolvedInput = EvaluationInputRecord;
 
@@ -327,7 +322,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       let beingMarked = 0;
       const bound = new OpenBuildBound(db, deps.config.maxOpenBuilds);
       const starts = new ConcurrentStarts<BuildToStart>(input.startsInBackground ? STARTS_WHILE_EVALUATING : STARTS_IN_FLIGHT, async (b) => {
-        if (input.startsInBackground && !(await bound.tryClaim(() => startedIds.length + startsInFlight + beingMarked))) return;
+        if (input.startsInBackground && (await bound.claim(1, () => startedIds.length + startsInFlight + beingMarked)) === 0) return;
         startsInFlight++;
         try {
           await startBuildWorkflow(jobset, evaluation.id, b);
@@ -560,14 +555,15 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (early > 0) await ctx.sleep(early);
           continue;
         }
-        const room = await bound.recentRoom(ROOM_RECOUNT_MS);
-        if (room <= 0) {
+        // The rounds of an evaluation whose builds a batch releases one by one come every HOLD_POLL_MS or
+        // so: the bound counts at most once a second for them.
+        const room = await bound.claim(candidates.length);
+        if (room === 0) {
           // The page is read again once there is room: a build bumped meanwhile goes first.
           await bound.waitForRoom(() => ctx.heartbeat({ started, waitingForRoom: true }), ctx.cancellationSignal);
           continue;
         }
         const page = candidates.slice(0, room);
-        bound.took(page.length);
         // Started builds lose their start row MARK_EVERY at a time, so a crash repeats few starts; all of
         // them before the next count, which sees a build as open once its row is gone.
         let startedIds: string[] = [];

@@ -1,7 +1,7 @@
 import type { Queryable } from '../lib/db';
 import { countOpenBuildWorkflows } from './records/builds';
 
-/** How often a start activity that found no room counts the open build workflows again. */
+/** How often the open build workflows are counted again (at most). */
 const RECOUNT_MS = 1_000;
 
 /**
@@ -16,6 +16,7 @@ const RECOUNT_MS = 1_000;
  * it (briefly over the bound by at most one round of the other).
  */
 export class OpenBuildBound {
+  /** The last count's room, less the places taken since. */
   private claimable = 0;
   private countedAt = -Infinity;
   private recount: Promise<void> | undefined;
@@ -26,70 +27,55 @@ export class OpenBuildBound {
     readonly limit: number,
   ) {}
 
-  /** How many more build workflows may start now (Infinity without a bound). */
+  /** How many more build workflows may start now (Infinity without a bound), counted now. */
   async room(): Promise<number> {
     if (this.limit === 0) return Infinity;
     return Math.max(0, this.limit - (await countOpenBuildWorkflows(this.db)));
   }
 
-  /** The last count's room, less what was taken since (`took`), and when it was counted. */
-  private counted: { room: number; at: number } | undefined;
-
   /**
-   * The room, counted again only when the last count is older than `maxAgeMs` or used up (`took`): for
-   * a start loop that goes round often, one count every `maxAgeMs` instead of one per round. The room
-   * it answers between counts is what was counted less what this caller started since; builds that
-   * finished meanwhile are seen by the next count.
+   * Takes up to `wanted` places; answers how many it took (0: none is free). The open build workflows are
+   * counted at most every RECOUNT_MS, for every caller at once; in between, the places are the last count's
+   * room less what was taken since (builds that finished meanwhile are seen by the next count). So a start
+   * loop that goes round often, or starts that go out one by one, count once a second, not once each.
+   * `uncounted()` is how many builds the caller started that the count cannot see yet (their start rows not
+   * deleted yet).
    */
-  async recentRoom(maxAgeMs: number): Promise<number> {
-    if (this.limit === 0) return Infinity;
-    if (!this.counted || this.counted.room <= 0 || Date.now() - this.counted.at >= maxAgeMs) this.counted = { room: await this.room(), at: Date.now() };
-    return this.counted.room;
+  async claim(wanted: number, uncounted: () => number = () => 0): Promise<number> {
+    if (this.limit === 0) return wanted;
+    // Concurrent callers wait for the same count.
+    while (this.recount) await this.recount;
+    if (Date.now() - this.countedAt >= RECOUNT_MS) {
+      // Taken as the count begins: no claim is granted while it runs, so no build joins them meanwhile; one
+      // whose start row goes before the count's snapshot is subtracted twice (a place lost until the next
+      // count), and none is missed (taken after the count, a build seen by neither would be).
+      const notSeen = uncounted();
+      this.recount = this.room()
+        .then((room) => this.counted(room - notSeen))
+        .finally(() => {
+          this.recount = undefined;
+        });
+      await this.recount;
+    }
+    const taken = Math.max(0, Math.min(wanted, this.claimable));
+    this.claimable -= taken;
+    return taken;
   }
 
-  /** Builds the caller started out of `recentRoom`'s answer. */
-  took(n: number): void {
-    if (this.counted) this.counted.room -= n;
-  }
-
-  /** Waits until there is room (counting again every RECOUNT_MS, calling `tick` meanwhile, e.g. to heartbeat); answers it. */
-  async waitForRoom(tick: () => void, signal?: AbortSignal): Promise<number> {
+  /** Waits until there is room (counting again every RECOUNT_MS, calling `tick` meanwhile, e.g. to heartbeat). */
+  async waitForRoom(tick: () => void, signal?: AbortSignal): Promise<void> {
     for (;;) {
       const room = await this.room();
-      this.counted = { room, at: Date.now() };
-      if (room > 0) return room;
+      this.counted(room);
+      if (room > 0) return;
       tick();
       if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
       await new Promise((resolve) => setTimeout(resolve, RECOUNT_MS));
     }
   }
 
-  /**
-   * For starts that go out one by one (the evaluation's own, while the evaluator is silent): takes one
-   * place if there is room, counting again at most every RECOUNT_MS; false when there is none (the build
-   * keeps its start row for the start activity). `uncounted()` is how many builds the caller started
-   * that the count cannot see yet (their start rows not deleted yet).
-   */
-  async tryClaim(uncounted: () => number): Promise<boolean> {
-    if (this.limit === 0) return true;
-    // Concurrent callers wait for the same count.
-    while (this.recount) await this.recount;
-    if (this.claimable <= 0 && Date.now() - this.countedAt >= RECOUNT_MS) {
-      // Builds uncounted when the count began may have become countable before its snapshot, or after it:
-      // both sides are subtracted (a few too many at worst, until the next count), never neither.
-      const uncountedBefore = uncounted();
-      this.recount = this.room()
-        .then((room) => {
-          this.claimable = room - uncountedBefore - uncounted();
-          this.countedAt = Date.now();
-        })
-        .finally(() => {
-          this.recount = undefined;
-        });
-      await this.recount;
-    }
-    if (this.claimable <= 0) return false;
-    this.claimable--;
-    return true;
+  private counted(room: number): void {
+    this.claimable = room;
+    this.countedAt = Date.now();
   }
 }

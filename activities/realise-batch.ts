@@ -113,6 +113,11 @@ export function createBatchActivities(deps: ActivityDeps) {
         const members = new Map(input.members.map((m) => [m.drvPath, m]));
         /** The batch's extras (`BatchExtras`), once chosen. */
         const extras = new Set<string>();
+        /** An extra ended (or, without `drvPath`, the batch did): its rows go, and the start loop looks at once. */
+        const releaseExtras = async (drvPath?: string) => {
+          await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
+          heldBuildsReleased();
+        };
         const chosen = await batchBuilderFor(input.builderId);
         const builder: BatchBuilder | undefined = 'builder' in chosen ? chosen.builder : undefined;
         usedBuilder = builder;
@@ -204,10 +209,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           }
           const result: StepRealisation = { drvPath, status, outputs, errorMessage, builderId: input.builderId, logPath: logBuildId ? liveLogPath(deps.config.dataDir, logBuildId) : null, ...(members.has(drvPath) ? {} : { alongInput: true }) };
           await deps.workflows.tellStepRealised(drvPath, result);
-          if (extras.has(drvPath)) {
-            await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
-            heldBuildsReleased();
-          }
+          if (extras.has(drvPath)) await releaseExtras(drvPath);
         };
 
         /**
@@ -419,10 +421,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           }
         }
         await Promise.all([...steps.values()].map((s) => s.chain));
-        if (extras.size > 0) {
-          await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId));
-          heldBuildsReleased();
-        }
+        if (extras.size > 0) await releaseExtras();
         if (errors.length > 0) throw errors[0];
         if (stop?.status === 'cancelled') log.info('batch stopped for a cancelled member', { batchId: input.batchId });
         return { realised: reported.size };

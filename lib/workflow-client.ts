@@ -328,7 +328,12 @@ export class RingmasterWorkflows {
    */
   async startDispatcher(): Promise<void> {
     await this.signalDispatcher(buildersChangedSignal, []);
-    await this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);
+    await this.dispatcherState();
+  }
+
+  /** The dispatcher's `state` query, answered after the workflow task that took any signal sent before it. */
+  private dispatcherState() {
+    return this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);
   }
 
   /**
@@ -338,7 +343,7 @@ export class RingmasterWorkflows {
    * dispatcher does not say (older code).
    */
   async dispatcherRealisesEvaluation(evaluationId: string): Promise<boolean | undefined> {
-    const view = await this.client.workflow.getHandle<Workflows['DispatcherWorkflow']>(dispatcherWorkflowId(this.taskQueue)).query(dispatcherStateQuery);
+    const view = await this.dispatcherState();
     return view.evaluationBatches === undefined ? undefined : view.evaluationBatches.includes(evaluationId);
   }
 
