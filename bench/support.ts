@@ -5,8 +5,7 @@ import path from 'node:path';
 import { startTestServices, type TestServices } from '../test/support/services';
 import { startTestStack, type TestStack, type TestStackOptions } from '../test/support/stack';
 import { makeGitRepo } from '../test/support/git-fixture';
-import { createJobset, eventually, trigger, waitForBuilds, waitForEvaluation } from '../test/support/pipeline';
-import { ACTIVE_BUILD_STATUSES } from '../lib/statuses';
+import { createJobset, trigger, waitForBuilds, waitForEvaluation } from '../test/support/pipeline';
 import { spawnSync } from 'node:child_process';
 
 /**
@@ -119,12 +118,7 @@ export async function triggerAndBuildAll(stack: TestStack, url: string, inputs: 
   const evaluation = await trigger(stack, js.jobsetId);
   // Looked at every 50 ms, with two small queries: the figure is trigger to all built, not to the next look.
   await waitForEvaluation(stack, evaluation.id, timeoutMs, 50);
-  await eventually('every build finished, with its workflow started', async () => {
-    const [open] = await stack.db('builds').where({ evaluation_id: evaluation.id }).whereIn('status', [...ACTIVE_BUILD_STATUSES]).count<{ count: string }[]>('* as count');
-    if (Number(open.count) > 0) return undefined;
-    return (await stack.db('build_workflow_starts').where({ evaluation_id: evaluation.id }).first('build_id')) ? undefined : true;
-  }, timeoutMs, 50);
-  const builds = await waitForBuilds(stack, evaluation.id, { timeoutMs });
+  const builds = await waitForBuilds(stack, evaluation.id, { timeoutMs, everyMs: 50 });
   const seconds = (Date.now() - t1) / 1000;
   const failed = Object.values(builds).filter((b) => b.status !== 'succeeded');
   if (failed.length) throw new Error(`${failed.length} builds did not succeed: ${failed[0].status} ${failed[0].error_message}`);

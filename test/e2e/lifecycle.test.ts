@@ -313,8 +313,15 @@ describe('build lifecycle on the local fallback builder with one slot', () => {
     await superRepo.commitChange('stage', '3\n');
     const newest = await trigger(stack, jobset.jobsetId);
     assert.equal(newest.created, true);
-    // The evaluation workflow returns once it has superseded what it supersedes.
-    await stack.temporal.client.workflow.getHandle(`eval-${newest.id}`).result();
+    // The evaluation workflow supersedes what it supersedes, then starts its builds' workflows: once that
+    // activity runs (or the workflow has returned), superseding is over. (It may not return yet: a build of
+    // the newest evaluation whose derivation a running batch realises as an extra, `keep` gated here, is
+    // held back without a workflow until that derivation ends.)
+    await eventually('the newest evaluation to be past superseding', async () => {
+      const description = await stack.temporal.client.workflow.getHandle(`eval-${newest.id}`).describe();
+      if (description.status.name === 'COMPLETED') return true;
+      return (description.raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'startBuildWorkflowsOfEvaluation') ? true : undefined;
+    }, 60_000, 100);
     const newestBuilds = await buildsOf(stack, newest.id);
     assert.notEqual(newestBuilds.change.drv_path, newerChange.drv_path);
 
