@@ -318,11 +318,9 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       // that finds none keeps its start row for startBuildWorkflowsOfEvaluation.
       let startedIds: string[] = [];
       let startsInFlight = 0;
-      // Started builds whose start rows are being deleted: the count cannot see them open yet either.
-      let beingMarked = 0;
       const bound = new OpenBuildBound(db, deps.config.maxOpenBuilds);
       const starts = new ConcurrentStarts<BuildToStart>(input.startsInBackground ? STARTS_WHILE_EVALUATING : STARTS_IN_FLIGHT, async (b) => {
-        if (input.startsInBackground && (await bound.claim(1, () => startedIds.length + startsInFlight + beingMarked)) === 0) return;
+        if (input.startsInBackground && (await bound.claim(1, () => startedIds.length + startsInFlight)) === 0) return;
         startsInFlight++;
         try {
           await startBuildWorkflow(jobset, evaluation.id, b);
@@ -332,15 +330,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
       });
       const startBuilds = (rows: BuildToStart[]) => starts.push(...rows);
+      // The started builds stay in `startedIds` (uncounted) until their start rows are gone: a count in
+      // between would otherwise see them neither open nor uncounted. Starts finishing meanwhile append.
       const forgetStarted = async () => {
-        const ids = startedIds;
-        startedIds = [];
-        beingMarked += ids.length;
-        try {
-          await markBuildWorkflowsStarted(db, ids);
-        } finally {
-          beingMarked -= ids.length;
-        }
+        const n = startedIds.length;
+        await markBuildWorkflowsStarted(db, startedIds.slice(0, n));
+        startedIds = startedIds.slice(n);
       };
 
       const recordBatch = async (items: Array<EvalJob | EvalJobError>) => {
