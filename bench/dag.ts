@@ -2,7 +2,7 @@
  * bench/dag: the issue-6 DAG, trigger to all built, against plain `nix-build --max-jobs 2` of the same
  * attributes on this machine's own Nix, in the same run.
  *
- *   npx tsx bench/dag.ts [LAYERS=10] [WIDTH=20] [--ssh]
+ *   npx tsx bench/dag.ts [LAYERS=10] [WIDTH=20] [--ssh] [--profile] [--rounds R]
  *
  * LAYERS × WIDTH jobs; each sleeps 50 ms and depends on two jobs of the layer before. Each side has
  * its own nonce, so neither finds the other's outputs.
@@ -13,6 +13,10 @@
  *   local activities, activities and signals of every history; the CPU seconds of this process (worker
  *   and API, with the Nix processes it spawned), the Temporal dev server and PostgreSQL; and how long
  *   until the first derivation started and how busy the slots were.
+ * - With `--rounds R` (default 0) R more DAGs follow the first on the same stack, each with a nonce of
+ *   its own and beside a `nix-build` of its own: the first run is a fresh process (its code not yet
+ *   optimised by V8, its first workflows and queries cold), the later ones a server that has built
+ *   before, as a deployment has; it prints each round's ratio and their median.
  */
 import os from 'node:os';
 import { nonce } from '../test/support/pipeline';
@@ -39,9 +43,12 @@ ${jobs.join('\n')}
 }
 
 async function main(): Promise<void> {
-  const [layers, width] = [...process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number), 10, 20];
+  const [layers, width] = [...process.argv.slice(2).filter((a, i, all) => /^\d+$/.test(a) && all[i - 1] !== '--rounds').map(Number), 10, 20];
   const overSsh = process.argv.includes('--ssh');
   const profile = process.argv.includes('--profile');
+  const roundsAt = process.argv.indexOf('--rounds');
+  const rounds = roundsAt >= 0 ? Number(process.argv[roundsAt + 1]) : 0;
+  if (!Number.isInteger(rounds) || rounds < 0) throw new Error('--rounds takes a whole number');
   const repo = await makeNixRepo(dagExpression(layers, width));
 
   const nixBuildSeconds = timeNixBuild(repo.file, nonce(), 2);
@@ -72,6 +79,18 @@ async function main(): Promise<void> {
       console.log(`  CPU seconds during the run: this process (worker, API, Nix) ${(cpuAfter.self - cpuBefore.self).toFixed(1)}, Temporal ${(cpuAfter.temporal - cpuBefore.temporal).toFixed(1)}, PostgreSQL ${(cpuAfter.postgres - cpuBefore.postgres).toFixed(1)}; of this process's, Node itself ${(cpuSince(nodeBefore)).toFixed(1)}; ${steps.count} step rows`);
       console.log(`  ${await slotUse(bench.stack.db, triggeredAt, 2)}`);
       printWorkflowProfile(await profileWorkflows(bench.stack.temporal.client));
+    }
+    // More rounds on the same stack, each beside a nix-build of its own (the machine's load drifts).
+    const ratios: number[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const baseline = timeNixBuild(repo.file, nonce(), 2);
+      const run = await triggerAndBuildAll(bench.stack, repo.url, { nonce: nonce() }, 3_600_000);
+      ratios.push(run.seconds / baseline);
+      console.log(`  round ${round} (a server that has built before): nix-build ${baseline.toFixed(2)} s, ringmaster ${run.seconds.toFixed(2)} s: ${(run.seconds / baseline).toFixed(2)}×, load average ${os.loadavg()[0].toFixed(1)}`);
+    }
+    if (ratios.length > 0) {
+      const sorted = [...ratios].sort((a, b) => a - b);
+      console.log(`  later rounds: median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)}× nix-build (min ${sorted[0].toFixed(2)}×, max ${sorted[sorted.length - 1].toFixed(2)}×; goal ≤ ${goal}×)`);
     }
   } finally {
     await bench.stop();
