@@ -84,9 +84,11 @@ async function main(): Promise<void> {
     const ratios: number[] = [];
     for (let round = 1; round <= rounds; round++) {
       const baseline = timeNixBuild(repo.file, nonce(), 2);
+      const cpu0 = cpuOf(bench);
       const run = await triggerAndBuildAll(bench.stack, repo.url, { nonce: nonce() }, 3_600_000);
+      const cpu1 = cpuOf(bench);
       ratios.push(run.seconds / baseline);
-      console.log(`  round ${round} (a server that has built before): nix-build ${baseline.toFixed(2)} s, ringmaster ${run.seconds.toFixed(2)} s: ${(run.seconds / baseline).toFixed(2)}×, load average ${os.loadavg()[0].toFixed(1)}`);
+      console.log(`  round ${round} (a server that has built before): nix-build ${baseline.toFixed(2)} s, ringmaster ${run.seconds.toFixed(2)} s: ${(run.seconds / baseline).toFixed(2)}×, load average ${os.loadavg()[0].toFixed(1)}; CPU s: this process ${(cpu1.self - cpu0.self).toFixed(1)}, Temporal ${(cpu1.temporal - cpu0.temporal).toFixed(1)}, PostgreSQL ${(cpu1.postgres - cpu0.postgres).toFixed(1)}`);
     }
     if (ratios.length > 0) {
       const sorted = [...ratios].sort((a, b) => a - b);

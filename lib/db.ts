@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
@@ -11,6 +12,20 @@ export type Db = Knex;
 
 /** A database handle or a transaction: every per-table query module (api/queries, activities/records) runs on either. */
 export type Queryable = Db | Knex.Transaction;
+
+const preparedNames = new Map<string, string>();
+
+/**
+ * The name under which a statement is prepared on each connection (pg's `name`, passed with knex's
+ * `.options()`): PostgreSQL then parses it once per connection and may reuse its plan, where an unnamed
+ * statement is parsed and planned on every call. Derived from the text, since one name must always
+ * carry the same text; for the hot statements whose planning costs more than running them.
+ */
+export function preparedStatement(prefix: string, sql: string): { name: string } {
+  let name = preparedNames.get(sql);
+  if (name === undefined) preparedNames.set(sql, (name = `${prefix}_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 16)}`));
+  return { name };
+}
 
 export function createDb(databaseUrl: string, pool: { min?: number; max?: number } = {}): Db {
   return knexFactory({
