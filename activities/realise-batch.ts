@@ -303,7 +303,13 @@ export function createBatchActivities(deps: ActivityDeps) {
                 run?.stop();
                 return;
               }
-              then(s, async () => (await writerOf(s))?.append(`${event.line}\n`));
+              then(s, async () => {
+                // A line read after the build was found done (its end counted from its outputs' validity,
+                // answered before its last lines arrived) goes to its log as well, not to the closed writer.
+                if (!reported.has(event.drvPath)) return (await writerOf(s))?.append(`${event.line}\n`);
+                const logBuildId = await s.logBuildId;
+                if (logBuildId) await BuildLogWriter.appendLate(deps.config.dataDir, logBuildId, `${event.line}\n`);
+              });
               return;
             }
             case 'build_failed': {

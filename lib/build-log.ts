@@ -152,6 +152,26 @@ export class BuildLogWriter {
     await fsp.rm(live, { force: true });
     return gz;
   }
+
+  /**
+   * Appends text to a build's log after its writer was closed: a line that Nix sent after the batch had
+   * found the build's outputs valid (the answer to the validity question can arrive before the build's
+   * last lines are read). To the live file while the log has no compressed copy yet; else into the
+   * compressed log, written again whole (atomically, via a temporary file), so it stays one gzip member.
+   */
+  static async appendLate(dataDir: string, buildId: string, text: string): Promise<void> {
+    const live = liveLogPath(dataDir, buildId);
+    const gz = compressedLogPath(dataDir, buildId);
+    const compressed = await readCompressed(gz);
+    if (compressed === undefined) {
+      await fsp.mkdir(path.dirname(live), { recursive: true });
+      await fsp.appendFile(live, text);
+      return;
+    }
+    const tmp = `${gz}.${process.pid}.late.tmp`;
+    await fsp.writeFile(tmp, await gzip(Buffer.concat([compressed, Buffer.from(text, 'utf8')])));
+    await fsp.rename(tmp, gz);
+  }
 }
 
 async function readCompressed(gz: string): Promise<Buffer | undefined> {

@@ -53,6 +53,36 @@ describe('build log store', () => {
     assert.equal(await readBuildLog(dataDir, id), 'step one\nstep two\n');
   });
 
+  it('a line that comes after the writer closed is appended late: to the live file, or into the one gzip member of a finished log', async () => {
+    // Closed, not yet compressed (a build whose workflow finishes it later): the live file grows.
+    const stepped = crypto.randomUUID();
+    const step = await BuildLogWriter.open(dataDir, stepped);
+    await step.append('first\n');
+    await step.close();
+    await BuildLogWriter.appendLate(dataDir, stepped, 'late one\n');
+    assert.equal(fs.readFileSync(liveLogPath(dataDir, stepped), 'utf8'), 'first\nlate one\n');
+    assert.equal(fs.existsSync(compressedLogPath(dataDir, stepped)), false);
+
+    // Finished (compressed, live file gone): the .gz is written again, still a single member.
+    const finished = crypto.randomUUID();
+    const writer = await BuildLogWriter.open(dataDir, finished);
+    await writer.append('héllo\n');
+    const gz = await writer.finish();
+    await BuildLogWriter.appendLate(dataDir, finished, 'late wörld\n');
+    await BuildLogWriter.appendLate(dataDir, finished, 'later\n');
+    assert.equal(fs.existsSync(liveLogPath(dataDir, finished)), false, 'no live file comes back');
+    assert.equal(await readBuildLog(dataDir, finished), 'héllo\nlate wörld\nlater\n');
+    const bytes = fs.readFileSync(gz);
+    const members = bytes.reduce((n, b, i) => n + (b === 0x1f && bytes[i + 1] === 0x8b && bytes[i + 2] === 8 ? 1 : 0), 0);
+    assert.equal(members, 1, 'one gzip member (clients that stop after the first member still get every line)');
+    assert.deepEqual(fs.readdirSync(path.dirname(gz)).filter((f) => f.includes(finished) && f.endsWith('.tmp')), [], 'no temporary file is left');
+
+    // No log at all yet: the line starts the live file.
+    const none = crypto.randomUUID();
+    await BuildLogWriter.appendLate(dataDir, none, 'only\n');
+    assert.equal(await readBuildLog(dataDir, none), 'only\n');
+  });
+
   it('appends that are not awaited are written in order', async () => {
     const id = crypto.randomUUID();
     const writer = await BuildLogWriter.open(dataDir, id);
