@@ -22,7 +22,7 @@ import os from 'node:os';
 import { nonce } from '../test/support/pipeline';
 import { startSshBuilder, type SshBuilder } from '../test/support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../test/support/builder-registration';
-import { makeNixRepo, runBench, startBenchStack, timeNixBuild, triggerAndBuildAll } from './support';
+import { benchArguments, makeNixRepo, medianOfRounds, runBench, startBenchStack, timeNixBuild, triggerAndBuildAll } from './support';
 import { cpuOfBenchStack as cpuOf, printWorkflowProfile, profileWorkflows, slotUse } from './run-profile';
 
 function dagExpression(layers: number, width: number): string {
@@ -43,12 +43,10 @@ ${jobs.join('\n')}
 }
 
 async function main(): Promise<void> {
-  const [layers, width] = [...process.argv.slice(2).filter((a, i, all) => /^\d+$/.test(a) && all[i - 1] !== '--rounds').map(Number), 10, 20];
+  const { numbers, rounds } = benchArguments();
+  const [layers, width] = [...numbers, 10, 20];
   const overSsh = process.argv.includes('--ssh');
   const profile = process.argv.includes('--profile');
-  const roundsAt = process.argv.indexOf('--rounds');
-  const rounds = roundsAt >= 0 ? Number(process.argv[roundsAt + 1]) : 0;
-  if (!Number.isInteger(rounds) || rounds < 0) throw new Error('--rounds takes a whole number');
   const repo = await makeNixRepo(dagExpression(layers, width));
 
   const nixBuildSeconds = timeNixBuild(repo.file, nonce(), 2);
@@ -90,10 +88,7 @@ async function main(): Promise<void> {
       ratios.push(run.seconds / baseline);
       console.log(`  round ${round} (a server that has built before): nix-build ${baseline.toFixed(2)} s, ringmaster ${run.seconds.toFixed(2)} s: ${(run.seconds / baseline).toFixed(2)}×, load average ${os.loadavg()[0].toFixed(1)}; CPU s: this process ${(cpu1.self - cpu0.self).toFixed(1)}, Temporal ${(cpu1.temporal - cpu0.temporal).toFixed(1)}, PostgreSQL ${(cpu1.postgres - cpu0.postgres).toFixed(1)}`);
     }
-    if (ratios.length > 0) {
-      const sorted = [...ratios].sort((a, b) => a - b);
-      console.log(`  later rounds: median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)}× nix-build (min ${sorted[0].toFixed(2)}×, max ${sorted[sorted.length - 1].toFixed(2)}×; goal ≤ ${goal}×)`);
-    }
+    if (ratios.length > 0) console.log(`  later rounds: ${medianOfRounds(ratios, 'nix-build')}; goal ≤ ${goal}×)`);
   } finally {
     await bench.stop();
     await builder?.stop();

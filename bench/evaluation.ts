@@ -24,15 +24,13 @@ import { evaluationWorkflowId } from '../workflows/shared';
 import { markUnstartedBuildsCancelled } from '../activities/records/builds';
 import { eventTypeName } from './history-limits';
 import { cpuOfBenchStack } from './run-profile';
-import { makeNixRepo, runBench, startBenchStack, trivialJobs, waitForBuildWorkflowsStarted } from './support';
+import { benchArguments, makeNixRepo, medianOfRounds, runBench, startBenchStack, trivialJobs, waitForBuildWorkflowsStarted } from './support';
 
 async function main(): Promise<void> {
-  const n = Number(process.argv.slice(2).find((a, i, all) => /^\d+$/.test(a) && all[i - 1] !== '--rounds') ?? 2000);
+  const { numbers, rounds } = benchArguments();
+  const n = numbers[0] ?? 2000;
   const waitForStarts = process.argv.includes('--starts');
   const warm = process.argv.includes('--warm');
-  const roundsAt = process.argv.indexOf('--rounds');
-  const rounds = roundsAt >= 0 ? Number(process.argv[roundsAt + 1]) : 0;
-  if (!Number.isInteger(rounds) || rounds < 0) throw new Error('--rounds takes a whole number');
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 200);
   sampler.unref();
@@ -164,10 +162,7 @@ async function main(): Promise<void> {
         again.remove();
       }
     }
-    if (ratios.length > 0) {
-      const sorted = [...ratios].sort((a, b) => a - b);
-      console.log(`  warm rounds: median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)}× nix-instantiate (min ${sorted[0].toFixed(2)}×, max ${sorted[sorted.length - 1].toFixed(2)}×; goal ≤ 1.5×)`);
-    }
+    if (ratios.length > 0) console.log(`  warm rounds: ${medianOfRounds(ratios, 'nix-instantiate')}; goal ≤ 1.5×)`);
   } finally {
     await bench.stop();
     repo.remove();

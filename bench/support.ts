@@ -24,6 +24,24 @@ export function runBench(main: () => Promise<void>, options: { exitAtEnd?: boole
   );
 }
 
+/**
+ * A bench's numeric arguments in order (not the value of `--rounds`), and `--rounds R` (0 without it):
+ * how many more measured runs follow the first on the same stack.
+ */
+export function benchArguments(argv: string[] = process.argv.slice(2)): { numbers: number[]; rounds: number } {
+  const numbers = argv.filter((a, i) => /^\d+$/.test(a) && argv[i - 1] !== '--rounds').map(Number);
+  const roundsAt = argv.indexOf('--rounds');
+  const rounds = roundsAt >= 0 ? Number(argv[roundsAt + 1]) : 0;
+  if (!Number.isInteger(rounds) || rounds < 0) throw new Error('--rounds takes a whole number');
+  return { numbers, rounds };
+}
+
+/** The median of the rounds' ratios with their range, as the benches print it: `median 1.50× <baseline> (min 1.48×, max 1.55×`. */
+export function medianOfRounds(ratios: number[], baseline: string): string {
+  const sorted = [...ratios].sort((a, b) => a - b);
+  return `median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)}× ${baseline} (min ${sorted[0].toFixed(2)}×, max ${sorted[sorted.length - 1].toFixed(2)}×`;
+}
+
 export interface BenchStack {
   stack: TestStack;
   /** The Temporal dev server and PostgreSQL it runs on (their processes, for a profile's CPU figures). */
