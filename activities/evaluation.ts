@@ -575,9 +575,13 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           startedIds.push(b.id);
           if (startedIds.length >= MARK_EVERY) await markStarted();
         });
-        starts.push(...page);
         try {
-          await whileHeartbeating(ctx, () => ({ started: started + startedIds.length }), () => starts.drain());
+          // The head of the page (the highest priority: a bumped build) starts before the rest of its
+          // round, which would otherwise race it (STARTS_IN_FLIGHT at once): one round trip per round.
+          for (const part of [page.slice(0, 1), page.slice(1)]) {
+            starts.push(...part);
+            await whileHeartbeating(ctx, () => ({ started: started + startedIds.length }), () => starts.drain());
+          }
         } finally {
           // What started is not started again by the next attempt, even when a start of this page failed.
           await markStarted();
