@@ -87,6 +87,7 @@ async function main(): Promise<void> {
       const cpu1 = cpuOf(bench);
       ratios.push(run.seconds / baseline);
       console.log(`  round ${round} (a server that has built before): nix-build ${baseline.toFixed(2)} s, ringmaster ${run.seconds.toFixed(2)} s: ${(run.seconds / baseline).toFixed(2)}×, load average ${os.loadavg()[0].toFixed(1)}; CPU s: this process ${(cpu1.self - cpu0.self).toFixed(1)}, Temporal ${(cpu1.temporal - cpu0.temporal).toFixed(1)}, PostgreSQL ${(cpu1.postgres - cpu0.postgres).toFixed(1)}`);
+      if (profile) console.log(`    ${(await slotUse(bench.stack.db, run.triggeredAt, 2)).split('\n')[0]}`);
     }
     if (ratios.length > 0) console.log(`  later rounds: ${medianOfRounds(ratios, 'nix-build')}; goal ≤ ${goal}×)`);
   } finally {

@@ -244,7 +244,7 @@ function coveredMs(spans: Array<[number, number]>): number {
  */
 export async function slotUse(db: Db, since: Date, slots: number): Promise<string> {
   const rows: Array<{ started: Date; completed: Date }> = await db('build_steps')
-    .whereNotNull('started_at')
+    .where('started_at', '>=', since)
     .whereNotNull('completed_at')
     .groupBy('drv_path')
     .select(db.raw('min(started_at) as started'), db.raw('max(completed_at) as completed'));

@@ -73,6 +73,20 @@ export interface RunningDevServer {
   stop(): Promise<void>;
 }
 
+/**
+ * What the dev server spends on visibility (issue 6; measured with `perf` on the DAG benchmark, a third of
+ * its CPU was visibility records and a twenty-fifth the search attribute cache):
+ * - `start-dev` sets `system.forceSearchAttributesCacheRefreshOnRead`, so every start and every visibility
+ *   record read the cluster metadata again. Ringmaster's attributes are registered as the server starts
+ *   (`--search-attribute` below), so the 60 s cache suffices.
+ * - The visibility queue is read at most 4 times a second instead of 20 (`visibilityProcessorMaxPollRPS`):
+ *   the UI's lists trail by up to 250 ms, and a workflow that has closed by the time its start record is
+ *   processed gets only its close record (Temporal skips the start of a closed run). A build found built,
+ *   or finished by a batch before its workflow started, lives a few milliseconds: one row written, not two.
+ * deploy/temporal-dynamicconfig.yaml sets the poll rate for docker compose too.
+ */
+const VISIBILITY_SETTINGS = ['system.forceSearchAttributesCacheRefreshOnRead=false', 'history.visibilityProcessorMaxPollRPS=4'];
+
 /** Starts `temporal server start-dev` and waits until its frontend answers. */
 export async function startTemporalDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'warn'];
@@ -84,6 +98,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
   // queue comes back in the answer to that task's completion, neither queued nor matched to a poll
   // (deploy/temporal-dynamicconfig.yaml sets the same for docker compose).
   args.push('--dynamic-config-value', 'system.enableActivityEagerExecution=true');
+  for (const setting of VISIBILITY_SETTINGS) args.push('--dynamic-config-value', setting);
   if (opts.headless) args.push('--headless');
   else if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
   if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
