@@ -14,16 +14,18 @@
  *   and API, with the Nix processes it spawned), the Temporal dev server and PostgreSQL; and how long
  *   until the first derivation started and how busy the slots were.
  * - With `--rounds R` (default 0) R more DAGs follow the first on the same stack, each with a nonce of
- *   its own and beside a `nix-build` of its own: the first run is a fresh process (its code not yet
- *   optimised by V8, its first workflows and queries cold), the later ones a server that has built
- *   before, as a deployment has; it prints each round's ratio and their median.
+ *   its own and beside a `nix-build` of its own, each once the stack has gone quiet (what the round before
+ *   left, its workflows closing and its outputs served, would otherwise slow the next baseline): the
+ *   first run is a fresh process (its code not yet optimised by V8, its first workflows and queries
+ *   cold), the later ones a server that has built before, as a deployment has; it prints each round's
+ *   ratio and their median.
  */
 import os from 'node:os';
 import { nonce } from '../test/support/pipeline';
 import { startSshBuilder, type SshBuilder } from '../test/support/sshd';
 import { registerSshBuilder, type RegisteredBuilder } from '../test/support/builder-registration';
 import { benchArguments, makeNixRepo, medianOfRounds, runBench, startBenchStack, timeNixBuild, triggerAndBuildAll } from './support';
-import { cpuOfBenchStack as cpuOf, printWorkflowProfile, profileWorkflows, slotUse } from './run-profile';
+import { cpuOfBenchStack as cpuOf, printWorkflowProfile, profileWorkflows, slotUse, waitForQuietStack } from './run-profile';
 
 function dagExpression(layers: number, width: number): string {
   const jobs: string[] = [];
@@ -81,12 +83,14 @@ async function main(): Promise<void> {
     // More rounds on the same stack, each beside a nix-build of its own (the machine's load drifts).
     const ratios: number[] = [];
     for (let round = 1; round <= rounds; round++) {
+      // What the last round left (its workflows closing, its outputs served) ends before this round's baseline runs.
+      const quietAfter = await waitForQuietStack(bench);
       const baseline = timeNixBuild(repo.file, nonce(), 2);
       const cpu0 = cpuOf(bench);
       const run = await triggerAndBuildAll(bench.stack, repo.url, { nonce: nonce() }, 3_600_000);
       const cpu1 = cpuOf(bench);
       ratios.push(run.seconds / baseline);
-      console.log(`  round ${round} (a server that has built before): nix-build ${baseline.toFixed(2)} s, ringmaster ${run.seconds.toFixed(2)} s: ${(run.seconds / baseline).toFixed(2)}×, load average ${os.loadavg()[0].toFixed(1)}; CPU s: this process ${(cpu1.self - cpu0.self).toFixed(1)}, Temporal ${(cpu1.temporal - cpu0.temporal).toFixed(1)}, PostgreSQL ${(cpu1.postgres - cpu0.postgres).toFixed(1)}`);
+      console.log(`  round ${round} (a server that has built before): nix-build ${baseline.toFixed(2)} s, ringmaster ${run.seconds.toFixed(2)} s: ${(run.seconds / baseline).toFixed(2)}×, load average ${os.loadavg()[0].toFixed(1)}, stack quiet after ${quietAfter.toFixed(1)} s; CPU s: this process ${(cpu1.self - cpu0.self).toFixed(1)}, Temporal ${(cpu1.temporal - cpu0.temporal).toFixed(1)}, PostgreSQL ${(cpu1.postgres - cpu0.postgres).toFixed(1)}`);
       if (profile) console.log(`    ${(await slotUse(bench.stack.db, run.triggeredAt, 2)).split('\n')[0]}`);
     }
     if (ratios.length > 0) console.log(`  later rounds: ${medianOfRounds(ratios, 'nix-build')}; goal ≤ ${goal}×)`);

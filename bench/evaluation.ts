@@ -23,7 +23,7 @@ import { createJobset, nonce, trigger, waitForEvaluation } from '../test/support
 import { evaluationWorkflowId } from '../workflows/shared';
 import { markUnstartedBuildsCancelled } from '../activities/records/builds';
 import { eventTypeName } from './history-limits';
-import { cpuOfBenchStack } from './run-profile';
+import { waitForQuietStack, cpuOfBenchStack } from './run-profile';
 import { benchArguments, makeNixRepo, medianOfRounds, runBench, startBenchStack, trivialJobs, waitForBuildWorkflowsStarted } from './support';
 
 async function main(): Promise<void> {
@@ -143,6 +143,8 @@ async function main(): Promise<void> {
     for (let round = 1; round <= rounds; round++) {
       const again = await makeNixRepo(trivialJobs(n));
       try {
+        // The cancelled builds' batch, and what else the round before left, end before this round's baseline and trigger.
+        const quietAfter = await waitForQuietStack(bench);
         const baseline = timeInstantiateOf(again.file);
         const jobset = await createJobset(stack, again.url, { inputs: { nonce: nonce() } });
         const cpu0 = cpuOfBenchStack(bench);
@@ -157,7 +159,7 @@ async function main(): Promise<void> {
         const cpu1 = cpuOfBenchStack(bench);
         const ratio = completed / baseline;
         ratios.push(ratio);
-        console.log(`  round ${round} (warm): trigger → completed_at ${completed.toFixed(2)} s (evaluator running at ${((r.started_at.getTime() - t) / 1000).toFixed(2)} s), nix-instantiate ${baseline.toFixed(2)} s: ${ratio.toFixed(2)}×, load ${os.loadavg()[0].toFixed(1)}; CPU s: API + worker + Nix ${(cpu1.self - cpu0.self).toFixed(2)}, PostgreSQL ${(cpu1.postgres - cpu0.postgres).toFixed(2)}, Temporal ${(cpu1.temporal - cpu0.temporal).toFixed(2)}`);
+        console.log(`  round ${round} (warm): trigger → completed_at ${completed.toFixed(2)} s (evaluator running at ${((r.started_at.getTime() - t) / 1000).toFixed(2)} s), nix-instantiate ${baseline.toFixed(2)} s: ${ratio.toFixed(2)}×, load ${os.loadavg()[0].toFixed(1)}, stack quiet after ${quietAfter.toFixed(1)} s; CPU s: API + worker + Nix ${(cpu1.self - cpu0.self).toFixed(2)}, PostgreSQL ${(cpu1.postgres - cpu0.postgres).toFixed(2)}, Temporal ${(cpu1.temporal - cpu0.temporal).toFixed(2)}`);
       } finally {
         again.remove();
       }

@@ -45,6 +45,28 @@ export function cpuOfBenchStack(bench: BenchStack): { self: number; temporal: nu
   return { self: cpuSecondsOfTree(process.pid, [temporal, postmaster]), temporal: cpuSecondsOfTree(temporal), postgres: cpuSecondsOfTree(postmaster) };
 }
 
+/**
+ * Waits until the stack is idle: this process (worker and API, with what it spawned), Temporal and
+ * PostgreSQL together use under a tenth of one core over half a second, for at most `maxMs`. A round's
+ * leftovers (workflows closing, outputs served after the last build was recorded) then end before the
+ * next round's baseline runs beside them, and before its trigger. Answers the seconds waited.
+ */
+export async function waitForQuietStack(bench: BenchStack, maxMs = 60_000): Promise<number> {
+  const t0 = Date.now();
+  const total = () => {
+    const c = cpuOfBenchStack(bench);
+    return c.self + c.temporal + c.postgres;
+  };
+  let before = total();
+  while (Date.now() - t0 < maxMs) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const now = total();
+    if (now - before < 0.05) break;
+    before = now;
+  }
+  return (Date.now() - t0) / 1000;
+}
+
 function readStat(pid: number): { ppid: number; ticks: number } | undefined {
   let text: string;
   try {
