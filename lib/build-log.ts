@@ -5,10 +5,18 @@ import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { createTurns } from './turns';
 
 const gzip = promisify(zlib.gzip);
 /** A live log up to this size is compressed in memory (one read, one write); a larger one is streamed. */
 const COMPRESS_IN_MEMORY_BYTES = 4 * 1024 * 1024;
+/**
+ * A build log's compression and its late appends, one after the other in this process: a line appended
+ * to the live file between the compression's read and its deletion of that file would be lost, and one
+ * appended after it would start a live file beside the .gz. (The batch that appends late lines and the
+ * workflow that compresses the log run in the same worker unless several workers share the build.)
+ */
+const logTurns = createTurns();
 /** Log folders made by this process: a folder is made once, not before each log. */
 const madeDirectories = new Set<string>();
 
@@ -130,27 +138,8 @@ export class BuildLogWriter {
    * undefined when the build has neither. What `finish()` does once the writer is closed, without
    * opening the live file for writing first.
    */
-  static async compressLive(dataDir: string, buildId: string): Promise<string | undefined> {
-    const live = liveLogPath(dataDir, buildId);
-    const gz = compressedLogPath(dataDir, buildId);
-    let handle: fsp.FileHandle;
-    try {
-      handle = await fsp.open(live, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      return (await exists(gz)) ? gz : undefined;
-    }
-    const tmp = `${gz}.${process.pid}.tmp`;
-    try {
-      const { size } = await handle.stat();
-      if (size <= COMPRESS_IN_MEMORY_BYTES) await fsp.writeFile(tmp, await gzip(await handle.readFile()));
-      else await pipeline(handle.createReadStream({ autoClose: false }), zlib.createGzip(), fs.createWriteStream(tmp));
-    } finally {
-      await handle.close();
-    }
-    await fsp.rename(tmp, gz);
-    await fsp.rm(live, { force: true });
-    return gz;
+  static compressLive(dataDir: string, buildId: string): Promise<string | undefined> {
+    return logTurns(liveLogPath(dataDir, buildId), () => compressLiveNow(dataDir, buildId));
   }
 
   /**
@@ -159,19 +148,46 @@ export class BuildLogWriter {
    * last lines are read). To the live file while the log has no compressed copy yet; else into the
    * compressed log, written again whole (atomically, via a temporary file), so it stays one gzip member.
    */
-  static async appendLate(dataDir: string, buildId: string, text: string): Promise<void> {
-    const live = liveLogPath(dataDir, buildId);
-    const gz = compressedLogPath(dataDir, buildId);
-    const compressed = await readCompressed(gz);
-    if (compressed === undefined) {
-      await fsp.mkdir(path.dirname(live), { recursive: true });
-      await fsp.appendFile(live, text);
-      return;
-    }
-    const tmp = `${gz}.${process.pid}.late.tmp`;
-    await fsp.writeFile(tmp, await gzip(Buffer.concat([compressed, Buffer.from(text, 'utf8')])));
-    await fsp.rename(tmp, gz);
+  static appendLate(dataDir: string, buildId: string, text: string): Promise<void> {
+    return logTurns(liveLogPath(dataDir, buildId), () => appendLateNow(dataDir, buildId, text));
   }
+}
+
+async function compressLiveNow(dataDir: string, buildId: string): Promise<string | undefined> {
+  const live = liveLogPath(dataDir, buildId);
+  const gz = compressedLogPath(dataDir, buildId);
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(live, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return (await exists(gz)) ? gz : undefined;
+  }
+  const tmp = `${gz}.${process.pid}.tmp`;
+  try {
+    const { size } = await handle.stat();
+    if (size <= COMPRESS_IN_MEMORY_BYTES) await fsp.writeFile(tmp, await gzip(await handle.readFile()));
+    else await pipeline(handle.createReadStream({ autoClose: false }), zlib.createGzip(), fs.createWriteStream(tmp));
+  } finally {
+    await handle.close();
+  }
+  await fsp.rename(tmp, gz);
+  await fsp.rm(live, { force: true });
+  return gz;
+}
+
+async function appendLateNow(dataDir: string, buildId: string, text: string): Promise<void> {
+  const live = liveLogPath(dataDir, buildId);
+  const gz = compressedLogPath(dataDir, buildId);
+  const compressed = await readCompressed(gz);
+  if (compressed === undefined) {
+    await fsp.mkdir(path.dirname(live), { recursive: true });
+    await fsp.appendFile(live, text);
+    return;
+  }
+  const tmp = `${gz}.${process.pid}.late.tmp`;
+  await fsp.writeFile(tmp, await gzip(Buffer.concat([compressed, Buffer.from(text, 'utf8')])));
+  await fsp.rename(tmp, gz);
 }
 
 async function readCompressed(gz: string): Promise<Buffer | undefined> {

@@ -3,6 +3,7 @@ import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promise
 import path from 'node:path';
 import { gitEnvironment } from '../../lib/git-environment';
 import { runProcess } from '../../lib/process-runner';
+import { createTurns } from '../../lib/turns';
 
 export interface FetchGitSourceOptions {
   /** A git URL (file://, https://, ssh://, …) or a local path of a repository. */
@@ -63,12 +64,11 @@ function firstLines(text: string): string {
   return text.trim().split('\n').slice(0, 5).join('\n');
 }
 
-/** Serialises work on one mirror: within this process by a promise chain, across processes by a lock file. */
-const mirrorQueues = new Map<string, Promise<unknown>>();
+/** Serialises work on one mirror: within this process in turns, across processes by a lock file. */
+const mirrorTurns = createTurns();
 
-async function withMirrorLock<T>(mirrorDir: string, work: () => Promise<T>): Promise<T> {
-  const previous = mirrorQueues.get(mirrorDir) ?? Promise.resolve();
-  const run = previous.catch(() => undefined).then(async () => {
+function withMirrorLock<T>(mirrorDir: string, work: () => Promise<T>): Promise<T> {
+  return mirrorTurns(mirrorDir, async () => {
     const release = await acquireLockFile(`${mirrorDir}.lock`);
     try {
       return await work();
@@ -76,12 +76,6 @@ async function withMirrorLock<T>(mirrorDir: string, work: () => Promise<T>): Pro
       await release();
     }
   });
-  mirrorQueues.set(mirrorDir, run);
-  try {
-    return await run;
-  } finally {
-    if (mirrorQueues.get(mirrorDir) === run) mirrorQueues.delete(mirrorDir);
-  }
 }
 
 /** An exclusive lock file holding the owner's PID; a lock whose owner is gone (or older than 30 min) is taken over. */

@@ -83,6 +83,24 @@ describe('build log store', () => {
     assert.equal(await readBuildLog(dataDir, none), 'only\n');
   });
 
+  it('a late line appended while the log is being compressed is in the compressed log, and no live file is left', async () => {
+    // The batch appends a late line (its build was found done before the line arrived) while the build's
+    // workflow compresses the closed live file (finishBuild): in any interleaving the line must end up in
+    // the .gz, which must be the only copy left.
+    for (let i = 0; i < 40; i++) {
+      const id = crypto.randomUUID();
+      const writer = await BuildLogWriter.open(dataDir, id);
+      await writer.append('built\n');
+      await writer.close();
+      // Started together, the append a few event loop turns after the compression (0 to 7).
+      const compressed = BuildLogWriter.compressLive(dataDir, id);
+      for (let turn = 0; turn < i % 8; turn++) await new Promise((r) => setImmediate(r));
+      await Promise.all([compressed, BuildLogWriter.appendLate(dataDir, id, `late ${i}\n`)]);
+      assert.equal(fs.existsSync(liveLogPath(dataDir, id)), false, `round ${i}: no live file is left beside the .gz`);
+      assert.equal(zlib.gunzipSync(fs.readFileSync(compressedLogPath(dataDir, id))).toString('utf8'), `built\nlate ${i}\n`, `round ${i}`);
+    }
+  });
+
   it('appends that are not awaited are written in order', async () => {
     const id = crypto.randomUUID();
     const writer = await BuildLogWriter.open(dataDir, id);
