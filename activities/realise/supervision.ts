@@ -15,6 +15,9 @@ export function realiseArgs(drvPaths: string | string[], opts: Pick<RealiseOptio
     // A derivation another nix-store is building (another batch realising the same closure) is waited
     // for by polling its lock: every second instead of Nix's default five.
     '--option', 'build-poll-interval', '1',
+    // Ringmaster keeps each step's log itself (streamed from Nix's stderr): Nix's own copy under
+    // /nix/var/log/nix, bzip2-compressed by its serial main loop for every derivation, is never read.
+    '--option', 'keep-build-log', 'false',
     ...nixOptionArgs(opts.nixOptions),
     '--timeout', String(Math.max(0, Math.floor(opts.timeoutSeconds))),
     '--max-silent-time', String(Math.max(0, Math.floor(opts.maxSilentSeconds))),

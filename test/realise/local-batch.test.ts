@@ -4,6 +4,7 @@ import { realiseBatchLocally } from '../../activities/realise/local-batch';
 import { NixJsonLogParser, type NixBuildEvent } from '../../activities/realise/nix-json-log';
 import { nixJsonLogFeed } from '../../activities/realise/batch-run';
 import { instantiateFixtures } from '../support/nix-fixtures';
+import { runProcess } from '../../lib/process-runner';
 
 /** Realises a batch and returns what Nix reported, in order. */
 async function runBatch(drvPaths: string[], slots: number, timeoutSeconds = 60): Promise<{ events: NixBuildEvent[]; exitCode: number | null }> {
@@ -104,5 +105,14 @@ describe('one nix-store realises a batch (issue 6)', () => {
     const started = Date.now();
     await run.finished;
     assert.ok(Date.now() - started < 15_000, 'stopped long before the 30 s sleep');
+  });
+  it("keeps no copy of the log in Nix's own log folder: the lines reach Ringmaster through the events alone", async () => {
+    const drvs = await instantiateFixtures(`logged = mk "logged" "echo a line Ringmaster keeps; echo x > $out";`);
+    const { events, exitCode } = await runBatch([drvs.logged], 1);
+    assert.equal(exitCode, 0);
+    assert.deepEqual(of(events, 'log_line', drvs.logged).map((e) => (e as { line: string }).line), ['a line Ringmaster keeps']);
+    const readLog = await runProcess('nix-store', ['--read-log', drvs.logged]);
+    assert.notEqual(readLog.code, 0, `nix-store --read-log found a log: ${readLog.stdout}`);
+    assert.match(readLog.stderr, /not available/);
   });
 });
