@@ -57,10 +57,27 @@ function within(child: string, root: string): boolean {
   return child === root || child.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 
-async function readOptional(file: string): Promise<string | null> {
+/** Whether `p` is a folder (`stat` follows a symlink, `lstat` does not); false when it cannot be read. */
+function isFolder(p: string, stat: typeof fs.statSync | typeof fs.lstatSync): boolean {
   try {
-    const stat = await fsp.lstat(file);
-    if (!stat.isFile()) return null;
+    return stat(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The text of `<output>/nix-support/<name>`, or null when it is not a regular file. Most outputs have no
+ * `nix-support` folder (many are a single file): that is found with two stat calls that answer undefined
+ * instead of throwing, because a failed asynchronous lstat builds an error with its stack for every build.
+ */
+async function readNixSupportFile(outputPath: string, name: string): Promise<string | null> {
+  // Followed, as the components of a path are: only the file itself must not be a symlink.
+  const folder = path.posix.join(outputPath, 'nix-support');
+  if (!isFolder(outputPath, fs.statSync) || !isFolder(folder, fs.statSync)) return null;
+  try {
+    const file = path.posix.join(folder, name);
+    if (!fs.lstatSync(file, { throwIfNoEntry: false })?.isFile()) return null;
     return await fsp.readFile(file, 'utf8');
   } catch {
     return null;
@@ -74,9 +91,14 @@ async function readOptional(file: string): Promise<string | null> {
  * Returns [] when the file does not exist.
  */
 export async function readBuildProducts(outputPath: string, opts: { allowedRoots?: string[] } = {}): Promise<BuildProduct[]> {
-  const text = await readOptional(path.posix.join(outputPath, 'nix-support', 'hydra-build-products'));
-  if (text === null) return [];
-  const roots = [outputPath, ...(opts.allowedRoots ?? [])].map((r) => path.posix.normalize(r).replace(/\/+$/, ''));
+  return (await declaredProducts(outputPath, opts.allowedRoots ?? [])) ?? [];
+}
+
+/** The products `hydra-build-products` declares (see readBuildProducts), or null when the output has no such file. */
+async function declaredProducts(outputPath: string, allowedRoots: string[]): Promise<BuildProduct[] | null> {
+  const text = await readNixSupportFile(outputPath, 'hydra-build-products');
+  if (text === null) return null;
+  const roots = [outputPath, ...allowedRoots].map((r) => path.posix.normalize(r).replace(/\/+$/, ''));
   const realRoots = await Promise.all(roots.map((r) => fsp.realpath(r).catch(() => r)));
   const products: BuildProduct[] = [];
   for (const rawLine of text.split('\n')) {
@@ -129,13 +151,14 @@ export async function readBuildProductsOfOutputs(outputs: Record<string, string>
   const products: BuildProduct[] = [];
   let declared = false;
   for (const outputPath of all) {
-    if ((await readOptional(path.posix.join(outputPath, 'nix-support', 'hydra-build-products'))) !== null) declared = true;
-    products.push(...(await readBuildProducts(outputPath, { allowedRoots: all })));
+    const declaredHere = await declaredProducts(outputPath, all);
+    if (declaredHere === null) continue;
+    declared = true;
+    products.push(...declaredHere);
   }
   if (declared) return products;
   for (const [outputName, outputPath] of Object.entries(outputs)) {
-    const stat = await fsp.lstat(outputPath).catch(() => null);
-    if (!stat?.isDirectory()) continue;
+    if (!isFolder(outputPath, fs.lstatSync)) continue;
     products.push({
       type: 'nix-build',
       subtype: outputName === 'out' ? '' : outputName,
@@ -153,7 +176,7 @@ export async function readBuildProductsOfOutputs(outputs: Record<string, string>
 
 /** Parses `<output>/nix-support/hydra-metrics` (`name value [unit]` per line) as Hydra does; a later line wins over an earlier one of the same name. */
 export async function readBuildMetrics(outputPath: string): Promise<BuildMetric[]> {
-  const text = await readOptional(path.posix.join(outputPath, 'nix-support', 'hydra-metrics'));
+  const text = await readNixSupportFile(outputPath, 'hydra-metrics');
   if (text === null) return [];
   const metrics = new Map<string, BuildMetric>();
   for (const line of text.split('\n')) {
