@@ -39,6 +39,23 @@ describe('build log store', () => {
     await assert.rejects(writer.append('late\n'));
   });
 
+  it('a log of any size compresses to one gzip member of the same text: a few lines (compressed at once), over 64 KiB (in memory), over 4 MiB (streamed)', async () => {
+    for (const bytes of [40, 100 * 1024, 5 * 1024 * 1024]) {
+      const id = crypto.randomUUID();
+      const writer = await BuildLogWriter.open(dataDir, id);
+      const line = 'a line of the build, with ünïcode\n';
+      const text = line.repeat(Math.ceil(bytes / Buffer.byteLength(line)));
+      await writer.append(text);
+      await writer.close();
+      const gz = await BuildLogWriter.compressLive(dataDir, id);
+      assert.equal(gz, compressedLogPath(dataDir, id), `${bytes} bytes`);
+      assert.equal(fs.existsSync(liveLogPath(dataDir, id)), false, `${bytes} bytes: no live file left`);
+      assert.equal(zlib.gunzipSync(fs.readFileSync(gz!)).toString('utf8'), text, `${bytes} bytes`);
+      assert.deepEqual(fs.readdirSync(path.dirname(gz!)).filter((f) => f.startsWith(id) && f.endsWith('.tmp')), [], `${bytes} bytes: no temporary file left`);
+      assert.equal(await BuildLogWriter.compressLive(dataDir, id), gz, `${bytes} bytes: compressing again finds the .gz`);
+    }
+  });
+
   it('close() (a step ended) keeps the live file, which the next writer of the build continues', async () => {
     const id = crypto.randomUUID();
     const step = await BuildLogWriter.open(dataDir, id);
