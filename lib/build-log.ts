@@ -10,7 +10,7 @@ import { createTurns } from './turns';
 const gzip = promisify(zlib.gzip);
 /** A live log up to this size is compressed in memory (one read, one write); a larger one is streamed. */
 const COMPRESS_IN_MEMORY_BYTES = 4 * 1024 * 1024;
-/** A live log up to this size is compressed synchronously (compressSmallLiveNow): a deflate of 64 KiB takes about a millisecond. */
+/** A live log up to this size is compressed synchronously (compressLiveNow): a deflate of 64 KiB takes about a millisecond. */
 const COMPRESS_SYNC_BYTES = 64 * 1024;
 /**
  * A build log's compression and its late appends, one after the other in this process: a line appended
@@ -49,15 +49,6 @@ export function liveLogPath(dataDir: string, buildId: string): string {
 /** The finished log, gzip-compressed: `liveLogPath(...) + '.gz'`. */
 export function compressedLogPath(dataDir: string, buildId: string): string {
   return `${liveLogPath(dataDir, buildId)}.gz`;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Appends a running build's log to its live file; `finish()` compresses it. */
@@ -155,38 +146,16 @@ export class BuildLogWriter {
   }
 }
 
+/**
+ * Writes `<id>.log.gz` from the live file (via a temporary file, renamed into place), then deletes the live
+ * file. The live file is opened once: a small one (most builds' logs, up to COMPRESS_SYNC_BYTES) is read and
+ * deflated synchronously, since half a dozen system calls and a deflate of a few bytes cost far less than a
+ * round trip through libuv's thread pool each (about 1.5 ms of CPU per log through the promise API); a
+ * larger one in memory on the thread pool (up to COMPRESS_IN_MEMORY_BYTES), or streamed beyond.
+ */
 async function compressLiveNow(dataDir: string, buildId: string): Promise<string | undefined> {
   const live = liveLogPath(dataDir, buildId);
   const gz = compressedLogPath(dataDir, buildId);
-  const small = compressSmallLiveNow(live, gz);
-  if (small !== 'larger') return small;
-  let handle: fsp.FileHandle;
-  try {
-    handle = await fsp.open(live, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return (await exists(gz)) ? gz : undefined;
-  }
-  const tmp = `${gz}.${process.pid}.tmp`;
-  try {
-    const { size } = await handle.stat();
-    if (size <= COMPRESS_IN_MEMORY_BYTES) await fsp.writeFile(tmp, await gzip(await handle.readFile()));
-    else await pipeline(handle.createReadStream({ autoClose: false }), zlib.createGzip(), fs.createWriteStream(tmp));
-  } finally {
-    await handle.close();
-  }
-  await fsp.rename(tmp, gz);
-  await fsp.rm(live, { force: true });
-  return gz;
-}
-
-/**
- * The compression of a small live log (most builds' logs: a few lines), synchronously: half a dozen
- * system calls on a file this small, and a deflate of a few bytes, cost far less than a round trip
- * through libuv's thread pool each (about 1.5 ms of CPU per log through the promise API, mostly the
- * round trips). 'larger' when the live file is over COMPRESS_SYNC_BYTES (left to the asynchronous path).
- */
-function compressSmallLiveNow(live: string, gz: string): string | undefined | 'larger' {
   let fd: number;
   try {
     fd = fs.openSync(live, 'r');
@@ -196,8 +165,10 @@ function compressSmallLiveNow(live: string, gz: string): string | undefined | 'l
   }
   const tmp = `${gz}.${process.pid}.tmp`;
   try {
-    if (fs.fstatSync(fd).size > COMPRESS_SYNC_BYTES) return 'larger';
-    fs.writeFileSync(tmp, zlib.gzipSync(fs.readFileSync(fd)));
+    const { size } = fs.fstatSync(fd);
+    if (size <= COMPRESS_SYNC_BYTES) fs.writeFileSync(tmp, zlib.gzipSync(fs.readFileSync(fd)));
+    else if (size <= COMPRESS_IN_MEMORY_BYTES) await fsp.writeFile(tmp, await gzip(await readFd(fd)));
+    else await pipeline(fs.createReadStream('', { fd, autoClose: false }), zlib.createGzip(), fs.createWriteStream(tmp));
   } finally {
     fs.closeSync(fd);
   }
@@ -205,6 +176,8 @@ function compressSmallLiveNow(live: string, gz: string): string | undefined | 'l
   fs.rmSync(live, { force: true });
   return gz;
 }
+
+const readFd = promisify((fd: number, callback: (err: NodeJS.ErrnoException | null, data: Buffer) => void) => fs.readFile(fd, callback));
 
 async function appendLateNow(dataDir: string, buildId: string, text: string): Promise<void> {
   const live = liveLogPath(dataDir, buildId);
