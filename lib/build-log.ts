@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import lockfile from 'proper-lockfile';
 import { createTurns } from './turns';
 
 const gzip = promisify(zlib.gzip);
@@ -13,12 +14,18 @@ const COMPRESS_IN_MEMORY_BYTES = 4 * 1024 * 1024;
 /** A live log up to this size is compressed synchronously (compressLiveNow): a deflate of 64 KiB takes about a millisecond. */
 const COMPRESS_SYNC_BYTES = 64 * 1024;
 /**
- * A build log's compression and its late appends, one after the other in this process: a line appended
- * to the live file between the compression's read and its deletion of that file would be lost, and one
- * appended after it would start a live file beside the .gz. (The batch that appends late lines and the
- * workflow that compresses the log run in the same worker unless several workers share the build.)
+ * A build log's compression and its late appends, one after the other: a line appended to the live file
+ * between the compression's read and its deletion of that file would be lost, and one appended after it
+ * would start a live file beside the .gz. Within this process they queue on `logTurns`; across processes
+ * (the batch that appends late lines on one worker, the build's workflow that compresses the log on
+ * another) each also holds the log's lock, `<id>.log.lock` beside the live file (see `acrossProcesses`).
  */
 const logTurns = createTurns();
+/**
+ * A lock directory left by a process that died holding it is taken over once it is this old: its holder
+ * refreshes its time every LOCK_STALE_MS / 2 while it works (a streamed compression of a large log).
+ */
+const LOCK_STALE_MS = 10_000;
 /** Log folders made by this process: a folder is made once, not before each log. */
 const madeDirectories = new Set<string>();
 
@@ -132,7 +139,8 @@ export class BuildLogWriter {
    * opening the live file for writing first.
    */
   static compressLive(dataDir: string, buildId: string): Promise<string | undefined> {
-    return logTurns(liveLogPath(dataDir, buildId), () => compressLiveNow(dataDir, buildId));
+    const live = liveLogPath(dataDir, buildId);
+    return logTurns(live, () => acrossProcesses(live, () => compressLiveNow(dataDir, buildId)));
   }
 
   /**
@@ -142,7 +150,48 @@ export class BuildLogWriter {
    * compressed log, written again whole (atomically, via a temporary file), so it stays one gzip member.
    */
   static appendLate(dataDir: string, buildId: string, text: string): Promise<void> {
-    return logTurns(liveLogPath(dataDir, buildId), () => appendLateNow(dataDir, buildId, text));
+    const live = liveLogPath(dataDir, buildId);
+    return logTurns(live, async () => {
+      await fsp.mkdir(path.dirname(live), { recursive: true });
+      return acrossProcesses(live, () => appendLateNow(dataDir, buildId, text));
+    });
+  }
+}
+
+/**
+ * Runs `work` holding the log's lock across processes: the directory `<live>.lock`, made with mkdir
+ * (atomic; proper-lockfile). The usual case, nobody holding it, costs three system calls made
+ * synchronously (mkdir, stat, and rmdir after), no round trip through libuv's thread pool; a lock held by
+ * another process is waited for. A log whose folder does not exist has neither a live file nor a .gz
+ * and no late line is being appended to it (an append makes the folder first), so there is nothing to
+ * wait for.
+ */
+async function acrossProcesses<T>(live: string, work: () => Promise<T>): Promise<T> {
+  const options = {
+    realpath: false,
+    lockfilePath: `${live}.lock`,
+    stale: LOCK_STALE_MS,
+    // Compromised (its time not refreshed within LOCK_STALE_MS: an event loop blocked that long): the
+    // work goes on; the worst case is the race that the lock is there to prevent.
+    onCompromised: () => undefined,
+  };
+  let release: () => unknown;
+  try {
+    release = lockfile.lockSync(live, options);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return work();
+    if (code !== 'ELOCKED') throw err;
+    release = await lockfile.lock(live, { ...options, retries: { retries: 400, factor: 1.2, minTimeout: 5, maxTimeout: 100 } });
+  }
+  try {
+    return await work();
+  } finally {
+    try {
+      await release();
+    } catch {
+      // Released already: the lock was compromised (see onCompromised) and may be another's now.
+    }
   }
 }
 
@@ -184,7 +233,6 @@ async function appendLateNow(dataDir: string, buildId: string, text: string): Pr
   const gz = compressedLogPath(dataDir, buildId);
   const compressed = await readCompressed(gz);
   if (compressed === undefined) {
-    await fsp.mkdir(path.dirname(live), { recursive: true });
     await fsp.appendFile(live, text);
     return;
   }

@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,6 +118,55 @@ describe('build log store', () => {
       assert.equal(fs.existsSync(liveLogPath(dataDir, id)), false, `round ${i}: no live file is left beside the .gz`);
       assert.equal(zlib.gunzipSync(fs.readFileSync(compressedLogPath(dataDir, id))).toString('utf8'), `built\nlate ${i}\n`, `round ${i}`);
     }
+  });
+
+  it('a late line appended by another process while the log is being compressed is in the compressed log', async () => {
+    // The batch that appends a late line and the workflow that compresses the log can run in two worker
+    // processes. A second process appends while this one compresses, each round started at the same time
+    // give or take a few milliseconds; the log is 200 KiB, so the compression's read, write, rename and
+    // delete take a few milliseconds too (in memory, on libuv's thread pool).
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'support', 'late-log-appender.ts'), dataDir], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const answers = readline.createInterface({ input: child.stdout! });
+    const waiting = new Map<string, (answer: string) => void>();
+    answers.on('line', (line) => waiting.get(line.split(' ')[0])?.(line));
+    try {
+      const body = 'x'.repeat(99) + '\n';
+      const built = body.repeat(2048);
+      for (let i = 0; i < 60; i++) {
+        const id = crypto.randomUUID();
+        const writer = await BuildLogWriter.open(dataDir, id);
+        await writer.append(built);
+        await writer.close();
+        const appended = new Promise<string>((resolve) => waiting.set(id, resolve));
+        child.stdin!.write(`${id} late ${i}\n`);
+        await new Promise((r) => setTimeout(r, i % 6));
+        const gz = await BuildLogWriter.compressLive(dataDir, id);
+        assert.equal(await appended, id, `round ${i}: the other process appended`);
+        waiting.delete(id);
+        // The append may have come after the compression: then it went into the .gz as well.
+        assert.equal(gz, compressedLogPath(dataDir, id));
+        assert.equal(fs.existsSync(liveLogPath(dataDir, id)), false, `round ${i}: no live file is left beside the .gz`);
+        assert.equal(zlib.gunzipSync(fs.readFileSync(gz!)).toString('utf8'), `${built}late ${i}\n`, `round ${i}: the late line is in the compressed log`);
+        assert.equal(fs.existsSync(`${liveLogPath(dataDir, id)}.lock`), false, `round ${i}: no lock is left`);
+      }
+    } finally {
+      child.stdin!.end();
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+    }
+  });
+
+  it('a lock left by a process that died holding it is taken over once stale', async () => {
+    const id = crypto.randomUUID();
+    const writer = await BuildLogWriter.open(dataDir, id);
+    await writer.append('built\n');
+    await writer.close();
+    const lock = `${liveLogPath(dataDir, id)}.lock`;
+    fs.mkdirSync(lock);
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lock, old, old);
+    const gz = await BuildLogWriter.compressLive(dataDir, id);
+    assert.equal(zlib.gunzipSync(fs.readFileSync(gz!)).toString('utf8'), 'built\n');
+    assert.equal(fs.existsSync(lock), false);
   });
 
   it('appends that are not awaited are written in order', async () => {
