@@ -1,4 +1,4 @@
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import { EagerStartShare } from '../lib/eager-starts';
 import type { Db } from '../lib/db';
@@ -6,7 +6,7 @@ import type { RingmasterConfig } from '../lib/config';
 import { createActivities } from '../activities';
 import { BuilderConnectionPool } from '../activities/realise/ssh-connection';
 import { rootLogger, type Logger } from '../lib/logger';
-import { currentOrRebuiltBundle, quietBundleLogger, workflowsPath } from './bundle';
+import { currentOrRebuiltBundle, workflowBundleCode } from './bundle';
 import { dispatcherTaskQueue } from '../lib/task-queues';
 import { RingmasterWorkflows } from '../lib/workflow-client';
 import { installRuntime } from './runtime';
@@ -90,7 +90,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
   const client = new Client({ connection: nativeConnection, namespace: opts.namespace });
   const builderPool = new BuilderConnectionPool();
   // One bundle for both workers: the prebuilt file (rebuilt by a child process when stale), or bundled here.
-  const workflowBundle = opts.fromSource ? { code: (await bundleWorkflowCode({ workflowsPath, logger: quietBundleLogger })).code } : { codePath: await currentOrRebuiltBundle() };
+  const workflowBundle = opts.fromSource ? { code: await workflowBundleCode() } : { codePath: await currentOrRebuiltBundle() };
   // Build starts from this process may hand their first workflow task straight to its worker (its share of them).
   const eagerStarts: EagerStartShare = new EagerStartShare((): Promise<number> => workflows.countWorkflowWorkers());
   const workflows = new RingmasterWorkflows(client, opts.taskQueue, eagerStarts);
