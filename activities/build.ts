@@ -73,7 +73,7 @@ export function createBuildActivities(deps: ActivityDeps) {
    */
   async function finishBuild(
     input: { buildId: string; status: BuildStatus; errorMessage: string | null; top: DerivationResult | null },
-    { onlyUnfinished = false }: { onlyUnfinished?: boolean } = {},
+    { onlyUnfinished = false, byTheBatch = false }: { onlyUnfinished?: boolean; byTheBatch?: boolean } = {},
   ): Promise<{ status: BuildStatus }> {
     const { buildId, top } = input;
     // A cached failure decided after this build was created is this build's own failure.
@@ -86,7 +86,8 @@ export function createBuildActivities(deps: ActivityDeps) {
     const served = Object.keys(outputs).length > 0;
 
     // The log: compress this build's own live log; a build that shared another build's realisation points at that log.
-    let logPath: string | null = (await BuildLogWriter.compressLive(deps.config.dataDir, buildId)) ?? null;
+    // Recorded by the batch that realised it: that batch, in this process, is where its late lines come from.
+    let logPath: string | null = (await BuildLogWriter.compressLive(deps.config.dataDir, buildId, { lateLinesFromThisProcessOnly: byTheBatch })) ?? null;
     if (logPath === null && top?.logPath) {
       logPath = fs.existsSync(top.logPath) ? top.logPath : fs.existsSync(`${top.logPath}.gz`) ? `${top.logPath}.gz` : top.logPath;
     }

@@ -204,7 +204,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           if (unstarted.length > 0) {
             const top: DerivationResult = { drvPath, status: 'succeeded', outputs, errorMessage: null, builderId: null, logPath: null };
             for (const buildId of unstarted) {
-              await whileDatabaseUnavailable(() => finishBuild({ buildId, status: 'succeeded', errorMessage: null, top }, { onlyUnfinished: true }));
+              await whileDatabaseUnavailable(() => finishBuild({ buildId, status: 'succeeded', errorMessage: null, top }, { onlyUnfinished: true, byTheBatch: true }));
             }
           }
           const result: StepRealisation = { drvPath, status, outputs, errorMessage, builderId: input.builderId, logPath: logBuildId ? liveLogPath(deps.config.dataDir, logBuildId) : null, ...(members.has(drvPath) ? {} : { alongInput: true }) };
