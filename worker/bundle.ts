@@ -16,7 +16,7 @@ const fingerprintPath = (bundlePath: string) => `${bundlePath}.sources-sha256`;
  * Without it the context ran the 25 modules that `workflows/index.ts` pulls in (ours and a few of the
  * SDK's) again for each workflow, about 0.7–1 ms of the workflow thread per workflow run. This is safe
  * only while those modules hold no state of their own at module level (definitions, activity proxies
- * and pure functions only); `test/workflows/stateless-modules.test.ts` checks that.
+ * and pure functions only); `test/worker/workflow-bundle.test.ts` checks that.
  */
 export async function workflowBundleCode(entry = workflowsPath): Promise<string> {
   const { code } = await bundleWorkflowCode({ workflowsPath: entry, preloadModules: [entry], logger: quietBundleLogger });
