@@ -170,22 +170,22 @@ export class BuildLogWriter {
  * Runs `work` holding the log's lock across processes: the directory `<live>.lock`, made with mkdir
  * (atomic; proper-lockfile), waited for while another process holds it. Its system calls (mkdir, stat,
  * rmdir) run on libuv's thread pool: made synchronously they blocked the event loop about 2 ms per log
- * on a busy machine (ext4 allocates and frees a block for each directory). A log whose folder does not
- * exist has neither a live file nor a .gz and no late line is being appended to it (an append makes the
- * folder first), so there is nothing to wait for.
+ * on a busy machine (ext4 allocates and frees a block for each directory). Both callers lock only once the
+ * log's folder exists; if it went away meanwhile (a data directory cleaned by hand, as `open` allows for),
+ * the log has neither a live file nor a .gz, and `work` runs unlocked: there is nothing to wait for.
  */
 async function acrossProcesses<T>(live: string, work: () => Promise<T>): Promise<T> {
-  const options = {
-    realpath: false,
-    lockfilePath: `${live}.lock`,
-    stale: LOCK_STALE_MS,
-    // Compromised (its time not refreshed within LOCK_STALE_MS: an event loop blocked that long): the
-    // work goes on; the worst case is the race that the lock is there to prevent.
-    onCompromised: () => undefined,
-  };
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(live, { ...options, retries: { retries: 400, factor: 1.2, minTimeout: 5, maxTimeout: 100 } });
+    release = await lockfile.lock(live, {
+      realpath: false,
+      lockfilePath: `${live}.lock`,
+      stale: LOCK_STALE_MS,
+      retries: { retries: 400, factor: 1.2, minTimeout: 5, maxTimeout: 100 },
+      // Compromised (its time not refreshed within LOCK_STALE_MS: an event loop blocked that long): the
+      // work goes on; the worst case is the race that the lock is there to prevent.
+      onCompromised: () => undefined,
+    });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return work();
     throw err;
