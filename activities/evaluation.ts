@@ -60,6 +60,13 @@ const MAX_PENDING = 2000;
 /** Jobs read while the evaluator then stalls are written after this long, short of BATCH. */
 const LINGER_MS = 500;
 /**
+ * How long the evaluator must be silent before the builds recorded so far start (see evaluatorSpoke).
+ * Longer than the stalls of a healthy evaluator: Nix's store database (SQLite in WAL mode) makes every
+ * few thousand `.drv` registrations wait about a second for a checkpoint, and builds started then ran
+ * beside the rest of the evaluation (`bench/evaluation.ts`, docs/architecture.md, stop 30).
+ */
+const STARTS_AFTER_SILENCE_MS = 2_000;
+/**
  * Workflow starts in flight while the evaluator runs (and is silent: see evaluatorSpoke): builds start
  * during a long evaluation, but few enough that they leave the CPU to the evaluator;
  * startBuildWorkflowsOfEvaluation starts the rest, STARTS_IN_FLIGHT at once, after completion.
@@ -237,7 +244,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
      *
      * Each batch's BuildWorkflows start while the evaluation goes on, from a queue the reader never
      * waits for. With `startsInBackground`, at most STARTS_WHILE_EVALUATING at once and only while the
-     * evaluator has been silent for LINGER_MS (builds running during the evaluation compete with the
+     * evaluator has been silent for STARTS_AFTER_SILENCE_MS (builds running during the evaluation compete with the
      * evaluator for the CPU), and the activity marks the evaluation `completed` in the transaction of its
      * last writes (edges, constituents, counts) and returns: each new build has its
      * `build_workflow_starts` row until its workflow starts, and `startBuildWorkflowsOfEvaluation` starts
@@ -398,15 +405,15 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         ctx.heartbeat({ jobs, errors });
         batchMs.other += Date.now() - tb;
       };
-      // In the background mode builds start only while the evaluator is silent (LINGER_MS without a
-      // job): while it streams they would compete with it for the CPU; one that waits (a FIFO, a fetch,
+      // In the background mode builds start only while the evaluator is silent (STARTS_AFTER_SILENCE_MS
+      // without a job): while it streams they would compete with it for the CPU; one that waits (a FIFO, a fetch,
       // a slow attribute) lets the builds recorded so far start.
       let quiet: NodeJS.Timeout | undefined;
       const evaluatorSpoke = () => {
         if (!input.startsInBackground) return;
         starts.pause();
         clearTimeout(quiet);
-        quiet = setTimeout(() => starts.resume(), LINGER_MS);
+        quiet = setTimeout(() => starts.resume(), STARTS_AFTER_SILENCE_MS);
       };
       // Batches are written one after another, behind the reader.
       const recorder = new BatchRecorder<EvalJob | EvalJobError>({ minBatch: BATCH, maxBatch: MAX_BATCH, maxPending: MAX_PENDING, lingerMs: LINGER_MS }, recordBatch);
