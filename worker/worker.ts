@@ -12,6 +12,7 @@ import { RingmasterWorkflows } from '../lib/workflow-client';
 import { installRuntime } from './runtime';
 import { localStore } from '../activities/nix/store-serve';
 import { favourMemoryOverSpeed } from './v8-heap';
+import { recordRunningActivities, watchForEndedWorkers } from './ended-workers';
 
 export interface WorkerOptions {
   address: string;
@@ -95,11 +96,15 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
   const eagerStarts: EagerStartShare = new EagerStartShare((): Promise<number> => workflows.countWorkflowWorkers());
   const workflows = new RingmasterWorkflows(client, opts.taskQueue, eagerStarts);
   const activities = createActivities({ ...opts.deps, logger, workflows, builderPool });
+  // Long-heartbeat activity attempts are recorded while they run, so that if this process dies another on
+  // this machine fails them at once (worker/ended-workers.ts).
+  const interceptors = { activity: [recordRunningActivities(opts.deps.db, logger.child({ component: 'worker' }))] };
   const main = await Worker.create({
     connection: nativeConnection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     activities,
+    interceptors,
     workflowBundle,
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
@@ -118,6 +123,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     namespace: opts.namespace,
     taskQueue: dispatcherTaskQueue(opts.taskQueue),
     activities,
+    interceptors,
     workflowBundle,
     // One dispatcher per deployment: its run, and the one it continues as, are all this worker caches.
     maxCachedWorkflows: 4,
@@ -127,10 +133,13 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     maxConcurrentActivityTaskExecutions: 50,
     maxHeartbeatThrottleInterval: '1 second',
   });
+  // Activities left running by a worker process of this machine that has ended are failed at once, so they run again.
+  const stopWatchingForEndedWorkers = watchForEndedWorkers({ db: opts.deps.db, client, logger: logger.child({ component: 'worker' }) });
   return {
     worker: new RingmasterWorker(main, dispatch, () => warmUp(workflows, logger)),
     connection: {
       async close() {
+        await stopWatchingForEndedWorkers();
         await builderPool.closeAll().catch(() => undefined);
         localStore.close();
         await nativeConnection.close().catch(() => undefined);

@@ -16,7 +16,10 @@ import {
   statusesOf,
   makeReleaseRepo,
   tearDownKillTest,
+  retriedBatches,
+  ENDED_WORKER_FAILURE,
 } from '../support/worker-process';
+import { hasCertainlyEnded, type ProcessIdentity } from '../../lib/process-identity';
 import { BATCH_EXPECTED, BATCH_RELEASE_NIX, BATCH_SIZE } from '../support/batch-of-jobs';
 
 /**
@@ -67,5 +70,17 @@ describe('the worker machine dies (kill -9) in the middle of a batch of 50 build
 
   it('each of the 50 builds finished exactly once: one workflow run, one completion, no duplicate rows', async () => {
     await assertFinishedOnce(stack, evaluationId);
+  });
+
+  it("the killed batch ran again as soon as the new worker saw that its process had ended, not after Temporal's heartbeat timeout", async () => {
+    const retried = await retriedBatches(stack);
+    assert.ok(retried.length >= 1, 'a batch was running at the kill, and ran again');
+    for (const r of retried) {
+      assert.equal(r.attempt, 2, 'each killed batch ran again once');
+      assert.match(r.lastFailure, ENDED_WORKER_FAILURE, 'the new worker failed the attempt of the ended process (a heartbeat timeout would say "activity Heartbeat timeout")');
+    }
+    // Attempts of live workers may still run (the outputs' serving); none of the killed one is left recorded.
+    const left: Array<{ owner: ProcessIdentity }> = await stack.db('running_activities').select('owner');
+    assert.deepEqual(left.filter((r) => hasCertainlyEnded(r.owner)), [], 'no attempt of the ended worker process is left recorded as running');
   });
 });

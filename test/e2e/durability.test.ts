@@ -21,6 +21,8 @@ import {
   spawnWorkerProcess,
   statusesOf,
   tearDownKillTest,
+  retriedBatches,
+  ENDED_WORKER_FAILURE,
 } from '../support/worker-process';
 
 /**
@@ -123,7 +125,8 @@ describe('the worker machine dies (kill -9) while builds run', () => {
     console.error(`[durability] worker kill -9 → all builds finished in ${recoveredIn.toFixed(1)} s`);
     assert.deepEqual(statusesOf(builds), EXPECTED);
     assert.match(fs.readFileSync(builds.three.build_output_path, 'utf8'), / one two three/);
-    // The killed step was retried once, by the new worker (after the 20 s heartbeat timeout).
+    // The killed step was retried once, by the new worker (as soon as it saw that the killed worker's process
+    // had ended: worker/ended-workers.ts).
     // (In batches, later batches may realise its dependents: they ran once each. Their activities are listed in
     // the order they ended, so the killed batch's retry may come after a later batch. Two batches may have
     // been running at the kill, depending on when the chain's members queued: `one` alone, then the others,
@@ -135,6 +138,11 @@ describe('the worker machine dies (kill -9) while builds run', () => {
     const step = await stack.db('build_steps').where({ build_id: builds.one.id, drv_path: builds.one.drv_path }).first();
     assert.ok(new Date(step.started_at).getTime() >= killedAt, 'the step that counted started after the kill');
     assert.equal(step.status, 'succeeded');
+    // Each killed batch ran again because the new worker failed the attempt of the ended process, not
+    // because Temporal's heartbeat timeout (20 s) ran out.
+    const retried = await retriedBatches(stack);
+    assert.ok(retried.length >= 1, 'a killed batch ran again');
+    for (const r of retried) assert.match(r.lastFailure, ENDED_WORKER_FAILURE);
   });
 
   it('each build finished exactly once: one workflow run, one completion, no duplicate rows', async () => {

@@ -7,7 +7,7 @@ import { temporal } from '@temporalio/proto';
 import type { TestStack } from './stack';
 import { makeGitRepo, type GitFixtureRepo } from './git-fixture';
 import { buildsOf, eventually, sleep } from './pipeline';
-import { buildWorkflowId } from '../../workflows/shared';
+import { buildWorkflowId, dispatcherWorkflowId } from '../../workflows/shared';
 
 /**
  * Worker processes of a test's own (`node bin/ringmaster.js worker`), their process trees, killing
@@ -215,5 +215,30 @@ export async function tearDownKillTest(parts: { workers: ChildProcess[]; stack?:
   await stopWorkerProcesses(parts.workers);
   await parts.stack?.stop();
   if (parts.repo) fs.rmSync(parts.repo.dir, { recursive: true, force: true });
-  fs.rmSync(parts.logDir, { recursive: true, force: true });
+  if (!process.env.KEEP_KILL_LOGS) fs.rmSync(parts.logDir, { recursive: true, force: true });
 }
+
+/**
+ * The dispatcher's `realiseBatch` activities that ended on a later attempt than their first, each with
+ * the failure of the attempt before (the history's ActivityTaskStarted event of a retried activity carries
+ * both), once every batch the dispatcher scheduled has ended.
+ */
+export async function retriedBatches(stack: TestStack): Promise<Array<{ attempt: number; lastFailure: string }>> {
+  return eventually('every batch of the dispatcher to end', async () => {
+    const history = await stack.temporal.client.workflow.getHandle(dispatcherWorkflowId(stack.taskQueue)).fetchHistory();
+    const events = history.events ?? [];
+    const batches = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'realiseBatch').map((e) => String(e.eventId)));
+    const ended = events.filter((e) => {
+      const id = String(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? e.activityTaskFailedEventAttributes?.scheduledEventId ?? e.activityTaskTimedOutEventAttributes?.scheduledEventId ?? e.activityTaskCanceledEventAttributes?.scheduledEventId ?? '');
+      return batches.has(id);
+    });
+    if (ended.length < batches.size) return undefined;
+    return events
+      .map((e) => e.activityTaskStartedEventAttributes)
+      .filter((a): a is temporal.api.history.v1.IActivityTaskStartedEventAttributes => !!a && batches.has(String(a.scheduledEventId)) && (a.attempt ?? 1) > 1)
+      .map((a) => ({ attempt: a.attempt ?? 0, lastFailure: a.lastFailure?.message ?? '' }));
+  }, 120_000, 250);
+}
+
+/** What the worker that fails a batch of an ended worker process says (worker/ended-workers.ts). */
+export const ENDED_WORKER_FAILURE = /^the worker process that ran realiseBatch \(attempt 1, pid \d+ on .+\) has ended; it runs again$/;

@@ -1,0 +1,152 @@
+import { ActivityNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import type { Db } from '../lib/db';
+import type { Logger } from '../lib/logger';
+import { hasCertainlyEnded, thisProcessIdentity, type ProcessIdentity } from '../lib/process-identity';
+import { forgetRunningActivity, recordRunningActivity, runningActivities } from '../activities/records/running-activities';
+
+/**
+ * A worker process that dies (kill -9, a crash, an out-of-memory kill) leaves its activities running in
+ * Temporal's eyes until their heartbeat timeout runs out: 20 s for a batch or a step, 30 s for an
+ * evaluation's build starts, 2 minutes for an evaluation. Another worker process of the same machine can
+ * tell at once that the process has ended, and fail those attempts, so Temporal runs them again now.
+ *
+ * - Each attempt of a (non-local) activity whose heartbeat timeout is at least RECORDED_HEARTBEAT_TIMEOUT_MS
+ *   is recorded in `running_activities` with its task token and its process (`recordRunningActivities`,
+ *   a worker interceptor), and deleted when it ends.
+ * - Each worker process looks at those rows when it starts and then every ENDED_WORKER_SWEEP_MS
+ *   (`watchForEndedWorkers`), and fails the attempts of a process that has certainly ended, once it has
+ *   seen it ended for ENDED_WORKER_GRACE_MS.
+ *
+ * Only a process on this host in this PID namespace can be judged (`lib/process-identity.ts`): workers
+ * in other containers or on other machines are left to the heartbeat timeout, as before. Failing by task
+ * token names one attempt: if that attempt is over already (it timed out, and its retry runs), Temporal
+ * answers NotFound and nothing changes.
+ */
+
+/** Activities whose heartbeat timeout is shorter than this are not recorded: a dead worker costs them little. */
+export const RECORDED_HEARTBEAT_TIMEOUT_MS = 10_000;
+/** How often a worker process looks for the activities of ended worker processes. */
+export const ENDED_WORKER_SWEEP_MS = 2_000;
+/**
+ * How long an attempt's process must have been seen ended before the attempt is failed. A batch on an SSH
+ * builder outlives its worker by up to 5 s: the watcher on the builder sends its process group TERM when
+ * the session is gone, and KILL 5 s later (`holdStdinOpen` in activities/realise/ssh-connection.ts). Its
+ * retry must not start beside it (the builder's `max_jobs`).
+ */
+export const ENDED_WORKER_GRACE_MS = 6_000;
+/** The type of the failure given to an attempt whose worker process ended. */
+export const WORKER_PROCESS_ENDED = 'WorkerProcessEnded';
+
+/** The worker interceptor that records each long-heartbeat activity attempt while it runs. */
+export function recordRunningActivities(db: Db, logger: Logger, owner: ProcessIdentity | undefined = thisProcessIdentity()): ActivityInterceptorsFactory {
+  return (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        const info = ctx.info;
+        if (!owner || info.isLocal || (info.heartbeatTimeoutMs ?? 0) < RECORDED_HEARTBEAT_TIMEOUT_MS) return next(input);
+        // Written beside the activity's start, not before it: the activity does not wait for it.
+        const recorded = recordRunningActivity(db, {
+          taskToken: info.taskToken,
+          activityType: info.activityType,
+          activityId: info.activityId,
+          workflowId: info.workflowExecution?.workflowId ?? '',
+          attempt: info.attempt,
+          owner,
+        }).then(
+          () => true,
+          (err: Error) => {
+            logger.warn(`could not record the running ${info.activityType} activity (${err.message}): if this worker process dies, Temporal retries it after its heartbeat timeout`);
+            return false;
+          },
+        );
+        try {
+          return await next(input);
+        } finally {
+          if (await recorded) await forgetRunningActivity(db, info.taskToken).catch(() => undefined);
+        }
+      },
+    },
+  });
+}
+
+/**
+ * Fails each recorded attempt whose worker process has certainly ended, as judged from this process, and
+ * forgets it; with `seenEnded`, only once it was first seen ended at least `graceMs` ago (it notes there
+ * when it first saw each). Answers how many it failed.
+ */
+export async function failActivitiesOfEndedWorkers(
+  deps: { db: Db; client: Client; logger: Logger },
+  wait?: { seenEnded: Map<string, number>; graceMs: number },
+): Promise<number> {
+  const self = thisProcessIdentity();
+  if (!self) return 0;
+  let failed = 0;
+  const recorded = await runningActivities(deps.db);
+  if (wait) {
+    const keys = new Set(recorded.map((a) => Buffer.from(a.taskToken).toString('base64')));
+    for (const key of wait.seenEnded.keys()) if (!keys.has(key)) wait.seenEnded.delete(key);
+  }
+  for (const a of recorded) {
+    if (!hasCertainlyEnded(a.owner, self)) continue;
+    if (wait) {
+      const key = Buffer.from(a.taskToken).toString('base64');
+      const since = wait.seenEnded.get(key) ?? Date.now();
+      wait.seenEnded.set(key, since);
+      if (Date.now() - since < wait.graceMs) continue;
+      wait.seenEnded.delete(key);
+    }
+    const who = `pid ${a.owner.pid} on ${a.owner.host}`;
+    try {
+      await deps.client.activity.fail(
+        a.taskToken,
+        ApplicationFailure.retryable(`the worker process that ran ${a.activityType} (attempt ${a.attempt}, ${who}) has ended; it runs again`, WORKER_PROCESS_ENDED),
+      );
+      failed++;
+      deps.logger.warn(
+        { activityType: a.activityType, activityId: a.activityId, workflowId: a.workflowId, attempt: a.attempt, ownerPid: a.owner.pid },
+        `${a.activityType} of ${a.workflowId} was running in a worker process that has ended (${who}): failed it, so it runs again now`,
+      );
+    } catch (err) {
+      if (!(err instanceof ActivityNotFoundError)) {
+        deps.logger.warn(`could not fail ${a.activityType} of ${a.workflowId}, left by an ended worker process (${who}): ${(err as Error).message}`);
+        continue;
+      }
+    }
+    await forgetRunningActivity(deps.db, a.taskToken);
+  }
+  return failed;
+}
+
+/**
+ * Runs `failActivitiesOfEndedWorkers` at once and then every `everyMs`, one round at a time, until the
+ * returned stop is called (which waits for a round under way); an attempt is failed once its process has
+ * been seen ended for `graceMs`. A round that fails (the database or Temporal unavailable) is logged, and
+ * the next one tries again.
+ */
+export function watchForEndedWorkers(deps: { db: Db; client: Client; logger: Logger }, everyMs = ENDED_WORKER_SWEEP_MS, graceMs = ENDED_WORKER_GRACE_MS): () => Promise<void> {
+  const wait = { seenEnded: new Map<string, number>(), graceMs };
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> = Promise.resolve();
+  const next = () => {
+    if (stopped) return;
+    round = failActivitiesOfEndedWorkers(deps, wait)
+      .then(
+        () => undefined,
+        (err: Error) => deps.logger.warn(`looking for the activities of ended worker processes failed: ${err.message}`),
+      )
+      .finally(() => {
+        if (stopped) return;
+        timer = setTimeout(next, everyMs);
+        timer.unref();
+      });
+  };
+  next();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await round;
+  };
+}
