@@ -215,6 +215,7 @@ export async function tearDownKillTest(parts: { workers: ChildProcess[]; stack?:
   await stopWorkerProcesses(parts.workers);
   await parts.stack?.stop();
   if (parts.repo) fs.rmSync(parts.repo.dir, { recursive: true, force: true });
+  // KEEP_KILL_LOGS=1 keeps the worker processes' logs, to read after a run.
   if (!process.env.KEEP_KILL_LOGS) fs.rmSync(parts.logDir, { recursive: true, force: true });
 }
 
