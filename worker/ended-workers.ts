@@ -10,7 +10,7 @@ import { forgetRunningActivity, recordRunningActivity, runningActivities } from 
  * A worker process that dies (kill -9, a crash, an out-of-memory kill) leaves its activities running in
  * Temporal's eyes until their heartbeat timeout runs out: 20 s for a batch or a step, 30 s for an
  * evaluation's build starts, 2 minutes for an evaluation. Another worker process of the same machine can
- * tell at once that the process has ended, and fail those attempts, so Temporal runs them again now.
+ * tell within seconds that the process has ended, and fail those attempts, so Temporal runs them again.
  *
  * - Each attempt of a (non-local) activity whose heartbeat timeout is at least RECORDED_HEARTBEAT_TIMEOUT_MS
  *   is recorded in `running_activities` with its task token and its process (`recordRunningActivities`,

@@ -97,7 +97,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
   const workflows = new RingmasterWorkflows(client, opts.taskQueue, eagerStarts);
   const activities = createActivities({ ...opts.deps, logger, workflows, builderPool });
   // Long-heartbeat activity attempts are recorded while they run, so that if this process dies another on
-  // this machine fails them at once (worker/ended-workers.ts).
+  // this machine fails them within seconds, not at their heartbeat timeout (worker/ended-workers.ts).
   const interceptors = { activity: [recordRunningActivities(opts.deps.db, logger.child({ component: 'worker' }))] };
   const main = await Worker.create({
     connection: nativeConnection,
@@ -133,7 +133,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     maxConcurrentActivityTaskExecutions: 50,
     maxHeartbeatThrottleInterval: '1 second',
   });
-  // Activities left running by a worker process of this machine that has ended are failed at once, so they run again.
+  // Activities left running by a worker process of this machine that has ended are failed (6 s after it is seen ended), so they run again.
   const stopWatchingForEndedWorkers = watchForEndedWorkers({ db: opts.deps.db, client, logger: logger.child({ component: 'worker' }) });
   return {
     worker: new RingmasterWorker(main, dispatch, () => warmUp(workflows, logger)),
