@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { Db } from '../lib/db';
 import { eventTypeName } from './history-limits';
+import { procStat } from '../lib/processes';
 import type { BenchStack } from './support';
 
 const CLOCK_TICKS = 100;
@@ -68,16 +69,10 @@ export async function waitForQuietStack(bench: BenchStack, maxMs = 60_000): Prom
 }
 
 function readStat(pid: number): { ppid: number; ticks: number } | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // Fields after the command name (which may hold spaces, inside parentheses).
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // state ppid … utime(14) stime(15) cutime(16) cstime(17), numbered from 1 over the whole line.
-  const at = (n: number) => Number(fields[n - 3]);
+  const stat = procStat(pid);
+  if (!stat) return undefined;
+  // ppid(4), utime(14) stime(15) cutime(16) cstime(17).
+  const at = (n: number) => Number(stat(n));
   return { ppid: at(4), ticks: at(14) + at(15) + at(16) + at(17) };
 }
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import { procStat } from './processes';
 
 /**
  * Who a process is, precisely enough that another process on the same machine can tell later whether it
@@ -52,13 +53,9 @@ export function startTicksOf(pid: number): string | undefined {
 
 /** The state letter and start time of process `pid`, from `/proc/<pid>/stat`. */
 function statOf(pid: number): { state: string; startTicks: string } | undefined {
-  const stat = readTrimmed(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  // The command name (field 2) is in parentheses and may hold spaces and parentheses: count after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); the start time is field 22.
-  const startTicks = fields[22 - 3];
-  return startTicks && /^\d+$/.test(startTicks) ? { state: fields[0], startTicks } : undefined;
+  const field = procStat(pid);
+  const startTicks = field?.(22);
+  return field && startTicks && /^\d+$/.test(startTicks) ? { state: field(3), startTicks } : undefined;
 }
 
 function readTrimmed(file: string): string | undefined {

@@ -3,6 +3,23 @@ import net from 'node:net';
 import fs from 'node:fs';
 import { signalProcessGroup } from './process-runner';
 
+/**
+ * The fields of `/proc/<pid>/stat`, answered by their number in proc(5) (1: the PID, 3: the state, 4: the
+ * parent's PID, 14–17: CPU ticks, 22: the start time), or undefined when there is no such process. The
+ * command name (field 2) is in parentheses and may hold spaces and parentheses, so the fields after it
+ * are counted from its last ')'.
+ */
+export function procStat(pid: number | string): ((field: number) => string) | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const afterName = text.slice(text.lastIndexOf(')') + 2).trim().split(' ');
+  return (field) => (field === 1 ? String(pid) : field === 2 ? text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')) : afterName[field - 3]);
+}
+
 /** A free TCP port on the loopback interface. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -72,30 +72,29 @@ export function recordRunningActivities(db: Db, logger: Logger, owner: ProcessId
 }
 
 /**
- * Fails each recorded attempt whose worker process has certainly ended, as judged from this process, and
- * forgets it; with `seenEnded`, only once it was first seen ended at least `graceMs` ago (it notes there
- * when it first saw each). Answers how many it failed.
+ * Fails each recorded attempt whose worker process has certainly ended, as judged from the process
+ * `self`, and forgets it; with `seenEnded`, only once it was first seen ended at least `graceMs` ago (it
+ * notes there when it first saw each). Answers how many it failed.
  */
 export async function failActivitiesOfEndedWorkers(
   deps: { db: Db; client: Client; logger: Logger },
+  self: ProcessIdentity,
   wait?: { seenEnded: Map<string, number>; graceMs: number },
 ): Promise<number> {
-  const self = thisProcessIdentity();
-  if (!self) return 0;
   let failed = 0;
-  const recorded = await runningActivities(deps.db);
+  const recorded = (await runningActivities(deps.db)).map((a) => ({ ...a, key: Buffer.from(a.taskToken).toString('base64') }));
   if (wait) {
-    const keys = new Set(recorded.map((a) => Buffer.from(a.taskToken).toString('base64')));
+    // Attempts no longer recorded (ended, or failed by another worker) are forgotten here too.
+    const keys = new Set(recorded.map((a) => a.key));
     for (const key of wait.seenEnded.keys()) if (!keys.has(key)) wait.seenEnded.delete(key);
   }
   for (const a of recorded) {
     if (!hasCertainlyEnded(a.owner, self)) continue;
     if (wait) {
-      const key = Buffer.from(a.taskToken).toString('base64');
-      const since = wait.seenEnded.get(key) ?? Date.now();
-      wait.seenEnded.set(key, since);
+      const since = wait.seenEnded.get(a.key) ?? Date.now();
+      wait.seenEnded.set(a.key, since);
       if (Date.now() - since < wait.graceMs) continue;
-      wait.seenEnded.delete(key);
+      wait.seenEnded.delete(a.key);
     }
     const who = `pid ${a.owner.pid} on ${a.owner.host}`;
     try {
@@ -126,13 +125,16 @@ export async function failActivitiesOfEndedWorkers(
  * the next one tries again.
  */
 export function watchForEndedWorkers(deps: { db: Db; client: Client; logger: Logger }, everyMs = ENDED_WORKER_SWEEP_MS, graceMs = ENDED_WORKER_GRACE_MS): () => Promise<void> {
+  // Where /proc does not tell who this process is, no other process can be judged from it.
+  const self = thisProcessIdentity();
+  if (!self) return async () => undefined;
   const wait = { seenEnded: new Map<string, number>(), graceMs };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let round: Promise<void> = Promise.resolve();
   const next = () => {
     if (stopped) return;
-    round = failActivitiesOfEndedWorkers(deps, wait)
+    round = failActivitiesOfEndedWorkers(deps, self, wait)
       .then(
         () => undefined,
         (err: Error) => deps.logger.warn(`looking for the activities of ended worker processes failed: ${err.message}`),

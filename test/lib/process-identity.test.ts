@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import fs from 'node:fs';
+import { procStat } from '../../lib/processes';
 import { hasCertainlyEnded, startTicksOf, thisProcessIdentity, type ProcessIdentity } from '../../lib/process-identity';
 
 /** A child process that is running now, and its identity as it would record it. */
@@ -55,8 +55,7 @@ describe('whether the process that ran a batch has ended (lib/process-identity.t
       let state = '';
       for (let i = 0; i < 250 && state !== 'Z'; i++) {
         await pause(20);
-        const stat = fs.readFileSync(`/proc/${zombiePid}/stat`, 'utf8');
-        state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+        state = procStat(zombiePid)?.(3) ?? '';
       }
       assert.equal(state, 'Z', 'the background sleep is a zombie');
       const ticks = startTicksOf(zombiePid);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { BuilderSpec } from '../../activities/realise/types';
-import { freePort } from '../../lib/processes';
+import { freePort, procStat } from '../../lib/processes';
 
 const execFileAsync = promisify(execFile);
 
@@ -52,15 +52,12 @@ export function descendantPids(rootPid: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(entry));
-      children.set(ppid, list);
-    } catch {
-      /* exited meanwhile */
-    }
+    const stat = procStat(entry);
+    if (!stat) continue; // exited meanwhile
+    const ppid = Number(stat(4));
+    const list = children.get(ppid) ?? [];
+    list.push(Number(entry));
+    children.set(ppid, list);
   }
   const out: number[] = [];
   const queue = [rootPid];

@@ -8,6 +8,7 @@ import type { TestStack } from './stack';
 import { makeGitRepo, type GitFixtureRepo } from './git-fixture';
 import { buildsOf, eventually, sleep } from './pipeline';
 import { buildWorkflowId, dispatcherWorkflowId } from '../../workflows/shared';
+import { procStat } from '../../lib/processes';
 
 /**
  * Worker processes of a test's own (`node bin/ringmaster.js worker`), their process trees, killing
@@ -73,8 +74,9 @@ export function processTable(): ProcInfo[] {
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const stat = procStat(entry);
+      if (!stat) continue;
+      const ppid = Number(stat(4));
       const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
       out.push({ pid: Number(entry), ppid, cmdline });
     } catch {
@@ -103,12 +105,8 @@ export function descendantsOf(pid: number): ProcInfo[] {
 
 /** Exited (or a zombie nobody reaped yet: orphans go to PID 1, which may be slow to reap). */
 export function isGone(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
+  const stat = procStat(pid);
+  return !stat || stat(3) === 'Z';
 }
 
 export function signal(pid: number, sig: NodeJS.Signals): void {
