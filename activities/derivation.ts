@@ -13,7 +13,7 @@ import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { markStepsOfDerivation, markStepsQueued, recordSteps } from './records/steps';
 import { findCachedFailure, findCachedFailureFor, ownFailureOf, recordCachedFailure, type OwnFailureStatus } from './records/cached-failures';
 import { anyRemoteBuilder, findRemoteBuilder } from './records/builders';
-import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation, isBatchExtra } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, buildsOfSameEvaluationByDerivation, markBatchExtraWaitedOn } from './records/builds';
 import { logBuilderFailure } from './operator-lines';
 import { liveConfigFile } from '../lib/live-config-file';
 import { whileDatabaseUnavailable } from './database-retry';
@@ -192,7 +192,7 @@ export function createDerivationActivities(deps: ActivityDeps) {
         jobNames: Object.fromEntries(owners.map((o) => [o.drv_path, o.job_name])),
         workflowIds: Object.fromEntries(needed.map((i) => [i.path, deps.workflows.derivationWorkflowId(i.path)])),
         runAhead: needed.every((i) => buildsWhereItDoes(i.info, drv)) || !(await anyRemoteBuilder(db)),
-        ...((await isBatchExtra(db, input.drvPath)) ? { extraOfRunningBatch: true } : {}),
+        ...((await markBatchExtraWaitedOn(db, input.drvPath)) ? { extraOfRunningBatch: true } : {}),
       };
     },
 
@@ -208,6 +208,9 @@ export function createDerivationActivities(deps: ActivityDeps) {
       // Marked first: a database error then fails the activity before the dispatcher has the request,
       // so its retry never asks twice (a second request after the grant would free the granted slot).
       await markStepsQueued(db, input.request.drvPath);
+      // A running batch that realises it as an extra then tells this workflow its word (batch_extras.workflow_waits):
+      // the dispatcher holds the request while that batch runs.
+      await markBatchExtraWaitedOn(db, input.request.drvPath);
       await requestBuilderSlot(input.request);
       return { kind: 'needs_build' };
     },

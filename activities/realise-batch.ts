@@ -12,7 +12,7 @@ import { lastErrorLines } from './realise/nix-process';
 import { BuildLogWriter, liveLogPath } from '../lib/build-log';
 import { logBuildOfStep, markStepsOfDerivation, recordStepsOfExtras } from './records/steps';
 import { createBuildActivities } from './build';
-import { assignBuilderToBuildsOfDerivation, endStepsOfDerivation, BATCH_TOUCH_MS, firstWaitingBuildOfEvaluation, forgetBatchExtras, recordBatchExtras, touchBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
+import { assignBuilderToBuildsOfDerivation, endStepsOfDerivation, BATCH_TOUCH_MS, firstWaitingBuildOfEvaluation, forgetBatchExtras, forgetBatchExtraWaitedOn, markQueuedBatchExtrasWaitedOn, recordBatchExtras, touchBatchExtras, waitingDerivationsOfSameEvaluation, type BatchLead } from './records/builds';
 import { locallyInvalidPaths } from './realise/closure';
 import { cachedFailuresAmong, recordCachedFailure } from './records/cached-failures';
 import { findRemoteBuilder } from './records/builders';
@@ -208,6 +208,16 @@ export function createBatchActivities(deps: ActivityDeps) {
             }
           }
           const result: StepRealisation = { drvPath, status, outputs, errorMessage, builderId: input.builderId, logPath: logBuildId ? liveLogPath(deps.config.dataDir, logBuildId) : null, ...(members.has(drvPath) ? {} : { alongInput: true }) };
+          // An extra's final word goes only to a workflow that waits for it (its row says so; read as the row
+          // goes, in one statement). Most extras have no workflow at all (their builds are held for this
+          // batch), and a signal to a workflow that does not exist costs the worker and Temporal about 5 ms
+          // of CPU. Members, inputs built along and words that are not final are sent as before.
+          if (extras.has(drvPath) && final) {
+            const waitedOn = await whileDatabaseUnavailable(() => forgetBatchExtraWaitedOn(db, input.batchId, drvPath));
+            heldBuildsReleased();
+            if (waitedOn) await deps.workflows.tellStepRealised(drvPath, result);
+            return;
+          }
           await deps.workflows.tellStepRealised(drvPath, result);
           if (extras.has(drvPath)) await releaseExtras(drvPath);
         };
@@ -367,6 +377,8 @@ export function createBatchActivities(deps: ActivityDeps) {
               await deps.workflows.signalDispatcher(batchExtrasSignal, [{ batchId: input.batchId, requestIds: chosenExtras.map((d) => deps.workflows.derivationWorkflowId(d)) }]);
               await whileDatabaseUnavailable(async () => {
                 await recordBatchExtras(db, input.batchId, chosenExtras);
+                // After the rows are committed, before Nix marks any step `building`.
+                await markQueuedBatchExtrasWaitedOn(db, input.batchId);
                 logBuildOfExtra = await recordStepsOfExtras(db, chosenExtras);
               });
               // Alive while it runs: the rows of a batch whose worker died hold nothing a minute later.

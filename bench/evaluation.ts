@@ -162,11 +162,13 @@ async function main(): Promise<void> {
         const completed = (r.completed_at.getTime() - t) / 1000;
         // CPU, less moved by the machine's load than the seconds: this process with what it spawned (the evaluator's Nix), PostgreSQL, Temporal.
         const cpu1 = cpuOfBenchStack(bench);
+        const path = await triggerPath(stack, e.id, t);
         const ratio = completed / baseline;
         ratios.push(ratio);
         roundsSeconds += completed;
         roundsBaselineSeconds += baseline;
         console.log(`  round ${round} (warm): trigger → completed_at ${completed.toFixed(2)} s (evaluator running at ${((r.started_at.getTime() - t) / 1000).toFixed(2)} s), nix-instantiate ${baseline.toFixed(2)} s: ${ratio.toFixed(2)}×, load ${os.loadavg()[0].toFixed(1)}, stack quiet after ${quietAfter.toFixed(1)} s; CPU s: API + worker + Nix ${(cpu1.self - cpu0.self).toFixed(2)}, PostgreSQL ${(cpu1.postgres - cpu0.postgres).toFixed(2)}, Temporal ${(cpu1.temporal - cpu0.temporal).toFixed(2)}`);
+        console.log(`    trigger path (s after trigger): ${path}`);
       } finally {
         again.remove();
       }
@@ -183,6 +185,29 @@ async function main(): Promise<void> {
     await bench.stop();
     repo.remove();
   }
+}
+
+/**
+ * The trigger path of an evaluation, from its two workflows' histories: when CheckJobsetWorkflow started,
+ * when its `prepareEvaluation` started and ended, when the EvaluationWorkflow started and when its
+ * `evaluateAndRecord` started (seconds after `t`, the trigger; one machine, one clock).
+ */
+async function triggerPath(stack: Awaited<ReturnType<typeof startBenchStack>>['stack'], evaluationId: string, t: number): Promise<string> {
+  const evaluation = await stack.temporal.client.workflow.getHandle(evaluationWorkflowId(evaluationId)).fetchHistory();
+  const parent = evaluation.events?.[0]?.workflowExecutionStartedEventAttributes?.parentWorkflowExecution;
+  if (!parent?.workflowId) return '(no parent workflow)';
+  const check = await stack.temporal.client.workflow.getHandle(parent.workflowId, parent.runId ?? undefined).fetchHistory();
+  const at = (events: typeof check.events, type: string, nth = 0) => {
+    const e = (events ?? []).filter((x) => eventTypeName(x) === type)[nth];
+    return e?.eventTime ? ((Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) - t) / 1000).toFixed(3) : '?';
+  };
+  return [
+    `check started ${at(check.events, 'WORKFLOW_EXECUTION_STARTED')}`,
+    `prepareEvaluation ${at(check.events, 'ACTIVITY_TASK_STARTED')}–${at(check.events, 'ACTIVITY_TASK_COMPLETED')}`,
+    `child initiated ${at(check.events, 'START_CHILD_WORKFLOW_EXECUTION_INITIATED')}`,
+    `evaluation's first task ${at(evaluation.events, 'WORKFLOW_TASK_STARTED')}–${at(evaluation.events, 'WORKFLOW_TASK_COMPLETED')}`,
+    `evaluateAndRecord started ${at(evaluation.events, 'ACTIVITY_TASK_STARTED')}`,
+  ].join(', ');
 }
 
 runBench(main);

@@ -518,6 +518,31 @@ export async function forgetBatchExtras(db: Queryable, batchId: string, drvPath?
 }
 
 /**
+ * A batch's extras that a derivation workflow had queued already (a step row of the derivation in phase
+ * `queued`): such a workflow waits for the batch's word (the dispatcher holds its request while the batch
+ * runs), so the row says so. Run after `recordBatchExtras` has committed and before the batch's Nix starts
+ * (which marks the steps `building`); a workflow that queues later marks the row itself (`queueDerivation`).
+ */
+export async function markQueuedBatchExtrasWaitedOn(db: Queryable, batchId: string): Promise<void> {
+  await db('batch_extras as e')
+    .where('e.batch_id', batchId)
+    .whereExists((q) => q.select(db.raw('1')).from('build_steps as s').whereRaw('s.drv_path = e.drv_path').whereIn('s.status', ['pending', 'running']).where('s.phase', 'queued'))
+    .update({ workflow_waits: true });
+}
+
+/**
+ * An extra ended: its row goes (unless another batch has taken it since), and the answer says whether a
+ * derivation workflow waits for this batch's word on it (`markBatchExtraWaitedOn`,
+ * `markQueuedBatchExtrasWaitedOn`). Deleting and reading in one statement settles a workflow that marks
+ * the row at the same moment: either it marked the row first and is told, or it finds no row and takes
+ * the usual way.
+ */
+export async function forgetBatchExtraWaitedOn(db: Queryable, batchId: string, drvPath: string): Promise<boolean> {
+  const rows: Array<{ workflow_waits: boolean }> = await db('batch_extras').where({ batch_id: batchId, drv_path: drvPath }).delete().returning('workflow_waits');
+  return rows.some((r) => r.workflow_waits);
+}
+
+/**
  * A batch's rows are alive while its activity touches them (`touchBatchExtras`, every BATCH_TOUCH_MS):
  * the rows of a batch whose worker died, or whose activity gave up, hold nothing a minute later.
  */
@@ -530,9 +555,13 @@ export async function touchBatchExtras(db: Queryable, batchId: string): Promise<
   await db('batch_extras').where({ batch_id: batchId }).update({ alive_at: db.fn.now() });
 }
 
-/** Whether a running batch (alive) realises the derivation as an extra. */
-export async function isBatchExtra(db: Queryable, drvPath: string): Promise<boolean> {
-  return (await db('batch_extras as e').where({ 'e.drv_path': drvPath }).whereRaw(BATCH_ALIVE).first('e.drv_path')) !== undefined;
+/**
+ * Whether a running batch (alive) realises the derivation as an extra; if so, its row records in the same
+ * statement that the derivation's workflow waits for that batch's word (`forgetBatchExtraWaitedOn`).
+ */
+export async function markBatchExtraWaitedOn(db: Queryable, drvPath: string): Promise<boolean> {
+  const rows = await db('batch_extras as e').where({ 'e.drv_path': drvPath }).whereRaw(BATCH_ALIVE).update({ workflow_waits: true }).returning('e.drv_path');
+  return rows.length > 0;
 }
 
 /**
