@@ -4,14 +4,40 @@ import pinoPretty from 'pino-pretty';
 export type { Logger } from 'pino';
 
 /**
- * Field paths that pino replaces with "[redacted]" wherever a caller passes them by mistake. Secrets
- * are not passed to the logger in the first place; this is the second line of defence.
+ * Fields whose values are replaced with "[redacted]" wherever a caller passes them by mistake, at the top
+ * level of a line or up to two objects deep (`field`, `*.field`, `*.*.field`: `headers.authorization` and
+ * `req.headers.authorization` among them). Secrets are not passed to the logger in the first place; this
+ * is the second line of defence.
  */
-export const REDACTED_PATHS: readonly string[] = [
+export const SECRET_FIELDS: ReadonlySet<string> = new Set([
   'password', 'new_password', 'current_password', 'secret', 'webhook_secret', 'token', 'access_token',
   'api_key', 'key', 'ssh_key', 'ssh_private_key', 'private_key', 'passphrase', 'authorization', 'cookie',
-].flatMap((field) => [field, `*.${field}`, `*.*.${field}`])
-  .concat(['headers.authorization', 'headers.cookie', 'req.headers.authorization', 'req.headers.cookie']);
+]);
+const CENSOR = '[redacted]';
+
+/**
+ * `value` with every secret field (SECRET_FIELDS) at most `depth` objects below it replaced by "[redacted]":
+ * a copy along the way to each one found, and `value` itself when it holds none (the usual case). The
+ * caller's objects are never changed. pino's own `redact` did this with 45 paths, 30 of them wildcards,
+ * which cost about 140 µs per line against about 13 µs for the line itself (2,000 lines of a finished
+ * build's fields); this walk costs a key lookup per field. (A child logger's bindings are redacted by pino
+ * at the top level only.)
+ */
+export function redactSecrets<T>(value: T, depth = 2): T {
+  if (value === null || typeof value !== 'object') return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const field = (value as Record<string, unknown>)[key];
+    let replaced: unknown = field;
+    if (SECRET_FIELDS.has(key)) replaced = CENSOR;
+    else if (depth > 0 && field !== null && typeof field === 'object' && !(field instanceof Date) && !Buffer.isBuffer(field)) replaced = redactSecrets(field, depth - 1);
+    if (replaced !== field) {
+      copy ??= (Array.isArray(value) ? [...value] : { ...value }) as Record<string, unknown>;
+      copy[key] = replaced;
+    }
+  }
+  return (copy ?? value) as T;
+}
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -41,9 +67,11 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   const options: LoggerOptions = {
     level: logLevelFrom(requested),
     base: { pid: process.pid },
-    redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
+    // A line's fields go through redactSecrets; pino's own redaction, with top-level paths only (about as
+    // cheap as none), keeps a child logger's bindings clean too (pino formats those once, without `log`).
+    redact: { paths: [...SECRET_FIELDS], censor: CENSOR },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
+    formatters: { level: (label) => ({ level: label }), log: (object) => redactSecrets(object) },
   };
   const pretty = settings.pretty ?? (settings.destination === undefined && process.stdout.isTTY === true);
   const destination = settings.destination

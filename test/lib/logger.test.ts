@@ -57,4 +57,22 @@ describe('the structured logger', () => {
     assert.equal(line.builder.ssh_private_key, '[redacted]');
     assert.equal(line.builder.name, 'b1');
   });
+
+  it('two objects deep (arrays too), in child bindings, never deeper, and the caller\'s objects are left as they were', () => {
+    const out = capture();
+    const passed = { users: [{ name: 'u1', password: 'hunter22' }], a: { b: { token: 'rk_deep2' } }, deeper: { a: { b: { token: 'kept-three-deep' } } }, at: new Date(0) };
+    const logger = createLogger({ destination: out.stream, level: 'info' }).child({ component: 'test', secret: 'rk_binding' });
+    logger.info(passed, 'nested');
+    const [line] = out.lines() as Array<Record<string, any>>;
+    assert.equal(line.users[0].password, '[redacted]');
+    assert.equal(line.users[0].name, 'u1');
+    assert.equal(line.a.b.token, '[redacted]');
+    assert.equal(line.secret, '[redacted]');
+    assert.equal(line.component, 'test');
+    assert.equal(line.at, new Date(0).toISOString());
+    // As pino's redact paths did: `field`, `*.field`, `*.*.field`, and no deeper.
+    assert.equal(line.deeper.a.b.token, 'kept-three-deep');
+    assert.equal(passed.users[0].password, 'hunter22', "the caller's object is not changed");
+    assert.equal(passed.a.b.token, 'rk_deep2');
+  });
 });
