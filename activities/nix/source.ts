@@ -160,6 +160,19 @@ async function mirrorDefaultBranch(mirrorDir: string): Promise<string | null> {
   return /^refs\/heads\/(\S+)$/.exec(local.stdout.trim())?.[1] ?? null;
 }
 
+/**
+ * A fresh mirror's HEAD: the branch it names (the remote's default branch) and that branch's commit, from
+ * one git process instead of two (`symbolic-ref`, then `rev-parse`); null when HEAD names no branch with a
+ * commit (an empty repository, a detached HEAD), which the callers then report as before.
+ */
+async function mirrorHead(mirrorDir: string): Promise<{ branch: string; commit: string } | null> {
+  const parsed = await git(['--git-dir', mirrorDir, 'rev-parse', 'HEAD^{commit}', '--symbolic-full-name', 'HEAD']);
+  if (parsed.code !== 0) return null;
+  const [commit, ref] = parsed.stdout.trim().split('\n');
+  const branch = /^refs\/heads\/(\S+)$/.exec(ref ?? '')?.[1];
+  return branch && /^[0-9a-f]{40,64}$/.test(commit ?? '') ? { branch, commit } : null;
+}
+
 /** The branch the remote's HEAD points at, or (when the remote does not say) the mirror's, or null. */
 async function remoteDefaultBranch(url: string, mirrorDir: string): Promise<string | null> {
   return (await remoteHead(url)).branch ?? (await mirrorDefaultBranch(mirrorDir));
@@ -231,6 +244,10 @@ export async function fetchGitSource(opts: FetchGitSourceOptions): Promise<GitSo
     let branch = opts.branch || null;
     if (!(await exists(path.join(mirrorDir, 'HEAD')))) {
       await cloneMirror(url, mirrorDir, what);
+      if (!branch && !opts.revision) {
+        const head = await mirrorHead(mirrorDir);
+        if (head) return head;
+      }
       branch ??= await mirrorDefaultBranch(mirrorDir);
     } else if (opts.revision && (await mirrorHolds(mirrorDir, opts.revision))) {
       return { commit: opts.revision, branch: branch ?? (await remoteDefaultBranch(url, mirrorDir)) };

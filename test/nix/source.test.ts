@@ -140,6 +140,19 @@ describe('git sources', () => {
     });
   });
 
+  it('a repository without a commit fails on its first fetch with an error naming its default branch', async () => {
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'ringmaster-empty-repo-'));
+    try {
+      assert.equal(spawnSync('git', ['init', '--quiet', '--initial-branch', 'trunk', empty]).status, 0);
+      await assert.rejects(fetchGitSource({ url: pathToFileURL(empty).href, cacheDir }), (err: Error) => {
+        assert.match(err.message, /the branch trunk does not exist/);
+        return true;
+      });
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+
   it('a URL that is no repository fails with an error naming it', async () => {
     const missing = `file://${path.join(os.tmpdir(), 'ringmaster-no-such-repo')}`;
     await assert.rejects(fetchGitSource({ url: missing, cacheDir }), (err: Error) => err.message.includes(missing));
