@@ -113,10 +113,16 @@ export function createBatchActivities(deps: ActivityDeps) {
         const members = new Map(input.members.map((m) => [m.drvPath, m]));
         /** The batch's extras (`BatchExtras`), once chosen. */
         const extras = new Set<string>();
-        /** An extra ended (or, without `drvPath`, the batch did): its rows go, and the start loop looks at once. */
-        const releaseExtras = async (drvPath?: string) => {
-          await whileDatabaseUnavailable(() => forgetBatchExtras(db, input.batchId, drvPath));
+        /**
+         * An extra ended (or, without `drvPath`, the batch did): its rows go, and the start loop looks at once.
+         * For one extra, answers whether a derivation workflow waits for the batch's word on it.
+         */
+        const releaseExtras = async (drvPath?: string): Promise<boolean> => {
+          const waitedOn = await whileDatabaseUnavailable(async () =>
+            drvPath ? forgetBatchExtraWaitedOn(db, input.batchId, drvPath) : (await forgetBatchExtras(db, input.batchId), false),
+          );
           heldBuildsReleased();
+          return waitedOn;
         };
         const chosen = await batchBuilderFor(input.builderId);
         const builder: BatchBuilder | undefined = 'builder' in chosen ? chosen.builder : undefined;
@@ -213,9 +219,7 @@ export function createBatchActivities(deps: ActivityDeps) {
           // batch), and a signal to a workflow that does not exist costs the worker and Temporal about 5 ms
           // of CPU. Members, inputs built along and words that are not final are sent as before.
           if (extras.has(drvPath) && final) {
-            const waitedOn = await whileDatabaseUnavailable(() => forgetBatchExtraWaitedOn(db, input.batchId, drvPath));
-            heldBuildsReleased();
-            if (waitedOn) await deps.workflows.tellStepRealised(drvPath, result);
+            if (await releaseExtras(drvPath)) await deps.workflows.tellStepRealised(drvPath, result);
             return;
           }
           await deps.workflows.tellStepRealised(drvPath, result);

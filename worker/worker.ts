@@ -98,7 +98,8 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
   const activities = createActivities({ ...opts.deps, logger, workflows, builderPool });
   // Long-heartbeat activity attempts are recorded while they run, so that if this process dies another on
   // this machine fails them within seconds, not at their heartbeat timeout (worker/ended-workers.ts).
-  const interceptors = { activity: [recordRunningActivities(opts.deps.db, logger.child({ component: 'worker' }))] };
+  const workerLog = logger.child({ component: 'worker' });
+  const interceptors = { activity: [recordRunningActivities(opts.deps.db, workerLog)] };
   const main = await Worker.create({
     connection: nativeConnection,
     namespace: opts.namespace,
@@ -134,9 +135,9 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     maxHeartbeatThrottleInterval: '1 second',
   });
   // Activities left running by a worker process of this machine that has ended are failed (6 s after it is seen ended), so they run again.
-  const stopWatchingForEndedWorkers = watchForEndedWorkers({ db: opts.deps.db, client, logger: logger.child({ component: 'worker' }) });
+  const stopWatchingForEndedWorkers = watchForEndedWorkers({ db: opts.deps.db, client, logger: workerLog });
   return {
-    worker: new RingmasterWorker(main, dispatch, () => warmUp(workflows, logger)),
+    worker: new RingmasterWorker(main, dispatch, () => warmUp(workflows, workerLog)),
     connection: {
       async close() {
         await stopWatchingForEndedWorkers();
@@ -159,8 +160,7 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
  *   task queue), whose time is logged.
  * A failure is logged: the first real task then pays the cold start instead.
  */
-async function warmUp(workflows: RingmasterWorkflows, logger: Logger): Promise<void> {
-  const log = logger.child({ component: 'worker' });
+async function warmUp(workflows: RingmasterWorkflows, log: Logger): Promise<void> {
   const started = Date.now();
   const dispatcher = workflows.startDispatcher().catch((err: Error) => log.warn(`could not start the dispatcher: ${err.message}`));
   await workflows.probeSystem().then(

@@ -512,9 +512,9 @@ export async function recordBatchExtras(db: Queryable, batchId: string, drvPaths
     .merge(['batch_id', 'created_at', 'alive_at']);
 }
 
-/** An extra ended (or the whole batch did, `drvPath` omitted): its row goes, unless another batch has taken it since. */
-export async function forgetBatchExtras(db: Queryable, batchId: string, drvPath?: string): Promise<void> {
-  await db('batch_extras').where({ batch_id: batchId, ...(drvPath ? { drv_path: drvPath } : {}) }).delete();
+/** The whole batch ended: its extras' rows go, but for those another batch has taken since (one extra: `forgetBatchExtraWaitedOn`). */
+export async function forgetBatchExtras(db: Queryable, batchId: string): Promise<void> {
+  await db('batch_extras').where({ batch_id: batchId }).delete();
 }
 
 /**
