@@ -85,7 +85,8 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
 
 /** Creates a database if it does not exist yet. */
 export async function ensureDatabase(baseUrl: string, database: string): Promise<string> {
-  const client = new pg.Client({ connectionString: baseUrl });
+  // Bounded: a server that takes the connection but never answers is an error, not a wait without end.
+  const client = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 30_000 });
   await client.connect();
   try {
     const r = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);

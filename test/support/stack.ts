@@ -62,6 +62,20 @@ export interface TestStackOptions {
   logger?: Logger;
 }
 
+/**
+ * Runs one step of a stack's start, saying on stderr when it has taken more than a minute: a test file that
+ * hangs in its `before` reports none of its tests, so this names the step it hangs in.
+ */
+async function slowStepNamed<T>(name: string, step: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const timer = setInterval(() => console.error(`startTestStack: still ${name} after ${Math.round((Date.now() - started) / 1000)} s`), 60_000);
+  try {
+    return await step();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
   let own: TestServices | undefined;
   let shared = sharedServicesFromEnv();
@@ -73,7 +87,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   if (opts.postgresBaseUrl) shared = { ...shared, postgresBaseUrl: opts.postgresBaseUrl };
   const suffix = crypto.randomBytes(6).toString('hex');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-stack-'));
-  const databaseUrl = await ensureDatabase(shared.postgresBaseUrl, `test_${suffix}`);
+  const databaseUrl = await slowStepNamed('creating its database', () => ensureDatabase(shared!.postgresBaseUrl, `test_${suffix}`));
   const taskQueue = `test-${suffix}`;
   const config: RingmasterConfig = {
     ...loadConfig({ ...process.env, ...opts.env }),
@@ -86,8 +100,8 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     gcRootsDir: opts.env?.RINGMASTER_GC_ROOTS_DIR ?? path.join(dataDir, 'gcroots'),
   };
   const db = createDb(databaseUrl);
-  await migrateLatest(db);
-  const temporal = await connectTemporal(shared.temporalAddress, config.temporalNamespace, taskQueue);
+  await slowStepNamed('migrating its database', () => migrateLatest(db));
+  const temporal = await slowStepNamed('connecting to Temporal', () => connectTemporal(shared!.temporalAddress, config.temporalNamespace, taskQueue));
 
   let worker: RingmasterWorker | undefined;
   let workerRun: Promise<void> | undefined;
@@ -104,10 +118,10 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     await workerConnection?.close();
     worker = undefined;
   };
-  if (opts.worker !== false) await startWorker();
+  if (opts.worker !== false) await slowStepNamed('starting its worker', startWorker);
 
-  const api: RunningApi = await startApi({ db, config, temporal, startedAt: new Date(), version: 'test' }, 0, '127.0.0.1', (l) => console.error(l));
-  const admin = await createApiKey(db, { name: 'test-admin', role: 'admin' });
+  const api: RunningApi = await slowStepNamed('starting its API', () => startApi({ db, config, temporal, startedAt: new Date(), version: 'test' }, 0, '127.0.0.1', (l) => console.error(l)));
+  const admin = await slowStepNamed('creating its admin key', () => createApiKey(db, { name: 'test-admin', role: 'admin' }));
 
   const request = async <T,>(method: string, p: string, o: RequestOptions = {}): Promise<ApiResponse<T>> => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
