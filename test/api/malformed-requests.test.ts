@@ -1,24 +1,12 @@
-import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
+import { sendRaw } from '../support/raw-http';
 
 /** Sends raw bytes (invalid UTF-8 cannot go through a JS string) and reads the JSON answer. */
-function sendBytes(url: string, method: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent: false, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
-      });
-      // A connection closed in the middle of the answer emits no 'end' (nor an 'error' without a listener).
-      res.on('close', () => { if (!res.complete) reject(new Error(`the connection closed before the answer to ${method} ${url} ended`)); });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function sendBytes(url: string, method: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  const { status, text } = await sendRaw(url, method, body, headers);
+  return { status, body: text ? JSON.parse(text) : undefined };
 }
 
 /** What each case survived, printed at the end for the note. */

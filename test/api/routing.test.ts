@@ -5,23 +5,7 @@ import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import { buildApp } from '../../api/app';
 import { defineRoute, type RouteDef } from '../../api/route';
-
-/** Sends raw bytes with exactly the headers given (fetch would add a Content-Type). */
-function send(url: string, method: string, body: Buffer | undefined, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
-  return new Promise((resolve, reject) => {
-    // A connection of its own (no keep-alive pool): a body the server left unread spoils no later request.
-    const req = http.request(url, { method, agent: false, headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-      // A connection closed in the middle of the answer emits no 'end' (nor an 'error' without a listener).
-      res.on('close', () => { if (!res.complete) reject(new Error(`the connection closed before the answer to ${method} ${url} ended`)); });
-    });
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
-}
+import { sendRaw as send } from '../support/raw-http';
 
 describe('routing and body parsing (the route table on @koa/router)', () => {
   let stack: TestStack;
