@@ -62,6 +62,19 @@ export function readReport(file: string): RunReport {
   return report;
 }
 
+/**
+ * node's test runner over `files` as `npm test` runs it: the spec report on stdout, and the failures reporter,
+ * which writes to the file named by RINGMASTER_TEST_FAILURES_FILE in the environment.
+ */
+export function testRunnerArgs(files: string[], opts: { concurrency: string; timeoutMs: number }): string[] {
+  return [
+    '--import', 'tsx', '--test',
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    `--test-reporter=${path.join(__dirname, 'failures-reporter.mjs')}`, '--test-reporter-destination=/dev/null',
+    `--test-concurrency=${opts.concurrency}`, `--test-timeout=${opts.timeoutMs}`, '--test-force-exit', ...files,
+  ];
+}
+
 /** `npm test`: starts Temporal and PostgreSQL once, runs every test file with node's test runner, stops them. */
 export async function runTests(args: string[]): Promise<number> {
   const root = path.resolve(__dirname, '..', '..');
@@ -77,12 +90,7 @@ export async function runTests(args: string[]): Promise<number> {
     const concurrency = process.env.RINGMASTER_TEST_CONCURRENCY ?? '2';
     child = spawn(
       process.execPath,
-      [
-        '--import', 'tsx', '--test',
-        '--test-reporter=spec', '--test-reporter-destination=stdout',
-        `--test-reporter=${path.join(__dirname, 'failures-reporter.mjs')}`, '--test-reporter-destination=/dev/null',
-        `--test-concurrency=${concurrency}`, `--test-timeout=${FILE_TIMEOUT_MS}`, '--test-force-exit', ...runFiles,
-      ],
+      testRunnerArgs(runFiles, { concurrency, timeoutMs: FILE_TIMEOUT_MS }),
       {
         stdio: 'inherit',
         cwd: root,

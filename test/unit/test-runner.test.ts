@@ -4,9 +4,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { filesToRunAgain, readReport, type RunReport, type TestFailure } from '../support/run';
-
-const reporter = path.resolve(__dirname, '..', 'support', 'failures-reporter.mjs');
+import { filesToRunAgain, readReport, testRunnerArgs, type RunReport, type TestFailure } from '../support/run';
 
 /** The environment without NODE_TEST_CONTEXT, which would make the inner runner report to this one as a child. */
 function withoutTestContext(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -14,17 +12,19 @@ function withoutTestContext(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
-/** Runs node's test runner over the files with the failures reporter, as `npm test` does, and reads what it wrote. */
+/** Runs node's test runner over the files with `npm test`'s own command line, and reads what the failures reporter wrote. */
 function reportOf(files: Record<string, string>, timeoutMs: number): RunReport {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmaster-runner-'));
   try {
     for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
     const out = path.join(dir, 'failures.jsonl');
-    spawnSync(
-      process.execPath,
-      ['--test', '--test-reporter=dot', '--test-reporter-destination=/dev/null', `--test-reporter=${reporter}`, '--test-reporter-destination=/dev/null', '--test-concurrency=2', `--test-timeout=${timeoutMs}`, '--test-force-exit', ...Object.keys(files).map((f) => path.join(dir, f))],
-      { cwd: dir, stdio: 'ignore', timeout: 60_000, env: { ...withoutTestContext(process.env), RINGMASTER_TEST_FAILURES_FILE: out } },
-    );
+    spawnSync(process.execPath, testRunnerArgs(Object.keys(files).map((f) => path.join(dir, f)), { concurrency: '2', timeoutMs }), {
+      // From the project, where `--import tsx` resolves.
+      cwd: path.resolve(__dirname, '..', '..'),
+      stdio: 'ignore',
+      timeout: 60_000,
+      env: { ...withoutTestContext(process.env), RINGMASTER_TEST_FAILURES_FILE: out },
+    });
     const report = readReport(out);
     return { ...report, failures: report.failures.map((f) => ({ ...f, file: f.file && path.basename(f.file), name: f.name.startsWith(dir) ? path.basename(f.name) : f.name })) };
   } finally {
