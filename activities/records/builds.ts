@@ -92,32 +92,47 @@ export interface RecordedBuild {
   inserted: boolean;
 }
 
+// xmax is 0 for a row this statement inserted, and set for one it updated.
+const INSERT_EVALUATED_BUILDS = `with r as (
+       select * from jsonb_to_recordset(?::jsonb) as r(
+         id uuid, job_name text, drv_path text, system text, status text, priority integer, is_aggregate boolean, is_fod boolean,
+         meta_description text, meta_license text, meta_homepage text, meta_maintainers text, meta_timeout integer,
+         meta_max_silent integer, required_features jsonb)),
+     ins as (
+       insert into builds (id, workflow_id, evaluation_id, jobset_id, project_id, job_name, drv_path, system, status, priority,
+                           is_aggregate, is_fod, meta_description, meta_license, meta_homepage, meta_maintainers, meta_timeout,
+                           meta_max_silent, required_features)
+       select r.id, ? || r.id::text, ?::uuid, ?::uuid, ?::uuid, r.job_name, r.drv_path, r.system, r.status, r.priority,
+              r.is_aggregate, r.is_fod, r.meta_description, r.meta_license, r.meta_homepage, r.meta_maintainers, r.meta_timeout,
+              r.meta_max_silent, array(select jsonb_array_elements_text(r.required_features))
+         from r
+       on conflict (evaluation_id, job_name) do update set drv_path = excluded.drv_path
+       returning id, job_name, drv_path, system, is_aggregate, priority, (xmax = 0) as inserted),
+     starts as (
+       insert into build_workflow_starts (build_id, evaluation_id, is_aggregate, priority)
+       select id, ?::uuid, is_aggregate, priority from ins where inserted
+       on conflict (build_id) do nothing)
+     select * from ins`;
+
 /**
- * Records a batch of an evaluation's jobs in one transaction (a job seen again keeps its row and takes
- * the new derivation), with each build's workflow ID and, for each new build, the row that says its
- * workflow is still to be started (`build_workflow_starts`). Answers the rows.
+ * Records a batch of an evaluation's jobs (a job seen again keeps its row and takes the new derivation),
+ * with each build's workflow ID and, for each new build, the row that says its workflow is still to be
+ * started (`build_workflow_starts`). Answers the rows. One prepared statement, the batch as one JSON
+ * parameter: a query builder's insert of 125 rows × 17 columns cost this process 3–4 times the CPU
+ * (2,000 builds: 220–450 ms against 66–131 ms) and PostgreSQL a tenth more.
  */
-export async function insertEvaluatedBuilds(db: Db, rows: EvaluatedBuild[]): Promise<RecordedBuild[]> {
-  return db.transaction(async (trx) => {
-    const recorded: RecordedBuild[] = await trx('builds')
-      .insert(rows.map((r) => {
-        // The ID is chosen here so the row carries its workflow ID from the start (a job recorded before keeps both).
-        const id = crypto.randomUUID();
-        return { ...r, id, workflow_id: `${BUILD_WORKFLOW_ID_PREFIX}${id}` };
-      }))
-      .onConflict(['evaluation_id', 'job_name'])
-      .merge(['drv_path'])
-      // xmax is 0 for a row this statement inserted, and set for one it updated.
-      .returning(['id', 'job_name', 'drv_path', 'system', 'is_aggregate', 'priority', trx.raw('(xmax = 0) as inserted')]);
-    const fresh = recorded.filter((r) => r.inserted);
-    if (fresh.length > 0) {
-      await trx('build_workflow_starts')
-        .insert(fresh.map((r) => ({ build_id: r.id, evaluation_id: rows[0].evaluation_id, is_aggregate: r.is_aggregate, priority: r.priority })))
-        .onConflict('build_id')
-        .ignore();
-    }
-    return recorded;
-  });
+export async function insertEvaluatedBuilds(db: Queryable, rows: EvaluatedBuild[]): Promise<RecordedBuild[]> {
+  if (rows.length === 0) return [];
+  const { evaluation_id, jobset_id, project_id } = rows[0];
+  if (rows.some((r) => r.evaluation_id !== evaluation_id || r.jobset_id !== jobset_id || r.project_id !== project_id)) {
+    throw new Error('insertEvaluatedBuilds records the jobs of one evaluation at a time');
+  }
+  // The ID is chosen here so the row carries its workflow ID from the start (a job recorded before keeps both).
+  const batch = JSON.stringify(rows.map(({ evaluation_id: _e, jobset_id: _j, project_id: _p, ...r }) => ({ ...r, id: crypto.randomUUID() })));
+  const { rows: recorded } = await db
+    .raw(INSERT_EVALUATED_BUILDS, [batch, BUILD_WORKFLOW_ID_PREFIX, evaluation_id, jobset_id, project_id, evaluation_id])
+    .options(preparedStatement('insert_evaluated_builds', INSERT_EVALUATED_BUILDS));
+  return recorded as RecordedBuild[];
 }
 
 /** A build whose workflow is still to be started, with what its search attributes need. */
