@@ -6,6 +6,7 @@ import { logBuildFinished, logEvaluationFinished, logEvaluationStarted } from '.
 import { fetchGitSource, inputsHash } from './nix/source';
 import { ConcurrentStarts } from './concurrent-starts';
 import { OpenBuildBound } from './open-build-bound';
+import { WorkflowTaskBacklogGate } from './workflow-task-backlog';
 import { recordBuildsAlreadyBuilt } from './already-built';
 import { evaluateJobs, type EvalJob, type EvalJobError, type NixArg } from './nix/evaluate';
 import { BatchRecorder } from './batch-recorder';
@@ -540,6 +541,7 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         }
       }
       const bound = new OpenBuildBound(db, deps.config.maxOpenBuilds);
+      const backlog = new WorkflowTaskBacklogGate(() => deps.workflows.workflowTaskBacklog(), deps.config.maxWorkflowTaskBacklog);
       let started = 0;
       // Starts whose first workflow task the server handed straight to this worker (lib/eager-starts.ts).
       let eagerly = 0;
@@ -557,9 +559,12 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           if (early > 0) await ctx.sleep(early);
           continue;
         }
+        // No more workflow tasks queue than the gate allows (builds released by a batch, built already, are
+        // not counted by the bound below): asked first, as it counts every RECOUNT_MS, the bound every second.
+        const admitted = await backlog.take(candidates.length, () => ctx.heartbeat({ started, waitingForWorkflowTasks: true }), ctx.cancellationSignal);
         // The rounds of an evaluation whose builds a batch releases one by one come every HOLD_POLL_MS or
         // so: the bound counts at most once a second for them.
-        const room = await bound.claim(candidates.length);
+        const room = await bound.claim(admitted);
         if (room === 0) {
           // The page is read again once there is room: a build bumped meanwhile goes first.
           await bound.waitForRoom(() => ctx.heartbeat({ started, waitingForRoom: true }), ctx.cancellationSignal);

@@ -39,6 +39,12 @@ export interface RingmasterConfig {
    */
   maxOpenBuilds: number;
   /**
+   * Build workflow starts pause while this many workflow tasks wait on the task queue (the server's
+   * backlog), so that a task that does work never waits behind thousands: builds whose result was
+   * recorded before their workflow started are not counted by `maxOpenBuilds`. 0: no gate.
+   */
+  maxWorkflowTaskBacklog: number;
+  /**
    * Workflow tasks one worker runs at once. A task holds its slot while its local activities (database,
    * signals) run, so few slots left planned derivations waiting in line with the CPU idle.
    */
@@ -102,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     publicUrl: env.RINGMASTER_PUBLIC_URL || undefined,
     logLevel: env.LOG_LEVEL || 'info',
     maxOpenBuilds: intFromEnv(env, 'RINGMASTER_MAX_OPEN_BUILDS', 200),
+    maxWorkflowTaskBacklog: intFromEnv(env, 'RINGMASTER_MAX_WORKFLOW_TASK_BACKLOG', 200),
     workflowTaskSlots: Math.max(1, intFromEnv(env, 'RINGMASTER_WORKFLOW_TASK_SLOTS', 40)),
     maxCachedWorkflows: intFromEnv(env, 'RINGMASTER_MAX_CACHED_WORKFLOWS', DEFAULT_MAX_CACHED_WORKFLOWS),
     workerOptimizeForSize: boolFromEnv(env, 'RINGMASTER_WORKER_OPTIMIZE_FOR_SIZE', true),

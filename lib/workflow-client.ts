@@ -97,6 +97,22 @@ export class RingmasterWorkflows {
     return (r.pollers ?? []).map((p) => ({ identity: p.identity ?? null, lastAccessTime: optionalTsToDate(p.lastAccessTime) }));
   }
 
+  /**
+   * Workflow tasks waiting on Ringmaster's workflow task queue for a worker to take them (the server's
+   * approximate backlog; tasks handed to a waiting poller at once are not in it), or null when the server
+   * does not report it.
+   */
+  async workflowTaskBacklog(): Promise<number | null> {
+    const r = await this.client.workflowService.describeTaskQueue({
+      namespace: this.client.options.namespace,
+      taskQueue: { name: this.taskQueue },
+      taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
+      reportStats: true,
+    });
+    const count = r.stats?.approximateBacklogCount;
+    return count === undefined || count === null ? null : Number(count);
+  }
+
   /** Worker processes polling Ringmaster's workflow task queue now (distinct identities heard from lately). */
   async countWorkflowWorkers(): Promise<number> {
     return liveWorkerIdentities(await this.workflowPollers(), new Date());

@@ -1,0 +1,98 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { startTestStack, type TestStack } from '../support/stack';
+import { RingmasterWorkflows } from '../../lib/workflow-client';
+import { WorkflowTaskBacklogGate } from '../../activities/workflow-task-backlog';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Issue 6: build workflow starts pause while the workflow task queue has a backlog (the 10,000-job
+ * benchmark's last derivation workflows waited three minutes behind ~1,900 workflow tasks of builds
+ * recorded before their workflows started). Against the Temporal dev server, on a task queue of the
+ * test's own that no worker polls: workflows started there leave their first task in the backlog, and
+ * the test takes tasks off it with the service's own poll.
+ */
+describe('the workflow task backlog gate', () => {
+  let stack: TestStack;
+  let workflows: RingmasterWorkflows;
+  let taskQueue: string;
+
+  before(async () => {
+    stack = await startTestStack({ worker: false });
+    taskQueue = `backlog-${randomUUID()}`;
+    workflows = new RingmasterWorkflows(stack.temporal.client, taskQueue);
+  });
+  after(async () => {
+    for await (const w of stack.temporal.client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
+      await stack.temporal.client.workflow.getHandle(w.workflowId).terminate('test over').catch(() => undefined);
+    }
+    await stack?.stop();
+  });
+
+  const backlogReaches = async (predicate: (n: number) => boolean): Promise<number> => {
+    let last: number | null = null;
+    for (const t0 = Date.now(); Date.now() - t0 < 15_000; await sleep(100)) {
+      last = await workflows.workflowTaskBacklog();
+      if (last !== null && predicate(last)) return last;
+    }
+    throw new Error(`the backlog stayed at ${last}`);
+  };
+  // A long poll needs a deadline of its own.
+  const pollOne = () =>
+    stack.temporal.client.withDeadline(Date.now() + 10_000, () =>
+      stack.temporal.client.workflowService.pollWorkflowTaskQueue({
+        namespace: stack.temporal.client.options.namespace,
+        taskQueue: { name: taskQueue, kind: 1 }, // TASK_QUEUE_KIND_NORMAL
+        identity: 'workflow-task-backlog.test',
+      }),
+    );
+
+  it('the server reports the queue\'s waiting workflow tasks; the gate holds starts back while the limit is reached and lets them go as tasks are taken', async () => {
+    assert.equal(await workflows.workflowTaskBacklog(), 0, 'a queue nobody used has no backlog');
+    for (let i = 0; i < 4; i++) {
+      await stack.temporal.client.workflow.start('NoSuchWorkflow', { taskQueue, workflowId: `backlog-${randomUUID()}`, args: [] });
+    }
+    assert.equal(await backlogReaches((n) => n >= 4), 4);
+
+    const gate = new WorkflowTaskBacklogGate(() => workflows.workflowTaskBacklog(), 4);
+    let ticks = 0;
+    let took: number | undefined;
+    const taking = gate.take(10, () => ticks++).then((n) => (took = n));
+    await sleep(1_000);
+    assert.equal(took, undefined, 'no start while 4 tasks wait and the limit is 4');
+    assert.ok(ticks >= 2, `the waiting caller is ticked while it waits (${ticks})`);
+
+    // Two tasks taken off the queue: room for two starts, no more.
+    await pollOne();
+    await pollOne();
+    await taking;
+    assert.equal(took, 2);
+    // The caller starts its two: four wait again, and the next start waits until tasks are taken.
+    const startTwo = async () => {
+      for (let i = 0; i < 2; i++) await stack.temporal.client.workflow.start('NoSuchWorkflow', { taskQueue, workflowId: `backlog-${randomUUID()}`, args: [] });
+    };
+    await startTwo();
+    await backlogReaches((n) => n >= 4);
+    const next = gate.take(1);
+    assert.equal(await Promise.race([next, sleep(800).then(() => 'waiting')]), 'waiting');
+    for (let i = 0; i < 4; i++) await pollOne();
+    assert.equal(await next, 1);
+  });
+
+  it('without a limit, or from a server that does not say (or cannot be asked), starts are not held', async () => {
+    let asked = 0;
+    const busy = async () => {
+      asked++;
+      return 1_000;
+    };
+    assert.equal(await new WorkflowTaskBacklogGate(busy, 0).take(7), 7, 'limit 0: no gate');
+    assert.equal(asked, 0, 'and the server is not asked');
+    assert.equal(await new WorkflowTaskBacklogGate(async () => null, 10).take(7), 7, 'no backlog reported');
+    assert.equal(await new WorkflowTaskBacklogGate(async () => { throw new Error('unavailable'); }, 10).take(7), 7, 'the question failed');
+    const gate = new WorkflowTaskBacklogGate(async () => 6, 10);
+    assert.equal(await gate.take(3), 3);
+    assert.equal(await gate.take(3), 1, 'the last count\'s room less what was taken since');
+  });
+});
