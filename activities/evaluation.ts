@@ -100,6 +100,14 @@ function nixPathLiteral(p: string): string {
   return `(/. + ${JSON.stringify(p)})`;
 }
 
+let niceRefusedWarned = false;
+/** Once per process: a worker without CAP_SYS_NICE would otherwise say it at every evaluation. */
+function warnNiceRefused(nice: number, reason: string): void {
+  if (niceRefusedWarned) return;
+  niceRefusedWarned = true;
+  log.warn('the evaluator runs at the worker\'s priority: its nice value could not be set (RINGMASTER_EVALUATOR_NICE; below 0 needs root or CAP_SYS_NICE, 0 asks for nothing)', { nice, reason });
+}
+
 /** Runs `work`, heartbeating `details()` every second meanwhile (a cancellation reaches an activity only with a heartbeat). */
 async function whileHeartbeating<T>(ctx: Context, details: () => unknown, work: () => Promise<T>): Promise<T> {
   const ticker = setInterval(() => ctx.heartbeat(details()), 1_000);
@@ -424,7 +432,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
       // one) reaches the activity only with a heartbeat, and then stops Nix through cancellationSignal.
       const ticker = setInterval(() => ctx.heartbeat({ jobs, errors }), 1_000);
       try {
-        for await (const item of evaluateJobs({ sourceDir: src.path, flakeMode: jobset.flake_mode, expression: jobset.nix_expression, args, signal: ctx.cancellationSignal })) {
+        const nice = deps.config.evaluatorNice;
+        for await (const item of evaluateJobs({ sourceDir: src.path, flakeMode: jobset.flake_mode, expression: jobset.nix_expression, args, signal: ctx.cancellationSignal, nice, onNiceRefused: (reason) => warnNiceRefused(nice, reason) })) {
           if (item.kind === 'error') {
             errors++;
             lastError = `${item.attr || '(top level)'}: ${item.error}`;

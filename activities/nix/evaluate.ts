@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { readDerivationSync } from './drv';
 import { commandOnPath, nixEnv, runNix } from './nix-env';
 import { signalProcessGroup } from '../../lib/process-runner';
+import { setSessionNice } from '../../lib/process-priority';
 
 /** An evaluation argument: `--argstr name value`, or `--arg name <nix expression>`. */
 export interface NixArg { name: string; kind: 'argstr' | 'arg'; value: string }
@@ -50,6 +51,13 @@ export interface EvaluateJobsOptions {
   signal?: AbortSignal;
   /** Sets builtins.currentSystem (`--option system`). */
   system?: string;
+  /**
+   * The nice value of the evaluator's Nix (its session's autogroup, lib/process-priority.ts); unset or 0:
+   * as this process. The evaluator is an evaluation's critical path: the writes that follow it can wait.
+   */
+  nice?: number;
+  /** Told, for each Nix process it starts, when `nice` could not be applied (e.g. no CAP_SYS_NICE for a negative value). */
+  onNiceRefused?: (reason: string) => void;
 }
 
 /** The attr of the EvalJobError that reports a failure of the whole evaluation. */
@@ -381,6 +389,11 @@ function spawnNix(command: string, args: string[], opts: EvaluateJobsOptions): C
   if (opts.signal?.aborted) throw new Error('the evaluation was aborted');
   // Its own process group: stopping it stops nix-eval-jobs' worker processes too.
   const child = spawn(command, args, { cwd: opts.sourceDir, env: nixEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Its own session (detached) is its own autogroup: the nice value counts against every other process.
+  if (opts.nice && child.pid !== undefined) {
+    const result = setSessionNice(child.pid, opts.nice);
+    if (!result.applied) opts.onNiceRefused?.(result.error ?? 'not applied');
+  }
   const onAbort = () => stopChild(child);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   child.once('close', () => opts.signal?.removeEventListener('abort', onAbort));

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { EVAL_TOP_LEVEL, evaluateJobs, type EvalJob, type EvaluateJobsOptions } from '../../activities/nix/evaluate';
 import { parseDerivation, readDerivation } from '../../activities/nix/drv';
@@ -200,6 +202,51 @@ describe('evaluation failures', () => {
     assert.deepEqual(arrivals.map(([attr]) => attr), ['aQuick', 'bSlow']);
     const [[, quickAt], [, slowAt]] = arrivals;
     assert.ok(slowAt - quickAt > 300, `aQuick came at ${quickAt} ms, bSlow at ${slowAt} ms`);
+  });
+
+  it('the evaluator runs at the nice value it is given (its session\'s autogroup), and at this process\'s without one', async () => {
+    const nonce = randomBytes(4).toString('hex');
+    const fifo = path.join(dir, `gate-${nonce}`);
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+    // bWaits reads the FIFO: the walker is held there, alive, once aFirst has arrived.
+    await writeFile(path.join(dir, `niced-${nonce}.nix`), `{ }: {
+      aFirst = ${trivialDrv(`first-${nonce}`)};
+      bWaits = builtins.seq (builtins.readFile ${fifo}) (${trivialDrv(`waits-${nonce}`)});
+    }`);
+    const walkerOf = (): number => {
+      const pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
+        try {
+          const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          return cmdline.includes('ringmasterWalker') && cmdline.includes(`niced-${nonce}.nix`) && fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1] === String(process.pid);
+        } catch {
+          return false;
+        }
+      });
+      assert.equal(pids.length, 1, `one walker of this evaluation, a child of this process: ${pids.join(', ')}`);
+      return pids[0];
+    };
+    const niceOf = (pid: number) => ({
+      own: os.getPriority(pid),
+      group: fs.existsSync(`/proc/${pid}/autogroup`) ? Number(/nice (-?\d+)/.exec(fs.readFileSync(`/proc/${pid}/autogroup`, 'utf8'))![1]) : undefined,
+    });
+    const mine = os.getPriority();
+    for (const nice of [-7, undefined]) {
+      const refused: string[] = [];
+      const seen: string[] = [];
+      let during: { own: number; group?: number } | undefined;
+      for await (const item of evaluateJobs({ sourceDir: dir, flakeMode: false, expression: `niced-${nonce}.nix`, args: [], nice, onNiceRefused: (r) => refused.push(r) })) {
+        seen.push(item.attr);
+        if (item.attr === 'aFirst') {
+          during = niceOf(walkerOf());
+          fs.writeFileSync(fifo, 'go');
+        }
+      }
+      assert.deepEqual(seen, ['aFirst', 'bWaits']);
+      assert.deepEqual(refused, []);
+      const expected = nice ?? mine;
+      assert.equal(during!.own, expected, `the walker's own nice with nice=${nice}`);
+      if (during!.group !== undefined) assert.equal(during!.group, nice ?? 0, `the walker's autogroup with nice=${nice}`);
+    }
   });
 
   it('an expression that does not parse yields one error for the whole evaluation', async () => {

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
     assert.equal(config.logLevel, 'info');
     assert.equal(config.maxCachedWorkflows, 500);
     assert.equal(config.workerOptimizeForSize, true);
+    assert.equal(config.evaluatorNice, -10);
   });
 
   it('reads every setting from the environment it is given, not only process.env', () => {
@@ -38,6 +39,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'debug',
       RINGMASTER_MAX_CACHED_WORKFLOWS: '1200',
       RINGMASTER_WORKER_OPTIMIZE_FOR_SIZE: 'false',
+      RINGMASTER_EVALUATOR_NICE: '-3',
     });
     assert.equal(config.port, 4100);
     assert.equal(config.host, '127.0.0.1');
@@ -54,6 +56,14 @@ describe('loadConfig', () => {
     assert.equal(config.logLevel, 'debug');
     assert.equal(config.maxCachedWorkflows, 1200);
     assert.equal(config.workerOptimizeForSize, false);
+    assert.equal(config.evaluatorNice, -3);
+  });
+
+  it('the evaluator\'s nice value is an integer from -20 to 19; anything else is refused, naming the variable', () => {
+    for (const [raw, nice] of [['0', 0], ['19', 19], ['-20', -20], [' 5 ', 5], ['+2', 2]] as const) assert.equal(loadConfig({ RINGMASTER_EVALUATOR_NICE: raw }).evaluatorNice, nice);
+    for (const raw of ['-21', '20', '1.5', 'high', '-', '0x5']) {
+      assert.throws(() => loadConfig({ RINGMASTER_EVALUATOR_NICE: raw }), /RINGMASTER_EVALUATOR_NICE must be an integer from -20 to 19/, raw);
+    }
   });
 
   it('a port that is not a number is refused, naming the variable', () => {
