@@ -249,6 +249,19 @@ describe('evaluation failures', () => {
     }
   });
 
+  it('a nice value this process may not give (no CAP_SYS_NICE) is reported, and the evaluation goes on at the usual priority', async () => {
+    const nonce = randomBytes(4).toString('hex');
+    await writeFile(path.join(dir, `unniced-${nonce}.nix`), `{ }: { only = ${trivialDrv(`only-${nonce}`)}; }`);
+    // Root without CAP_SYS_NICE in its bounding and inheritable sets: a negative nice value is refused.
+    const run = spawnSync('setpriv', ['--bounding-set', '-sys_nice', '--inh-caps', '-sys_nice', process.execPath, '--import', 'tsx',
+      path.join(__dirname, '..', 'support', 'evaluate-without-cap-sys-nice.ts'), dir, `unniced-${nonce}.nix`, '-5'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(run.status, 0, run.stderr);
+    const { jobs, refused } = JSON.parse(run.stdout) as { jobs: string[]; refused: string[] };
+    assert.deepEqual(jobs, ['job:only']);
+    assert.equal(refused.length, 1, `one walker, one refusal: ${JSON.stringify(refused)}`);
+    assert.match(refused[0], /EPERM|EACCES/);
+  });
+
   it('an expression that does not parse yields one error for the whole evaluation', async () => {
     await writeFile(path.join(dir, 'syntax.nix'), '{ a = ; }');
     const evaluation = await evaluate({ sourceDir: dir, flakeMode: false, expression: 'syntax.nix', args: [] });
