@@ -46,7 +46,8 @@ export function setSessionNice(pid: number, nice: number): NiceResult {
   return own && (grouped || !autogroupsEnabled()) ? { applied: true } : { applied: false, error: errors.join('; ') || 'not applied' };
 }
 
-function autogroupsEnabled(): boolean {
+/** Whether the kernel schedules by autogroup (`kernel.sched_autogroup_enabled`). */
+export function autogroupsEnabled(): boolean {
   try {
     return fs.readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1';
   } catch {

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { once } from 'node:events';
-import { setSessionNice } from '../../lib/process-priority';
+import { autogroupsEnabled, setSessionNice } from '../../lib/process-priority';
 
 /** A `sleep` in a session of its own, as Ringmaster spawns Nix (detached). */
 async function sessionLeader(): Promise<ChildProcess> {
@@ -21,7 +21,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 const autogroupNice = (pid: number) => Number(/nice (-?\d+)/.exec(fs.readFileSync(`/proc/${pid}/autogroup`, 'utf8'))![1]);
-const autogroupsOn = fs.existsSync('/proc/sys/kernel/sched_autogroup_enabled') && fs.readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1';
+const autogroupsOn = autogroupsEnabled();
 
 describe('a session leader\'s nice value (lib/process-priority.ts)', () => {
   it('sets the session\'s autogroup and the process\'s own nice, lower and then higher', async () => {

@@ -11,6 +11,8 @@ import { parseDerivation, readDerivation } from '../../activities/nix/drv';
 import { runNix } from '../../activities/nix/nix-env';
 import { fetchGitSource } from '../../activities/nix/source';
 import { makeGitRepo, type GitFixtureRepo } from '../support/git-fixture';
+import { pidsWithCommandLine } from '../support/sshd';
+import { procStat } from '../../lib/processes';
 
 const fixtureDir = path.join(__dirname, '..', 'fixtures', 'jobset');
 
@@ -213,15 +215,9 @@ describe('evaluation failures', () => {
       aFirst = ${trivialDrv(`first-${nonce}`)};
       bWaits = builtins.seq (builtins.readFile ${fifo}) (${trivialDrv(`waits-${nonce}`)});
     }`);
+    // The walker of this evaluation: its cmdline names the expression, and this process is its parent.
     const walkerOf = (): number => {
-      const pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
-        try {
-          const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-          return cmdline.includes('ringmasterWalker') && cmdline.includes(`niced-${nonce}.nix`) && fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1] === String(process.pid);
-        } catch {
-          return false;
-        }
-      });
+      const pids = pidsWithCommandLine(`niced-${nonce}.nix`).filter((pid) => procStat(pid)?.(4) === String(process.pid));
       assert.equal(pids.length, 1, `one walker of this evaluation, a child of this process: ${pids.join(', ')}`);
       return pids[0];
     };
