@@ -56,7 +56,19 @@ describe('the workflow task backlog gate', () => {
     }
     assert.equal(await backlogReaches((n) => n >= 4), 4);
 
-    const gate = new WorkflowTaskBacklogGate(() => workflows.workflowTaskBacklog(), 4);
+    // The gate recounts every 200 ms. While the test takes two tasks, its counts wait, and a count that was
+    // under way meanwhile is taken again: it must not see the queue between the two polls (3 waiting: room
+    // for one), only both taken.
+    let paused: Promise<void> = Promise.resolve();
+    let pauses = 0;
+    const gate = new WorkflowTaskBacklogGate(async () => {
+      for (;;) {
+        await paused;
+        const pause = pauses;
+        const n = await workflows.workflowTaskBacklog();
+        if (pause === pauses) return n;
+      }
+    }, 4);
     let ticks = 0;
     let took: number | undefined;
     const taking = gate.take(10, () => ticks++).then((n) => (took = n));
@@ -65,8 +77,14 @@ describe('the workflow task backlog gate', () => {
     assert.ok(ticks >= 2, `the waiting caller is ticked while it waits (${ticks})`);
 
     // Two tasks taken off the queue: room for two starts, no more.
+    let resume!: () => void;
+    paused = new Promise((resolve) => (resume = resolve));
+    pauses++;
     await pollOne();
     await pollOne();
+    await backlogReaches((n) => n <= 2);
+    pauses++;
+    resume();
     await taking;
     assert.equal(took, 2);
     // The caller starts its two: four wait again, and the next start waits until tasks are taken.
