@@ -24,16 +24,34 @@ describe('an SSH builder that stops answering in the middle of a batch', () => {
   let survivor: RegisteredBuilder;
   /** The jobs whose builds ran on the builder when it hung. */
   let hungJobs: string[] = [];
+  /** Every failure recorded for the hung builder, as the watcher below saw them. */
+  const seen = new Set<string>();
+  /** The watcher for the keepalives' failure, started as soon as the builder hangs (see the second test). */
+  let keepaliveFailure: Promise<{ consecutive_failures: number; last_failure: string } | null> | undefined;
+  let stopped = false;
 
   before(async () => {
     stand = await startLostBatchStand(['hung', 'spare'], marker);
     ({ stack, evaluationId } = stand);
   });
-  after(() => stand?.stop());
+  after(() => {
+    stopped = true;
+    return stand?.stop();
+  });
 
   it('the batch is found building on one builder, which then hangs (sshd and every process under it stopped)', async () => {
     ({ building: frozen, other: survivor } = await builderBuildingSlow(stack, evaluationId, stand.builders, marker));
     await frozen.fixture.freeze();
+    // Watch the builder's failures from now on, while the builds run: a later failure (a new connection's
+    // handshake timeout) may overwrite the keepalives' in last_failure before the builds have all ended
+    // (CI at stop 34 saw the keepalives' failure at 13:24:47 and a handshake's after it).
+    keepaliveFailure = eventually('the hung batch to be given up on its unanswered keepalives, as a builder failure', async () => {
+      if (stopped) return null;
+      const res = await stack.request('GET', `/api/v1/admin/builders/${frozen.id}`, { key: stack.adminKey });
+      if (res.body.consecutive_failures >= 1) seen.add(String(res.body.last_failure));
+      return res.body.consecutive_failures >= 1 && /keepalive/i.test(res.body.last_failure ?? '') ? res.body : undefined;
+    }, 300_000, 250);
+    keepaliveFailure.catch(() => {}); // awaited by the next test; this only keeps an early rejection from being unhandled
     hungJobs = ['slow', 'beside'].filter((job) => runsOn(frozen, `${marker}-${job}`));
     assert.ok(hungJobs.includes('slow'));
     const alongElsewhere = runsOn(survivor, `${marker}-slow`);
@@ -48,15 +66,13 @@ describe('an SSH builder that stops answering in the middle of a batch', () => {
     // The builds may all end before the worker gives the hung builder up: when slow was built there as an
     // input of another builder's batch too (docs/architecture.md, run-ahead's known limit), that one reported it.
     // A new connection to the hung builder (another batch sent there before the keepalives ran out) fails
-    // first, on its handshake timeout (20 s, shorter than the keepalives' 45 s); that is a builder failure
-    // too and backs the builder off. The keepalives' failure of the batch that hung comes after it, as the
-    // builder's next consecutive failure: wait for that one (CI run of stop 20 saw the handshake first).
-    const seen = new Set<string>();
-    const row = await eventually('the hung batch to be given up on its unanswered keepalives, as a builder failure', async () => {
-      const res = await stack.request('GET', `/api/v1/admin/builders/${frozen.id}`, { key: stack.adminKey });
-      if (res.body.consecutive_failures >= 1) seen.add(String(res.body.last_failure));
-      return res.body.consecutive_failures >= 1 && /keepalive/i.test(res.body.last_failure ?? '') ? res.body : undefined;
-    }, 150_000, 500);
+    // on its handshake timeout (20 s, shorter than the keepalives' 45 s); that is a builder failure too and
+    // backs the builder off. Either may come first (CI of stop 20 saw the handshake first, stop 34 the
+    // keepalives first and a handshake after them), so the watcher started when the builder hung is what
+    // must have seen the keepalives' failure.
+    assert.ok(keepaliveFailure, 'the first test started the watcher');
+    const row = await keepaliveFailure;
+    assert.ok(row, 'the watcher was not stopped');
     console.error(`[ssh-frozen] builder failures seen: ${[...seen].join(' | ')}; consecutive: ${row.consecutive_failures}`);
     for (const message of seen) assert.match(message, /keepalive|handshake/i, 'every failure of the hung builder is its silence');
     for (const job of ['slow', 'after', 'beside']) assert.equal(done[job].retry_count, 0, `${job} was not restarted: its derivation queued again`);
