@@ -69,6 +69,12 @@ export interface RingmasterConfig {
   maxCachedWorkflows: number;
   /** A worker process runs V8 with `--optimize-for-size` (worker/v8-heap.ts): heaps grow less between full GCs. */
   workerOptimizeForSize: boolean;
+  /**
+   * How long a worker process's lease lasts after its last renewal (every 2 s): once it has lapsed, the
+   * long-heartbeat activities that process ran are failed by the other workers, wherever they run
+   * (worker/ended-workers.ts). At least 8 s (the 6 s an SSH builder's batch may outlive its worker, plus a renewal).
+   */
+  workerLeaseSeconds: number;
   /** Connections in each process's PostgreSQL pool (the worker's activities and the API share one per process). */
   dbPoolMax: number;
   /** Slots of the worker's own Nix when no remote builder is configured (default: CPU count). */
@@ -87,11 +93,22 @@ export interface RingmasterConfig {
   secretKeyFile: string | undefined;
 }
 
+/** A worker's lease lasts this long after its last renewal unless RINGMASTER_WORKER_LEASE_SECONDS says otherwise. */
+export const DEFAULT_WORKER_LEASE_SECONDS = 15;
+/** The shortest lease: longer than an SSH builder's batch may outlive its worker (6 s) plus one renewal (2 s). */
+export const MIN_WORKER_LEASE_SECONDS = 8;
+
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function leaseSecondsFromEnv(env: NodeJS.ProcessEnv): number {
+  const n = intFromEnv(env, 'RINGMASTER_WORKER_LEASE_SECONDS', DEFAULT_WORKER_LEASE_SECONDS);
+  if (n < MIN_WORKER_LEASE_SECONDS) throw new Error(`RINGMASTER_WORKER_LEASE_SECONDS must be at least ${MIN_WORKER_LEASE_SECONDS}, got ${n}`);
   return n;
 }
 
@@ -134,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RingmasterConf
     workflowTaskSlots: Math.max(1, intFromEnv(env, 'RINGMASTER_WORKFLOW_TASK_SLOTS', 40)),
     maxCachedWorkflows: intFromEnv(env, 'RINGMASTER_MAX_CACHED_WORKFLOWS', DEFAULT_MAX_CACHED_WORKFLOWS),
     workerOptimizeForSize: boolFromEnv(env, 'RINGMASTER_WORKER_OPTIMIZE_FOR_SIZE', true),
+    workerLeaseSeconds: leaseSecondsFromEnv(env),
     dbPoolMax: Math.max(2, intFromEnv(env, 'RINGMASTER_DB_POOL_MAX', DEFAULT_DB_POOL_MAX)),
     localMaxJobs: env.RINGMASTER_LOCAL_MAX_JOBS ? Number(env.RINGMASTER_LOCAL_MAX_JOBS) : undefined,
     logLimitBytes: Number(env.RINGMASTER_LOG_LIMIT_BYTES || 64 * 1024 * 1024),

@@ -4,7 +4,7 @@ import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { Db } from '../lib/db';
 import type { Logger } from '../lib/logger';
 import { hasCertainlyEnded, thisProcessIdentity, type ProcessIdentity } from '../lib/process-identity';
-import { forgetRunningActivity, recordRunningActivity, runningActivities } from '../activities/records/running-activities';
+import { dropLapsedLeases, dropWorkerLease, forgetRunningActivity, recordRunningActivity, renewWorkerLease, runningActivities } from '../activities/records/running-activities';
 
 /**
  * A worker process that dies (kill -9, a crash, an out-of-memory kill) leaves its activities running in
@@ -19,10 +19,19 @@ import { forgetRunningActivity, recordRunningActivity, runningActivities } from 
  *   (`watchForEndedWorkers`), and fails the attempts of a process that has certainly ended, once it has
  *   seen it ended for ENDED_WORKER_GRACE_MS.
  *
- * Only a process on this host in this PID namespace can be judged (`lib/process-identity.ts`): workers
- * in other containers or on other machines are left to the heartbeat timeout, as before. Failing by task
- * token names one attempt: if that attempt is over already (it timed out, and its retry runs), Temporal
- * answers NotFound and nothing changes.
+ * A process is judged ended in one of two ways:
+ * - by its PID, when it ran on this host in this PID namespace (`lib/process-identity.ts`): at once, then
+ *   failed after ENDED_WORKER_GRACE_MS;
+ * - by its lease, wherever it ran (another container, another machine): each worker process renews a row
+ *   in `worker_leases` every WORKER_LEASE_RENEW_MS, lasting the process's `RINGMASTER_WORKER_LEASE_SECONDS`
+ *   (default 15) by PostgreSQL's clock (`keepWorkerLease`). Its attempts are recorded with the lease's key;
+ *   once that lease has lapsed they are failed at once (the lease outlasts the grace: the process gave no
+ *   sign of life for that long). Attempts recorded without a lease (a worker of older code) are never
+ *   judged by lease.
+ * A process that is alive but cannot reach the database for a whole lease loses its attempts as it would
+ * at their heartbeat timeout: Temporal runs them again, and the old attempt learns at its next heartbeat
+ * that it is over (the SDK cancels it). Failing by task token names one attempt: if that attempt is over
+ * already (it timed out, and its retry runs), Temporal answers NotFound and nothing changes.
  */
 
 /** Activities whose heartbeat timeout is shorter than this are not recorded: a dead worker costs them little. */
@@ -36,11 +45,73 @@ export const ENDED_WORKER_SWEEP_MS = 2_000;
  * retry must not start beside it (the builder's `max_jobs`).
  */
 export const ENDED_WORKER_GRACE_MS = 6_000;
+/** How often a worker process renews its lease. */
+export const WORKER_LEASE_RENEW_MS = 2_000;
+/** Leases that lapsed longer ago than this, and that no recorded attempt names, are deleted by the sweeps. */
+export const LAPSED_LEASE_KEPT_MS = 60 * 60 * 1000;
 /** The type of the failure given to an attempt whose worker process ended. */
 export const WORKER_PROCESS_ENDED = 'WorkerProcessEnded';
 
-/** The worker interceptor that records each long-heartbeat activity attempt while it runs. */
-export function recordRunningActivities(db: Db, logger: Logger, owner: ProcessIdentity | undefined = thisProcessIdentity()): ActivityInterceptorsFactory {
+/** The key of the lease the process `owner` keeps: every part of its identity. */
+export function leaseKeyOf(owner: ProcessIdentity): string {
+  return [owner.host, owner.bootId, owner.pidNamespace, owner.pid, owner.startTicks].join('|');
+}
+
+export interface WorkerLease {
+  key: string;
+  /** Stops renewing it and gives it up (a clean stop: the process's activities have ended). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Writes the lease of the process `owner` now (a failure is logged; the next renewal tries again) and renews
+ * it every `renewMs`, each time lasting `leaseMs` from PostgreSQL's now. Renewals that fail are logged once
+ * until one succeeds again.
+ */
+export async function keepWorkerLease(deps: { db: Db; logger: Logger }, owner: ProcessIdentity, leaseMs: number, renewMs = WORKER_LEASE_RENEW_MS): Promise<WorkerLease> {
+  const key = leaseKeyOf(owner);
+  let failing = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const renew = () =>
+    renewWorkerLease(deps.db, key, owner, leaseMs).then(
+      () => {
+        if (failing) deps.logger.info('the worker lease is renewed again');
+        failing = false;
+      },
+      (err: Error) => {
+        if (!failing) deps.logger.warn(`could not renew this worker process's lease (${err.message}): if it lapses, other workers run this process's activities again`);
+        failing = true;
+      },
+    );
+  let round = renew();
+  await round;
+  const next = () => {
+    if (stopped) return;
+    round = renew().finally(() => {
+      if (stopped) return;
+      timer = setTimeout(next, renewMs);
+      timer.unref();
+    });
+  };
+  timer = setTimeout(next, renewMs);
+  timer.unref();
+  return {
+    key,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await round;
+      await dropWorkerLease(deps.db, key).catch((err: Error) => deps.logger.warn(`could not give up this worker process's lease: ${err.message}`));
+    },
+  };
+}
+
+/**
+ * The worker interceptor that records each long-heartbeat activity attempt while it runs, in the process
+ * `owner`, with the key of the lease that process keeps (`keepWorkerLease`; null when it keeps none).
+ */
+export function recordRunningActivities(db: Db, logger: Logger, owner: ProcessIdentity | undefined = thisProcessIdentity(), leaseKey: string | null = null): ActivityInterceptorsFactory {
   return (ctx) => ({
     inbound: {
       async execute(input, next) {
@@ -54,6 +125,7 @@ export function recordRunningActivities(db: Db, logger: Logger, owner: ProcessId
           workflowId: info.workflowExecution?.workflowId ?? '',
           attempt: info.attempt,
           owner,
+          leaseKey,
         }).then(
           () => true,
           (err: Error) => {
@@ -72,31 +144,38 @@ export function recordRunningActivities(db: Db, logger: Logger, owner: ProcessId
 }
 
 /**
- * Fails each recorded attempt whose worker process has certainly ended, as judged from the process
- * `self`, and forgets it; with `seenEnded`, only once it was first seen ended at least `graceMs` ago (it
- * notes there when it first saw each). Answers how many it failed.
+ * Fails each recorded attempt whose worker process has ended, as judged from the process `self`, and
+ * forgets it: a process of this host and PID namespace that has certainly ended (with `wait`, only once it
+ * was first seen ended at least `graceMs` ago; it notes there when it first saw each), or a process whose
+ * lease (`leaseMs` when it never wrote one) has lapsed, at once; never this process's own attempts by lease.
+ * Answers how many it failed.
  */
 export async function failActivitiesOfEndedWorkers(
   deps: { db: Db; client: Client; logger: Logger },
   self: ProcessIdentity,
-  wait?: { seenEnded: Map<string, number>; graceMs: number },
+  opts: { leaseMs: number; wait?: { seenEnded: Map<string, number>; graceMs: number } },
 ): Promise<number> {
+  const { wait } = opts;
+  const selfKey = leaseKeyOf(self);
   let failed = 0;
-  const recorded = (await runningActivities(deps.db)).map((a) => ({ ...a, key: Buffer.from(a.taskToken).toString('base64') }));
+  const recorded = (await runningActivities(deps.db, opts.leaseMs)).map((a) => ({ ...a, key: Buffer.from(a.taskToken).toString('base64') }));
   if (wait) {
     // Attempts no longer recorded (ended, or failed by another worker) are forgotten here too.
     const keys = new Set(recorded.map((a) => a.key));
     for (const key of wait.seenEnded.keys()) if (!keys.has(key)) wait.seenEnded.delete(key);
   }
   for (const a of recorded) {
-    if (!hasCertainlyEnded(a.owner, self)) continue;
-    if (wait) {
-      const since = wait.seenEnded.get(a.key) ?? Date.now();
-      wait.seenEnded.set(a.key, since);
-      if (Date.now() - since < wait.graceMs) continue;
-      wait.seenEnded.delete(a.key);
+    const lapsed = a.leaseLapsed && a.leaseKey !== selfKey;
+    if (!lapsed) {
+      if (!hasCertainlyEnded(a.owner, self)) continue;
+      if (wait) {
+        const since = wait.seenEnded.get(a.key) ?? Date.now();
+        wait.seenEnded.set(a.key, since);
+        if (Date.now() - since < wait.graceMs) continue;
+      }
     }
-    const who = `pid ${a.owner.pid} on ${a.owner.host}`;
+    wait?.seenEnded.delete(a.key);
+    const who = `pid ${a.owner.pid} on ${a.owner.host}${lapsed ? ', whose lease lapsed' : ''}`;
     try {
       await deps.client.activity.fail(
         a.taskToken,
@@ -104,7 +183,7 @@ export async function failActivitiesOfEndedWorkers(
       );
       failed++;
       deps.logger.warn(
-        { activityType: a.activityType, activityId: a.activityId, workflowId: a.workflowId, attempt: a.attempt, ownerPid: a.owner.pid },
+        { activityType: a.activityType, activityId: a.activityId, workflowId: a.workflowId, attempt: a.attempt, ownerPid: a.owner.pid, ownerHost: a.owner.host, leaseLapsed: lapsed },
         `${a.activityType} of ${a.workflowId} was running in a worker process that has ended (${who}): failed it, so it runs again now`,
       );
     } catch (err) {
@@ -120,21 +199,31 @@ export async function failActivitiesOfEndedWorkers(
 
 /**
  * Runs `failActivitiesOfEndedWorkers` at once and then every `everyMs`, one round at a time, until the
- * returned stop is called (which waits for a round under way); an attempt is failed once its process has
- * been seen ended for `graceMs`. A round that fails (the database or Temporal unavailable) is logged, and
- * the next one tries again.
+ * returned stop is called (which waits for a round under way); an attempt of a process of this host is
+ * failed once it has been seen ended for `graceMs`, one whose lease lapsed at once. Every 30 rounds it also
+ * deletes leases that lapsed over an hour ago. A round that fails (the database or Temporal unavailable) is
+ * logged, and the next one tries again.
  */
-export function watchForEndedWorkers(deps: { db: Db; client: Client; logger: Logger }, everyMs = ENDED_WORKER_SWEEP_MS, graceMs = ENDED_WORKER_GRACE_MS): () => Promise<void> {
+export function watchForEndedWorkers(
+  deps: { db: Db; client: Client; logger: Logger },
+  opts: { self: ProcessIdentity | undefined; leaseMs: number; everyMs?: number; graceMs?: number },
+): () => Promise<void> {
   // Where /proc does not tell who this process is, no other process can be judged from it.
-  const self = thisProcessIdentity();
+  const self = opts.self;
   if (!self) return async () => undefined;
-  const wait = { seenEnded: new Map<string, number>(), graceMs };
+  const everyMs = opts.everyMs ?? ENDED_WORKER_SWEEP_MS;
+  const wait = { seenEnded: new Map<string, number>(), graceMs: opts.graceMs ?? ENDED_WORKER_GRACE_MS };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let round: Promise<void> = Promise.resolve();
+  let rounds = 0;
   const next = () => {
     if (stopped) return;
-    round = failActivitiesOfEndedWorkers(deps, self, wait)
+    const tidy = rounds++ % 30 === 0;
+    round = failActivitiesOfEndedWorkers(deps, self, { leaseMs: opts.leaseMs, wait })
+      .then(async () => {
+        if (tidy) await dropLapsedLeases(deps.db, LAPSED_LEASE_KEPT_MS);
+      })
       .then(
         () => undefined,
         (err: Error) => deps.logger.warn(`looking for the activities of ended worker processes failed: ${err.message}`),

@@ -12,7 +12,8 @@ import { RingmasterWorkflows } from '../lib/workflow-client';
 import { installRuntime } from './runtime';
 import { localStore } from '../activities/nix/store-serve';
 import { favourMemoryOverSpeed } from './v8-heap';
-import { recordRunningActivities, watchForEndedWorkers } from './ended-workers';
+import { keepWorkerLease, leaseKeyOf, recordRunningActivities, watchForEndedWorkers } from './ended-workers';
+import { thisProcessIdentity } from '../lib/process-identity';
 
 export interface WorkerOptions {
   address: string;
@@ -98,8 +99,11 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
   const activities = createActivities({ ...opts.deps, logger, workflows, builderPool });
   // Long-heartbeat activity attempts are recorded while they run, so that if this process dies another on
   // this machine fails them within seconds, not at their heartbeat timeout (worker/ended-workers.ts).
+  // Another worker anywhere (another container, another machine) tells that this one is gone by its lease.
   const workerLog = logger.child({ component: 'worker' });
-  const interceptors = { activity: [recordRunningActivities(opts.deps.db, workerLog)] };
+  const self = thisProcessIdentity();
+  const leaseMs = opts.deps.config.workerLeaseSeconds * 1000;
+  const interceptors = { activity: [recordRunningActivities(opts.deps.db, workerLog, self, self ? leaseKeyOf(self) : null)] };
   const main = await Worker.create({
     connection: nativeConnection,
     namespace: opts.namespace,
@@ -134,13 +138,17 @@ export async function createWorker(opts: WorkerOptions): Promise<RunningWorkerPa
     maxConcurrentActivityTaskExecutions: 50,
     maxHeartbeatThrottleInterval: '1 second',
   });
-  // Activities left running by a worker process of this machine that has ended are failed (6 s after it is seen ended), so they run again.
-  const stopWatchingForEndedWorkers = watchForEndedWorkers({ db: opts.deps.db, client, logger: workerLog });
+  // Written before the workers poll (the attempts they record name it), renewed until close.
+  const lease = self ? await keepWorkerLease({ db: opts.deps.db, logger: workerLog }, self, leaseMs) : undefined;
+  // Activities left running by a worker process that has ended are failed, so they run again: 6 s after a
+  // process of this machine is seen ended, or once the lease of one elsewhere has lapsed.
+  const stopWatchingForEndedWorkers = watchForEndedWorkers({ db: opts.deps.db, client, logger: workerLog }, { self, leaseMs });
   return {
     worker: new RingmasterWorker(main, dispatch, () => warmUp(workflows, workerLog)),
     connection: {
       async close() {
         await stopWatchingForEndedWorkers();
+        await lease?.stop();
         await builderPool.closeAll().catch(() => undefined);
         localStore.close();
         await nativeConnection.close().catch(() => undefined);

@@ -145,17 +145,19 @@ export async function killLikeAPowerCut(worker: ChildProcess): Promise<ProcInfo[
  * `node bin/ringmaster.js worker` as its own process (group), with no remote builder (builds run on its own
  * Nix), reading the stack's config file and keeping GC roots in the stack's own folder.
  */
-export function spawnWorkerProcess(stack: TestStack, logFile: string): ChildProcess {
-  return spawnRingmasterProcess(stack, 'worker', logFile, { detached: true });
+export function spawnWorkerProcess(stack: TestStack, logFile: string, opts: { wrap?: string[]; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  return spawnRingmasterProcess(stack, 'worker', logFile, { detached: true, ...opts });
 }
 
 /**
  * `node bin/ringmaster.js <command>` as a child process against the stack's database, Temporal task
- * queue, data folder, GC roots folder and config file, its output appended to `logFile`.
+ * queue, data folder, GC roots folder and config file, its output appended to `logFile`. With `wrap`, that
+ * command line runs under it (e.g. `['unshare', '--pid', '--fork', '--mount-proc']`).
  */
-export function spawnRingmasterProcess(stack: TestStack, command: 'worker' | 'api', logFile: string, opts: { detached?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+export function spawnRingmasterProcess(stack: TestStack, command: 'worker' | 'api', logFile: string, opts: { detached?: boolean; env?: NodeJS.ProcessEnv; wrap?: string[] } = {}): ChildProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'ringmaster.js'), command], {
+  const line = [...(opts.wrap ?? []), process.execPath, path.join(ROOT, 'bin', 'ringmaster.js'), command];
+  const child = spawn(line[0], line.slice(1), {
     cwd: ROOT,
     detached: opts.detached ?? false,
     stdio: ['ignore', out, out],
@@ -241,3 +243,5 @@ export async function retriedBatches(stack: TestStack): Promise<Array<{ attempt:
 
 /** What the worker that fails a batch of an ended worker process says (worker/ended-workers.ts). */
 export const ENDED_WORKER_FAILURE = /^the worker process that ran realiseBatch \(attempt 1, pid \d+ on .+\) has ended; it runs again$/;
+/** The same, for a process judged by its lease (one in another PID namespace, container or machine). */
+export const LAPSED_LEASE_FAILURE = /^the worker process that ran realiseBatch \(attempt 1, pid \d+ on .+, whose lease lapsed\) has ended; it runs again$/;
