@@ -6,17 +6,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import type { GitFixtureRepo } from '../support/git-fixture';
-import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
+import { createJobset, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import {
   assertFinishedOnce,
-  descendantsOf,
-  killLikeAPowerCut,
+  killWorkerMidBatch,
   recordCompletedAtWrites,
   spawnWorkerProcess,
   statusesOf,
   makeReleaseRepo,
   tearDownKillTest,
-  retriedBatches,
+  assertKilledBatchesRetriedOnce,
   ENDED_WORKER_FAILURE,
 } from '../support/worker-process';
 import { hasCertainlyEnded, type ProcessIdentity } from '../../lib/process-identity';
@@ -48,16 +47,8 @@ describe('the worker machine dies (kill -9) in the middle of a batch of 50 build
   it('the worker and its builds are killed while some builds have finished and others run', async () => {
     const evaluation = await waitForEvaluation(stack, evaluationId);
     assert.equal(evaluation.status, 'completed', evaluation.error_message);
-    await eventually('a build to finish and a step to be building', async () => {
-      const builds = Object.values(await buildsOf(stack, evaluationId));
-      const finished = builds.filter((b) => !['pending', 'running'].includes(b.status)).length;
-      const building = await stack.db('build_steps as s').join('builds as b', 'b.id', 's.build_id').where({ 'b.evaluation_id': evaluationId, 's.status': 'running', 's.phase': 'building' }).first();
-      return finished >= 1 && building && descendantsOf(workers[0].pid!).some((p) => p.cmdline.startsWith('nix-store --realise')) ? true : undefined;
-    }, 300_000, 50);
-    const killed = await killLikeAPowerCut(workers[0]);
-    assert.ok(killed.some((p) => p.cmdline.startsWith('nix-store --realise')), 'a nix-store was among the killed');
-    const builds = Object.values(await buildsOf(stack, evaluationId));
-    finishedBeforeKill = builds.filter((b) => !['pending', 'running'].includes(b.status)).length;
+    const { finished } = await killWorkerMidBatch(stack, evaluationId, workers[0]);
+    finishedBeforeKill = finished;
     assert.ok(finishedBeforeKill < BATCH_SIZE, 'builds were still open at the kill');
   });
 
@@ -73,12 +64,7 @@ describe('the worker machine dies (kill -9) in the middle of a batch of 50 build
   });
 
   it("the killed batch ran again as soon as the new worker saw that its process had ended, not after Temporal's heartbeat timeout", async () => {
-    const retried = await retriedBatches(stack);
-    assert.ok(retried.length >= 1, 'a batch was running at the kill, and ran again');
-    for (const r of retried) {
-      assert.equal(r.attempt, 2, 'each killed batch ran again once');
-      assert.match(r.lastFailure, ENDED_WORKER_FAILURE, 'the new worker failed the attempt of the ended process (a heartbeat timeout would say "activity Heartbeat timeout")');
-    }
+    await assertKilledBatchesRetriedOnce(stack, ENDED_WORKER_FAILURE, 'the new worker failed the attempt of the ended process');
     // Attempts of live workers may still run (the outputs' serving); none of the killed one is left recorded.
     const left: Array<{ owner: ProcessIdentity }> = await stack.db('running_activities').select('owner');
     assert.deepEqual(left.filter((r) => hasCertainlyEnded(r.owner)), [], 'no attempt of the ended worker process is left recorded as running');

@@ -6,17 +6,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack, type TestStack } from '../support/stack';
 import type { GitFixtureRepo } from '../support/git-fixture';
-import { buildsOf, createJobset, eventually, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
+import { createJobset, nonce, trigger, waitForBuilds, waitForEvaluation } from '../support/pipeline';
 import {
   assertFinishedOnce,
-  descendantsOf,
-  killLikeAPowerCut,
+  killWorkerMidBatch,
   recordCompletedAtWrites,
   spawnWorkerProcess,
   statusesOf,
   makeReleaseRepo,
   tearDownKillTest,
-  retriedBatches,
+  assertKilledBatchesRetriedOnce,
   LAPSED_LEASE_FAILURE,
 } from '../support/worker-process';
 import { thisProcessIdentity, type ProcessIdentity } from '../../lib/process-identity';
@@ -61,15 +60,7 @@ describe('a worker in a PID namespace of its own dies (kill -9) in the middle of
     assert.equal(leases.length, 1, 'one worker, one lease');
     const self = thisProcessIdentity()!;
     assert.notEqual(leases[0].owner.pidNamespace, self.pidNamespace, 'the worker is in a PID namespace of its own: its PID cannot be looked up from here');
-    await eventually('a build to finish and a step to be building', async () => {
-      const builds = Object.values(await buildsOf(stack, evaluationId));
-      const finished = builds.filter((b) => !['pending', 'running'].includes(b.status)).length;
-      const building = await stack.db('build_steps as s').join('builds as b', 'b.id', 's.build_id').where({ 'b.evaluation_id': evaluationId, 's.status': 'running', 's.phase': 'building' }).first();
-      return finished >= 1 && building && descendantsOf(workers[0].pid!).some((p) => p.cmdline.startsWith('nix-store --realise')) ? true : undefined;
-    }, 300_000, 50);
-    const killed = await killLikeAPowerCut(workers[0]);
-    assert.ok(killed.some((p) => p.cmdline.startsWith('nix-store --realise')), 'a nix-store was among the killed');
-    const open = Object.values(await buildsOf(stack, evaluationId)).filter((b) => ['pending', 'running'].includes(b.status)).length;
+    const { open } = await killWorkerMidBatch(stack, evaluationId, workers[0]);
     assert.ok(open > 0, 'builds were still open at the kill');
     console.error(`[durability] other namespace: ${BATCH_SIZE - open} of ${BATCH_SIZE} builds had finished at the kill`);
   });
@@ -82,12 +73,7 @@ describe('a worker in a PID namespace of its own dies (kill -9) in the middle of
   });
 
   it("the killed batch ran again because the dead worker's lease lapsed, not after Temporal's heartbeat timeout", async () => {
-    const retried = await retriedBatches(stack);
-    assert.ok(retried.length >= 1, 'a batch was running at the kill, and ran again');
-    for (const r of retried) {
-      assert.equal(r.attempt, 2, 'each killed batch ran again once');
-      assert.match(r.lastFailure, LAPSED_LEASE_FAILURE, 'the new worker failed the attempt by its lapsed lease (a heartbeat timeout would say "activity Heartbeat timeout")');
-    }
+    await assertKilledBatchesRetriedOnce(stack, LAPSED_LEASE_FAILURE, 'the new worker failed the attempt by its lapsed lease');
     const self = thisProcessIdentity()!;
     const leases: Array<{ owner: ProcessIdentity; owner_key: string }> = await stack.db('worker_leases').select('owner', 'owner_key');
     const killed = leases.filter((l) => l.owner.pidNamespace !== self.pidNamespace);

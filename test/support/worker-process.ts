@@ -142,6 +142,25 @@ export async function killLikeAPowerCut(worker: ChildProcess): Promise<ProcInfo[
 }
 
 /**
+ * Waits until a build of the evaluation has finished and a step of it is building under `worker` (a
+ * `nix-store --realise` among its descendants), then kills the worker like a power cut (a nix-store must be
+ * among the killed). Answers how many of the evaluation's builds had finished, and how many were still open.
+ */
+export async function killWorkerMidBatch(stack: TestStack, evaluationId: string, worker: ChildProcess): Promise<{ finished: number; open: number }> {
+  await eventually('a build to finish and a step to be building', async () => {
+    const builds = Object.values(await buildsOf(stack, evaluationId));
+    const finished = builds.filter((b) => !['pending', 'running'].includes(b.status)).length;
+    const building = await stack.db('build_steps as s').join('builds as b', 'b.id', 's.build_id').where({ 'b.evaluation_id': evaluationId, 's.status': 'running', 's.phase': 'building' }).first();
+    return finished >= 1 && building && descendantsOf(worker.pid!).some((p) => p.cmdline.startsWith('nix-store --realise')) ? true : undefined;
+  }, 300_000, 50);
+  const killed = await killLikeAPowerCut(worker);
+  assert.ok(killed.some((p) => p.cmdline.startsWith('nix-store --realise')), 'a nix-store was among the killed');
+  const builds = Object.values(await buildsOf(stack, evaluationId));
+  const open = builds.filter((b) => ['pending', 'running'].includes(b.status)).length;
+  return { finished: builds.length - open, open };
+}
+
+/**
  * `node bin/ringmaster.js worker` as its own process (group), with no remote builder (builds run on its own
  * Nix), reading the stack's config file and keeping GC roots in the stack's own folder.
  */
@@ -239,6 +258,19 @@ export async function retriedBatches(stack: TestStack): Promise<Array<{ attempt:
       .filter((a): a is temporal.api.history.v1.IActivityTaskStartedEventAttributes => !!a && batches.has(String(a.scheduledEventId)) && (a.attempt ?? 1) > 1)
       .map((a) => ({ attempt: a.attempt ?? 0, lastFailure: a.lastFailure?.message ?? '' }));
   }, 120_000, 250);
+}
+
+/**
+ * At least one of the dispatcher's batches ran again, and each that did ran twice, its second attempt after
+ * a failure matching `failure` (a heartbeat timeout would say "activity Heartbeat timeout"). `why` names it.
+ */
+export async function assertKilledBatchesRetriedOnce(stack: TestStack, failure: RegExp, why: string): Promise<void> {
+  const retried = await retriedBatches(stack);
+  assert.ok(retried.length >= 1, 'a batch was running at the kill, and ran again');
+  for (const r of retried) {
+    assert.equal(r.attempt, 2, 'each killed batch ran again once');
+    assert.match(r.lastFailure, failure, `${why} (a heartbeat timeout would say "activity Heartbeat timeout")`);
+  }
 }
 
 /** What the worker that fails a batch of an ended worker process says (worker/ended-workers.ts). */
