@@ -12,7 +12,10 @@ const PGID_MARKER = 'ringmaster-pgid';
  *   when the SSH session is gone (the worker died, or the connection was lost), and then stops the group,
  *   TERM and KILL after the grace period. sshd itself signals nothing to a command without a terminal
  *   when its session ends, and Nix ignores a stderr nobody reads, so without it a dead worker's batch
- *   went on building on the builder, beside the batch its retry started;
+ *   went on building on the builder, beside the batch its retry started. An EOF that comes before the
+ *   background job has called setsid finds no group yet: the job's own PID is signalled then (it has not
+ *   exec'd nix-store, so it is the only process to stop). Signalling only the group, such a session
+ *   (a worker killed as it started a batch) left its nix-store building until the KILL, 5 s later;
  * - the script ends as the build did: its exit status, or the same signal (a build killed on the builder
  *   is reported as one, not as an exit code).
  */
@@ -20,7 +23,7 @@ const REMOTE_BUILD_SCRIPT = [
   'exec 3<&0',
   `setsid sh -c 'echo ${PGID_MARKER} $$; exec "$@"' sh "$@" </dev/null 3<&- &`,
   'build=$!',
-  `{ while read -r _; do :; done; kill -TERM -$build; sleep ${KILL_GRACE_MS / 1000}; kill -KILL -$build; } <&3 >/dev/null 2>&1 &`,
+  `{ while read -r _; do :; done; kill -TERM -$build || kill -TERM $build; sleep ${KILL_GRACE_MS / 1000}; kill -KILL -$build || kill -KILL $build; } <&3 >/dev/null 2>&1 &`,
   'watcher=$!',
   'exec 3<&-',
   'wait $build',

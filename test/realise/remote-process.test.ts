@@ -48,4 +48,18 @@ describe('the remote build command', () => {
       }
     }
   });
+
+  it('EOF before the build has its process group (a worker killed as it started the build) stops it by TERM, not 5 s later by KILL', async () => {
+    // The watcher may read EOF before the background job has called setsid: there is no group to signal yet.
+    for (let round = 0; round < 10; round++) {
+      const run = runWrapped(['sleep', '300']);
+      run.child.stdin.end();
+      const { signal } = await run.exit;
+      const group = /^ringmaster-pgid (\d+)/.exec(run.stdout());
+      if (group) {
+        try { process.kill(-Number(group[1]), 'SIGKILL'); } catch { /* gone, as it should be */ }
+      }
+      assert.equal(signal, 'SIGTERM', `round ${round}: the build ended by ${signal}`);
+    }
+  });
 });
