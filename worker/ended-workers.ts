@@ -71,8 +71,6 @@ export interface WorkerLease {
 export async function keepWorkerLease(deps: { db: Db; logger: Logger }, owner: ProcessIdentity, leaseMs: number, renewMs = WORKER_LEASE_RENEW_MS): Promise<WorkerLease> {
   const key = leaseKeyOf(owner);
   let failing = false;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
   const renew = () =>
     renewWorkerLease(deps.db, key, owner, leaseMs).then(
       () => {
@@ -84,24 +82,12 @@ export async function keepWorkerLease(deps: { db: Db; logger: Logger }, owner: P
         failing = true;
       },
     );
-  let round = renew();
-  await round;
-  const next = () => {
-    if (stopped) return;
-    round = renew().finally(() => {
-      if (stopped) return;
-      timer = setTimeout(next, renewMs);
-      timer.unref();
-    });
-  };
-  timer = setTimeout(next, renewMs);
-  timer.unref();
+  await renew();
+  const stopRenewing = inRounds(renew, renewMs, { startNow: false });
   return {
     key,
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await round;
+      await stopRenewing();
       await dropWorkerLease(deps.db, key).catch((err: Error) => deps.logger.warn(`could not give up this worker process's lease: ${err.message}`));
     },
   };
@@ -211,33 +197,49 @@ export function watchForEndedWorkers(
   // Where /proc does not tell who this process is, no other process can be judged from it.
   const self = opts.self;
   if (!self) return async () => undefined;
-  const everyMs = opts.everyMs ?? ENDED_WORKER_SWEEP_MS;
   const wait = { seenEnded: new Map<string, number>(), graceMs: opts.graceMs ?? ENDED_WORKER_GRACE_MS };
+  let rounds = 0;
+  return inRounds(
+    () => {
+      const tidy = rounds++ % 30 === 0;
+      return failActivitiesOfEndedWorkers(deps, self, { leaseMs: opts.leaseMs, wait })
+        .then(async () => {
+          if (tidy) await dropLapsedLeases(deps.db, LAPSED_LEASE_KEPT_MS);
+        })
+        .then(
+          () => undefined,
+          (err: Error) => deps.logger.warn(`looking for the activities of ended worker processes failed: ${err.message}`),
+        );
+    },
+    opts.everyMs ?? ENDED_WORKER_SWEEP_MS,
+    { startNow: true },
+  );
+}
+
+/**
+ * Runs `round` (which must not reject) every `everyMs` after the previous one ended, one at a time, at once
+ * first when `startNow`, until the returned stop is called, which waits for a round under way. Its timers do
+ * not keep the process alive.
+ */
+function inRounds(round: () => Promise<void>, everyMs: number, opts: { startNow: boolean }): () => Promise<void> {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> = Promise.resolve();
-  let rounds = 0;
+  let current: Promise<void> = Promise.resolve();
+  const schedule = () => {
+    timer = setTimeout(next, everyMs);
+    timer.unref();
+  };
   const next = () => {
     if (stopped) return;
-    const tidy = rounds++ % 30 === 0;
-    round = failActivitiesOfEndedWorkers(deps, self, { leaseMs: opts.leaseMs, wait })
-      .then(async () => {
-        if (tidy) await dropLapsedLeases(deps.db, LAPSED_LEASE_KEPT_MS);
-      })
-      .then(
-        () => undefined,
-        (err: Error) => deps.logger.warn(`looking for the activities of ended worker processes failed: ${err.message}`),
-      )
-      .finally(() => {
-        if (stopped) return;
-        timer = setTimeout(next, everyMs);
-        timer.unref();
-      });
+    current = round().finally(() => {
+      if (!stopped) schedule();
+    });
   };
-  next();
+  if (opts.startNow) next();
+  else schedule();
   return async () => {
     stopped = true;
     clearTimeout(timer);
-    await round;
+    await current;
   };
 }
