@@ -31,28 +31,41 @@ describe('the workflow task backlog gate', () => {
     await stack?.stop();
   });
 
+  // A task taken and never answered goes back on the queue when its timeout passes. With the default, 10 s,
+  // the two tasks taken below could be back before the count had followed their taking (CI once saw "the
+  // backlog stayed at 5"); two minutes is the most the server allows.
+  const startNoSuchWorkflow = () =>
+    stack.temporal.client.workflow.start('NoSuchWorkflow', { taskQueue, workflowId: `backlog-${randomUUID()}`, args: [], workflowTaskTimeout: '2 minutes' });
+
+  // The server's count is approximate: here it followed the queue about 5 s late, and once not within 15 s.
   const backlogReaches = async (predicate: (n: number) => boolean): Promise<number> => {
     let last: number | null = null;
-    for (const t0 = Date.now(); Date.now() - t0 < 15_000; await sleep(100)) {
+    for (const t0 = Date.now(); Date.now() - t0 < 60_000; await sleep(100)) {
       last = await workflows.workflowTaskBacklog();
       if (last !== null && predicate(last)) return last;
     }
     throw new Error(`the backlog stayed at ${last}`);
   };
-  // A long poll needs a deadline of its own.
-  const pollOne = () =>
-    stack.temporal.client.withDeadline(Date.now() + 10_000, () =>
-      stack.temporal.client.workflowService.pollWorkflowTaskQueue({
-        namespace: stack.temporal.client.options.namespace,
-        taskQueue: { name: taskQueue, kind: 1 }, // TASK_QUEUE_KIND_NORMAL
-        identity: 'workflow-task-backlog.test',
-      }),
-    );
+  /** Takes one task off the queue; a poll that comes back empty (its long poll ended) is repeated. */
+  const pollOne = async () => {
+    for (let attempt = 1; ; attempt++) {
+      // A long poll needs a deadline of its own.
+      const task = await stack.temporal.client.withDeadline(Date.now() + 10_000, () =>
+        stack.temporal.client.workflowService.pollWorkflowTaskQueue({
+          namespace: stack.temporal.client.options.namespace,
+          taskQueue: { name: taskQueue, kind: 1 }, // TASK_QUEUE_KIND_NORMAL
+          identity: 'workflow-task-backlog.test',
+        }),
+      );
+      if (task.taskToken?.length) return task;
+      if (attempt === 5) throw new Error('five polls came back without a task');
+    }
+  };
 
   it('the server reports the queue\'s waiting workflow tasks; the gate holds starts back while the limit is reached and lets them go as tasks are taken', async () => {
     assert.equal(await workflows.workflowTaskBacklog(), 0, 'a queue nobody used has no backlog');
     for (let i = 0; i < 4; i++) {
-      await stack.temporal.client.workflow.start('NoSuchWorkflow', { taskQueue, workflowId: `backlog-${randomUUID()}`, args: [] });
+      await startNoSuchWorkflow();
     }
     assert.equal(await backlogReaches((n) => n >= 4), 4);
 
@@ -89,7 +102,7 @@ describe('the workflow task backlog gate', () => {
     assert.equal(took, 2);
     // The caller starts its two: four wait again, and the next start waits until tasks are taken.
     const startTwo = async () => {
-      for (let i = 0; i < 2; i++) await stack.temporal.client.workflow.start('NoSuchWorkflow', { taskQueue, workflowId: `backlog-${randomUUID()}`, args: [] });
+      for (let i = 0; i < 2; i++) await startNoSuchWorkflow();
     };
     await startTwo();
     await backlogReaches((n) => n >= 4);
