@@ -45,9 +45,12 @@ describe('whether the process that ran a batch has ended (lib/process-identity.t
   });
 
   it('a killed process not yet reaped by its parent (a zombie) has ended', async () => {
-    // The shell starts `sleep 0` in the background, prints its PID, and becomes `sleep 30`, which never
-    // reaps it: once it exits, `sleep 0` stays a zombie until `sleep 30` ends.
-    const { child, identity: parent, output } = await runningChild('sleep 0 & echo $!; exec sleep 30');
+    // The shell starts a background child, prints its PID, and becomes `sleep 30`, which never reaps it. The
+    // child exits only once its parent is `sleep 30`, and then stays a zombie until `sleep 30` ends. (A
+    // child that exited at once, `sleep 0`, was once reaped by the shell before its exec: CI found no zombie.)
+    const { child, identity: parent, output } = await runningChild(
+      `sh -c 'while [ "$(cat /proc/$PPID/comm)" != sleep ]; do sleep 0.01; done' & echo $!; exec sleep 30`,
+    );
     try {
       for (let i = 0; i < 250 && !output().includes('\n'); i++) await pause(20);
       const zombiePid = Number(output().trim());
