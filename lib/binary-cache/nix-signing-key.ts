@@ -32,7 +32,10 @@ export class NixSigningKey {
   }
 
   static generate(name: string): NixSigningKey {
-    const { privateKey } = crypto.generateKeyPairSync('ed25519');
+    // From a random seed, not generateKeyPairSync: on Node 20, the garbage collector's destruction of the
+    // key generation job could take the key's lock while an export of the same key held it, and the
+    // process hung for good (a CI run's test file, seen with gdb: ~KeyGenJob under ExportJWKEdKey).
+    const privateKey = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, crypto.randomBytes(32)]), format: 'der', type: 'pkcs8' });
     return new NixSigningKey(name, privateKey, rawPublicKey(privateKey));
   }
 
@@ -53,9 +56,16 @@ export class NixSigningKey {
   }
 }
 
+/** An Ed25519 public key's SPKI DER: this fixed prefix, then the 32 raw bytes. */
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** The raw public key, from its SPKI DER (the JWK export holds the key's lock while it allocates: see generate). */
 function rawPublicKey(privateKey: crypto.KeyObject): Buffer {
-  const jwk = crypto.createPublicKey(privateKey).export({ format: 'jwk' });
-  return Buffer.from(jwk.x as string, 'base64url');
+  const der = crypto.createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  if (der.length !== SPKI_ED25519_PREFIX.length + 32 || !der.subarray(0, SPKI_ED25519_PREFIX.length).equals(SPKI_ED25519_PREFIX)) {
+    throw new Error('not an Ed25519 public key');
+  }
+  return Buffer.from(der.subarray(SPKI_ED25519_PREFIX.length));
 }
 
 /** Where a generated key lives: `<data folder>/binary-cache/secret-key` (mode 0600) and `public-key` beside it. */
