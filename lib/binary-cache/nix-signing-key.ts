@@ -25,7 +25,7 @@ export class NixSigningKey {
     const name = trimmed.slice(0, colon);
     const bytes = Buffer.from(trimmed.slice(colon + 1), 'base64');
     if (bytes.length !== 64) throw new Error(`a Nix secret key holds 64 bytes, this one ${bytes.length}`);
-    const privateKey = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, bytes.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+    const privateKey = privateKeyOfSeed(bytes.subarray(0, 32));
     const publicKeyBytes = rawPublicKey(privateKey);
     if (!publicKeyBytes.equals(bytes.subarray(32))) throw new Error('the secret key\'s public half does not match its seed');
     return new NixSigningKey(name, privateKey, publicKeyBytes);
@@ -35,7 +35,7 @@ export class NixSigningKey {
     // From a random seed, not generateKeyPairSync: on Node 20, the garbage collector's destruction of the
     // key generation job could take the key's lock while an export of the same key held it, and the
     // process hung for good (a CI run's test file, seen with gdb: ~KeyGenJob under ExportJWKEdKey).
-    const privateKey = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, crypto.randomBytes(32)]), format: 'der', type: 'pkcs8' });
+    const privateKey = privateKeyOfSeed(crypto.randomBytes(32));
     return new NixSigningKey(name, privateKey, rawPublicKey(privateKey));
   }
 
@@ -54,6 +54,11 @@ export class NixSigningKey {
   sign(fingerprint: string): string {
     return `${this.name}:${crypto.sign(null, Buffer.from(fingerprint, 'utf8'), this.privateKey).toString('base64')}`;
   }
+}
+
+/** The Ed25519 private key of a 32-byte seed, through its PKCS#8 DER. */
+function privateKeyOfSeed(seed: Buffer): crypto.KeyObject {
+  return crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
 }
 
 /** An Ed25519 public key's SPKI DER: this fixed prefix, then the 32 raw bytes. */
