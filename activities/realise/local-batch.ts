@@ -1,5 +1,5 @@
 import { signalProcessGroup, spawnNixStore, waitForExit } from './nix-process';
-import { KILL_GRACE_MS } from './supervision';
+import { stopNixProcess } from './stop-nix';
 import { batchRealiseArgs, nixJsonLogFeed, type BatchBuilder, type BatchRun, type BatchRunOptions } from './batch-run';
 import { locallyInvalidPaths } from './closure';
 
@@ -14,13 +14,12 @@ export function realiseBatchLocally(drvPaths: string[], opts: BatchRunOptions): 
   const linesRead = new Promise<void>((resolve) => child.stderr!.once('close', resolve));
   child.stderr!.on('data', (chunk: Buffer) => feed.write(chunk));
   child.stdout!.resume();
-  let killTimer: NodeJS.Timeout | undefined;
+  let endStop: (() => void) | undefined;
   let stopped = false;
   const stop = () => {
     if (stopped) return;
     stopped = true;
-    signalProcessGroup(child, 'SIGTERM');
-    killTimer = setTimeout(() => signalProcessGroup(child, 'SIGKILL'), KILL_GRACE_MS);
+    endStop = stopNixProcess(child);
   };
   const finished = (async () => {
     try {
@@ -32,7 +31,7 @@ export function realiseBatchLocally(drvPaths: string[], opts: BatchRunOptions): 
     } catch (err) {
       return { exitCode: null, spawnError: `cannot run nix-store: ${(err as Error).message}` };
     } finally {
-      clearTimeout(killTimer);
+      endStop?.();
       // Whatever the builds left in the group once stopped (nix-store normally cleans up on SIGTERM).
       if (stopped) signalProcessGroup(child, 'SIGKILL');
     }

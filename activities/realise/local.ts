@@ -1,5 +1,6 @@
 import { runNixStore, signalProcessGroup, spawnNixStore, storePathLines, waitForExit } from './nix-process';
-import { KILL_GRACE_MS, RealiseSupervision, realiseArgs } from './supervision';
+import { RealiseSupervision, realiseArgs } from './supervision';
+import { stopNixProcess } from './stop-nix';
 import { readDerivation } from '../nix/drv';
 import { statusFromNixExit } from './realise-status';
 import type { RealiseOptions, RealiseResult } from './types';
@@ -23,10 +24,9 @@ export async function realiseLocally(drvPath: string, opts: RealiseOptions): Pro
   opts.onPhase?.('building');
 
   const child = spawnNixStore(realiseArgs(drvPath, opts));
-  let killTimer: NodeJS.Timeout | undefined;
+  let endStop: (() => void) | undefined;
   const supervision = new RealiseSupervision(opts, () => {
-    signalProcessGroup(child, 'SIGTERM');
-    killTimer = setTimeout(() => signalProcessGroup(child, 'SIGKILL'), KILL_GRACE_MS);
+    endStop = stopNixProcess(child);
   });
   const log = supervision.log;
   child.stderr!.on('data', (b: Buffer) => log.write(b));
@@ -39,7 +39,7 @@ export async function realiseLocally(drvPath: string, opts: RealiseOptions): Pro
     return { status: 'failed', exitCode: null, errorMessage: `cannot run nix-store: ${(err as Error).message}`, outputs: {}, logBytes: log.bytes };
   } finally {
     supervision.close();
-    clearTimeout(killTimer);
+    endStop?.();
     // Whatever the build left in its group (nix-store normally cleans up its builders on SIGTERM).
     if (supervision.stoppedAs) signalProcessGroup(child, 'SIGKILL');
   }

@@ -1,4 +1,4 @@
-import { KILL_GRACE_MS } from './supervision';
+import { KILL_GRACE_MS, STOP_NIX_SHELL_FUNCTION } from './stop-nix';
 import type { BuilderConnection, ExecResult } from './ssh-connection';
 
 const PGID_MARKER = 'ringmaster-pgid';
@@ -9,21 +9,22 @@ const PGID_MARKER = 'ringmaster-pgid';
  *   setsid does not fork and `$!` is the group's id), which prints that id before it execs nix-store, so a
  *   cancel can kill the whole group over a second channel;
  * - a watcher reads the channel's stdin, which the worker holds open and never writes: it sees EOF only
- *   when the SSH session is gone (the worker died, or the connection was lost), and then stops the group,
- *   TERM and KILL after the grace period. sshd itself signals nothing to a command without a terminal
- *   when its session ends, and Nix ignores a stderr nobody reads, so without it a dead worker's batch
- *   went on building on the builder, beside the batch its retry started. An EOF that comes before the
- *   background job has called setsid finds no group yet: the job's own PID is signalled then (it has not
- *   exec'd nix-store, so it is the only process to stop). Signalling only the group, such a session
- *   (a worker killed as it started a batch) left its nix-store building until the KILL, 5 s later;
+ *   when the SSH session is gone (the worker died, or the connection was lost), and then stops the build
+ *   with `stop_nix` (stop-nix.ts: TERM; KILL of the group and of Nix's builders after the grace period,
+ *   or as soon as Nix starts a build after the TERM, which a Nix that lost the TERM does). sshd itself
+ *   signals nothing to a command without a terminal when its session ends, and Nix ignores a stderr
+ *   nobody reads, so without it a dead worker's batch went on building on the builder, beside the batch
+ *   its retry started. An EOF that comes before the background job has called setsid finds no group
+ *   yet: the job's own PID is signalled then (it has not exec'd nix-store, so it is the only process);
  * - the script ends as the build did: its exit status, or the same signal (a build killed on the builder
  *   is reported as one, not as an exit code).
  */
 const REMOTE_BUILD_SCRIPT = [
+  STOP_NIX_SHELL_FUNCTION,
   'exec 3<&0',
   `setsid sh -c 'echo ${PGID_MARKER} $$; exec "$@"' sh "$@" </dev/null 3<&- &`,
   'build=$!',
-  `{ while read -r _; do :; done; kill -TERM -$build || kill -TERM $build; sleep ${KILL_GRACE_MS / 1000}; kill -KILL -$build || kill -KILL $build; } <&3 >/dev/null 2>&1 &`,
+  '{ while read -r _; do :; done; stop_nix $build; } <&3 >/dev/null 2>&1 &',
   'watcher=$!',
   'exec 3<&-',
   'wait $build',
@@ -38,11 +39,12 @@ export function remoteBuildCommand(nixStoreArgs: string[]): string[] {
   return ['sh', '-c', REMOTE_BUILD_SCRIPT, 'sh', ...nixStoreArgs];
 }
 
-async function killRemoteGroup(conn: BuilderConnection, pgid: number, signal: 'TERM' | 'KILL'): Promise<void> {
+/** `stop_nix <pgid>` on the builder over a channel of its own: it returns once the build has ended or has been killed. */
+async function stopRemoteNix(conn: BuilderConnection, pgid: number): Promise<void> {
   try {
-    await conn.exec(['kill', `-${signal}`, '--', `-${pgid}`], { urgent: true });
+    await conn.exec(['sh', '-c', `${STOP_NIX_SHELL_FUNCTION}\nstop_nix "$1"`, 'sh', String(pgid)], { urgent: true });
   } catch {
-    /* the connection is gone: nothing more we can do from here */
+    /* the connection is gone: nothing more we can do from here (the build's watcher stops it on EOF) */
   }
 }
 
@@ -70,12 +72,11 @@ export function runRemoteProcessGroup(conn: BuilderConnection, nixStoreArgs: str
     if (killing || pgid === null) return;
     const group = pgid;
     killing = (async () => {
-      await killRemoteGroup(conn, group, 'TERM');
-      const gone = await Promise.race([execDone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), KILL_GRACE_MS))]);
-      if (!gone) {
-        await killRemoteGroup(conn, group, 'KILL');
-        channelAbort.abort();
-      }
+      // The stop's own exec ends once the build has ended or been killed (after at most the grace period);
+      // the build's channel is given up if it has not closed within another grace period.
+      const stopped = stopRemoteNix(conn, group);
+      const gone = await Promise.race([execDone.then(() => true), stopped.then(() => new Promise<boolean>((r) => setTimeout(() => r(false), KILL_GRACE_MS)))]);
+      if (!gone) channelAbort.abort();
     })();
   };
 

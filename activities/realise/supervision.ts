@@ -2,8 +2,7 @@ import { BuildLogSink } from './build-log';
 import { noSubstitutersArgs, nixOptionArgs } from './nix-process';
 import type { RealiseOptions, RealiseStatus } from './types';
 
-/** Milliseconds after SIGTERM before the process group gets SIGKILL. */
-export const KILL_GRACE_MS = 5_000;
+export { KILL_GRACE_MS } from './stop-nix';
 /** Our own watchdog fires this long after Nix's `--timeout` should have. */
 export const WATCHDOG_SLACK_MS = 30_000;
 
