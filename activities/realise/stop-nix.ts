@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
+import { procStat } from '../../lib/processes';
+import { signalProcessGroup } from '../../lib/process-runner';
 
 /** Milliseconds after SIGTERM before a `nix-store` that has not ended is killed, with its builders. */
 export const KILL_GRACE_MS = 5_000;
@@ -28,26 +30,13 @@ export const STOP_POLL_MS = 100;
 
 /** The processes whose parent is `pid` (from /proc: this kernel has no /proc/<pid>/task/<tid>/children). */
 export function childrenOf(pid: number): number[] {
-  const kids: number[] = [];
   let names: string[];
   try {
     names = fs.readdirSync('/proc');
   } catch {
-    return kids;
+    return [];
   }
-  for (const name of names) {
-    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${name}/stat`, 'latin1');
-    } catch {
-      continue;
-    }
-    // pid (comm) state ppid …: comm may hold spaces and parentheses, so the fields after its last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ', 2)[1]);
-    if (ppid === pid) kids.push(Number(name));
-  }
-  return kids;
+  return names.filter((name) => /^\d+$/.test(name) && Number(procStat(name)?.(4)) === pid).map(Number);
 }
 
 function kill(pid: number, signal: NodeJS.Signals): boolean {
@@ -75,7 +64,7 @@ export function stopNixProcess(child: ChildProcess, { graceMs = KILL_GRACE_MS, p
   if (pid === undefined) return () => undefined;
   const ended = () => child.exitCode !== null || child.signalCode !== null;
   const before = new Set(childrenOf(pid));
-  if (!kill(-pid, 'SIGTERM')) kill(pid, 'SIGTERM');
+  signalProcessGroup(child, 'SIGTERM');
   const started = Date.now();
   const timer = setInterval(() => {
     if (ended()) return clearInterval(timer);

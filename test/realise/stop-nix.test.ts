@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { KILL_GRACE_MS, STOP_NIX_SHELL_FUNCTION, childrenOf, stopNixProcess } from '../../activities/realise/stop-nix';
 import { spawnNixStore } from '../../activities/realise/nix-process';
-import { isGone } from '../support/worker-process';
+import { isGone, signal } from '../support/worker-process';
 import { instantiateFixtures, waitUntil } from '../support/nix-fixtures';
 
 /**
@@ -30,9 +30,7 @@ function stopWithShell(pid: number): Promise<number | null> {
 }
 
 function killAll(pids: number[]) {
-  for (const pid of pids) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone, as it should be */ }
-  }
+  for (const pid of pids) signal(pid, 'SIGKILL');
 }
 
 const ways = [
